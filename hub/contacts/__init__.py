@@ -1,0 +1,1 @@
+"""Citizens and their identities on each channel."""

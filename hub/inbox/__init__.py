@@ -1,0 +1,1 @@
+"""Conversations, messages, the inbound pipeline and outbound replies."""

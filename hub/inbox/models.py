@@ -1,0 +1,129 @@
+"""Tables of the inbox: raw inbound events, conversations, messages and their attachments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from hub.db import UtcDateTime, utcnow
+
+
+class InboundEvent(SQLModel, table=True):
+    """What a webhook or the SMTP listener received, stored before answering the provider.
+
+    Unique on (channel account, provider id), so a retried delivery stores nothing new.
+    `state`: pending (waiting for the pipeline), done, ignored, or flagged (the body could not
+    be read; kept raw for staff).
+    """
+
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "provider_id"),
+        Index("ix_inboundevent_state_received", "state", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    channel_account_id: int = Field(foreign_key="channelaccount.id")
+    provider_id: str = Field(max_length=300)
+    event_type: str = Field(max_length=16, description="message, status, ignored or unreadable")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    content_type: str = Field(default="", max_length=120)
+    state: str = Field(default="pending", max_length=16)
+    outcome: str | None = Field(default=None, max_length=300)
+    attempts: int = Field(default=0)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    processed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """Per municipality and year, the last number handed out in a public reference."""
+
+    municipality_id: int = Field(foreign_key="municipality.id", primary_key=True)
+    year: int = Field(primary_key=True)
+    last: int = Field(default=0)
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_conversation_list", "municipality_id", "status", "last_activity_at"),
+        Index("ix_conversation_thread", "contact_id", "channel_account_id", "thread_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    channel_account_id: int = Field(foreign_key="channelaccount.id", index=True)
+    thread_key: str | None = Field(default=None, max_length=300)
+    reference: str = Field(unique=True, max_length=32)
+    public_token: str = Field(max_length=64, description="Unguessable part of the citizen's status link.")
+    status: str = Field(default="open", max_length=16, description="open, pending or resolved")
+    subject: str | None = Field(default=None, max_length=300)
+    assignee_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_activity_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_inbound_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    first_response_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Message(SQLModel, table=True):
+    """An inbound or outbound message, or an internal note (direction "note").
+
+    Outbound rows are written before sending (status queued); the send task claims them
+    (queued -> sending) with one UPDATE that only one worker can win.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "provider_id"),
+        Index("ix_message_conversation", "conversation_id", "created_at"),
+        Index("ix_message_outbound_state", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    channel_account_id: int = Field(foreign_key="channelaccount.id")
+    direction: str = Field(max_length=8, description="inbound, outbound or note")
+    kind: str = Field(default="message", max_length=16, description="message, comment, postback, edit")
+    provider_id: str | None = Field(default=None, max_length=300)
+    inbound_event_id: int | None = Field(default=None, foreign_key="inboundevent.id")
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    subject: str | None = Field(default=None, max_length=300)
+    author_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    automated: bool = Field(default=False)
+    reply_to_ref: str | None = Field(default=None, max_length=300)
+    email_message_id: str | None = Field(default=None, max_length=300, index=True)
+    email_references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str | None = Field(
+        default=None,
+        max_length=16,
+        description="outbound: queued, sending, sent, delivered, undelivered, failed",
+    )
+    error_code: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, max_length=500)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    segments: int | None = Field(default=None)
+    encoding: str | None = Field(default=None, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with a message; email attachments keep their bytes, others a provider URL."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    filename: str | None = Field(default=None, max_length=255)
+    content_type: str = Field(max_length=120)
+    url: str | None = Field(default=None, max_length=2000)
+    size: int | None = Field(default=None)
+    data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

@@ -1,0 +1,73 @@
+"""Typed settings read from the environment (prefix RATHAUS_) with embedded defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator may set; the defaults run the embedded single-box hub."""
+
+    model_config = SettingsConfigDict(env_prefix="RATHAUS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite files of the embedded default.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    broker_url: str = Field(
+        "",
+        description="Celery broker; empty means kombu's SQLAlchemy transport on SQLite in data_dir.",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL at which providers reach the hub; webhook signatures are checked against it.",
+    )
+    host: str = Field("127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(8000, description="Port the web app listens on.")
+    smtp_host: str = Field("127.0.0.1", description="Address of the inbound SMTP listener.")
+    smtp_port: int = Field(2525, description="Port of the inbound SMTP listener.")
+    sandbox_host: str = Field("127.0.0.1", description="Address of the provider emulators.")
+    sandbox_port: int = Field(8025, description="HTTP port of the provider emulators.")
+    sandbox_smtp_port: int = Field(8026, description="SMTP port of the emulators' mail sink.")
+    max_webhook_bytes: int = Field(1_048_576, description="Largest webhook body accepted (413 above it).")
+    max_email_bytes: int = Field(26_214_400, description="Largest inbound email accepted by the SMTP listener.")
+    reopen_resolved: bool = Field(
+        True,
+        description="A message after resolution reopens the conversation (true) or opens a new one (false).",
+    )
+    reopen_window_days: int = Field(30, description="How long after resolution a new message still reopens.")
+    send_acknowledgement: bool = Field(True, description="Answer a new conversation with its reference.")
+    retry_base_seconds: float = Field(2.0, description="First retry delay of a transient send error.")
+    max_send_attempts: int = Field(6, description="Attempts before a transiently failing send is given up.")
+    sweep_interval_seconds: float = Field(15.0, description="How often beat runs the sweeper.")
+    stale_after_seconds: float = Field(60.0, description="Age after which the sweeper re-queues work.")
+    templates_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "templates",
+        description="Jinja2 templates (ui/, messages/).",
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'rathaus.sqlite').resolve()}"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,1 @@
+"""Municipalities (tenants), staff users, teams, API tokens and channel accounts."""

@@ -1,0 +1,71 @@
+"""Tables of the tenant: the municipality, its staff, teams, API tokens and channel accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from hub.db import UtcDateTime, utcnow
+
+
+class Municipality(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, index=True, max_length=64)
+    name: str = Field(max_length=200)
+    default_region: str = Field(default="DE", max_length=2, description="Region for phone numbers without +.")
+    language: str = Field(default="de", max_length=8)
+    timezone: str = Field(default="Europe/Berlin", max_length=64)
+    reference_prefix: str = Field(default="A", max_length=8)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class StaffUser(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("municipality_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    role: str = Field(default="staff", max_length=16, description="admin, mayor, staff or viewer")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Team(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("municipality_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    name: str = Field(max_length=120)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for /api/v1; only its SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    user_id: int = Field(foreign_key="staffuser.id", index=True)
+    name: str = Field(max_length=120)
+    token_sha256: str = Field(unique=True, index=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class ChannelAccount(SQLModel, table=True):
+    """One connected provider account: a Twilio number, a bot, a Facebook page, a mailbox.
+
+    `config` holds what may be shown (numbers, page id, API base URL); `secrets` holds tokens,
+    shown only with `rathaus channel list --show-secrets`.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    kind: str = Field(max_length=16, index=True)
+    name: str = Field(max_length=120)
+    address: str = Field(max_length=254, index=True, description="Number, bot name, page id or mailbox.")
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    secrets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
