@@ -1,0 +1,456 @@
+"""Email adapter: mail from the hub's SMTP listener in, SMTP out, with threading and loop guards."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import smtplib
+import ssl
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message, MIMEPart
+from email.utils import formatdate, make_msgid
+from html.parser import HTMLParser
+from typing import Any, ClassVar
+
+from channels.base import (
+    Attachment,
+    InboundEvent,
+    InboundMessage,
+    OutboundMessage,
+    PayloadError,
+    PermanentError,
+    Receipt,
+    TransientError,
+    VerificationError,
+    WebhookRequest,
+)
+from channels.registry import register
+
+DEFAULT_SUBJECT = "Ihre Anfrage"
+SMTP_TIMEOUT_SECONDS = 30.0
+
+# Labels WHATWG decodes as windows-1252: mail labelled Latin-1 or ASCII is in practice often
+# cp1252 („“ €), and Python's latin-1 codec would silently turn those bytes into C1 controls.
+_WINDOWS_1252_LABELS = frozenset(
+    {
+        "ansi_x3.4-1968",
+        "ascii",
+        "cp1252",
+        "cp819",
+        "csisolatin1",
+        "ibm819",
+        "iso-8859-1",
+        "iso-ir-100",
+        "iso8859-1",
+        "iso88591",
+        "iso_8859-1",
+        "iso_8859-1:1987",
+        "l1",
+        "latin1",
+        "us-ascii",
+        "windows-1252",
+        "x-cp1252",
+    }
+)
+
+# RFC 3834 §2 and common robot headers: any of these means "do not answer automatically".
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_AUTORESPONDER_HEADERS = ("X-Autoreply", "X-Autorespond")
+_MAILING_LIST_HEADERS = ("List-Id", "List-Unsubscribe")
+_ROBOT_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
+
+_MESSAGE_ID_TOKEN = re.compile(r"<([^<>\s]+)>")
+
+# Lines that introduce quoted history in German and English mail clients. Attributions
+# ("Am 12.06.2024 um 09:15 schrieb …:") always carry a date, which tells them apart from a
+# citizen's own "Am Montag schrieb ich Ihnen:".
+_QUOTE_ATTRIBUTION = re.compile(r"^\s*(?:Am\s.+\sschrieb\s.*:|On\s.+\swrote:)\s*$", re.IGNORECASE)
+_QUOTE_SEPARATOR = re.compile(
+    r"^\s*-{2,}\s*(?:Ursprüngliche Nachricht|Original Message|Weitergeleitete Nachricht"
+    r"|Forwarded message)\s*-{2,}\s*$",
+    re.IGNORECASE,
+)
+# Outlook without the dashed line: "Von: …" directly followed by "Gesendet: …".
+_OUTLOOK_FROM = re.compile(r"^\s*(?:Von|From):\s", re.IGNORECASE)
+_OUTLOOK_SENT = re.compile(r"^\s*(?:Gesendet|Sent|Datum|Date):\s", re.IGNORECASE)
+_OUTLOOK_RULE = re.compile(r"^\s*_{10,}\s*$")
+_SIGNATURE_MARKERS = ("-- ", "--")
+
+_ADDRESS_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
+_ADDRESS_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+@register
+class EmailAdapter:
+    """One mailbox of the hub: inbound via its SMTP listener, outbound through an SMTP relay."""
+
+    kind: ClassVar[str] = "email"
+    max_body_chars: ClassVar[int] = 100_000
+    max_segments: ClassVar[int | None] = None
+    supports_media: ClassVar[bool] = True
+    rate_per_second: ClassVar[float] = 10.0
+
+    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
+        self.address = str(config["address"])
+        self.smtp_host = str(config["smtp_host"])
+        self.smtp_port = int(config["smtp_port"])
+        self.smtp_starttls = bool(config.get("smtp_starttls", False))
+        self.display_name = str(config.get("display_name") or "")
+        self.message_id_domain = str(config.get("message_id_domain") or self.address.rpartition("@")[2])
+        self._smtp_username = secrets.get("smtp_username")
+        self._smtp_password = secrets.get("smtp_password")
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> None:
+        # Mail reaches the hub's own SMTP listener unsigned; what makes it ours is the envelope.
+        wanted = self.address.lower()
+        if not any(_bare_address(rcpt).lower() == wanted for rcpt in request.rcpt_tos):
+            raise VerificationError(f"keiner der Empfänger ist {self.address}")
+
+    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        raw = request.body
+        mail = message_from_bytes(raw, policy=policy.default)
+        if not mail.keys():
+            raise PayloadError("keine gültige E-Mail: keine Kopfzeilen gefunden")
+
+        sender, sender_name = _sender_of(mail)
+        if sender is None:
+            sender = _bare_address(request.mail_from or "").lower() or None
+        if sender is None:
+            raise PayloadError("keine gültige E-Mail: kein Absender (From) und leerer Umschlag")
+
+        message_id = _first_message_id(mail.get("Message-ID"))
+        # Without a Message-ID the hash of the raw mail keeps a re-delivery a no-op.
+        provider_id = message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}"
+        subject = mail.get("Subject")
+
+        return [
+            InboundMessage(
+                provider_id=provider_id,
+                sender=sender,
+                sender_name=sender_name,
+                recipient=self.address,
+                subject=str(subject) if subject is not None else None,
+                text=strip_quoted_history(_body_text(mail)),
+                sent_at=_sent_at(mail),
+                in_reply_to=_unique(
+                    [
+                        *_message_ids(mail.get("In-Reply-To")),
+                        *_message_ids(mail.get("References")),
+                    ]
+                ),
+                automated=_is_automated(mail, sender, request.mail_from),
+                attachments=tuple(_attachments(mail)),
+            )
+        ]
+
+    # --- outbound ------------------------------------------------------------------------
+
+    def send(self, message: OutboundMessage) -> Receipt:
+        if len(message.text) > self.max_body_chars:
+            raise PermanentError(f"Text ist {len(message.text)} Zeichen lang, erlaubt sind {self.max_body_chars}")
+        recipient = _valid_recipient(message.to)
+        mail = self._build(message, recipient)
+        message_id = str(mail["Message-ID"]).strip().strip("<>")
+        # RFC 3834 §3.3: automatic answers go out with a null return path, so bounces of
+        # them cannot start a loop between two robots.
+        envelope_sender = "" if message.automated else self.address
+        try:
+            with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+                if self.smtp_starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self._smtp_username:
+                    smtp.login(str(self._smtp_username), str(self._smtp_password or ""))
+                smtp.send_message(mail, from_addr=envelope_sender, to_addrs=[recipient])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = next(iter(exc.recipients.values()), (0, b""))
+            raise _classify_smtp_reply(code, reply, f"Empfänger {recipient} abgelehnt") from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _classify_smtp_reply(exc.smtp_code, exc.smtp_error, "SMTP-Fehler") from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            raise TransientError("SMTP-Server hat die Verbindung getrennt") from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise PermanentError(f"SMTP-Server unterstützt das nicht: {exc}") from exc
+        except smtplib.SMTPException as exc:
+            raise PermanentError(f"SMTP-Fehler: {exc}") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentError(f"TLS-Zertifikat des SMTP-Servers ungültig: {exc}") from exc
+        except OSError as exc:
+            # Connection refused, timeouts, DNS and network errors: the relay may come back.
+            raise TransientError(
+                f"SMTP-Server {self.smtp_host}:{self.smtp_port} nicht erreichbar ({type(exc).__name__})"
+            ) from exc
+        return Receipt(provider_id=message_id)
+
+    def _build(self, message: OutboundMessage, recipient: str) -> EmailMessage:
+        mail = EmailMessage()
+        display_name = _one_line(self.display_name or message.sender_name or "")
+        mail["From"] = Address(display_name=display_name, addr_spec=self.address)
+        mail["To"] = recipient
+        mail["Subject"] = _one_line(message.subject or "") or DEFAULT_SUBJECT
+        mail["Date"] = formatdate(localtime=True)
+        mail["Message-ID"] = (
+            _angle_bracketed(message.email_message_id)
+            if message.email_message_id
+            else make_msgid(domain=self.message_id_domain)
+        )
+        references = list(message.references)
+        if message.in_reply_to:
+            mail["In-Reply-To"] = _angle_bracketed(message.in_reply_to)
+            # RFC 5322 §3.6.4: References ends with the parent's id.
+            if message.in_reply_to.strip("<>") not in {ref.strip("<>") for ref in references}:
+                references.append(message.in_reply_to)
+        if references:
+            mail["References"] = " ".join(_angle_bracketed(ref) for ref in references)
+        if message.automated:
+            mail["Auto-Submitted"] = "auto-replied"
+            mail["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+        # Quoted-printable keeps umlauts 7-bit clean for conservative relays.
+        mail.set_content(message.text, cte="quoted-printable")
+        return mail
+
+
+# --- helpers: addresses and ids ----------------------------------------------------------
+
+
+def _one_line(value: str) -> str:
+    # A line break in a header value would make EmailMessage refuse the header.
+    return " ".join(value.split())
+
+
+def _bare_address(value: str) -> str:
+    return value.strip().strip("<>").strip()
+
+
+def _angle_bracketed(message_id: str) -> str:
+    return f"<{message_id.strip().strip('<>')}>"
+
+
+def _valid_recipient(to: str) -> str:
+    """The address to send to, or PermanentError: a bad address never gets better by retrying."""
+    candidate = to.strip()
+    local, at, domain = candidate.rpartition("@")
+    if not at or not _ADDRESS_LOCAL_PART.match(local) or len(candidate) > 254:
+        raise PermanentError(f"ungültige E-Mail-Adresse: {to!r}")
+    try:
+        # Internationalised domains (umlauts) travel as punycode.
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise PermanentError(f"ungültige E-Mail-Adresse: {to!r}") from exc
+    if not _ADDRESS_DOMAIN.match(ascii_domain):
+        raise PermanentError(f"ungültige E-Mail-Adresse: {to!r}")
+    return f"{local}@{ascii_domain}"
+
+
+def _message_ids(header: Any) -> list[str]:
+    if header is None:
+        return []
+    value = str(header)
+    found = _MESSAGE_ID_TOKEN.findall(value)
+    # Some clients omit the angle brackets; then the ids are whitespace-separated.
+    return found or value.split()
+
+
+def _first_message_id(header: Any) -> str | None:
+    ids = _message_ids(header)
+    return ids[0] if ids else None
+
+
+def _unique(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ids))
+
+
+def _sender_of(mail: EmailMessage) -> tuple[str | None, str | None]:
+    header = mail.get("From")
+    addresses = getattr(header, "addresses", ()) if header is not None else ()
+    for address in addresses:
+        addr_spec = _bare_address(address.addr_spec)
+        if addr_spec:
+            return addr_spec.lower(), address.display_name or None
+    return None, None
+
+
+def _sent_at(mail: EmailMessage) -> datetime | None:
+    sent = getattr(mail.get("Date"), "datetime", None)
+    if not isinstance(sent, datetime):
+        return None
+    # "-0000" means "zone unknown" and parses naive; UTC is the least surprising reading.
+    return sent if sent.tzinfo is not None else sent.replace(tzinfo=UTC)
+
+
+def _is_automated(mail: EmailMessage, sender: str, envelope_sender: str | None) -> bool:
+    auto_submitted = mail.get("Auto-Submitted")
+    if auto_submitted is not None and str(auto_submitted).split(";")[0].strip().lower() != "no":
+        return True
+    if str(mail.get("Precedence", "")).strip().lower() in _BULK_PRECEDENCE:
+        return True
+    if any(name in mail for name in (*_AUTORESPONDER_HEADERS, *_MAILING_LIST_HEADERS)):
+        return True
+    # A null return path (SMTP envelope, or Return-Path of a stored mail) marks bounces.
+    if envelope_sender is not None and _bare_address(envelope_sender) == "":
+        return True
+    return_path = mail.get("Return-Path")
+    if return_path is not None and _bare_address(str(return_path)) == "":
+        return True
+    # Delivery and read receipts (RFC 6522).
+    if mail.get_content_type() == "multipart/report":
+        return True
+    local_part = sender.rpartition("@")[0].lower() if "@" in sender else sender.lower()
+    return local_part in _ROBOT_LOCAL_PARTS or local_part.startswith("owner-") or local_part.endswith("-request")
+
+
+# --- helpers: body text ------------------------------------------------------------------
+
+
+def _decode_text(data: bytes, charset: str | None) -> str:
+    """Decode a text part without ever raising, reading Latin-1/ASCII labels as WHATWG does."""
+    label = charset.lower() if charset else None
+    declared = "cp1252" if label is None or label in _WINDOWS_1252_LABELS else label
+    # Unlabelled and Latin-1/ASCII-labelled mail is often really UTF-8; strict UTF-8 almost
+    # never decodes text in another charset, so trying it first is safe.
+    candidates = ["utf-8", "cp1252"] if declared == "cp1252" else [declared, "cp1252"]
+    for encoding in candidates:
+        try:
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("utf-8", errors="replace")
+
+
+def _part_text(part: MIMEPart) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    return _decode_text(data, part.get_content_charset())
+
+
+def _body_text(mail: EmailMessage) -> str:
+    body = mail.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        return ""
+    text = _part_text(body)
+    if body.get_content_subtype() == "html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").strip()
+
+
+class _HTMLTextExtractor(HTMLParser):
+    """Collects the readable text of an HTML mail, with line breaks where blocks end."""
+
+    _HIDDEN = frozenset({"script", "style", "head", "title", "template"})
+    _BLOCKS = frozenset({"p", "div", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden_depth += 1
+        elif tag == "br":
+            self.chunks.append("\n")
+        elif tag == "li":
+            self.chunks.append("\n- ")
+        elif tag in self._BLOCKS:
+            self.chunks.append("\n\n")
+        elif tag in ("td", "th"):
+            self.chunks.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in self._BLOCKS:
+            self.chunks.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            # Source line breaks in HTML are plain spaces.
+            self.chunks.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text of an HTML mail body: no tags, scripts or styles, entities decoded."""
+    extractor = _HTMLTextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    text = "".join(extractor.chunks).replace("\xa0", " ")
+    lines = [line.strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _is_attribution(line: str, next_lines: list[str]) -> bool:
+    # Gmail wraps a long "Am … schrieb Name <" + "address>:" attribution onto a second line.
+    for candidate in (line, " ".join([line, *next_lines])):
+        if _QUOTE_ATTRIBUTION.match(candidate) and any(char.isdigit() for char in candidate):
+            return True
+    return False
+
+
+def strip_quoted_history(text: str) -> str:
+    """The new part of a reply: cut at the quote header or signature, drop trailing `>` lines.
+
+    Returns `text` unchanged if nothing would be left, so a mail that is all quote is kept.
+    """
+    lines = text.split("\n")
+    cut = len(lines)
+    for index, line in enumerate(lines):
+        if _QUOTE_SEPARATOR.match(line) or _is_attribution(line, lines[index + 1 : index + 2]):
+            cut = index
+            break
+        if line.rstrip("\r") in _SIGNATURE_MARKERS:
+            cut = index
+            break
+        if _OUTLOOK_FROM.match(line) and index + 1 < len(lines) and _OUTLOOK_SENT.match(lines[index + 1]):
+            cut = index - 1 if index > 0 and _OUTLOOK_RULE.match(lines[index - 1]) else index
+            break
+    kept = lines[:cut]
+    while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith(">")):
+        kept.pop()
+    stripped = "\n".join(kept).strip()
+    return stripped or text
+
+
+# --- helpers: attachments ----------------------------------------------------------------
+
+
+def _attachments(part: MIMEPart) -> list[Attachment]:
+    if part.get_filename() or part.get_content_disposition() == "attachment":
+        return [_attachment_of(part)]
+    # An embedded message (the original inside a bounce) is not this mail's attachment.
+    if part.get_content_maintype() == "message" or not part.is_multipart():
+        return []
+    found: list[Attachment] = []
+    for child in part.iter_parts():
+        found.extend(_attachments(child))
+    return found
+
+
+def _attachment_of(part: MIMEPart) -> Attachment:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        # A forwarded mail (message/rfc822) has a parsed message as payload.
+        inner = part.get_payload(0) if part.is_multipart() else None
+        data = inner.as_bytes() if isinstance(inner, Message) else b""
+    return Attachment(
+        filename=part.get_filename(),
+        content_type=part.get_content_type(),
+        data=data,
+        size=len(data),
+    )
+
+
+# --- helpers: SMTP errors ----------------------------------------------------------------
+
+
+def _classify_smtp_reply(code: int, reply: bytes | str, what: str) -> PermanentError | TransientError:
+    text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
+    detail = f"{what}: {code} {text}".strip()
+    # RFC 5321 §4.2.1: 4yz is a transient negative reply, 5yz a permanent one.
+    if 500 <= code < 600:
+        return PermanentError(detail, code=str(code))
+    return TransientError(detail, code=str(code))

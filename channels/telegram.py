@@ -1,0 +1,296 @@
+"""Telegram bot adapter: checks the webhook secret, reads Bot API updates, sends via PTB."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import warnings
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from channels.base import (
+    Attachment,
+    IgnoredEvent,
+    InboundEvent,
+    InboundMessage,
+    OptedOutError,
+    OutboundMessage,
+    PayloadError,
+    PermanentError,
+    Receipt,
+    TransientError,
+    VerificationError,
+    WebhookRequest,
+)
+from channels.registry import register
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name, not a secret)
+
+# my_chat_member in a private chat means the user blocked or unblocked the bot; the hub can
+# compare IgnoredEvent.reason with these to act on it.
+REASON_BOT_BLOCKED = "Bot vom Nutzer blockiert"
+REASON_BOT_UNBLOCKED = "Bot vom Nutzer wieder freigegeben"
+
+# File-carrying message fields and the content type to assume when Telegram names none.
+# Telegram sends an animation twice, as `animation` and as `document`, hence the skip below.
+FILE_FIELDS: dict[str, str] = {
+    "animation": "video/mp4",
+    "document": "application/octet-stream",
+    "audio": "audio/mpeg",
+    "voice": "audio/ogg",
+    "video": "video/mp4",
+    "video_note": "video/mp4",
+    "sticker": "image/webp",
+}
+PHOTO_CONTENT_TYPE = "image/jpeg"
+FILE_URL_PREFIX = "tg-file:"
+
+T = TypeVar("T")
+
+
+@register
+class TelegramAdapter:
+    """One Telegram bot, receiving updates by webhook and sending with sendMessage."""
+
+    kind: ClassVar[str] = "telegram"
+    max_body_chars: ClassVar[int] = 4096
+    max_segments: ClassVar[int | None] = None
+    supports_media: ClassVar[bool] = True
+    # Telegram's bulk limit across chats; a single chat tolerates about one message a second.
+    rate_per_second: ClassVar[float] = 30.0
+
+    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
+        self._api_base_url: str = config.get("api_base_url") or DEFAULT_API_BASE_URL
+        self.bot_username: str | None = config.get("bot_username")
+        self._bot_token: str = _required(secrets, "bot_token")
+        self._webhook_secret: str = _required(secrets, "webhook_secret")
+
+    def __repr__(self) -> str:
+        # Spelled out so that the token and secret can never end up in a log through repr().
+        return f"TelegramAdapter(bot_username={self.bot_username!r})"
+
+    def verify(self, request: WebhookRequest) -> None:
+        # Header names may arrive in any case; WebhookRequest.headers may be a plain dict.
+        secret = next(
+            (value for name, value in request.headers.items() if name.lower() == SECRET_HEADER),
+            None,
+        )
+        if not secret:
+            raise VerificationError("X-Telegram-Bot-Api-Secret-Token fehlt")
+        if not hmac.compare_digest(secret.encode("utf-8"), self._webhook_secret.encode("utf-8")):
+            raise VerificationError("X-Telegram-Bot-Api-Secret-Token stimmt nicht")
+
+    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        update = _load_update(request.body)
+        update_id = str(update["update_id"])
+        update_type = next((key for key in update if key != "update_id"), None)
+        if update_type is None:
+            return [IgnoredEvent(update_id, reason="Update ohne Inhalt")]
+        if update_type in ("message", "edited_message"):
+            message = _object(update, update_type)
+            return [_message_event(update_id, update_type, message)]
+        if update_type == "callback_query":
+            return [_callback_event(update_id, _object(update, update_type))]
+        if update_type == "my_chat_member":
+            return [_membership_event(update_id, _object(update, update_type))]
+        return [IgnoredEvent(update_id, reason=f"Update-Typ {update_type} wird nicht verarbeitet")]
+
+    def send(self, message: OutboundMessage) -> Receipt:
+        if not message.text.strip():
+            raise PermanentError("Leere Nachricht kann nicht gesendet werden")
+        if len(message.text) > self.max_body_chars:
+            raise PermanentError(f"Nachricht hat {len(message.text)} Zeichen, erlaubt sind {self.max_body_chars}")
+        try:
+            chat_id, message_id = _run(self._send_message(_chat_id(message.to), message.text))
+        except RetryAfter as exc:
+            raise TransientError("Telegram: zu viele Nachrichten", code="429", retry_after=_retry_seconds(exc)) from exc
+        except Forbidden as exc:
+            raise OptedOutError(self._scrub(f"Telegram: {exc.message}"), code="403") from exc
+        except InvalidToken as exc:
+            raise PermanentError("Telegram lehnt das Bot-Token ab", code="401") from exc
+        except ChatMigrated as exc:
+            raise PermanentError(f"Gruppe wurde zur Supergruppe {exc.new_chat_id}; Chat-ID aktualisieren") from exc
+        except BadRequest as exc:
+            raise PermanentError(self._scrub(f"Telegram: {exc.message}"), code="400") from exc
+        except NetworkError as exc:  # TimedOut is a NetworkError too
+            raise TransientError(self._scrub(f"Telegram nicht erreichbar: {exc.message}")) from exc
+        except TelegramError as exc:
+            raise PermanentError(self._scrub(f"Telegram: {exc.message}")) from exc
+        return Receipt(provider_id=f"{chat_id}:{message_id}", status="sent")
+
+    async def _send_message(self, chat_id: int | str, text: str) -> tuple[int, int]:
+        # Calling sendMessage without Bot.initialize() saves the getMe round trip; PTB only
+        # needs getMe for Bot.bot, and its failure message would contain the token.
+        request = HTTPXRequest(connection_pool_size=1)
+        bot = Bot(
+            self._bot_token,
+            base_url=self._api_base_url,
+            request=request,
+            get_updates_request=request,
+        )
+        try:
+            sent = await bot.send_message(chat_id=chat_id, text=text)
+        finally:
+            await request.shutdown()
+        return sent.chat.id, sent.message_id
+
+    def _scrub(self, text: str) -> str:
+        # httpx error texts may quote the request URL, and the URL holds the bot token.
+        return text.replace(self._bot_token, "<bot_token>")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion from synchronous code.
+
+    asyncio.run refuses to start inside a running event loop (a FastAPI handler, say), so in
+    that case the coroutine gets its own loop in a short-lived thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="telegram-send") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns that retry_after will become a timedelta; accept either form.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        retry_after = exc.retry_after
+    if isinstance(retry_after, timedelta):
+        return retry_after.total_seconds()
+    return float(retry_after)
+
+
+def _chat_id(to: str) -> int | str:
+    """Numeric chat ids (negative for groups) go as integers, "@channelname" as text."""
+    try:
+        return int(to)
+    except ValueError:
+        return to
+
+
+def _load_update(body: bytes) -> dict[str, Any]:
+    try:
+        update = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError(f"Telegram-Update ist kein gültiges JSON: {exc}") from exc
+    if not isinstance(update, dict):
+        raise PayloadError("Telegram-Update ist kein JSON-Objekt")
+    if not isinstance(update.get("update_id"), int):
+        raise PayloadError("update_id fehlt oder ist keine Zahl")
+    return update
+
+
+def _object(parent: Mapping[str, Any], key: str, path: str | None = None) -> dict[str, Any]:
+    """parent[key] if it is a JSON object; `path` names it in the error, defaulting to `key`."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        raise PayloadError(f"{path or key} fehlt oder ist kein Objekt")
+    return value
+
+
+def _message_event(update_id: str, update_type: str, message: dict[str, Any]) -> InboundEvent:
+    author = message.get("from") or {}
+    if author.get("is_bot"):
+        return IgnoredEvent(update_id, reason=f"{update_type} von einem Bot")
+    chat_id = _object(message, "chat", f"{update_type}.chat").get("id")
+    if chat_id is None:
+        raise PayloadError(f"{update_type}.chat.id fehlt")
+    attachments = _attachments(message)
+    sticker_emoji = (message.get("sticker") or {}).get("emoji")
+    text = message.get("text") or message.get("caption") or sticker_emoji or ""
+    if not text and not attachments:
+        return IgnoredEvent(update_id, reason=f"{update_type} ohne Text oder Datei")
+    timestamp = message.get("edit_date") or message.get("date")
+    return InboundMessage(
+        provider_id=update_id,
+        sender=str(chat_id),
+        text=text,
+        kind="edit" if update_type == "edited_message" else "message",
+        sender_name=_display_name(author),
+        sent_at=datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None,
+        language=author.get("language_code"),
+        attachments=attachments,
+    )
+
+
+def _callback_event(update_id: str, query: dict[str, Any]) -> InboundMessage:
+    author = query.get("from") or {}
+    chat_id = ((query.get("message") or {}).get("chat") or {}).get("id", author.get("id"))
+    if chat_id is None:
+        raise PayloadError("callback_query.from.id fehlt")
+    return InboundMessage(
+        provider_id=update_id,
+        sender=str(chat_id),
+        text=query.get("data") or "",
+        kind="postback",
+        sender_name=_display_name(author),
+        language=author.get("language_code"),
+    )
+
+
+def _membership_event(update_id: str, change: dict[str, Any]) -> IgnoredEvent:
+    status = (change.get("new_chat_member") or {}).get("status")
+    if status == "kicked":
+        return IgnoredEvent(update_id, reason=REASON_BOT_BLOCKED)
+    if status == "member":
+        return IgnoredEvent(update_id, reason=REASON_BOT_UNBLOCKED)
+    return IgnoredEvent(update_id, reason=f"Mitgliedsstatus des Bots geändert: {status}")
+
+
+def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    attachments: list[Attachment] = []
+    photo_sizes = message.get("photo") or []
+    if photo_sizes:
+        largest = max(photo_sizes, key=lambda size: size.get("width", 0) * size.get("height", 0))
+        attachments.append(_file_attachment(largest, PHOTO_CONTENT_TYPE))
+    for field, fallback_type in FILE_FIELDS.items():
+        if field == "document" and "animation" in message:
+            continue
+        file = message.get(field)
+        if isinstance(file, dict):
+            attachments.append(_file_attachment(file, fallback_type))
+    return tuple(attachments)
+
+
+def _file_attachment(file: Mapping[str, Any], fallback_type: str) -> Attachment:
+    file_id = file.get("file_id")
+    if not file_id:
+        raise PayloadError("file_id einer Datei fehlt")
+    return Attachment(
+        filename=file.get("file_name"),
+        content_type=file.get("mime_type") or fallback_type,
+        url=f"{FILE_URL_PREFIX}{file_id}",
+        size=file.get("file_size"),
+    )
+
+
+def _display_name(user: Mapping[str, Any]) -> str | None:
+    full_name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if part)
+    return full_name or user.get("username")
+
+
+def _required(settings: Mapping[str, Any], key: str) -> str:
+    value = settings.get(key)
+    if not value:
+        raise ValueError(f"Telegram-Kanal: Einstellung {key!r} fehlt")
+    return str(value)

@@ -1,0 +1,283 @@
+"""Twilio SMS adapter: checks X-Twilio-Signature, reads inbound SMS and status callbacks, sends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import parse_qs
+
+import phonenumbers
+import requests
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from channels.base import (
+    Attachment,
+    IgnoredEvent,
+    InboundEvent,
+    InboundMessage,
+    OptedOutError,
+    OutboundMessage,
+    PayloadError,
+    PermanentError,
+    Receipt,
+    StatusUpdate,
+    TransientError,
+    VerificationError,
+    WebhookRequest,
+)
+from channels.registry import register
+from channels.sms_segments import sms_segments
+
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
+DEFAULT_REGION = "DE"
+SIGNATURE_HEADER = "x-twilio-signature"
+# Twilio's API usually answers within a second; a hung connection must not block a worker.
+SEND_TIMEOUT_SECONDS = 15.0
+
+OPTED_OUT_CODE = 21610
+TOO_MANY_REQUESTS_CODE = 20429
+
+DeliveryStatus = Literal["sent", "delivered", "undelivered", "failed", "read"]
+DELIVERY_STATUSES: dict[str, DeliveryStatus] = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "read": "read",
+}
+# A webhook whose MessageStatus is one of these is an inbound SMS, not a status callback.
+INBOUND_STATUSES = frozenset({"received", "receiving"})
+
+
+class TwilioForm(dict[str, list[str]]):
+    """Form fields as `parse_qs` returns them, every value kept, blanks included.
+
+    `RequestValidator` signs every value of a repeated field only if the mapping has
+    `getall` (its MultiDict support); a plain dict of lists would make it fail.
+    """
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+    def first(self, name: str) -> str | None:
+        values = self.get(name)
+        return values[0] if values else None
+
+    @classmethod
+    def from_body(cls, body: bytes) -> TwilioForm:
+        """Parse a form-urlencoded UTF-8 body; raise PayloadError if it is neither."""
+        try:
+            text = body.decode("utf-8")
+            fields = parse_qs(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"Formulardaten sind kein gültiges UTF-8: {exc.reason}") from exc
+        except ValueError as exc:
+            raise PayloadError(f"Formulardaten sind nicht lesbar: {exc}") from exc
+        return cls(fields)
+
+
+class RetryAfterKeepingHttpClient(TwilioHttpClient):
+    """TwilioHttpClient that remembers, per thread, the Retry-After header of its last answer.
+
+    TwilioRestException carries no response headers, so the header is read from here.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._last = threading.local()
+
+    def request(self, *args: Any, **kwargs: Any) -> Response:
+        self._last.retry_after = None
+        response = super().request(*args, **kwargs)
+        self._last.retry_after = (response.headers or {}).get("Retry-After")
+        return response
+
+    def last_retry_after(self) -> float | None:
+        """Seconds from this thread's last Retry-After header; None if absent or an HTTP date."""
+        header = getattr(self._last, "retry_after", None)
+        if header is None:
+            return None
+        try:
+            return float(header)
+        except ValueError:
+            return None
+
+
+@register
+class TwilioSmsAdapter:
+    """SMS over Twilio's Programmable Messaging API, for one sender number."""
+
+    kind: ClassVar[str] = "twilio"
+    max_body_chars: ClassVar[int] = 1600
+    max_segments: ClassVar[int | None] = 10
+    supports_media: ClassVar[bool] = True
+    # Twilio sends 10 segments per second per sender to countries outside +1, Germany included.
+    rate_per_second: ClassVar[float] = 10.0
+
+    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
+        self._account_sid: str = _required(config, "account_sid")
+        self._phone_number: str = _required(config, "phone_number")
+        self._api_base_url: str = config.get("api_base_url") or DEFAULT_API_BASE_URL
+        self._default_region: str = config.get("default_region") or DEFAULT_REGION
+        self._auth_token: str = _required(secrets, "auth_token")
+        self._validator = RequestValidator(self._auth_token)
+        self._client: Client | None = None
+        self._http_client: RetryAfterKeepingHttpClient | None = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Spelled out so that the auth token can never end up in a log through repr().
+        return f"TwilioSmsAdapter(account_sid={self._account_sid!r}, phone_number={self._phone_number!r})"
+
+    def verify(self, request: WebhookRequest) -> None:
+        signature = _header(request.headers, SIGNATURE_HEADER)
+        if not signature:
+            raise VerificationError("X-Twilio-Signature fehlt")
+        try:
+            form = TwilioForm.from_body(request.body)
+        except PayloadError as exc:
+            raise VerificationError(f"X-Twilio-Signature nicht prüfbar: {exc}") from exc
+        if not self._validator.validate(request.url, form, signature):
+            raise VerificationError("X-Twilio-Signature stimmt nicht")
+
+    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        form = TwilioForm.from_body(request.body)
+        message_sid = form.first("MessageSid")
+        if not message_sid:
+            raise PayloadError("MessageSid fehlt")
+        status = form.first("MessageStatus")
+        if status is not None and status not in INBOUND_STATUSES:
+            return [_status_event(message_sid, status, form)]
+        return [self._inbound_message(message_sid, form)]
+
+    def send(self, message: OutboundMessage) -> Receipt:
+        if len(message.text) > self.max_body_chars:
+            raise PermanentError(f"Nachricht hat {len(message.text)} Zeichen, erlaubt sind {self.max_body_chars}")
+        to = _to_e164(message.to, self._default_region, require_valid=True)
+        if to is None:
+            raise PermanentError(f"Ungültige Telefonnummer: {message.to!r}")
+        client, http_client = self._api_client()
+        try:
+            created = client.messages.create(
+                to=to,
+                from_=self._phone_number,
+                body=message.text,
+                status_callback=message.status_callback,
+            )
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _classify(exc, http_client.last_retry_after()) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"Twilio nicht erreichbar: {type(exc).__name__}") from exc
+        segments, encoding = sms_segments(message.text)
+        return Receipt(
+            provider_id=str(created.sid),
+            status=DELIVERY_STATUSES.get(str(created.status), "sent"),
+            segments=segments,
+            encoding=encoding,
+        )
+
+    def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
+        with self._client_lock:
+            if self._client is None or self._http_client is None:
+                http_client = RetryAfterKeepingHttpClient(timeout=SEND_TIMEOUT_SECONDS)
+                client = Client(self._account_sid, self._auth_token, http_client=http_client)
+                # The constructor falls back to TWILIO_EDGE/TWILIO_REGION from the environment,
+                # which would rewrite the host and bypass api_base_url.
+                client.edge = None
+                client.region = None
+                client.api.base_url = self._api_base_url
+                self._client, self._http_client = client, http_client
+            return self._client, self._http_client
+
+    def _inbound_message(self, message_sid: str, form: TwilioForm) -> InboundMessage:
+        raw_sender = form.first("From")
+        if not raw_sender:
+            raise PayloadError("From fehlt")
+        sender = _to_e164(raw_sender, self._default_region, require_valid=False)
+        if sender is None:
+            raise PayloadError(f"Absendernummer ungültig: {raw_sender!r}")
+        return InboundMessage(
+            provider_id=message_sid,
+            sender=sender,
+            recipient=form.first("To"),
+            text=form.first("Body") or "",
+            attachments=_media_attachments(form),
+        )
+
+
+def _status_event(message_sid: str, status: str, form: TwilioForm) -> InboundEvent:
+    event_id = f"{message_sid}:{status}"
+    delivery_status = DELIVERY_STATUSES.get(status)
+    if delivery_status is None:
+        return IgnoredEvent(event_id, reason=f"Zwischenstatus {status!r}: kein Versandergebnis")
+    return StatusUpdate(
+        provider_id=message_sid,
+        status=delivery_status,
+        error_code=form.first("ErrorCode") or None,
+        error_message=form.first("ErrorMessage") or None,
+        event_id=event_id,
+    )
+
+
+def _media_attachments(form: TwilioForm) -> tuple[Attachment, ...]:
+    raw_count = form.first("NumMedia") or "0"
+    try:
+        count = int(raw_count)
+    except ValueError:
+        raise PayloadError(f"NumMedia ist keine Zahl: {raw_count!r}") from None
+    attachments = []
+    for index in range(count):
+        url = form.first(f"MediaUrl{index}")
+        if not url:
+            raise PayloadError(f"MediaUrl{index} fehlt")
+        content_type = form.first(f"MediaContentType{index}") or "application/octet-stream"
+        attachments.append(Attachment(filename=None, content_type=content_type, url=url))
+    return tuple(attachments)
+
+
+def _classify(exc: TwilioRestException | TwilioServiceException, retry_after: float | None) -> Exception:
+    status = int(exc.status)
+    code = str(exc.code) if exc.code is not None else None
+    if exc.code == OPTED_OUT_CODE:
+        return OptedOutError("Empfänger hat SMS mit STOP abbestellt", code=code)
+    if status == 429 or exc.code == TOO_MANY_REQUESTS_CODE:
+        return TransientError("Twilio: zu viele Anfragen", code=code, retry_after=retry_after)
+    if status >= 500:
+        return TransientError(f"Twilio-Serverfehler (HTTP {status})", code=code, retry_after=retry_after)
+    detail = exc.msg if isinstance(exc, TwilioRestException) else exc.detail or exc.title
+    return PermanentError(f"Twilio lehnt ab (HTTP {status}): {detail}", code=code)
+
+
+def _to_e164(raw: str, default_region: str, *, require_valid: bool) -> str | None:
+    """The number in E.164 form, or None if it cannot be a phone number.
+
+    Inbound numbers only need to be possible (new number ranges must not be turned away);
+    outbound numbers must be valid so a typo is caught before it costs a send.
+    """
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    usable = phonenumbers.is_valid_number(number) if require_valid else phonenumbers.is_possible_number(number)
+    if not usable:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _header(headers: Mapping[str, str], lower_name: str) -> str | None:
+    for name, value in headers.items():
+        if name.lower() == lower_name:
+            return value
+    return None
+
+
+def _required(settings: Mapping[str, Any], key: str) -> str:
+    value = settings.get(key)
+    if not value:
+        raise ValueError(f"Twilio-Kanal: Einstellung {key!r} fehlt")
+    return str(value)

@@ -1,0 +1,142 @@
+"""Shared unit-test fixtures: `fake_provider`, a real local HTTP server that records requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake provider received it.
+
+    `path` excludes the query string, which is parsed into `query`. Header names are
+    lower-cased because HTTP header names are case-insensitive. `form` is filled only for
+    `application/x-www-form-urlencoded` bodies, `json` only for bodies that parse as JSON.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    form: dict[str, list[str]]
+    json: Any
+
+
+@dataclass(frozen=True)
+class CannedResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    path_contains: str | None
+
+
+@dataclass
+class FakeProvider:
+    """A provider API stand-in: queue answers with `respond`, then inspect `requests`.
+
+    Queued answers are served first-in first-out; one with `path_contains` only answers a
+    request whose path contains that text. With nothing matching, the answer is 200 `{}`.
+    """
+
+    url: str = ""
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _queue: list[CannedResponse] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def respond(
+        self,
+        status: int,
+        body: dict[str, Any] | list[Any] | str,
+        headers: dict[str, str] | None = None,
+        path_contains: str | None = None,
+    ) -> None:
+        if isinstance(body, str):
+            encoded, content_type = body.encode("utf-8"), "text/plain; charset=utf-8"
+        else:
+            encoded, content_type = json.dumps(body).encode("utf-8"), "application/json"
+        all_headers = {"Content-Type": content_type, **(headers or {})}
+        with self._lock:
+            self._queue.append(CannedResponse(status, encoded, all_headers, path_contains))
+
+    def _answer(self, request: RecordedRequest) -> CannedResponse:
+        with self._lock:
+            self.requests.append(request)
+            for index, canned in enumerate(self._queue):
+                if canned.path_contains is None or canned.path_contains in request.path:
+                    return self._queue.pop(index)
+        return CannedResponse(200, b"{}", {"Content-Type": "application/json"}, None)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _handler_for(provider: FakeProvider) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.1 keeps connections alive, as the SDKs' pooled clients expect.
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            target = urlsplit(self.path)
+            content_type = self.headers.get("Content-Type", "")
+            is_form = content_type.startswith("application/x-www-form-urlencoded")
+            recorded = RecordedRequest(
+                method=self.command,
+                path=target.path,
+                query=parse_qs(target.query, keep_blank_values=True),
+                headers={name.lower(): value for name, value in self.headers.items()},
+                body=body,
+                form=parse_qs(body.decode("utf-8"), keep_blank_values=True) if is_form else {},
+                json=_parse_json(body) if body else None,
+            )
+            canned = provider._answer(recorded)
+            self.send_response(canned.status)
+            for name, value in canned.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(canned.body)))
+            self.end_headers()
+            self.wfile.write(canned.body)
+
+        # http.server dispatches on these exact names.
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # Keep pytest output clean; the recorded requests are the log.
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def fake_provider() -> Iterator[FakeProvider]:
+    provider = FakeProvider()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(provider))
+    server.daemon_threads = True
+    host, port = server.server_address[:2]
+    provider.url = f"http://{host!s}:{port}"
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="fake-provider",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield provider
+    finally:
+        server.shutdown()
+        server.server_close()

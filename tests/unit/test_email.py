@@ -1,0 +1,524 @@
+"""Tests for the email adapter: envelope check, parsing the fixture mails, sending over SMTP."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from channels.base import (
+    ChannelAdapter,
+    InboundMessage,
+    OutboundMessage,
+    PayloadError,
+    PermanentError,
+    TransientError,
+    VerificationError,
+    WebhookRequest,
+)
+from channels.email import EmailAdapter, html_to_text, strip_quoted_history
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
+HUB_ADDRESS = "rathaus@musterstadt.example"
+CEST = timezone(timedelta(hours=2))
+
+
+def make_adapter(port: int = 25, **config: Any) -> EmailAdapter:
+    return EmailAdapter(
+        {
+            "address": HUB_ADDRESS,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "display_name": "Bürgerbüro Musterstadt",
+            **config,
+        },
+        {},
+    )
+
+
+def smtp_request(
+    raw: bytes, mail_from: str | None = "citizen@example.org", rcpt_tos: tuple[str, ...] = ()
+) -> WebhookRequest:
+    return WebhookRequest(
+        url="smtp://127.0.0.1:8025",
+        headers={},
+        body=raw,
+        method="SMTP",
+        mail_from=mail_from,
+        rcpt_tos=rcpt_tos or (HUB_ADDRESS,),
+    )
+
+
+def parse_fixture(name: str, mail_from: str | None = "citizen@example.org") -> InboundMessage:
+    adapter = make_adapter()
+    request = smtp_request((FIXTURES / name).read_bytes(), mail_from=mail_from)
+    adapter.verify(request)
+    [event] = adapter.parse(request)
+    assert isinstance(event, InboundMessage)
+    return event
+
+
+def parse_raw(raw: bytes, mail_from: str | None = "citizen@example.org") -> InboundMessage:
+    [event] = make_adapter().parse(smtp_request(raw, mail_from=mail_from))
+    assert isinstance(event, InboundMessage)
+    return event
+
+
+def test_adapter_satisfies_the_channel_protocol() -> None:
+    adapter = make_adapter()
+
+    assert isinstance(adapter, ChannelAdapter)
+    assert (adapter.kind, adapter.max_body_chars, adapter.rate_per_second) == ("email", 100_000, 10)
+    assert adapter.message_id_domain == "musterstadt.example"
+
+
+# --- envelope check ------------------------------------------------------------------------
+
+
+def test_mail_to_our_address_passes_case_insensitively() -> None:
+    raw = (FIXTURES / "plain__utf8.eml").read_bytes()
+
+    make_adapter().verify(smtp_request(raw, rcpt_tos=("other@x.example", "RATHAUS@Musterstadt.example")))
+
+
+def test_mail_to_a_foreign_address_is_rejected() -> None:
+    raw = (FIXTURES / "plain__utf8.eml").read_bytes()
+
+    with pytest.raises(VerificationError, match=HUB_ADDRESS):
+        make_adapter().verify(smtp_request(raw, rcpt_tos=("bauamt@musterstadt.example",)))
+
+
+# --- unreadable input ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\x00\x01\x02\xff\xfe garbage", b"", b"just some words\r\nand more\r\n"],
+    ids=["binary", "empty", "prose"],
+)
+def test_bytes_that_are_not_a_mail_raise_payload_error(raw: bytes) -> None:
+    with pytest.raises(PayloadError, match="keine gültige E-Mail"):
+        make_adapter().parse(smtp_request(raw))
+
+
+def test_mail_without_from_and_with_null_envelope_sender_raises_payload_error() -> None:
+    raw = b"Subject: hallo\r\n\r\nText\r\n"
+
+    with pytest.raises(PayloadError, match="Absender"):
+        make_adapter().parse(smtp_request(raw, mail_from="<>"))
+
+
+def test_mail_without_from_falls_back_to_the_envelope_sender() -> None:
+    event = parse_raw(b"Subject: hallo\r\n\r\nText\r\n", mail_from="Eva.Lang@Example.org")
+
+    assert event.sender == "eva.lang@example.org"
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+def test_plain_utf8() -> None:
+    assert parse_fixture("plain__utf8.eml") == InboundMessage(
+        provider_id="a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d@example.org",
+        sender="juergen.oeztuerk@example.org",
+        sender_name="Jürgen Öztürk",
+        recipient=HUB_ADDRESS,
+        subject="Straßenlaterne in der Bahnhofstraße defekt",
+        text=(
+            "Guten Tag,\n\ndie Straßenlaterne vor der Bahnhofstraße 12 ist seit drei Tagen dunkel.\n"
+            "Könnten Sie das bitte prüfen?\n\nViele Grüße\nJürgen Öztürk"
+        ),
+        sent_at=datetime(2024, 6, 12, 8, 42, 15, tzinfo=CEST),
+    )
+
+
+def test_plain_quoted_printable_latin1_with_attachment() -> None:
+    event = parse_fixture("plain__quoted_printable_latin1_with_attachment.eml")
+
+    assert (event.sender, event.sender_name) == ("anna.weiss@example.de", "Anna Weiß")
+    assert event.subject == "Antrag Straßenfest Schulstraße"
+    assert "Sondernutzung für das Straßenfest" in event.text
+    assert event.text.endswith("Mit freundlichen Grüßen\nAnna Weiß")
+    [pdf] = event.attachments
+    assert (pdf.filename, pdf.content_type) == ("Antrag_Straßenfest.pdf", "application/pdf")
+    assert pdf.data is not None
+    assert pdf.data.startswith(b"%PDF-1.4\n") and pdf.data.endswith(b"%%EOF\n")
+    assert pdf.size == len(pdf.data) == 142
+    assert event.automated is False
+
+
+def test_html_only_newsletter_style_becomes_plain_text_and_is_automated() -> None:
+    event = parse_fixture("html_only__newsletter_style.eml")
+
+    assert event.text == (
+        "Neuigkeiten aus Ihren Stadtwerken\n\n"
+        "Liebe Leserinnen & Leser,\n"
+        "ab 1. Juli gilt der neue Tarif: nur 29 € im Monat.\n\n"
+        "Was ändert sich?\n\n"
+        "- Grundgebühr sinkt\n"
+        '- Ökostrom ist "inklusive"\n\n'
+        "Newsletter abbestellen: hier klicken"
+    )
+    assert "<" not in event.text and "trackOpen" not in event.text
+    assert event.automated is True
+
+
+def test_reply_with_german_quote_is_stripped_and_threaded() -> None:
+    event = parse_fixture("reply__with_german_quote.eml")
+
+    assert event.text == (
+        "Vielen Dank für die schnelle Antwort!\n"
+        "Die Laterne steht direkt vor Hausnummer 12, gegenüber der Bäckerei.\n\n"
+        "Viele Grüße\nJürgen Öztürk"
+    )
+    assert event.in_reply_to == (
+        "171817650012.4242.9876543210@musterstadt.example",
+        "a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d@example.org",
+    )
+    assert event.subject == "Re: Straßenlaterne in der Bahnhofstraße defekt"
+    assert event.automated is False
+
+
+def test_auto_reply_out_of_office_is_automated() -> None:
+    event = parse_fixture("auto_reply__out_of_office.eml")
+
+    assert event.automated is True
+    assert event.sender == "m.schmidt@example.net"
+    assert event.in_reply_to == ("171860940077.1001.5555@musterstadt.example",)
+    assert event.text.startswith("Vielen Dank für Ihre Nachricht.")
+
+
+def test_bounce_dsn_is_automated_and_keeps_the_human_readable_part() -> None:
+    event = parse_fixture("bounce__dsn.eml", mail_from="<>")
+
+    assert event.automated is True
+    assert event.sender == "mailer-daemon@mx.musterstadt.example"
+    assert event.provider_id == "20240618092007.4W4B7c3qXyz@mx.musterstadt.example"
+    assert event.text.startswith("This is the mail system at host mx.musterstadt.example.")
+    assert "User unknown" in event.text
+    assert event.attachments == ()
+
+
+def test_no_message_id_gets_a_stable_hash_id() -> None:
+    raw = (FIXTURES / "no_message_id__plain.eml").read_bytes()
+
+    first = parse_fixture("no_message_id__plain.eml")
+    again = parse_fixture("no_message_id__plain.eml")
+
+    assert first.provider_id == again.provider_id == f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    assert (first.sender, first.sender_name) == ("hans.meier@example.com", None)
+    assert first.text.startswith("Hallo,\n\nwann ist der naechste Sperrmuell-Termin")
+
+
+def test_non_utf8_mislabelled_cp1252_keeps_quotes_and_euro() -> None:
+    event = parse_fixture("non_utf8__mislabelled_cp1252.eml")
+
+    assert "kostet das „Stadtfest am See“ wirklich 5 € Eintritt?" in event.text
+    assert "schade – letztes" in event.text
+    assert event.text.endswith("Gruß\nKlaus Becker")
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        ("text/plain", "„Grüße“ 5 €".encode("cp1252"), "„Grüße“ 5 €"),
+        ("text/plain", "Grüße".encode(), "Grüße"),
+        ("text/plain; charset=iso-8859-1", "Grüße".encode(), "Grüße"),
+        ("text/plain; charset=utf-8", "Grüße €".encode("cp1252"), "Grüße €"),
+        ("text/plain; charset=x-unknown-8bit", "Grüße".encode("cp1252"), "Grüße"),
+        ("text/plain; charset=utf-8", b"Gr\x81\x8d\xff", "Gr\ufffd\ufffd\ufffd"),
+    ],
+    ids=[
+        "unlabelled-cp1252",
+        "unlabelled-utf8",
+        "latin1-label-on-utf8",
+        "utf8-label-on-cp1252",
+        "unknown-label",
+        "undecodable",
+    ],
+)
+def test_body_decoding_falls_back_without_raising(content_type: str, body: bytes, expected: str) -> None:
+    raw = (
+        b"From: a@example.org\r\nContent-Type: "
+        + content_type.encode()
+        + b"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + body
+    )
+
+    assert parse_raw(raw).text == expected
+
+
+def test_forwarded_mail_is_one_attachment_with_its_raw_bytes() -> None:
+    raw = (
+        b"From: a@example.org\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nSiehe unten.\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+        b"From: b@example.org\r\nSubject: alt\r\n\r\nAlter Text\r\n"
+        b"--b--\r\n"
+    )
+
+    event = parse_raw(raw)
+
+    assert event.text == "Siehe unten."
+    [forwarded] = event.attachments
+    assert forwarded.content_type == "message/rfc822"
+    assert forwarded.data is not None and b"Subject: alt" in forwarded.data
+    assert forwarded.size == len(forwarded.data)
+
+
+def test_html_to_text_drops_scripts_styles_and_keeps_breaks() -> None:
+    html = (
+        "<html><head><style>p{color:red}</style></head><body>"
+        "<script>alert('x')</script><p>Zeile&nbsp;1<br>Zeile 2</p>"
+        "<div>Preis: 5&euro; &lt;netto&gt;</div></body></html>"
+    )
+
+    assert html_to_text(html) == "Zeile 1\nZeile 2\n\nPreis: 5€ <netto>"
+
+
+# --- quote stripping -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Danke!\n\n-----Ursprüngliche Nachricht-----\nVon: Rathaus\nBetreff: x\n\nalt",
+            "Danke!",
+        ),
+        (
+            "Danke!\n\n________________________________\nVon: Rathaus <r@m.example>\n"
+            "Gesendet: Montag, 17. Juni 2024 09:00\nAn: Eva\n\nalt",
+            "Danke!",
+        ),
+        ("Thanks!\n\nOn Wed, Jun 12, 2024 at 9:15 AM Rathaus wrote:\n> old", "Thanks!"),
+        ("Danke!\n-----Original Message-----\nFrom: x", "Danke!"),
+        ("Danke!\n\n-- \nEva Lang\nTel. 0123", "Danke!"),
+        ("Danke!\n> zitiert\n>\n> noch mehr\n", "Danke!"),
+        (
+            "Am Montag schrieb ich Ihnen bereits:\ndie Laterne ist kaputt.",
+            "Am Montag schrieb ich Ihnen bereits:\ndie Laterne ist kaputt.",
+        ),
+        ("> nur Zitat\n> sonst nichts", "> nur Zitat\n> sonst nichts"),
+    ],
+    ids=[
+        "outlook-de",
+        "outlook-rule",
+        "gmail-en",
+        "original-message",
+        "signature",
+        "trailing-quote",
+        "citizen-wording-kept",
+        "all-quote-kept",
+    ],
+)
+def test_strip_quoted_history(text: str, expected: str) -> None:
+    assert strip_quoted_history(text) == expected
+
+
+# --- loop signals --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "mail_from", "automated"),
+    [
+        ("From: a@example.org\r\n", "a@example.org", False),
+        ("From: a@example.org\r\nAuto-Submitted: no\r\n", "a@example.org", False),
+        ("From: a@example.org\r\nAuto-Submitted: auto-generated\r\n", "a@example.org", True),
+        ("From: a@example.org\r\nPrecedence: junk\r\n", "a@example.org", True),
+        ("From: a@example.org\r\nPrecedence: list\r\n", "a@example.org", True),
+        ("From: a@example.org\r\nX-Autoreply: yes\r\n", "a@example.org", True),
+        ("From: a@example.org\r\nX-Autorespond: yes\r\n", "a@example.org", True),
+        ("From: a@example.org\r\nList-Id: <l.example.org>\r\n", "a@example.org", True),
+        ("From: a@example.org\r\nList-Unsubscribe: <mailto:u@x>\r\n", "a@example.org", True),
+        ("From: a@example.org\r\n", "", True),
+        ("From: a@example.org\r\n", "<>", True),
+        ("From: a@example.org\r\nReturn-Path: <>\r\n", None, True),
+        ("From: Postmaster@example.org\r\n", "x@example.org", True),
+        ("From: owner-rathaus-l@lists.example.org\r\n", "x@example.org", True),
+        ("From: rathaus-l-request@lists.example.org\r\n", "x@example.org", True),
+    ],
+)
+def test_automated_signals(headers: str, mail_from: str | None, automated: bool) -> None:
+    raw = (headers + "Subject: t\r\n\r\nText\r\n").encode()
+
+    assert parse_raw(raw, mail_from=mail_from).automated is automated
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.raw, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class SmtpSink:
+    """What a real aiosmtpd server received; `rcpt_replies` makes it refuse chosen recipients."""
+
+    port: int = 0
+    mails: list[ReceivedMail] = field(default_factory=list)
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        reply = self.rcpt_replies.get(address)
+        if reply is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.mails.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+def test_send_builds_a_threaded_quoted_printable_mail(smtp_sink: SmtpSink) -> None:
+    receipt = make_adapter(smtp_sink.port).send(
+        OutboundMessage(
+            to="juergen.oeztuerk@example.org",
+            text="Sehr geehrter Herr Öztürk,\n\ndie Laterne wird morgen repariert.\n\nGrüße",
+            subject="Re: Straßenlaterne",
+            in_reply_to="CAF7k2xQ9Zq1@mail.gmail.com",
+            references=("a1b2c3d4@example.org",),
+        )
+    )
+
+    [mail] = smtp_sink.mails
+    assert mail.mail_from == HUB_ADDRESS
+    assert mail.rcpt_tos == ["juergen.oeztuerk@example.org"]
+    message = mail.message
+    assert message["Message-ID"] == f"<{receipt.provider_id}>"
+    assert receipt.provider_id.endswith("@musterstadt.example")
+    assert message["In-Reply-To"] == "<CAF7k2xQ9Zq1@mail.gmail.com>"
+    assert message["References"] == "<a1b2c3d4@example.org> <CAF7k2xQ9Zq1@mail.gmail.com>"
+    assert message["From"].addresses[0].display_name == "Bürgerbüro Musterstadt"
+    assert message["From"].addresses[0].addr_spec == HUB_ADDRESS
+    assert message["Subject"] == "Re: Straßenlaterne"
+    assert message["Date"] is not None
+    assert "Auto-Submitted" not in message
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert b"=C3=96zt=C3=BCrk" in mail.raw
+    # On the wire lines end in CRLF.
+    assert message.get_content().replace("\r\n", "\n") == (
+        "Sehr geehrter Herr Öztürk,\n\ndie Laterne wird morgen repariert.\n\nGrüße\n"
+    )
+
+
+def test_send_uses_a_given_message_id_and_the_default_subject(smtp_sink: SmtpSink) -> None:
+    receipt = make_adapter(smtp_sink.port).send(
+        OutboundMessage(to="eva@example.org", text="Hallo", email_message_id="<case-42.1@musterstadt.example>")
+    )
+
+    [mail] = smtp_sink.mails
+    assert receipt.provider_id == "case-42.1@musterstadt.example"
+    assert mail.message["Message-ID"] == "<case-42.1@musterstadt.example>"
+    assert mail.message["Subject"] == "Ihre Anfrage"
+    assert "In-Reply-To" not in mail.message and "References" not in mail.message
+
+
+def test_line_breaks_in_subject_and_name_are_flattened(smtp_sink: SmtpSink) -> None:
+    make_adapter(smtp_sink.port, display_name="").send(
+        OutboundMessage(to="eva@example.org", text="Hallo", subject="Re: Zeile 1\r\n Zeile 2", sender_name="Eva\nLang")
+    )
+
+    [mail] = smtp_sink.mails
+    assert mail.message["Subject"] == "Re: Zeile 1 Zeile 2"
+    assert mail.message["From"].addresses[0].display_name == "Eva Lang"
+
+
+def test_automated_send_is_marked_and_uses_a_null_envelope_sender(smtp_sink: SmtpSink) -> None:
+    make_adapter(smtp_sink.port).send(OutboundMessage(to="eva@example.org", text="Eingangsbestätigung", automated=True))
+
+    [mail] = smtp_sink.mails
+    # aiosmtpd records MAIL FROM:<> as the literal "<>".
+    assert mail.mail_from == "<>"
+    assert mail.message["Auto-Submitted"] == "auto-replied"
+    assert mail.message["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+
+
+def test_refused_recipient_is_permanent(smtp_sink: SmtpSink) -> None:
+    smtp_sink.rcpt_replies["weg@example.org"] = "550 5.1.1 User unknown"
+
+    with pytest.raises(PermanentError, match="550") as caught:
+        make_adapter(smtp_sink.port).send(OutboundMessage(to="weg@example.org", text="Hallo"))
+
+    assert caught.value.code == "550"
+    assert smtp_sink.mails == []
+
+
+def test_greylisted_recipient_is_transient(smtp_sink: SmtpSink) -> None:
+    smtp_sink.rcpt_replies["spaeter@example.org"] = "451 4.7.1 Greylisted, try again later"
+
+    with pytest.raises(TransientError) as caught:
+        make_adapter(smtp_sink.port).send(OutboundMessage(to="spaeter@example.org", text="Hallo"))
+
+    assert caught.value.code == "451"
+
+
+def test_nothing_listening_is_transient() -> None:
+    with pytest.raises(TransientError, match="nicht erreichbar"):
+        make_adapter(free_port()).send(OutboundMessage(to="eva@example.org", text="Hallo"))
+
+
+@pytest.mark.parametrize(
+    "to", ["ohne-at-zeichen", "a@b", "zwei@@example.org", "a b@example.org", "x@example.org\r\nBcc: y@z.org"]
+)
+def test_invalid_address_is_permanent_before_connecting(smtp_sink: SmtpSink, to: str) -> None:
+    with pytest.raises(PermanentError, match="ungültige E-Mail-Adresse"):
+        make_adapter(smtp_sink.port).send(OutboundMessage(to=to, text="Hallo"))
+
+    assert smtp_sink.mails == []
+
+
+def test_internationalised_domain_is_sent_as_punycode(smtp_sink: SmtpSink) -> None:
+    make_adapter(smtp_sink.port).send(OutboundMessage(to="info@bürgerbüro.example", text="Hallo"))
+
+    [mail] = smtp_sink.mails
+    assert mail.rcpt_tos == ["info@xn--brgerbro-65af.example"]
+
+
+def test_sent_at_is_timezone_aware_for_unknown_zone() -> None:
+    event = parse_raw(b"From: a@example.org\r\nDate: Wed, 12 Jun 2024 08:00:00 -0000\r\n\r\nx\r\n")
+
+    assert event.sent_at == datetime(2024, 6, 12, 8, 0, tzinfo=UTC)
