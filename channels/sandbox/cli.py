@@ -1,0 +1,131 @@
+"""`rathaus sandbox ...`: run the provider emulators, and act as a citizen through them."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import click
+
+from channels.sandbox.client import SandboxClient, SandboxError
+
+DEFAULT_URL = "http://127.0.0.1:8025"
+
+
+def _client(ctx: click.Context) -> SandboxClient:
+    return SandboxClient(ctx.obj["sandbox_url"])
+
+
+def _show(result: Any) -> None:
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@click.group()
+@click.option(
+    "--url", envvar="RATHAUS_SANDBOX_URL", default=DEFAULT_URL, show_default=True, help="Where the sandbox runs."
+)
+@click.pass_context
+def sandbox(ctx: click.Context, url: str) -> None:
+    """The provider emulators: write as a citizen, see what citizens received."""
+    ctx.ensure_object(dict)
+    ctx.obj["sandbox_url"] = url
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8025, show_default=True, help="HTTP port (provider APIs and /sandbox).")
+@click.option("--smtp-port", default=8026, show_default=True, help="SMTP sink for the hub's outgoing mail.")
+def serve(host: str, port: int, smtp_port: int) -> None:
+    """Run the emulators alone (`rathaus serve --demo` starts them itself)."""
+    from channels.sandbox.server import main
+
+    main(host=host, http_port=port, smtp_port=smtp_port)
+
+
+def _call(action: Any) -> None:
+    try:
+        _show(action())
+    except SandboxError as error:
+        raise click.ClickException(f"Sandbox antwortet {error.status_code}: {error.detail}") from None
+
+
+@sandbox.command("sms")
+@click.option("--from", "sender", default="+4915112345678", show_default=True, help="The citizen's mobile number.")
+@click.option("--to", default=None, help="The hub's number (default: the only Twilio account).")
+@click.option("--text", required=True)
+@click.pass_context
+def sms(ctx: click.Context, sender: str, to: str | None, text: str) -> None:
+    """Send an SMS to the hub, signed as Twilio signs it."""
+    _call(lambda: _client(ctx).send_sms(from_=sender, to=to, body=text))
+
+
+@sandbox.command("telegram")
+@click.option("--chat-id", default=421337001, show_default=True, type=int)
+@click.option("--name", "first_name", default="Erika", show_default=True)
+@click.option("--language", default="de", show_default=True)
+@click.option("--text", required=True)
+@click.pass_context
+def telegram(ctx: click.Context, chat_id: int, first_name: str, language: str, text: str) -> None:
+    """Write to the bot, as a Telegram update with the webhook's secret token."""
+    _call(lambda: _client(ctx).send_telegram(chat_id=chat_id, text=text, first_name=first_name, language_code=language))
+
+
+@sandbox.command("messenger")
+@click.option("--psid", default="7654321098765432", show_default=True, help="The citizen's page-scoped id.")
+@click.option("--text", required=True)
+@click.pass_context
+def messenger(ctx: click.Context, psid: str, text: str) -> None:
+    """Send a Messenger message to the page, signed with the app secret."""
+    _call(lambda: _client(ctx).send_messenger(psid=psid, text=text))
+
+
+@sandbox.command("comment")
+@click.option("--from-id", default="1234567890123456", show_default=True)
+@click.option("--name", "from_name", default="Jürgen Schäfer", show_default=True)
+@click.option("--post-id", required=True, help="The page post the comment is under, e.g. <page id>_<n>.")
+@click.option("--text", required=True)
+@click.pass_context
+def comment(ctx: click.Context, from_id: str, from_name: str, post_id: str, text: str) -> None:
+    """Comment under one of the page's posts."""
+    _call(lambda: _client(ctx).post_comment(from_id=from_id, from_name=from_name, post_id=post_id, message=text))
+
+
+@sandbox.command("email")
+@click.option("--from", "sender", default="erika.mustermann@example.org", show_default=True)
+@click.option("--name", "from_name", default="Erika Mustermann", show_default=True)
+@click.option("--subject", default="Anfrage", show_default=True)
+@click.option("--text", required=True)
+@click.option("--charset", default="utf-8", show_default=True, type=click.Choice(["utf-8", "iso-8859-1"]))
+@click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def email(
+    ctx: click.Context,
+    sender: str,
+    from_name: str,
+    subject: str,
+    text: str,
+    charset: str,
+    attachments: tuple[Path, ...],
+) -> None:
+    """Mail the hub's mailbox through its SMTP listener."""
+    files = [
+        (path.name, mimetypes.guess_type(path.name)[0] or "application/octet-stream", path.read_bytes())
+        for path in attachments
+    ]
+    _call(
+        lambda: _client(ctx).send_email(
+            from_=sender, from_name=from_name, subject=subject, text=text, charset=charset, attachments=files
+        )
+    )
+
+
+@sandbox.command("outbox")
+@click.option("--kind", type=click.Choice(["twilio", "telegram", "facebook", "email"]), default=None)
+@click.option("--to", default=None, help="Only what this citizen received.")
+@click.pass_context
+def outbox(ctx: click.Context, kind: str | None, to: str | None) -> None:
+    """What citizens received from the hub, oldest first."""
+    for item in _client(ctx).outbox(kind=kind, to=to):
+        click.echo(f"{item['received_at']}  {item['kind']:<9} an {item['to']}: {item['text']}")

@@ -1,0 +1,56 @@
+"""HTTP delivery of provider webhooks to the hub, reporting what the hub answered instead of raising."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+# Twilio waits 15 s for a webhook answer; Telegram and Meta are similar. Longer only hides bugs.
+WEBHOOK_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The hub's answer: status_code None means it could not be reached (text says why)."""
+
+    status_code: int | None
+    response_text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status_code": self.status_code, "response_text": self.response_text}
+
+
+async def deliver(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+    form: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    timeout: float = WEBHOOK_TIMEOUT_S,
+) -> Delivery:
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.request(method, url, headers=headers, content=content, data=form, params=params)
+    except httpx.HTTPError as exc:
+        log.warning("webhook %s %s failed: %r", method, url, exc)
+        return Delivery(None, f"{type(exc).__name__}: {exc}")
+    return Delivery(response.status_code, response.text)
+
+
+def deliver_sync(
+    url: str, *, headers: dict[str, str], form: dict[str, str], timeout: float = WEBHOOK_TIMEOUT_S
+) -> Delivery:
+    """POST a form from a plain thread (Twilio status callbacks run outside the event loop)."""
+    try:
+        response = httpx.post(url, headers=headers, data=form, timeout=timeout)
+    except httpx.HTTPError as exc:
+        log.warning("callback POST %s failed: %r", url, exc)
+        return Delivery(None, f"{type(exc).__name__}: {exc}")
+    return Delivery(response.status_code, response.text)

@@ -1,0 +1,432 @@
+"""In-memory, thread-safe state shared by the sandbox's provider emulators and its SMTP sink."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import zlib
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple
+
+from fastapi import Request
+
+KINDS = ("twilio", "telegram", "facebook", "email")
+
+# The setting that tells two accounts of one kind apart, as in the hub's channel account config.
+IDENTITY_KEY = {
+    "twilio": "phone_number",
+    "telegram": "bot_token",
+    "facebook": "page_id",
+    "email": "address",
+}
+
+# (config keys, secret keys) a registration must carry; the rest is optional.
+REQUIRED_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "twilio": (("account_sid", "phone_number"), ("auth_token",)),
+    "telegram": ((), ("bot_token",)),
+    "facebook": (("page_id",), ("app_secret", "verify_token", "page_access_token")),
+    "email": (("address",), ()),
+}
+
+FaultOutcome = Literal["rate_limit", "server_error", "permanent"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _mask(value: Any) -> str:
+    text = str(value)
+    return "…" + text[-4:] if len(text) > 8 else "****"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A provider account as "configured in the provider console"; replaced, never mutated."""
+
+    id: int
+    kind: str
+    webhook_url: str | None
+    config: dict[str, Any]
+    secrets: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.config:
+            return self.config[key]
+        return self.secrets.get(key, default)
+
+    @property
+    def identity(self) -> str:
+        return str(self.get(IDENTITY_KEY[self.kind], ""))
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "webhook_url": self.webhook_url,
+            "config": dict(self.config),
+            "secrets": {key: _mask(value) for key, value in self.secrets.items()},
+        }
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One message a citizen received from the hub through an emulated provider."""
+
+    id: int
+    kind: str
+    to: str
+    from_: str
+    text: str
+    received_at: datetime
+    subject: str | None = None
+    reply_to_ref: str | None = None
+    provider_id: str | None = None
+    headers: dict[str, str] | None = None
+    messaging_type: str | None = None
+    tag: str | None = None
+    reply_markup: Any = None
+    media_urls: tuple[str, ...] = ()
+    attachments: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "to": self.to,
+            "from": self.from_,
+            "text": self.text,
+            "subject": self.subject,
+            "reply_to_ref": self.reply_to_ref,
+            "provider_id": self.provider_id,
+            "headers": self.headers,
+            "messaging_type": self.messaging_type,
+            "tag": self.tag,
+            "reply_markup": self.reply_markup,
+            "media_urls": list(self.media_urls),
+            "attachments": list(self.attachments),
+            "received_at": self.received_at.isoformat(timespec="microseconds"),
+        }
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Injected misbehaviour for one channel kind (or, under the key "*", for all of them)."""
+
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    latency_ms: int = 0
+    permanent_to: frozenset[str] = frozenset()
+    # Twilio only: accepted with 201, then reported `undelivered` (30005) by status callback.
+    undelivered_to: frozenset[str] = frozenset()
+    # Facebook only: lift the 24-hour / 7-day messaging window check.
+    ignore_window: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rate_429": self.rate_429,
+            "rate_5xx": self.rate_5xx,
+            "latency_ms": self.latency_ms,
+            "permanent_to": sorted(self.permanent_to),
+            "undelivered_to": sorted(self.undelivered_to),
+            "ignore_window": self.ignore_window,
+        }
+
+
+class FaultDecision(NamedTuple):
+    """What to do with one send: wait `latency_s`, then fail with `outcome` or accept it."""
+
+    latency_s: float
+    outcome: FaultOutcome | None
+    undelivered: bool
+    ignore_window: bool
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A Page feed comment the sandbox has seen, so replies can find their author and post."""
+
+    comment_id: str
+    page_id: str
+    post_id: str
+    from_id: str
+    from_name: str
+    created_time: int
+
+
+@dataclass
+class _TelegramChat:
+    profile: dict[str, Any] = field(default_factory=dict)
+    last_message_id: int = 0
+    blocked: bool = False
+    # Bot messages that carried an inline keyboard, by message_id: what a callback_query embeds.
+    keyboard_messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def _norm(address: str) -> str:
+    return address.strip().lower()
+
+
+class SandboxState:
+    """Everything the emulators remember. Every method takes the lock; returned objects are
+    immutable snapshots or copies, so callers never hold references into the state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._account_ids = itertools.count(1)
+        self._accounts: dict[int, Account] = {}
+        self._outbox: list[OutboxItem] = []
+        self._outbox_ids = itertools.count(1)
+        self._faults: dict[str, FaultConfig] = {}
+        self._rng = random.Random()
+        self._opt_outs: set[tuple[str, str]] = set()
+        self._tg_chats: dict[tuple[str, int], _TelegramChat] = {}
+        self._tg_update_ids: dict[str, int] = {}
+        self._fb_last_inbound: dict[tuple[str, str], float] = {}
+        self._fb_comments: dict[str, Comment] = {}
+        # Shared by comment ids, mids and callback ids; never reset, so that ids the hub has
+        # already stored (and deduplicates on) are not handed out again after /sandbox/reset.
+        self._serial = itertools.count(100_000_001)
+
+    # Accounts
+
+    def register_account(
+        self,
+        kind: str,
+        webhook_url: str | None,
+        config: dict[str, Any],
+        secrets: dict[str, Any],
+    ) -> tuple[Account, bool]:
+        """Store an account, replacing one of the same kind and identity; returns (account, replaced)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
+        config_keys, secret_keys = REQUIRED_KEYS[kind]
+        missing = [f"config.{k}" for k in config_keys if not config.get(k)]
+        missing += [f"secrets.{k}" for k in secret_keys if not secrets.get(k)]
+        if missing:
+            raise ValueError(f"{kind} account needs {', '.join(missing)}")
+        identity_key = IDENTITY_KEY[kind]
+        identity = str(config.get(identity_key, secrets.get(identity_key)))
+        with self._lock:
+            existing = next(
+                (a for a in self._accounts.values() if a.kind == kind and _norm(a.identity) == _norm(identity)),
+                None,
+            )
+            account_id = existing.id if existing else next(self._account_ids)
+            account = Account(account_id, kind, webhook_url, dict(config), dict(secrets))
+            self._accounts[account_id] = account
+            return account, existing is not None
+
+    def accounts(self) -> list[Account]:
+        with self._lock:
+            return sorted(self._accounts.values(), key=lambda a: a.id)
+
+    def find_account(self, kind: str, **match: Any) -> Account | None:
+        """The first account of `kind` whose config or secrets hold all of `match`."""
+        with self._lock:
+            for account in sorted(self._accounts.values(), key=lambda a: a.id):
+                if account.kind == kind and all(str(account.get(k)) == str(v) for k, v in match.items()):
+                    return account
+            return None
+
+    def find_email_account(self, address: str) -> Account | None:
+        with self._lock:
+            return next(
+                (a for a in self._accounts.values() if a.kind == "email" and _norm(a.identity) == _norm(address)),
+                None,
+            )
+
+    def set_webhook(self, account_id: int, url: str | None, secret_token: str | None) -> Account:
+        """Telegram's setWebhook/deleteWebhook: the bot's webhook lives on its account."""
+        with self._lock:
+            account = self._accounts[account_id]
+            secrets = dict(account.secrets)
+            if secret_token:
+                secrets["webhook_secret"] = secret_token
+            else:
+                secrets.pop("webhook_secret", None)
+            updated = replace(account, webhook_url=url or None, secrets=secrets)
+            self._accounts[account_id] = updated
+            return updated
+
+    # Outbox
+
+    def record(self, kind: str, to: str, from_: str, text: str, **fields: Any) -> OutboxItem:
+        with self._lock:
+            item = OutboxItem(
+                id=next(self._outbox_ids),
+                kind=kind,
+                to=to,
+                from_=from_,
+                text=text,
+                received_at=utcnow(),
+                **fields,
+            )
+            self._outbox.append(item)
+            return item
+
+    def outbox(self, kind: str | None = None, to: str | None = None, since: datetime | None = None) -> list[OutboxItem]:
+        with self._lock:
+            items = list(self._outbox)
+        return [
+            item
+            for item in items
+            if (kind is None or item.kind == kind)
+            and (to is None or _norm(item.to) == _norm(to))
+            and (since is None or item.received_at > since)
+        ]
+
+    def clear_outbox(self) -> None:
+        with self._lock:
+            self._outbox.clear()
+
+    # Faults
+
+    def set_faults(self, kind: str | None, config: FaultConfig, seed: int | None = None) -> None:
+        with self._lock:
+            self._faults[kind or "*"] = config
+            if seed is not None:
+                self._rng.seed(seed)
+
+    def faults(self) -> dict[str, FaultConfig]:
+        with self._lock:
+            return dict(self._faults)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def decide(self, kind: str, to: str) -> FaultDecision:
+        """Roll the dice for one send of `kind` to `to` (the kind's own settings win over "*")."""
+        with self._lock:
+            config = self._faults.get(kind) or self._faults.get("*") or FaultConfig()
+            outcome: FaultOutcome | None = None
+            # Two independent draws keep each rate meaning what it says even when both are set.
+            if config.rate_429 and self._rng.random() < config.rate_429:
+                outcome = "rate_limit"
+            elif config.rate_5xx and self._rng.random() < config.rate_5xx:
+                outcome = "server_error"
+        recipient = _norm(to)
+        if outcome is None and recipient in {_norm(p) for p in config.permanent_to}:
+            outcome = "permanent"
+        return FaultDecision(
+            latency_s=config.latency_ms / 1000,
+            outcome=outcome,
+            undelivered=recipient in {_norm(p) for p in config.undelivered_to},
+            ignore_window=config.ignore_window,
+        )
+
+    # Twilio opt-outs, kept per (sender number, citizen number) as Twilio does.
+
+    def set_opted_out(self, hub_number: str, citizen: str, opted_out: bool) -> None:
+        with self._lock:
+            if opted_out:
+                self._opt_outs.add((hub_number, citizen))
+            else:
+                self._opt_outs.discard((hub_number, citizen))
+
+    def is_opted_out(self, hub_number: str, citizen: str) -> bool:
+        with self._lock:
+            return (hub_number, citizen) in self._opt_outs
+
+    # Telegram
+
+    def _chat(self, token: str, chat_id: int) -> _TelegramChat:
+        return self._tg_chats.setdefault((token, chat_id), _TelegramChat())
+
+    def next_update_id(self, token: str) -> int:
+        with self._lock:
+            self._tg_update_ids[token] = self._tg_update_ids.get(token, 0) + 1
+            return self._tg_update_ids[token]
+
+    def next_message_id(self, token: str, chat_id: int) -> int:
+        """Message ids count per chat, shared by both sides, as in a private Telegram chat."""
+        with self._lock:
+            chat = self._chat(token, chat_id)
+            chat.last_message_id += 1
+            return chat.last_message_id
+
+    def remember_chat(self, token: str, chat_id: int, profile: dict[str, Any]) -> None:
+        with self._lock:
+            self._chat(token, chat_id).profile = dict(profile)
+
+    def chat_profile(self, token: str, chat_id: int) -> dict[str, Any]:
+        with self._lock:
+            chat = self._tg_chats.get((token, chat_id))
+            return dict(chat.profile) if chat else {}
+
+    def set_blocked(self, token: str, chat_id: int, blocked: bool) -> None:
+        with self._lock:
+            self._chat(token, chat_id).blocked = blocked
+
+    def is_blocked(self, token: str, chat_id: int) -> bool:
+        with self._lock:
+            chat = self._tg_chats.get((token, chat_id))
+            return bool(chat and chat.blocked)
+
+    def store_keyboard_message(self, token: str, chat_id: int, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._chat(token, chat_id).keyboard_messages[message["message_id"]] = message
+
+    def keyboard_message(self, token: str, chat_id: int, message_id: int | None) -> dict[str, Any] | None:
+        """The bot message a button press belongs to: the given one, or the latest with a keyboard."""
+        with self._lock:
+            chat = self._tg_chats.get((token, chat_id))
+            if chat is None or not chat.keyboard_messages:
+                return None
+            if message_id is None:
+                message_id = max(chat.keyboard_messages)
+            return chat.keyboard_messages.get(message_id)
+
+    # Facebook
+
+    def note_inbound(self, page_id: str, psid: str, at: float) -> None:
+        """A citizen wrote to the Page at epoch seconds `at`: this opens the messaging window."""
+        with self._lock:
+            key = (page_id, psid)
+            self._fb_last_inbound[key] = max(at, self._fb_last_inbound.get(key, 0.0))
+
+    def last_inbound(self, page_id: str, psid: str) -> float | None:
+        with self._lock:
+            return self._fb_last_inbound.get((page_id, psid))
+
+    def add_comment(self, comment: Comment) -> None:
+        with self._lock:
+            self._fb_comments[comment.comment_id] = comment
+
+    def comment(self, comment_id: str) -> Comment | None:
+        with self._lock:
+            return self._fb_comments.get(comment_id)
+
+    # Shared
+
+    def serial(self) -> int:
+        with self._lock:
+            return next(self._serial)
+
+    def reset(self) -> None:
+        """Forget everything but the accounts (and the id counters, see __init__)."""
+        with self._lock:
+            self._outbox.clear()
+            self._faults.clear()
+            self._opt_outs.clear()
+            for chat in self._tg_chats.values():
+                chat.blocked = False
+                chat.keyboard_messages.clear()
+                chat.profile = {}
+            self._fb_last_inbound.clear()
+            self._fb_comments.clear()
+
+
+def bot_user_id(token: str) -> int:
+    """A bot's user id: real tokens start with it ("123456:ABC…"); others get a stable stand-in."""
+    head = token.split(":", 1)[0]
+    return int(head) if head.isdigit() else 5_000_000_000 + zlib.crc32(token.encode())
+
+
+def get_state(request: Request) -> SandboxState:
+    """FastAPI dependency: the state the app was created with."""
+    state: SandboxState = request.app.state.sandbox
+    return state
