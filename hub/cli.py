@@ -1,0 +1,368 @@
+"""The `rathaus` command: run the hub (embedded or as separate processes) and administer it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import httpx
+
+from channels.sandbox.cli import sandbox
+from hub.db import session_scope
+from hub.errors import DomainError
+from hub.settings import Settings, get_settings
+
+log = logging.getLogger("rathaus")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs each request URL at INFO, and Telegram's URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The twilio SDK logs every request's headers at INFO.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+
+@click.group()
+def main() -> None:
+    """Rathaus Hub: ein Posteingang für SMS, Telegram, Facebook und E-Mail."""
+    _configure_logging(get_settings())
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from hub.migrate import upgrade_to_head
+
+    upgrade_to_head()
+    click.echo("Datenbank ist auf dem neuesten Stand.")
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run("hub.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+
+
+@main.command()
+def api() -> None:
+    """Run the web app and webhooks only (production: one process per replica)."""
+    _run_uvicorn(get_settings())
+
+
+@main.command()
+@click.option("--queues", "-Q", default="inbound,replies", show_default=True, help="Queues to consume.")
+@click.option("--concurrency", "-c", default=4, show_default=True, help="Parallel tasks.")
+@click.option(
+    "--pool",
+    default="threads",
+    show_default=True,
+    type=click.Choice(["threads", "prefork", "solo"]),
+)
+def worker(queues: str, concurrency: int, pool: str) -> None:
+    """Run a Celery worker for the inbound pipeline and outbound sends."""
+    from workers.app import celery_app
+
+    celery_app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "--pool",
+            pool,
+            "--loglevel",
+            get_settings().log_level,
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"rathaus-{os.getpid()}@%h",
+        ]
+    )
+
+
+@main.command()
+def beat() -> None:
+    """Run Celery beat, which starts the sweeper on schedule."""
+    from workers.app import celery_app
+
+    settings = get_settings()
+    celery_app.start(
+        [
+            "beat",
+            "--schedule",
+            str(settings.data_dir / "beat-schedule"),
+            "--loglevel",
+            settings.log_level,
+        ]
+    )
+
+
+@main.command()
+def smtp() -> None:
+    """Run the inbound SMTP listener alone (production)."""
+    from hub.smtp_listener import start_listener
+
+    controller = start_listener(get_settings())
+    click.echo(f"SMTP-Empfang auf {controller.hostname}:{controller.port}; Strg-C beendet.")
+    _wait_for_signal()
+    controller.stop()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+@contextmanager
+def _child_processes(commands: list[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    children = [subprocess.Popen(command) for command in commands]  # noqa: S603 (our own executable)
+    try:
+        yield children
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _wait_until_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise click.ClickException(f"{url} antwortet nicht.")
+
+
+@main.command()
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Demo municipality and sandbox providers.",
+)
+def serve(demo: bool) -> None:
+    """Run everything in one go: migrations, web app, SMTP listener, worker, beat (and the sandbox)."""
+    from hub.demo import (
+        has_conversations,
+        register_with_sandbox,
+        seed_demo,
+        send_demo_citizen_messages,
+    )
+    from hub.migrate import upgrade_to_head
+    from hub.smtp_listener import start_listener
+    from hub.tenancy.service import create_api_token, get_user_by_email
+
+    settings = get_settings()
+    upgrade_to_head()
+    sandbox_server = None
+    if demo:
+        from channels.sandbox.client import SandboxClient
+        from channels.sandbox.server import SandboxServer
+        from hub.demo import DEMO_ADMIN
+
+        sandbox_server = SandboxServer(
+            host=settings.sandbox_host,
+            http_port=settings.sandbox_port,
+            smtp_port=settings.sandbox_smtp_port,
+        )
+        sandbox_server.start()
+        with session_scope() as session:
+            seeded = seed_demo(session, settings)
+            admin = get_user_by_email(session, municipality_id=seeded.municipality_id, email=DEMO_ADMIN)
+            token = create_api_token(session, user=admin, name="demo")
+            first_run = not has_conversations(session, seeded.municipality_id)
+        sandbox = SandboxClient(settings.sandbox_url)
+        register_with_sandbox(settings, sandbox, seeded.accounts)
+
+    controller = start_listener(settings)
+    me = [sys.executable, "-m", "hub.cli"]
+    with _child_processes([[*me, "worker", "-c", "2"], [*me, "beat"]]):
+        if demo:
+
+            def after_start() -> None:
+                _wait_until_up(f"http://{settings.host}:{settings.port}/healthz")
+                if first_run:
+                    send_demo_citizen_messages(sandbox, seeded.accounts)
+                click.echo(
+                    "\nRathaus Hub läuft (Demo: Stadt Musterstadt).\n"
+                    f"  API:        {settings.public_url}/docs\n"
+                    f"  API-Token:  {token}\n"
+                    f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
+                    f"                {settings.public_url}/api/v1/conversations\n"
+                    f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
+                    "  Als Bürger schreiben: rathaus sandbox sms --text 'Hallo Rathaus'\n"
+                )
+
+            threading.Thread(target=after_start, daemon=True).start()
+        try:
+            _run_uvicorn(settings)
+        finally:
+            controller.stop()
+            if sandbox_server is not None:
+                sandbox_server.stop()
+
+
+@main.group()
+def municipality() -> None:
+    """Municipalities (tenants)."""
+
+
+@municipality.command("create")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--region", default="DE", show_default=True, help="Default region for phone numbers.")
+def municipality_create(slug: str, name: str, region: str) -> None:
+    from hub.tenancy.service import create_municipality
+
+    with _domain_errors(), session_scope() as session:
+        created = create_municipality(session, slug=slug, name=name, default_region=region)
+        click.echo(f"Gemeinde {created.slug} angelegt (id {created.id}).")
+
+
+@main.group()
+def user() -> None:
+    """Staff users."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    default="staff",
+    show_default=True,
+    type=click.Choice(["admin", "mayor", "staff", "viewer"]),
+)
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out when there is only one.")
+def user_create(email: str, name: str, role: str, slug: str | None) -> None:
+    from hub.tenancy.service import create_user, get_municipality
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        created = create_user(session, municipality_id=found.id, email=email, name=name, role=role)
+        click.echo(f"Benutzer {created.email} ({created.role}) angelegt, id {created.id}.")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for /api/v1."""
+
+
+@token.command("create")
+@click.option("--email", required=True, help="The staff user the token acts as.")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out when there is only one.")
+def token_create(email: str, name: str, slug: str | None) -> None:
+    """Create a token; it is shown once."""
+    from hub.tenancy.service import create_api_token, get_municipality, get_user_by_email
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        staff = get_user_by_email(session, municipality_id=found.id, email=email)
+        click.echo(create_api_token(session, user=staff, name=name))
+
+
+@main.group()
+def channel() -> None:
+    """Channel accounts (Twilio numbers, Telegram bots, Facebook pages, mailboxes)."""
+
+
+@channel.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--show-secrets", is_flag=True, help="Include tokens and secrets (for the provider's console).")
+def channel_list(as_json: bool, show_secrets: bool) -> None:
+    from hub.tenancy.service import describe_channel_account, list_channel_accounts
+
+    settings = get_settings()
+    with session_scope() as session:
+        described = [
+            describe_channel_account(settings, account, show_secrets=show_secrets)
+            for account in list_channel_accounts(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(described, indent=2, ensure_ascii=False))
+        return
+    for item in described:
+        where = item["webhook_url"] or f"SMTP {item['smtp_listener']}"
+        click.echo(f"{item['id']:>4}  {item['kind']:<9} {item['address']:<32} {where}")
+
+
+def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: erwartet SCHLÜSSEL=WERT", param_hint=what)
+        parsed[key] = value
+    return parsed
+
+
+@channel.command("add")
+@click.option("--kind", required=True, type=click.Choice(["twilio", "telegram", "facebook", "email"]))
+@click.option("--name", required=True)
+@click.option("--config", "config_pairs", multiple=True, help="KEY=VALUE, e.g. phone_number=+4930123456")
+@click.option("--secret", "secret_pairs", multiple=True, help="KEY=VALUE, e.g. auth_token=…")
+@click.option("--municipality", "slug", default=None)
+def channel_add(
+    kind: str,
+    name: str,
+    config_pairs: tuple[str, ...],
+    secret_pairs: tuple[str, ...],
+    slug: str | None,
+) -> None:
+    """Connect a provider account; prints the webhook URL to paste into the provider's console."""
+    from hub.tenancy.service import create_channel_account, get_municipality, webhook_url
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        account = create_channel_account(
+            session,
+            municipality_id=found.id,
+            kind=kind,
+            name=name,
+            config=_parse_pairs(config_pairs, "--config"),
+            secrets_=_parse_pairs(secret_pairs, "--secret"),
+        )
+        click.echo(f"Kanal {account.id} angelegt. Webhook: {webhook_url(get_settings(), account) or 'SMTP-Empfang'}")
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+
+
+main.add_command(sandbox)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""JSON routes for contacts: read one with its identities, merge two into one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from hub.contacts import service
+from hub.db import get_session
+from hub.tenancy.auth import can_write, current_user
+from hub.tenancy.models import StaffUser
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+class IdentityOut(BaseModel):
+    kind: str
+    address: str
+
+
+class ContactOut(BaseModel):
+    id: int
+    display_name: str | None
+    language: str
+    merged_into_id: int | None
+    created_at: datetime
+    identities: list[IdentityOut]
+
+
+class MergeIn(BaseModel):
+    other_contact_id: int
+
+
+def contact_out(session: Session, contact_id: int, municipality_id: int) -> ContactOut:
+    contact = service.get_contact(session, municipality_id=municipality_id, contact_id=contact_id)
+    identities = service.identities_of(session, contact_id=contact_id)
+    return ContactOut(
+        **contact.model_dump(),
+        identities=[IdentityOut(kind=identity.kind, address=identity.address) for identity in identities],
+    )
+
+
+@router.get("/{contact_id}", response_model=ContactOut)
+def get_contact(
+    contact_id: int,
+    user: StaffUser = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> ContactOut:
+    return contact_out(session, contact_id, user.municipality_id)
+
+
+@router.post("/{contact_id}/merge", response_model=ContactOut)
+def merge_contact(
+    contact_id: int,
+    body: MergeIn,
+    user: StaffUser = Depends(can_write),
+    session: Session = Depends(get_session),
+) -> ContactOut:
+    """Makes the other contact part of this one: its identities and conversations move here."""
+    service.merge_contacts(
+        session,
+        municipality_id=user.municipality_id,
+        target_id=contact_id,
+        source_id=body.other_contact_id,
+    )
+    session.commit()
+    return contact_out(session, contact_id, user.municipality_id)

@@ -1,0 +1,165 @@
+"""Demo data: a municipality with staff, teams, one sandbox channel account per kind, and citizens writing in."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, func, select
+
+from channels.sandbox.client import SandboxClient
+from hub.inbox.models import Conversation
+from hub.settings import Settings
+from hub.tenancy import service as tenancy
+from hub.tenancy.models import ChannelAccount, Municipality
+
+log = logging.getLogger(__name__)
+
+DEMO_SLUG = "musterstadt"
+DEMO_ADMIN = "admin@musterstadt.example"
+DEMO_MAILBOX = "rathaus@musterstadt.example"
+DEMO_PDF = b"%PDF-1.4\n% Antrag Strassenfest\n%%EOF\n"
+
+
+@dataclass(frozen=True)
+class DemoAccounts:
+    municipality_id: int
+    accounts: list[ChannelAccount]
+
+
+def demo_channel_configs(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
+    """One account per kind, each SDK pointed at the local emulators instead of the provider."""
+    sandbox = settings.sandbox_url
+    return [
+        (
+            "twilio",
+            "SMS Bürgertelefon",
+            {
+                "account_sid": "AC" + "0" * 30 + "42",
+                "phone_number": "+4930901820",
+                "api_base_url": sandbox,
+            },
+        ),
+        (
+            "telegram",
+            "Telegram @MusterstadtBot",
+            {
+                "bot_username": "MusterstadtBot",
+                "api_base_url": f"{sandbox}/bot",
+            },
+        ),
+        (
+            "facebook",
+            "Facebook-Seite Stadt Musterstadt",
+            {
+                "page_id": "104857600000001",
+                "graph_url": f"{sandbox}/",
+                "graph_version": "v19.0",
+            },
+        ),
+        (
+            "email",
+            "E-Mail Rathaus",
+            {
+                "address": DEMO_MAILBOX,
+                "display_name": "Stadt Musterstadt",
+                "smtp_host": settings.sandbox_host,
+                "smtp_port": settings.sandbox_smtp_port,
+            },
+        ),
+    ]
+
+
+def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
+    """Creates the demo municipality once; later calls return what is there."""
+    municipality = session.exec(select(Municipality).where(Municipality.slug == DEMO_SLUG)).first()
+    if municipality is None:
+        municipality = tenancy.create_municipality(session, slug=DEMO_SLUG, name="Stadt Musterstadt")
+        assert municipality.id is not None
+        tenancy.create_user(
+            session,
+            municipality_id=municipality.id,
+            email=DEMO_ADMIN,
+            name="Anna Admin",
+            role="admin",
+        )
+        tenancy.create_user(
+            session,
+            municipality_id=municipality.id,
+            email="sachbearbeitung@musterstadt.example",
+            name="Stefan Sachbearbeiter",
+            role="staff",
+        )
+        for team in ("Bürgerbüro", "Bauamt", "Ordnungsamt"):
+            tenancy.create_team(session, municipality_id=municipality.id, name=team)
+        for kind, name, config in demo_channel_configs(settings):
+            tenancy.create_channel_account(
+                session, municipality_id=municipality.id, kind=kind, name=name, config=config
+            )
+    assert municipality.id is not None
+    return DemoAccounts(
+        municipality_id=municipality.id,
+        accounts=tenancy.list_channel_accounts(session, municipality_id=municipality.id),
+    )
+
+
+def register_with_sandbox(settings: Settings, sandbox: SandboxClient, accounts: list[ChannelAccount]) -> None:
+    """Configures the emulated providers as an administrator would configure the real consoles."""
+    for account in accounts:
+        config = dict(account.config)
+        if account.kind == "email":
+            config.update(hub_smtp_host=settings.smtp_host, hub_smtp_port=settings.smtp_port)
+        sandbox.register_account(
+            kind=account.kind,
+            webhook_url=tenancy.webhook_url(settings, account),
+            config=config,
+            secrets=account.secrets,
+        )
+
+
+def has_conversations(session: Session, municipality_id: int) -> bool:
+    count = session.exec(
+        select(func.count()).select_from(Conversation).where(Conversation.municipality_id == municipality_id)
+    ).one()
+    return count > 0
+
+
+def send_demo_citizen_messages(sandbox: SandboxClient, accounts: list[ChannelAccount]) -> None:
+    """Citizens write in on every channel, through the same wire path the real providers use."""
+    by_kind = {account.kind: account for account in accounts}
+    sandbox.send_sms(
+        from_="+4915112345678",
+        to=by_kind["twilio"].address,
+        body="Guten Tag, die Straßenlaterne vor der Hauptstraße 12 ist seit gestern dunkel.",
+    )
+    sandbox.send_telegram(
+        bot_username=by_kind["telegram"].address,
+        chat_id=421337001,
+        first_name="Erika",
+        last_name="Mustermann",
+        text="Wann wird im Ortsteil Nord der Sperrmüll abgeholt?",
+    )
+    sandbox.send_messenger(
+        page_id=by_kind["facebook"].address,
+        psid="7654321098765432",
+        text="Hallo! Kann ich meinen Personalausweis auch online verlängern?",
+    )
+    sandbox.post_comment(
+        page_id=by_kind["facebook"].address,
+        from_id="1234567890123456",
+        from_name="Jürgen Schäfer",
+        post_id=f"{by_kind['facebook'].address}_900000000000001",
+        message="Wird die Baustelle am Marktplatz bis zum Stadtfest fertig?",
+    )
+    sandbox.send_email(
+        from_="m.oezdemir@example.org",
+        from_name="Meryem Özdemir",
+        to=by_kind["email"].address,
+        subject="Antrag auf Sondernutzung – Straßenfest Lindenstraße",
+        text="Sehr geehrte Damen und Herren,\n\nanbei unser Antrag für das Straßenfest am 12. Juni.\n\n"
+        "Mit freundlichen Grüßen\nMeryem Özdemir",
+        charset="iso-8859-1",
+        transfer_encoding="quoted-printable",
+        attachments=[("Antrag-Straßenfest.pdf", "application/pdf", DEMO_PDF)],
+    )

@@ -1,0 +1,27 @@
+"""Domain errors that routes map to HTTP answers; their messages are shown to the caller."""
+
+from channels.registry import known_kinds
+
+
+class DomainError(Exception):
+    """Base: a request the domain refuses, with a message a person can act on."""
+
+    status_code = 400
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+
+
+def require_channel_kind(kind: str) -> None:
+    """Refuses a kind no adapter handles, naming the ones that exist."""
+    if kind not in known_kinds():
+        raise InvalidInput(f"Unbekannter Kanaltyp {kind!r}; bekannt: {', '.join(known_kinds())}.")

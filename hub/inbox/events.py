@@ -1,0 +1,70 @@
+"""Turns the adapters' normalised events into JSON for the inbound table, and back."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from channels.base import Attachment, IgnoredEvent, InboundEvent, InboundMessage, StatusUpdate
+
+EVENT_TYPES: dict[type, str] = {
+    InboundMessage: "message",
+    StatusUpdate: "status",
+    IgnoredEvent: "ignored",
+}
+
+
+def event_type(event: InboundEvent) -> str:
+    return EVENT_TYPES[type(event)]
+
+
+def event_key(event: InboundEvent) -> str:
+    """The id that makes a retried delivery a no-op (status callbacks: one per sid and status)."""
+    if isinstance(event, StatusUpdate):
+        return event.event_id or f"{event.provider_id}:{event.status}"
+    return event.provider_id
+
+
+def to_json(event: InboundEvent) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for field in dataclasses.fields(event):
+        value = getattr(event, field.name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif field.name == "attachments":
+            value = [_attachment_to_json(attachment) for attachment in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[field.name] = value
+    return data
+
+
+def _attachment_to_json(attachment: Attachment) -> dict[str, Any]:
+    data = dataclasses.asdict(attachment)
+    raw = data.pop("data")
+    data["data_b64"] = base64.b64encode(raw).decode() if raw is not None else None
+    return data
+
+
+def message_from_json(data: dict[str, Any]) -> InboundMessage:
+    values = dict(data)
+    if values.get("sent_at"):
+        values["sent_at"] = datetime.fromisoformat(values["sent_at"])
+    values["in_reply_to"] = tuple(values.get("in_reply_to") or ())
+    values["attachments"] = tuple(
+        Attachment(
+            filename=item.get("filename"),
+            content_type=item["content_type"],
+            url=item.get("url"),
+            data=base64.b64decode(item["data_b64"]) if item.get("data_b64") else None,
+            size=item.get("size"),
+        )
+        for item in values.get("attachments") or ()
+    )
+    return InboundMessage(**values)
+
+
+def status_from_json(data: dict[str, Any]) -> StatusUpdate:
+    return StatusUpdate(**data)

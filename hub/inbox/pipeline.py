@@ -1,0 +1,262 @@
+"""The inbound pipeline: small named steps that turn a stored event into a threaded, acknowledged message.
+
+Each step takes the context and either returns None (go on) or an outcome that ends the
+run. Outcomes are logged and stored on the event in one place, `process_event`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from channels.base import IDENTITY_KIND, InboundMessage
+from hub.contacts.models import Contact
+from hub.contacts.service import resolve_contact
+from hub.db import utcnow
+from hub.inbox import service
+from hub.inbox.events import message_from_json, status_from_json
+from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
+from hub.settings import Settings
+from hub.templating import render_message
+from hub.tenancy.models import ChannelAccount, Municipality
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InboundContext:
+    session: Session
+    settings: Settings
+    event: InboundEvent
+    account: ChannelAccount
+    inbound: InboundMessage
+    contact: Contact | None = None
+    conversation: Conversation | None = None
+    is_new_conversation: bool = False
+    message: Message | None = None
+    # Outbound messages written by a step, to be enqueued once the transaction commits.
+    to_send: list[int] = field(default_factory=list)
+
+
+Step = Callable[[InboundContext], str | None]
+
+
+def skip_our_own_messages(ctx: InboundContext) -> str | None:
+    """A copy of a message the hub sent (mail looped back, an echo) must not become a new case."""
+    ours = ctx.session.exec(
+        select(Message.id).where(
+            Message.channel_account_id == ctx.account.id,
+            Message.direction == "outbound",
+            Message.provider_id == ctx.inbound.provider_id,
+        )
+    ).first()
+    return "ignored: our own message came back" if ours is not None else None
+
+
+def identify_contact(ctx: InboundContext) -> str | None:
+    ctx.contact = resolve_contact(
+        ctx.session,
+        municipality_id=ctx.account.municipality_id,
+        kind=IDENTITY_KIND[ctx.account.kind],
+        address=ctx.inbound.sender,
+        display_name=ctx.inbound.sender_name,
+        language=ctx.inbound.language,
+    )
+    return None
+
+
+def thread_into_conversation(ctx: InboundContext) -> str | None:
+    assert ctx.contact is not None
+    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
+        ctx.session,
+        settings=ctx.settings,
+        account=ctx.account,
+        contact=ctx.contact,
+        thread_key=ctx.inbound.thread_key,
+        email_parents=ctx.inbound.in_reply_to,
+        subject=ctx.inbound.subject,
+    )
+    return None
+
+
+def store_message(ctx: InboundContext) -> str | None:
+    assert ctx.conversation is not None and ctx.conversation.id is not None
+    inbound = ctx.inbound
+    received = utcnow()
+    ctx.message = Message(
+        municipality_id=ctx.account.municipality_id,
+        conversation_id=ctx.conversation.id,
+        channel_account_id=ctx.account.id,  # type: ignore[arg-type]
+        direction="inbound",
+        kind=inbound.kind,
+        provider_id=inbound.provider_id,
+        inbound_event_id=ctx.event.id,
+        body=inbound.text,
+        subject=inbound.subject,
+        automated=inbound.automated,
+        reply_to_ref=inbound.reply_to_ref,
+        email_message_id=inbound.provider_id if ctx.account.kind == "email" else None,
+        email_references=list(inbound.in_reply_to),
+        created_at=inbound.sent_at or received,
+    )
+    ctx.session.add(ctx.message)
+    ctx.session.flush()
+    assert ctx.message.id is not None
+    for attachment in inbound.attachments:
+        ctx.session.add(
+            Attachment(
+                municipality_id=ctx.account.municipality_id,
+                message_id=ctx.message.id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                url=attachment.url,
+                size=attachment.size if attachment.size is not None else len(attachment.data or b"") or None,
+                data=attachment.data,
+            )
+        )
+    ctx.conversation.last_activity_at = received
+    ctx.conversation.last_inbound_at = received
+    if ctx.conversation.subject is None and inbound.subject:
+        ctx.conversation.subject = inbound.subject[:300]
+    return None
+
+
+def acknowledge(ctx: InboundContext) -> str | None:
+    """Tells the citizen the reference of a new case, unless the mail came from a robot."""
+    assert ctx.conversation is not None and ctx.contact is not None
+    if not ctx.is_new_conversation:
+        return "stored"
+    if ctx.inbound.automated:
+        return "stored, no acknowledgement to an automated sender"
+    if not ctx.settings.send_acknowledgement:
+        return "stored, acknowledgements are switched off"
+    municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
+    assert municipality is not None
+    language = ctx.contact.language
+    text = render_message(
+        "acknowledgement.txt.j2",
+        language,
+        municipality=municipality.name,
+        reference=ctx.conversation.reference,
+    )
+    subject = None
+    if ctx.account.kind == "email":
+        subject = render_message(
+            "acknowledgement_subject.txt.j2",
+            language,
+            reference=ctx.conversation.reference,
+            subject=ctx.conversation.subject,
+        )
+    ack = service.queue_outbound(
+        ctx.session,
+        conversation=ctx.conversation,
+        text=text,
+        author=None,
+        automated=True,
+        subject=subject,
+    )
+    assert ack.id is not None
+    ctx.to_send.append(ack.id)
+    return "stored, acknowledged with " + ctx.conversation.reference
+
+
+MESSAGE_PIPELINE: tuple[Step, ...] = (
+    skip_our_own_messages,
+    identify_contact,
+    thread_into_conversation,
+    store_message,
+    acknowledge,
+)
+
+# Later statuses never move a message back: a late "sent" callback after "delivered" is ignored.
+_STATUS_RANK = {
+    "queued": 0,
+    "sending": 1,
+    "sent": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "read": 4,
+}
+
+
+def apply_status(session: Session, event: InboundEvent, account: ChannelAccount) -> str:
+    update_ = status_from_json(event.payload)
+    message = session.exec(
+        select(Message).where(Message.channel_account_id == account.id, Message.provider_id == update_.provider_id)
+    ).first()
+    if message is None:
+        return f"status {update_.status} for unknown message {update_.provider_id}"
+    if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(message.status or "", 0):
+        return f"status {update_.status} ignored, message already {message.status}"
+    message.status = update_.status
+    if update_.status == "delivered":
+        message.delivered_at = utcnow()
+    if update_.error_code:
+        message.error_code = update_.error_code[:32]
+        message.error_message = (update_.error_message or "")[:500] or None
+    return f"message {message.id} is now {update_.status}"
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    outcome: str
+    to_send: list[int]
+    conversation_id: int | None = None
+
+
+def process_event(session: Session, settings: Settings, event_id: int) -> PipelineResult:
+    """Runs the pipeline for one stored event, once: a second run finds it done and does nothing.
+
+    The first statement claims the row (pending -> done) so that concurrent runs serialise on
+    it; everything else happens in the same transaction, so a crash leaves it pending.
+    """
+    claimed = session.execute(
+        update(InboundEvent)
+        .where(col(InboundEvent.id) == event_id, col(InboundEvent.state) == "pending")
+        .values(state="done", attempts=InboundEvent.attempts + 1, processed_at=utcnow())
+    )
+    if claimed.rowcount == 0:  # type: ignore[attr-defined]
+        return PipelineResult(outcome="already processed", to_send=[])
+    event = session.get(InboundEvent, event_id)
+    assert event is not None
+    session.refresh(event)
+    account = session.get(ChannelAccount, event.channel_account_id)
+    assert account is not None
+    if event.event_type == "status":
+        outcome = apply_status(session, event, account)
+        result = PipelineResult(outcome=outcome, to_send=[])
+    else:
+        ctx = InboundContext(
+            session=session,
+            settings=settings,
+            event=event,
+            account=account,
+            inbound=message_from_json(event.payload),
+        )
+        outcome = "stored"
+        for step in MESSAGE_PIPELINE:
+            stop = step(ctx)
+            if stop is not None:
+                outcome = stop
+                break
+        if outcome.startswith("ignored"):
+            event.state = "ignored"
+        result = PipelineResult(
+            outcome=outcome,
+            to_send=ctx.to_send,
+            conversation_id=ctx.conversation.id if ctx.conversation else None,
+        )
+    event.outcome = result.outcome[:300]
+    log.info(
+        "inbound event %s (%s on channel %s): %s",
+        event.id,
+        event.event_type,
+        account.id,
+        result.outcome,
+    )
+    return result

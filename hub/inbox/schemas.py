@@ -1,0 +1,99 @@
+"""JSON shapes of the inbox API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ChannelRef(BaseModel):
+    id: int
+    kind: str
+    name: str
+
+
+class ContactRef(BaseModel):
+    id: int
+    display_name: str | None
+    language: str
+
+
+class ConversationOut(BaseModel):
+    id: int
+    reference: str
+    status: str
+    subject: str | None
+    channel: ChannelRef
+    contact: ContactRef
+    thread_key: str | None
+    assignee_id: int | None
+    team_id: int | None
+    created_at: datetime
+    last_activity_at: datetime
+    last_inbound_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    waiting_seconds: float | None = Field(
+        description="How long the citizen has waited for a first answer, while there is none."
+    )
+
+
+class ConversationPageOut(BaseModel):
+    items: list[ConversationOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str | None
+    content_type: str
+    size: int | None
+    url: str | None
+    download: str | None
+
+
+class MessageOut(BaseModel):
+    id: int
+    conversation_id: int
+    direction: str
+    kind: str
+    body: str
+    subject: str | None
+    author_id: int | None
+    automated: bool
+    status: str | None
+    error_code: str | None
+    error_message: str | None
+    segments: int | None
+    encoding: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    attachments: list[AttachmentOut] = []
+
+
+class TextIn(BaseModel):
+    text: str = Field(min_length=1, max_length=100_000)
+
+
+class ConversationPatch(BaseModel):
+    status: Literal["open", "pending", "resolved"] | None = None
+    assignee_id: int | None = None
+    team_id: int | None = None
+
+
+class InboundEventOut(BaseModel):
+    id: int
+    channel_account_id: int
+    provider_id: str
+    event_type: str
+    state: str
+    outcome: str | None
+    content_type: str
+    size: int
+    received_at: datetime

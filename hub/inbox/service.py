@@ -1,0 +1,341 @@
+"""Conversations and messages: threading, public references, listing, replies, notes, assignment, status.
+
+Every function takes the municipality id and scopes its queries by it: this module is where
+tenancy is enforced for the inbox, so routes never filter by tenant themselves.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from channels.registry import adapter_class
+from channels.sms_segments import sms_segments
+from hub.contacts.models import Contact
+from hub.db import utcnow
+from hub.errors import InvalidInput, NotFound, require_channel_kind
+from hub.inbox.models import Attachment, Conversation, Message, ReferenceCounter
+from hub.settings import Settings
+from hub.templating import render_message
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+
+STATUSES = ("open", "pending", "resolved")
+MESSENGER_WINDOW = timedelta(hours=24)
+
+
+def next_reference(session: Session, *, municipality: Municipality) -> str:
+    """The next public reference, e.g. A-2026-00042, counted per municipality and year."""
+    assert municipality.id is not None
+    year = utcnow().year
+    for _ in range(3):
+        bumped = session.execute(
+            update(ReferenceCounter)
+            .where(
+                col(ReferenceCounter.municipality_id) == municipality.id,
+                col(ReferenceCounter.year) == year,
+            )
+            .values(last=ReferenceCounter.last + 1)
+            .returning(col(ReferenceCounter.last))
+        ).scalar_one_or_none()
+        if bumped is not None:
+            return f"{municipality.reference_prefix}-{year}-{bumped:05d}"
+        try:
+            with session.begin_nested():
+                session.add(ReferenceCounter(municipality_id=municipality.id, year=year, last=0))
+                session.flush()
+        except IntegrityError:
+            pass  # another worker created this year's counter first; bump it on the next pass
+    raise RuntimeError("could not allocate a reference number")
+
+
+def thread_conversation(
+    session: Session,
+    *,
+    settings: Settings,
+    account: ChannelAccount,
+    contact: Contact,
+    thread_key: str | None,
+    email_parents: tuple[str, ...] = (),
+    subject: str | None = None,
+) -> tuple[Conversation, bool]:
+    """The conversation an inbound message belongs to, and whether it was opened just now.
+
+    Email first follows In-Reply-To/References, but only within the sender's own
+    conversations, so that many citizens answering one mail do not merge into one case.
+    """
+    assert contact.id is not None and account.id is not None
+    if email_parents:
+        parent = session.exec(
+            select(Conversation)
+            .join(Message, col(Message.conversation_id) == Conversation.id)
+            .where(
+                col(Message.email_message_id).in_(email_parents),
+                Conversation.contact_id == contact.id,
+                Conversation.municipality_id == account.municipality_id,
+            )
+            .order_by(col(Conversation.last_activity_at).desc())
+        ).first()
+        if parent is not None:
+            return _reopen_if_resolved(parent, settings, force=True), False
+
+    same_thread = (
+        select(Conversation)
+        .where(
+            Conversation.contact_id == contact.id,
+            Conversation.channel_account_id == account.id,
+            Conversation.thread_key == thread_key if thread_key is not None else col(Conversation.thread_key).is_(None),
+        )
+        .order_by(col(Conversation.last_activity_at).desc())
+    )
+    current = session.exec(same_thread.where(Conversation.status != "resolved")).first()
+    if current is not None:
+        return current, False
+    if settings.reopen_resolved:
+        recent = session.exec(
+            same_thread.where(
+                Conversation.status == "resolved",
+                col(Conversation.resolved_at) >= utcnow() - timedelta(days=settings.reopen_window_days),
+            )
+        ).first()
+        if recent is not None:
+            return _reopen_if_resolved(recent, settings, force=True), False
+
+    municipality = session.get(Municipality, account.municipality_id)
+    assert municipality is not None
+    conversation = Conversation(
+        municipality_id=account.municipality_id,
+        contact_id=contact.id,
+        channel_account_id=account.id,
+        thread_key=thread_key,
+        reference=next_reference(session, municipality=municipality),
+        public_token=secrets.token_urlsafe(16),
+        subject=(subject or None) and subject[:300],
+    )
+    session.add(conversation)
+    session.flush()
+    return conversation, True
+
+
+def _reopen_if_resolved(conversation: Conversation, settings: Settings, *, force: bool) -> Conversation:
+    if conversation.status == "resolved" and (force or settings.reopen_resolved):
+        conversation.status = "open"
+        conversation.resolved_at = None
+    return conversation
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    items: list[Conversation]
+    total: int
+    page: int
+    per_page: int
+
+
+def list_conversations(
+    session: Session,
+    *,
+    municipality_id: int,
+    status: str | None = None,
+    channel_kind: str | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
+    page: int = 1,
+    per_page: int = 25,
+) -> ConversationPage:
+    """Conversations across all channels, newest activity first."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"Unbekannter Status {status!r}; erlaubt: {', '.join(STATUSES)}.")
+    query = select(Conversation).where(Conversation.municipality_id == municipality_id)
+    if status:
+        query = query.where(Conversation.status == status)
+    if channel_kind:
+        require_channel_kind(channel_kind)  # an unknown kind is an error, not an empty list
+        query = query.join(ChannelAccount, col(ChannelAccount.id) == Conversation.channel_account_id).where(
+            ChannelAccount.kind == channel_kind
+        )
+    if assignee_id is not None:
+        query = query.where(Conversation.assignee_id == assignee_id)
+    if unassigned:
+        query = query.where(col(Conversation.assignee_id).is_(None))
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    items = session.exec(
+        query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return ConversationPage(items=list(items), total=total, page=page, per_page=per_page)
+
+
+def get_conversation(session: Session, *, municipality_id: int, conversation_id: int) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or conversation.municipality_id != municipality_id:
+        raise NotFound(f"Vorgang {conversation_id} nicht gefunden.")
+    return conversation
+
+
+def list_messages(session: Session, *, municipality_id: int, conversation_id: int) -> list[Message]:
+    get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    return list(
+        session.exec(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.municipality_id == municipality_id,
+            )
+            .order_by(col(Message.created_at), col(Message.id))
+        ).all()
+    )
+
+
+def attachments_of(session: Session, *, message_ids: list[int]) -> dict[int, list[Attachment]]:
+    found: dict[int, list[Attachment]] = {}
+    if message_ids:
+        for attachment in session.exec(select(Attachment).where(col(Attachment.message_id).in_(message_ids))):
+            found.setdefault(attachment.message_id, []).append(attachment)
+    return found
+
+
+def queue_outbound(
+    session: Session,
+    *,
+    conversation: Conversation,
+    text: str,
+    author: StaffUser | None,
+    automated: bool = False,
+    subject: str | None = None,
+) -> Message:
+    """Writes an outbound message row (status queued); the caller enqueues the send after commit.
+
+    Everything the send needs to thread the answer (the comment to answer under, the mail it
+    replies to, its own Message-ID) is fixed here, so a retried send is the same message.
+    """
+    account = session.get(ChannelAccount, conversation.channel_account_id)
+    assert account is not None and conversation.id is not None
+    text = text.strip()
+    if not text:
+        raise InvalidInput("Die Antwort ist leer.")
+    limit = adapter_class(account.kind).max_body_chars
+    if len(text) > limit:
+        raise InvalidInput(f"Die Antwort ist {len(text)} Zeichen lang; {account.kind} erlaubt höchstens {limit}.")
+    last_inbound = session.exec(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == "inbound")
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+    ).first()
+    message = Message(
+        municipality_id=conversation.municipality_id,
+        conversation_id=conversation.id,
+        channel_account_id=account.id,  # type: ignore[arg-type]
+        direction="outbound",
+        body=text,
+        author_id=author.id if author else None,
+        automated=automated,
+        status="queued",
+    )
+    if account.kind == "twilio":
+        message.segments, message.encoding = sms_segments(text)
+    elif account.kind == "facebook" and conversation.thread_key and last_inbound is not None:
+        message.kind = "comment"
+        message.reply_to_ref = last_inbound.reply_to_ref
+    elif account.kind == "email":
+        domain = account.config.get("message_id_domain") or account.address.rpartition("@")[2]
+        message.email_message_id = make_msgid(domain=domain).strip("<>")
+        message.subject = subject or render_message(
+            "reply_subject.txt.j2",
+            _language(session, conversation),
+            subject=conversation.subject,
+            reference=conversation.reference,
+        )
+        if last_inbound is not None and last_inbound.email_message_id:
+            message.reply_to_ref = last_inbound.email_message_id
+            message.email_references = [
+                *last_inbound.email_references,
+                last_inbound.email_message_id,
+            ]
+    session.add(message)
+    now = utcnow()
+    conversation.last_activity_at = now
+    if author is not None and conversation.first_response_at is None:
+        conversation.first_response_at = now
+    session.flush()
+    return message
+
+
+def _language(session: Session, conversation: Conversation) -> str:
+    contact = session.get(Contact, conversation.contact_id)
+    return contact.language if contact else "de"
+
+
+def reply(session: Session, *, municipality_id: int, conversation_id: int, author: StaffUser, text: str) -> Message:
+    conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    message = queue_outbound(session, conversation=conversation, text=text, author=author)
+    if conversation.status == "resolved":
+        conversation.status = "open"
+        conversation.resolved_at = None
+    return message
+
+
+def add_note(session: Session, *, municipality_id: int, conversation_id: int, author: StaffUser, text: str) -> Message:
+    """An internal note: visible to staff only, never sent."""
+    conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    if not text.strip():
+        raise InvalidInput("Die Notiz ist leer.")
+    note = Message(
+        municipality_id=municipality_id,
+        conversation_id=conversation_id,
+        channel_account_id=conversation.channel_account_id,
+        direction="note",
+        body=text.strip(),
+        author_id=author.id,
+    )
+    session.add(note)
+    session.flush()
+    return note
+
+
+_UNSET = object()
+
+
+def update_conversation(
+    session: Session,
+    *,
+    municipality_id: int,
+    conversation_id: int,
+    status: str | None = None,
+    assignee_id: int | object | None = _UNSET,
+    team_id: int | object | None = _UNSET,
+) -> Conversation:
+    """Sets status, assignee and team; None for assignee or team clears it, leaving it out keeps it."""
+    conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    if status is not None:
+        if status not in STATUSES:
+            raise InvalidInput(f"Unbekannter Status {status!r}; erlaubt: {', '.join(STATUSES)}.")
+        if status == "resolved" and conversation.status != "resolved":
+            conversation.resolved_at = utcnow()
+        elif status != "resolved":
+            conversation.resolved_at = None
+        conversation.status = status
+    if assignee_id is not _UNSET:
+        if assignee_id is not None:
+            user = session.get(StaffUser, assignee_id)
+            if user is None or user.municipality_id != municipality_id:
+                raise InvalidInput(f"Benutzer {assignee_id} gibt es nicht.")
+        conversation.assignee_id = assignee_id  # type: ignore[assignment]
+    if team_id is not _UNSET:
+        if team_id is not None:
+            team = session.get(Team, team_id)
+            if team is None or team.municipality_id != municipality_id:
+                raise InvalidInput(f"Team {team_id} gibt es nicht.")
+        conversation.team_id = team_id  # type: ignore[assignment]
+    session.flush()
+    return conversation
+
+
+def messenger_window_open(conversation: Conversation, now: datetime) -> bool:
+    return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < MESSENGER_WINDOW

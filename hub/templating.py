@@ -1,0 +1,27 @@
+"""Renders what citizens receive from templates/messages/<lang>/, German unless English is asked for."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from hub.settings import get_settings
+
+LANGUAGES = ("de", "en")
+
+
+@lru_cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(get_settings().templates_dir)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,  # noqa: S701 (plain-text messages; the ui/ pages get their own environment)
+    )
+
+
+def render_message(name: str, language: str, **context: Any) -> str:
+    lang = language if language in LANGUAGES else "de"
+    return _environment().get_template(f"messages/{lang}/{name}").render(**context).strip()

@@ -1,0 +1,178 @@
+"""Creating and looking up municipalities, staff, teams, API tokens and channel accounts."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlmodel import Session, select
+
+from hub.db import utcnow
+from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
+from hub.settings import Settings
+from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser, Team
+
+ROLES = ("admin", "mayor", "staff", "viewer")
+
+# Per kind: the config key that names the account to people, and the secrets it needs.
+_ADDRESS_KEY = {
+    "twilio": "phone_number",
+    "telegram": "bot_username",
+    "facebook": "page_id",
+    "email": "address",
+}
+_GENERATED_SECRETS = {
+    "twilio": ("auth_token",),
+    "telegram": ("bot_token", "webhook_secret"),
+    "facebook": ("app_secret", "verify_token", "page_access_token"),
+    "email": (),
+}
+
+
+def create_municipality(session: Session, *, slug: str, name: str, default_region: str = "DE") -> Municipality:
+    if session.exec(select(Municipality).where(Municipality.slug == slug)).first():
+        raise Conflict(f"Gemeinde {slug!r} gibt es schon.")
+    municipality = Municipality(slug=slug, name=name, default_region=default_region)
+    session.add(municipality)
+    session.flush()
+    return municipality
+
+
+def get_municipality(session: Session, *, slug: str | None = None) -> Municipality:
+    """The named municipality, or the only one when no slug is given."""
+    query = select(Municipality)
+    if slug:
+        query = query.where(Municipality.slug == slug)
+    found = session.exec(query.limit(2)).all()
+    if not found:
+        raise NotFound(f"Gemeinde {slug!r} nicht gefunden." if slug else "Es gibt noch keine Gemeinde.")
+    if len(found) > 1:
+        raise InvalidInput("Mehrere Gemeinden vorhanden: bitte --municipality angeben.")
+    return found[0]
+
+
+def create_user(session: Session, *, municipality_id: int, email: str, name: str, role: str = "staff") -> StaffUser:
+    if role not in ROLES:
+        raise InvalidInput(f"Unbekannte Rolle {role!r}; erlaubt: {', '.join(ROLES)}.")
+    user = StaffUser(municipality_id=municipality_id, email=email.lower(), name=name, role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user_by_email(session: Session, *, municipality_id: int, email: str) -> StaffUser:
+    user = session.exec(
+        select(StaffUser).where(StaffUser.municipality_id == municipality_id, StaffUser.email == email.lower())
+    ).first()
+    if user is None:
+        raise NotFound(f"Kein Benutzer mit der E-Mail-Adresse {email}.")
+    return user
+
+
+def create_team(session: Session, *, municipality_id: int, name: str) -> Team:
+    team = Team(municipality_id=municipality_id, name=name)
+    session.add(team)
+    session.flush()
+    return team
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(session: Session, *, user: StaffUser, name: str) -> str:
+    """Stores the token's digest and returns the token itself, which is shown once."""
+    token = "rh_" + secrets.token_urlsafe(32)
+    assert user.id is not None
+    session.add(
+        ApiToken(
+            municipality_id=user.municipality_id,
+            user_id=user.id,
+            name=name,
+            token_sha256=_token_digest(token),
+        )
+    )
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> StaffUser | None:
+    api_token = session.exec(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))).first()
+    if api_token is None or api_token.revoked_at is not None:
+        return None
+    return session.get(StaffUser, api_token.user_id)
+
+
+def revoke_api_token(session: Session, *, token: str) -> None:
+    api_token = session.exec(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))).first()
+    if api_token is None:
+        raise NotFound("Token unbekannt.")
+    api_token.revoked_at = utcnow()
+
+
+def create_channel_account(
+    session: Session,
+    *,
+    municipality_id: int,
+    kind: str,
+    name: str,
+    config: Mapping[str, Any],
+    secrets_: Mapping[str, Any] | None = None,
+) -> ChannelAccount:
+    """Adds a channel account; secrets the hub itself invents (webhook secrets) are generated."""
+    require_channel_kind(kind)
+    address_key = _ADDRESS_KEY[kind]
+    if not config.get(address_key):
+        raise InvalidInput(f"Für einen {kind}-Kanal fehlt die Angabe {address_key!r}.")
+    generated = {key: secrets.token_urlsafe(24) for key in _GENERATED_SECRETS[kind]}
+    account = ChannelAccount(
+        municipality_id=municipality_id,
+        kind=kind,
+        name=name,
+        address=str(config[address_key]),
+        config=dict(config),
+        secrets={**generated, **(secrets_ or {})},
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def list_channel_accounts(session: Session, *, municipality_id: int | None = None) -> list[ChannelAccount]:
+    query = select(ChannelAccount).order_by(ChannelAccount.id)  # type: ignore[arg-type]
+    if municipality_id is not None:
+        query = query.where(ChannelAccount.municipality_id == municipality_id)
+    return list(session.exec(query).all())
+
+
+def webhook_url(settings: Settings, account: ChannelAccount) -> str | None:
+    """The URL to paste into the provider's console; email arrives by SMTP instead."""
+    if account.kind == "email":
+        return None
+    return f"{settings.public_url.rstrip('/')}/webhooks/{account.kind}/{account.id}"
+
+
+def status_callback_url(settings: Settings, account: ChannelAccount) -> str | None:
+    if account.kind != "twilio":
+        return None
+    return f"{settings.public_url.rstrip('/')}/webhooks/twilio/{account.id}/status"
+
+
+def describe_channel_account(settings: Settings, account: ChannelAccount, *, show_secrets: bool) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "id": account.id,
+        "kind": account.kind,
+        "name": account.name,
+        "address": account.address,
+        "active": account.active,
+        "webhook_url": webhook_url(settings, account),
+        "config": account.config,
+    }
+    if account.kind == "twilio":
+        described["status_callback_url"] = status_callback_url(settings, account)
+    if account.kind == "email":
+        described["smtp_listener"] = f"{settings.smtp_host}:{settings.smtp_port}"
+    described["secrets"] = dict(account.secrets) if show_secrets else {key: "********" for key in account.secrets}
+    return described

@@ -1,0 +1,132 @@
+"""One route per channel kind: verify the provider's signature, parse, store, answer 200.
+
+Nothing here waits for the pipeline: a stored event is handed to a worker, and the provider
+gets its answer as soon as the row is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+
+from channels.base import PayloadError, VerificationError, WebhookRequest
+from channels.facebook import FacebookAdapter
+from channels.registry import build_adapter
+from hub.db import session_scope
+from hub.inbox.receive import store_events, store_unreadable
+from hub.settings import get_settings
+from hub.tenancy.models import ChannelAccount
+from workers.app import enqueue_inbound
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+@dataclass(frozen=True)
+class Received:
+    stored: int
+    unreadable_reason: str | None = None
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused with 413 before it is read in full when it is too large."""
+    limit = get_settings().max_webhook_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"Nachricht zu groß: {declared} Bytes, höchstens {limit} erlaubt.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"Nachricht zu groß: mehr als {limit} Bytes.")
+    return bytes(body)
+
+
+def public_request(request: Request, body: bytes) -> WebhookRequest:
+    """The request as the provider sent it: Twilio signs the public URL, not the one behind a proxy."""
+    url = get_settings().public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    return WebhookRequest(
+        url=url,
+        headers={key.lower(): value for key, value in request.headers.items()},
+        body=body,
+        method=request.method,
+        query=dict(request.query_params),
+    )
+
+
+def load_account(kind: str, channel_id: int) -> ChannelAccount:
+    with session_scope() as session:
+        account = session.get(ChannelAccount, channel_id)
+    if account is None or not account.active:
+        raise HTTPException(404, f"Kanal {channel_id} ist nicht eingerichtet.")
+    if account.kind != kind:
+        raise HTTPException(404, f"Kanal {channel_id} ist ein {account.kind}-Kanal, kein {kind}-Kanal.")
+    return account
+
+
+def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
+    account = load_account(kind, channel_id)
+    adapter = build_adapter(kind, account.config, account.secrets)
+    try:
+        adapter.verify(webhook)
+    except VerificationError as error:
+        log.warning("%s webhook for channel %s refused: %s", kind, channel_id, error)
+        raise HTTPException(403, f"Signatur abgelehnt: {error}") from None
+    try:
+        events = adapter.parse(webhook)
+    except PayloadError as error:
+        with session_scope() as session:
+            store_unreadable(session, account=account, request=webhook, reason=str(error))
+        return Received(stored=0, unreadable_reason=str(error))
+    with session_scope() as session:
+        new_ids = store_events(session, account=account, request=webhook, events=events)
+    enqueue_inbound(new_ids)
+    return Received(stored=len(new_ids))
+
+
+async def handle(kind: str, channel_id: int, request: Request) -> Received:
+    webhook = public_request(request, await read_body(request))
+    received = await run_in_threadpool(receive, kind, channel_id, webhook)
+    if received.unreadable_reason is not None:
+        # Stored raw and flagged for staff; the provider is told what was wrong.
+        raise HTTPException(400, f"Nachricht nicht lesbar (gespeichert zur Prüfung): {received.unreadable_reason}")
+    return received
+
+
+@router.post("/twilio/{channel_id}")
+@router.post("/twilio/{channel_id}/status")
+async def twilio_webhook(channel_id: int, request: Request) -> Response:
+    await handle("twilio", channel_id, request)
+    return Response(TWIML_EMPTY, media_type="application/xml")
+
+
+@router.post("/telegram/{channel_id}")
+async def telegram_webhook(channel_id: int, request: Request) -> dict[str, bool]:
+    await handle("telegram", channel_id, request)
+    return {"ok": True}
+
+
+@router.get("/facebook/{channel_id}", response_class=PlainTextResponse)
+async def facebook_subscription(channel_id: int, request: Request) -> str:
+    """Meta's verify-token handshake when the webhook is set up in the app dashboard."""
+    account = await run_in_threadpool(load_account, "facebook", channel_id)
+    adapter = build_adapter("facebook", account.config, account.secrets)
+    assert isinstance(adapter, FacebookAdapter)
+    try:
+        return adapter.verify_subscription(dict(request.query_params))
+    except VerificationError as error:
+        raise HTTPException(403, f"Verify-Token abgelehnt: {error}") from None
+
+
+@router.post("/facebook/{channel_id}", response_class=PlainTextResponse)
+async def facebook_webhook(channel_id: int, request: Request) -> str:
+    await handle("facebook", channel_id, request)
+    return "EVENT_RECEIVED"

@@ -1,0 +1,192 @@
+"""The inbound pipeline and outbound bookkeeping on a real, migrated SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from channels.base import InboundMessage, StatusUpdate, WebhookRequest
+from hub import db
+from hub import settings as settings_module
+from hub.db import utcnow
+from hub.errors import InvalidInput
+from hub.inbox import service
+from hub.inbox.models import Conversation, InboundEvent, Message
+from hub.inbox.outbound import retry_delay, settle_stale_sending, stale_queued_ids
+from hub.inbox.pipeline import process_event
+from hub.inbox.receive import store_events, store_unreadable
+from hub.migrate import upgrade_to_head
+from hub.settings import Settings
+from hub.tenancy import service as tenancy
+from hub.tenancy.models import ChannelAccount
+
+
+@pytest.fixture
+def settings(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
+    settings_module.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    upgrade_to_head()
+    yield settings_module.get_settings()
+    db.get_engine().dispose()
+    settings_module.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    with Session(db.get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def sms_account(session: Session) -> ChannelAccount:
+    municipality = tenancy.create_municipality(session, slug="testdorf", name="Gemeinde Testdorf")
+    assert municipality.id is not None
+    account = tenancy.create_channel_account(
+        session,
+        municipality_id=municipality.id,
+        kind="twilio",
+        name="SMS",
+        config={"account_sid": "AC" + "1" * 32, "phone_number": "+4930123456"},
+    )
+    session.commit()
+    return account
+
+
+REQUEST = WebhookRequest(url="http://hub/webhooks/twilio/1", headers={"content-type": "x"}, body=b"raw")
+
+
+def sms(provider_id: str, text: str, sender: str = "+4915112345678") -> InboundMessage:
+    return InboundMessage(provider_id=provider_id, sender=sender, text=text)
+
+
+def receive(session: Session, settings: Settings, account: ChannelAccount, *events: object) -> list[int]:
+    ids = store_events(session, account=account, request=REQUEST, events=events)  # type: ignore[arg-type]
+    session.commit()
+    for event_id in ids:
+        process_event(session, settings, event_id)
+        session.commit()
+    return ids
+
+
+def test_new_message_opens_a_conversation_with_a_reference_and_an_acknowledgement(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    [event_id] = receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    conversation = session.exec(select(Conversation)).one()
+    assert conversation.reference == f"A-{utcnow().year}-00001"
+    messages = session.exec(select(Message).order_by(Message.id)).all()  # type: ignore[arg-type]
+    assert [(m.direction, m.status) for m in messages] == [("inbound", None), ("outbound", "queued")]
+    assert conversation.reference in messages[1].body
+    assert messages[1].automated and messages[1].segments == 1
+    assert session.get(InboundEvent, event_id).outcome.startswith("stored, acknowledged")  # type: ignore[union-attr]
+
+
+def test_running_an_event_twice_stores_it_once(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    [event_id] = receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    again = process_event(session, settings, event_id)
+    session.commit()
+    assert again.outcome == "already processed" and again.to_send == []
+    assert len(session.exec(select(Message)).all()) == 2
+
+
+def test_a_retried_webhook_stores_nothing_new(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    assert receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    assert receive(session, settings, sms_account, sms("SM1", "Hallo")) == []
+    assert len(session.exec(select(InboundEvent)).all()) == 1
+
+
+def test_references_count_up_per_municipality(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    receive(session, settings, sms_account, sms("SM1", "a", "+4915100000001"), sms("SM2", "b", "+4915100000002"))
+    references = sorted(c.reference for c in session.exec(select(Conversation)))
+    year = utcnow().year
+    assert references == [f"A-{year}-00001", f"A-{year}-00002"]
+
+
+def test_resolved_conversation_reopens_or_a_new_one_opens_per_setting(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    receive(session, settings, sms_account, sms("SM1", "erste"))
+    conversation = session.exec(select(Conversation)).one()
+    service.update_conversation(
+        session, municipality_id=sms_account.municipality_id, conversation_id=conversation.id, status="resolved"
+    )
+    session.commit()
+    receive(session, settings, sms_account, sms("SM2", "zweite"))
+    session.refresh(conversation)
+    assert conversation.status == "open" and conversation.resolved_at is None
+
+    service.update_conversation(
+        session, municipality_id=sms_account.municipality_id, conversation_id=conversation.id, status="resolved"
+    )
+    session.commit()
+    no_reopen = settings.model_copy(update={"reopen_resolved": False})
+    receive(session, no_reopen, sms_account, sms("SM3", "dritte"))
+    assert len(session.exec(select(Conversation)).all()) == 2
+
+
+def test_status_callbacks_only_move_forward(session: Session, settings: Settings, sms_account: ChannelAccount) -> None:
+    receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    ack = session.exec(select(Message).where(Message.direction == "outbound")).one()
+    ack.status, ack.provider_id = "sent", "SMout"
+    session.commit()
+    receive(session, settings, sms_account, StatusUpdate(provider_id="SMout", status="delivered"))
+    receive(
+        session, settings, sms_account, StatusUpdate(provider_id="SMout", status="sent", event_id="SMout:sent-late")
+    )
+    session.refresh(ack)
+    assert ack.status == "delivered" and ack.delivered_at is not None
+
+
+def test_unreadable_body_is_kept_once_and_flagged(session: Session, sms_account: ChannelAccount) -> None:
+    first = store_unreadable(session, account=sms_account, request=REQUEST, reason="Feld From fehlt")
+    second = store_unreadable(session, account=sms_account, request=REQUEST, reason="Feld From fehlt")
+    session.commit()
+    assert first == second
+    event = session.get(InboundEvent, first)
+    assert event is not None and event.state == "flagged" and event.raw == b"raw"
+
+
+def test_reply_is_refused_when_empty_or_too_long(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    conversation = session.exec(select(Conversation)).one()
+    with pytest.raises(InvalidInput, match="leer"):
+        service.queue_outbound(session, conversation=conversation, text="   ", author=None)
+    with pytest.raises(InvalidInput, match="1600"):
+        service.queue_outbound(session, conversation=conversation, text="x" * 1601, author=None)
+
+
+def test_sweeper_finds_lost_sends_and_never_resends_an_uncertain_one(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    ack = session.exec(select(Message).where(Message.direction == "outbound")).one()
+    ack.created_at = utcnow() - timedelta(minutes=5)
+    session.commit()
+    assert stale_queued_ids(session, settings) == [ack.id]
+
+    ack.status, ack.claimed_at = "sending", utcnow() - timedelta(minutes=5)
+    session.commit()
+    assert settle_stale_sending(session, settings) == 1
+    session.commit()
+    session.refresh(ack)
+    assert ack.status == "failed" and ack.error_code == "uncertain"
+    assert stale_queued_ids(session, settings) == []
+
+
+def test_retry_delay_grows_and_honours_retry_after(settings: Settings) -> None:
+    assert 1.0 <= retry_delay(settings, 1, None) <= 2.0
+    assert 8.0 <= retry_delay(settings, 4, None) <= 16.0
+    assert retry_delay(settings, 1, 30.0) == 30.0

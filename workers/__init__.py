@@ -1,0 +1,1 @@
+"""Celery workers: the inbound pipeline, outbound sends and the sweeper that beat runs."""

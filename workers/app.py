@@ -1,0 +1,77 @@
+"""The Celery app: broker from settings, one queue per kind of work, and the helpers that enqueue."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from kombu import Queue
+
+from hub.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+INBOUND_QUEUE = "inbound"
+REPLIES_QUEUE = "replies"
+QUEUES = (INBOUND_QUEUE, REPLIES_QUEUE)
+
+
+def _transport_options(broker_url: str) -> dict[str, object]:
+    if broker_url.startswith("sqla+"):
+        # kombu hands these to create_engine: wait for SQLite's lock instead of failing, since
+        # the web app, the worker and beat all write to the one broker file.
+        return {"connect_args": {"timeout": 30}}
+    # Redis: an unacknowledged task comes back after this long (the sweeper covers the rest).
+    return {"visibility_timeout": 3600}
+
+
+def create_celery() -> Celery:
+    settings = get_settings()
+    app = Celery("rathaus", broker=settings.effective_broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=INBOUND_QUEUE,
+        task_routes={
+            "workers.tasks.process_inbound": {"queue": INBOUND_QUEUE},
+            "workers.tasks.send_outbound": {"queue": REPLIES_QUEUE},
+            "workers.tasks.sweep": {"queue": INBOUND_QUEUE},
+        },
+        # Tasks only carry ids and are safe to run twice, so acknowledge after running:
+        # a worker that dies mid-task gives the task back instead of losing it.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=_transport_options(settings.effective_broker_url),
+        beat_schedule={
+            "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_seconds},
+        },
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+celery_app = create_celery()
+
+
+def enqueue_inbound(event_ids: list[int]) -> None:
+    """Hands stored events to the pipeline; if the broker is down, the sweeper will find them."""
+    if not event_ids:
+        return
+    try:
+        celery_app.send_task("workers.tasks.process_inbound", args=[event_ids], queue=INBOUND_QUEUE)
+    except Exception:  # the row is stored; losing the task only delays it until the next sweep
+        log.exception("could not enqueue inbound events %s; the sweeper will pick them up", event_ids)
+
+
+def enqueue_send(message_id: int, *, countdown: float | None = None) -> None:
+    try:
+        celery_app.send_task(
+            "workers.tasks.send_outbound",
+            args=[message_id],
+            queue=REPLIES_QUEUE,
+            countdown=countdown,
+        )
+    except Exception:
+        log.exception("could not enqueue message %s; the sweeper will pick it up", message_id)
