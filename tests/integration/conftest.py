@@ -1,0 +1,214 @@
+"""Runs the real hub (`rathaus serve --demo`) against each backend, with the sandbox providers.
+
+The embedded backend is SQLite with Celery over kombu's SQLAlchemy transport; production is
+this machine's PostgreSQL and Redis. Each gets a fresh database and its own ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from channels.sandbox.client import SandboxClient
+
+REPO = Path(__file__).resolve().parents[2]
+POSTGRES_ADMIN_URL = os.environ.get("RATHAUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("RATHAUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+DEMO_ADMIN = "admin@musterstadt.example"
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 20, what: str = "condition") -> T:
+    """Polls until `check` returns something truthy; the hub's work is asynchronous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Hub:
+    """A running hub as a user sees it: the API, the sandbox, the channel accounts."""
+
+    backend: str
+    url: str
+    env: dict[str, str]
+    token: str
+    sandbox: SandboxClient
+    accounts: dict[str, dict[str, Any]]
+    log_path: Path
+    api: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO,
+            timeout=60,
+        )
+
+    def conversations(self, **params: Any) -> list[dict[str, Any]]:
+        response = self.api.get("/api/v1/conversations", params={"per_page": 200, **params})
+        response.raise_for_status()
+        return list(response.json()["items"])
+
+    def messages(self, conversation_id: int) -> list[dict[str, Any]]:
+        response = self.api.get(f"/api/v1/conversations/{conversation_id}/messages")
+        response.raise_for_status()
+        return list(response.json())
+
+    def outbox(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.sandbox.outbox(**filters))
+
+    def wait_for_conversation_with(self, sender: str, **params: Any) -> dict[str, Any]:
+        """The conversation whose contact has the identity `sender`, once the pipeline made it."""
+
+        def find() -> dict[str, Any] | None:
+            for conversation in self.conversations(**params):
+                contact = self.api.get(f"/api/v1/contacts/{conversation['contact']['id']}").json()
+                if any(identity["address"] == sender for identity in contact["identities"]):
+                    return conversation
+            return None
+
+        return wait_for(find, what=f"a conversation with {sender}")
+
+
+def _start_postgres_database() -> tuple[str, Callable[[], None]]:
+    name = f"rathaus_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}", drop
+
+
+@pytest.fixture(scope="session", params=["embedded", pytest.param("production", marks=pytest.mark.production)])
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    backend = request.param
+    data_dir = tmp_path_factory.mktemp(f"hub-{backend}")
+    port, smtp_port, sandbox_port, sandbox_smtp_port = (free_port() for _ in range(4))
+    env = {
+        **os.environ,
+        "RATHAUS_DATA_DIR": str(data_dir),
+        "RATHAUS_PORT": str(port),
+        "RATHAUS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "RATHAUS_SMTP_PORT": str(smtp_port),
+        "RATHAUS_SANDBOX_PORT": str(sandbox_port),
+        "RATHAUS_SANDBOX_SMTP_PORT": str(sandbox_smtp_port),
+        "RATHAUS_RETRY_BASE_SECONDS": "0.2",
+        "RATHAUS_STALE_AFTER_SECONDS": "3",
+        "RATHAUS_SWEEP_INTERVAL_SECONDS": "1",
+    }
+    cleanups: list[Callable[[], None]] = []
+    if backend == "production":
+        database_url, drop = _start_postgres_database()
+        cleanups.append(drop)
+        broker = redis.Redis.from_url(REDIS_URL)
+        broker.flushdb()
+        cleanups.append(broker.flushdb)
+        env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=REDIS_URL)
+
+    log_path = data_dir / "serve.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(  # the README's first command, minus the install
+            [sys.executable, "-m", "hub.cli", "serve", "--demo"],
+            env=env,
+            cwd=REPO,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the hub to be ready")
+        sandbox = SandboxClient(f"http://127.0.0.1:{sandbox_port}")
+        token_run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "token",
+                "create",
+                "--email",
+                DEMO_ADMIN,
+                "--name",
+                "tests",
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        listed = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "channel", "list", "--json", "--show-secrets"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        accounts = {item["kind"]: item for item in json.loads(listed.stdout)}
+        yield Hub(
+            backend=backend,
+            url=url,
+            env=env,
+            token=token_run.stdout.strip(),
+            sandbox=sandbox,
+            accounts=accounts,
+            log_path=log_path,
+        )
+    except BaseException:
+        sys.stderr.write(log_path.read_text(errors="replace")[-6000:])
+        raise
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        for cleanup in cleanups:
+            cleanup()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
