@@ -35,6 +35,19 @@ class WebhookRequest:
     mail_from: str | None = None
     rcpt_tos: tuple[str, ...] = ()
 
+    def header(self, name: str) -> str | None:
+        """Case-insensitive header lookup: `headers` may be a plain dict with any spelling."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
+
+def required_setting(settings: Mapping[str, Any], key: str, kind: str) -> str:
+    """A channel account's config or secret that the adapter cannot work without."""
+    value = settings.get(key)
+    if not value:
+        raise ValueError(f"{kind}-Kanal: Einstellung {key!r} fehlt")
+    return str(value)
+
 
 @dataclass(frozen=True)
 class Attachment:

@@ -104,15 +104,6 @@ def _graph_error_code(response: requests.Response, is_json: bool) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive header lookup that also works on a plain dict."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
 def _from_epoch_ms(value: Any) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
@@ -210,9 +201,9 @@ class FacebookAdapter:
         return challenge
 
     def verify(self, request: WebhookRequest) -> None:
-        header = _header(request.headers, SIGNATURE_HEADER)
+        header = request.header(SIGNATURE_HEADER)
         if header is None:
-            if _header(request.headers, LEGACY_SIGNATURE_HEADER) is not None:
+            if request.header(LEGACY_SIGNATURE_HEADER) is not None:
                 raise VerificationError(
                     f"nur die veraltete SHA-1-Signatur ({LEGACY_SIGNATURE_HEADER}) gesendet; "
                     f"{SIGNATURE_HEADER} ist erforderlich"

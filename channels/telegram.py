@@ -37,6 +37,7 @@ from channels.base import (
     TransientError,
     VerificationError,
     WebhookRequest,
+    required_setting,
 )
 from channels.registry import register
 
@@ -79,19 +80,15 @@ class TelegramAdapter:
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
         self._api_base_url: str = config.get("api_base_url") or DEFAULT_API_BASE_URL
         self.bot_username: str | None = config.get("bot_username")
-        self._bot_token: str = _required(secrets, "bot_token")
-        self._webhook_secret: str = _required(secrets, "webhook_secret")
+        self._bot_token: str = required_setting(secrets, "bot_token", "Telegram")
+        self._webhook_secret: str = required_setting(secrets, "webhook_secret", "Telegram")
 
     def __repr__(self) -> str:
         # Spelled out so that the token and secret can never end up in a log through repr().
         return f"TelegramAdapter(bot_username={self.bot_username!r})"
 
     def verify(self, request: WebhookRequest) -> None:
-        # Header names may arrive in any case; WebhookRequest.headers may be a plain dict.
-        secret = next(
-            (value for name, value in request.headers.items() if name.lower() == SECRET_HEADER),
-            None,
-        )
+        secret = request.header(SECRET_HEADER)
         if not secret:
             raise VerificationError("X-Telegram-Bot-Api-Secret-Token fehlt")
         if not hmac.compare_digest(secret.encode("utf-8"), self._webhook_secret.encode("utf-8")):
@@ -287,10 +284,3 @@ def _file_attachment(file: Mapping[str, Any], fallback_type: str) -> Attachment:
 def _display_name(user: Mapping[str, Any]) -> str | None:
     full_name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if part)
     return full_name or user.get("username")
-
-
-def _required(settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not value:
-        raise ValueError(f"Telegram-Kanal: Einstellung {key!r} fehlt")
-    return str(value)

@@ -29,6 +29,7 @@ from channels.base import (
     TransientError,
     VerificationError,
     WebhookRequest,
+    required_setting,
 )
 from channels.registry import register
 from channels.sms_segments import sms_segments
@@ -120,11 +121,11 @@ class TwilioSmsAdapter:
     rate_per_second: ClassVar[float] = 10.0
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
-        self._account_sid: str = _required(config, "account_sid")
-        self._phone_number: str = _required(config, "phone_number")
+        self._account_sid: str = required_setting(config, "account_sid", "Twilio")
+        self._phone_number: str = required_setting(config, "phone_number", "Twilio")
         self._api_base_url: str = config.get("api_base_url") or DEFAULT_API_BASE_URL
         self._default_region: str = config.get("default_region") or DEFAULT_REGION
-        self._auth_token: str = _required(secrets, "auth_token")
+        self._auth_token: str = required_setting(secrets, "auth_token", "Twilio")
         self._validator = RequestValidator(self._auth_token)
         self._client: Client | None = None
         self._http_client: RetryAfterKeepingHttpClient | None = None
@@ -135,7 +136,7 @@ class TwilioSmsAdapter:
         return f"TwilioSmsAdapter(account_sid={self._account_sid!r}, phone_number={self._phone_number!r})"
 
     def verify(self, request: WebhookRequest) -> None:
-        signature = _header(request.headers, SIGNATURE_HEADER)
+        signature = request.header(SIGNATURE_HEADER)
         if not signature:
             raise VerificationError("X-Twilio-Signature fehlt")
         try:
@@ -267,17 +268,3 @@ def _to_e164(raw: str, default_region: str, *, require_valid: bool) -> str | Non
     if not usable:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _header(headers: Mapping[str, str], lower_name: str) -> str | None:
-    for name, value in headers.items():
-        if name.lower() == lower_name:
-            return value
-    return None
-
-
-def _required(settings: Mapping[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not value:
-        raise ValueError(f"Twilio-Kanal: Einstellung {key!r} fehlt")
-    return str(value)

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import math
 import mimetypes
 import re
 import threading
@@ -22,6 +21,7 @@ from twilio.request_validator import RequestValidator
 from channels.sandbox.delivery import Delivery, deliver, deliver_sync
 from channels.sandbox.state import Account, SandboxState, get_state, utcnow
 from channels.sandbox.wire import BadBody, every, param, read_params
+from channels.sms_segments import sms_segments
 
 log = logging.getLogger(__name__)
 
@@ -38,24 +38,6 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 
 # Pause before each status callback: after the 201, as Twilio never reports the initial status.
 CALLBACK_DELAY_S = 0.05
-
-_GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-# The extension table: each of these costs an escape septet plus itself.
-_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
-
-
-def segment_count(body: str) -> int:
-    """SMS segments Twilio bills: GSM-7 160/153 septets, otherwise UCS-2 70/67 code units."""
-    if all(c in _GSM7_BASIC or c in _GSM7_EXTENDED for c in body):
-        units = sum(2 if c in _GSM7_EXTENDED else 1 for c in body)
-        single, part = 160, 153
-    else:
-        units = len(body.encode("utf-16-le")) // 2
-        single, part = 70, 67
-    return 1 if units <= single else math.ceil(units / part)
 
 
 def new_sid(prefix: str) -> str:
@@ -117,7 +99,7 @@ def _message_resource(sid: str, account_sid: str, from_: str, to: str, body: str
         "from": from_,
         "messaging_service_sid": None,
         "num_media": str(num_media),
-        "num_segments": str(segment_count(body)),
+        "num_segments": str(sms_segments(body)[0]),
         "price": None,
         "price_unit": "USD",
         "sid": sid,
@@ -254,7 +236,7 @@ def inbound_params(account: Account, sid: str, from_: str, body: str, media_urls
         "FromCountry": "DE",
         "To": str(account.config["phone_number"]),
         "ToZip": "",
-        "NumSegments": str(segment_count(body)),
+        "NumSegments": str(sms_segments(body)[0]),
         "MessageSid": sid,
         "AccountSid": str(account.config["account_sid"]),
         "From": from_,
