@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import httpx
@@ -21,6 +22,9 @@ from channels.sandbox.cli import sandbox
 from hub.db import session_scope
 from hub.errors import DomainError
 from hub.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from channels.sandbox.server import SandboxServer
 
 log = logging.getLogger("rathaus")
 
@@ -131,9 +135,19 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
+def _die_with_parent() -> None:
+    """Runs in a child before exec: the kernel sends it SIGTERM when `rathaus serve` dies, however."""
+    PR_SET_PDEATHSIG = 1  # noqa: N806 (the constant's name in <sys/prctl.h>)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @contextmanager
 def _child_processes(commands: list[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    children = [subprocess.Popen(command) for command in commands]  # noqa: S603 (our own executable)
+    """Starts the worker and beat beside the web app, and stops them with it.
+
+    Call it before any thread starts: preexec_fn is only safe in a single-threaded parent.
+    """
+    children = [subprocess.Popen(command, preexec_fn=_die_with_parent) for command in commands]  # noqa: S603
     try:
         yield children
     finally:
@@ -167,64 +181,69 @@ def _wait_until_up(url: str, timeout: float = 30) -> None:
 )
 def serve(demo: bool) -> None:
     """Run everything in one go: migrations, web app, SMTP listener, worker, beat (and the sandbox)."""
-    from hub.demo import (
-        has_conversations,
-        register_with_sandbox,
-        seed_demo,
-        send_demo_citizen_messages,
-    )
     from hub.migrate import upgrade_to_head
     from hub.smtp_listener import start_listener
-    from hub.tenancy.service import create_api_token, get_user_by_email
 
     settings = get_settings()
     upgrade_to_head()
-    sandbox_server = None
-    if demo:
-        from channels.sandbox.client import SandboxClient
-        from channels.sandbox.server import SandboxServer
-        from hub.demo import DEMO_ADMIN
-
-        sandbox_server = SandboxServer(
-            host=settings.sandbox_host,
-            http_port=settings.sandbox_port,
-            smtp_port=settings.sandbox_smtp_port,
-        )
-        sandbox_server.start()
-        with session_scope() as session:
-            seeded = seed_demo(session, settings)
-            admin = get_user_by_email(session, municipality_id=seeded.municipality_id, email=DEMO_ADMIN)
-            token = create_api_token(session, user=admin, name="demo")
-            first_run = not has_conversations(session, seeded.municipality_id)
-        sandbox = SandboxClient(settings.sandbox_url)
-        register_with_sandbox(settings, sandbox, seeded.accounts)
-
-    controller = start_listener(settings)
     me = [sys.executable, "-m", "hub.cli"]
     with _child_processes([[*me, "worker", "-c", "2"], [*me, "beat"]]):
+        # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
+        # finally blocks below stop the listeners and the children.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        sandbox_server = None
         if demo:
-
-            def after_start() -> None:
-                _wait_until_up(f"http://{settings.host}:{settings.port}/healthz")
-                if first_run:
-                    send_demo_citizen_messages(sandbox, seeded.accounts)
-                click.echo(
-                    "\nRathaus Hub läuft (Demo: Stadt Musterstadt).\n"
-                    f"  API:        {settings.public_url}/docs\n"
-                    f"  API-Token:  {token}\n"
-                    f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
-                    f"                {settings.public_url}/api/v1/conversations\n"
-                    f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
-                    "  Als Bürger schreiben: rathaus sandbox sms --text 'Hallo Rathaus'\n"
-                )
-
-            threading.Thread(target=after_start, daemon=True).start()
+            sandbox_server = _start_demo(settings)
+        controller = start_listener(settings)
         try:
             _run_uvicorn(settings)
         finally:
             controller.stop()
             if sandbox_server is not None:
                 sandbox_server.stop()
+
+
+def _start_demo(settings: Settings) -> SandboxServer:
+    """Starts the emulators, seeds the demo town, and once the web app answers, lets citizens write in."""
+    from channels.sandbox.client import SandboxClient
+    from channels.sandbox.server import SandboxServer
+    from hub.demo import (
+        DEMO_ADMIN,
+        has_conversations,
+        register_with_sandbox,
+        seed_demo,
+        send_demo_citizen_messages,
+    )
+    from hub.tenancy.service import create_api_token, get_user_by_email
+
+    sandbox_server = SandboxServer(
+        host=settings.sandbox_host, http_port=settings.sandbox_port, smtp_port=settings.sandbox_smtp_port
+    )
+    sandbox_server.start()
+    with session_scope() as session:
+        seeded = seed_demo(session, settings)
+        admin = get_user_by_email(session, municipality_id=seeded.municipality_id, email=DEMO_ADMIN)
+        token = create_api_token(session, user=admin, name="demo")
+        first_run = not has_conversations(session, seeded.municipality_id)
+    sandbox = SandboxClient(settings.sandbox_url)
+    register_with_sandbox(settings, sandbox, seeded.accounts)
+
+    def after_start() -> None:
+        _wait_until_up(f"http://{settings.host}:{settings.port}/healthz")
+        if first_run:
+            send_demo_citizen_messages(sandbox, seeded.accounts)
+        click.echo(
+            "\nRathaus Hub läuft (Demo: Stadt Musterstadt).\n"
+            f"  API:        {settings.public_url}/docs\n"
+            f"  API-Token:  {token}\n"
+            f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
+            f"                {settings.public_url}/api/v1/conversations\n"
+            f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
+            "  Als Bürger schreiben: rathaus sandbox sms --text 'Hallo Rathaus'\n"
+        )
+
+    threading.Thread(target=after_start, daemon=True).start()
+    return sandbox_server
 
 
 @main.group()
@@ -315,12 +334,18 @@ def channel_list(as_json: bool, show_secrets: bool) -> None:
 
 
 def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    """KEY=VALUE pairs; true/false and whole numbers become booleans and ints, the rest stays text."""
     parsed: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r}: erwartet SCHLÜSSEL=WERT", param_hint=what)
-        parsed[key] = value
+        if value.lower() in ("true", "false"):
+            parsed[key] = value.lower() == "true"
+        elif value.isdigit() and not value.startswith("0"):
+            parsed[key] = int(value)
+        else:
+            parsed[key] = value
     return parsed
 
 
