@@ -134,7 +134,7 @@ class EmailAdapter:
                 sender=sender,
                 sender_name=sender_name,
                 recipient=self.address,
-                subject=str(subject) if subject is not None else None,
+                subject=_header_text(str(subject)) if subject is not None else None,
                 text=strip_quoted_history(_body_text(mail)),
                 sent_at=_sent_at(mail),
                 in_reply_to=_unique(
@@ -270,7 +270,7 @@ def _sender_of(mail: EmailMessage) -> tuple[str | None, str | None]:
     for address in addresses:
         addr_spec = _bare_address(address.addr_spec)
         if addr_spec:
-            return addr_spec.lower(), address.display_name or None
+            return _header_text(addr_spec).lower(), _header_text(address.display_name) or None
     return None, None
 
 
@@ -304,6 +304,17 @@ def _is_automated(mail: EmailMessage, sender: str, envelope_sender: str | None) 
 
 
 # --- helpers: body text ------------------------------------------------------------------
+
+
+def _header_text(value: str) -> str:
+    """Header text free of the surrogate escapes the parser leaves for raw 8-bit bytes.
+
+    Many mailers put UTF-8 (or Latin-1) straight into headers instead of RFC 2047 words;
+    the bytes are recovered and decoded like an unlabelled body.
+    """
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    return _decode_text(value.encode("utf-8", "surrogateescape"), None)
 
 
 def _decode_text(data: bytes, charset: str | None) -> str:
@@ -437,7 +448,7 @@ def _attachment_of(part: MIMEPart) -> Attachment:
         inner = part.get_payload(0) if part.is_multipart() else None
         data = inner.as_bytes() if isinstance(inner, Message) else b""
     return Attachment(
-        filename=part.get_filename(),
+        filename=_header_text(filename) if (filename := part.get_filename()) else None,
         content_type=part.get_content_type(),
         data=data,
         size=len(data),

@@ -6,6 +6,8 @@ set -euo pipefail
 need_install=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_install+=(redis-server)
+# Dovecot is the real IMAP server the IMAP polling test runs a private instance of.
+command -v dovecot >/dev/null 2>&1 || need_install+=(dovecot-imapd)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "Installing ${need_install[*]} ..."
   export DEBIAN_FRONTEND=noninteractive
@@ -33,4 +35,4 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
-echo "PostgreSQL and Redis are up."
+echo "PostgreSQL and Redis are up; Dovecot is installed."

@@ -11,61 +11,20 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlmodel import func, select
 
-from channels.base import PayloadError, VerificationError, WebhookRequest
-from channels.registry import build_adapter
-from hub.db import session_scope
-from hub.inbox.receive import store_events, store_unreadable
+from hub.inbox.mail import accept_mail, email_account
 from hub.settings import Settings
-from hub.tenancy.models import ChannelAccount
-from workers.app import enqueue_inbound
 
 log = logging.getLogger(__name__)
-
-
-def _email_account(address: str) -> ChannelAccount | None:
-    with session_scope() as session:
-        return session.exec(
-            select(ChannelAccount).where(
-                ChannelAccount.kind == "email",
-                ChannelAccount.active == True,  # noqa: E712 (SQL expression)
-                func.lower(ChannelAccount.address) == address.lower(),
-            )
-        ).first()
-
-
-def store_mail(account: ChannelAccount, mail: WebhookRequest) -> str:
-    """Verifies, parses and stores one mail for one account; returns the SMTP reply."""
-    adapter = build_adapter("email", account.config, account.secrets)
-    try:
-        adapter.verify(mail)
-        events = adapter.parse(mail)
-    except VerificationError as error:
-        return f"550 5.1.1 {error}"
-    except PayloadError as error:
-        with session_scope() as session:
-            store_unreadable(session, account=account, request=mail, reason=str(error))
-        log.warning("unreadable mail for %s stored and flagged: %s", account.address, error)
-        return "250 2.0.0 Nachricht gespeichert (zur Prüfung markiert)"
-    with session_scope() as session:
-        new_ids = store_events(session, account=account, request=mail, events=events)
-    enqueue_inbound(new_ids)
-    return "250 2.0.0 Nachricht angenommen"
 
 
 class InboundMailHandler:
     """aiosmtpd handler: refuses unknown recipients at RCPT, stores at DATA."""
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        address: str,
-        rcpt_options: list[str],
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if await asyncio.to_thread(_email_account, address) is None:
+        if await asyncio.to_thread(email_account, address) is None:
             return f"550 5.1.1 Unbekannter Empfänger {address}"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -74,21 +33,22 @@ class InboundMailHandler:
         raw = envelope.original_content or b""
         replies = []
         for address in envelope.rcpt_tos:
-            account = await asyncio.to_thread(_email_account, address)
+            account = await asyncio.to_thread(email_account, address)
             if account is None:
                 continue
-            mail = WebhookRequest(
-                url=f"smtp:{address}",
-                headers={"content-type": "message/rfc822"},
-                body=raw,
-                mail_from=envelope.mail_from,
-                rcpt_tos=(address,),
-            )
             try:
-                replies.append(await asyncio.to_thread(store_mail, account, mail))
+                intake = await asyncio.to_thread(
+                    accept_mail, account, raw, mail_from=envelope.mail_from, recipient=address
+                )
             except Exception:  # a 4xx makes the sending server try again later: nothing is lost
                 log.exception("storing mail for %s failed", address)
                 return "451 4.3.0 Vorübergehender Fehler, bitte später erneut senden"
+            if intake.refused:
+                replies.append(f"550 5.1.1 {intake.refused}")
+            elif intake.flagged:
+                replies.append("250 2.0.0 Nachricht gespeichert (zur Prüfung markiert)")
+            else:
+                replies.append("250 2.0.0 Nachricht angenommen")
         return replies[0] if replies else "554 5.5.1 Keine gültigen Empfänger"
 
 

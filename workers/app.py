@@ -35,6 +35,7 @@ def create_celery() -> Celery:
             "workers.tasks.process_inbound": {"queue": INBOUND_QUEUE},
             "workers.tasks.send_outbound": {"queue": REPLIES_QUEUE},
             "workers.tasks.sweep": {"queue": INBOUND_QUEUE},
+            "workers.tasks.poll_mailboxes": {"queue": INBOUND_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -46,6 +47,7 @@ def create_celery() -> Celery:
         broker_transport_options=_transport_options(settings.effective_broker_url),
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_seconds},
+            "poll-mailboxes": {"task": "workers.tasks.poll_mailboxes", "schedule": settings.imap_poll_seconds},
         },
         worker_hijack_root_logger=False,
     )

@@ -8,10 +8,12 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from hub.db import session_scope, utcnow
+from hub.inbox.imap_poll import poll_mailbox, polls_imap
 from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event
 from hub.settings import get_settings
+from hub.tenancy.service import list_channel_accounts
 from workers.app import celery_app, enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,25 @@ def send_outbound(message_id: int) -> str:
     if result.retry_in is not None:
         enqueue_send(message_id, countdown=result.retry_in)
     return result.outcome
+
+
+@celery_app.task(name="workers.tasks.poll_mailboxes")
+def poll_mailboxes() -> dict[str, int]:
+    """Polls every email channel that has an IMAP mailbox; one failing mailbox does not stop the rest."""
+    with session_scope() as session:
+        accounts = [account for account in list_channel_accounts(session) if polls_imap(account)]
+    totals = {"fetched": 0, "stored": 0, "flagged": 0, "failed_mailboxes": 0}
+    for account in accounts:
+        try:
+            result = poll_mailbox(account)
+        except Exception:
+            log.exception("polling the IMAP mailbox of channel %s failed", account.id)
+            totals["failed_mailboxes"] += 1
+            continue
+        totals["fetched"] += result.fetched
+        totals["stored"] += result.stored
+        totals["flagged"] += result.flagged
+    return totals
 
 
 @celery_app.task(name="workers.tasks.sweep")

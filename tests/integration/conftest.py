@@ -133,6 +133,7 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "RATHAUS_RETRY_BASE_SECONDS": "0.2",
         "RATHAUS_STALE_AFTER_SECONDS": "3",
         "RATHAUS_SWEEP_INTERVAL_SECONDS": "1",
+        "RATHAUS_IMAP_POLL_SECONDS": "1",
     }
     cleanups: list[Callable[[], None]] = []
     if backend == "production":

@@ -1,0 +1,65 @@
+"""Inbound mail enters the inbox here, whether it came through the SMTP listener or an IMAP poll."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlmodel import func, select
+
+from channels.base import PayloadError, VerificationError, WebhookRequest
+from channels.registry import build_adapter
+from hub.db import session_scope
+from hub.inbox.receive import store_events, store_unreadable
+from hub.tenancy.models import ChannelAccount
+from workers.app import enqueue_inbound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MailIntake:
+    """What became of one mail: stored (new or a duplicate), stored but flagged, or refused."""
+
+    kept: bool
+    new_events: int = 0
+    flagged: str | None = None
+    refused: str | None = None
+
+
+def email_account(address: str) -> ChannelAccount | None:
+    """The active email channel whose mailbox is `address` (case-insensitive)."""
+    with session_scope() as session:
+        return session.exec(
+            select(ChannelAccount).where(
+                ChannelAccount.kind == "email",
+                ChannelAccount.active == True,  # noqa: E712 (SQL expression)
+                func.lower(ChannelAccount.address) == address.lower(),
+            )
+        ).first()
+
+
+def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, recipient: str) -> MailIntake:
+    """Verifies, parses and stores one mail for one account, then hands it to the pipeline."""
+    mail = WebhookRequest(
+        url=f"mailto:{recipient}",
+        headers={"content-type": "message/rfc822"},
+        body=raw,
+        mail_from=mail_from,
+        rcpt_tos=(recipient,),
+    )
+    adapter = build_adapter("email", account.config, account.secrets)
+    try:
+        adapter.verify(mail)
+        events = adapter.parse(mail)
+    except VerificationError as error:
+        return MailIntake(kept=False, refused=str(error))
+    except PayloadError as error:
+        with session_scope() as session:
+            store_unreadable(session, account=account, request=mail, reason=str(error))
+        log.warning("unreadable mail for %s stored and flagged: %s", account.address, error)
+        return MailIntake(kept=True, flagged=str(error))
+    with session_scope() as session:
+        new_ids = store_events(session, account=account, request=mail, events=events)
+    enqueue_inbound(new_ids)
+    return MailIntake(kept=True, new_events=len(new_ids))
