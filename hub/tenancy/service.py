@@ -127,12 +127,20 @@ def create_channel_account(
     if not config.get(address_key):
         raise InvalidInput(f"Für einen {kind}-Kanal fehlt die Angabe {address_key!r}.")
     generated = {key: secrets.token_urlsafe(24) for key in _GENERATED_SECRETS[kind]}
+    config = dict(config)
+    if kind == "twilio":
+        # Numbers written without +49 are read in the municipality's region unless the
+        # account says otherwise.
+        municipality = session.get(Municipality, municipality_id)
+        if municipality is None:
+            raise NotFound(f"Gemeinde {municipality_id} nicht gefunden.")
+        config.setdefault("default_region", municipality.default_region)
     account = ChannelAccount(
         municipality_id=municipality_id,
         kind=kind,
         name=name,
         address=str(config[address_key]),
-        config=dict(config),
+        config=config,
         secrets={**generated, **(secrets_ or {})},
     )
     session.add(account)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from sqlmodel import Session, select
 
 from channels.base import InboundMessage, StatusUpdate, WebhookRequest
+from channels.registry import build_adapter
 from hub import db
 from hub import settings as settings_module
 from hub.db import utcnow
@@ -190,3 +192,22 @@ def test_retry_delay_grows_and_honours_retry_after(settings: Settings) -> None:
     assert 1.0 <= retry_delay(settings, 1, None) <= 2.0
     assert 8.0 <= retry_delay(settings, 4, None) <= 16.0
     assert retry_delay(settings, 1, 30.0) == 30.0
+
+
+def test_national_numbers_are_read_in_the_municipalitys_region(session: Session, settings: Settings) -> None:
+    austrian = tenancy.create_municipality(
+        session, slug="grenzdorf", name="Marktgemeinde Grenzdorf", default_region="AT"
+    )
+    assert austrian.id is not None
+    account = tenancy.create_channel_account(
+        session, municipality_id=austrian.id, kind="twilio", name="SMS",
+        config={"account_sid": "AC" + "2" * 32, "phone_number": "+43512123456"},
+    )  # fmt: skip
+    session.commit()
+    assert account.config["default_region"] == "AT"
+    adapter = build_adapter("twilio", account.config, account.secrets)
+    form = urlencode({"MessageSid": "SM" + "3" * 32, "From": "0664 1234567", "To": "+43512123456", "Body": "Servus"})
+    signed_url = "https://hub.example/webhooks/twilio/1"
+    [event] = adapter.parse(WebhookRequest(url=signed_url, headers={}, body=form.encode()))
+    assert isinstance(event, InboundMessage)
+    assert event.sender == "+436641234567"
