@@ -117,6 +117,19 @@ InboundEvent = InboundMessage | StatusUpdate | IgnoredEvent
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A button the citizen can press instead of typing: Telegram inline button, Messenger quick reply.
+
+    `payload` comes back as the text of a postback InboundMessage (at most 64 bytes, Telegram's
+    callback_data limit). Channels without buttons (SMS, email) get the choices written into
+    the text by the caller instead.
+    """
+
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """One message to send to one address.
 
@@ -125,6 +138,7 @@ class OutboundMessage:
     `window_open`: Messenger's 24-hour window; False makes the adapter use the HUMAN_AGENT tag.
     `status_callback`: URL the provider should report delivery to (Twilio).
     `automated`: an automatic answer (acknowledgement), marked so mail robots do not answer it.
+    `choices`: buttons, on channels that have them (see Choice).
     """
 
     to: str
@@ -138,6 +152,7 @@ class OutboundMessage:
     status_callback: str | None = None
     automated: bool = False
     sender_name: str | None = None
+    choices: tuple[Choice, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,42 @@
 """Imports every table so that SQLModel.metadata (Alembic, tests) sees the whole schema."""
 
+from hub.audit.models import AuditEvent
+from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
+from hub.subscribers.models import (
+    ConsentEvent,
+    District,
+    PhoneVerification,
+    Subscription,
+    SubscriptionDistrict,
+    SubscriptionTopic,
+    Topic,
+)
 from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser, Team
 
 __all__ = [
     "ApiToken",
     "Attachment",
+    "AuditEvent",
+    "Broadcast",
     "ChannelAccount",
+    "ConsentEvent",
     "Contact",
     "ContactIdentity",
     "Conversation",
+    "Delivery",
+    "District",
     "InboundEvent",
     "Message",
     "Municipality",
+    "PhoneVerification",
     "ReferenceCounter",
     "StaffUser",
+    "Subscription",
+    "SubscriptionDistrict",
+    "SubscriptionTopic",
+    "SurveyAnswer",
     "Team",
+    "Topic",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +23,12 @@ def _environment() -> Environment:
     )
 
 
-def render_message(name: str, language: str, **context: Any) -> str:
+def render_message(name: str, language: str, overrides: Mapping[str, Any] | None = None, **context: Any) -> str:
+    """Renders templates/messages/<lang>/<name>, or the municipality's own text for it.
+
+    `overrides` is a municipality's {"de": {name: template source}, "en": {...}}.
+    """
     lang = language if language in LANGUAGES else "de"
-    return _environment().get_template(f"messages/{lang}/{name}").render(**context).strip()
+    own = (overrides or {}).get(lang, {}).get(name)
+    template = _environment().from_string(own) if own else _environment().get_template(f"messages/{lang}/{name}")
+    return template.render(**context).strip()

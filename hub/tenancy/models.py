@@ -19,6 +19,11 @@ class Municipality(SQLModel, table=True):
     language: str = Field(default="de", max_length=8)
     timezone: str = Field(default="Europe/Berlin", max_length=64)
     reference_prefix: str = Field(default="A", max_length=8)
+    preferences: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default="{}"),
+        description="Overrides of hub.subscribers.preferences.DEFAULTS (keywords, texts, quiet hours, ...).",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 

@@ -1,0 +1,1 @@
+"""Who did what: one append-only record for approvals, sends, exports and erasures."""

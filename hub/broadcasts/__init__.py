@@ -1,0 +1,1 @@
+"""Announcements, warnings, surveys and invitations: drafting, approval, fan-out and reports."""

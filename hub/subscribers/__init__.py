@@ -1,0 +1,1 @@
+"""Topics, districts, subscriptions with their consent record, phone verification and GDPR."""

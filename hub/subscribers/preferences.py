@@ -1,0 +1,30 @@
+"""Per-municipality preferences with the hub's defaults: keywords, quiet hours, phone countries, prices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.tenancy.models import Municipality
+
+DEFAULTS: dict[str, Any] = {
+    # Whole-message keywords, matched case-insensitively on every channel.
+    "stop_keywords": ["STOP", "STOPP", "ABMELDEN", "ENDE", "UNSUBSCRIBE", "CANCEL"],
+    "start_keywords": ["START", "ANMELDEN"],
+    "help_keywords": ["HILFE", "HELP"],
+    # Non-warning broadcasts wait for the end of quiet hours (municipality's time zone).
+    "quiet_hours": {"start": "21:00", "end": "07:00"},
+    # One-time codes go only to numbers from these countries (SMS pumping fraud).
+    "allowed_phone_countries": ["DE"],
+    # For the cost estimate shown before a broadcast is sent.
+    "sms_segment_price_eur": 0.08,
+    # Texts citizens receive: overrides per language of templates/messages/<lang>/<name>,
+    # e.g. {"de": {"stop_confirmation.txt.j2": "Sie sind abgemeldet."}}.
+    "texts": {},
+}
+
+
+def preference(municipality: Municipality, key: str) -> Any:
+    """The municipality's own value for `key`, or the hub's default."""
+    if key not in DEFAULTS:
+        raise KeyError(f"unknown preference {key!r}")
+    return (municipality.preferences or {}).get(key, DEFAULTS[key])
