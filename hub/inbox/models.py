@@ -99,6 +99,11 @@ class Message(SQLModel, table=True):
     reply_to_ref: str | None = Field(default=None, max_length=300)
     email_message_id: str | None = Field(default=None, max_length=300, index=True)
     email_references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    choices: list[dict[str, str]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description='Buttons sent with an outbound message: [{"label": ..., "payload": ...}].',
+    )
     status: str | None = Field(
         default=None,
         max_length=16,

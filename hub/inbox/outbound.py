@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from channels.base import (
     IDENTITY_KIND,
+    Choice,
     OptedOutError,
     OutboundMessage,
     PermanentError,
@@ -72,6 +73,7 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
         window_open=messenger_window_open(conversation, utcnow()),
         status_callback=status_callback_url(settings, account),
         automated=message.automated,
+        choices=tuple(Choice(label=choice["label"], payload=choice["payload"]) for choice in message.choices),
     )
 
 

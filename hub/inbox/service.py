@@ -7,6 +7,7 @@ tenancy is enforced for the inbox, so routes never filter by tenant themselves.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
@@ -15,6 +16,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from channels.base import Choice
 from channels.registry import adapter_class
 from channels.sms_segments import sms_segments
 from hub.contacts.models import Contact
@@ -209,6 +211,7 @@ def queue_outbound(
     author: StaffUser | None,
     automated: bool = False,
     subject: str | None = None,
+    choices: Sequence[Choice] = (),
 ) -> Message:
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
@@ -237,6 +240,7 @@ def queue_outbound(
         author_id=author.id if author else None,
         automated=automated,
         status="queued",
+        choices=[{"label": choice.label, "payload": choice.payload} for choice in choices],
     )
     if account.kind == "twilio":
         message.segments, message.encoding = sms_segments(text)
