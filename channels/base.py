@@ -70,6 +70,8 @@ class InboundMessage:
     `thread_key` separates conversations on one identity: a Facebook comment thread is
     "post:<post_id>"; direct messages leave it None.
     `reply_to_ref` is what an outbound reply must point at: the comment id to answer under.
+    `postback_ref` is the provider's handle to acknowledge a button press (Telegram callback
+    query id); None where presses need no acknowledgement.
     `automated` marks loop risks (Auto-Submitted mail, bulk, MAILER-DAEMON): stored, never
     auto-answered.
     """
@@ -88,6 +90,7 @@ class InboundMessage:
     automated: bool = False
     attachments: tuple[Attachment, ...] = ()
     recipient: str | None = None
+    postback_ref: str | None = None
 
 
 @dataclass(frozen=True)

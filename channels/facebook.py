@@ -7,7 +7,7 @@ import hmac
 import json
 import mimetypes
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -17,6 +17,7 @@ import requests
 
 from channels.base import (
     Attachment,
+    Choice,
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
@@ -57,6 +58,15 @@ _PERSON_UNAVAILABLE = 551
 _INVALID_TOKEN = 190
 _PERMISSION_DENIED = 10
 _OUTSIDE_ALLOWED_WINDOW = 2018278
+
+# Quick reply limits (developers.facebook.com/docs/messenger-platform/reference/buttons/
+# quick-replies): at most 13 per message, payloads of at most 1000 characters, titles of at
+# most 20 characters (Messenger truncates longer ones). Titles are cut here, without an
+# ellipsis, so that what is sent is exactly what Meta shows and echoes back as the tap's text;
+# the adapter itself reads the payload of a tap, not its text.
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE_CHARS = 20
+MAX_QUICK_REPLY_PAYLOAD_CHARS = 1000
 
 
 class _GraphHTTPError(Exception):
@@ -360,6 +370,7 @@ class FacebookAdapter:
             raise PermanentError(f"Text ist {len(message.text)} Zeichen lang, Facebook erlaubt {self.max_body_chars}")
         try:
             if message.reply_to_ref:
+                # Comments have no buttons: choices are dropped here, not refused.
                 return self._reply_to_comment(message.reply_to_ref, message.text)
             return self._send_direct_message(message)
         except facebook.GraphAPIError as exc:
@@ -379,9 +390,12 @@ class FacebookAdapter:
         return Receipt(provider_id=_result_field(result, "id"))
 
     def _send_direct_message(self, message: OutboundMessage) -> Receipt:
+        body: dict[str, Any] = {"text": message.text}
+        if message.choices:
+            body["quick_replies"] = _quick_replies(message.choices)
         form = {
             "recipient": json.dumps({"id": message.to}),
-            "message": json.dumps({"text": message.text}),
+            "message": json.dumps(body),
         }
         if message.window_open:
             form["messaging_type"] = "RESPONSE"
@@ -392,6 +406,22 @@ class FacebookAdapter:
         # request() does not prepend the version, unlike put_object().
         result = self._graph.request(f"{self._graph.version}/me/messages", post_args=form)
         return Receipt(provider_id=_result_field(result, "message_id"))
+
+
+def _quick_replies(choices: Sequence[Choice]) -> list[dict[str, str]]:
+    """The choices as Messenger text quick replies; PermanentError beyond Meta's limits."""
+    if len(choices) > MAX_QUICK_REPLIES:
+        raise PermanentError(f"{len(choices)} Schaltflächen, Messenger erlaubt höchstens {MAX_QUICK_REPLIES}")
+    for choice in choices:
+        if not 1 <= len(choice.payload) <= MAX_QUICK_REPLY_PAYLOAD_CHARS:
+            raise PermanentError(
+                f"Schaltfläche {choice.label!r}: Rückgabewert hat {len(choice.payload)} Zeichen, "
+                f"Messenger erlaubt 1 bis {MAX_QUICK_REPLY_PAYLOAD_CHARS}"
+            )
+    return [
+        {"content_type": "text", "title": choice.label[:MAX_QUICK_REPLY_TITLE_CHARS], "payload": choice.payload}
+        for choice in choices
+    ]
 
 
 def _result_field(result: Any, key: str) -> str:

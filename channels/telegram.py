@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import warnings
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -26,6 +28,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import (
     Attachment,
+    Choice,
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
@@ -40,6 +43,8 @@ from channels.base import (
     required_setting,
 )
 from channels.registry import register
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name, not a secret)
@@ -62,6 +67,14 @@ FILE_FIELDS: dict[str, str] = {
 }
 PHOTO_CONTENT_TYPE = "image/jpeg"
 FILE_URL_PREFIX = "tg-file:"
+
+# Telegram's limit for an inline button's callback_data, counted in UTF-8 bytes.
+MAX_CALLBACK_DATA_BYTES = 64
+# Inline keyboard layout: when every label is short, buttons share rows of up to three
+# ("Ja | Nein"), so a yes/no question stays compact; one longer label puts every button on a
+# row of its own, because the client cuts off labels that do not fit their share of the row.
+SHORT_LABEL_CHARS = 12
+BUTTONS_PER_ROW = 3
 
 T = TypeVar("T")
 
@@ -114,8 +127,9 @@ class TelegramAdapter:
             raise PermanentError("Leere Nachricht kann nicht gesendet werden")
         if len(message.text) > self.max_body_chars:
             raise PermanentError(f"Nachricht hat {len(message.text)} Zeichen, erlaubt sind {self.max_body_chars}")
+        keyboard = _inline_keyboard(message.choices)
         try:
-            chat_id, message_id = _run(self._send_message(_chat_id(message.to), message.text))
+            chat_id, message_id = _run(self._send_message(_chat_id(message.to), message.text, keyboard))
         except RetryAfter as exc:
             raise TransientError("Telegram: zu viele Nachrichten", code="429", retry_after=_retry_seconds(exc)) from exc
         except Forbidden as exc:
@@ -132,21 +146,43 @@ class TelegramAdapter:
             raise PermanentError(self._scrub(f"Telegram: {exc.message}")) from exc
         return Receipt(provider_id=f"{chat_id}:{message_id}", status="sent")
 
-    async def _send_message(self, chat_id: int | str, text: str) -> tuple[int, int]:
-        # Calling sendMessage without Bot.initialize() saves the getMe round trip; PTB only
+    def acknowledge_postback(self, ref: str) -> None:
+        """Answer a button press (answerCallbackQuery with `ref`, the InboundMessage's postback_ref).
+
+        Until this is called, the citizen's client shows a spinner on the button. Best effort:
+        the press itself is already stored, and Telegram refuses answers to queries that are too
+        old, so a failure (any TelegramError, network errors included) is logged, never raised.
+        """
+        try:
+            _run(self._answer_callback_query(ref))
+        except TelegramError as exc:
+            log.warning("Telegram answerCallbackQuery %s failed: %s", ref, self._scrub(exc.message))
+
+    @asynccontextmanager
+    async def _bot(self) -> AsyncIterator[Bot]:
+        # Calling methods without Bot.initialize() saves the getMe round trip; PTB only
         # needs getMe for Bot.bot, and its failure message would contain the token.
         request = HTTPXRequest(connection_pool_size=1)
-        bot = Bot(
-            self._bot_token,
-            base_url=self._api_base_url,
-            request=request,
-            get_updates_request=request,
-        )
         try:
-            sent = await bot.send_message(chat_id=chat_id, text=text)
+            yield Bot(
+                self._bot_token,
+                base_url=self._api_base_url,
+                request=request,
+                get_updates_request=request,
+            )
         finally:
             await request.shutdown()
+
+    async def _send_message(
+        self, chat_id: int | str, text: str, keyboard: InlineKeyboardMarkup | None
+    ) -> tuple[int, int]:
+        async with self._bot() as bot:
+            sent = await bot.send_message(chat_id=chat_id, text=text, reply_markup=keyboard)
         return sent.chat.id, sent.message_id
+
+    async def _answer_callback_query(self, callback_query_id: str) -> None:
+        async with self._bot() as bot:
+            await bot.answer_callback_query(callback_query_id=callback_query_id)
 
     def _scrub(self, text: str) -> str:
         # httpx error texts may quote the request URL, and the URL holds the bot token.
@@ -175,6 +211,22 @@ def _retry_seconds(exc: RetryAfter) -> float:
     if isinstance(retry_after, timedelta):
         return retry_after.total_seconds()
     return float(retry_after)
+
+
+def _inline_keyboard(choices: Sequence[Choice]) -> InlineKeyboardMarkup | None:
+    """The choices as inline buttons (see BUTTONS_PER_ROW); PermanentError for unusable payloads."""
+    if not choices:
+        return None
+    for choice in choices:
+        size = len(choice.payload.encode("utf-8"))
+        if not 1 <= size <= MAX_CALLBACK_DATA_BYTES:
+            raise PermanentError(
+                f"Schaltfläche {choice.label!r}: Rückgabewert hat {size} Bytes, "
+                f"Telegram erlaubt 1 bis {MAX_CALLBACK_DATA_BYTES}"
+            )
+    per_row = BUTTONS_PER_ROW if all(len(choice.label) <= SHORT_LABEL_CHARS for choice in choices) else 1
+    buttons = [InlineKeyboardButton(text=choice.label, callback_data=choice.payload) for choice in choices]
+    return InlineKeyboardMarkup([buttons[start : start + per_row] for start in range(0, len(buttons), per_row)])
 
 
 def _chat_id(to: str) -> int | str:
@@ -242,6 +294,7 @@ def _callback_event(update_id: str, query: dict[str, Any]) -> InboundMessage:
         kind="postback",
         sender_name=_display_name(author),
         language=author.get("language_code"),
+        postback_ref=str(query["id"]) if query.get("id") else None,
     )
 
 

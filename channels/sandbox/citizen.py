@@ -277,11 +277,27 @@ async def citizen_telegram_callback(
         update_id, query_id, delivery = await telegram_api.citizen_callback(
             state, _bot(state, body), body.profile(), body.data, body.message_id
         )
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc
     return {"update_id": update_id, "callback_query_id": query_id, **delivery.to_json()}
+
+
+@router.get("/telegram/answered")
+def telegram_answered(
+    chat_id: int | None = None,
+    bot_username: str | None = None,
+    bot_token: str | None = None,
+    state: SandboxState = Depends(get_state),
+) -> dict[str, Any]:
+    """The bot's answerCallbackQuery calls, one item per answered button press, oldest first.
+
+    An answer is not a message in the chat (the citizen only sees the spinner stop, or a short
+    notice when `text` is set), so answers are kept here rather than in GET /sandbox/outbox.
+    Presses still waiting for an answer are not listed.
+    """
+    account = _pick(state, "telegram", bot_username=bot_username, bot_token=bot_token)
+    token = str(account.secrets["bot_token"])
+    return {"items": [query.to_json() for query in state.answered_callback_queries(token, chat_id)]}
 
 
 @router.post("/telegram/block")

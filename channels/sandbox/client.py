@@ -201,6 +201,13 @@ class SandboxClient:
         )
         return self._call("POST", "/telegram/callback", payload)
 
+    def telegram_answered(
+        self, chat_id: int | None = None, bot_username: str | None = None, bot_token: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The button presses the bot has answered with answerCallbackQuery (in one chat, given chat_id)."""
+        params = {"chat_id": chat_id, "bot_username": bot_username, "bot_token": bot_token}
+        return self._call("GET", "/telegram/answered", params=params)["items"]
+
     def block_telegram(
         self, chat_id: int, bot_username: str | None = None, bot_token: str | None = None
     ) -> dict[str, Any]:
@@ -221,6 +228,7 @@ class SandboxClient:
         quick_reply_payload: str | None = None,
         timestamp_ms: int | None = None,
     ) -> dict[str, Any]:
+        """Write to the Page; to tap a quick reply, pass its title as `text` and its payload."""
         payload = _drop_none(
             {
                 "psid": psid,

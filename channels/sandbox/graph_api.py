@@ -22,6 +22,8 @@ router = APIRouter(tags=["facebook"])
 
 VERSION = re.compile(r"^v\d+\.\d+$")
 MAX_TEXT_CHARS = 2000
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_PAYLOAD_CHARS = 1000
 STANDARD_WINDOW_S = 24 * 3600
 HUMAN_AGENT_WINDOW_S = 7 * 24 * 3600
 PRIVATE_REPLY_WINDOW_S = 7 * 24 * 3600
@@ -109,6 +111,30 @@ def _json_param(params: Params, key: str) -> Any:
     return value
 
 
+def _quick_replies(value: Any) -> tuple[dict[str, str], ...]:
+    """message.quick_replies as {"title", "payload"} items; ValueError says what Graph would refuse.
+
+    Only text quick replies are emulated (the hub sends no others), so the phone-number and
+    email kinds are refused too. The messages are the sandbox's own, not Meta's verbatim.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_QUICK_REPLIES:
+        raise ValueError(f"param message[quick_replies] must be an array of 1 to {MAX_QUICK_REPLIES} quick replies")
+    items = []
+    for index, reply in enumerate(value):
+        where = f"message[quick_replies][{index}]"
+        if not isinstance(reply, dict) or reply.get("content_type") != "text":
+            raise ValueError(f'param {where}[content_type] must be "text" (the only kind the sandbox emulates)')
+        title, payload = reply.get("title"), reply.get("payload")
+        if not isinstance(title, str) or not title:
+            raise ValueError(f"param {where}[title] must be a non-empty string")
+        if not isinstance(payload, str | int) or not 1 <= len(str(payload)) <= MAX_QUICK_REPLY_PAYLOAD_CHARS:
+            raise ValueError(f"param {where}[payload] must be 1 to {MAX_QUICK_REPLY_PAYLOAD_CHARS} characters")
+        items.append({"title": title, "payload": str(payload)})
+    return tuple(items)
+
+
 def _page_name(account: Account) -> str:
     return str(account.config.get("page_name") or "Rathaus Sandbox")
 
@@ -168,6 +194,10 @@ async def send_api(version: str, node: str, request: Request, state: SandboxStat
         return _param_error("Param message[text] must be a non-empty UTF-8 encoded string")
     if len(text) > MAX_TEXT_CHARS:
         return _param_error("Length of param message[text] must be less than or equal to 2000")
+    try:
+        quick_replies = _quick_replies(message.get("quick_replies"))
+    except ValueError as exc:
+        return _param_error(str(exc))
     messaging_type = str(param(params, "messaging_type") or "RESPONSE")
     if messaging_type not in MESSAGING_TYPES:
         return _param_error(
@@ -216,6 +246,7 @@ async def send_api(version: str, node: str, request: Request, state: SandboxStat
         reply_to_ref=comment.comment_id if comment else None,
         messaging_type=messaging_type,
         tag=str(tag) if tag else None,
+        quick_replies=quick_replies,
     )
     return JSONResponse({"recipient_id": to, "message_id": mid})
 
@@ -357,7 +388,10 @@ async def citizen_message(
     quick_reply_payload: str | None = None,
     timestamp_ms: int | None = None,
 ) -> tuple[str, Delivery]:
-    """A citizen writes to the Page in Messenger; this opens the 24-hour window from its time."""
+    """A citizen writes to the Page in Messenger; this opens the 24-hour window from its time.
+
+    Tapping a quick reply is such a message too: Messenger sends the title as the text and the
+    tapped reply's payload as message.quick_reply.payload."""
     page_id = str(account.config["page_id"])
     timestamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     state.note_inbound(page_id, psid, timestamp / 1000)

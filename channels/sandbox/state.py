@@ -88,6 +88,8 @@ class OutboxItem:
     messaging_type: str | None = None
     tag: str | None = None
     reply_markup: Any = None
+    # Facebook only: the message's quick replies as {"title", "payload"}.
+    quick_replies: tuple[dict[str, str], ...] = ()
     media_urls: tuple[str, ...] = ()
     attachments: tuple[dict[str, Any], ...] = ()
 
@@ -105,6 +107,7 @@ class OutboxItem:
             "messaging_type": self.messaging_type,
             "tag": self.tag,
             "reply_markup": self.reply_markup,
+            "quick_replies": list(self.quick_replies),
             "media_urls": list(self.media_urls),
             "attachments": list(self.attachments),
             "received_at": self.received_at.isoformat(timespec="microseconds"),
@@ -156,6 +159,34 @@ class Comment:
     created_time: int
 
 
+@dataclass(frozen=True)
+class CallbackQuery:
+    """A button press the sandbox sent to a bot, and the bot's answerCallbackQuery, if any.
+
+    `token` tells the bots apart and never leaves the sandbox (see to_json).
+    """
+
+    id: str
+    token: str
+    chat_id: int
+    message_id: int
+    data: str
+    answered_at: datetime | None = None
+    answer_text: str | None = None
+    show_alert: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "callback_query_id": self.id,
+            "chat_id": self.chat_id,
+            "message_id": self.message_id,
+            "data": self.data,
+            "text": self.answer_text,
+            "show_alert": self.show_alert,
+            "answered_at": self.answered_at.isoformat(timespec="microseconds") if self.answered_at else None,
+        }
+
+
 @dataclass
 class _TelegramChat:
     profile: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +215,7 @@ class SandboxState:
         self._opt_outs: set[tuple[str, str]] = set()
         self._tg_chats: dict[tuple[str, int], _TelegramChat] = {}
         self._tg_update_ids: dict[str, int] = {}
+        self._tg_callback_queries: dict[str, CallbackQuery] = {}
         self._fb_last_inbound: dict[tuple[str, str], float] = {}
         self._fb_comments: dict[str, Comment] = {}
         # Shared by comment ids, mids and callback ids; never reset, so that ids the hub has
@@ -380,6 +412,31 @@ class SandboxState:
                 message_id = max(chat.keyboard_messages)
             return chat.keyboard_messages.get(message_id)
 
+    def add_callback_query(self, query: CallbackQuery) -> None:
+        with self._lock:
+            self._tg_callback_queries[query.id] = query
+
+    def answer_callback_query(self, token: str, query_id: str, text: str | None, show_alert: bool) -> bool:
+        """Record the bot's answer; False if this bot was never sent a query with that id."""
+        with self._lock:
+            query = self._tg_callback_queries.get(query_id)
+            if query is None or query.token != token:
+                return False
+            self._tg_callback_queries[query_id] = replace(
+                query, answered_at=utcnow(), answer_text=text, show_alert=show_alert
+            )
+            return True
+
+    def answered_callback_queries(self, token: str, chat_id: int | None = None) -> list[CallbackQuery]:
+        """The bot's answered button presses (in one chat, given chat_id), oldest press first."""
+        with self._lock:
+            queries = list(self._tg_callback_queries.values())
+        return [
+            query
+            for query in queries
+            if query.token == token and query.answered_at is not None and chat_id in (None, query.chat_id)
+        ]
+
     # Facebook
 
     def note_inbound(self, page_id: str, psid: str, at: float) -> None:
@@ -416,6 +473,7 @@ class SandboxState:
                 chat.blocked = False
                 chat.keyboard_messages.clear()
                 chat.profile = {}
+            self._tg_callback_queries.clear()
             self._fb_last_inbound.clear()
             self._fb_comments.clear()
 

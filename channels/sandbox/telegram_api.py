@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from channels.sandbox.delivery import Delivery, deliver
-from channels.sandbox.state import Account, SandboxState, bot_user_id, get_state
+from channels.sandbox.state import Account, CallbackQuery, SandboxState, bot_user_id, get_state
 from channels.sandbox.wire import BadBody, read_params
 
 router = APIRouter(tags=["telegram"])
@@ -129,6 +129,12 @@ def _decode_args(params: list[tuple[str, Any]]) -> Args:
     return args
 
 
+def _callback_data(keyboard: dict[str, Any]) -> list[str]:
+    """The callback_data of every button of an inline keyboard, row by row (URL buttons have none)."""
+    rows = keyboard["inline_keyboard"]
+    return [str(button["callback_data"]) for row in rows for button in row if "callback_data" in button]
+
+
 def _chat_id(args: Args) -> int | None:
     raw = args.get("chat_id")
     try:
@@ -153,6 +159,13 @@ async def send_message(state: SandboxState, account: Account, args: Args) -> Res
         return tg_error(400, "Bad Request: message text is empty")
     if len(text) > MAX_TEXT_CHARS:
         return tg_error(400, "Bad Request: message is too long")
+    reply_markup = args.get("reply_markup")
+    # Only inline keyboards belong to the message; reply keyboards live in the client.
+    keyboard = reply_markup if isinstance(reply_markup, dict) and "inline_keyboard" in reply_markup else None
+    if keyboard and not all(
+        1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES for data in _callback_data(keyboard)
+    ):
+        return tg_error(400, "Bad Request: BUTTON_DATA_INVALID")
 
     decision = state.decide("telegram", str(chat_id))
     if decision.latency_s:
@@ -176,10 +189,8 @@ async def send_message(state: SandboxState, account: Account, args: Args) -> Res
     }
     if args.get("entities"):
         message["entities"] = args["entities"]
-    reply_markup = args.get("reply_markup")
-    # Only inline keyboards belong to the message; reply keyboards live in the client.
-    if isinstance(reply_markup, dict) and "inline_keyboard" in reply_markup:
-        message["reply_markup"] = reply_markup
+    if keyboard:
+        message["reply_markup"] = keyboard
         state.store_keyboard_message(token, chat_id, message)
     state.record(
         "telegram",
@@ -193,8 +204,19 @@ async def send_message(state: SandboxState, account: Account, args: Args) -> Res
 
 
 async def answer_callback_query(state: SandboxState, account: Account, args: Args) -> Response:
-    if not args.get("callback_query_id"):
-        return tg_error(400, "Bad Request: query is too old and response timeout expired")
+    """Stops the spinner on the citizen's button; the sandbox keeps the answer for
+    GET /sandbox/telegram/answered. Ids this bot was never sent get Telegram's 400."""
+    text = args.get("text")
+    # PTB sends booleans JSON-encoded, other clients may send them as JSON values.
+    show_alert = str(args.get("show_alert")).lower() == "true"
+    answered = state.answer_callback_query(
+        str(account.secrets["bot_token"]),
+        str(args.get("callback_query_id") or ""),
+        str(text) if text else None,
+        show_alert,
+    )
+    if not answered:
+        return tg_error(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
     return tg_ok(True)
 
 
@@ -300,16 +322,19 @@ async def citizen_callback(
 ) -> tuple[int, str, Delivery]:
     """A citizen presses an inline button under a bot message: (update_id, query id, delivery).
 
-    Raises LookupError if the chat has no such bot message with a keyboard, ValueError if the
-    data is not 1–64 bytes (Telegram's limit for callback_data)."""
-    if not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES:
-        raise ValueError("callback data must be 1-64 bytes")
+    Raises LookupError if the chat has no such bot message with a keyboard, or if none of its
+    buttons carries `data`: a citizen can only press the buttons the bot sent."""
     token = str(account.secrets["bot_token"])
     state.remember_chat(token, profile["id"], profile)
     message = state.keyboard_message(token, profile["id"], message_id)
     if message is None:
         raise LookupError("no bot message with an inline keyboard in this chat")
+    offered = _callback_data(message["reply_markup"])
+    if data not in offered:
+        raise LookupError(f"message {message['message_id']} has no button {data!r}; its buttons carry {offered}")
     query_id = str(state.serial())
+    # Stored before the update goes out: the hub may answer while still handling the webhook.
+    state.add_callback_query(CallbackQuery(query_id, token, profile["id"], message["message_id"], data))
     query = {
         "id": query_id,
         "from": user_object(profile),

@@ -15,6 +15,7 @@ import pytest
 from channels.base import (
     Attachment,
     ChannelAdapter,
+    Choice,
     IgnoredEvent,
     InboundMessage,
     OptedOutError,
@@ -485,6 +486,72 @@ def test_comment_reply_posts_to_the_comments_edge(fake_provider) -> None:
     [request] = fake_provider.requests
     assert (request.method, request.path) == ("POST", f"/v19.0/{COMMENT_ID}/comments")
     assert request.form["message"] == ["Voraussichtlich Ende Juli."]
+
+
+def test_choices_go_out_as_quick_replies(fake_provider) -> None:
+    fake_provider.respond(200, {"recipient_id": CITIZEN, "message_id": "m_sent_3"})
+    choices = (Choice("Ja", "survey:42:yes"), Choice("Nein", "survey:42:no"))
+
+    make_adapter(fake_provider.url).send(
+        OutboundMessage(to=CITIZEN, text="Ist Ihr Anliegen erledigt?", choices=choices)
+    )
+
+    [request] = fake_provider.requests
+    assert json.loads(request.form["message"][0]) == {
+        "text": "Ist Ihr Anliegen erledigt?",
+        "quick_replies": [
+            {"content_type": "text", "title": "Ja", "payload": "survey:42:yes"},
+            {"content_type": "text", "title": "Nein", "payload": "survey:42:no"},
+        ],
+    }
+
+
+def test_quick_reply_titles_are_cut_to_20_characters(fake_provider) -> None:
+    fake_provider.respond(200, {"recipient_id": CITIZEN, "message_id": "m_sent_4"})
+    choice = Choice("Bitte rufen Sie mich zurück", "termin:anruf")
+
+    make_adapter(fake_provider.url).send(OutboundMessage(to=CITIZEN, text="Wie weiter?", choices=(choice,)))
+
+    [quick_reply] = json.loads(fake_provider.requests[0].form["message"][0])["quick_replies"]
+    assert quick_reply["title"] == "Bitte rufen Sie mich"
+    assert quick_reply["payload"] == "termin:anruf"
+
+
+def test_thirteen_quick_replies_are_sent(fake_provider) -> None:
+    fake_provider.respond(200, {"recipient_id": CITIZEN, "message_id": "m_sent_5"})
+    choices = tuple(Choice(str(n), f"n:{n}") for n in range(13))
+
+    make_adapter(fake_provider.url).send(OutboundMessage(to=CITIZEN, text="Welche Nummer?", choices=choices))
+
+    assert len(json.loads(fake_provider.requests[0].form["message"][0])["quick_replies"]) == 13
+
+
+@pytest.mark.parametrize(
+    ("choices", "reason"),
+    [
+        (tuple(Choice(str(n), f"n:{n}") for n in range(14)), "höchstens 13"),
+        ((Choice("Ja", "x" * 1001),), "1001 Zeichen"),
+        ((Choice("Ja", ""),), "0 Zeichen"),
+    ],
+    ids=["14 quick replies", "payload of 1001 characters", "empty payload"],
+)
+def test_quick_replies_beyond_meta_limits_are_refused_before_sending(fake_provider, choices, reason: str) -> None:
+    with pytest.raises(PermanentError, match=reason):
+        make_adapter(fake_provider.url).send(OutboundMessage(to=CITIZEN, text="Hallo", choices=choices))
+
+    assert fake_provider.requests == []
+
+
+def test_comment_reply_drops_choices(fake_provider) -> None:
+    fake_provider.respond(200, {"id": "845612309876543_1203456789077778"})
+
+    make_adapter(fake_provider.url).send(
+        OutboundMessage(to=CITIZEN, text="Erledigt?", reply_to_ref=COMMENT_ID, choices=(Choice("Ja", "ja"),))
+    )
+
+    [request] = fake_provider.requests
+    assert request.path == f"/v19.0/{COMMENT_ID}/comments"
+    assert request.form == {"message": ["Erledigt?"], "access_token": [PAGE_TOKEN]}
 
 
 def test_accounts_with_different_graph_urls_do_not_interfere(fake_provider) -> None:

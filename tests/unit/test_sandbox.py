@@ -27,9 +27,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
+from channels.base import Choice, InboundMessage, OutboundMessage, WebhookRequest
+from channels.facebook import FacebookAdapter
 from channels.sandbox.client import SandboxClient, SandboxError
 from channels.sandbox.server import SandboxServer
 from channels.sandbox.smtp_sink import AnyPortController
+from channels.telegram import TelegramAdapter
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "twilio-auth-token-123"
@@ -403,7 +406,53 @@ def test_telegram_button_press_carries_the_keyboard_message(sandbox, bot_account
     assert query["data"] == "survey:1:no"
     assert query["message"]["message_id"] == sent.message_id
     assert query["from"]["id"] == 777
-    assert run_bot(sandbox, lambda bot: bot.answer_callback_query(query["id"])) is True
+    assert client.telegram_answered(777) == []
+    assert run_bot(sandbox, lambda bot: bot.answer_callback_query(query["id"], text="Danke!")) is True
+    [answer] = client.telegram_answered(777)
+    assert answer["callback_query_id"] == query["id"]
+    assert (answer["data"], answer["message_id"], answer["text"]) == ("survey:1:no", sent.message_id, "Danke!")
+    assert answer["show_alert"] is False
+    assert client.telegram_answered(778) == []
+
+
+def test_telegram_callback_queries_belong_to_their_bot(sandbox, bot_account, client):
+    keyboard = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("Ja", callback_data="survey:1:yes")]])
+    run_bot(sandbox, lambda bot: bot.send_message(777, "Zufrieden?", reply_markup=keyboard))
+    client.register_account("telegram", {"bot_username": "other_bot"}, {"bot_token": "987654321:other"})
+    pressed = client.press_telegram_button(777, "survey:1:yes", bot_username=BOT_USERNAME)
+
+    async def other_bot_answers() -> bool:
+        async with telegram.Bot("987654321:other", base_url=sandbox.url + "/bot") as bot:
+            return await bot.answer_callback_query(pressed["callback_query_id"])
+
+    with pytest.raises(telegram.error.BadRequest, match=r"(?i)query id is invalid"):
+        asyncio.run(other_bot_answers())
+    run_bot(sandbox, lambda bot: bot.answer_callback_query(pressed["callback_query_id"]))
+    assert client.telegram_answered(777, bot_username="other_bot") == []
+    assert len(client.telegram_answered(777, bot_username=BOT_USERNAME)) == 1
+
+
+def test_telegram_only_buttons_the_bot_sent_can_be_pressed(sandbox, bot_account, client):
+    keyboard = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("Ja", callback_data="survey:1:yes")]])
+    with pytest.raises(SandboxError) as no_keyboard:
+        client.press_telegram_button(777, "survey:1:yes")
+    assert no_keyboard.value.status_code == 404
+    run_bot(sandbox, lambda bot: bot.send_message(777, "Zufrieden?", reply_markup=keyboard))
+
+    with pytest.raises(SandboxError) as caught:
+        client.press_telegram_button(777, "survey:1:no")
+
+    assert caught.value.status_code == 404
+    assert "survey:1:yes" in caught.value.detail
+
+
+def test_telegram_refuses_unknown_callback_queries_and_overlong_callback_data(sandbox, bot_account, client):
+    with pytest.raises(telegram.error.BadRequest, match=r"(?i)query id is invalid"):
+        run_bot(sandbox, lambda bot: bot.answer_callback_query("4711"))
+    too_long = telegram.InlineKeyboardMarkup([[telegram.InlineKeyboardButton("Ja", callback_data="ä" * 33)]])
+    with pytest.raises(telegram.error.BadRequest, match=r"(?i)button_data_invalid"):
+        run_bot(sandbox, lambda bot: bot.send_message(777, "Zufrieden?", reply_markup=too_long))
+    assert client.outbox() == []
 
 
 def test_telegram_block_gives_403_until_unblock(sandbox, bot_account, client, hub: FakeHub):
@@ -473,6 +522,19 @@ def test_facebook_send_api_through_sdk(client: SandboxClient, graph: facebook.Gr
     [item] = client.outbox(kind="facebook")
     assert (item["to"], item["from"], item["text"]) == (PSID, PAGE_ID, "Wir kümmern uns darum.")
     assert (item["messaging_type"], item["provider_id"]) == ("RESPONSE", result["message_id"])
+
+
+def test_facebook_records_quick_replies_and_refuses_too_many(client: SandboxClient, graph: facebook.GraphAPI):
+    client.send_messenger(PSID, "Hallo")
+    replies = [{"content_type": "text", "title": "Ja", "payload": "survey:1:yes"}]
+
+    send_messenger(graph, PSID, "Zufrieden?", message=json.dumps({"text": "Zufrieden?", "quick_replies": replies}))
+    with pytest.raises(facebook.GraphAPIError) as caught:
+        send_messenger(graph, PSID, "Zu viele", message=json.dumps({"text": "Zu viele", "quick_replies": replies * 14}))
+
+    assert caught.value.code == 100
+    [item] = client.outbox(kind="facebook")
+    assert item["quick_replies"] == [{"title": "Ja", "payload": "survey:1:yes"}]
 
 
 def test_facebook_wrong_token_is_190(sandbox: SandboxServer, page, client: SandboxClient):
@@ -754,3 +816,79 @@ def test_outbox_since_clear_and_reset(twilio: TwilioClient, client: SandboxClien
     assert len(client.accounts()) == 1
     twilio.messages.create(to=CITIZEN, from_=HUB_NUMBER, body="drei")
     assert len(client.wait_for_outbox(1, kind="twilio")) == 1
+
+
+# Buttons end to end: the hub's adapters send choices, the citizen presses one, the press comes back.
+
+
+def as_webhook(request: Received, hub: FakeHub) -> WebhookRequest:
+    return WebhookRequest(url=hub.url(request.path), headers=request.headers, body=request.body)
+
+
+def test_telegram_choices_round_trip_through_the_adapter(sandbox, client: SandboxClient, hub: FakeHub):
+    client.register_account(
+        "telegram",
+        {"bot_username": BOT_USERNAME},
+        {"bot_token": BOT_TOKEN, "webhook_secret": WEBHOOK_SECRET},
+        webhook_url=hub.url("/webhooks/telegram/2"),
+    )
+    adapter = TelegramAdapter(
+        {"api_base_url": sandbox.url + "/bot"}, {"bot_token": BOT_TOKEN, "webhook_secret": WEBHOOK_SECRET}
+    )
+    choices = (Choice("Ja", "survey:9:yes"), Choice("Nein", "survey:9:no"))
+
+    receipt = adapter.send(OutboundMessage(to="424242", text="Ist Ihr Anliegen erledigt?", choices=choices))
+
+    [item] = client.outbox(kind="telegram")
+    assert item["provider_id"] == receipt.provider_id.split(":")[1]
+    assert item["reply_markup"] == {
+        "inline_keyboard": [
+            [{"text": "Ja", "callback_data": "survey:9:yes"}, {"text": "Nein", "callback_data": "survey:9:no"}]
+        ]
+    }
+
+    pressed = client.press_telegram_button(424242, "survey:9:no")
+
+    [request] = hub.wait(1, "/webhooks/telegram/2")
+    assert request.json()["callback_query"]["data"] == "survey:9:no"
+    webhook = as_webhook(request, hub)
+    adapter.verify(webhook)
+    [event] = adapter.parse(webhook)
+    assert isinstance(event, InboundMessage)
+    assert (event.kind, event.text, event.sender) == ("postback", "survey:9:no", "424242")
+    assert event.postback_ref == pressed["callback_query_id"]
+    assert client.telegram_answered(424242) == []
+
+    adapter.acknowledge_postback(event.postback_ref)
+
+    [answer] = client.telegram_answered(424242)
+    assert (answer["callback_query_id"], answer["data"]) == (pressed["callback_query_id"], "survey:9:no")
+
+
+def test_facebook_quick_reply_round_trip_through_the_adapter(sandbox, client: SandboxClient, page, hub: FakeHub):
+    adapter = FacebookAdapter(
+        {"page_id": PAGE_ID, "graph_url": sandbox.url},
+        {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "page_access_token": PAGE_TOKEN},
+    )
+    client.send_messenger(PSID, "Hallo")
+    choices = (Choice("Ja, alles erledigt, danke", "survey:9:yes"), Choice("Nein", "survey:9:no"))
+
+    receipt = adapter.send(OutboundMessage(to=PSID, text="Ist Ihr Anliegen erledigt?", choices=choices))
+
+    [item] = client.outbox(kind="facebook")
+    assert item["provider_id"] == receipt.provider_id
+    assert item["quick_replies"] == [
+        {"title": "Ja, alles erledigt, ", "payload": "survey:9:yes"},
+        {"title": "Nein", "payload": "survey:9:no"},
+    ]
+
+    tapped = item["quick_replies"][0]
+    client.send_messenger(PSID, tapped["title"], quick_reply_payload=tapped["payload"])
+
+    request = hub.wait(2, "/webhooks/facebook/3")[1]
+    webhook = as_webhook(request, hub)
+    adapter.verify(webhook)
+    [event] = adapter.parse(webhook)
+    assert isinstance(event, InboundMessage)
+    assert (event.kind, event.text, event.sender) == ("postback", "survey:9:yes", PSID)
+    assert event.postback_ref is None

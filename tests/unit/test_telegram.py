@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from channels.base import (
     Attachment,
+    Choice,
     IgnoredEvent,
     InboundMessage,
     OptedOutError,
@@ -139,6 +141,13 @@ def test_button_press_is_a_postback_from_the_chat() -> None:
     assert event.text == "survey:42:yes"
     assert event.sender == str(CITIZEN_CHAT_ID)
     assert event.sender_name == "Jürgen Müller"
+    assert event.postback_ref == "2158374659123456789"
+
+
+def test_only_button_presses_carry_a_postback_ref() -> None:
+    event = parse_fixture("message__text.json")
+    assert isinstance(event, InboundMessage)
+    assert event.postback_ref is None
 
 
 def test_button_press_without_message_falls_back_to_the_user() -> None:
@@ -265,6 +274,7 @@ def test_send_makes_one_sendmessage_call(fake_provider: Any) -> None:
     assert request.form["chat_id"] == [str(CITIZEN_CHAT_ID)]
     assert request.form["text"] == ["Grüß Gott! Ihr Antrag ist eingegangen."]
     assert "parse_mode" not in request.form
+    assert "reply_markup" not in request.form
 
 
 def test_send_to_a_channel_name_keeps_the_name(fake_provider: Any) -> None:
@@ -345,3 +355,101 @@ def test_secrets_stay_out_of_repr() -> None:
     text = repr(make_adapter())
     assert BOT_TOKEN not in text
     assert WEBHOOK_SECRET not in text
+
+
+# Buttons
+
+
+def send_with_choices(provider: Any, *choices: Choice) -> Receipt:
+    provider.respond(200, sent_message(418, CITIZEN_CHAT_ID, "Ist Ihr Anliegen erledigt?"))
+    return make_adapter(f"{provider.url}/bot").send(
+        OutboundMessage(to=str(CITIZEN_CHAT_ID), text="Ist Ihr Anliegen erledigt?", choices=choices)
+    )
+
+
+def sent_keyboard(provider: Any) -> Any:
+    """The reply_markup form field of the one request, decoded: PTB sends it as JSON text."""
+    [request] = provider.requests
+    assert request.path == f"/bot{BOT_TOKEN}/sendMessage"
+    [markup] = request.form["reply_markup"]
+    return json.loads(markup)
+
+
+def test_choices_go_out_as_an_inline_keyboard(fake_provider: Any) -> None:
+    send_with_choices(fake_provider, Choice("Ja", "survey:42:yes"), Choice("Nein", "survey:42:no"))
+
+    assert sent_keyboard(fake_provider) == {
+        "inline_keyboard": [
+            [
+                {"text": "Ja", "callback_data": "survey:42:yes"},
+                {"text": "Nein", "callback_data": "survey:42:no"},
+            ]
+        ]
+    }
+
+
+def test_short_labels_share_rows_of_three(fake_provider: Any) -> None:
+    labels = ["sehr gut", "gut", "mittel", "schlecht"]
+
+    send_with_choices(fake_provider, *(Choice(label, f"note:{n}") for n, label in enumerate(labels)))
+
+    rows = sent_keyboard(fake_provider)["inline_keyboard"]
+    assert [[button["text"] for button in row] for row in rows] == [["sehr gut", "gut", "mittel"], ["schlecht"]]
+
+
+def test_one_long_label_puts_every_button_on_its_own_row(fake_provider: Any) -> None:
+    choices = [Choice("Ja", "termin:ja"), Choice("Bitte rufen Sie mich an", "termin:anruf")]
+
+    send_with_choices(fake_provider, *choices)
+
+    rows = sent_keyboard(fake_provider)["inline_keyboard"]
+    assert [[button["callback_data"] for button in row] for row in rows] == [["termin:ja"], ["termin:anruf"]]
+
+
+def test_callback_data_of_64_bytes_is_sent(fake_provider: Any) -> None:
+    payload = "ä" * 32  # 64 bytes in UTF-8
+
+    send_with_choices(fake_provider, Choice("Ja", payload))
+
+    assert sent_keyboard(fake_provider)["inline_keyboard"][0][0]["callback_data"] == payload
+
+
+@pytest.mark.parametrize("payload", ["ä" * 33, ""], ids=["66 bytes in 33 characters", "empty"])
+def test_callback_data_outside_1_to_64_bytes_is_refused_before_sending(fake_provider: Any, payload: str) -> None:
+    with pytest.raises(PermanentError, match="Nein"):
+        send_with_choices(fake_provider, Choice("Ja", "ok"), Choice("Nein", payload))
+    assert fake_provider.requests == []
+
+
+def test_acknowledge_postback_answers_the_callback_query(fake_provider: Any) -> None:
+    fake_provider.respond(200, {"ok": True, "result": True}, path_contains="/answerCallbackQuery")
+
+    make_adapter(f"{fake_provider.url}/bot").acknowledge_postback("2158374659123456789")
+
+    [request] = fake_provider.requests
+    assert request.path == f"/bot{BOT_TOKEN}/answerCallbackQuery"
+    assert request.form == {"callback_query_id": ["2158374659123456789"]}
+
+
+def test_acknowledge_postback_logs_a_refusal_instead_of_raising(fake_provider: Any, caplog: Any) -> None:
+    description = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+    fake_provider.respond(400, bot_api_error(400, description))
+
+    with caplog.at_level(logging.WARNING, logger="channels.telegram"):
+        make_adapter(f"{fake_provider.url}/bot").acknowledge_postback("2158374659123456789")
+
+    [record] = caplog.records
+    assert "2158374659123456789" in record.getMessage()
+    assert "Query is too old" in record.getMessage()
+
+
+def test_acknowledge_postback_survives_an_unreachable_bot_api(caplog: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+
+    with caplog.at_level(logging.WARNING, logger="channels.telegram"):
+        make_adapter(f"http://127.0.0.1:{closed_port}/bot").acknowledge_postback("2158374659123456789")
+
+    [record] = caplog.records
+    assert BOT_TOKEN not in record.getMessage()
