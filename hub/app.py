@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from hub import webhooks
+from hub.broadcasts import api as broadcasts_api
 from hub.contacts import api as contacts_api
 from hub.db import get_engine
 from hub.errors import DomainError
 from hub.inbox import api as inbox_api
+from hub.subscribers import api as subscribers_api
 from hub.tenancy import api as tenancy_api
 from workers.app import celery_app
 
@@ -27,9 +29,12 @@ def create_app() -> FastAPI:
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
     )
     app.include_router(webhooks.router)
+    app.include_router(broadcasts_api.router)
     app.include_router(inbox_api.router)
     app.include_router(contacts_api.router)
     app.include_router(tenancy_api.router)
+    app.include_router(subscribers_api.router)
+    app.include_router(subscribers_api.public_router)
 
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, error: DomainError) -> JSONResponse:

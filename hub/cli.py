@@ -19,9 +19,11 @@ import click
 import httpx
 
 from channels.sandbox.cli import sandbox
+from hub.broadcasts.cli import broadcast
 from hub.db import session_scope
 from hub.errors import DomainError
 from hub.settings import Settings, get_settings
+from hub.subscribers.cli import subscribers
 
 if TYPE_CHECKING:
     from channels.sandbox.server import SandboxServer
@@ -69,7 +71,9 @@ def api() -> None:
 
 
 @main.command()
-@click.option("--queues", "-Q", default="inbound,replies", show_default=True, help="Queues to consume.")
+@click.option(
+    "--queues", "-Q", default="warnings,replies,inbound,bulk", show_default=True, help="Queues, highest priority first."
+)
 @click.option("--concurrency", "-c", default=4, show_default=True, help="Parallel tasks.")
 @click.option(
     "--pool",
@@ -388,6 +392,8 @@ def _domain_errors() -> Iterator[None]:
 
 
 main.add_command(sandbox)
+main.add_command(broadcast)
+main.add_command(subscribers)
 
 if __name__ == "__main__":
     main()

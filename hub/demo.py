@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 from channels.sandbox.client import SandboxClient
 from hub.inbox.models import Conversation
 from hub.settings import Settings
+from hub.subscribers.service import seed_subscriber_demo
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality
 
@@ -97,6 +98,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
             tenancy.create_channel_account(
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
             )
+        seed_subscriber_demo(session, municipality.id)
     assert municipality.id is not None
     return DemoAccounts(
         municipality_id=municipality.id,

@@ -21,6 +21,18 @@ class InvalidInput(DomainError):
     status_code = 422
 
 
+class TooManyRequests(DomainError):
+    """A limit against abuse was reached (codes per number, tries, resends); the message says when to retry."""
+
+    status_code = 429
+
+
+class Forbidden(DomainError):
+    """The caller's role may not do this."""
+
+    status_code = 403
+
+
 def require_channel_kind(kind: str) -> None:
     """Refuses a kind no adapter handles, naming the ones that exist."""
     if kind not in known_kinds():

@@ -42,11 +42,19 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(2.0, description="First retry delay of a transient send error.")
     max_send_attempts: int = Field(6, description="Attempts before a transiently failing send is given up.")
     sweep_interval_seconds: float = Field(15.0, description="How often beat runs the sweeper.")
+    rate_limit_url: str = Field(
+        "", description="Storage of the per-channel rate limits; empty means the Redis broker, or memory when embedded."
+    )
+    broadcast_start_seconds: float = Field(2.0, description="How often beat starts scheduled broadcasts that are due.")
     imap_poll_seconds: float = Field(60.0, description="How often email channels with an IMAP mailbox are polled.")
     stale_after_seconds: float = Field(60.0, description="Age after which the sweeper re-queues work.")
     templates_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "templates",
         description="Jinja2 templates (ui/, messages/).",
+    )
+    secret_key: str = Field(
+        "",
+        description="Key for signed links and one-time-code hashes; production sets a long random value.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
 

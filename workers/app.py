@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 
 INBOUND_QUEUE = "inbound"
 REPLIES_QUEUE = "replies"
-QUEUES = (INBOUND_QUEUE, REPLIES_QUEUE)
+WARNINGS_QUEUE = "warnings"
+BULK_QUEUE = "bulk"
+# In priority order: a worker on several queues takes warnings first and bulk last.
+QUEUES = (WARNINGS_QUEUE, REPLIES_QUEUE, INBOUND_QUEUE, BULK_QUEUE)
 
 
 def _transport_options(broker_url: str) -> dict[str, object]:
@@ -21,8 +24,9 @@ def _transport_options(broker_url: str) -> dict[str, object]:
         # kombu hands these to create_engine: wait for SQLite's lock instead of failing, since
         # the web app, the worker and beat all write to the one broker file.
         return {"connect_args": {"timeout": 30}}
-    # Redis: an unacknowledged task comes back after this long (the sweeper covers the rest).
-    return {"visibility_timeout": 3600}
+    # Redis: an unacknowledged task comes back after this long (the sweeper covers the rest);
+    # queues are polled in the order the worker lists them, not round-robin.
+    return {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
 
 
 def create_celery() -> Celery:
@@ -36,6 +40,7 @@ def create_celery() -> Celery:
             "workers.tasks.send_outbound": {"queue": REPLIES_QUEUE},
             "workers.tasks.sweep": {"queue": INBOUND_QUEUE},
             "workers.tasks.poll_mailboxes": {"queue": INBOUND_QUEUE},
+            "workers.tasks.start_due_broadcasts": {"queue": WARNINGS_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -48,6 +53,10 @@ def create_celery() -> Celery:
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_seconds},
             "poll-mailboxes": {"task": "workers.tasks.poll_mailboxes", "schedule": settings.imap_poll_seconds},
+            "start-due-broadcasts": {
+                "task": "workers.tasks.start_due_broadcasts",
+                "schedule": settings.broadcast_start_seconds,
+            },
         },
         worker_hijack_root_logger=False,
     )
@@ -65,6 +74,16 @@ def enqueue_inbound(event_ids: list[int]) -> None:
         celery_app.send_task("workers.tasks.process_inbound", args=[event_ids], queue=INBOUND_QUEUE)
     except Exception:  # the row is stored; losing the task only delays it until the next sweep
         log.exception("could not enqueue inbound events %s; the sweeper will pick them up", event_ids)
+
+
+def enqueue_broadcast_start(broadcast_id: int, *, urgent: bool) -> None:
+    """Starts a due broadcast now; if this fails, beat's start_due_broadcasts starts it instead."""
+    try:
+        celery_app.send_task(
+            "workers.tasks.start_broadcast", args=[broadcast_id], queue=WARNINGS_QUEUE if urgent else BULK_QUEUE
+        )
+    except Exception:
+        log.exception("could not enqueue broadcast %s; beat will start it", broadcast_id)
 
 
 def enqueue_send(message_id: int, *, countdown: float | None = None) -> None:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from hub.db import session_scope, utcnow
+from channels.registry import build_adapter
+from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
+from hub.broadcasts.models import Broadcast, Delivery
+from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
+from hub.db import get_engine, session_scope, utcnow
 from hub.inbox.imap_poll import poll_mailbox, polls_imap
 from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event
 from hub.settings import get_settings
+from hub.subscribers.service import stop as stop_subscription
+from hub.tenancy.models import ChannelAccount
 from hub.tenancy.service import list_channel_accounts
-from workers.app import celery_app, enqueue_inbound, enqueue_send
+from workers.app import BULK_QUEUE, WARNINGS_QUEUE, celery_app, enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,20 @@ def process_inbound(event_ids: list[int]) -> None:
             continue
         for message_id in result.to_send:
             enqueue_send(message_id)
+        if result.postback_ref:
+            acknowledge_postback(event_id, result.postback_ref)
+
+
+def acknowledge_postback(event_id: int, ref: str) -> None:
+    """Stops the button's spinner on the citizen's phone (Telegram); best effort, after the commit."""
+    with session_scope() as session:
+        event = session.get(InboundEvent, event_id)
+        account = session.get(ChannelAccount, event.channel_account_id) if event else None
+    if account is not None:
+        adapter = build_adapter(account.kind, account.config, account.secrets)
+        acknowledge = getattr(adapter, "acknowledge_postback", None)
+        if acknowledge is not None:
+            acknowledge(ref)
 
 
 def _count_failure(event_id: int, error: Exception) -> None:
@@ -75,6 +95,67 @@ def poll_mailboxes() -> dict[str, int]:
     return totals
 
 
+@celery_app.task(name="workers.tasks.start_broadcast")
+def start_broadcast(broadcast_id: int) -> str:
+    """Claims a due broadcast (once), writes its deliveries, and hands out id ranges to send."""
+    with session_scope() as session:
+        started = claim_start(session, broadcast_id)
+        broadcast = session.get(Broadcast, broadcast_id)
+        status = broadcast.status if broadcast else "gone"
+    if not started and status != "sending":
+        return f"not started: broadcast is {status}"
+    expand(session_scope_factory, broadcast_id)
+    return dispatch(broadcast_id)
+
+
+def session_scope_factory() -> Session:
+    return Session(get_engine(), expire_on_commit=False)
+
+
+def dispatch(broadcast_id: int) -> str:
+    with session_scope() as session:
+        broadcast = session.get(Broadcast, broadcast_id)
+        assert broadcast is not None
+        ranges = batch_ranges(session, broadcast_id)
+        queue = queue_for(broadcast)
+    for first_id, last_id in ranges:
+        celery_app.send_task("workers.tasks.send_broadcast_batch", args=[broadcast_id, first_id, last_id], queue=queue)
+    return f"dispatched {len(ranges)} batches"
+
+
+@celery_app.task(name="workers.tasks.send_broadcast_batch")
+def send_broadcast_batch(broadcast_id: int, first_id: int, last_id: int) -> str:
+    outcome = send_range(get_settings(), broadcast_id, first_id, last_id, on_opted_out=stop_after_provider_opt_out)
+    if outcome.yielded or outcome.retry_in is not None:
+        with session_scope() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            queue = queue_for(broadcast) if broadcast else BULK_QUEUE
+        countdown = 1.0 if outcome.yielded else outcome.retry_in
+        celery_app.send_task(
+            "workers.tasks.send_broadcast_batch", args=[broadcast_id, first_id, last_id], queue=queue,
+            countdown=countdown,
+        )  # fmt: skip
+    return f"sent {outcome.sent}, failed {outcome.failed}, skipped {outcome.skipped}, yielded {outcome.yielded}"
+
+
+def stop_after_provider_opt_out(session: Session, delivery: Delivery, reason: str) -> None:
+    """The provider says the citizen blocked us or texted STOP there: stop everything, everywhere."""
+    stop_subscription(
+        session, municipality_id=delivery.municipality_id, contact_id=delivery.contact_id,
+        channel_kind=None, source="provider_error", evidence={"delivery_id": delivery.id, "error": reason},
+    )  # fmt: skip
+
+
+@celery_app.task(name="workers.tasks.start_due_broadcasts")
+def start_due_broadcasts() -> int:
+    """Scheduled broadcasts whose time has come (and any whose start task was lost)."""
+    with session_scope() as session:
+        due = due_broadcast_ids(session)
+    for broadcast_id in due:
+        start_broadcast.apply_async(args=[broadcast_id], queue=WARNINGS_QUEUE)
+    return len(due)
+
+
 @celery_app.task(name="workers.tasks.sweep")
 def sweep() -> dict[str, int]:
     """Re-queues inbound events and outbound messages whose tasks were lost (crash, broker restart)."""
@@ -88,13 +169,21 @@ def sweep() -> dict[str, int]:
         )
         queued = stale_queued_ids(session, settings)
         uncertain = settle_stale_sending(session, settings)
+        deliveries = settle_stale(session, settings)
+        redispatch = broadcasts_needing_dispatch(session, settings)
+        completed = complete_finished(session)
     enqueue_inbound([event_id for event_id in pending if event_id is not None])
     for message_id in queued:
         enqueue_send(message_id)
+    for broadcast_id in redispatch:
+        start_broadcast.apply_async(args=[broadcast_id], queue=WARNINGS_QUEUE)
     counts = {
         "inbound_requeued": len(pending),
         "outbound_requeued": len(queued),
         "outbound_uncertain": uncertain,
+        "broadcasts_redispatched": len(redispatch),
+        "broadcasts_completed": len(completed),
+        **deliveries,
     }
     if any(counts.values()):
         log.warning("sweeper: %s", counts)

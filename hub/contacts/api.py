@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from hub.contacts import service
+from hub.contacts.merge import merge
 from hub.db import get_session
 from hub.tenancy.auth import can_write, current_user
 from hub.tenancy.models import StaffUser
@@ -59,12 +60,7 @@ def merge_contact(
     user: StaffUser = Depends(can_write),
     session: Session = Depends(get_session),
 ) -> ContactOut:
-    """Makes the other contact part of this one: its identities and conversations move here."""
-    service.merge_contacts(
-        session,
-        municipality_id=user.municipality_id,
-        target_id=contact_id,
-        source_id=body.other_contact_id,
-    )
+    """Makes the other contact part of this one: identities, conversations and consent move here."""
+    merge(session, municipality_id=user.municipality_id, target_id=contact_id, source_id=body.other_contact_id)
     session.commit()
     return contact_out(session, contact_id, user.municipality_id)

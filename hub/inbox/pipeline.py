@@ -14,6 +14,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from channels.base import IDENTITY_KIND, InboundMessage
+from hub.broadcasts.models import Delivery
+from hub.broadcasts.surveys import record_survey_answer
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
@@ -21,6 +23,7 @@ from hub.inbox import service
 from hub.inbox.events import message_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.settings import Settings
+from hub.subscribers.commands import apply_subscriber_commands
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
@@ -169,6 +172,8 @@ MESSAGE_PIPELINE: tuple[Step, ...] = (
     identify_contact,
     thread_into_conversation,
     store_message,
+    apply_subscriber_commands,
+    record_survey_answer,
     acknowledge,
 )
 
@@ -185,21 +190,33 @@ _STATUS_RANK = {
 
 
 def apply_status(session: Session, event: InboundEvent, account: ChannelAccount) -> str:
+    """Moves a reply or a broadcast delivery on to what the provider reports, never backwards."""
     update_ = status_from_json(event.payload)
-    message = session.exec(
+    target: Message | Delivery | None = session.exec(
         select(Message).where(Message.channel_account_id == account.id, Message.provider_id == update_.provider_id)
     ).first()
-    if message is None:
+    if target is None:
+        target = session.exec(
+            select(Delivery).where(
+                Delivery.channel_account_id == account.id, Delivery.provider_id == update_.provider_id
+            )
+        ).first()
+    if target is None:
         return f"status {update_.status} for unknown message {update_.provider_id}"
-    if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(message.status or "", 0):
-        return f"status {update_.status} ignored, message already {message.status}"
-    message.status = update_.status
+    label = f"{type(target).__name__.lower()} {target.id}"
+    current = target.status if isinstance(target, Message) else target.state
+    if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(current or "", 0):
+        return f"status {update_.status} ignored, {label} already {current}"
+    if isinstance(target, Message):
+        target.status = update_.status
+    else:
+        target.state = "failed" if update_.status == "undelivered" else update_.status
     if update_.status == "delivered":
-        message.delivered_at = utcnow()
+        target.delivered_at = utcnow()
     if update_.error_code:
-        message.error_code = update_.error_code[:32]
-        message.error_message = (update_.error_message or "")[:500] or None
-    return f"message {message.id} is now {update_.status}"
+        target.error_code = update_.error_code[:32]
+        target.error_message = (update_.error_message or "")[:500] or None
+    return f"{label} is now {update_.status}"
 
 
 @dataclass(frozen=True)
@@ -207,6 +224,8 @@ class PipelineResult:
     outcome: str
     to_send: list[int]
     conversation_id: int | None = None
+    # A button press the provider wants acknowledged (Telegram's spinner), done after commit.
+    postback_ref: str | None = None
 
 
 def process_event(session: Session, settings: Settings, event_id: int) -> PipelineResult:
@@ -250,6 +269,7 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
             outcome=outcome,
             to_send=ctx.to_send,
             conversation_id=ctx.conversation.id if ctx.conversation else None,
+            postback_ref=ctx.inbound.postback_ref,
         )
     event.outcome = result.outcome[:300]
     log.info(

@@ -1,4 +1,4 @@
-"""Shared unit-test fixtures: `fake_provider`, a real local HTTP server that records requests."""
+"""Shared unit-test fixtures: `fake_provider` (a real local HTTP server) and a migrated SQLite database."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlmodel import Session
+
+from hub import db
+from hub import settings as settings_module
+from hub.migrate import upgrade_to_head
+from hub.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -140,3 +146,22 @@ def fake_provider() -> Iterator[FakeProvider]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def settings(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings pointing at a fresh data folder whose SQLite database has been migrated to head."""
+    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
+    settings_module.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    upgrade_to_head()
+    yield settings_module.get_settings()
+    db.get_engine().dispose()
+    settings_module.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    with Session(db.get_engine(), expire_on_commit=False) as session:
+        yield session

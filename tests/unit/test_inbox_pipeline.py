@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -11,8 +10,6 @@ from sqlmodel import Session, select
 
 from channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channels.registry import build_adapter
-from hub import db
-from hub import settings as settings_module
 from hub.db import utcnow
 from hub.errors import InvalidInput
 from hub.inbox import service
@@ -20,28 +17,9 @@ from hub.inbox.models import Conversation, InboundEvent, Message
 from hub.inbox.outbound import retry_delay, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event
 from hub.inbox.receive import store_events, store_unreadable
-from hub.migrate import upgrade_to_head
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount
-
-
-@pytest.fixture
-def settings(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
-    settings_module.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    upgrade_to_head()
-    yield settings_module.get_settings()
-    db.get_engine().dispose()
-    settings_module.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-
-
-@pytest.fixture
-def session(settings: Settings) -> Iterator[Session]:
-    with Session(db.get_engine(), expire_on_commit=False) as session:
-        yield session
 
 
 @pytest.fixture

@@ -1,0 +1,216 @@
+"""JSON routes for broadcasts: draft, approve, preview, follow the report; each calls one service function."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from hub.broadcasts import service
+from hub.broadcasts.models import Broadcast
+from hub.db import get_session, utcnow
+from hub.subscribers.service import district_by_key, topics_by_keys
+from hub.tenancy.auth import can_write, current_user
+from hub.tenancy.models import StaffUser
+from workers.app import enqueue_broadcast_start
+
+router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
+
+
+class TextIn(BaseModel):
+    body: str = Field(min_length=1, max_length=20_000, description="May use {{ name }} for the recipient's name.")
+    subject: str | None = Field(None, max_length=200, description="Email subject; the title if left out.")
+
+
+class DraftIn(BaseModel):
+    kind: Literal["announcement", "warning", "all_clear", "survey", "invitation"]
+    title: str = Field(min_length=1, max_length=200)
+    texts: dict[str, TextIn] = Field(description='Per language: {"de": {...}, "en": {...}}; German is required.')
+    severity: Literal["Extreme", "Severe", "Moderate", "Minor"] | None = None
+    follows_id: int | None = Field(None, description="For an all-clear: the warning it ends.")
+    topics: list[str] = Field(default_factory=list, description="Topic keys; empty means every subscriber.")
+    topic_match: Literal["any", "all"] = "any"
+    districts: list[str] = Field(default_factory=list, description="District keys; empty means the whole town.")
+    district_match: Literal["any", "all"] = "any"
+    channels: list[str] = Field(default_factory=list, description="Channel kinds; empty means all connected.")
+    options: list[str] = Field(default_factory=list, description="Survey answers or RSVP choices (2 to 9).")
+    event: dict[str, str] | None = Field(None, description='Invitation: {"when": ..., "where": ...}.')
+    closes_at: datetime | None = None
+    send_at: datetime | None = Field(None, description="Later sending; quiet hours still apply to non-warnings.")
+
+
+class BroadcastOut(BaseModel):
+    id: int
+    kind: str
+    severity: str | None
+    title: str
+    texts: dict[str, Any]
+    status: str
+    topic_ids: list[int]
+    topic_match: str
+    district_ids: list[int]
+    district_match: str
+    channel_kinds: list[str]
+    options: list[str]
+    event: dict[str, Any]
+    follows_id: int | None
+    send_at: datetime | None
+    closes_at: datetime | None
+    created_by_id: int | None
+    approved_by_id: int | None
+    approved_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    recipient_count: int | None
+    created_at: datetime
+
+
+class BroadcastPageOut(BaseModel):
+    items: list[BroadcastOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+def _draft(session: Session, municipality_id: int, body: DraftIn) -> service.Draft:
+    topics = topics_by_keys(session, municipality_id=municipality_id, words=body.topics)
+    districts = [district_by_key(session, municipality_id=municipality_id, word=key) for key in body.districts]
+    return service.Draft(
+        kind=body.kind, title=body.title, severity=body.severity, follows_id=body.follows_id,
+        texts={lang: text.model_dump(exclude_none=True) for lang, text in body.texts.items()},
+        topic_ids=[t.id for t in topics if t.id is not None], topic_match=body.topic_match,
+        district_ids=[d.id for d in districts if d.id is not None], district_match=body.district_match,
+        channel_kinds=body.channels, options=body.options, event=body.event, closes_at=body.closes_at,
+        send_at=body.send_at,
+    )  # fmt: skip
+
+
+def _out(broadcast: Broadcast) -> BroadcastOut:
+    return BroadcastOut.model_validate(broadcast, from_attributes=True)
+
+
+@router.post("", response_model=BroadcastOut, status_code=201)
+def create_broadcast(
+    body: DraftIn, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    broadcast = service.create(session, author=user, draft=_draft(session, user.municipality_id, body))
+    session.commit()
+    return _out(broadcast)
+
+
+@router.get("", response_model=BroadcastPageOut)
+def list_broadcasts(
+    status: str | None = Query(None),
+    page: int = Query(1, ge=1),
+    per_page: int = Query(25, ge=1, le=200),
+    user: StaffUser = Depends(current_user),
+    session: Session = Depends(get_session),
+) -> BroadcastPageOut:
+    items, total = service.list_broadcasts(
+        session, municipality_id=user.municipality_id, status=status, page=page, per_page=per_page
+    )
+    return BroadcastPageOut(
+        items=[_out(b) for b in items], total=total, page=page, per_page=per_page,
+        pages=max(1, math.ceil(total / per_page)),
+    )  # fmt: skip
+
+
+@router.get("/{broadcast_id}", response_model=BroadcastOut)
+def get_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    return _out(service.get(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id))
+
+
+@router.put("/{broadcast_id}", response_model=BroadcastOut)
+def update_broadcast(
+    broadcast_id: int, body: DraftIn, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    """Changes a draft (or a submitted one, which then needs submitting again)."""
+    draft = _draft(session, user.municipality_id, body)
+    broadcast = service.update_draft(session, actor=user, broadcast_id=broadcast_id, draft=draft)
+    session.commit()
+    return _out(broadcast)
+
+
+@router.post("/{broadcast_id}/submit", response_model=BroadcastOut)
+def submit_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    broadcast = service.submit(session, actor=user, broadcast_id=broadcast_id)
+    session.commit()
+    return _out(broadcast)
+
+
+@router.post("/{broadcast_id}/approve", response_model=BroadcastOut)
+def approve_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    """Approves; it goes out at once (or at send_at, or after quiet hours for non-warnings)."""
+    broadcast = service.approve(session, actor=user, broadcast_id=broadcast_id)
+    session.commit()
+    if broadcast.send_at is not None and broadcast.send_at <= utcnow():
+        enqueue_broadcast_start(broadcast_id, urgent=broadcast.kind in service.URGENT_KINDS)
+    return _out(broadcast)
+
+
+@router.post("/{broadcast_id}/cancel", response_model=BroadcastOut)
+def cancel_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    broadcast = service.cancel(session, actor=user, broadcast_id=broadcast_id)
+    session.commit()
+    return _out(broadcast)
+
+
+@router.post("/{broadcast_id}/pause", response_model=BroadcastOut)
+def pause_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    broadcast = service.pause(session, actor=user, broadcast_id=broadcast_id)
+    session.commit()
+    return _out(broadcast)
+
+
+@router.post("/{broadcast_id}/resume", response_model=BroadcastOut)
+def resume_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> BroadcastOut:
+    broadcast = service.resume(session, actor=user, broadcast_id=broadcast_id)
+    session.commit()
+    enqueue_broadcast_start(broadcast_id, urgent=broadcast.kind in service.URGENT_KINDS)
+    return _out(broadcast)
+
+
+@router.get("/{broadcast_id}/preview")
+def preview_broadcast(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> dict[str, Any]:
+    """How many it reaches and what each channel carries (with SMS segments and cost), before sending."""
+    found = service.preview_broadcast(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+    return {**asdict(found), "channels": [asdict(channel) for channel in found.channels]}
+
+
+@router.get("/{broadcast_id}/report")
+def broadcast_report(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> dict[str, Any]:
+    """Live counts per channel and state, failure reasons and, for surveys, the tally."""
+    return service.report(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+
+
+@router.get("/{broadcast_id}/report.csv")
+def broadcast_report_csv(
+    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+) -> Response:
+    text = service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+    return Response(
+        text, media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="versand-{broadcast_id}.csv"'},
+    )  # fmt: skip

@@ -1,0 +1,149 @@
+"""`rathaus broadcast ...`: draft, approve, follow and report broadcasts from the command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+from sqlmodel import Session
+
+from hub.broadcasts import service
+from hub.db import session_scope, utcnow
+from hub.errors import DomainError
+from hub.subscribers.service import district_by_key, topics_by_keys
+from hub.tenancy.models import StaffUser
+from hub.tenancy.service import get_municipality, get_user_by_email
+from workers.app import enqueue_broadcast_start
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _acting_as(email: str, slug: str | None) -> Iterator[tuple[Session, StaffUser]]:
+    """A session and the staff user the command acts as (recorded in the audit trail)."""
+    try:
+        with session_scope() as session:
+            municipality = get_municipality(session, slug=slug)
+            assert municipality.id is not None
+            yield session, get_user_by_email(session, municipality_id=municipality.id, email=email)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _as_options(command: F) -> F:
+    command = click.option("--as", "email", required=True, help="Email of the staff user acting.")(command)
+    return click.option("--municipality", "slug", default=None, help="Slug; may be left out with one only.")(command)
+
+
+@click.group()
+def broadcast() -> None:
+    """Announcements, warnings, surveys and invitations."""
+
+
+@broadcast.command("create")
+@click.option("--kind", type=click.Choice(["announcement", "warning", "all_clear", "survey", "invitation"]),
+              default="announcement", show_default=True)  # fmt: skip
+@click.option("--title", required=True)
+@click.option("--text", "text_de", required=True, help="German text; {{ name }} is the recipient's name.")
+@click.option("--text-en", default=None, help="English text (optional).")
+@click.option("--severity", type=click.Choice(["Extreme", "Severe", "Moderate", "Minor"]), default=None)
+@click.option("--follows", "follows_id", type=int, default=None, help="For an all-clear: the warning's id.")
+@click.option("--topic", "topics", multiple=True, help="Topic key; repeat for several.")
+@click.option("--district", "districts", multiple=True, help="District key; repeat for several.")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(["twilio", "telegram", "facebook", "email"]))
+@click.option("--option", "options", multiple=True, help="Survey answer or RSVP choice; repeat 2 to 9 times.")
+@click.option("--send-at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
+              help="In UTC.")  # fmt: skip
+@_as_options
+def create(kind: str, title: str, text_de: str, text_en: str | None, severity: str | None, follows_id: int | None,
+           topics: tuple[str, ...], districts: tuple[str, ...], channels: tuple[str, ...], options: tuple[str, ...],
+           send_at: datetime | None, email: str, slug: str | None) -> None:  # fmt: skip
+    """Draft a broadcast; prints its id."""
+    texts = {"de": {"body": text_de}} | ({"en": {"body": text_en}} if text_en else {})
+    with _acting_as(email, slug) as (session, user):
+        chosen_topics = topics_by_keys(session, municipality_id=user.municipality_id, words=topics)
+        chosen_districts = [district_by_key(session, municipality_id=user.municipality_id, word=d) for d in districts]
+        draft = service.Draft(
+            kind=kind, title=title, texts=texts, severity=severity, follows_id=follows_id,
+            topic_ids=[t.id for t in chosen_topics if t.id], district_ids=[d.id for d in chosen_districts if d.id],
+            channel_kinds=channels, options=options, send_at=send_at.replace(tzinfo=UTC) if send_at else None,
+        )  # fmt: skip
+        created = service.create(session, author=user, draft=draft)
+        session.flush()
+        click.echo(f"Entwurf {created.id} angelegt ({created.kind}).")
+
+
+@broadcast.command("list")
+@click.option("--status", default=None)
+@_as_options
+def list_(status: str | None, email: str, slug: str | None) -> None:
+    with _acting_as(email, slug) as (session, user):
+        items, total = service.list_broadcasts(
+            session, municipality_id=user.municipality_id, status=status, per_page=200
+        )
+        for item in items:
+            click.echo(f"{item.id:>5}  {item.kind:<12} {item.status:<17} {item.recipient_count or '':>7}  {item.title}")
+        click.echo(f"{total} insgesamt")
+
+
+@broadcast.command("preview")
+@click.argument("broadcast_id", type=int)
+@_as_options
+def preview(broadcast_id: int, email: str, slug: str | None) -> None:
+    """Recipient count, each channel's text, SMS segments and cost."""
+    with _acting_as(email, slug) as (session, user):
+        found = service.preview_broadcast(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+        click.echo(json.dumps({**asdict(found), "channels": [asdict(c) for c in found.channels]}, indent=2,
+                              ensure_ascii=False))  # fmt: skip
+
+
+def _transition(name: str, broadcast_id: int, email: str, slug: str | None) -> None:
+    with _acting_as(email, slug) as (session, user):
+        changed = getattr(service, name)(session, actor=user, broadcast_id=broadcast_id)
+        session.flush()
+        status, due, urgent = changed.status, changed.send_at, changed.kind in service.URGENT_KINDS
+    if name in ("approve", "resume") and (name == "resume" or (due is not None and due <= utcnow())):
+        enqueue_broadcast_start(broadcast_id, urgent=urgent)
+    click.echo(f"Nachricht {broadcast_id}: {status}" + (f", Versand ab {due:%Y-%m-%d %H:%M} UTC" if due else ""))
+
+
+for _name, _help in (
+    ("submit", "Hand a draft over for approval."),
+    ("approve", "Approve (mayor or admin); sends at once, at --send-at, or after quiet hours."),
+    ("cancel", "Stop a broadcast; nothing not yet sent goes out."),
+    ("pause", "Hold a broadcast that is sending."),
+    ("resume", "Continue a held broadcast."),
+):
+
+    def _command(broadcast_id: int, email: str, slug: str | None, _name: str = _name) -> None:
+        _transition(_name, broadcast_id, email, slug)
+
+    broadcast.command(_name, help=_help)(_as_options(click.argument("broadcast_id", type=int)(_command)))
+
+
+@broadcast.command("report")
+@click.argument("broadcast_id", type=int)
+@click.option("--csv", "as_csv", is_flag=True, help="One line per recipient instead of the summary.")
+@click.option("--follow", is_flag=True, help="Show progress until the broadcast has finished.")
+@_as_options
+def report(broadcast_id: int, as_csv: bool, follow: bool, email: str, slug: str | None) -> None:
+    """Delivery report: queued, sent, delivered, failed, skipped, opted out, per channel."""
+    while True:
+        with _acting_as(email, slug) as (session, user):
+            if as_csv:
+                click.echo(service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id),
+                           nl=False)  # fmt: skip
+                return
+            found = service.report(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+        if not follow or found["status"] in ("completed", "cancelled"):
+            click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+            return
+        done = round(100 * (found["progress"] or 0))
+        click.echo(f"\r{found['status']}: {done:>3} % ({found['totals']})", nl=False)
+        time.sleep(1)

@@ -1,0 +1,198 @@
+"""Expands an approved broadcast into one delivery row per recipient, in chunks, never all in memory.
+
+Expansion is safe to run again after a crash: rows are inserted with ON CONFLICT DO NOTHING
+on (broadcast, contact), and it is marked done only at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from channels.base import IDENTITY_KIND
+from hub.broadcasts.models import Broadcast, Delivery
+from hub.broadcasts.service import URGENT_KINDS, target_kinds
+from hub.contacts.models import ContactIdentity
+from hub.db import utcnow
+from hub.inbox.models import Conversation, Message
+from hub.subscribers.models import Subscription
+from hub.subscribers.service import subscriber_query
+from hub.tenancy.models import ChannelAccount
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+BATCH = 100
+# Without a channel the citizen subscribed on, free messengers come before paid SMS.
+KIND_ORDER = ("telegram", "facebook", "twilio", "email")
+MESSENGER_WINDOW = timedelta(hours=24)
+
+
+def queue_for(broadcast: Broadcast) -> str:
+    return "warnings" if broadcast.kind in URGENT_KINDS else "bulk"
+
+
+def claim_start(session: Session, broadcast_id: int) -> bool:
+    """approved and due -> sending; only one caller wins, so a broadcast starts once."""
+    now = utcnow()
+    started = session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.status) == "approved", col(Broadcast.send_at) <= now)
+        .values(status="sending", started_at=now)
+    )
+    return bool(started.rowcount)  # type: ignore[attr-defined]
+
+
+def due_broadcast_ids(session: Session) -> list[int]:
+    return [
+        broadcast_id
+        for broadcast_id in session.exec(
+            select(Broadcast.id).where(Broadcast.status == "approved", col(Broadcast.send_at) <= utcnow())
+        )
+        if broadcast_id is not None
+    ]
+
+
+def _recipient_chunks(session: Session, broadcast: Broadcast) -> Iterator[list[tuple[int, str]]]:
+    """Recipients in contact-id order, a chunk at a time (keyset pagination)."""
+    query = subscriber_query(
+        broadcast.municipality_id, broadcast.topic_ids, broadcast.topic_match,  # type: ignore[arg-type]
+        broadcast.district_ids, broadcast.district_match,  # type: ignore[arg-type]
+    )  # fmt: skip
+    after = 0
+    while True:
+        chunk = [tuple(row) for row in session.execute(query.where(col(Subscription.contact_id) > after).limit(CHUNK))]
+        if not chunk:
+            return
+        yield chunk
+        after = chunk[-1][0]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one recipient is reached: the account, the address, or why not."""
+
+    account_id: int
+    address: str
+    skipped: str | None = None
+
+
+def _routes(
+    session: Session, broadcast: Broadcast, contact_ids: list[int], accounts: dict[str, ChannelAccount]
+) -> dict[int, Route]:
+    identities: dict[int, dict[str, str]] = {}
+    for contact_id, kind, address in session.execute(
+        select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.address).where(
+            col(ContactIdentity.contact_id).in_(contact_ids)
+        )
+    ):
+        identities.setdefault(contact_id, {})[kind] = address
+    messenger_window = _messenger_last_inbound(session, contact_ids, accounts.get("facebook"))
+    routes: dict[int, Route] = {}
+    now = utcnow()
+    for contact_id in contact_ids:
+        reachable = identities.get(contact_id, {})
+        for kind in KIND_ORDER:
+            account = accounts.get(kind)
+            address = reachable.get(IDENTITY_KIND[kind])
+            if account is None or address is None:
+                continue
+            assert account.id is not None
+            skipped = None
+            if kind == "facebook":
+                last = messenger_window.get(contact_id)
+                if last is None or now - last > MESSENGER_WINDOW:
+                    # Meta forbids unprompted messages outside the window; tags may not carry news.
+                    skipped = "Messenger: außerhalb des 24-Stunden-Fensters"
+            routes[contact_id] = Route(account_id=account.id, address=address, skipped=skipped)
+            break
+    return routes
+
+
+def _messenger_last_inbound(session: Session, contact_ids: list[int], account: ChannelAccount | None) -> dict[int, Any]:
+    if account is None:
+        return {}
+    return dict(
+        session.execute(
+            select(col(Conversation.contact_id), func.max(Message.created_at))
+            .join(Message, col(Message.conversation_id) == Conversation.id)
+            .where(
+                col(Conversation.contact_id).in_(contact_ids),
+                col(Message.channel_account_id) == account.id,
+                col(Message.direction) == "inbound",
+            )
+            .group_by(col(Conversation.contact_id))
+        ).all()
+    )
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(Delivery).on_conflict_do_nothing(index_elements=["broadcast_id", "contact_id"]), rows)
+
+
+def expand(session_factory: Any, broadcast_id: int) -> int:
+    """Writes the delivery rows (committing chunk by chunk) and returns how many there are."""
+    with session_factory() as session:
+        broadcast = session.get(Broadcast, broadcast_id)
+        assert broadcast is not None
+        if broadcast.expanded_at is not None:
+            return int(broadcast.recipient_count or 0)
+        kinds = target_kinds(session, broadcast)
+        accounts: dict[str, ChannelAccount] = {}
+        for account in session.exec(
+            select(ChannelAccount)
+            .where(ChannelAccount.municipality_id == broadcast.municipality_id, col(ChannelAccount.kind).in_(kinds))
+            .where(ChannelAccount.active == True)  # noqa: E712
+            .order_by(col(ChannelAccount.id))
+        ):
+            accounts.setdefault(account.kind, account)
+        for chunk in _recipient_chunks(session, broadcast):
+            routes = _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts)
+            rows = [
+                {
+                    "municipality_id": broadcast.municipality_id,
+                    "broadcast_id": broadcast_id,
+                    "contact_id": contact_id,
+                    "channel_account_id": route.account_id,
+                    "address": route.address,
+                    "language": language,
+                    "state": "skipped" if route.skipped else "queued",
+                    "error_message": route.skipped,
+                    "created_at": utcnow(),
+                    "attempts": 0,
+                }
+                for contact_id, language in chunk
+                if (route := routes.get(contact_id)) is not None
+            ]
+            if rows:
+                _insert_ignoring_duplicates(session, rows)
+            session.commit()
+        total = session.exec(
+            select(func.count()).select_from(Delivery).where(Delivery.broadcast_id == broadcast_id)
+        ).one()
+        broadcast.recipient_count = total
+        broadcast.expanded_at = utcnow()
+        session.commit()
+    log.info("broadcast %s expanded into %s deliveries", broadcast_id, total)
+    return int(total)
+
+
+def batch_ranges(session: Session, broadcast_id: int) -> list[tuple[int, int]]:
+    """Id ranges of about BATCH queued deliveries each: task arguments, never one task per recipient."""
+    low, high = session.execute(
+        select(func.min(Delivery.id), func.max(Delivery.id)).where(
+            col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state) == "queued"
+        )
+    ).one()
+    if low is None:
+        return []
+    return [(start, min(start + BATCH - 1, high)) for start in range(low, high + 1, BATCH)]

@@ -1,0 +1,91 @@
+"""Renders a broadcast for one recipient on one channel, and estimates SMS segments and cost up front.
+
+The text staff write is itself a template with per-recipient variables ({{ name }}); it is
+rendered in Jinja2's sandbox, since whoever drafts a broadcast must not reach into Python.
+The result is then wrapped by the channel's template from templates/messages/<lang>/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from channels.registry import adapter_class
+from channels.sms_segments import sms_segments
+from hub.broadcasts.models import Broadcast
+from hub.errors import InvalidInput
+from hub.templating import render_message
+
+# The channel template that wraps the text, per channel kind.
+_WRAPPER = {"twilio": "broadcast_sms.txt.j2", "telegram": "broadcast_chat.txt.j2", "facebook": "broadcast_chat.txt.j2",
+            "email": "broadcast_email.txt.j2"}  # fmt: skip
+SAMPLE_RECIPIENT = {"name": "Erika Mustermann", "district": "Mitte"}
+
+
+@lru_cache
+def _sandbox() -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    subject: str | None = None
+
+
+def language_of(broadcast: Broadcast, wanted: str) -> str:
+    """The recipient's language if the broadcast has a text in it, else German."""
+    return wanted if wanted in broadcast.texts else "de"
+
+
+def render(broadcast: Broadcast, *, kind: str, language: str, recipient: dict[str, Any]) -> Rendered:
+    lang = language_of(broadcast, language)
+    variant = broadcast.texts[lang]
+    try:
+        body = _sandbox().from_string(variant["body"]).render(**recipient)
+    except TemplateError as error:
+        raise InvalidInput(f"Der Text ({lang}) lässt sich nicht einsetzen: {error}") from None
+    text = render_message(
+        _WRAPPER[kind],
+        lang,
+        kind=broadcast.kind,
+        severity=broadcast.severity,
+        title=variant.get("subject") or broadcast.title,
+        body=body,
+        options=broadcast.options,
+        event=broadcast.event,
+    )
+    subject = (variant.get("subject") or broadcast.title) if kind == "email" else None
+    return Rendered(text=text, subject=subject)
+
+
+@dataclass(frozen=True)
+class ChannelPreview:
+    kind: str
+    language: str
+    text: str
+    characters: int
+    too_long: bool
+    segments: int | None = None
+    encoding: str | None = None
+
+
+def preview(broadcast: Broadcast, kinds: list[str]) -> list[ChannelPreview]:
+    """What each channel would carry, in each language, with SMS segments; checks the texts render."""
+    previews = []
+    for kind in kinds:
+        limit = adapter_class(kind).max_body_chars
+        for language in sorted(broadcast.texts):
+            text = render(broadcast, kind=kind, language=language, recipient=SAMPLE_RECIPIENT).text
+            segments, encoding = sms_segments(text) if kind == "twilio" else (None, None)
+            previews.append(
+                ChannelPreview(
+                    kind=kind, language=language, text=text, characters=len(text), too_long=len(text) > limit,
+                    segments=segments, encoding=encoding,
+                )
+            )  # fmt: skip
+    return previews

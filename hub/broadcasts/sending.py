@@ -1,0 +1,339 @@
+"""Sends a range of a broadcast's deliveries: claim, rate-limit per channel account, send, record.
+
+A range is claimed with one UPDATE ... RETURNING (queued -> claimed), so a task that runs
+twice, or two workers on one range, send each delivery once. Each row then moves claimed ->
+sending with its own UPDATE just before the provider call: after a crash, claimed rows are
+known unsent and go back to the queue, and only the few rows in flight are in doubt. An
+announcement yields to a warning of the same municipality that is sending: it hands its
+unsent rows back and comes again a moment later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import exists, update
+from sqlmodel import Session, col, select
+
+from channels.base import (
+    ChannelAdapter,
+    Choice,
+    OptedOutError,
+    OutboundMessage,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
+from channels.registry import build_adapter
+from hub.broadcasts.models import Broadcast, Delivery
+from hub.broadcasts.ratelimit import RateLimiter, limiter_for
+from hub.broadcasts.rendering import render
+from hub.broadcasts.service import URGENT_KINDS
+from hub.contacts.models import Contact
+from hub.db import session_scope, utcnow
+from hub.inbox.outbound import retry_delay
+from hub.settings import Settings
+from hub.subscribers.models import Subscription
+from hub.tenancy.models import ChannelAccount
+from hub.tenancy.service import status_callback_url
+
+log = logging.getLogger(__name__)
+
+UNFINISHED = ("queued", "claimed", "sending")
+# How often a running announcement looks for a warning that should go first.
+PREEMPTION_CHECK_SECONDS = 0.5
+
+
+@lru_cache
+def _limiter(url: str) -> RateLimiter:
+    return limiter_for(url)
+
+
+def rate_limit_url(settings: Settings) -> str:
+    """Redis when the broker is Redis (shared by every worker), otherwise this process's memory."""
+    if settings.rate_limit_url:
+        return settings.rate_limit_url
+    broker = settings.effective_broker_url
+    return broker if broker.startswith("redis") else "memory://"
+
+
+def take_token(settings: Settings, account: ChannelAccount, per_second: float) -> None:
+    """Waits until the account may send one more message without exceeding its rate in any second."""
+    _limiter(rate_limit_url(settings)).wait_for_slot(f"channel:{account.id}", max(1, int(per_second)))
+
+
+@dataclass
+class BatchOutcome:
+    sent: int = 0
+    failed: int = 0
+    retry_in: float | None = None
+    yielded: bool = False
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def claim_range(session: Session, broadcast_id: int, first_id: int, last_id: int) -> list[Delivery]:
+    now = utcnow()
+    claimed_ids = list(
+        session.execute(
+            update(Delivery)
+            .where(
+                col(Delivery.broadcast_id) == broadcast_id,
+                col(Delivery.id).between(first_id, last_id),
+                col(Delivery.state) == "queued",
+                col(Delivery.next_attempt_at).is_(None) | (col(Delivery.next_attempt_at) <= now),
+            )
+            .values(state="claimed", claimed_at=now)
+            .returning(col(Delivery.id))
+        ).scalars()
+    )
+    if not claimed_ids:
+        return []
+    return list(session.exec(select(Delivery).where(col(Delivery.id).in_(claimed_ids)).order_by(col(Delivery.id))))
+
+
+def warning_sending(session: Session, municipality_id: int) -> bool:
+    """A warning or all-clear of this municipality still has deliveries to go."""
+    pending = exists().where(col(Delivery.broadcast_id) == Broadcast.id, col(Delivery.state).in_(UNFINISHED))
+    return (
+        session.exec(
+            select(Broadcast.id)
+            .where(
+                Broadcast.municipality_id == municipality_id,
+                col(Broadcast.kind).in_(URGENT_KINDS),
+                Broadcast.status == "sending",
+                pending,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _stopped_contacts(session: Session, contact_ids: list[int]) -> set[int]:
+    return set(
+        session.exec(
+            select(Subscription.contact_id).where(
+                col(Subscription.contact_id).in_(contact_ids), Subscription.state != "active"
+            )
+        )
+    )
+
+
+def send_range(
+    settings: Settings,
+    broadcast_id: int,
+    first_id: int,
+    last_id: int,
+    *,
+    on_opted_out: Callable[[Session, Delivery, str], None],
+) -> BatchOutcome:
+    outcome = BatchOutcome()
+    with session_scope() as session:
+        broadcast = session.get(Broadcast, broadcast_id)
+        if broadcast is None or broadcast.status != "sending":
+            outcome.notes.append(f"broadcast is {broadcast.status if broadcast else 'gone'}")
+            return outcome
+        urgent = broadcast.kind in URGENT_KINDS
+        if not urgent and warning_sending(session, broadcast.municipality_id):
+            outcome.yielded = True
+            return outcome
+        deliveries = claim_range(session, broadcast_id, first_id, last_id)
+    if not deliveries:
+        return outcome
+
+    adapters: dict[int, tuple[ChannelAccount, ChannelAdapter]] = {}
+    with session_scope() as session:
+        stopped = _stopped_contacts(session, [d.contact_id for d in deliveries])
+        names = dict(
+            session.execute(
+                select(Contact.id, Contact.display_name).where(col(Contact.id).in_([d.contact_id for d in deliveries]))
+            ).all()
+        )
+        for account_id in {d.channel_account_id for d in deliveries}:
+            account = session.get(ChannelAccount, account_id)
+            assert account is not None
+            adapters[account_id] = (account, build_adapter(account.kind, account.config, account.secrets))
+
+    last_check = time.monotonic()
+    for position, delivery in enumerate(deliveries):
+        if not urgent and time.monotonic() - last_check > PREEMPTION_CHECK_SECONDS:
+            last_check = time.monotonic()
+            with session_scope() as session:
+                if warning_sending(session, broadcast.municipality_id) or _status(session, broadcast_id) != "sending":
+                    _release(session, [d.id for d in deliveries[position:] if d.id is not None])
+                    outcome.yielded = True
+                    return outcome
+        if delivery.contact_id in stopped:
+            # STOP arrived after the rows were written: never message a citizen after STOP.
+            _finish(delivery.id, state="skipped", error_message="abgemeldet", claimed_at=None)
+            outcome.skipped += 1
+            continue
+        if not _mark_sending(delivery.id):
+            continue  # cancelled since the claim
+        account, adapter = adapters[delivery.channel_account_id]
+        rendered = render(
+            broadcast, kind=account.kind, language=delivery.language,
+            recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
+        )  # fmt: skip
+        message = OutboundMessage(
+            to=delivery.address,
+            text=rendered.text,
+            subject=rendered.subject,
+            automated=True,
+            status_callback=status_callback_url(settings, account),
+            choices=tuple(
+                Choice(label=option, payload=f"survey:{broadcast_id}:{index}")
+                for index, option in enumerate(broadcast.options)
+            )
+            if account.kind in ("telegram", "facebook")
+            else (),
+        )
+        take_token(settings, account, float(account.config.get("rate_per_second") or adapter.rate_per_second))
+        try:
+            receipt = adapter.send(message)
+        except OptedOutError as error:
+            with session_scope() as session:
+                row = session.get(Delivery, delivery.id)
+                assert row is not None
+                _apply_failure(row, "opted_out", error)
+                on_opted_out(session, row, str(error))
+            outcome.failed += 1
+        except PermanentError as error:
+            _finish(delivery.id, state="failed", error_code=error.code, error_message=str(error))
+            outcome.failed += 1
+        except TransientError as error:
+            delay = _retry_or_fail(settings, delivery, error)
+            if delay is not None:
+                outcome.retry_in = min(outcome.retry_in or delay, delay)
+            else:
+                outcome.failed += 1
+        else:
+            _record_receipt(delivery.id, receipt)
+            outcome.sent += 1
+    return outcome
+
+
+def _status(session: Session, broadcast_id: int) -> str | None:
+    broadcast = session.get(Broadcast, broadcast_id)
+    return broadcast.status if broadcast else None
+
+
+def _release(session: Session, delivery_ids: list[int]) -> None:
+    """Hands claimed but unsent rows back for a later batch."""
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(delivery_ids), col(Delivery.state) == "claimed")
+        .values(state="queued", claimed_at=None)
+    )
+
+
+def _mark_sending(delivery_id: int | None) -> bool:
+    """claimed -> sending, the moment before the provider call; False if it was cancelled meanwhile."""
+    with session_scope() as session:
+        marked = session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery_id, col(Delivery.state) == "claimed")
+            .values(state="sending", claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+        )
+        return bool(marked.rowcount)  # type: ignore[attr-defined]
+
+
+def _apply_failure(row: Delivery, state: str, error: Exception) -> None:
+    row.state = state
+    row.error_code = (getattr(error, "code", None) or "")[:32] or None
+    row.error_message = str(error)[:500]
+
+
+def _finish(delivery_id: int | None, **values: Any) -> None:
+    with session_scope() as session:
+        session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
+
+
+def _record_receipt(delivery_id: int | None, receipt: Receipt) -> None:
+    _finish(
+        delivery_id, state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow(),
+        error_code=None, error_message=None,
+    )  # fmt: skip
+
+
+def _retry_or_fail(settings: Settings, delivery: Delivery, error: TransientError) -> float | None:
+    attempts = delivery.attempts + 1  # the row was loaded before _mark_sending counted this attempt
+    if attempts >= settings.max_send_attempts:
+        _finish(delivery.id, state="failed", error_code=error.code, error_message=f"{error} (aufgegeben)"[:500])
+        return None
+    delay = retry_delay(settings, attempts, error.retry_after)
+    _finish(
+        delivery.id, state="queued", next_attempt_at=utcnow() + timedelta(seconds=delay), error_code=error.code,
+        error_message=str(error)[:500],
+    )  # fmt: skip
+    return delay
+
+
+def settle_stale(session: Session, settings: Settings) -> dict[str, int]:
+    """Deliveries a crashed worker left behind.
+
+    Claimed rows were never attempted and simply go back to the queue. For rows left in
+    "sending", whether the provider took them is unknowable: warnings err towards sending
+    again (a duplicate warning is better than a missed one); everything else errs towards not
+    sending twice and is marked uncertain.
+    """
+    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    unclaimed = session.execute(
+        update(Delivery)
+        .where(col(Delivery.state) == "claimed", col(Delivery.claimed_at) <= cutoff)
+        .values(state="queued", claimed_at=None)
+    ).rowcount  # type: ignore[attr-defined]
+    stale = (col(Delivery.state) == "sending") & (col(Delivery.claimed_at) <= cutoff)
+    urgent = select(Broadcast.id).where(col(Broadcast.kind).in_(URGENT_KINDS))
+    resent = session.execute(
+        update(Delivery).where(stale, col(Delivery.broadcast_id).in_(urgent)).values(state="queued", claimed_at=None)
+    ).rowcount  # type: ignore[attr-defined]
+    uncertain = session.execute(
+        update(Delivery)
+        .where(stale, col(Delivery.broadcast_id).not_in(urgent))
+        .values(state="uncertain", error_message="Versand abgebrochen; ob zugestellt, ist unbekannt.")
+    ).rowcount  # type: ignore[attr-defined]
+    return {
+        "deliveries_unclaimed": int(unclaimed),
+        "deliveries_requeued": int(resent),
+        "deliveries_uncertain": int(uncertain),
+    }
+
+
+def complete_finished(session: Session) -> list[int]:
+    """Marks sending broadcasts with nothing left to send as completed."""
+    open_rows = exists().where(col(Delivery.broadcast_id) == Broadcast.id, col(Delivery.state).in_(UNFINISHED))
+    finished = list(
+        session.exec(
+            select(Broadcast).where(Broadcast.status == "sending", col(Broadcast.expanded_at).is_not(None), ~open_rows)
+        )
+    )
+    for broadcast in finished:
+        broadcast.status, broadcast.finished_at = "completed", utcnow()
+    return [b.id for b in finished if b.id is not None]
+
+
+def broadcasts_needing_dispatch(session: Session, settings: Settings) -> list[int]:
+    """Sending broadcasts whose queued rows have waited past the stale age: their tasks were lost."""
+    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    waiting = exists().where(
+        col(Delivery.broadcast_id) == Broadcast.id,
+        col(Delivery.state) == "queued",
+        (col(Delivery.next_attempt_at) <= cutoff)
+        | (col(Delivery.next_attempt_at).is_(None) & (col(Delivery.created_at) <= cutoff)),
+    )
+    unexpanded = col(Broadcast.expanded_at).is_(None) & (col(Broadcast.started_at) <= cutoff)
+    return [
+        broadcast_id
+        for broadcast_id in session.exec(
+            select(Broadcast.id).where(Broadcast.status == "sending", waiting | unexpanded)
+        )
+        if broadcast_id is not None
+    ]

@@ -1,0 +1,401 @@
+"""Broadcasts from draft to report: validation, approval, scheduling with quiet hours, cancel and resume.
+
+Who may do what: staff draft and submit; a mayor or admin approves; a mayor (or admin) may
+send a warning or all-clear at once, without a second person. Every transition is audited.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from channels.registry import adapter_class
+from hub.audit.models import AuditEvent
+from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast, Delivery, SurveyAnswer
+from hub.broadcasts.rendering import preview
+from hub.db import utcnow
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, require_channel_kind
+from hub.subscribers.models import District, Topic
+from hub.subscribers.preferences import preference
+from hub.subscribers.service import subscriber_query
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+
+APPROVERS = frozenset({"admin", "mayor"})
+DRAFTERS = frozenset({"admin", "mayor", "staff"})
+URGENT_KINDS = frozenset({"warning", "all_clear"})
+
+
+def audit(session: Session, *, actor: StaffUser | None, municipality_id: int, action: str, broadcast_id: int,
+          **details: Any) -> None:  # fmt: skip
+    session.add(
+        AuditEvent(
+            municipality_id=municipality_id, actor_id=actor.id if actor else None, action=action,
+            object_type="broadcast", object_id=broadcast_id, details=details,
+        )
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What staff send to create or change a broadcast."""
+
+    kind: str
+    title: str
+    texts: dict[str, dict[str, str]]
+    severity: str | None = None
+    follows_id: int | None = None
+    topic_ids: Sequence[int] = ()
+    topic_match: str = "any"
+    district_ids: Sequence[int] = ()
+    district_match: str = "any"
+    channel_kinds: Sequence[str] = ()
+    options: Sequence[str] = ()
+    event: dict[str, str] | None = None
+    closes_at: datetime | None = None
+    send_at: datetime | None = None
+
+
+def _validate(session: Session, municipality_id: int, draft: Draft) -> None:
+    if draft.kind not in BROADCAST_KINDS:
+        raise InvalidInput(f"Unbekannte Art {draft.kind!r}; erlaubt: {', '.join(BROADCAST_KINDS)}.")
+    if not draft.title.strip():
+        raise InvalidInput("Der Titel ist leer.")
+    german = draft.texts.get("de", {}).get("body", "")
+    if not german.strip():
+        raise InvalidInput("Der deutsche Text fehlt oder ist leer.")
+    for language, variant in draft.texts.items():
+        if language not in ("de", "en"):
+            raise InvalidInput(f"Sprache {language!r} wird nicht unterstützt (de, en).")
+        if not variant.get("body", "").strip():
+            raise InvalidInput(f"Der Text für {language!r} ist leer.")
+    if draft.kind in URGENT_KINDS and draft.severity not in SEVERITIES:
+        raise InvalidInput(f"Eine Warnung braucht eine Stufe: {', '.join(SEVERITIES)}.")
+    if draft.kind not in URGENT_KINDS and draft.severity is not None:
+        raise InvalidInput("Nur Warnungen und Entwarnungen haben eine Stufe.")
+    if draft.kind == "all_clear":
+        warning = session.get(Broadcast, draft.follows_id) if draft.follows_id else None
+        if warning is None or warning.kind != "warning" or warning.municipality_id != municipality_id:
+            raise InvalidInput("Eine Entwarnung muss sich auf eine Warnung beziehen (follows_id).")
+    if draft.kind == "survey" and not 2 <= len(draft.options) <= 9:
+        raise InvalidInput("Eine Umfrage braucht 2 bis 9 Antwortmöglichkeiten.")
+    if draft.kind == "invitation" and not draft.options:
+        raise InvalidInput("Eine Einladung braucht Antwortmöglichkeiten (z. B. Ja, Nein).")
+    if draft.kind not in ("survey", "invitation") and draft.options:
+        raise InvalidInput("Antwortmöglichkeiten gibt es nur bei Umfragen und Einladungen.")
+    if any(not option.strip() for option in draft.options):
+        raise InvalidInput("Eine Antwortmöglichkeit ist leer.")
+    for match in (draft.topic_match, draft.district_match):
+        if match not in ("any", "all"):
+            raise InvalidInput(f"Abgleich {match!r} unbekannt; erlaubt: any, all.")
+    _require_ids(session, Topic, municipality_id, draft.topic_ids, "Thema")
+    _require_ids(session, District, municipality_id, draft.district_ids, "Ortsteil")
+    for kind in draft.channel_kinds:
+        require_channel_kind(kind)
+
+
+def _require_ids(session: Session, table: Any, municipality_id: int, ids: Sequence[int], what: str) -> None:
+    if not ids:
+        return
+    found = set(session.exec(select(table.id).where(table.municipality_id == municipality_id, table.id.in_(ids))))
+    missing = sorted(set(ids) - found)
+    if missing:
+        raise InvalidInput(f"{what} {', '.join(map(str, missing))} gibt es nicht.")
+
+
+def _check_lengths(session: Session, broadcast: Broadcast) -> None:
+    """Refuses a text that some targeted channel cannot carry, before anything is sent."""
+    for channel in preview(broadcast, target_kinds(session, broadcast)):
+        if channel.too_long:
+            limit = adapter_class(channel.kind).max_body_chars
+            raise InvalidInput(
+                f"Der Text ({channel.language}) ist für {channel.kind} zu lang: {channel.characters} Zeichen, "
+                f"höchstens {limit}. Kürzen Sie ihn oder wählen Sie diesen Kanal ab."
+            )
+
+
+def _apply(broadcast: Broadcast, draft: Draft) -> None:
+    broadcast.kind, broadcast.title, broadcast.severity = draft.kind, draft.title.strip(), draft.severity
+    broadcast.texts = {lang: dict(variant) for lang, variant in draft.texts.items()}
+    broadcast.follows_id = draft.follows_id
+    broadcast.topic_ids, broadcast.topic_match = sorted(set(draft.topic_ids)), draft.topic_match
+    broadcast.district_ids, broadcast.district_match = sorted(set(draft.district_ids)), draft.district_match
+    broadcast.channel_kinds = sorted(set(draft.channel_kinds))
+    broadcast.options = [option.strip() for option in draft.options]
+    broadcast.event = dict(draft.event or {})
+    broadcast.closes_at, broadcast.send_at = draft.closes_at, draft.send_at
+
+
+def create(session: Session, *, author: StaffUser, draft: Draft) -> Broadcast:
+    if author.role not in DRAFTERS:
+        raise Forbidden(f"Die Rolle {author.role!r} darf keine Nachrichten entwerfen.")
+    _validate(session, author.municipality_id, draft)
+    broadcast = Broadcast(municipality_id=author.municipality_id, kind=draft.kind, title=draft.title,
+                          created_by_id=author.id)  # fmt: skip
+    _apply(broadcast, draft)
+    _check_lengths(session, broadcast)
+    session.add(broadcast)
+    session.flush()
+    assert broadcast.id is not None
+    audit(session, actor=author, municipality_id=author.municipality_id, action="broadcast.drafted",
+          broadcast_id=broadcast.id)  # fmt: skip
+    return broadcast
+
+
+def get(session: Session, *, municipality_id: int, broadcast_id: int) -> Broadcast:
+    broadcast = session.get(Broadcast, broadcast_id)
+    if broadcast is None or broadcast.municipality_id != municipality_id:
+        raise NotFound(f"Nachricht {broadcast_id} nicht gefunden.")
+    return broadcast
+
+
+def list_broadcasts(session: Session, *, municipality_id: int, status: str | None = None, page: int = 1,
+                    per_page: int = 25) -> tuple[list[Broadcast], int]:  # fmt: skip
+    query = select(Broadcast).where(Broadcast.municipality_id == municipality_id)
+    if status:
+        query = query.where(Broadcast.status == status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    items = session.exec(
+        query.order_by(col(Broadcast.created_at).desc()).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(items), total
+
+
+def update_draft(session: Session, *, actor: StaffUser, broadcast_id: int, draft: Draft) -> Broadcast:
+    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
+    if broadcast.status not in ("draft", "pending_approval"):
+        raise Conflict(f"Nachricht {broadcast_id} ist {broadcast.status} und kann nicht mehr geändert werden.")
+    _validate(session, actor.municipality_id, draft)
+    _apply(broadcast, draft)
+    _check_lengths(session, broadcast)
+    broadcast.status = "draft"  # a change needs approval again
+    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.edited",
+          broadcast_id=broadcast_id)  # fmt: skip
+    return broadcast
+
+
+def submit(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
+    if broadcast.status != "draft":
+        raise Conflict(f"Nur Entwürfe können zur Freigabe gegeben werden; diese ist {broadcast.status}.")
+    broadcast.status = "pending_approval"
+    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.submitted",
+          broadcast_id=broadcast_id)  # fmt: skip
+    return broadcast
+
+
+def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+    """Approves for sending at send_at (or now), moved past quiet hours unless it is urgent.
+
+    A mayor may approve their own warning directly from draft; anything else needs to have
+    been submitted, so that announcements are always seen by a second person.
+    """
+    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
+    if actor.role not in APPROVERS:
+        raise Forbidden(f"Die Rolle {actor.role!r} darf keine Nachrichten freigeben.")
+    direct_warning = broadcast.kind in URGENT_KINDS and broadcast.status == "draft"
+    if broadcast.status != "pending_approval" and not direct_warning:
+        raise Conflict(
+            f"Nachricht {broadcast_id} ist {broadcast.status}; freigeben lässt sich nur, was eingereicht ist."
+        )
+    _check_lengths(session, broadcast)  # channels may have been connected since the draft
+    municipality = session.get(Municipality, broadcast.municipality_id)
+    assert municipality is not None
+    now = utcnow()
+    wanted = broadcast.send_at if broadcast.send_at and broadcast.send_at > now else now
+    broadcast.send_at = wanted if broadcast.kind in URGENT_KINDS else after_quiet_hours(municipality, wanted)
+    broadcast.status = "approved"
+    broadcast.approved_by_id, broadcast.approved_at = actor.id, now
+    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.approved",
+          broadcast_id=broadcast_id, send_at=broadcast.send_at.isoformat())  # fmt: skip
+    return broadcast
+
+
+def after_quiet_hours(municipality: Municipality, moment: datetime) -> datetime:
+    """`moment`, or the end of the municipality's quiet hours if it falls within them."""
+    hours = preference(municipality, "quiet_hours")
+    start, end = time.fromisoformat(hours["start"]), time.fromisoformat(hours["end"])
+    local = moment.astimezone(ZoneInfo(municipality.timezone))
+    clock = local.time()
+    quiet = (clock >= start or clock < end) if start > end else (start <= clock < end)
+    if not quiet:
+        return moment
+    day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=local.tzinfo).astimezone(moment.tzinfo)
+
+
+def cancel(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+    """Stops a broadcast: what has not been claimed for sending yet is never sent."""
+    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
+    if broadcast.status in ("completed", "cancelled"):
+        raise Conflict(f"Nachricht {broadcast_id} ist bereits {broadcast.status}.")
+    if broadcast.status in ("approved", "sending", "paused") and actor.role not in APPROVERS:
+        raise Forbidden("Nur Bürgermeisterin, Bürgermeister oder Admin können eine freigegebene Nachricht stoppen.")
+    broadcast.status = "cancelled"
+    broadcast.finished_at = utcnow()
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state).in_(("queued", "claimed")))
+        .values(state="cancelled")
+    )
+    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.cancelled",
+          broadcast_id=broadcast_id)  # fmt: skip
+    return broadcast
+
+
+def pause(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
+    if actor.role not in APPROVERS:
+        raise Forbidden(f"Die Rolle {actor.role!r} darf den Versand nicht anhalten.")
+    if broadcast.status != "sending":
+        raise Conflict(f"Nur eine Nachricht im Versand lässt sich anhalten; diese ist {broadcast.status}.")
+    broadcast.status = "paused"
+    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.paused",
+          broadcast_id=broadcast_id)  # fmt: skip
+    return broadcast
+
+
+def resume(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
+    if actor.role not in APPROVERS:
+        raise Forbidden(f"Die Rolle {actor.role!r} darf den Versand nicht fortsetzen.")
+    if broadcast.status != "paused":
+        raise Conflict(f"Nur eine angehaltene Nachricht lässt sich fortsetzen; diese ist {broadcast.status}.")
+    broadcast.status = "sending"
+    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.resumed",
+          broadcast_id=broadcast_id)  # fmt: skip
+    return broadcast
+
+
+def target_kinds(session: Session, broadcast: Broadcast) -> list[str]:
+    """The channel kinds the broadcast may use: its own choice, limited to connected accounts."""
+    connected = set(
+        session.exec(
+            select(ChannelAccount.kind).where(
+                ChannelAccount.municipality_id == broadcast.municipality_id,
+                ChannelAccount.active == True,  # noqa: E712
+            )
+        )
+    )
+    wanted = set(broadcast.channel_kinds) or connected
+    return sorted(wanted & connected)
+
+
+@dataclass(frozen=True)
+class Preview:
+    recipients: int
+    by_language: dict[str, int]
+    channels: list[Any]
+    sms_cost_estimate_eur: float | None
+
+
+def preview_broadcast(session: Session, *, municipality_id: int, broadcast_id: int) -> Preview:
+    """The recipient count and what each channel carries, before anything is sent."""
+    broadcast = get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
+    targeted = subscriber_query(
+        municipality_id, broadcast.topic_ids, broadcast.topic_match,  # type: ignore[arg-type]
+        broadcast.district_ids, broadcast.district_match,  # type: ignore[arg-type]
+    ).subquery()  # fmt: skip
+    counts = dict(session.execute(select(targeted.c.language, func.count()).group_by(targeted.c.language)).all())
+    kinds = target_kinds(session, broadcast)
+    channels = preview(broadcast, kinds)
+    cost = None
+    if "twilio" in kinds:
+        municipality = session.get(Municipality, municipality_id)
+        assert municipality is not None
+        price = float(preference(municipality, "sms_segment_price_eur"))
+        segments = {p.language: p.segments or 0 for p in channels if p.kind == "twilio"}
+        # An upper bound: as if every recipient were reached by SMS.
+        cost = round(sum(count * segments.get(lang if lang in segments else "de", 0) * price
+                         for lang, count in counts.items()), 2)  # fmt: skip
+    return Preview(recipients=sum(counts.values()), by_language=counts, channels=channels, sms_cost_estimate_eur=cost)
+
+
+DELIVERY_STATES = (
+    "queued",
+    "claimed",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "skipped",
+    "opted_out",
+    "cancelled",
+    "uncertain",
+)
+
+
+def report(session: Session, *, municipality_id: int, broadcast_id: int) -> dict[str, Any]:
+    """Counts per channel and state, failure reasons, and survey results; live while sending."""
+    broadcast = get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
+    rows = session.execute(
+        select(col(ChannelAccount.kind), col(Delivery.state), func.count())
+        .join(ChannelAccount, col(ChannelAccount.id) == Delivery.channel_account_id)
+        .where(col(Delivery.broadcast_id) == broadcast_id)
+        .group_by(col(ChannelAccount.kind), col(Delivery.state))
+    ).all()
+    per_channel: dict[str, dict[str, int]] = {}
+    totals = dict.fromkeys(DELIVERY_STATES, 0)
+    for kind, state, count in rows:
+        per_channel.setdefault(kind, dict.fromkeys(DELIVERY_STATES, 0))[state] = count
+        totals[state] += count
+    reasons = session.execute(
+        select(col(Delivery.error_code), col(Delivery.error_message), func.count())
+        .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.error_message).is_not(None))
+        .group_by(col(Delivery.error_code), col(Delivery.error_message))
+        .order_by(func.count().desc())
+        .limit(20)
+    ).all()
+    done = sum(totals[state] for state in DELIVERY_STATES if state not in ("queued", "claimed", "sending"))
+    result: dict[str, Any] = {
+        "broadcast_id": broadcast_id,
+        "status": broadcast.status,
+        "recipients": broadcast.recipient_count,
+        "progress": round(done / broadcast.recipient_count, 4) if broadcast.recipient_count else None,
+        "totals": totals,
+        "per_channel": per_channel,
+        "failure_reasons": [{"code": code, "message": message, "count": count} for code, message, count in reasons],
+    }
+    if broadcast.options:
+        tally: dict[int, int] = dict(
+            session.execute(
+                select(col(SurveyAnswer.option_index), func.count())
+                .where(col(SurveyAnswer.broadcast_id) == broadcast_id)
+                .group_by(col(SurveyAnswer.option_index))
+            ).all()
+        )
+        result["answers"] = [
+            {"option": option, "count": tally.get(index, 0)} for index, option in enumerate(broadcast.options)
+        ]
+    return result
+
+
+def report_csv(session: Session, *, municipality_id: int, broadcast_id: int) -> str:
+    """One line per delivery, for a spreadsheet: who, which channel, what became of it."""
+    get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(
+        ["lieferung", "kontakt", "kanal", "adresse", "status", "fehlercode", "fehler", "gesendet", "zugestellt"]
+    )
+    rows = session.execute(
+        select(Delivery, ChannelAccount.kind)
+        .join(ChannelAccount, col(ChannelAccount.id) == Delivery.channel_account_id)
+        .where(col(Delivery.broadcast_id) == broadcast_id)
+        .order_by(col(Delivery.id))
+        .execution_options(yield_per=1000)
+    )
+    for delivery, kind in rows:
+        writer.writerow([
+            delivery.id, delivery.contact_id, kind, delivery.address, delivery.state, delivery.error_code or "",
+            delivery.error_message or "", delivery.sent_at.isoformat() if delivery.sent_at else "",
+            delivery.delivered_at.isoformat() if delivery.delivered_at else "",
+        ])  # fmt: skip
+    return out.getvalue()

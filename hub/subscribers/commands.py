@@ -1,0 +1,333 @@
+"""Inbound pipeline step: STOP, START/ANMELDEN, HILFE and the subscription buttons, on every channel.
+
+Keywords are whole messages (trimmed, case and trailing punctuation ignored), so "STOP bitte"
+stays a question for staff. START may be followed by topic or district words. Telegram's
+/start and Messenger's GET_STARTED open a button flow whose presses come back as postbacks
+`sub:topic:<key>`, `sub:district:<key>` and `sub:done`. Everything else passes on unchanged
+(survey answers belong to the broadcasts' step).
+
+A command is answered and does not become a case: a conversation that holds nothing but
+commands is resolved once answered (it stays in the history), and the outcome starts with
+"command:", which is also how later commands recognise earlier ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import func, or_
+from sqlmodel import col, select
+
+from channels.base import Choice
+from hub.contacts.models import Contact
+from hub.inbox import service as inbox
+from hub.inbox.models import InboundEvent, Message
+from hub.subscribers import service
+from hub.subscribers.models import District, Topic
+from hub.subscribers.preferences import preference
+from hub.templating import render_message
+from hub.tenancy.models import Municipality
+
+if TYPE_CHECKING:
+    # The pipeline imports this step, so importing it back at run time would be circular.
+    from hub.inbox.pipeline import InboundContext
+
+OUTCOME_PREFIX = "command: "
+TOPIC_PREFIX = "sub:topic:"
+DISTRICT_PREFIX = "sub:district:"
+DONE_PAYLOAD = "sub:done"
+ALL_DISTRICTS = "*"
+GET_STARTED = "GET_STARTED"
+
+# Channels that show buttons; elsewhere the topics are written into the text instead.
+BUTTON_KINDS = frozenset({"telegram", "facebook"})
+SOURCE_BY_KIND = {"twilio": "keyword", "email": "keyword", "telegram": "telegram", "facebook": "messenger"}
+BUTTON_LABELS = {
+    "de": {"done": "Fertig", "all_districts": "Ganze Stadt"},
+    "en": {"done": "Done", "all_districts": "Whole town"},
+}
+
+CommandName = Literal["stop", "start", "help", "welcome", "topic", "district", "done"]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: CommandName
+    words: tuple[str, ...] = ()
+
+
+def _normalise(text: str) -> str:
+    # "Stop." and "stop!" are as clear as "STOP"; a citizen must not be messaged for a full stop.
+    return " ".join(text.split()).strip(".!?").strip().casefold()
+
+
+def parse_command(text: str, *, stop_words: list[str], start_words: list[str], help_words: list[str]) -> Command | None:
+    """The command a message is, or None if it is an ordinary message (pure: no database)."""
+    raw = text.strip()
+    if raw.startswith(TOPIC_PREFIX):
+        return Command("topic", (raw[len(TOPIC_PREFIX) :],))
+    if raw.startswith(DISTRICT_PREFIX):
+        return Command("district", (raw[len(DISTRICT_PREFIX) :],))
+    if raw == DONE_PAYLOAD:
+        return Command("done")
+    if raw == GET_STARTED:
+        return Command("welcome")
+    normalised = _normalise(raw)
+    if not normalised:
+        return None
+    first, _, rest = normalised.partition(" ")
+    # Telegram commands may name the bot: /start@MusterstadtBot.
+    telegram_command = first.split("@", 1)[0] if first.startswith("/") else None
+    if telegram_command == "/start":
+        return Command("welcome")
+    if telegram_command == "/stop" and not rest:
+        return Command("stop")
+    if telegram_command in ("/help", "/hilfe") and not rest:
+        return Command("help")
+    if normalised in {word.casefold() for word in stop_words}:
+        return Command("stop")
+    if normalised in {word.casefold() for word in help_words}:
+        return Command("help")
+    if first in {word.casefold() for word in start_words}:
+        return Command("start", tuple(word for word in re.split(r"[\s,;]+", rest) if word))
+    return None
+
+
+def apply_subscriber_commands(ctx: InboundContext) -> str | None:
+    """Pipeline step (after store_message, before acknowledge): answers a command, or lets the message pass."""
+    assert ctx.contact is not None and ctx.contact.id is not None
+    assert ctx.conversation is not None and ctx.message is not None
+    inbound = ctx.inbound
+    # Robots are never answered, and a public comment is not the place for subscriptions.
+    if inbound.automated or inbound.kind in ("comment", "edit"):
+        return None
+    municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
+    assert municipality is not None
+    text = inbound.text if inbound.text.strip() or ctx.account.kind != "email" else inbound.subject or ""
+    command = parse_command(
+        text,
+        stop_words=preference(municipality, "stop_keywords"),
+        start_words=preference(municipality, "start_keywords"),
+        help_words=preference(municipality, "help_keywords"),
+    )
+    if command is None:
+        return None
+    handled = _Handler(ctx, municipality, ctx.contact, text).run(command)
+    if handled is None:
+        return None
+    if _only_commands(ctx):
+        inbox.update_conversation(
+            ctx.session,
+            municipality_id=ctx.conversation.municipality_id,
+            conversation_id=ctx.conversation.id,  # type: ignore[arg-type]
+            status="resolved",
+        )
+    return OUTCOME_PREFIX + handled
+
+
+def _only_commands(ctx: InboundContext) -> bool:
+    """Whether the conversation holds nothing for staff: opened by this command, or commands only."""
+    assert ctx.conversation is not None and ctx.message is not None
+    if ctx.is_new_conversation:
+        return True
+    others = ctx.session.exec(
+        select(func.count())
+        .select_from(Message)
+        .outerjoin(InboundEvent, col(InboundEvent.id) == Message.inbound_event_id)
+        .where(
+            Message.conversation_id == ctx.conversation.id,
+            Message.direction == "inbound",
+            Message.id != ctx.message.id,
+            or_(col(InboundEvent.outcome).is_(None), ~col(InboundEvent.outcome).startswith(OUTCOME_PREFIX)),
+        )
+    ).one()
+    return others == 0
+
+
+class _Handler:
+    """Carries out one command for one message and queues the answer."""
+
+    def __init__(self, ctx: InboundContext, municipality: Municipality, contact: Contact, text: str) -> None:
+        assert municipality.id is not None and contact.id is not None and ctx.message is not None
+        self.ctx = ctx
+        self.evidence = {"message_id": ctx.message.id, "text": text.strip()[:160]}
+        self.session = ctx.session
+        self.municipality = municipality
+        self.municipality_id: int = municipality.id
+        self.contact_id: int = contact.id
+        self.kind = ctx.account.kind
+        self.source = SOURCE_BY_KIND.get(self.kind, "keyword")
+        self.subscription = service.get_subscription(
+            self.session, municipality_id=self.municipality_id, contact_id=self.contact_id
+        )
+        self.language = self.subscription.language if self.subscription else contact.language
+        self.topics = service.list_topics(self.session, municipality_id=self.municipality_id)
+        self.districts = service.list_districts(self.session, municipality_id=self.municipality_id)
+
+    def run(self, command: Command) -> str | None:
+        if command.name == "stop":
+            return self.stop()
+        if command.name == "start":
+            return self.start(command.words)
+        if command.name == "help":
+            self.answer("help.txt.j2")
+            return "help"
+        if self.kind not in BUTTON_KINDS:
+            # Buttons need a channel that shows them; SMS and mail get the keywords instead.
+            self.answer("help.txt.j2")
+            return "help"
+        if command.name == "welcome":
+            self.answer("subscribe_welcome.txt.j2", choices=self.topic_choices())
+            return "welcome"
+        if command.name == "topic":
+            return self.toggle_topic(command.words[0])
+        if command.name == "done":
+            return self.done()
+        return self.pick_district(command.words[0])
+
+    # --- the commands ---------------------------------------------------------------------
+
+    def stop(self) -> str:
+        change = service.stop(
+            self.session,
+            municipality_id=self.municipality_id,
+            contact_id=self.contact_id,
+            channel_kind=self.kind,
+            source=self.source,
+            evidence=self.evidence,
+        )
+        self.subscription = change.subscription
+        self.answer("stop_confirmation.txt.j2")
+        return "stop" if change.event else "stop (already stopped)"
+
+    def start(self, words: tuple[str, ...]) -> str | None:
+        chosen_topics: list[Topic] = []
+        chosen_district: District | None = None
+        unknown: list[str] = []
+        for word in words:
+            topic = service.find_topic(self.session, municipality_id=self.municipality_id, word=word)
+            district = service.find_district(self.session, municipality_id=self.municipality_id, word=word)
+            if topic is not None:
+                chosen_topics.append(topic)
+            elif district is not None:
+                chosen_district = district
+            else:
+                unknown.append(word)
+        if unknown:
+            # "Anmelden Wohnsitz wie geht das" is a question for staff, not a typo of a topic.
+            if len(words) > 1 and not chosen_topics and chosen_district is None:
+                return None
+            self.answer("unknown_topics.txt.j2", unknown=unknown)
+            return "start with unknown topics"
+        topic_ids: list[int] | None = None  # START alone keeps the topics (none: every topic)
+        if chosen_topics:
+            # An active subscriber adds topics; a new or returning one gets exactly what they named.
+            active = self.subscription is not None and self.subscription.state == "active"
+            current = service.topic_ids_of(self.session, self.subscription) if self.subscription and active else []
+            topic_ids = sorted({*current, *(t.id for t in chosen_topics if t.id is not None)})
+        self.subscribe(
+            topic_ids=topic_ids,
+            district_ids=[chosen_district.id] if chosen_district and chosen_district.id else None,
+        )
+        self.answer("start_confirmation.txt.j2")
+        return "start"
+
+    def toggle_topic(self, key: str) -> str:
+        topic = next((t for t in self.topics if t.key == key), None)
+        active = self.subscription is not None and self.subscription.state == "active"
+        current = set(service.topic_ids_of(self.session, self.subscription)) if self.subscription and active else set()
+        if topic is not None and topic.id is not None:
+            current ^= {topic.id}
+            self.subscribe(topic_ids=sorted(current))
+        self.answer("subscribe_selection.txt.j2", choices=self.topic_choices())
+        return f"topic {key}"
+
+    def done(self) -> str:
+        # Done without a topic press means every topic; either way the citizen is subscribed now.
+        self.subscribe()
+        labels = BUTTON_LABELS[self._lang()]
+        choices = [Choice(label=d.name, payload=DISTRICT_PREFIX + d.key) for d in self.districts]
+        choices.append(Choice(label=labels["all_districts"], payload=DISTRICT_PREFIX + ALL_DISTRICTS))
+        self.answer("subscribe_districts.txt.j2", choices=choices)
+        return "done"
+
+    def pick_district(self, key: str) -> str:
+        district = next((d for d in self.districts if d.key == key), None)
+        if district is not None or key == ALL_DISTRICTS:
+            self.subscribe(district_ids=[district.id] if district and district.id else [])
+        self.answer("start_confirmation.txt.j2")
+        return f"district {key}"
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def subscribe(self, **changes: Any) -> None:
+        """A press on a subscription button is an explicit wish: it makes the subscription active."""
+        change = service.subscribe(
+            self.session,
+            municipality_id=self.municipality_id,
+            contact_id=self.contact_id,
+            channel_kind=self.kind,
+            source=self.source,
+            evidence=self.evidence,
+            **changes,
+        )
+        self.subscription = change.subscription
+
+    def chosen_topics(self) -> list[Topic]:
+        if self.subscription is None or self.subscription.state != "active":
+            return []
+        ids = set(service.topic_ids_of(self.session, self.subscription))
+        return [topic for topic in self.topics if topic.id in ids]
+
+    def chosen_district(self) -> District | None:
+        if self.subscription is None:
+            return None
+        ids = service.district_ids_of(self.session, self.subscription)
+        return next((d for d in self.districts if d.id in ids), None)
+
+    def topic_choices(self) -> list[Choice]:
+        chosen = {topic.id for topic in self.chosen_topics()}
+        choices = [
+            Choice(label=("✓ " if topic.id in chosen else "") + self._name(topic), payload=TOPIC_PREFIX + topic.key)
+            for topic in self.topics
+        ]
+        choices.append(Choice(label=BUTTON_LABELS[self._lang()]["done"], payload=DONE_PAYLOAD))
+        return choices
+
+    def _lang(self) -> str:
+        return self.language if self.language in BUTTON_LABELS else "de"
+
+    def _name(self, topic: Topic) -> str:
+        return topic.name_en if self._lang() == "en" else topic.name_de
+
+    def answer(self, template: str, *, choices: list[Choice] | None = None, **context: Any) -> None:
+        assert self.ctx.conversation is not None
+        keywords = {
+            "start_keyword": preference(self.municipality, "start_keywords")[0],
+            "stop_keyword": preference(self.municipality, "stop_keywords")[0],
+            "help_keyword": preference(self.municipality, "help_keywords")[0],
+        }
+        district = self.chosen_district()
+        text = render_message(
+            template,
+            self.language,
+            overrides=preference(self.municipality, "texts"),
+            municipality=self.municipality.name,
+            topics=[self._name(topic) for topic in self.chosen_topics()],
+            all_topics=[topic.key.upper() for topic in self.topics],
+            district=district.name if district else None,
+            **keywords,
+            **context,
+        )
+        message = inbox.queue_outbound(
+            self.session,
+            conversation=self.ctx.conversation,
+            text=text,
+            author=None,
+            automated=True,
+            choices=choices if choices and self.kind in BUTTON_KINDS else (),
+        )
+        assert message.id is not None
+        self.ctx.to_send.append(message.id)

@@ -1,0 +1,254 @@
+"""CSV import of existing subscriber lists: every line checked first, then all imported or nothing.
+
+Columns (header line required, any order, `;` or `,` as separator): phone and/or email (at
+least one), topics (keys or names, separated by spaces or commas; empty: every topic),
+district (key or name; empty: the whole municipality), language (de or en; empty: de),
+consent_evidence (how the person agreed, required: without proof of consent nobody is
+imported), consent_date (optional, YYYY-MM-DD or DD.MM.YYYY).
+
+A person who has said STOP is reported, not re-subscribed: an old list must not undo an
+objection. Each imported person gets one ConsentEvent "imported" with the file, line, the
+evidence text and the date.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import phonenumbers
+from sqlmodel import Session, select
+
+from hub.contacts.models import ContactIdentity
+from hub.contacts.service import resolve_contact
+from hub.subscribers import service
+from hub.subscribers.models import District, Topic
+from hub.tenancy.models import Municipality
+
+REQUIRED_COLUMNS = ("consent_evidence",)
+ADDRESS_COLUMNS = ("phone", "email")
+KNOWN_COLUMNS = ("phone", "email", "topics", "district", "language", "consent_evidence", "consent_date")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    phone: str | None
+    email: str | None
+    topics: list[Topic]
+    district: District | None
+    language: str
+    evidence: str
+    consent_date: date | None
+
+
+@dataclass
+class Checked:
+    """The outcome of validation: the rows, or the problems by line number (line 1 is the header)."""
+
+    rows: list[Row] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate(session: Session, *, municipality: Municipality, text: str) -> Checked:
+    """Reads and checks every line; writes nothing."""
+    assert municipality.id is not None
+    checked = Checked()
+    lines = text.splitlines()
+    if not lines:
+        checked.problems.append((1, "Die Datei ist leer."))
+        return checked
+    dialect = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=dialect)
+    columns = [name.strip().lower() for name in reader.fieldnames or []]
+    reader.fieldnames = columns
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if not any(name in columns for name in ADDRESS_COLUMNS):
+        missing.append("phone oder email")
+    unknown = [name for name in columns if name not in KNOWN_COLUMNS]
+    if missing or unknown:
+        if missing:
+            checked.problems.append((1, f"Spalte(n) fehlen: {', '.join(missing)}."))
+        if unknown:
+            checked.problems.append(
+                (1, f"Unbekannte Spalte(n): {', '.join(unknown)}; erlaubt: {', '.join(KNOWN_COLUMNS)}.")
+            )
+        return checked
+    topics = service.list_topics(session, municipality_id=municipality.id)
+    districts = service.list_districts(session, municipality_id=municipality.id)
+    seen: dict[str, int] = {}
+    for record in reader:
+        line = reader.line_num
+        values = {key: (value or "").strip() for key, value in record.items() if key}
+        if not any(values.values()):
+            continue
+        problems: list[str] = []
+        phone = _phone(values.get("phone", ""), municipality, problems)
+        email = _email(values.get("email", ""), problems)
+        if not values.get("phone") and not values.get("email"):
+            problems.append("Telefonnummer oder E-Mail-Adresse fehlt.")
+        for address in filter(None, (phone, email)):
+            if address in seen:
+                problems.append(f"{address} steht schon in Zeile {seen[address]}.")
+            else:
+                seen[address] = line
+        chosen_topics: list[Topic] = []
+        for word in filter(None, re.split(r"[\s,]+", values.get("topics", ""))):
+            topic = next(
+                (t for t in topics if word.casefold() in (t.key, t.name_de.casefold(), t.name_en.casefold())), None
+            )
+            if topic is None:
+                problems.append(f"Unbekanntes Thema {word!r}; es gibt: {', '.join(t.key for t in topics)}.")
+            elif topic not in chosen_topics:
+                chosen_topics.append(topic)
+        district = None
+        if values.get("district"):
+            wanted = values["district"].casefold()
+            district = next((d for d in districts if wanted in (d.key, d.name.casefold())), None)
+            if district is None:
+                problems.append(
+                    f"Unbekannter Ortsteil {values['district']!r}; es gibt: {', '.join(d.key for d in districts)}."
+                )
+        language = values.get("language", "").lower() or "de"
+        if language not in service.LANGUAGES:
+            problems.append(f"Unbekannte Sprache {language!r}; erlaubt: de, en.")
+        evidence = values.get("consent_evidence", "")
+        if not evidence:
+            problems.append("Nachweis der Einwilligung (consent_evidence) fehlt.")
+        consent_date = _date(values.get("consent_date", ""), problems)
+        for kind, known in (("phone", phone), ("email", email)):
+            if known and _has_stopped(session, municipality.id, kind, known):
+                problems.append(f"{known} hat sich abgemeldet (STOP) und wird nicht wieder angemeldet.")
+        if phone and email:
+            owners = {
+                _owner(session, municipality.id, "phone", phone),
+                _owner(session, municipality.id, "email", email),
+            }
+            if None not in owners and len(owners) > 1:
+                problems.append(f"{phone} und {email} gehören zu verschiedenen Kontakten; bitte erst zusammenführen.")
+        if problems:
+            checked.problems.extend((line, problem) for problem in problems)
+            continue
+        checked.rows.append(
+            Row(
+                line=line,
+                phone=phone,
+                email=email,
+                topics=chosen_topics,
+                district=district,
+                language=language,
+                evidence=evidence,
+                consent_date=consent_date,
+            )
+        )
+    if not checked.rows and not checked.problems:
+        checked.problems.append((1, "Die Datei enthält keine Zeilen mit Abonnenten."))
+    return checked
+
+
+def _phone(raw: str, municipality: Municipality, problems: list[str]) -> str | None:
+    if not raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, municipality.default_region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        problems.append(f"Ungültige Telefonnummer {raw!r}.")
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(raw: str, problems: list[str]) -> str | None:
+    if not raw:
+        return None
+    if not _EMAIL.fullmatch(raw) or len(raw) > 254:
+        problems.append(f"Ungültige E-Mail-Adresse {raw!r}.")
+        return None
+    return raw.lower()
+
+
+def _date(raw: str, problems: list[str]) -> date | None:
+    if not raw:
+        return None
+    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(raw, pattern).date()
+        except ValueError:
+            continue
+    problems.append(f"Ungültiges Datum {raw!r}; erwartet JJJJ-MM-TT oder TT.MM.JJJJ.")
+    return None
+
+
+def _owner(session: Session, municipality_id: int, kind: str, address: str) -> int | None:
+    return session.exec(
+        select(ContactIdentity.contact_id).where(
+            ContactIdentity.municipality_id == municipality_id,
+            ContactIdentity.kind == kind,
+            ContactIdentity.address == address,
+        )
+    ).first()
+
+
+def _has_stopped(session: Session, municipality_id: int, kind: str, address: str) -> bool:
+    owner = _owner(session, municipality_id, kind, address)
+    return owner is not None and service.is_stopped(session, owner)
+
+
+def import_rows(
+    session: Session,
+    *,
+    municipality: Municipality,
+    rows: list[Row],
+    file_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Subscribes every checked row; the caller commits once, so a failure imports nothing."""
+    assert municipality.id is not None
+    for row in rows:
+        addresses = [(kind, address) for kind, address in (("phone", row.phone), ("email", row.email)) if address]
+        # Start from an address the hub already knows, so the person stays one contact.
+        addresses.sort(key=lambda pair: _owner(session, municipality.id or 0, *pair) is None)
+        (kind, address), *others = addresses
+        contact = resolve_contact(
+            session, municipality_id=municipality.id, kind=kind, address=address, language=row.language
+        )
+        for other_kind, other_address in others:
+            if _owner(session, municipality.id, other_kind, other_address) is None:
+                assert contact.id is not None
+                session.add(
+                    ContactIdentity(
+                        municipality_id=municipality.id, contact_id=contact.id, kind=other_kind, address=other_address
+                    )
+                )
+        assert contact.id is not None
+        service.subscribe(
+            session,
+            municipality_id=municipality.id,
+            contact_id=contact.id,
+            channel_kind=None,
+            source="import",
+            action="imported",
+            evidence={
+                "file": file_name,
+                "line": row.line,
+                "consent_evidence": row.evidence,
+                "consent_date": row.consent_date.isoformat() if row.consent_date else None,
+            },
+            topic_ids=[topic.id for topic in row.topics if topic.id is not None],
+            district_ids=[row.district.id] if row.district and row.district.id else [],
+            language=row.language,
+        )
+        if progress is not None:
+            progress(1)
+    session.flush()
+    return len(rows)

@@ -1,0 +1,369 @@
+"""One-time SMS codes that prove a phone number on the public web form, with the limits that stop SMS fraud.
+
+A code is 6 digits, valid 10 minutes, at most 5 tries; a new code for the same number may be
+asked for after 60 s, at most 3 times per verification; a number gets at most 5 codes an hour
+and a client IP at most 20; only numbers from the municipality's allowed countries get one.
+
+Codes are stored as HMAC-SHA256 under the server key (RATHAUS_SECRET_KEY) with a per-row salt,
+not with scrypt or PBKDF2: a 6-digit code has only a million values, so a slow hash would not
+stop anyone holding a database dump (and codes are dead after 10 minutes anyway), while it
+would hand every anonymous caller of a public endpoint a cheap way to burn CPU. Under a key
+that is not in the database a dump reveals nothing, and the salt keeps equal codes unequal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from channels.base import OutboundMessage
+from hub.contacts.service import resolve_contact
+from hub.db import utcnow
+from hub.errors import DomainError, InvalidInput, TooManyRequests
+from hub.subscribers import service
+from hub.subscribers.models import PhoneVerification
+from hub.subscribers.preferences import preference
+from hub.templating import render_message
+from hub.tenancy.models import ChannelAccount, Municipality
+
+CODE_DIGITS = 6
+VALID_FOR = timedelta(minutes=10)
+MAX_TRIES = 5
+RESEND_AFTER = timedelta(seconds=60)
+MAX_SENDS = 3
+PER_NUMBER_PER_HOUR = 5
+PER_IP_PER_HOUR = 20
+HOUR = timedelta(hours=1)
+
+# What the citizen reads on the form when something is refused, per language.
+MESSAGES: dict[str, dict[str, str]] = {
+    "de": {
+        "invalid_number": "Das ist keine gültige Telefonnummer. Bitte prüfen Sie die Eingabe.",
+        "country": "Codes können wir nur an Nummern aus diesen Ländern schicken: {countries}.",
+        "wait": "Bitte warten Sie noch {seconds} Sekunden, bevor Sie einen neuen Code anfordern.",
+        "too_many_sends": "Für diese Anmeldung wurden schon {count} Codes gesendet. "
+        "Bitte versuchen Sie es in {minutes} Minuten noch einmal.",
+        "number_limit": "An diese Nummer wurden in der letzten Stunde zu viele Codes gesendet. "
+        "Bitte versuchen Sie es später noch einmal.",
+        "ip_limit": "Von Ihrem Anschluss wurden in der letzten Stunde zu viele Codes angefordert. "
+        "Bitte versuchen Sie es später noch einmal.",
+        "no_channel": "Die Anmeldung per SMS ist bei dieser Gemeinde derzeit nicht möglich.",
+        "no_code": "Für diese Nummer gibt es keinen gültigen Code (mehr). Bitte fordern Sie einen neuen an.",
+        "expired": "Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.",
+        "too_many_tries": "Der Code wurde zu oft falsch eingegeben. Bitte fordern Sie einen neuen an.",
+        "wrong_code": "Der Code stimmt nicht. Sie haben noch {left} Versuch(e).",
+        "bad_code_format": "Der Code besteht aus 6 Ziffern.",
+    },
+    "en": {
+        "invalid_number": "That is not a valid phone number. Please check it.",
+        "country": "We can only send codes to numbers from these countries: {countries}.",
+        "wait": "Please wait {seconds} more seconds before asking for a new code.",
+        "too_many_sends": "{count} codes have already been sent for this sign-up. "
+        "Please try again in {minutes} minutes.",
+        "number_limit": "Too many codes were sent to this number in the last hour. Please try again later.",
+        "ip_limit": "Too many codes were requested from your connection in the last hour. Please try again later.",
+        "no_channel": "Signing up by SMS is not available for this municipality at the moment.",
+        "no_code": "There is no valid code for this number (any more). Please ask for a new one.",
+        "expired": "The code has expired. Please ask for a new one.",
+        "too_many_tries": "The code was entered wrongly too often. Please ask for a new one.",
+        "wrong_code": "The code is not right. You have {left} more attempt(s).",
+        "bad_code_format": "The code is 6 digits.",
+    },
+}
+
+
+def message(language: str, key: str, **values: Any) -> str:
+    return MESSAGES.get(language, MESSAGES["de"])[key].format(**values)
+
+
+def hash_code(code: str, salt: str | None = None) -> str:
+    """ "salt$hex" of HMAC-SHA256(server key, salt:code)."""
+    salt = salt or secrets.token_hex(8)
+    digest = hmac.new(service.secret_key(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
+    return f"{salt}${digest}"
+
+
+def code_matches(code: str, stored: str) -> bool:
+    salt, _, _ = stored.partition("$")
+    return hmac.compare_digest(hash_code(code, salt).encode("ascii"), stored.encode("ascii"))
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def normalise_phone(municipality: Municipality, raw: str, language: str) -> str:
+    """The number in E.164, if it is valid and from an allowed country; otherwise a 422 that says why."""
+    try:
+        number = phonenumbers.parse(raw.strip(), municipality.default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(message(language, "invalid_number")) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(message(language, "invalid_number"))
+    allowed = [country.upper() for country in preference(municipality, "allowed_phone_countries")]
+    if phonenumbers.region_code_for_number(number) not in allowed:
+        raise InvalidInput(message(language, "country", countries=", ".join(allowed)))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class Started:
+    verification_id: int
+    phone: str
+    expires_at: datetime
+    resend_after_seconds: int
+
+
+def start_verification(
+    session: Session,
+    *,
+    municipality: Municipality,
+    phone: str,
+    topics: list[str],
+    district: str | None,
+    language: str,
+    client_ip: str | None,
+    now: datetime | None = None,
+) -> Started:
+    """Checks the limits, records the code and sends it by SMS while the citizen waits on the form.
+
+    Commits itself: the limits must be on record before the SMS leaves (two requests at once
+    must not both pass), and a send that fails is taken back so the citizen may try again.
+    """
+    assert municipality.id is not None
+    now = now or utcnow()
+    language = language if language in service.LANGUAGES else "de"
+    e164 = normalise_phone(municipality, phone, language)
+    request = _request(session, municipality.id, topics, district, language)
+    account = _sms_account(session, municipality.id, language)
+    # Take the municipality's write lock first (a row lock on PostgreSQL, the database lock on
+    # SQLite), so that counting and recording are one step for concurrent requests.
+    session.execute(update(Municipality).where(col(Municipality.id) == municipality.id).values(id=municipality.id))
+    since = now - HOUR
+    sent_to_number = session.exec(
+        select(func.coalesce(func.sum(PhoneVerification.sends), 0)).where(
+            PhoneVerification.municipality_id == municipality.id,
+            PhoneVerification.phone == e164,
+            col(PhoneVerification.last_sent_at) >= since,
+        )
+    ).one()
+    current = session.exec(
+        select(PhoneVerification)
+        .where(
+            PhoneVerification.municipality_id == municipality.id,
+            PhoneVerification.phone == e164,
+            col(PhoneVerification.verified_at).is_(None),
+            col(PhoneVerification.expires_at) > now,
+            col(PhoneVerification.attempts) < MAX_TRIES,
+        )
+        .order_by(col(PhoneVerification.created_at).desc())
+    ).first()
+    if current is not None:
+        wait = (current.last_sent_at + RESEND_AFTER - now).total_seconds()
+        if wait > 0:
+            raise TooManyRequests(message(language, "wait", seconds=int(wait) + 1))
+        if current.sends >= MAX_SENDS:
+            minutes = int((current.expires_at - now).total_seconds() // 60) + 1
+            raise TooManyRequests(message(language, "too_many_sends", count=current.sends, minutes=minutes))
+    if sent_to_number >= PER_NUMBER_PER_HOUR:
+        raise TooManyRequests(message(language, "number_limit"))
+    if client_ip:
+        sent_from_ip = session.exec(
+            select(func.coalesce(func.sum(PhoneVerification.sends), 0)).where(
+                PhoneVerification.client_ip == client_ip, col(PhoneVerification.last_sent_at) >= since
+            )
+        ).one()
+        if sent_from_ip >= PER_IP_PER_HOUR:
+            raise TooManyRequests(message(language, "ip_limit"))
+
+    code = new_code()
+    if current is None:
+        verification = PhoneVerification(
+            municipality_id=municipality.id,
+            phone=e164,
+            code_hash=hash_code(code),
+            client_ip=(client_ip or "")[:64] or None,
+            request=request,
+            created_at=now,
+            last_sent_at=now,
+            expires_at=now + VALID_FOR,
+        )
+        session.add(verification)
+        undo: dict[str, Any] | None = None
+    else:
+        verification = current
+        undo = {
+            "code_hash": current.code_hash,
+            "sends": current.sends,
+            "last_sent_at": current.last_sent_at,
+            "request": current.request,
+            "expires_at": current.expires_at,
+        }
+        # A new code replaces the old one; tries already used still count.
+        verification.code_hash = hash_code(code)
+        verification.sends += 1
+        verification.last_sent_at = now
+        verification.request = request
+        verification.expires_at = now + VALID_FOR
+    session.commit()
+    try:
+        _send_code(municipality, account, e164, code, language)
+    except DomainError:
+        if undo is None:
+            session.delete(verification)
+        else:
+            for key, value in undo.items():
+                setattr(verification, key, value)
+        session.commit()
+        raise
+    assert verification.id is not None
+    return Started(
+        verification_id=verification.id,
+        phone=e164,
+        expires_at=verification.expires_at,
+        resend_after_seconds=int(RESEND_AFTER.total_seconds()),
+    )
+
+
+def _request(
+    session: Session, municipality_id: int, topics: list[str], district: str | None, language: str
+) -> dict[str, Any]:
+    """What the citizen asked for, checked now so a typo shows before the SMS is paid for."""
+    found = service.topics_by_keys(session, municipality_id=municipality_id, words=topics)
+    chosen = service.district_by_key(session, municipality_id=municipality_id, word=district) if district else None
+    return {
+        "topics": [topic.key for topic in found],
+        "district": chosen.key if chosen else None,
+        "language": language,
+    }
+
+
+def _sms_account(session: Session, municipality_id: int, language: str) -> ChannelAccount:
+    account = service.channel_account(session, municipality_id=municipality_id, kind="twilio")
+    if account is None:
+        raise service.ChannelUnavailable(message(language, "no_channel"))
+    return account
+
+
+def _send_code(municipality: Municipality, account: ChannelAccount, phone: str, code: str, language: str) -> None:
+    text = render_message(
+        "verification_code.txt.j2",
+        language,
+        overrides=preference(municipality, "texts"),
+        code=code,
+        municipality=municipality.name,
+        minutes=int(VALID_FOR.total_seconds() // 60),
+    )
+    service.send_now(account, OutboundMessage(to=phone, text=text, automated=True), language=language)
+
+
+@dataclass(frozen=True)
+class Verified:
+    contact_id: int
+    change: service.Change
+
+
+def verify_code(
+    session: Session,
+    *,
+    municipality: Municipality,
+    phone: str,
+    code: str,
+    client_ip: str | None,
+    user_agent: str | None,
+    language: str = "de",
+    now: datetime | None = None,
+) -> Verified:
+    """Checks the code and, if right, subscribes the number as asked (source "form").
+
+    Each try is counted and committed before the code is compared, with one UPDATE that
+    refuses a sixth, so parallel guesses cannot get more than five.
+    """
+    assert municipality.id is not None
+    now = now or utcnow()
+    e164 = normalise_phone(municipality, phone, language)
+    code = code.strip()
+    if not (code.isdigit() and len(code) == CODE_DIGITS):
+        raise InvalidInput(message(language, "bad_code_format"))
+    verification = session.exec(
+        select(PhoneVerification)
+        .where(
+            PhoneVerification.municipality_id == municipality.id,
+            PhoneVerification.phone == e164,
+            col(PhoneVerification.verified_at).is_(None),
+        )
+        .order_by(col(PhoneVerification.created_at).desc())
+    ).first()
+    if verification is None:
+        raise InvalidInput(message(language, "no_code"))
+    language = verification.request.get("language", language)
+    if verification.expires_at <= now:
+        raise InvalidInput(message(language, "expired"))
+    counted = session.execute(
+        update(PhoneVerification)
+        .where(
+            col(PhoneVerification.id) == verification.id,
+            col(PhoneVerification.attempts) < MAX_TRIES,
+            col(PhoneVerification.verified_at).is_(None),
+        )
+        .values(attempts=PhoneVerification.attempts + 1)
+    )
+    session.commit()
+    if counted.rowcount == 0:  # type: ignore[attr-defined]
+        raise TooManyRequests(message(language, "too_many_tries"))
+    session.refresh(verification)
+    if not code_matches(code, verification.code_hash):
+        left = MAX_TRIES - verification.attempts
+        if left <= 0:
+            raise TooManyRequests(message(language, "too_many_tries"))
+        raise InvalidInput(message(language, "wrong_code", left=left))
+    used = session.execute(
+        update(PhoneVerification)
+        .where(col(PhoneVerification.id) == verification.id, col(PhoneVerification.verified_at).is_(None))
+        .values(verified_at=now)
+    )
+    if used.rowcount == 0:  # type: ignore[attr-defined]
+        raise InvalidInput(message(language, "no_code"))
+    return _apply(session, municipality, verification, client_ip, user_agent)
+
+
+def _apply(
+    session: Session,
+    municipality: Municipality,
+    verification: PhoneVerification,
+    client_ip: str | None,
+    user_agent: str | None,
+) -> Verified:
+    assert municipality.id is not None
+    request = verification.request
+    contact = resolve_contact(
+        session,
+        municipality_id=municipality.id,
+        kind="phone",
+        address=verification.phone,
+        language=request.get("language"),
+    )
+    assert contact.id is not None
+    topics = service.topics_by_keys(session, municipality_id=municipality.id, words=request.get("topics", []))
+    district = request.get("district")
+    districts = [service.district_by_key(session, municipality_id=municipality.id, word=district)] if district else []
+    change = service.subscribe(
+        session,
+        municipality_id=municipality.id,
+        contact_id=contact.id,
+        channel_kind="twilio",
+        source="form",
+        evidence={"ip": client_ip, "user_agent": (user_agent or "")[:300], "verification_id": verification.id},
+        topic_ids=[topic.id for topic in topics if topic.id is not None],
+        district_ids=[d.id for d in districts if d.id is not None],
+        language=request.get("language"),
+    )
+    return Verified(contact_id=contact.id, change=change)
