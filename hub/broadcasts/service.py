@@ -251,26 +251,24 @@ def cancel(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcas
 
 
 def pause(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
-    broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
-    if actor.role not in APPROVERS:
-        raise Forbidden(f"Die Rolle {actor.role!r} darf den Versand nicht anhalten.")
-    if broadcast.status != "sending":
-        raise Conflict(f"Nur eine Nachricht im Versand lässt sich anhalten; diese ist {broadcast.status}.")
-    broadcast.status = "paused"
-    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.paused",
-          broadcast_id=broadcast_id)  # fmt: skip
-    return broadcast
+    return _hold_or_continue(session, actor, broadcast_id, expected="sending", to="paused", verb="anhalten")
 
 
 def resume(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+    return _hold_or_continue(session, actor, broadcast_id, expected="paused", to="sending", verb="fortsetzen")
+
+
+def _hold_or_continue(
+    session: Session, actor: StaffUser, broadcast_id: int, *, expected: str, to: str, verb: str
+) -> Broadcast:
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if actor.role not in APPROVERS:
-        raise Forbidden(f"Die Rolle {actor.role!r} darf den Versand nicht fortsetzen.")
-    if broadcast.status != "paused":
-        raise Conflict(f"Nur eine angehaltene Nachricht lässt sich fortsetzen; diese ist {broadcast.status}.")
-    broadcast.status = "sending"
-    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.resumed",
-          broadcast_id=broadcast_id)  # fmt: skip
+        raise Forbidden(f"Die Rolle {actor.role!r} darf den Versand nicht {verb}.")
+    if broadcast.status != expected:
+        raise Conflict(f"Nur eine Nachricht im Zustand {expected} lässt sich {verb}; diese ist {broadcast.status}.")
+    broadcast.status = to
+    audit(session, actor=actor, municipality_id=actor.municipality_id,
+          action="broadcast.paused" if to == "paused" else "broadcast.resumed", broadcast_id=broadcast_id)  # fmt: skip
     return broadcast
 
 

@@ -446,3 +446,25 @@ def test_merging_contacts_keeps_a_stop_from_either_side(session: Session, town: 
     ]
     assert history.count("stopped") == 2  # the telegram STOP, moved over, and the merged contact's
     assert targeted(session, town) == set()
+
+
+def test_a_paused_broadcast_sends_nothing_until_resumed(session: Session, settings: Settings, town: Town) -> None:
+    for number in phones(3, start=700):
+        citizen(session, town, number)
+    broadcast = approved(session, town)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    with pytest.raises(Forbidden):
+        service.pause(session, actor=town.staff, broadcast_id=broadcast.id)
+    service.pause(session, actor=town.mayor, broadcast_id=broadcast.id)
+    session.commit()
+    [(first, last)] = batch_ranges(session, broadcast.id)
+    assert send_range(settings, broadcast.id, first, last, on_opted_out=stop_on_opt_out).sent == 0
+    assert town.sandbox.outbox(kind="twilio") == []
+    with pytest.raises(Conflict, match="paused"):
+        service.pause(session, actor=town.mayor, broadcast_id=broadcast.id)
+
+    service.resume(session, actor=town.mayor, broadcast_id=broadcast.id)
+    session.commit()
+    send_all(settings, broadcast.id)
+    assert len(town.sandbox.outbox(kind="twilio")) == 3
