@@ -142,6 +142,8 @@ class OutboundMessage:
     `status_callback`: URL the provider should report delivery to (Twilio).
     `automated`: an automatic answer (acknowledgement), marked so mail robots do not answer it.
     `choices`: buttons, on channels that have them (see Choice).
+    `html`, `headers`: email only: an HTML alternative to the text, and extra header fields
+    (List-Unsubscribe, Auto-Submitted: auto-generated for broadcasts).
     """
 
     to: str
@@ -156,6 +158,8 @@ class OutboundMessage:
     automated: bool = False
     sender_name: str | None = None
     choices: tuple[Choice, ...] = ()
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

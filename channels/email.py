@@ -209,8 +209,12 @@ class EmailAdapter:
         if message.automated:
             mail["Auto-Submitted"] = "auto-replied"
             mail["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+        for name, value in message.headers:
+            mail[name] = _one_line(value)
         # Quoted-printable keeps umlauts 7-bit clean for conservative relays.
         mail.set_content(message.text, cte="quoted-printable")
+        if message.html is not None:
+            mail.add_alternative(message.html, subtype="html", cte="quoted-printable")
         return mail
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from hub import webhooks
 from hub.broadcasts import api as broadcasts_api
+from hub.broadcasts import public as broadcasts_public
 from hub.contacts import api as contacts_api
 from hub.db import get_engine
 from hub.errors import DomainError
@@ -30,6 +31,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(webhooks.router)
     app.include_router(broadcasts_api.router)
+    app.include_router(broadcasts_public.router)
     app.include_router(inbox_api.router)
     app.include_router(contacts_api.router)
     app.include_router(tenancy_api.router)

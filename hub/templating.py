@@ -23,6 +23,19 @@ def _environment() -> Environment:
     )
 
 
+@lru_cache
+def _page_environment() -> Environment:
+    # Pages and HTML mail show citizens' and staff's text: everything is escaped.
+    return Environment(
+        loader=FileSystemLoader(str(get_settings().templates_dir)), undefined=StrictUndefined, autoescape=True
+    )
+
+
+def render_page(name: str, **context: Any) -> str:
+    """Renders an HTML template (templates/ui/... or templates/messages/<lang>/*.html.j2), escaped."""
+    return _page_environment().get_template(name).render(**context)
+
+
 def render_message(name: str, language: str, overrides: Mapping[str, Any] | None = None, **context: Any) -> str:
     """Renders templates/messages/<lang>/<name>, or the municipality's own text for it.
 

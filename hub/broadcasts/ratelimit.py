@@ -17,8 +17,9 @@ from typing import Protocol
 
 import redis
 
-# Sends that the limiter spaces a second apart arrive at the provider up to this much closer.
-GUARD_SECONDS = 0.1
+# Sends that the limiter spaces a second apart can arrive at the provider this much closer: seen
+# above 0.1 s on a loaded 2-core machine, so the margin is generous; it costs throughput (N/1.25).
+GUARD_SECONDS = 0.25
 
 # KEYS[1] the account's window; ARGV: window seconds, limit, a unique member.
 # Returns 0 when a slot was taken, otherwise how long to wait (seconds, as a string).

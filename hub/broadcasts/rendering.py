@@ -18,7 +18,7 @@ from channels.registry import adapter_class
 from channels.sms_segments import sms_segments
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
-from hub.templating import render_message
+from hub.templating import render_message, render_page
 
 # The channel template that wraps the text, per channel kind.
 _WRAPPER = {"twilio": "broadcast_sms.txt.j2", "telegram": "broadcast_chat.txt.j2", "facebook": "broadcast_chat.txt.j2",
@@ -32,9 +32,23 @@ def _sandbox() -> SandboxedEnvironment:
 
 
 @dataclass(frozen=True)
+class MailLinks:
+    """What an email broadcast links to; one pair per recipient."""
+
+    municipality: str
+    unsubscribe_url: str
+    answer_url: str | None = None
+
+
+SAMPLE_LINKS = MailLinks(municipality="Gemeinde", unsubscribe_url="https://…/u/…", answer_url="https://…/a/…")
+
+
+@dataclass(frozen=True)
 class Rendered:
     text: str
     subject: str | None = None
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def language_of(broadcast: Broadcast, wanted: str) -> str:
@@ -42,25 +56,39 @@ def language_of(broadcast: Broadcast, wanted: str) -> str:
     return wanted if wanted in broadcast.texts else "de"
 
 
-def render(broadcast: Broadcast, *, kind: str, language: str, recipient: dict[str, Any]) -> Rendered:
+def render(
+    broadcast: Broadcast, *, kind: str, language: str, recipient: dict[str, Any], links: MailLinks | None = None
+) -> Rendered:
     lang = language_of(broadcast, language)
     variant = broadcast.texts[lang]
     try:
         body = _sandbox().from_string(variant["body"]).render(**recipient)
     except TemplateError as error:
         raise InvalidInput(f"Der Text ({lang}) lässt sich nicht einsetzen: {error}") from None
-    text = render_message(
-        _WRAPPER[kind],
-        lang,
-        kind=broadcast.kind,
-        severity=broadcast.severity,
-        title=variant.get("subject") or broadcast.title,
-        body=body,
-        options=broadcast.options,
-        event=broadcast.event,
+    context: dict[str, Any] = {
+        "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
+        "body": body, "options": broadcast.options, "event": broadcast.event,
+    }  # fmt: skip
+    if kind != "email":
+        return Rendered(text=render_message(_WRAPPER[kind], lang, **context))
+    mail_links = links or SAMPLE_LINKS
+    context.update(
+        municipality=mail_links.municipality, unsubscribe_url=mail_links.unsubscribe_url,
+        answer_url=mail_links.answer_url if broadcast.options else None,
+    )  # fmt: skip
+    return Rendered(
+        text=render_message(_WRAPPER[kind], lang, **context),
+        subject=context["title"],
+        html=render_page(f"messages/{lang}/broadcast_email.html.j2", **context),
+        headers=(
+            # RFC 8058: the HTTPS link unsubscribes with one POST, no further confirmation.
+            ("List-Unsubscribe", f"<{mail_links.unsubscribe_url}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            # A broadcast is not an auto-reply: bounces come back, and robots should not answer.
+            ("Auto-Submitted", "auto-generated"),
+            ("X-Auto-Response-Suppress", "OOF, AutoReply"),
+        ),
     )
-    subject = (variant.get("subject") or broadcast.title) if kind == "email" else None
-    return Rendered(text=text, subject=subject)
 
 
 @dataclass(frozen=True)

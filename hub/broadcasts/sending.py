@@ -31,16 +31,17 @@ from channels.base import (
     TransientError,
 )
 from channels.registry import build_adapter
+from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.broadcasts.ratelimit import RateLimiter, limiter_for
-from hub.broadcasts.rendering import render
+from hub.broadcasts.rendering import MailLinks, render
 from hub.broadcasts.service import URGENT_KINDS
 from hub.contacts.models import Contact
 from hub.db import session_scope, utcnow
 from hub.inbox.outbound import retry_delay
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
-from hub.tenancy.models import ChannelAccount
+from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.service import status_callback_url
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ def send_range(
                 select(Contact.id, Contact.display_name).where(col(Contact.id).in_([d.contact_id for d in deliveries]))
             ).all()
         )
+        municipality = session.get(Municipality, broadcast.municipality_id)
+        municipality_name = municipality.name if municipality else ""
         for account_id in {d.channel_account_id for d in deliveries}:
             account = session.get(ChannelAccount, account_id)
             assert account is not None
@@ -181,12 +184,16 @@ def send_range(
         rendered = render(
             broadcast, kind=account.kind, language=delivery.language,
             recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
+            links=_mail_links(settings, broadcast, delivery, municipality_name) if account.kind == "email" else None,
         )  # fmt: skip
         message = OutboundMessage(
             to=delivery.address,
             text=rendered.text,
             subject=rendered.subject,
-            automated=True,
+            html=rendered.html,
+            headers=rendered.headers,
+            # Only replies to a citizen are auto-replies (null sender); a broadcast wants its bounces.
+            automated=account.kind != "email",
             status_callback=status_callback_url(settings, account),
             choices=tuple(
                 Choice(label=option, payload=f"survey:{broadcast_id}:{index}")
@@ -218,6 +225,17 @@ def send_range(
             _record_receipt(delivery.id, receipt)
             outcome.sent += 1
     return outcome
+
+
+def _mail_links(settings: Settings, broadcast: Broadcast, delivery: Delivery, municipality: str) -> MailLinks:
+    target = LinkTarget(
+        municipality_id=broadcast.municipality_id, contact_id=delivery.contact_id, broadcast_id=delivery.broadcast_id
+    )
+    return MailLinks(
+        municipality=municipality,
+        unsubscribe_url=link(settings, UNSUBSCRIBE, target),
+        answer_url=link(settings, ANSWER, target) if broadcast.options else None,
+    )
 
 
 def _status(session: Session, broadcast_id: int) -> str | None:

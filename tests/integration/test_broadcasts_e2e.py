@@ -6,6 +6,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import httpx
+
 from tests.integration.conftest import Hub, wait_for
 
 
@@ -132,3 +134,35 @@ def test_bad_broadcasts_are_refused_with_a_reason(hub: Hub) -> None:
         json={"kind": "announcement", "title": "x", "texts": {"de": {"body": "x" * 1700}}, "channels": ["email"]},
     )
     assert by_mail.status_code == 201
+
+
+def test_email_survey_with_answer_link_and_one_click_unsubscribe(hub: Hub) -> None:
+    address = f"leserin-{uuid.uuid4().hex[:8]}@example.org"
+    hub.sandbox.send_email(from_=address, to=hub.accounts["email"]["address"], subject="ANMELDEN", text="ANMELDEN")
+    outbox_has(hub, "email", address, lambda text: "angemeldet" in text.lower())
+    title = f"Bücherei länger offen {uuid.uuid4().hex[:6]}?"
+    survey = send(hub, kind="survey", title=title, options=["Ja", "Nein"], channels=["email"],
+                  texts={"de": {"body": "Soll die Bücherei samstags öffnen?"}})  # fmt: skip
+    [mail] = outbox_has(hub, "email", address, lambda text: "samstags" in text)
+    assert mail["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe_url = mail["headers"]["List-Unsubscribe"].strip("<>")
+    assert unsubscribe_url.startswith(f"{hub.url}/u/")
+    assert f"Abmelden: {unsubscribe_url}" in mail["text"]
+    answer_url = next(line.split(": ", 1)[1] for line in mail["text"].splitlines() if line.startswith("Antworten: "))
+
+    page = httpx.get(answer_url)
+    assert page.status_code == 200 and "Soll die Bücherei samstags öffnen?" in page.text
+    assert httpx.post(answer_url, data={"option": "1"}).status_code == 200
+    answers = hub.api.get(f"/api/v1/broadcasts/{survey['id']}/report").json()["answers"]
+    assert answers == [{"option": "Ja", "count": 0}, {"option": "Nein", "count": 1}]
+
+    # Following the link only asks; a mail scanner opening it unsubscribes nobody.
+    assert "Ja, abmelden" in httpx.get(unsubscribe_url).text
+    contact_id = hub.wait_for_conversation_with(address)["contact"]["id"]
+    assert hub.api.get(f"/api/v1/subscribers/{contact_id}").json()["state"] == "active"
+    one_click = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert one_click.status_code == 200 and "keine Nachrichten mehr" in one_click.text
+    assert hub.api.get(f"/api/v1/subscribers/{contact_id}").json()["state"] == "stopped"
+    forged = httpx.post(unsubscribe_url[:-3] + "abc")
+    assert forged.status_code == 400 and "ungültig" in forged.text

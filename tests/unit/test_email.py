@@ -543,3 +543,29 @@ def test_raw_utf8_and_latin1_headers_are_decoded_not_left_as_surrogates() -> Non
     subject = parse_raw(latin).subject
     assert subject is not None and subject.startswith("Parkausweis f") and subject.endswith("r Anwohner")
     subject.encode("utf-8")
+
+
+def test_a_broadcast_mail_carries_html_and_list_unsubscribe(smtp_sink: SmtpSink) -> None:
+    make_adapter(smtp_sink.port).send(
+        OutboundMessage(
+            to="buerger@example.org",
+            text="Die Straße ist gesperrt.",
+            subject="Sperrung",
+            html="<p>Die Straße ist <b>gesperrt</b>.</p>",
+            headers=(
+                ("List-Unsubscribe", "<https://hub.example/u/abc>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                ("Auto-Submitted", "auto-generated"),
+            ),
+        )
+    )
+    [received] = smtp_sink.mails
+    mail = received.message
+    assert received.mail_from == HUB_ADDRESS  # bounces of a broadcast must come back
+    assert mail["List-Unsubscribe"] == "<https://hub.example/u/abc>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    html, plain = mail.get_body(preferencelist=("html",)), mail.get_body(preferencelist=("plain",))
+    assert html is not None and plain is not None
+    assert html.get_content().strip() == "<p>Die Straße ist <b>gesperrt</b>.</p>"
+    assert plain.get_content().strip() == "Die Straße ist gesperrt."
