@@ -191,7 +191,13 @@ def serve(demo: bool) -> None:
     settings = get_settings()
     upgrade_to_head()
     me = [sys.executable, "-m", "hub.cli"]
-    with _child_processes([[*me, "worker", "-c", "2"], [*me, "beat"]]):
+    workers = [
+        # Citizens' messages and staff replies never wait behind a long, rate-limited broadcast;
+        # broadcasts share one process so its in-memory rate limit covers all of them.
+        [*me, "worker", "-Q", "inbound,replies", "-c", "2"],
+        [*me, "worker", "-Q", "warnings,bulk", "-c", "2"],
+    ]
+    with _child_processes([*workers, [*me, "beat"]]):
         # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
         # finally blocks below stop the listeners and the children.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     broker_url: str = Field(
         "",
-        description="Celery broker; empty means kombu's SQLAlchemy transport on SQLite in data_dir.",
+        description="Celery broker: redis://…, or a database URL for kombu's SQLAlchemy transport; empty: SQLite.",
     )
     public_url: str = Field(
         "http://127.0.0.1:8000",
@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_broker_url(self) -> str:
-        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+        return self.broker_url or f"sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
 
     @property
     def is_embedded(self) -> bool:

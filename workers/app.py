@@ -19,8 +19,12 @@ BULK_QUEUE = "bulk"
 QUEUES = (WARNINGS_QUEUE, REPLIES_QUEUE, INBOUND_QUEUE, BULK_QUEUE)
 
 
+def _is_database(broker_url: str) -> bool:
+    return broker_url.startswith(("sqla+", "sqlite", "postgresql", "mysql"))
+
+
 def _transport_options(broker_url: str) -> dict[str, object]:
-    if broker_url.startswith("sqla+"):
+    if _is_database(broker_url):
         # kombu hands these to create_engine: wait for SQLite's lock instead of failing, since
         # the web app, the worker and beat all write to the one broker file.
         return {"connect_args": {"timeout": 30}}
@@ -31,7 +35,14 @@ def _transport_options(broker_url: str) -> dict[str, object]:
 
 def create_celery() -> Celery:
     settings = get_settings()
-    app = Celery("rathaus", broker=settings.effective_broker_url, include=["workers.tasks"])
+    broker_url = settings.effective_broker_url
+    database_broker = _is_database(broker_url)
+    app = Celery(
+        "rathaus",
+        broker=broker_url.removeprefix("sqla+") if database_broker else broker_url,
+        broker_transport="workers.broker:DatabaseTransport" if database_broker else None,
+        include=["workers.tasks"],
+    )
     app.conf.update(
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=INBOUND_QUEUE,
@@ -49,7 +60,7 @@ def create_celery() -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options=_transport_options(settings.effective_broker_url),
+        broker_transport_options=_transport_options(broker_url),
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_seconds},
             "poll-mailboxes": {"task": "workers.tasks.poll_mailboxes", "schedule": settings.imap_poll_seconds},

@@ -25,6 +25,7 @@ from workers.app import BULK_QUEUE, WARNINGS_QUEUE, celery_app, enqueue_inbound,
 log = logging.getLogger(__name__)
 
 MAX_PIPELINE_ATTEMPTS = 5
+SWEEP_BATCH = 500
 
 
 @celery_app.task(name="workers.tasks.process_inbound")
@@ -162,9 +163,14 @@ def sweep() -> dict[str, int]:
     settings = get_settings()
     cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
     with session_scope() as session:
+        # Bounded: after an outage the backlog is worked off a slice per sweep, oldest first,
+        # instead of one ever larger task every interval.
         pending = list(
             session.exec(
-                select(InboundEvent.id).where(InboundEvent.state == "pending", col(InboundEvent.received_at) <= cutoff)
+                select(InboundEvent.id)
+                .where(InboundEvent.state == "pending", col(InboundEvent.received_at) <= cutoff)
+                .order_by(col(InboundEvent.id))
+                .limit(SWEEP_BATCH)
             ).all()
         )
         queued = stale_queued_ids(session, settings)

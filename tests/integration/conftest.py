@@ -62,7 +62,9 @@ class Hub:
     sandbox: SandboxClient
     accounts: dict[str, dict[str, Any]]
     log_path: Path
+    serve_pid: int
     api: httpx.Client = field(init=False)
+    extra_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.api = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
@@ -77,6 +79,24 @@ class Hub:
             cwd=REPO,
             timeout=60,
         )
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes `rathaus serve` started."""
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.serve_pid), "-f", "hub.cli worker"], capture_output=True, text=True, check=False
+        )
+        return [int(pid) for pid in found.stdout.split()]
+
+    def start_workers(self) -> None:
+        """Workers as `rathaus serve` runs them, as an operator would start after a crash; stopped with the hub."""
+        for number, queues in enumerate(("inbound,replies", "warnings,bulk"), start=len(self.extra_workers)):
+            with self.log_path.with_name(f"worker-{number}.log").open("wb") as log_file:
+                self.extra_workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "hub.cli", "worker", "-Q", queues, "-c", "2"], env=self.env, cwd=REPO,
+                        stdout=log_file, stderr=subprocess.STDOUT,
+                    )
+                )  # fmt: skip
 
     def conversations(self, **params: Any) -> list[dict[str, Any]]:
         response = self.api.get("/api/v1/conversations", params={"per_page": 200, **params})
@@ -145,6 +165,7 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=REDIS_URL)
 
     log_path = data_dir / "serve.log"
+    extra_workers: list[subprocess.Popen[bytes]] = []
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # the README's first command, minus the install
             [sys.executable, "-m", "hub.cli", "serve", "--demo"],
@@ -186,7 +207,7 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             timeout=60,
         )
         accounts = {item["kind"]: item for item in json.loads(listed.stdout)}
-        yield Hub(
+        started = Hub(
             backend=backend,
             url=url,
             env=env,
@@ -194,11 +215,17 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             sandbox=sandbox,
             accounts=accounts,
             log_path=log_path,
+            serve_pid=process.pid,
         )
+        extra_workers = started.extra_workers
+        yield started
     except BaseException:
         sys.stderr.write(log_path.read_text(errors="replace")[-6000:])
         raise
     finally:
+        for worker in extra_workers:
+            worker.terminate()
+            worker.wait(timeout=30)
         process.terminate()
         try:
             process.wait(timeout=20)
