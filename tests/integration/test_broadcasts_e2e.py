@@ -166,3 +166,34 @@ def test_email_survey_with_answer_link_and_one_click_unsubscribe(hub: Hub) -> No
     assert hub.api.get(f"/api/v1/subscribers/{contact_id}").json()["state"] == "stopped"
     forged = httpx.post(unsubscribe_url[:-3] + "abc")
     assert forged.status_code == 400 and "ungültig" in forged.text
+
+
+def test_messenger_subscription_and_survey_answer_by_quick_reply(hub: Hub) -> None:
+    page, psid = hub.accounts["facebook"]["address"], str(8000000000000000 + uuid.uuid4().int % 10**15)
+    hub.sandbox.send_messenger(psid=psid, text="ANMELDEN VERANSTALTUNGEN", page_id=page)
+    outbox_has(hub, "facebook", psid, lambda text: "angemeldet" in text.lower())
+    question = f"Flohmarkt im Mai {uuid.uuid4().hex[:6]}?"
+    survey = send(hub, kind="survey", title=question, options=["Ja", "Nein"], topics=["veranstaltungen"],
+                  channels=["facebook"], texts={"de": {"body": "Kommen Sie zum Flohmarkt?"}})  # fmt: skip
+    [sent] = outbox_has(hub, "facebook", psid, lambda text: question in text)
+    assert [reply["title"] for reply in sent["quick_replies"]] == ["Ja", "Nein"]
+    assert sent["messaging_type"] == "RESPONSE"  # inside the 24-hour window the citizen opened
+
+    hub.sandbox.send_messenger(psid=psid, text="Nein", page_id=page, quick_reply_payload=f"survey:{survey['id']}:1")
+    outbox_has(hub, "facebook", psid, lambda text: "gezählt" in text)
+    answers = hub.api.get(f"/api/v1/broadcasts/{survey['id']}/report").json()["answers"]
+    assert answers == [{"option": "Ja", "count": 0}, {"option": "Nein", "count": 1}]
+
+
+def test_survey_answered_by_sms_reply(hub: Hub) -> None:
+    number = mobile()
+    subscribe_by_sms(hub, number, "VERANSTALTUNGEN")
+    question = f"Weihnachtsmarkt verlängern {uuid.uuid4().hex[:6]}?"
+    survey = send(hub, kind="survey", title=question, options=["Ja", "Nein", "Egal"], topics=["veranstaltungen"],
+                  channels=["twilio"], texts={"de": {"body": "Bis zum 30.12.?"}})  # fmt: skip
+    [sent] = outbox_has(hub, "twilio", number, lambda text: question in text)
+    assert "Antworten Sie mit 1 für Ja, 2 für Nein, 3 für Egal." in sent["text"]
+    hub.sandbox.send_sms(from_=number, to=hub.accounts["twilio"]["address"], body="3")
+    outbox_has(hub, "twilio", number, lambda text: "gezählt" in text)
+    answers = hub.api.get(f"/api/v1/broadcasts/{survey['id']}/report").json()["answers"]
+    assert answers == [{"option": "Ja", "count": 0}, {"option": "Nein", "count": 0}, {"option": "Egal", "count": 1}]
