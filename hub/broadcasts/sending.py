@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import exists, update
@@ -33,12 +32,12 @@ from channels.base import (
 from channels.registry import build_adapter
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
-from hub.broadcasts.ratelimit import RateLimiter, limiter_for
 from hub.broadcasts.rendering import MailLinks, render
 from hub.broadcasts.service import URGENT_KINDS
 from hub.contacts.models import Contact
 from hub.db import session_scope, utcnow
 from hub.inbox.outbound import retry_delay
+from hub.ratelimit import shared_limiter, wait_for_slot
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
 from hub.tenancy.models import ChannelAccount, Municipality
@@ -51,22 +50,9 @@ UNFINISHED = ("queued", "claimed", "sending")
 PREEMPTION_CHECK_SECONDS = 0.5
 
 
-@lru_cache
-def _limiter(url: str) -> RateLimiter:
-    return limiter_for(url)
-
-
-def rate_limit_url(settings: Settings) -> str:
-    """Redis when the broker is Redis (shared by every worker), otherwise this process's memory."""
-    if settings.rate_limit_url:
-        return settings.rate_limit_url
-    broker = settings.effective_broker_url
-    return broker if broker.startswith("redis") else "memory://"
-
-
 def take_token(settings: Settings, account: ChannelAccount, per_second: float) -> None:
     """Waits until the account may send one more message without exceeding its rate in any second."""
-    _limiter(rate_limit_url(settings)).wait_for_slot(f"channel:{account.id}", max(1, int(per_second)))
+    wait_for_slot(shared_limiter(settings), f"channel:{account.id}", max(1, int(per_second)))
 
 
 @dataclass

@@ -9,7 +9,6 @@ puts the real client address there, so the trust decision lives in one place.
 
 from __future__ import annotations
 
-import html
 import math
 from datetime import datetime
 from typing import Any, Literal
@@ -24,7 +23,7 @@ from hub.errors import DomainError
 from hub.settings import get_settings
 from hub.subscribers import gdpr, service, verification
 from hub.subscribers.preferences import preference
-from hub.templating import render_message
+from hub.templating import render_message, render_page
 from hub.tenancy.auth import can_write, current_user, require_role
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality
@@ -379,13 +378,25 @@ def start_email_signup(
 
 
 @public_router.get("/subscriptions/email/confirm", response_class=HTMLResponse)
+def confirm_email_page(token: str, municipality: Municipality = Depends(_municipality)) -> HTMLResponse:
+    """The link from the mail shows a button: mail scanners open links on their own and must not confirm."""
+    try:
+        service.check_email_confirmation(municipality=municipality, token=token)
+    except DomainError as error:
+        return _page("de", municipality, _notice("de", "failed"), str(error), error.status_code)
+    return HTMLResponse(
+        render_page("ui/citizen/confirm_signup.html", title=_notice("de", "title"), municipality=municipality.name)
+    )
+
+
+@public_router.post("/subscriptions/email/confirm", response_class=HTMLResponse)
 def confirm_email_signup(
     token: str,
     request: Request,
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    """The link from the mail: confirms and answers with a short page (JSON if asked for)."""
+    """Confirms the subscription (the button on the page, or a client asking for JSON)."""
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
         change = service.confirm_email_subscription(
@@ -398,7 +409,7 @@ def confirm_email_signup(
     except DomainError as error:
         if wants_json:
             raise
-        return _page("de", _notice("de", "failed"), str(error), error.status_code)
+        return _page("de", municipality, _notice("de", "failed"), str(error), error.status_code)
     session.commit()
     language = change.subscription.language
     text = render_message(
@@ -409,15 +420,10 @@ def confirm_email_signup(
     )
     if wants_json:
         return JSONResponse({"detail": text, "state": change.subscription.state})
-    return _page(language, _notice(language, "title"), text, 200)
+    return _page(language, municipality, _notice(language, "title"), text, 200)
 
 
-def _page(language: str, title: str, text: str, status_code: int) -> HTMLResponse:
-    """A minimal accessible page: the citizen arrives from a mail client, not from the staff app."""
-    return HTMLResponse(
-        f'<!doctype html>\n<html lang="{language}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title></head>"
-        f"<body><main><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></main></body></html>",
-        status_code=status_code,
-    )
+def _page(language: str, municipality: Municipality, title: str, text: str, status_code: int) -> HTMLResponse:
+    """A short page for a citizen who arrives from a mail client, not from the staff app."""
+    html = render_page("ui/citizen/notice.html", lang=language, title=title, municipality=municipality.name, text=text)
+    return HTMLResponse(html, status_code=status_code)

@@ -29,7 +29,8 @@ from channels.registry import build_adapter
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
-from hub.errors import Conflict, DomainError, InvalidInput, NotFound
+from hub.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
+from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 from hub.subscribers.preferences import preference
@@ -598,6 +599,8 @@ def _matches(
 # must set RATHAUS_SECRET_KEY (hub.settings) to a long random value.
 DEVELOPMENT_SECRET_KEY = "rathaus-hub-development-key-not-for-production"  # noqa: S105 (public on purpose)
 CONFIRMATION_VALID_SECONDS = 7 * 24 * 3600
+OPT_IN_PER_IP_PER_HOUR = 10
+OPT_IN_PER_ADDRESS_PER_HOUR = 3
 
 
 @lru_cache
@@ -715,6 +718,17 @@ def request_email_subscription(
         raise InvalidInput(f"{email!r} ist keine gültige E-Mail-Adresse.")
     if language not in LANGUAGES:
         raise InvalidInput(f"Unbekannte Sprache {language!r}; erlaubt: de, en.")
+    # The form mails whoever is named in it: without limits it would mail a stranger on and on.
+    limiter = shared_limiter(settings)
+    if not (
+        try_acquire(limiter, f"opt-in:ip:{client_ip}", OPT_IN_PER_IP_PER_HOUR, 3600)
+        and try_acquire(limiter, f"opt-in:mail:{address}", OPT_IN_PER_ADDRESS_PER_HOUR, 3600)
+    ):
+        raise TooManyRequests(
+            "Too many sign-up requests; please try again in an hour."
+            if language == "en"
+            else "Zu viele Anmeldeversuche. Bitte versuchen Sie es in einer Stunde noch einmal."
+        )
     chosen = topics_by_keys(session, municipality_id=municipality.id, words=topics)
     place = district_by_key(session, municipality_id=municipality.id, word=district) if district else None
     account = channel_account(session, municipality_id=municipality.id, kind="email")
@@ -755,14 +769,20 @@ def request_email_subscription(
     return address
 
 
+def check_email_confirmation(*, municipality: Municipality, token: str) -> dict[str, Any]:
+    """The request a confirmation link carries, if the link is genuine, unexpired and for this town."""
+    payload = read_token(token, purpose=EMAIL_PURPOSE, max_age_seconds=CONFIRMATION_VALID_SECONDS)
+    if payload.get("m") != municipality.id:
+        raise InvalidInput("Der Bestätigungslink gehört zu einer anderen Gemeinde.")
+    return payload
+
+
 def confirm_email_subscription(
     session: Session, *, municipality: Municipality, token: str, client_ip: str | None, user_agent: str | None
 ) -> Change:
     """Follows a confirmation link: subscribes the address as asked; following it again changes nothing."""
     assert municipality.id is not None
-    payload = read_token(token, purpose=EMAIL_PURPOSE, max_age_seconds=CONFIRMATION_VALID_SECONDS)
-    if payload.get("m") != municipality.id:
-        raise InvalidInput("Der Bestätigungslink gehört zu einer anderen Gemeinde.")
+    payload = check_email_confirmation(municipality=municipality, token=token)
     contact = resolve_contact(
         session, municipality_id=municipality.id, kind="email", address=payload["e"], language=payload.get("l")
     )

@@ -206,7 +206,11 @@ def test_email_double_opt_in(hub: Hub) -> None:
         and "ungültig" in forged.text
         and forged.headers["content-type"].startswith("text/html")
     )
-    confirmed = httpx.get(link.group(0), timeout=10, headers={"User-Agent": "Mailprogramm"})
+    # Opening the link (as a mail scanner does) only shows the button.
+    page = httpx.get(link.group(0), timeout=10)
+    assert page.status_code == 200 and "Anmeldung bestätigen" in page.text
+    assert subscriber_with(hub, address) is None
+    confirmed = httpx.post(link.group(0), timeout=10, headers={"User-Agent": "Mailprogramm"})
     assert confirmed.status_code == 200 and "Anmeldung bei der Stadt Musterstadt ist bestätigt" in confirmed.text
     assert '<html lang="de">' in confirmed.text
     subscriber = wait_for_subscriber(hub, address, state="active")
@@ -217,9 +221,18 @@ def test_email_double_opt_in(hub: Hub) -> None:
         "email_link",
         "Mailprogramm",
     )
-    # Following the link again changes nothing.
-    assert httpx.get(link.group(0), timeout=10).status_code == 200
+    # Confirming again changes nothing.
+    assert httpx.post(link.group(0), timeout=10).status_code == 200
     assert len(consent(hub, subscriber["contact_id"])) == 1
+
+
+def test_email_opt_in_cannot_be_used_to_flood_a_mailbox(hub: Hub) -> None:
+    stranger = f"fremd-{uuid.uuid4().hex[:8]}@example.org"
+    public = httpx.Client(base_url=hub.url, timeout=10)
+    answers = [public.post(f"{PUBLIC}/subscriptions/email", json={"email": stranger}) for _ in range(5)]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+    assert "Zu viele Anmeldeversuche" in answers[-1].json()["detail"]
+    assert len(received(hub, "email", stranger, 3)) == 3
 
 
 def test_gdpr_export_and_erase(hub: Hub) -> None:
