@@ -38,6 +38,7 @@ class DraftIn(BaseModel):
     districts: list[str] = Field(default_factory=list, description="District keys; empty means the whole town.")
     district_match: Literal["any", "all"] = "any"
     channels: list[str] = Field(default_factory=list, description="Channel kinds; empty means all connected.")
+    fallback: bool = Field(False, description="If a channel fails a recipient for good, try their next channel.")
     options: list[str] = Field(default_factory=list, description="Survey answers or RSVP choices (2 to 9).")
     event: dict[str, str] | None = Field(None, description='Invitation: {"when": ..., "where": ...}.')
     closes_at: datetime | None = None
@@ -56,6 +57,7 @@ class BroadcastOut(BaseModel):
     district_ids: list[int]
     district_match: str
     channel_kinds: list[str]
+    fallback: bool
     options: list[str]
     event: dict[str, Any]
     follows_id: int | None
@@ -86,8 +88,8 @@ def _draft(session: Session, municipality_id: int, body: DraftIn) -> service.Dra
         texts={lang: text.model_dump(exclude_none=True) for lang, text in body.texts.items()},
         topic_ids=[t.id for t in topics if t.id is not None], topic_match=body.topic_match,
         district_ids=[d.id for d in districts if d.id is not None], district_match=body.district_match,
-        channel_kinds=body.channels, options=body.options, event=body.event, closes_at=body.closes_at,
-        send_at=body.send_at,
+        channel_kinds=body.channels, fallback=body.fallback, options=body.options, event=body.event,
+        closes_at=body.closes_at, send_at=body.send_at,
     )  # fmt: skip
 
 

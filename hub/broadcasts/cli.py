@@ -57,12 +57,14 @@ def broadcast() -> None:
 @click.option("--topic", "topics", multiple=True, help="Topic key; repeat for several.")
 @click.option("--district", "districts", multiple=True, help="District key; repeat for several.")
 @click.option("--channel", "channels", multiple=True, type=click.Choice(["twilio", "telegram", "facebook", "email"]))
+@click.option("--fallback", is_flag=True, help="If a channel fails a recipient for good, try their next channel.")
 @click.option("--option", "options", multiple=True, help="Survey answer or RSVP choice; repeat 2 to 9 times.")
 @click.option("--send-at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
               help="In UTC.")  # fmt: skip
 @_as_options
 def create(kind: str, title: str, text_de: str, text_en: str | None, severity: str | None, follows_id: int | None,
-           topics: tuple[str, ...], districts: tuple[str, ...], channels: tuple[str, ...], options: tuple[str, ...],
+           topics: tuple[str, ...], districts: tuple[str, ...], channels: tuple[str, ...], fallback: bool,
+           options: tuple[str, ...],
            send_at: datetime | None, email: str, slug: str | None) -> None:  # fmt: skip
     """Draft a broadcast; prints its id."""
     texts = {"de": {"body": text_de}} | ({"en": {"body": text_en}} if text_en else {})
@@ -72,7 +74,8 @@ def create(kind: str, title: str, text_de: str, text_en: str | None, severity: s
         draft = service.Draft(
             kind=kind, title=title, texts=texts, severity=severity, follows_id=follows_id,
             topic_ids=[t.id for t in chosen_topics if t.id], district_ids=[d.id for d in chosen_districts if d.id],
-            channel_kinds=channels, options=options, send_at=send_at.replace(tzinfo=UTC) if send_at else None,
+            channel_kinds=channels, fallback=fallback, options=options,
+            send_at=send_at.replace(tzinfo=UTC) if send_at else None,
         )  # fmt: skip
         created = service.create(session, author=user, draft=draft)
         session.flush()

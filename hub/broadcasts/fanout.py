@@ -84,8 +84,28 @@ class Route:
     skipped: str | None = None
 
 
+def target_accounts(session: Session, broadcast: Broadcast) -> dict[str, ChannelAccount]:
+    """The account used per channel kind the broadcast may use (the first connected one)."""
+    accounts: dict[str, ChannelAccount] = {}
+    for account in session.exec(
+        select(ChannelAccount)
+        .where(
+            ChannelAccount.municipality_id == broadcast.municipality_id,
+            col(ChannelAccount.kind).in_(target_kinds(session, broadcast)),
+            ChannelAccount.active == True,  # noqa: E712
+        )
+        .order_by(col(ChannelAccount.id))
+    ):
+        accounts.setdefault(account.kind, account)
+    return accounts
+
+
 def _routes(
-    session: Session, broadcast: Broadcast, contact_ids: list[int], accounts: dict[str, ChannelAccount]
+    session: Session,
+    broadcast: Broadcast,
+    contact_ids: list[int],
+    accounts: dict[str, ChannelAccount],
+    exclude: frozenset[str] = frozenset(),
 ) -> dict[int, Route]:
     identities: dict[int, dict[str, str]] = {}
     for contact_id, kind, address in session.execute(
@@ -102,18 +122,30 @@ def _routes(
         for kind in KIND_ORDER:
             account = accounts.get(kind)
             address = reachable.get(IDENTITY_KIND[kind])
-            if account is None or address is None:
+            if kind in exclude or account is None or address is None:
                 continue
             assert account.id is not None
-            skipped = None
             if kind == "facebook":
                 last = messenger_window.get(contact_id)
                 if last is None or now - last > MESSENGER_WINDOW:
                     # Meta forbids unprompted messages outside the window; tags may not carry news.
-                    skipped = "Messenger: außerhalb des 24-Stunden-Fensters"
-            routes[contact_id] = Route(account_id=account.id, address=address, skipped=skipped)
+                    skipped = Route(account.id, address, skipped="Messenger: außerhalb des 24-Stunden-Fensters")
+                    routes.setdefault(contact_id, skipped)
+                    if broadcast.fallback:
+                        continue  # the next channel, if the contact has one, instead of skipping
+                    break
+            routes[contact_id] = Route(account_id=account.id, address=address)
             break
     return routes
+
+
+def reroute(session: Session, broadcast: Broadcast, contact_id: int, failed_kind: str) -> Route | None:
+    """The contact's next channel after one that failed for good; only ever forward, so it cannot loop."""
+    tried = frozenset(KIND_ORDER[: KIND_ORDER.index(failed_kind) + 1])
+    route = _routes(session, broadcast, [contact_id], target_accounts(session, broadcast), exclude=tried).get(
+        contact_id
+    )
+    return route if route is not None and route.skipped is None else None
 
 
 def _messenger_last_inbound(session: Session, contact_ids: list[int], account: ChannelAccount | None) -> dict[int, Any]:
@@ -146,15 +178,7 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
         assert broadcast is not None
         if broadcast.expanded_at is not None:
             return int(broadcast.recipient_count or 0)
-        kinds = target_kinds(session, broadcast)
-        accounts: dict[str, ChannelAccount] = {}
-        for account in session.exec(
-            select(ChannelAccount)
-            .where(ChannelAccount.municipality_id == broadcast.municipality_id, col(ChannelAccount.kind).in_(kinds))
-            .where(ChannelAccount.active == True)  # noqa: E712
-            .order_by(col(ChannelAccount.id))
-        ):
-            accounts.setdefault(account.kind, account)
+        accounts = target_accounts(session, broadcast)
         for chunk in _recipient_chunks(session, broadcast):
             routes = _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts)
             rows = [

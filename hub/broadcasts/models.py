@@ -41,6 +41,11 @@ class Broadcast(SQLModel, table=True):
     district_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     district_match: str = Field(default="any", max_length=4)
     channel_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    fallback: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": "0"},
+        description="When a channel fails a recipient for good, try their next channel.",
+    )
     options: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False), description="Survey answers, 2 to 9."
     )

@@ -30,6 +30,7 @@ from channels.base import (
     TransientError,
 )
 from channels.registry import build_adapter
+from hub.broadcasts.fanout import reroute
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.broadcasts.rendering import MailLinks, render
@@ -46,6 +47,8 @@ from hub.tenancy.service import status_callback_url
 log = logging.getLogger(__name__)
 
 UNFINISHED = ("queued", "claimed", "sending")
+# A row moved to another channel is picked up by the same batch when it runs again.
+FALLBACK_DELAY = 0.5
 # How often a running announcement looks for a warning that should go first.
 PREEMPTION_CHECK_SECONDS = 0.5
 
@@ -199,6 +202,9 @@ def send_range(
                 on_opted_out(session, row, str(error))
             outcome.failed += 1
         except PermanentError as error:
+            if broadcast.fallback and _fall_back(broadcast, delivery, account.kind, error):
+                outcome.retry_in = min(outcome.retry_in or FALLBACK_DELAY, FALLBACK_DELAY)
+                continue
             _finish(delivery.id, state="failed", error_code=error.code, error_message=str(error))
             outcome.failed += 1
         except TransientError as error:
@@ -211,6 +217,26 @@ def send_range(
             _record_receipt(delivery.id, receipt)
             outcome.sent += 1
     return outcome
+
+
+def _fall_back(broadcast: Broadcast, delivery: Delivery, failed_kind: str, error: PermanentError) -> bool:
+    """Moves the row to the contact's next channel and queues it again; False if there is none.
+
+    The row stays the one per (broadcast, contact), so the citizen still gets it at most once.
+    """
+    with session_scope() as session:
+        route = reroute(session, broadcast, delivery.contact_id, failed_kind)
+        if route is None:
+            return False
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery.id, col(Delivery.state) == "sending")
+            .values(
+                state="queued", channel_account_id=route.account_id, address=route.address, claimed_at=None,
+                attempts=0, error_code=error.code, error_message=f"{failed_kind}: {error}; nächster Kanal"[:500],
+            )
+        )  # fmt: skip
+    return True
 
 
 def _mail_links(settings: Settings, broadcast: Broadcast, delivery: Delivery, municipality: str) -> MailLinks:
@@ -261,10 +287,8 @@ def _finish(delivery_id: int | None, **values: Any) -> None:
 
 
 def _record_receipt(delivery_id: int | None, receipt: Receipt) -> None:
-    _finish(
-        delivery_id, state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow(),
-        error_code=None, error_message=None,
-    )  # fmt: skip
+    # The last problem (a retried 429, the channel it fell back from) stays as history.
+    _finish(delivery_id, state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow())
 
 
 def _retry_or_fail(settings: Settings, delivery: Delivery, error: TransientError) -> float | None:

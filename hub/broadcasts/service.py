@@ -57,6 +57,7 @@ class Draft:
     district_ids: Sequence[int] = ()
     district_match: str = "any"
     channel_kinds: Sequence[str] = ()
+    fallback: bool = False
     options: Sequence[str] = ()
     event: dict[str, str] | None = None
     closes_at: datetime | None = None
@@ -128,6 +129,7 @@ def _apply(broadcast: Broadcast, draft: Draft) -> None:
     broadcast.topic_ids, broadcast.topic_match = sorted(set(draft.topic_ids)), draft.topic_match
     broadcast.district_ids, broadcast.district_match = sorted(set(draft.district_ids)), draft.district_match
     broadcast.channel_kinds = sorted(set(draft.channel_kinds))
+    broadcast.fallback = draft.fallback
     broadcast.options = [option.strip() for option in draft.options]
     broadcast.event = dict(draft.event or {})
     broadcast.closes_at, broadcast.send_at = draft.closes_at, draft.send_at
@@ -346,7 +348,10 @@ def report(session: Session, *, municipality_id: int, broadcast_id: int) -> dict
         totals[state] += count
     reasons = session.execute(
         select(col(Delivery.error_code), col(Delivery.error_message), func.count())
-        .where(col(Delivery.broadcast_id) == broadcast_id, col(Delivery.error_message).is_not(None))
+        .where(
+            col(Delivery.broadcast_id) == broadcast_id,
+            col(Delivery.state).in_(("failed", "skipped", "opted_out", "uncertain")),
+        )
         .group_by(col(Delivery.error_code), col(Delivery.error_message))
         .order_by(func.count().desc())
         .limit(20)

@@ -468,3 +468,57 @@ def test_a_paused_broadcast_sends_nothing_until_resumed(session: Session, settin
     session.commit()
     send_all(settings, broadcast.id)
     assert len(town.sandbox.outbox(kind="twilio")) == 3
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_fallback_moves_a_permanently_failed_recipient_to_their_next_channel(
+    session: Session, settings: Settings, town: Town, fallback: bool
+) -> None:
+    unreachable_phone, chat = "+4915190000001", "421337123"
+    contact_id = citizen(session, town, unreachable_phone)
+    session.add(ContactIdentity(municipality_id=town.id, contact_id=contact_id, kind="telegram", address=chat))
+    session.commit()
+    town.sandbox.set_faults(kind="telegram", permanent_to=[chat])  # e.g. "chat not found"
+    broadcast = approved(session, town, fallback=fallback)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    send_all(settings, broadcast.id)
+
+    delivery = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id)).one()
+    session.refresh(delivery)
+    sms = town.sandbox.outbox(kind="twilio", to=unreachable_phone)
+    if fallback:
+        assert (delivery.state, delivery.address, len(sms)) == ("sent", unreachable_phone, 1)
+        assert delivery.error_message is not None and delivery.error_message.startswith("telegram:")
+    else:
+        assert (delivery.state, sms) == ("failed", [])
+    assert town.sandbox.outbox(kind="telegram", to=chat) == []
+
+
+def test_outside_messengers_window_a_fallback_broadcast_uses_the_next_channel(
+    session: Session, settings: Settings, town: Town, sandbox: SandboxServer
+) -> None:
+    page = tenancy.create_channel_account(
+        session, municipality_id=town.id, kind="facebook", name="Seite",
+        config={"page_id": "104857600000042", "graph_url": f"{sandbox.url}/"},
+    )  # fmt: skip
+    session.commit()
+    town.sandbox.register_account(kind="facebook", config=page.config, secrets=page.secrets, webhook_url=None)
+    phone, psid = "+4915190000002", "7100000000000042"
+    with_fallback, without = citizen(session, town, phone), citizen(session, town, "+4915190000003")
+    for contact_id, address in ((with_fallback, psid), (without, "7100000000000043")):
+        session.add(ContactIdentity(municipality_id=town.id, contact_id=contact_id, kind="facebook", address=address))
+    session.commit()
+    broadcast = approved(session, town, fallback=True, channel_kinds=["facebook", "twilio"])
+    start(session, broadcast)
+    rows = {d.contact_id: d for d in session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id))}
+    # Neither has written to the page in 24 hours: Messenger may not carry the news, SMS does.
+    assert rows[with_fallback].address == phone and rows[with_fallback].state == "queued"
+    assert rows[without].address == "+4915190000003"
+
+    plain = approved(session, town, channel_kinds=["facebook", "twilio"])
+    start(session, plain)
+    skipped = session.exec(
+        select(Delivery).where(Delivery.broadcast_id == plain.id, Delivery.contact_id == with_fallback)
+    ).one()
+    assert skipped.state == "skipped" and "24-Stunden" in (skipped.error_message or "")
