@@ -14,6 +14,7 @@ commands is resolved once answered (it stays in the history), and the outcome st
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,9 +23,10 @@ from sqlmodel import col, select
 
 from channels.base import Choice
 from hub.contacts.models import Contact
+from hub.errors import DomainError
 from hub.inbox import service as inbox
 from hub.inbox.models import InboundEvent, Message
-from hub.subscribers import service
+from hub.subscribers import service, verification
 from hub.subscribers.models import District, Topic
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
@@ -49,7 +51,7 @@ BUTTON_LABELS = {
     "en": {"done": "Done", "all_districts": "Whole town"},
 }
 
-CommandName = Literal["stop", "start", "help", "welcome", "topic", "district", "done"]
+CommandName = Literal["stop", "start", "help", "welcome", "topic", "district", "done", "phone", "code"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,14 @@ def _normalise(text: str) -> str:
     return " ".join(text.split()).strip(".!?").strip().casefold()
 
 
-def parse_command(text: str, *, stop_words: list[str], start_words: list[str], help_words: list[str]) -> Command | None:
+def parse_command(
+    text: str,
+    *,
+    stop_words: list[str],
+    start_words: list[str],
+    help_words: list[str],
+    phone_words: Sequence[str] = (),
+) -> Command | None:
     """The command a message is, or None if it is an ordinary message (pure: no database)."""
     raw = text.strip()
     if raw.startswith(TOPIC_PREFIX):
@@ -92,6 +101,10 @@ def parse_command(text: str, *, stop_words: list[str], start_words: list[str], h
         return Command("help")
     if first in {word.casefold() for word in start_words}:
         return Command("start", tuple(word for word in re.split(r"[\s,;]+", rest) if word))
+    if first in {word.casefold() for word in phone_words} and rest:
+        return Command("phone", (rest,))
+    if re.fullmatch(r"\d{6}", normalised):
+        return Command("code", (normalised,))
     return None
 
 
@@ -111,6 +124,7 @@ def apply_subscriber_commands(ctx: InboundContext) -> str | None:
         stop_words=preference(municipality, "stop_keywords"),
         start_words=preference(municipality, "start_keywords"),
         help_words=preference(municipality, "help_keywords"),
+        phone_words=preference(municipality, "phone_keywords"),
     )
     if command is None:
         return None
@@ -174,6 +188,10 @@ class _Handler:
         if command.name == "help":
             self.answer("help.txt.j2")
             return "help"
+        if command.name in ("phone", "code"):
+            if self.kind not in BUTTON_KINDS:
+                return None  # on SMS and mail the number is known already; six digits are just a message
+            return self.add_phone(command.words[0]) if command.name == "phone" else self.confirm_phone(command.words[0])
         if self.kind not in BUTTON_KINDS:
             # Buttons need a channel that shows them; SMS and mail get the keywords instead.
             self.answer("help.txt.j2")
@@ -301,6 +319,36 @@ class _Handler:
 
     def _name(self, topic: Topic) -> str:
         return topic.name_en if self._lang() == "en" else topic.name_de
+
+    def add_phone(self, number: str) -> str:
+        """Sends a code to the number; the citizen answers with it here, in the messenger."""
+        try:
+            started = verification.start_verification(
+                self.session, municipality=self.municipality, phone=number, topics=[], district=None,
+                language=self.language, client_ip=None, link_contact_id=self.contact_id,
+            )  # fmt: skip
+        except DomainError as error:
+            self.answer("phone_problem.txt.j2", problem=str(error))
+            return "phone refused"
+        self.answer("phone_code_sent.txt.j2", phone=started.phone)
+        return "phone code sent"
+
+    def confirm_phone(self, code: str) -> str | None:
+        pending = verification.pending_link(
+            self.session, municipality_id=self.municipality_id, contact_id=self.contact_id
+        )
+        if pending is None:
+            return None  # six digits with no code asked for: an ordinary message
+        try:
+            verification.verify_code(
+                self.session, municipality=self.municipality, phone=pending.phone, code=code, client_ip=None,
+                user_agent=None, language=self.language,
+            )  # fmt: skip
+        except DomainError as error:
+            self.answer("phone_problem.txt.j2", problem=str(error))
+            return "phone code refused"
+        self.answer("phone_verified.txt.j2", phone=pending.phone)
+        return "phone verified"
 
     def answer(self, template: str, *, choices: list[Choice] | None = None, **context: Any) -> None:
         assert self.ctx.conversation is not None

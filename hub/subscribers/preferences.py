@@ -11,6 +11,8 @@ DEFAULTS: dict[str, Any] = {
     "stop_keywords": ["STOP", "STOPP", "ABMELDEN", "ENDE", "UNSUBSCRIBE", "CANCEL"],
     "start_keywords": ["START", "ANMELDEN"],
     "help_keywords": ["HILFE", "HELP"],
+    # In a messenger chat, "TELEFON +49…" adds a phone number, confirmed by a code sent to it.
+    "phone_keywords": ["TELEFON", "HANDY", "PHONE"],
     # Non-warning broadcasts wait for the end of quiet hours (municipality's time zone).
     "quiet_hours": {"start": "21:00", "end": "07:00"},
     # One-time codes go only to numbers from these countries (SMS pumping fraud).

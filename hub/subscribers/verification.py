@@ -25,6 +25,8 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from channels.base import OutboundMessage
+from hub.contacts.merge import merge
+from hub.contacts.models import ContactIdentity
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.errors import DomainError, InvalidInput, TooManyRequests
@@ -132,6 +134,7 @@ def start_verification(
     language: str,
     client_ip: str | None,
     now: datetime | None = None,
+    link_contact_id: int | None = None,
 ) -> Started:
     """Checks the limits, records the code and sends it by SMS while the citizen waits on the form.
 
@@ -143,6 +146,9 @@ def start_verification(
     language = language if language in service.LANGUAGES else "de"
     e164 = normalise_phone(municipality, phone, language)
     request = _request(session, municipality.id, topics, district, language)
+    if link_contact_id is not None:
+        # Asked from a messenger chat: on success the number joins that contact.
+        request["link_contact_id"] = link_contact_id
     account = _sms_account(session, municipality.id, language)
     # Take the municipality's write lock first (a row lock on PostgreSQL, the database lock on
     # SQLite), so that counting and recording are one step for concurrent requests.
@@ -268,7 +274,7 @@ def _send_code(municipality: Municipality, account: ChannelAccount, phone: str, 
 @dataclass(frozen=True)
 class Verified:
     contact_id: int
-    change: service.Change
+    change: service.Change | None  # None when a number was added to a messenger contact
 
 
 def verify_code(
@@ -344,6 +350,8 @@ def _apply(
 ) -> Verified:
     assert municipality.id is not None
     request = verification.request
+    if request.get("link_contact_id"):
+        return _link_phone(session, municipality.id, int(request["link_contact_id"]), verification.phone)
     contact = resolve_contact(
         session,
         municipality_id=municipality.id,
@@ -367,3 +375,41 @@ def _apply(
         language=request.get("language"),
     )
     return Verified(contact_id=contact.id, change=change)
+
+
+def _link_phone(session: Session, municipality_id: int, contact_id: int, phone: str) -> Verified:
+    """Adds the verified number to the messenger contact; a contact that already had it is merged in.
+
+    The subscription is left as it is: proving a number is not consent to more, and a STOP
+    on either side stays in force (see hub.contacts.merge).
+    """
+    owner = session.exec(
+        select(ContactIdentity).where(
+            ContactIdentity.municipality_id == municipality_id,
+            ContactIdentity.kind == "phone",
+            ContactIdentity.address == phone,
+        )
+    ).first()
+    if owner is None:
+        session.add(
+            ContactIdentity(municipality_id=municipality_id, contact_id=contact_id, kind="phone", address=phone)
+        )
+        session.flush()
+    elif owner.contact_id != contact_id:
+        merge(session, municipality_id=municipality_id, target_id=contact_id, source_id=owner.contact_id)
+    return Verified(contact_id=contact_id, change=None)
+
+
+def pending_link(session: Session, *, municipality_id: int, contact_id: int) -> PhoneVerification | None:
+    """The newest unconfirmed code this messenger contact asked for, if any."""
+    recent = session.exec(
+        select(PhoneVerification)
+        .where(
+            PhoneVerification.municipality_id == municipality_id,
+            col(PhoneVerification.verified_at).is_(None),
+            col(PhoneVerification.expires_at) > utcnow(),
+        )
+        .order_by(col(PhoneVerification.created_at).desc())
+        .limit(50)
+    )
+    return next((v for v in recent if v.request.get("link_contact_id") == contact_id), None)

@@ -292,3 +292,28 @@ def test_csv_import_is_all_or_nothing(hub: Hub, tmp_path: Path) -> None:
     assert (event["action"], event["source"]) == ("imported", "import")
     assert event["evidence"]["consent_evidence"] == "Unterschriftenliste Stadtfest" and event["evidence"]["line"] == 2
     assert wait_for_subscriber(hub, second, state="active")["topics"] == []
+
+
+def test_a_telegram_subscriber_adds_a_verified_phone_by_code(hub: Hub) -> None:
+    chat, phone = 800000000 + uuid.uuid4().int % 100000000, unique_mobile()
+    # The number wrote to the town before, so it is a contact of its own until it is proven.
+    hub.sandbox.send_sms(from_=phone, to=hub.accounts["twilio"]["address"], body="Wann ist Sperrmüll?")
+    by_sms = hub.wait_for_conversation_with(phone)
+
+    hub.sandbox.send_telegram(chat_id=chat, text="ANMELDEN ABFALL", first_name="Ida")
+    received(hub, "telegram", str(chat))
+    hub.sandbox.send_telegram(chat_id=chat, text=f"TELEFON {phone}", first_name="Ida")
+    assert "Code per SMS" in received(hub, "telegram", str(chat), 2)[1]["text"]
+    code = re.search(r"\b(\d{6})\b", received(hub, "twilio", phone, 2)[-1]["text"])
+    assert code, "no code in the SMS"
+
+    hub.sandbox.send_telegram(chat_id=chat, text="000000" if code.group(1) != "000000" else "111111", first_name="Ida")
+    assert "stimmt nicht" in received(hub, "telegram", str(chat), 3)[2]["text"]
+    hub.sandbox.send_telegram(chat_id=chat, text=code.group(1), first_name="Ida")
+    assert "bestätigt" in received(hub, "telegram", str(chat), 4)[3]["text"]
+
+    subscriber = wait_for_subscriber(hub, str(chat), state="active")
+    identities = hub.api.get(f"/api/v1/contacts/{subscriber['contact_id']}").json()["identities"]
+    assert {(i["kind"], i["address"]) for i in identities} == {("telegram", str(chat)), ("phone", phone)}
+    # The earlier SMS conversation now belongs to the same person.
+    assert hub.api.get(f"/api/v1/conversations/{by_sms['id']}").json()["contact"]["id"] == subscriber["contact_id"]

@@ -19,6 +19,7 @@ WORDS = {
     "stop_words": ["STOP", "STOPP", "ABMELDEN"],
     "start_words": ["START", "ANMELDEN"],
     "help_words": ["HILFE", "HELP"],
+    "phone_words": ["TELEFON", "PHONE"],
 }
 PHONE = "+4915112345678"
 CHAT = "421337001"
@@ -43,6 +44,10 @@ CHAT = "421337001"
         ("STOP PLEASE", None),
         ("Bitte stop", None),
         ("Wann ist Stop der Bauarbeiten?", None),
+        ("Telefon +49 151 1234567", Command("phone", ("+49 151 1234567",))),
+        ("TELEFON", None),
+        ("123456", Command("code", ("123456",))),
+        ("1234567", None),
         ("1", None),
         ("", None),
     ],
