@@ -167,9 +167,12 @@ def send_range(
             _finish(delivery.id, state="skipped", error_message="abgemeldet", claimed_at=None)
             outcome.skipped += 1
             continue
+        account, adapter = adapters[delivery.channel_account_id]
+        # The token first: if the limiter's store is unreachable, the row is still only claimed
+        # (known unsent) rather than in flight (unknowable).
+        take_token(settings, account, float(account.config.get("rate_per_second") or adapter.rate_per_second))
         if not _mark_sending(delivery.id):
             continue  # cancelled since the claim
-        account, adapter = adapters[delivery.channel_account_id]
         rendered = render(
             broadcast, kind=account.kind, language=delivery.language,
             recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
@@ -191,7 +194,6 @@ def send_range(
             if account.kind in ("telegram", "facebook")
             else (),
         )
-        take_token(settings, account, float(account.config.get("rate_per_second") or adapter.rate_per_second))
         try:
             receipt = adapter.send(message)
         except OptedOutError as error:

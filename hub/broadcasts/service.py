@@ -381,24 +381,41 @@ def report(session: Session, *, municipality_id: int, broadcast_id: int) -> dict
 
 
 def report_csv(session: Session, *, municipality_id: int, broadcast_id: int) -> str:
-    """One line per delivery, for a spreadsheet: who, which channel, what became of it."""
-    get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
+    """One line per delivery, for a spreadsheet: who, which channel, what became of it, and their answer."""
+    broadcast = get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
     writer.writerow(
-        ["lieferung", "kontakt", "kanal", "adresse", "status", "fehlercode", "fehler", "gesendet", "zugestellt"]
+        [
+            "lieferung",
+            "kontakt",
+            "kanal",
+            "adresse",
+            "status",
+            "fehlercode",
+            "fehler",
+            "gesendet",
+            "zugestellt",
+            "antwort",
+        ]
     )
     rows = session.execute(
-        select(Delivery, ChannelAccount.kind)
+        select(Delivery, ChannelAccount.kind, SurveyAnswer.option_index)
         .join(ChannelAccount, col(ChannelAccount.id) == Delivery.channel_account_id)
+        .outerjoin(
+            SurveyAnswer,
+            (col(SurveyAnswer.broadcast_id) == Delivery.broadcast_id)
+            & (col(SurveyAnswer.contact_id) == Delivery.contact_id),
+        )
         .where(col(Delivery.broadcast_id) == broadcast_id)
         .order_by(col(Delivery.id))
         .execution_options(yield_per=1000)
     )
-    for delivery, kind in rows:
+    for delivery, kind, answer in rows:
         writer.writerow([
             delivery.id, delivery.contact_id, kind, delivery.address, delivery.state, delivery.error_code or "",
             delivery.error_message or "", delivery.sent_at.isoformat() if delivery.sent_at else "",
             delivery.delivered_at.isoformat() if delivery.delivered_at else "",
+            broadcast.options[answer] if answer is not None and answer < len(broadcast.options) else "",
         ])  # fmt: skip
     return out.getvalue()

@@ -388,6 +388,9 @@ def test_survey_answers_by_sms_are_counted_once_per_citizen(session: Session, se
     assert reply_sms(session, settings, town, other, "Egal!", "SMv3").startswith("survey: ")
     answers = service.report(session, municipality_id=town.id, broadcast_id=survey.id)["answers"]
     assert answers == [{"option": "Ja", "count": 1}, {"option": "Nein", "count": 0}, {"option": "Egal", "count": 1}]
+    exported = service.report_csv(session, municipality_id=town.id, broadcast_id=survey.id).splitlines()
+    assert exported[0].endswith(";antwort")
+    assert sorted(line.split(";")[-1] for line in exported[1:]) == ["Egal", "Ja"]
 
     # An ordinary message is not a vote, and a closed survey says so instead of counting.
     assert not reply_sms(session, settings, town, other, "Wann öffnet das Bad?", "SMv4").startswith("survey: ")
