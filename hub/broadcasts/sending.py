@@ -89,16 +89,20 @@ def claim_range(session: Session, broadcast_id: int, first_id: int, last_id: int
 
 
 def warning_sending(session: Session, municipality_id: int) -> bool:
-    """A warning or all-clear of this municipality still has deliveries to go."""
+    """A warning or all-clear of this municipality is due or still has deliveries to go.
+
+    Due counts too: a warning approved while every worker thread is inside an announcement's
+    batch could not even start until those batches ended, so the announcement makes way first.
+    """
     pending = exists().where(col(Delivery.broadcast_id) == Broadcast.id, col(Delivery.state).in_(UNFINISHED))
+    due = (col(Broadcast.status) == "approved") & (col(Broadcast.send_at) <= utcnow())
     return (
         session.exec(
             select(Broadcast.id)
             .where(
                 Broadcast.municipality_id == municipality_id,
                 col(Broadcast.kind).in_(URGENT_KINDS),
-                Broadcast.status == "sending",
-                pending,
+                ((col(Broadcast.status) == "sending") & pending) | due,
             )
             .limit(1)
         ).first()

@@ -525,3 +525,17 @@ def test_outside_messengers_window_a_fallback_broadcast_uses_the_next_channel(
         select(Delivery).where(Delivery.broadcast_id == plain.id, Delivery.contact_id == with_fallback)
     ).one()
     assert skipped.state == "skipped" and "24-Stunden" in (skipped.error_message or "")
+
+
+def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    for number in phones(3, start=800):
+        citizen(session, town, number)
+    announcement = approved(session, town)
+    start(session, announcement)
+    approved(session, town, kind="warning", severity="Severe", title="Glätte")  # no worker has taken it yet
+    assert announcement.id is not None
+    [(first, last)] = batch_ranges(session, announcement.id)
+    outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_on_opt_out)
+    assert outcome.yielded and town.sandbox.outbox(kind="twilio") == []
