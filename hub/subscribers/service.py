@@ -365,54 +365,6 @@ def _existing(session: Session, municipality_id: int, contact_id: int) -> Subscr
     return subscription
 
 
-def set_topics(
-    session: Session,
-    *,
-    municipality_id: int,
-    contact_id: int,
-    topic_ids: Sequence[int],
-    channel_kind: str | None,
-    source: str,
-    evidence: dict[str, Any],
-) -> Change:
-    """Replaces the topics of an existing subscription, leaving its state as it is."""
-    subscription = _existing(session, municipality_id, contact_id)
-    return subscribe(
-        session,
-        municipality_id=municipality_id,
-        contact_id=contact_id,
-        channel_kind=channel_kind,
-        source=source,
-        evidence=evidence,
-        topic_ids=topic_ids,
-        state=subscription.state,
-    )
-
-
-def set_districts(
-    session: Session,
-    *,
-    municipality_id: int,
-    contact_id: int,
-    district_ids: Sequence[int],
-    channel_kind: str | None,
-    source: str,
-    evidence: dict[str, Any],
-) -> Change:
-    """Replaces the districts of an existing subscription (none: the whole municipality)."""
-    subscription = _existing(session, municipality_id, contact_id)
-    return subscribe(
-        session,
-        municipality_id=municipality_id,
-        contact_id=contact_id,
-        channel_kind=channel_kind,
-        source=source,
-        evidence=evidence,
-        district_ids=district_ids,
-        state=subscription.state,
-    )
-
-
 def is_stopped(session: Session, contact_id: int) -> bool:
     """Whether the contact said STOP (on any channel) and has not subscribed again since."""
     state = session.exec(select(Subscription.state).where(Subscription.contact_id == contact_id)).first()

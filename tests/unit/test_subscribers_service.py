@@ -78,7 +78,7 @@ def test_every_change_of_consent_writes_exactly_one_event(session: Session, town
     assert first.subscription.state == "active" and first.event is not None
     again = service.subscribe(session, source="keyword", topic_ids=[topic_id(session, town, "abfall")], **kwargs)  # type: ignore[arg-type]
     assert again.event is None
-    service.set_districts(session, source="api", district_ids=[district_id(session, town, "nord")], **kwargs)  # type: ignore[arg-type]
+    service.subscribe(session, source="api", district_ids=[district_id(session, town, "nord")], **kwargs)  # type: ignore[arg-type]
     stopped = service.stop(session, source="keyword", **kwargs)  # type: ignore[arg-type]
     assert stopped.subscription.state == "stopped" and service.is_stopped(session, contact_id)
     assert service.stop(session, source="keyword", **kwargs).event is None  # type: ignore[arg-type]
@@ -105,19 +105,6 @@ def test_stop_without_a_subscription_records_the_objection(session: Session, tow
     )
     assert change.subscription.state == "stopped"
     assert events(session, contact_id) == ["stopped"]
-
-
-def test_set_topics_needs_a_subscription(session: Session, town: Town) -> None:
-    with pytest.raises(NotFound):
-        service.set_topics(
-            session,
-            municipality_id=town.id,
-            contact_id=new_contact(session, town),
-            topic_ids=[],
-            channel_kind=None,
-            source="api",
-            evidence={},
-        )
 
 
 def subscribe(session: Session, town: Town, phone: str, topics: list[str], districts: list[str]) -> int:
