@@ -145,23 +145,41 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-@contextmanager
-def _child_processes(commands: list[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Starts the worker and beat beside the web app, and stops them with it.
+class _Children:
+    """The worker and beat processes beside the web app: started with it, restarted if they die, stopped with it.
 
-    Call it before any thread starts: preexec_fn is only safe in a single-threaded parent.
+    A Celery worker can exit on its own, e.g. when the broker goes away at the wrong moment;
+    in production the service manager restarts it, and here this does.
     """
-    children = [subprocess.Popen(command, preexec_fn=_die_with_parent) for command in commands]  # noqa: S603
-    try:
-        yield children
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+
+    def __init__(self, commands: list[list[str]]) -> None:
+        # Started before any thread exists: preexec_fn is only safe in a single-threaded parent.
+        self._commands = commands
+        self._processes = [subprocess.Popen(c, preexec_fn=_die_with_parent) for c in commands]  # noqa: S603
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._watch, name="children", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            with self._lock:
+                for index, process in enumerate(self._processes):
+                    if process.poll() is not None and not self._stopping.is_set():
+                        log.warning("%s exited with %s; starting it again", " ".join(self._commands[index][2:]),
+                                    process.returncode)  # fmt: skip
+                        # From this thread without preexec_fn: a restarted child relies on stop().
+                        self._processes[index] = subprocess.Popen(self._commands[index])  # noqa: S603
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            for process in self._processes:
+                process.terminate()
+            for process in self._processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
 
 def _wait_until_up(url: str, timeout: float = 30) -> None:
@@ -197,7 +215,8 @@ def serve(demo: bool) -> None:
         [*me, "worker", "-Q", "inbound,replies", "-c", "2"],
         [*me, "worker", "-Q", "warnings,bulk", "-c", "2"],
     ]
-    with _child_processes([*workers, [*me, "beat"]]):
+    children = _Children([*workers, [*me, "beat"]])
+    try:
         # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
         # finally blocks below stop the listeners and the children.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -211,6 +230,8 @@ def serve(demo: bool) -> None:
             controller.stop()
             if sandbox_server is not None:
                 sandbox_server.stop()
+    finally:
+        children.stop()
 
 
 def _start_demo(settings: Settings) -> SandboxServer:
