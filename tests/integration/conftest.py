@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
-import redis
 
 from channels.sandbox.client import SandboxClient
+from tests.redis_claim import claim_redis_database
 
 REPO = Path(__file__).resolve().parents[2]
 POSTGRES_ADMIN_URL = os.environ.get("RATHAUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("RATHAUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 DEMO_ADMIN = "admin@musterstadt.example"
 
 T = TypeVar("T")
@@ -159,10 +158,9 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if backend == "production":
         database_url, drop = _start_postgres_database()
         cleanups.append(drop)
-        broker = redis.Redis.from_url(REDIS_URL)
-        broker.flushdb()
-        cleanups.append(broker.flushdb)
-        env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=REDIS_URL)
+        redis_url, release = claim_redis_database()
+        cleanups.append(release)
+        env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=redis_url)
 
     log_path = data_dir / "serve.log"
     extra_workers: list[subprocess.Popen[bytes]] = []
