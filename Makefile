@@ -14,6 +14,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(INSTALLED)
 
+# axe-core for the browser tests' accessibility checks, from the npm registry.
+AXE := node_modules/axe-core/axe.min.js
+
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
 run: $(INSTALLED)
 	$(BIN)/rathaus serve --demo
 
@@ -25,8 +32,8 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy hub channels workers
 
-test: $(INSTALLED) services lint
+test: $(INSTALLED) services $(AXE) lint
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) data test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the PostgreSQL and Redis that the tests use are installed and answering on
-# their standard loopback ports; installs them from Debian's packages on a bare machine.
+# their standard loopback ports, and that Dovecot and Chromium are there; installs what is
+# missing from Debian's packages on a bare machine.
 set -euo pipefail
 
 need_install=()
@@ -8,6 +9,9 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_install+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_install+=(redis-server)
 # Dovecot is the real IMAP server the IMAP polling test runs a private instance of.
 command -v dovecot >/dev/null 2>&1 || need_install+=(dovecot-imapd)
+# The browser tests drive Debian's Chromium (Playwright is told its path; nothing is downloaded).
+[ -x /usr/bin/chromium ] || need_install+=(chromium fonts-dejavu-core)
+command -v npm >/dev/null 2>&1 || need_install+=(npm)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "Installing ${need_install[*]} ..."
   export DEBIAN_FRONTEND=noninteractive
@@ -35,4 +39,4 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
-echo "PostgreSQL and Redis are up; Dovecot is installed."
+echo "PostgreSQL and Redis are up; Dovecot and Chromium are installed."

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import webhooks
 from hub.broadcasts import api as broadcasts_api
@@ -18,9 +22,37 @@ from hub.errors import DomainError
 from hub.inbox import api as inbox_api
 from hub.subscribers import api as subscribers_api
 from hub.tenancy import api as tenancy_api
+from hub.tenancy import pages as tenancy_pages
+from hub.web.auth import SignInRequired
+from hub.web.i18n import N_, translate
+from hub.web.rendering import render
+from hub.web.security import page_security
 from workers.app import celery_app
 
 log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+# What the error page's heading says for each status, German msgids translated at render time.
+_ERROR_TITLES = {
+    400: N_("Das hat nicht geklappt"),
+    403: N_("Keine Berechtigung"),
+    404: N_("Nicht gefunden"),
+    409: N_("Das geht gerade nicht"),
+    422: N_("Bitte prüfen Sie die Eingaben"),
+    429: N_("Zu viele Anfragen"),
+    503: N_("Gerade nicht erreichbar"),
+}
+
+
+def is_page(request: Request) -> bool:
+    """Pages answer errors with HTML; the API and the webhooks with JSON."""
+    return not request.url.path.startswith(("/api/", "/webhooks/"))
+
+
+def error_page(request: Request, status_code: int, message: str) -> Response:
+    title = translate(request, _ERROR_TITLES.get(status_code, _ERROR_TITLES[400]))
+    back = "/app/" if request.url.path.startswith("/app") else "/"
+    return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back=back)
 
 
 def create_app() -> FastAPI:
@@ -29,7 +61,10 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
     )
+    app.middleware("http")(page_security)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(webhooks.router)
+    app.include_router(tenancy_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
     app.include_router(inbox_api.router)
@@ -39,8 +74,22 @@ def create_app() -> FastAPI:
     app.include_router(subscribers_api.public_router)
 
     @app.exception_handler(DomainError)
-    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, error: DomainError) -> Response:
+        if is_page(request):
+            return error_page(request, error.status_code, str(error))
         return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if is_page(request) and error.status_code >= 400:
+            missing = error.status_code == 404
+            message = translate(request, "Diese Seite gibt es nicht.") if missing else str(error.detail)
+            return error_page(request, error.status_code, message)
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(_request: Request, error: SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/app/login?{urlencode({'next': error.next_path})}", status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:

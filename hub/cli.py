@@ -309,14 +309,43 @@ def user() -> None:
     type=click.Choice(["admin", "mayor", "staff", "viewer"]),
 )
 @click.option("--municipality", "slug", default=None, help="Slug; may be left out when there is only one.")
-def user_create(email: str, name: str, role: str, slug: str | None) -> None:
+@click.option(
+    "--password",
+    prompt="Passwort für die Anmeldung im Browser",
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters; asked for when left out.",
+)
+def user_create(email: str, name: str, role: str, slug: str | None, password: str) -> None:
+    """Creates a staff user who can sign in (the first admin of a new installation, say)."""
     from hub.tenancy.service import create_user, get_municipality
+    from hub.tenancy.signin import set_password
 
     with _domain_errors(), session_scope() as session:
         found = get_municipality(session, slug=slug)
         assert found.id is not None
         created = create_user(session, municipality_id=found.id, email=email, name=name, role=role)
+        set_password(session, user=created, password=password)
         click.echo(f"Benutzer {created.email} ({created.role}) angelegt, id {created.id}.")
+
+
+@user.command("password")
+@click.option("--email", required=True)
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out when there is only one.")
+@click.option("--password", prompt="Neues Passwort", hide_input=True, confirmation_prompt=True)
+def user_password(email: str, slug: str | None, password: str) -> None:
+    """Sets a staff user's password and ends their sessions (also lifts a lock-out)."""
+    from hub.tenancy.service import get_municipality, get_user_by_email
+    from hub.tenancy.signin import end_all_sessions, set_password
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        staff = get_user_by_email(session, municipality_id=found.id, email=email)
+        set_password(session, user=staff, password=password)
+        assert staff.id is not None
+        end_all_sessions(session, user_id=staff.id)
+        click.echo(f"Passwort für {staff.email} gesetzt.")
 
 
 @main.group()

@@ -14,11 +14,20 @@ from hub.settings import Settings
 from hub.subscribers.service import seed_subscriber_demo
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality
+from hub.tenancy.signin import set_password
 
 log = logging.getLogger(__name__)
 
 DEMO_SLUG = "musterstadt"
 DEMO_ADMIN = "admin@musterstadt.example"
+DEMO_PASSWORD = "musterstadt-demo"  # noqa: S105 (the demo town only; documented in the README)
+# One person per role, all with the demo password, so each role can be tried in the browser.
+DEMO_STAFF = (
+    (DEMO_ADMIN, "Anna Admin", "admin"),
+    ("buergermeisterin@musterstadt.example", "Birgit Bürgermeisterin", "mayor"),
+    ("sachbearbeitung@musterstadt.example", "Stefan Sachbearbeiter", "staff"),
+    ("lesezugriff@musterstadt.example", "Vera Viewer", "viewer"),
+)
 DEMO_MAILBOX = "rathaus@musterstadt.example"
 DEMO_PDF = b"%PDF-1.4\n% Antrag Strassenfest\n%%EOF\n"
 
@@ -78,20 +87,9 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
     if municipality is None:
         municipality = tenancy.create_municipality(session, slug=DEMO_SLUG, name="Stadt Musterstadt")
         assert municipality.id is not None
-        tenancy.create_user(
-            session,
-            municipality_id=municipality.id,
-            email=DEMO_ADMIN,
-            name="Anna Admin",
-            role="admin",
-        )
-        tenancy.create_user(
-            session,
-            municipality_id=municipality.id,
-            email="sachbearbeitung@musterstadt.example",
-            name="Stefan Sachbearbeiter",
-            role="staff",
-        )
+        for email, name, role in DEMO_STAFF:
+            staff = tenancy.create_user(session, municipality_id=municipality.id, email=email, name=name, role=role)
+            set_password(session, user=staff, password=DEMO_PASSWORD)
         for team in ("Bürgerbüro", "Bauamt", "Ordnungsamt"):
             tenancy.create_team(session, municipality_id=municipality.id, name=team)
         for kind, name, config in demo_channel_configs(settings):

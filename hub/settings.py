@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         "",
         description="Key for signed links and one-time-code hashes; production sets a long random value.",
     )
+    session_idle_minutes: int = Field(480, description="A staff session ends after this long without a request.")
+    session_max_hours: int = Field(12, description="A staff session ends this long after sign-in in any case.")
+    sign_in_max_failures: int = Field(5, description="Failed sign-ins in a row that lock the account.")
+    sign_in_lock_minutes: int = Field(15, description="How long a locked account stays locked.")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @property

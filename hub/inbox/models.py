@@ -132,3 +132,36 @@ class Attachment(SQLModel, table=True):
     url: str | None = Field(default=None, max_length=2000)
     size: int | None = Field(default=None)
     data: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class Label(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("municipality_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    name: str = Field(max_length=60)
+
+
+class ConversationLabel(SQLModel, table=True):
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    label_id: int = Field(foreign_key="label.id", primary_key=True, index=True)
+
+
+class CannedReply(SQLModel, table=True):
+    """A prepared answer: a Jinja2 snippet filled with the contact's variables when inserted."""
+
+    __table_args__ = (UniqueConstraint("municipality_id", "title"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    title: str = Field(max_length=120)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ConversationViewer(SQLModel, table=True):
+    """Who has a conversation open right now, refreshed by the page while it stays open."""
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

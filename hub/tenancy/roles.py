@@ -1,0 +1,36 @@
+"""What each staff role may do, in one table that every page route and the role test matrix read."""
+
+from __future__ import annotations
+
+from hub.web.i18n import N_
+
+ROLES = ("admin", "mayor", "staff", "viewer")
+ROLE_LABELS = {
+    "admin": N_("Administration"),
+    "mayor": N_("Bürgermeisteramt"),
+    "staff": N_("Sachbearbeitung"),
+    "viewer": N_("Nur lesen"),
+}
+_EVERYONE = frozenset(ROLES)
+_WRITERS = frozenset({"admin", "mayor", "staff"})
+_LEADERS = frozenset({"admin", "mayor"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "inbox.read": _EVERYONE,
+    "inbox.write": _WRITERS,
+    "broadcasts.read": _EVERYONE,
+    "broadcasts.draft": _WRITERS,
+    "broadcasts.approve": _LEADERS,
+    "warnings.send": _LEADERS,
+    "subscribers.read": _EVERYONE,
+    "subscribers.write": _WRITERS,
+    "subscribers.erase": frozenset({"admin"}),
+    "reports.read": frozenset({"admin", "mayor", "viewer"}),
+    "admin": frozenset({"admin"}),
+    # Every signed-in person: their own account (password, second factor, language).
+    "account": _EVERYONE,
+}
+
+
+def allows(role: str, permission: str) -> bool:
+    return role in PERMISSIONS[permission]

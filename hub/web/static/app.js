@@ -1,0 +1,2 @@
+// Small enhancements for the staff pages; every page works without them.
+"use strict";
