@@ -193,7 +193,7 @@ def _mail_reset_link(request: Request, session: Session, user: StaffUser) -> Non
     token = signin.create_password_reset(session, user=user)
     session.commit()
     link = f"{get_settings().public_url.rstrip('/')}/app/password/reset/{token}"
-    context: dict[str, Any] = {"name": user.name, "municipality": municipality.name, "link": link, "minutes": 60}
+    context: dict[str, Any] = {"person": user.name, "municipality": municipality.name, "link": link, "minutes": 60}
     try:
         send_now(
             account,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from hub.demo import DEMO_PASSWORD, DEMO_STAFF
 from tests.integration.conftest import REPO, Hub, hub, wait_for
 
 __all__ = ["hub", "wait_for"]
@@ -21,13 +22,8 @@ __all__ = ["hub", "wait_for"]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_SCRIPT = REPO / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = REPO / "test-output" / "screenshots"
-DEMO_PASSWORD = "musterstadt-demo"  # noqa: S105 (the demo town's, from hub/demo.py)
-DEMO_USERS = {
-    "admin": "admin@musterstadt.example",
-    "mayor": "buergermeisterin@musterstadt.example",
-    "staff": "sachbearbeitung@musterstadt.example",
-    "viewer": "lesezugriff@musterstadt.example",
-}
+# The demo town's person for each role.
+DEMO_USERS = {role: email for email, _name, role in DEMO_STAFF}
 # The flags Chromium needs as root on a machine with no outside network.
 CHROMIUM_ARGS = [
     "--no-sandbox",
