@@ -36,7 +36,7 @@ PER_PAGE = 25
 # How often a live page's stream looks for news, and how long one stream lasts before the
 # browser reconnects (which checks the sign-in again).
 POLL_SECONDS = 1.0
-STREAM_SECONDS = 120.0
+STREAM_SECONDS = 30.0
 PRESENCE_EVERY_SECONDS = 10.0
 KEEPALIVE_SECONDS = 15.0
 

@@ -102,8 +102,10 @@ def test_search_finds_words_in_messages_and_never_breaks_on_fts_syntax(session: 
         assert answer.status_code == 200, hostile
     assert fts5_query('Laterne" OR x') == '"Laterne"* "OR"* "x"*'
     # The REST list takes the same search.
-    found = service.list_conversations(session, municipality_id=town.id, search="geleert")
-    assert [c.id for c in found.items] == [bins.id]
+    token = tenancy.create_api_token(session, user=staff.user, name="test")
+    session.commit()
+    listed = staff.client.get("/api/v1/conversations?q=geleert", headers={"Authorization": f"Bearer {token}"})
+    assert [item["reference"] for item in listed.json()["items"]] == [bins.reference]
 
 
 def test_list_is_paginated(session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
