@@ -26,10 +26,6 @@ class Summary:
     labels: list[Label]
     clock: sla.ResponseClock
 
-    @property
-    def overdue(self) -> bool:
-        return self.clock.first_response_overdue or self.clock.resolution_overdue
-
 
 def contact_names(session: Session, contact_ids: set[int]) -> dict[int, str]:
     """The display name, else the first address the contact wrote from."""
@@ -64,7 +60,20 @@ def summaries(
         team.id: team for team in session.exec(select(Team).where(col(Team.id).in_({c.team_id for c in conversations})))
     }
     names = contact_names(session, {c.contact_id for c in conversations})
-    labels = labels_of(session, conversation_ids=[c.id for c in conversations if c.id is not None])
+    ids = [c.id for c in conversations if c.id is not None]
+    labels = labels_of(session, conversation_ids=ids)
+    # A citizen waits again after a later message, until staff answer that one too.
+    last_replies = dict(
+        session.exec(
+            select(Message.conversation_id, func.max(Message.created_at))
+            .where(
+                col(Message.conversation_id).in_(ids),
+                Message.direction == "outbound",
+                col(Message.author_id).is_not(None),
+            )
+            .group_by(col(Message.conversation_id))
+        ).all()
+    )
     rows = []
     for conversation in conversations:
         team = teams.get(conversation.team_id)
@@ -76,7 +85,13 @@ def summaries(
                 assignee=users.get(conversation.assignee_id),
                 team=team,
                 labels=labels.get(conversation.id or 0, []),
-                clock=sla.clock(conversation, team=team, municipality=municipality, now=now),
+                clock=sla.clock(
+                    conversation,
+                    team=team,
+                    municipality=municipality,
+                    now=now,
+                    last_reply_at=last_replies.get(conversation.id or 0),
+                ),
             )
         )
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -358,3 +359,30 @@ def test_pages_for_managing_and_help_render(session: Session, settings: Settings
     assert "Labels" in staff.get("/app/inbox/labels").text
     assert "Zur Suche springen" in staff.get("/app/inbox/shortcuts").text
     assert staff.get("/app/inbox/999999").status_code == 404
+
+
+def test_conversations_past_their_teams_target_are_marked_and_can_be_listed(
+    session: Session, settings: Settings, sent: list[int]
+) -> None:
+    town = make_town(session)
+    town.municipality.preferences = {"office_hours": {}}  # around the clock, so the test does not depend on the day
+    team = tenancy.create_team(session, municipality_id=town.id, name="Bauamt")
+    team.first_response_minutes = 60
+    late = inbound(session, settings, town, "Seit Stunden keine Antwort")
+    fresh = inbound(session, settings, town, "Gerade geschrieben")
+    late.created_at = late.created_at - timedelta(hours=2)
+    late.last_inbound_at = late.created_at
+    late.team_id = fresh.team_id = team.id
+    session.commit()
+    staff = clerk(session, town)
+    listed = staff.get("/app/inbox").text
+    late_row = listed[listed.index(late.reference) :].split("</tr>")[0]
+    fresh_row = listed[listed.index(fresh.reference) :].split("</tr>")[0]
+    assert "überfällig" in late_row and "2 Std." in late_row
+    assert "überfällig" not in fresh_row
+    assert rows(staff.get("/app/inbox?overdue=1").text) == [late.reference]
+    assert "überfällig" in staff.get(f"/app/inbox/{late.id}").text
+    # Answered: the citizen no longer waits, though the first answer came late.
+    staff.post(f"/app/inbox/{late.id}/reply", {"text": "Entschuldigung, wir kümmern uns."})
+    answered = staff.get("/app/inbox").text
+    assert "beantwortet" in answered[answered.index(late.reference) :].split("</tr>")[0]
