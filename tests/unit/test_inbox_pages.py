@@ -275,7 +275,10 @@ def test_viewer_sees_everything_but_no_forms_and_every_post_is_refused(session: 
     assert len(session.exec(select(Message)).all()) == before
 
 
-def test_staff_of_another_town_never_see_its_conversations(session: Session, settings: Settings) -> None:
+def test_staff_of_another_town_never_see_its_conversations(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "STREAM_SECONDS", 0.2)
     town_a = make_town(session, "stadt-a")
     town_b = make_town(session, "stadt-b")
     town_b.municipality.reference_prefix = "B"  # references are unique across towns
@@ -286,6 +289,8 @@ def test_staff_of_another_town_never_see_its_conversations(session: Session, set
     other = clerk(session, town_b)
     assert other.get(f"/app/inbox/{secret.id}").status_code == 404
     assert other.get(f"/app/inbox/{secret.id}/canned/{canned.id}").status_code == 404
+    assert other.get(f"/app/inbox/events?conversation={secret.id}").status_code == 404
+    assert "event: row" not in other.get("/app/inbox/events?cursor=0&status=all").text
     assert other.post(f"/app/inbox/{secret.id}/reply", {"text": "x"}).status_code == 404
     assert other.post(f"/app/inbox/{secret.id}/status", {"status": "resolved"}).status_code == 404
     assert other.post(f"/app/inbox/labels/{label.id}/delete").status_code == 404
