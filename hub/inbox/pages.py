@@ -61,6 +61,8 @@ DELIVERY_LABELS = {
     "failed": N_("fehlgeschlagen"),
 }
 CHANNEL_LABELS = {"twilio": N_("SMS"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
+# A contact's addresses are named by identity kind (channels.base.IDENTITY_KIND), not channel kind.
+IDENTITY_LABELS = {"phone": N_("Telefon"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
 SUBSCRIPTION_STATES = {
     "pending": N_("angefragt, noch nicht bestätigt"),
     "active": N_("aktiv"),
@@ -173,6 +175,7 @@ def _labels() -> dict[str, Any]:
         "status_labels": STATUS_LABELS,
         "delivery_labels": DELIVERY_LABELS,
         "channel_labels": CHANNEL_LABELS,
+        "identity_labels": IDENTITY_LABELS,
         "subscription_states": SUBSCRIPTION_STATES,
         "consent_actions": CONSENT_ACTIONS,
         "consent_sources": CONSENT_SOURCES,
