@@ -19,7 +19,7 @@ from sqlmodel import Session
 from hub.contacts.merge import merge
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
-from hub.errors import Conflict, DomainError, InvalidInput
+from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox import overview, service, sla, tools
 from hub.inbox.models import Conversation, Message
 from hub.subscribers import service as subscribers
@@ -248,14 +248,13 @@ class _Stream:
                 seen=self.seen,
                 conversation_id=self.conversation_id,
             )
-            self.seen.update(message.id for message in changes.messages if message.id is not None)
             self.cursor = changes.cursor
             if self.conversation_id is None:
                 if changes.conversation_ids:
                     events.extend(self._rows(session, changes.conversation_ids))
             else:
                 events.extend(self._conversation(session, changes.messages))
-            # Everything in the range counts as seen, whichever conversation it belongs to.
+            # Everything up to the cursor that is visible now has been handled, in any conversation.
             self.seen |= overview.known_ids(session, municipality_id=self.staff.municipality_id, cursor=self.cursor)
         return events
 
@@ -266,7 +265,7 @@ class _Stream:
             for row in rows
         ]
 
-    def _conversation(self, session: Session, messages: list[Any]) -> list[str]:
+    def _conversation(self, session: Session, messages: list[Message]) -> list[str]:
         assert self.conversation_id is not None
         events: list[str] = []
         conversation = session.get(Conversation, self.conversation_id)
@@ -279,10 +278,10 @@ class _Stream:
         states = overview.delivery_states(session, conversation_id=self.conversation_id)
         for message_id, state in states.items():
             if message_id in self.deliveries and self.deliveries[message_id] != state:
-                message = session.get(Message, message_id)
-                assert message is not None
+                changed = session.get(Message, message_id)
+                assert changed is not None
                 html = _fragment(
-                    self.request, "_message.html", message=message, authors=_authors(session, [message]), attachments={}
+                    self.request, "_message.html", message=changed, authors=_authors(session, [changed]), attachments={}
                 )
                 events.append(_sse("message", {"id": message_id, "html": html}, self.cursor))
         self.deliveries = states
@@ -541,7 +540,7 @@ def _conversation_page(
         subscriber = subscribers.get_subscriber(
             session, municipality_id=staff.municipality_id, contact_id=contact.id or 0
         )
-    except DomainError:
+    except NotFound:
         subscriber = None
     return render(
         request,
