@@ -366,6 +366,15 @@ def test_pages_for_managing_and_help_render(session: Session, settings: Settings
     assert staff.get("/app/inbox/999999").status_code == 404
 
 
+def test_pages_in_english(session: Session, settings: Settings) -> None:
+    town = make_town(session)
+    conversation = inbound(session, settings, town, "Hallo")
+    staff = clerk(session, town)
+    assert "Search messages" in staff.get("/app/inbox?lang=en").text
+    page = staff.get(f"/app/inbox/{conversation.id}?lang=en").text
+    assert "Reply by SMS" in page and "Citizen's message" in page
+
+
 def test_conversations_past_their_teams_target_are_marked_and_can_be_listed(
     session: Session, settings: Settings, sent: list[int]
 ) -> None:
