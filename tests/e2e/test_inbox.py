@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from channels.sms_segments import sms_segments
 from hub.demo import DEMO_PASSWORD
 from tests.e2e.conftest import DEMO_USERS, assert_accessible
 from tests.integration.conftest import Hub, wait_for
@@ -61,6 +62,11 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     # r focuses the reply box; the SMS counter follows the text.
     page.keyboard.press("r")
     expect(page.locator("#reply-text")).to_be_focused()
+    emoji = "Grüße aus dem Rathaus 😀 " * 4  # UCS-2, an emoji costs two units
+    page.locator("#reply-text").fill(emoji)
+    parts, encoding = sms_segments(emoji.strip())
+    expect(page.locator("#sms-counter")).to_contain_text(f"{parts} SMS-Teile ({encoding})")
+    page.locator("#reply-text").fill("")
     page.keyboard.type("Danke, die Ampel wird heute repariert.")
     expect(page.locator("#sms-counter")).to_contain_text("1 SMS-Teil (GSM-7)")
     page.get_by_role("button", name="Antwort senden").click()
