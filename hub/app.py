@@ -20,7 +20,9 @@ from hub.contacts import api as contacts_api
 from hub.db import get_engine
 from hub.errors import DomainError
 from hub.inbox import api as inbox_api
+from hub.inbox import status_page
 from hub.subscribers import api as subscribers_api
+from hub.subscribers import public_pages as subscription_pages
 from hub.tenancy import api as tenancy_api
 from hub.tenancy import pages as tenancy_pages
 from hub.web.auth import SignInRequired
@@ -51,8 +53,10 @@ def is_page(request: Request) -> bool:
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
     title = translate(request, _ERROR_TITLES.get(status_code, _ERROR_TITLES[400]))
-    back = "/app/" if request.url.path.startswith("/app") else "/"
-    return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back=back)
+    if not request.url.path.startswith("/app"):
+        # Citizens reach error pages from links in messages: their own layout, no way into the staff app.
+        return render(request, "citizen/error.html", status_code=status_code, title=title, message=message)
+    return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back="/app/")
 
 
 def create_app() -> FastAPI:
@@ -67,6 +71,9 @@ def create_app() -> FastAPI:
     app.include_router(tenancy_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
+    app.include_router(broadcasts_public.unsubscribe_router)
+    app.include_router(subscription_pages.router)
+    app.include_router(status_page.router)
     app.include_router(inbox_api.router)
     app.include_router(contacts_api.router)
     app.include_router(tenancy_api.router)

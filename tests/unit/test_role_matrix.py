@@ -1,0 +1,97 @@
+"""Every staff page checked for every role against the one permission table, hub/tenancy/roles.py.
+
+The routes are read from create_app() at test time, so a page added later is in the matrix
+without anyone editing this file; one whose path names something new fails until
+tests/unit/rows.py knows a row for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import RouteContext
+from sqlmodel import Session
+
+from hub.settings import Settings
+from hub.tenancy.roles import PERMISSIONS, ROLES, allows
+from tests.unit.db import make_town
+from tests.unit.rows import Rows, app_routes, fill, make_rows
+from tests.unit.web import Clerk, clerk
+
+# Pages anyone may open before signing in, and signing out.
+PUBLIC_STAFF_PATHS = ("/app/login", "/app/logout", "/app/password/")
+
+
+def staff_routes() -> list[RouteContext]:
+    """Every route of the app under /app except sign-in, sign-out and password reset."""
+    routes = [route for route in app_routes("/app") if not route.path.startswith(PUBLIC_STAFF_PATHS)]
+    assert routes, "create_app() has no staff pages at all"
+    return routes
+
+
+def permissions(dependant: Dependant) -> Iterator[str]:
+    """The permissions of every require(...) among the route's dependencies, however deep."""
+    for dependency in dependant.dependencies:
+        permission = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            yield permission
+        yield from permissions(dependency)
+
+
+def permission_of(route: RouteContext) -> str:
+    found = list(permissions(route.dependant))
+    assert len(found) == 1, (
+        f"{sorted(route.methods)} {route.path} declares {len(found)} require(...) dependencies {found}; "
+        "every staff page declares exactly one Depends(require(<permission>)) from hub.web.auth"
+    )
+    return found[0]
+
+
+def test_every_staff_route_declares_exactly_one_known_permission() -> None:
+    for route in staff_routes():
+        assert permission_of(route) in PERMISSIONS
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: Rows
+    clerks: dict[str, Clerk]
+
+
+@pytest.fixture
+def matrix(session: Session, settings: Settings) -> Matrix:
+    town = make_town(session)
+    rows = make_rows(session, settings, town, "Matrix")
+    return Matrix(rows=rows, clerks={role: clerk(session, town, role) for role in ROLES})
+
+
+def test_each_role_reaches_exactly_the_pages_its_permissions_allow(matrix: Matrix) -> None:
+    skipped: list[str] = []
+    checked = 0
+    for route in staff_routes():
+        permission = permission_of(route)
+        path = fill(route.path, matrix.rows)
+        if path is None:
+            skipped.append(route.path)
+            continue
+        for method in sorted(route.methods - {"HEAD"}):
+            for role, person in matrix.clerks.items():
+                allowed = allows(role, permission)
+                if method != "GET" and allowed:
+                    continue  # a change that is allowed is its own page's test, not the matrix's
+                answer = person.client.request(
+                    method, path, follow_redirects=False,
+                    **({} if method == "GET" else {"data": {"csrf_token": person.csrf_token}}),
+                )  # fmt: skip
+                where = f"{method} {path} as {role} (needs {permission})"
+                if allowed:
+                    # Anything but a refusal or a crash (a page may want a query parameter: 422).
+                    assert answer.status_code != 403 and answer.status_code < 500, f"{where}: {answer.status_code}"
+                else:
+                    assert answer.status_code == 403, f"{where}: {answer.status_code}, expected 403"
+                    assert "Keine Berechtigung" in answer.text
+                checked += 1
+    assert checked, f"no staff route could be called; skipped: {skipped}"
