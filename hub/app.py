@@ -83,7 +83,8 @@ def create_app() -> FastAPI:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         if is_page(request):
-            return error_page(request, error.status_code, str(error))
+            # Domain messages are German; those a citizen may meet have an English entry in the catalogue.
+            return error_page(request, error.status_code, translate(request, str(error)))
         return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
     @app.exception_handler(StarletteHTTPException)

@@ -425,6 +425,6 @@ def confirm_email_signup(
 
 def _page(request: Request, municipality: Municipality, text: str, status_code: int) -> HTMLResponse:
     """A short page for a citizen who arrives from a mail client, not from the staff app."""
-    title = translate(request, "Anmeldung" if status_code < 400 else "Das hat nicht geklappt")
+    title = translate(request, "Anmeldung") if status_code < 400 else translate(request, "Das hat nicht geklappt")
     return render(request, "citizen/notice.html", status_code=status_code, title=title,
                   municipality=municipality.name, text=text, failed=status_code >= 400)  # fmt: skip
