@@ -34,7 +34,7 @@ def app_routes(*prefixes: str) -> list[RouteContext]:
     return [
         route
         for route in iter_route_contexts(create_app().routes)
-        if route.methods and route.path and route.path.startswith(prefixes) and route.dependant is not None
+        if route.methods and route.path and route.path.startswith(prefixes) and getattr(route, "dependant", None)
     ]
 
 
@@ -125,14 +125,23 @@ def parameters(path: str) -> list[str]:
     return _PARAMETER.findall(path)
 
 
-def fill(path: str, rows: Rows) -> str | None:
-    """The path with each parameter filled from `rows`; None if it needs a value no row has."""
+def fill(path: str, rows: Rows, *, unfillable: str | None = None) -> str | None:
+    """The path with each parameter filled from `rows`; None if it needs a value no row has.
+
+    With `unfillable`, such parameters get that value instead (for checks that refuse a request
+    before its parameters are looked at, such as the CSRF check).
+    """
     names = parameters(path)
     unknown = [name for name in names if name not in PATH_VALUES and name not in UNFILLABLE]
     assert not unknown, (
         f"{path}: no test row for the path parameter(s) {unknown}; add them to PATH_VALUES in tests/unit/rows.py "
         "(or to UNFILLABLE if no row can stand for them)"
     )
-    if any(name in UNFILLABLE for name in names):
+    if unfillable is None and any(name in UNFILLABLE for name in names):
         return None
-    return _PARAMETER.sub(lambda found: str(PATH_VALUES[found.group(1)](rows)), path)
+
+    def value(found: re.Match[str]) -> str:
+        name = found.group(1)
+        return (unfillable or "") if name in UNFILLABLE else str(PATH_VALUES[name](rows))
+
+    return _PARAMETER.sub(value, path)
