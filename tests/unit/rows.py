@@ -8,10 +8,11 @@ must not slip past the role matrix because nobody knew how to call it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import RouteContext, iter_route_contexts
 from sqlmodel import Session, col, select
 
@@ -36,6 +37,35 @@ def app_routes(*prefixes: str) -> list[RouteContext]:
         for route in iter_route_contexts(create_app().routes)
         if route.methods and route.path and route.path.startswith(prefixes) and getattr(route, "dependant", None)
     ]
+
+
+# Pages anyone may open before signing in, and signing out.
+PUBLIC_STAFF_PATHS = ("/app/login", "/app/logout", "/app/password/")
+
+
+def staff_routes() -> list[RouteContext]:
+    """Every route of the app under /app except sign-in, sign-out and password reset."""
+    routes = [route for route in app_routes("/app") if not route.path.startswith(PUBLIC_STAFF_PATHS)]
+    assert routes, "create_app() has no staff pages at all"
+    return routes
+
+
+def permissions(dependant: Dependant) -> Iterator[str]:
+    """The permissions of every require(...) among the route's dependencies, however deep."""
+    for dependency in dependant.dependencies:
+        permission = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            yield permission
+        yield from permissions(dependency)
+
+
+def permission_of(route: RouteContext) -> str:
+    found = list(permissions(route.dependant))
+    assert len(found) == 1, (
+        f"{sorted(route.methods)} {route.path} declares {len(found)} require(...) dependencies {found}; "
+        "every staff page declares exactly one Depends(require(<permission>)) from hub.web.auth"
+    )
+    return found[0]
 
 
 @dataclass(frozen=True)

@@ -7,47 +7,16 @@ tests/unit/rows.py knows a row for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import RouteContext
 from sqlmodel import Session
 
 from hub.settings import Settings
 from hub.tenancy.roles import PERMISSIONS, ROLES, allows
 from tests.unit.db import make_town
-from tests.unit.rows import Rows, app_routes, fill, make_rows
+from tests.unit.rows import Rows, fill, make_rows, permission_of, staff_routes
 from tests.unit.web import Clerk, clerk
-
-# Pages anyone may open before signing in, and signing out.
-PUBLIC_STAFF_PATHS = ("/app/login", "/app/logout", "/app/password/")
-
-
-def staff_routes() -> list[RouteContext]:
-    """Every route of the app under /app except sign-in, sign-out and password reset."""
-    routes = [route for route in app_routes("/app") if not route.path.startswith(PUBLIC_STAFF_PATHS)]
-    assert routes, "create_app() has no staff pages at all"
-    return routes
-
-
-def permissions(dependant: Dependant) -> Iterator[str]:
-    """The permissions of every require(...) among the route's dependencies, however deep."""
-    for dependency in dependant.dependencies:
-        permission = getattr(dependency.call, "permission", None)
-        if permission is not None:
-            yield permission
-        yield from permissions(dependency)
-
-
-def permission_of(route: RouteContext) -> str:
-    found = list(permissions(route.dependant))
-    assert len(found) == 1, (
-        f"{sorted(route.methods)} {route.path} declares {len(found)} require(...) dependencies {found}; "
-        "every staff page declares exactly one Depends(require(<permission>)) from hub.web.auth"
-    )
-    return found[0]
 
 
 def test_every_staff_route_declares_exactly_one_known_permission() -> None:
