@@ -395,7 +395,11 @@ def confirm_email_signup(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    """Confirms the subscription (the button on the page, or a client asking for JSON)."""
+    """Confirms the subscription (the button on the page, or a client asking for JSON).
+
+    No CSRF token here, unlike the pages' forms: the signed token from the mail is the authority,
+    it can only confirm what its own address asked for, and API clients post it without a page.
+    """
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
         change = service.confirm_email_subscription(
