@@ -136,6 +136,9 @@ def test_email_sign_up_mails_a_link_whose_page_confirms_with_a_button(
     session: Session, town: Town, sent: FakeAdapter, citizen: TestClient
 ) -> None:
     address = f"erika-{uuid.uuid4().hex[:8]}@example.org"
+    typo = form(citizen, "/abo/testdorf/email", {"email": "erika.example.org", "language": "de"})
+    assert typo.status_code == 422 and "keine gültige E-Mail-Adresse" in typo.text
+    assert 'id="f-email-error"' in typo.text and 'href="#f-email"' in typo.text
     asked = form(citizen, "/abo/testdorf/email", {"email": address, "topics": ["abfall"], "language": "de"},
                  follow_redirects=False)  # fmt: skip
     assert asked.headers["location"] == "/abo/testdorf/email/gesendet"
