@@ -35,6 +35,7 @@ class CitizenView:
 
 def citizen_view(session: Session, *, reference: str, token: str) -> CitizenView:
     """The conversation behind a status link; internal notes and automatic messages are never part of it."""
+    # A list, not one row: the token, not the reference, is what picks the conversation.
     candidates = session.exec(select(Conversation).where(Conversation.reference == reference)).all()
     conversation = None
     for candidate in candidates:
