@@ -85,12 +85,17 @@ def test_status_page_from_the_acknowledgement_link(phone: Page, hub: Hub) -> Non
     expect(phone.locator(".status-box")).to_contain_text("In Bearbeitung")
     assert_accessible(phone, "citizen-status")
 
+    phone.goto(status_link.group(0).rsplit("/", 1)[0] + "/falsch")
+    expect(phone.get_by_role("alert")).to_contain_text("Diese Anfrage gibt es nicht")
+    assert_accessible(phone, "citizen-not-found")
+
 
 def test_email_sign_up_survey_answer_and_unsubscribe(phone: Page, hub: Hub) -> None:
     address = f"erika-{uuid.uuid4().hex[:8]}@example.org"
     phone.goto(f"{hub.url}/abo/musterstadt/email?lang=en")
     expect(phone.get_by_role("heading", level=1)).to_have_text("Get messages by email")
     phone.get_by_role("link", name="Deutsch").click()
+    assert_accessible(phone, "citizen-email-form")
     phone.get_by_label("Ihre E-Mail-Adresse").fill(address)
     phone.get_by_role("button", name="Bestätigungs-E-Mail anfordern").click()
     expect(phone.get_by_role("status")).to_contain_text("Bitte öffnen Sie den Link")
@@ -119,11 +124,13 @@ def test_email_sign_up_survey_answer_and_unsubscribe(phone: Page, hub: Hub) -> N
     assert_accessible(phone, "citizen-survey")
     phone.get_by_role("button", name="Nein").click()
     expect(phone.get_by_role("status")).to_contain_text("„Nein“ wurde gezählt")
+    assert_accessible(phone, "citizen-survey-answered")
 
     phone.goto(link(links, UNSUBSCRIBE, target))
     assert_accessible(phone, "citizen-unsubscribe")
     phone.get_by_role("button", name="Ja, abmelden").click()
     expect(phone.get_by_role("status")).to_contain_text("keine Nachrichten mehr")
+    assert_accessible(phone, "citizen-unsubscribed")
     assert hub.api.get(f"/api/v1/subscribers/{subscriber['contact_id']}").json()["state"] == "stopped"
 
 
