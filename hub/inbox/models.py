@@ -51,6 +51,8 @@ class Conversation(SQLModel, table=True):
     __table_args__ = (
         Index("ix_conversation_list", "municipality_id", "status", "last_activity_at"),
         Index("ix_conversation_thread", "contact_id", "channel_account_id", "thread_key"),
+        # Each town numbers its own requests, so two towns may both have A-2026-00001.
+        UniqueConstraint("municipality_id", "reference", name="uq_conversation_municipality_reference"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -58,7 +60,7 @@ class Conversation(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True)
     channel_account_id: int = Field(foreign_key="channelaccount.id", index=True)
     thread_key: str | None = Field(default=None, max_length=300)
-    reference: str = Field(unique=True, max_length=32)
+    reference: str = Field(index=True, max_length=32)
     public_token: str = Field(max_length=64, description="Unguessable part of the citizen's status link.")
     status: str = Field(default="open", max_length=16, description="open, pending or resolved")
     subject: str | None = Field(default=None, max_length=300)

@@ -322,6 +322,9 @@ def confirm_second_factor(
     try:
         signin.enable_second_factor(session, user=user, secret=secret, code=code)
     except InvalidInput as error:
+        # A wrong code keeps the key the person already entered in the app; a broken key starts over.
+        if not signin.is_usable_totp_secret(secret):
+            secret = signin.new_totp_secret()
         uri = signin.totp_uri(secret=secret, user=user, municipality=staff.municipality)
         return render(
             request,

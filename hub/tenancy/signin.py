@@ -180,7 +180,18 @@ def totp_uri(*, secret: str, user: StaffUser, municipality: Municipality) -> str
     return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=f"Rathaus Hub {municipality.name}")
 
 
+def is_usable_totp_secret(secret: str) -> bool:
+    """Base32 of at least 112 bits, as pyotp demands; anything else came from a tampered form."""
+    try:
+        pyotp.TOTP(secret).now()
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def enable_second_factor(session: Session, *, user: StaffUser, secret: str, code: str) -> None:
+    if not is_usable_totp_secret(secret):
+        raise InvalidInput("Der Schlüssel ist ungültig. Bitte richten Sie die Anmeldung neu ein.")
     if not pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1):
         raise InvalidInput(
             "Der Code passt nicht. Bitte prüfen Sie die Uhrzeit Ihres Telefons und versuchen Sie es erneut."

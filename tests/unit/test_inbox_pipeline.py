@@ -93,6 +93,23 @@ def test_references_count_up_per_municipality(
     assert references == [f"A-{year}-00001", f"A-{year}-00002"]
 
 
+def test_two_towns_each_have_their_own_first_reference(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    other = tenancy.create_municipality(session, slug="nachbarort", name="Gemeinde Nachbarort")
+    assert other.id is not None
+    other_account = tenancy.create_channel_account(
+        session, municipality_id=other.id, kind="twilio", name="SMS",
+        config={"account_sid": "AC" + "2" * 32, "phone_number": "+4930654321"},
+    )  # fmt: skip
+    session.commit()
+    receive(session, settings, sms_account, sms("SM1", "a"))
+    receive(session, settings, other_account, sms("SM1", "b"))
+    year = utcnow().year
+    references = {c.municipality_id: c.reference for c in session.exec(select(Conversation))}
+    assert references == {sms_account.municipality_id: f"A-{year}-00001", other.id: f"A-{year}-00001"}
+
+
 def test_resolved_conversation_reopens_or_a_new_one_opens_per_setting(
     session: Session, settings: Settings, sms_account: ChannelAccount
 ) -> None:

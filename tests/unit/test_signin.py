@@ -186,3 +186,12 @@ def test_english_is_chosen_by_the_browser_or_by_the_switch(client: TestClient) -
     assert "<h1>Anmelden</h1>" in client.get("/app/login").text
     client.get("/app/login?lang=en")
     assert "<h1>Sign in</h1>" in client.get("/app/login").text
+
+
+@pytest.mark.parametrize("secret", ["", "KURZ", "kein base32 !"])
+def test_a_tampered_second_factor_secret_is_refused_not_a_crash(session: Session, secret: str) -> None:
+    town = make_town(session)
+    staff = clerk(session, town, "staff")
+    answer = staff.post("/app/account/second-factor/confirm", {"secret": secret, "code": "123456"})
+    assert answer.status_code == 422
+    assert "Schlüssel ist ungültig" in answer.text
