@@ -1,4 +1,4 @@
-"""The webhook routes and the mail intake in this process: what a parser bug on a signed payload becomes."""
+"""The web app in this process: what a parser bug on a signed payload, or an impossible id, becomes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hub.app import create_app
 from hub.inbox.mail import accept_mail
 from hub.inbox.models import InboundEvent
 from hub.settings import Settings
+from hub.tenancy.service import create_api_token, create_user
 from tests.unit.db import make_town
 
 
@@ -57,3 +58,15 @@ def test_a_parser_bug_on_a_mail_stores_it_flagged_instead_of_deferring_it(
     intake = accept_mail(town.accounts["email"], raw, mail_from="a@example.org", recipient="rathaus@testdorf.example")
     assert intake.kept and intake.flagged and "TypeError" in intake.flagged
     assert [event.raw for event in flagged(session)] == [raw]
+
+
+def test_an_id_beyond_64_bits_is_a_422_not_a_500(settings: Settings, session: Session) -> None:
+    """Found by schemathesis: SQLite raised OverflowError on the id and the API answered 500."""
+    town = make_town(session)
+    admin = create_user(session, municipality_id=town.id, email="a@testdorf.example", name="A", role="admin")
+    token = create_api_token(session, user=admin, name="t")
+    session.commit()
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        answer = client.post(f"/api/v1/broadcasts/{2**63}/cancel", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 422, answer.text
+    assert "zu groß" in answer.json()["detail"]
