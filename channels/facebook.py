@@ -132,6 +132,16 @@ def _object(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
+def _list(container: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """container[key] if it is a JSON array; absent or null is an empty one."""
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PayloadError(f"{where}.{key}: JSON-Array erwartet, {type(value).__name__} erhalten")
+    return value
+
+
 def _id_of(party: Any, where: str) -> str:
     """The `id` of a `sender` or `recipient` object, as text (Meta sends ids as strings)."""
     identifier = party.get("id") if isinstance(party, Mapping) else None
@@ -149,7 +159,7 @@ def _text_field(container: Mapping[str, Any], key: str, where: str) -> str:
 
 def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
-    for item in message.get("attachments") or ():
+    for item in _list(message, "attachments", "message"):
         if not isinstance(item, Mapping):
             continue
         fallback_type = _FILE_ATTACHMENT_FALLBACK_TYPES.get(str(item.get("type")))
@@ -243,9 +253,9 @@ class FacebookAdapter:
         events: list[InboundEvent] = []
         for entry in entries:
             entry = _object(entry, "entry[]")
-            for item in entry.get("messaging") or ():
+            for item in _list(entry, "messaging", "entry[]"):
                 events.append(self._messaging_event(_object(item, "messaging[]")))
-            for change in entry.get("changes") or ():
+            for change in _list(entry, "changes", "entry[]"):
                 events.append(self._change_event(_object(change, "changes[]"), entry))
         return events
 

@@ -257,16 +257,28 @@ def _object(parent: Mapping[str, Any], key: str, path: str | None = None) -> dic
     return value
 
 
+def _optional_object(parent: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
+    """parent[key] if it is a JSON object, {} if absent or null; anything else is unreadable."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"{path} ist kein Objekt")
+    return value
+
+
 def _message_event(update_id: str, update_type: str, message: dict[str, Any]) -> InboundEvent:
-    author = message.get("from") or {}
+    author = _optional_object(message, "from", f"{update_type}.from")
     if author.get("is_bot"):
         return IgnoredEvent(update_id, reason=f"{update_type} von einem Bot")
     chat_id = _object(message, "chat", f"{update_type}.chat").get("id")
-    if chat_id is None:
-        raise PayloadError(f"{update_type}.chat.id fehlt")
+    if not isinstance(chat_id, int | str) or isinstance(chat_id, bool) or chat_id == "":
+        raise PayloadError(f"{update_type}.chat.id fehlt oder ist keine Zahl")
     attachments = _attachments(message)
-    sticker_emoji = (message.get("sticker") or {}).get("emoji")
+    sticker_emoji = _optional_object(message, "sticker", f"{update_type}.sticker").get("emoji")
     text = message.get("text") or message.get("caption") or sticker_emoji or ""
+    if not isinstance(text, str):
+        raise PayloadError(f"{update_type}.text ist kein Text")
     if not text and not attachments:
         return IgnoredEvent(update_id, reason=f"{update_type} ohne Text oder Datei")
     timestamp = message.get("edit_date") or message.get("date")
@@ -277,29 +289,33 @@ def _message_event(update_id: str, update_type: str, message: dict[str, Any]) ->
         kind="edit" if update_type == "edited_message" else "message",
         sender_name=_display_name(author),
         sent_at=datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None,
-        language=author.get("language_code"),
+        language=_text_or_none(author.get("language_code")),
         attachments=attachments,
     )
 
 
 def _callback_event(update_id: str, query: dict[str, Any]) -> InboundMessage:
-    author = query.get("from") or {}
-    chat_id = ((query.get("message") or {}).get("chat") or {}).get("id", author.get("id"))
-    if chat_id is None:
-        raise PayloadError("callback_query.from.id fehlt")
+    author = _optional_object(query, "from", "callback_query.from")
+    message = _optional_object(query, "message", "callback_query.message")
+    chat_id = _optional_object(message, "chat", "callback_query.message.chat").get("id", author.get("id"))
+    if not isinstance(chat_id, int | str) or isinstance(chat_id, bool) or chat_id == "":
+        raise PayloadError("callback_query.from.id fehlt oder ist keine Zahl")
+    data = query.get("data") or ""
+    if not isinstance(data, str):
+        raise PayloadError("callback_query.data ist kein Text")
     return InboundMessage(
         provider_id=update_id,
         sender=str(chat_id),
-        text=query.get("data") or "",
+        text=data,
         kind="postback",
         sender_name=_display_name(author),
-        language=author.get("language_code"),
+        language=_text_or_none(author.get("language_code")),
         postback_ref=str(query["id"]) if query.get("id") else None,
     )
 
 
 def _membership_event(update_id: str, change: dict[str, Any]) -> IgnoredEvent:
-    status = (change.get("new_chat_member") or {}).get("status")
+    status = _optional_object(change, "new_chat_member", "my_chat_member.new_chat_member").get("status")
     if status == "kicked":
         return IgnoredEvent(update_id, reason=REASON_BOT_BLOCKED)
     if status == "member":
@@ -310,8 +326,10 @@ def _membership_event(update_id: str, change: dict[str, Any]) -> IgnoredEvent:
 def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
     attachments: list[Attachment] = []
     photo_sizes = message.get("photo") or []
+    if not isinstance(photo_sizes, list) or not all(isinstance(size, dict) for size in photo_sizes):
+        raise PayloadError("photo ist keine Liste von Objekten")
     if photo_sizes:
-        largest = max(photo_sizes, key=lambda size: size.get("width", 0) * size.get("height", 0))
+        largest = max(photo_sizes, key=lambda size: _number(size.get("width")) * _number(size.get("height")))
         attachments.append(_file_attachment(largest, PHOTO_CONTENT_TYPE))
     for field, fallback_type in FILE_FIELDS.items():
         if field == "document" and "animation" in message:
@@ -322,18 +340,27 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return tuple(attachments)
 
 
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _file_attachment(file: Mapping[str, Any], fallback_type: str) -> Attachment:
     file_id = file.get("file_id")
-    if not file_id:
-        raise PayloadError("file_id einer Datei fehlt")
+    if not isinstance(file_id, str) or not file_id:
+        raise PayloadError("file_id einer Datei fehlt oder ist kein Text")
     return Attachment(
-        filename=file.get("file_name"),
-        content_type=file.get("mime_type") or fallback_type,
+        filename=_text_or_none(file.get("file_name")),
+        content_type=_text_or_none(file.get("mime_type")) or fallback_type,
         url=f"{FILE_URL_PREFIX}{file_id}",
-        size=file.get("file_size"),
+        size=_number(file.get("file_size")) or None,
     )
 
 
 def _display_name(user: Mapping[str, Any]) -> str | None:
-    full_name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if part)
-    return full_name or user.get("username")
+    full_name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if isinstance(part, str))
+    username = user.get("username")
+    return full_name or (username if isinstance(username, str) else None)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import webhooks
@@ -105,6 +106,12 @@ def create_app() -> FastAPI:
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
         problems = [f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()]
         return JSONResponse({"detail": "Ungültige Anfrage: " + "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(_request: Request, error: Exception) -> JSONResponse:
+        # A number in the path or body beyond what the database stores (ids are 64-bit).
+        return JSONResponse({"detail": "Ungültige Anfrage: eine Zahl ist zu groß für eine Kennung."}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:

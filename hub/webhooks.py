@@ -83,13 +83,19 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
     try:
         events = adapter.parse(webhook)
     except PayloadError as error:
+        reason = str(error)
+    except Exception as error:
+        # A parser that trips over a shape it did not expect must not lose a signed message.
+        log.exception("%s parser failed on a signed payload for channel %s", kind, channel_id)
+        reason = f"unerwarteter Aufbau der Nachricht ({type(error).__name__})"
+    else:
         with session_scope() as session:
-            store_unreadable(session, account=account, request=webhook, reason=str(error))
-        return Received(stored=0, unreadable_reason=str(error))
+            new_ids = store_events(session, account=account, request=webhook, events=events)
+        enqueue_inbound(new_ids)
+        return Received(stored=len(new_ids))
     with session_scope() as session:
-        new_ids = store_events(session, account=account, request=webhook, events=events)
-    enqueue_inbound(new_ids)
-    return Received(stored=len(new_ids))
+        store_unreadable(session, account=account, request=webhook, reason=reason)
+    return Received(stored=0, unreadable_reason=reason)
 
 
 async def handle(kind: str, channel_id: int, request: Request) -> Received:

@@ -55,11 +55,17 @@ def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, r
     except VerificationError as error:
         return MailIntake(kept=False, refused=str(error))
     except PayloadError as error:
-        with session_scope() as session:
-            store_unreadable(session, account=account, request=mail, reason=str(error))
+        reason = str(error)
         log.warning("unreadable mail for %s stored and flagged: %s", account.address, error)
-        return MailIntake(kept=True, flagged=str(error))
+    except Exception as error:
+        # A parser bug must not turn into a 451 that makes the sender retry the same bytes for days.
+        log.exception("mail parser failed for %s", account.address)
+        reason = f"unerwarteter Aufbau der Nachricht ({type(error).__name__})"
+    else:
+        with session_scope() as session:
+            new_ids = store_events(session, account=account, request=mail, events=events)
+        enqueue_inbound(new_ids)
+        return MailIntake(kept=True, new_events=len(new_ids))
     with session_scope() as session:
-        new_ids = store_events(session, account=account, request=mail, events=events)
-    enqueue_inbound(new_ids)
-    return MailIntake(kept=True, new_events=len(new_ids))
+        store_unreadable(session, account=account, request=mail, reason=reason)
+    return MailIntake(kept=True, flagged=reason)

@@ -15,9 +15,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from hub.demo import DEMO_PASSWORD, DEMO_STAFF
-from tests.integration.conftest import REPO, Hub, hub, wait_for
-
-__all__ = ["hub", "wait_for"]
+from tests.running_hub import REPO, Hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_SCRIPT = REPO / "node_modules" / "axe-core" / "axe.min.js"

@@ -16,7 +16,7 @@ from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.settings import Settings
 from hub.tenancy.roles import allows
 from tests.e2e.conftest import assert_accessible
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 from tests.unit.rows import parameters, permission_of, staff_routes
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from channels.sms_segments import sms_segments
 from hub.demo import DEMO_PASSWORD
 from tests.e2e.conftest import DEMO_USERS, assert_accessible
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 

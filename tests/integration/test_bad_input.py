@@ -14,7 +14,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 
 
 def twilio_form(sender: str, to: str, body: str, sid: str | None = None) -> dict[str, str]:

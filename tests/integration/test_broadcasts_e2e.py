@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 
 
 def mobile() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from imapclient import SEEN, IMAPClient
 
-from tests.integration.conftest import Hub, free_port, wait_for
+from tests.running_hub import Hub, free_port, wait_for
 
 MAILBOX_USER = "rathaus-imap"
 MAILBOX_PASSWORD = "geheim"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 
 REFERENCE = re.compile(r"A-\d{4}-\d{5}")
 

@@ -13,7 +13,7 @@ from hub import db
 from hub import settings as settings_module
 from hub.inbox import service
 from hub.migrate import upgrade_to_head
-from tests.integration.conftest import _start_postgres_database
+from tests.running_hub import start_postgres_database
 from tests.unit.db import make_town, receive
 
 pytestmark = pytest.mark.production
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.production
 
 @pytest.fixture
 def session(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[Session]:
-    url, drop = _start_postgres_database()
+    url, drop = start_postgres_database()
     monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("RATHAUS_DATABASE_URL", url)
     settings_module.get_settings.cache_clear()

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 
 PUBLIC = "/api/v1/public/musterstadt"
 

@@ -188,6 +188,14 @@ def test_tampered_body_fails() -> None:
         (b'{"object":"instagram","entry":[]}', "instagram"),
         (b'{"object":"page"}', "entry"),
         (b'{"object":"page","entry":[{"messaging":[{"message":{"mid":"m_1"}}]}]}', "sender"),
+        # Found by the fuzz tests: these were a TypeError, and the webhook answered 500.
+        (b'{"object":"page","entry":[{"messaging":0}]}', "messaging: JSON-Array erwartet"),
+        (b'{"object":"page","entry":[{"changes":"feed"}]}', "changes: JSON-Array erwartet"),
+        (
+            b'{"object":"page","entry":[{"messaging":[{"sender":{"id":"1"},"recipient":{"id":"2"},'
+            b'"message":{"mid":"m_2","attachments":7}}]}]}',
+            "attachments: JSON-Array erwartet",
+        ),
     ],
 )
 def test_unreadable_payload_raises_payload_error(body: bytes, reason: str) -> None:

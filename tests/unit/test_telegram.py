@@ -223,6 +223,44 @@ def test_message_without_chat_is_a_payload_error() -> None:
         make_adapter().parse(webhook(json.dumps(update).encode()))
 
 
+# Found by the fuzz tests: each of these raised TypeError or AttributeError, and the webhook answered 500.
+@pytest.mark.parametrize(
+    ("update", "reason"),
+    [
+        ({"update_id": 1, "callback_query": {"id": "q", "message": [], "from": {"id": 5}}}, "callback_query.message"),
+        ({"update_id": 1, "callback_query": {"id": "q", "message": {"chat": 3}}}, "callback_query.message.chat"),
+        ({"update_id": 1, "callback_query": {"id": "q", "from": {"id": 5}, "data": 7}}, "callback_query.data"),
+        ({"update_id": 1, "message": {"chat": {"id": 1}, "from": "Erika", "text": "x"}}, "message.from"),
+        ({"update_id": 1, "message": {"chat": {"id": 1}, "text": 42}}, "message.text"),
+        ({"update_id": 1, "message": {"chat": {"id": {}}, "text": "x"}}, "message.chat.id"),
+        ({"update_id": 1, "message": {"chat": {"id": 1}, "photo": [1]}}, "photo"),
+        ({"update_id": 1, "message": {"chat": {"id": 1}, "document": {"file_id": []}}}, "file_id"),
+        ({"update_id": 1, "my_chat_member": {"new_chat_member": "kicked"}}, "new_chat_member"),
+    ],
+)
+def test_wrongly_typed_fields_are_payload_errors(update: dict[str, Any], reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        make_adapter().parse(webhook(json.dumps(update).encode()))
+
+
+def test_wrongly_typed_optional_fields_are_left_out() -> None:
+    update = {
+        "update_id": 1,
+        "message": {
+            "chat": {"id": 1},
+            "from": {"id": 1, "first_name": ["Erika"], "last_name": "Muster", "language_code": 5},
+            "text": "Hallo",
+            "photo": [{"file_id": "a", "width": "groß", "height": 2}, {"file_id": "b", "width": 3, "height": 2}],
+            "document": {"file_id": "d", "file_size": "viel", "file_name": 3},
+        },
+    }
+    [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert isinstance(event, InboundMessage)
+    assert (event.sender_name, event.language) == ("Muster", None)
+    assert event.attachments[0].url.endswith("b")
+    assert (event.attachments[1].size, event.attachments[1].filename) == (None, None)
+
+
 # Sending
 
 

@@ -1,4 +1,4 @@
-"""Runs the real hub (`rathaus serve --demo`) against each backend, with the sandbox providers.
+"""The real hub (`rathaus serve --demo`) as tests drive it: started per backend, with the sandbox providers.
 
 The embedded backend is SQLite with Celery over kombu's SQLAlchemy transport; production is
 this machine's PostgreSQL and Redis. Each gets a fresh database and its own ports.
@@ -14,18 +14,18 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import psycopg
-import pytest
 
 from channels.sandbox.client import SandboxClient
-from tests.redis_claim import claim_redis_database
+from tests.redis_claim import PrivateRedis
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get("RATHAUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEMO_ADMIN = "admin@musterstadt.example"
 
@@ -38,7 +38,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(check: Callable[[], T | None], *, timeout: float = 20, what: str = "condition") -> T:
+def wait_for(
+    check: Callable[[], T | None], *, timeout: float = 20, what: str = "condition", interval: float = 0.1
+) -> T:
     """Polls until `check` returns something truthy; the hub's work is asynchronous."""
     deadline = time.monotonic() + timeout
     while True:
@@ -47,7 +49,7 @@ def wait_for(check: Callable[[], T | None], *, timeout: float = 20, what: str = 
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(interval)
 
 
 @dataclass
@@ -62,13 +64,19 @@ class Hub:
     accounts: dict[str, dict[str, Any]]
     log_path: Path
     serve_pid: int
+    redis: PrivateRedis | None = None
     api: httpx.Client = field(init=False)
     extra_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.api = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    @property
+    def database_url(self) -> str:
+        sqlite = Path(self.env["RATHAUS_DATA_DIR"]) / "rathaus.sqlite"
+        return self.env.get("RATHAUS_DATABASE_URL") or f"sqlite:///{sqlite}"
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "hub.cli", *args],
             env=self.env,
@@ -76,7 +84,7 @@ class Hub:
             text=True,
             check=False,
             cwd=REPO,
-            timeout=60,
+            timeout=timeout,
         )
 
     def worker_pids(self) -> list[int]:
@@ -123,7 +131,7 @@ class Hub:
         return wait_for(find, what=f"a conversation with {sender}")
 
 
-def _start_postgres_database() -> tuple[str, Callable[[], None]]:
+def start_postgres_database() -> tuple[str, Callable[[], None]]:
     name = f"rathaus_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -136,10 +144,12 @@ def _start_postgres_database() -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", drop
 
 
-@pytest.fixture(scope="session", params=["embedded", pytest.param("production", marks=pytest.mark.production)])
-def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    backend = request.param
-    data_dir = tmp_path_factory.mktemp(f"hub-{backend}")
+@contextmanager
+def running_hub(backend: str, data_dir: Path, **settings: str) -> Iterator[Hub]:
+    """`rathaus serve --demo` on a fresh database of `backend` (embedded or production), stopped on exit.
+
+    `settings` are extra RATHAUS_ variables, e.g. a shorter sweep interval.
+    """
     port, smtp_port, sandbox_port, sandbox_smtp_port = (free_port() for _ in range(4))
     env = {
         **os.environ,
@@ -153,14 +163,18 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         "RATHAUS_STALE_AFTER_SECONDS": "3",
         "RATHAUS_SWEEP_INTERVAL_SECONDS": "1",
         "RATHAUS_IMAP_POLL_SECONDS": "1",
+        **settings,
     }
     cleanups: list[Callable[[], None]] = []
+    private_redis = None
     if backend == "production":
-        database_url, drop = _start_postgres_database()
+        database_url, drop = start_postgres_database()
         cleanups.append(drop)
-        redis_url, release = claim_redis_database()
-        cleanups.append(release)
-        env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=redis_url)
+        # A Redis of this run's own: the fault tests restart it, which must not hit other runs.
+        private_redis = PrivateRedis(free_port(), data_dir / "redis")
+        private_redis.start()
+        cleanups.append(private_redis.stop)
+        env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=private_redis.url)
 
     log_path = data_dir / "serve.log"
     extra_workers: list[subprocess.Popen[bytes]] = []
@@ -175,45 +189,16 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the hub to be ready")
-        sandbox = SandboxClient(f"http://127.0.0.1:{sandbox_port}")
-        token_run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "hub.cli",
-                "token",
-                "create",
-                "--email",
-                DEMO_ADMIN,
-                "--name",
-                "tests",
-            ],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        listed = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "channel", "list", "--json", "--show-secrets"],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        accounts = {item["kind"]: item for item in json.loads(listed.stdout)}
         started = Hub(
             backend=backend,
             url=url,
             env=env,
-            token=token_run.stdout.strip(),
-            sandbox=sandbox,
-            accounts=accounts,
+            token=create_token(env),
+            sandbox=SandboxClient(f"http://127.0.0.1:{sandbox_port}"),
+            accounts=channel_accounts(env),
             log_path=log_path,
             serve_pid=process.pid,
+            redis=private_redis,
         )
         extra_workers = started.extra_workers
         yield started
@@ -231,6 +216,24 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             process.kill()
         for cleanup in cleanups:
             cleanup()
+
+
+def create_token(env: dict[str, str]) -> str:
+    """An API token for the demo's admin, as `rathaus token create` prints it."""
+    created = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "token", "create", "--email", DEMO_ADMIN, "--name", "tests"],
+        env=env, cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return created.stdout.strip()
+
+
+def channel_accounts(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The channel accounts by kind, with their webhook URLs and secrets."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "channel", "list", "--json", "--show-secrets"],
+        env=env, cwd=REPO, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return {item["kind"]: item for item in json.loads(listed.stdout)}
 
 
 def _answers(url: str) -> bool:

@@ -1,0 +1,72 @@
+"""The web app in this process: what a parser bug on a signed payload, or an impossible id, becomes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any, NoReturn
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from channels.email import EmailAdapter
+from channels.facebook import FacebookAdapter
+from hub.app import create_app
+from hub.inbox.mail import accept_mail
+from hub.inbox.models import InboundEvent
+from hub.settings import Settings
+from hub.tenancy.service import create_api_token, create_user
+from tests.unit.db import make_town
+
+
+def parser_bug(*_args: Any) -> NoReturn:
+    raise TypeError("'int' object is not iterable")
+
+
+def flagged(session: Session) -> list[InboundEvent]:
+    session.expire_all()
+    return list(session.exec(select(InboundEvent).where(InboundEvent.state == "flagged")))
+
+
+def test_a_parser_bug_on_a_signed_webhook_stores_it_flagged_and_answers_400(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    town = make_town(session)
+    account = town.accounts["facebook"]
+    monkeypatch.setattr(FacebookAdapter, "parse", parser_bug)
+    monkeypatch.setattr("hub.webhooks.enqueue_inbound", lambda ids: None)
+    body = b'{"object":"page","entry":[{"messaging":0}]}'
+    secret = account.secrets["app_secret"]
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        answer = client.post(f"/webhooks/facebook/{account.id}", content=body,
+                             headers={"X-Hub-Signature-256": signature})  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert "unerwarteter Aufbau der Nachricht (TypeError)" in answer.json()["detail"]
+    [event] = flagged(session)
+    assert event.raw == body and event.channel_account_id == account.id
+
+
+def test_a_parser_bug_on_a_mail_stores_it_flagged_instead_of_deferring_it(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    town = make_town(session)
+    monkeypatch.setattr(EmailAdapter, "parse", parser_bug)
+    monkeypatch.setattr("hub.inbox.mail.enqueue_inbound", lambda ids: None)
+    raw = b"From: a@example.org\r\nSubject: x\r\n\r\nHallo\r\n"
+    intake = accept_mail(town.accounts["email"], raw, mail_from="a@example.org", recipient="rathaus@testdorf.example")
+    assert intake.kept and intake.flagged and "TypeError" in intake.flagged
+    assert [event.raw for event in flagged(session)] == [raw]
+
+
+def test_an_id_beyond_64_bits_is_a_422_not_a_500(settings: Settings, session: Session) -> None:
+    """Found by schemathesis: SQLite raised OverflowError on the id and the API answered 500."""
+    town = make_town(session)
+    admin = create_user(session, municipality_id=town.id, email="a@testdorf.example", name="A", role="admin")
+    token = create_api_token(session, user=admin, name="t")
+    session.commit()
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        answer = client.post(f"/api/v1/broadcasts/{2**63}/cancel", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 422, answer.text
+    assert "zu groß" in answer.json()["detail"]
