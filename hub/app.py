@@ -20,7 +20,9 @@ from hub.contacts import api as contacts_api
 from hub.db import get_engine
 from hub.errors import DomainError
 from hub.inbox import api as inbox_api
+from hub.reports import pages as reports_pages
 from hub.subscribers import api as subscribers_api
+from hub.tenancy import admin_pages
 from hub.tenancy import api as tenancy_api
 from hub.tenancy import pages as tenancy_pages
 from hub.web.auth import SignInRequired
@@ -65,6 +67,8 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(webhooks.router)
     app.include_router(tenancy_pages.router)
+    app.include_router(admin_pages.router)
+    app.include_router(reports_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
     app.include_router(inbox_api.router)

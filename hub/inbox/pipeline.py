@@ -24,6 +24,7 @@ from hub.inbox.events import message_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands
+from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
@@ -140,9 +141,12 @@ def acknowledge(ctx: InboundContext) -> str | None:
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
     assert municipality is not None
     language = ctx.contact.language
+    # The municipality may have reworded the texts on its settings page.
+    overrides = preference(municipality, "texts")
     text = render_message(
         "acknowledgement.txt.j2",
         language,
+        overrides=overrides,
         municipality=municipality.name,
         reference=ctx.conversation.reference,
     )
@@ -151,6 +155,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
         subject = render_message(
             "acknowledgement_subject.txt.j2",
             language,
+            overrides=overrides,
             reference=ctx.conversation.reference,
             subject=ctx.conversation.subject,
         )

@@ -1,0 +1,236 @@
+"""The reports page (charts and tables for a date range) and each report as CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session
+
+from hub.db import get_session
+from hub.errors import InvalidInput, NotFound
+from hub.reports import service
+from hub.web.auth import Staff, require
+from hub.web.charts import bar_chart, daily_chart
+from hub.web.i18n import translate
+from hub.web.rendering import format_duration, format_local
+from hub.web.rendering import render as render_page
+from hub.web.security import verify_csrf
+
+router = APIRouter(prefix="/app/reports", include_in_schema=False, dependencies=[Depends(verify_csrf)])
+
+
+def _date(value: str | None, what: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{what}: bitte ein Datum wie 2026-01-31 angeben.") from None
+
+
+def _period(staff: Staff, start: str | None, end: str | None) -> service.Period:
+    return service.period(staff.municipality, _date(start, "Von"), _date(end, "Bis"))
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def _tables(request: Request, session: Session, staff: Staff, period: service.Period) -> dict[str, Any]:
+    """Each report as (header, rows) in the visitor's language: the page's tables and the CSV files."""
+    t = lambda text: translate(request, text)  # noqa: E731
+    language = getattr(request.state, "language", "de")
+    messages = service.messages_per_day(session, municipality_id=staff.municipality_id, period=period)
+    message_rows = [
+        [day.isoformat(), kind, messages.count(day, kind, "inbound"), messages.count(day, kind, "outbound")]
+        for day in messages.days
+        for kind in messages.channels
+    ]
+    times = service.response_times(
+        session, municipality=staff.municipality, period=period, no_team=t("Ohne Team"), everyone=t("Alle")
+    )
+    time_rows = [
+        [
+            row.name,
+            row.conversations,
+            row.first_response_median,
+            row.first_response_p90,
+            row.resolution_median,
+            row.resolution_p90,
+        ]
+        for row in [*times.teams, times.overall]
+    ]
+    target_rows = [
+        [
+            row.name,
+            row.first_response_target,
+            row.first_response_due,
+            row.first_response_missed,
+            row.first_response_missed_share,
+            row.resolution_target,
+            row.resolution_due,
+            row.resolution_missed,
+            row.resolution_missed_share,
+        ]
+        for row in [*times.teams, times.overall]
+    ]
+    reach = service.broadcast_reach(session, municipality_id=staff.municipality_id, period=period)
+    reach_rows = [
+        [
+            item.broadcast_id,
+            item.title,
+            item.kind,
+            format_local(item.started_at, language, period.timezone),
+            item.recipients,
+            item.delivered,
+            item.failed,
+            item.opted_out,
+        ]
+        for item in reach
+    ]
+    return {
+        "messages": (
+            [t("Tag"), t("Kanal"), t("Eingehend"), t("Ausgehend")],
+            message_rows,
+            messages,
+        ),
+        "response-times": (
+            [
+                t("Team"),
+                t("Vorgänge"),
+                t("Erste Antwort, Median (s)"),
+                t("Erste Antwort, 90. Perzentil (s)"),
+                t("Erledigung, Median (s)"),
+                t("Erledigung, 90. Perzentil (s)"),
+            ],
+            time_rows,
+            times,
+        ),
+        "targets": (
+            [
+                t("Team"),
+                t("Ziel erste Antwort (Min.)"),
+                t("Fällig"),
+                t("Verfehlt"),
+                t("Anteil verfehlt"),
+                t("Ziel Erledigung (Min.)"),
+                t("Fällig"),
+                t("Verfehlt"),
+                t("Anteil verfehlt"),
+            ],
+            target_rows,
+            times,
+        ),
+        "broadcasts": (
+            [
+                t("Nr."),
+                t("Titel"),
+                t("Art"),
+                t("Versand ab"),
+                t("Empfänger"),
+                t("Zugestellt"),
+                t("Fehlgeschlagen"),
+                t("Abgemeldet"),
+            ],
+            reach_rows,
+            reach,
+        ),
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def reports(
+    request: Request,
+    start: str | None = None,
+    end: str | None = None,
+    staff: Staff = Depends(require("reports.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    period = _period(staff, start, end)
+    tables = _tables(request, session, staff, period)
+    t = lambda text: translate(request, text)  # noqa: E731
+    language = getattr(request.state, "language", "de")
+    messages: service.MessagesReport = tables["messages"][2]
+    times: service.TimesReport = tables["response-times"][2]
+    reach: list[service.Reach] = tables["broadcasts"][2]
+    span = f"{period.start:%d.%m.%Y}–{period.end:%d.%m.%Y}"
+    rows = [*times.teams, times.overall]
+    charts = {
+        "messages": daily_chart(
+            title=t("Nachrichten pro Tag"),
+            description=t("Eingehende und ausgehende Nachrichten aller Kanäle pro Tag, {span}.").format(span=span),
+            days=messages.days,
+            series=[(t("Eingehend"), messages.per_day("inbound")), (t("Ausgehend"), messages.per_day("outbound"))],
+        ),
+        "channels": bar_chart(
+            title=t("Nachrichten pro Kanal"),
+            description=t("Eingehende und ausgehende Nachrichten je Kanal, {span}.").format(span=span),
+            bars=[
+                (f"{kind} · {t(direction_label)}", messages.total(kind, direction))
+                for kind in messages.channels
+                for direction, direction_label in (("inbound", "Eingehend"), ("outbound", "Ausgehend"))
+            ],
+        ),
+        "first-response": bar_chart(
+            title=t("Erste Antwort: Median je Team"),
+            description=t("Mittlere Zeit bis zur ersten Antwort je Team, {span}.").format(span=span),
+            bars=[(row.name, row.first_response_median or 0) for row in rows],
+            format_value=lambda seconds: format_duration(seconds, language),
+        ),
+        "resolution": bar_chart(
+            title=t("Erledigung: Median je Team"),
+            description=t("Mittlere Zeit bis zur Erledigung je Team, {span}.").format(span=span),
+            bars=[(row.name, row.resolution_median or 0) for row in rows],
+            format_value=lambda seconds: format_duration(seconds, language),
+        ),
+        "targets": bar_chart(
+            title=t("Verfehlte Ziele für die erste Antwort"),
+            description=t("Anteil der Vorgänge je Team, deren erste Antwort das Ziel verfehlte, {span}.").format(
+                span=span
+            ),
+            bars=[(row.name, (row.first_response_missed_share or 0) * 100) for row in rows],
+            format_value=lambda share: f"{share:.0f} %",
+        ),
+        "broadcasts": bar_chart(
+            title=t("Reichweite der Rundsendungen"),
+            description=t("Zugestellte Nachrichten je Rundsendung, {span}.").format(span=span),
+            bars=[(item.title, item.delivered) for item in reach],
+        ),
+    }
+    return render_page(
+        request,
+        "staff/reports/index.html",
+        title=t("Berichte"),
+        period=period,
+        tables=tables,
+        times=times,
+        reach=reach,
+        messages=messages,
+        charts=charts,
+        share=_share,
+        duration=lambda seconds: format_duration(seconds, language),
+    )
+
+
+@router.get("/{report}.csv")
+def report_csv(
+    request: Request,
+    report: str,
+    start: str | None = None,
+    end: str | None = None,
+    staff: Staff = Depends(require("reports.read")),
+    session: Session = Depends(get_session),
+) -> Response:
+    if report not in service.REPORTS:
+        raise NotFound("Diesen Bericht gibt es nicht.")
+    period = _period(staff, start, end)
+    header, rows, _data = _tables(request, session, staff, period)[report]
+    filename = f"{report}_{period.start.isoformat()}_{period.end.isoformat()}.csv"
+    return Response(
+        service.to_csv(header, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
