@@ -41,7 +41,6 @@ def _share(value: float | None) -> str:
 
 def _tables(request: Request, session: Session, staff: Staff, period: service.Period) -> dict[str, Any]:
     """Each report as (header, rows) in the visitor's language: the page's tables and the CSV files."""
-    t = lambda text: translate(request, text)  # noqa: E731
     language = getattr(request.state, "language", "de")
     messages = service.messages_per_day(session, municipality_id=staff.municipality_id, period=period)
     message_rows = [
@@ -50,7 +49,11 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
         for kind in messages.channels
     ]
     times = service.response_times(
-        session, municipality=staff.municipality, period=period, no_team=t("Ohne Team"), everyone=t("Alle")
+        session,
+        municipality=staff.municipality,
+        period=period,
+        no_team=translate(request, "Ohne Team"),
+        everyone=translate(request, "Alle"),
     )
     time_rows = [
         [
@@ -93,47 +96,52 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
     ]
     return {
         "messages": (
-            [t("Tag"), t("Kanal"), t("Eingehend"), t("Ausgehend")],
+            [
+                translate(request, "Tag"),
+                translate(request, "Kanal"),
+                translate(request, "Eingehend"),
+                translate(request, "Ausgehend"),
+            ],
             message_rows,
             messages,
         ),
         "response-times": (
             [
-                t("Team"),
-                t("Vorgänge"),
-                t("Erste Antwort, Median (s)"),
-                t("Erste Antwort, 90. Perzentil (s)"),
-                t("Erledigung, Median (s)"),
-                t("Erledigung, 90. Perzentil (s)"),
+                translate(request, "Team"),
+                translate(request, "Vorgänge"),
+                translate(request, "Erste Antwort, Median (s)"),
+                translate(request, "Erste Antwort, 90. Perzentil (s)"),
+                translate(request, "Erledigung, Median (s)"),
+                translate(request, "Erledigung, 90. Perzentil (s)"),
             ],
             time_rows,
             times,
         ),
         "targets": (
             [
-                t("Team"),
-                t("Ziel erste Antwort (Min.)"),
-                t("Fällig"),
-                t("Verfehlt"),
-                t("Anteil verfehlt"),
-                t("Ziel Erledigung (Min.)"),
-                t("Fällig"),
-                t("Verfehlt"),
-                t("Anteil verfehlt"),
+                translate(request, "Team"),
+                translate(request, "Ziel erste Antwort (Min.)"),
+                translate(request, "Fällig"),
+                translate(request, "Verfehlt"),
+                translate(request, "Anteil verfehlt"),
+                translate(request, "Ziel Erledigung (Min.)"),
+                translate(request, "Fällig"),
+                translate(request, "Verfehlt"),
+                translate(request, "Anteil verfehlt"),
             ],
             target_rows,
             times,
         ),
         "broadcasts": (
             [
-                t("Nr."),
-                t("Titel"),
-                t("Art"),
-                t("Versand ab"),
-                t("Empfänger"),
-                t("Zugestellt"),
-                t("Fehlgeschlagen"),
-                t("Abgemeldet"),
+                translate(request, "Nr."),
+                translate(request, "Titel"),
+                translate(request, "Art"),
+                translate(request, "Versand ab"),
+                translate(request, "Empfänger"),
+                translate(request, "Zugestellt"),
+                translate(request, "Fehlgeschlagen"),
+                translate(request, "Abgemeldet"),
             ],
             reach_rows,
             reach,
@@ -151,7 +159,6 @@ def reports(
 ) -> HTMLResponse:
     period = _period(staff, start, end)
     tables = _tables(request, session, staff, period)
-    t = lambda text: translate(request, text)  # noqa: E731
     language = getattr(request.state, "language", "de")
     messages: service.MessagesReport = tables["messages"][2]
     times: service.TimesReport = tables["response-times"][2]
@@ -160,50 +167,55 @@ def reports(
     rows = [*times.teams, times.overall]
     charts = {
         "messages": daily_chart(
-            title=t("Nachrichten pro Tag"),
-            description=t("Eingehende und ausgehende Nachrichten aller Kanäle pro Tag, {span}.").format(span=span),
+            title=translate(request, "Nachrichten pro Tag"),
+            description=translate(
+                request, "Eingehende und ausgehende Nachrichten aller Kanäle pro Tag, {span}."
+            ).format(span=span),
             days=messages.days,
-            series=[(t("Eingehend"), messages.per_day("inbound")), (t("Ausgehend"), messages.per_day("outbound"))],
+            series=[
+                (translate(request, "Eingehend"), messages.per_day("inbound")),
+                (translate(request, "Ausgehend"), messages.per_day("outbound")),
+            ],
         ),
         "channels": bar_chart(
-            title=t("Nachrichten pro Kanal"),
-            description=t("Eingehende und ausgehende Nachrichten je Kanal, {span}.").format(span=span),
+            title=translate(request, "Nachrichten pro Kanal"),
+            description=translate(request, "Eingehende und ausgehende Nachrichten je Kanal, {span}.").format(span=span),
             bars=[
-                (f"{kind} · {t(direction_label)}", messages.total(kind, direction))
+                (f"{kind} · {translate(request, direction_label)}", messages.total(kind, direction))
                 for kind in messages.channels
                 for direction, direction_label in (("inbound", "Eingehend"), ("outbound", "Ausgehend"))
             ],
         ),
         "first-response": bar_chart(
-            title=t("Erste Antwort: Median je Team"),
-            description=t("Mittlere Zeit bis zur ersten Antwort je Team, {span}.").format(span=span),
+            title=translate(request, "Erste Antwort: Median je Team"),
+            description=translate(request, "Median der Zeit bis zur ersten Antwort je Team, {span}.").format(span=span),
             bars=[(row.name, row.first_response_median or 0) for row in rows],
             format_value=lambda seconds: format_duration(seconds, language),
         ),
         "resolution": bar_chart(
-            title=t("Erledigung: Median je Team"),
-            description=t("Mittlere Zeit bis zur Erledigung je Team, {span}.").format(span=span),
+            title=translate(request, "Erledigung: Median je Team"),
+            description=translate(request, "Median der Zeit bis zur Erledigung je Team, {span}.").format(span=span),
             bars=[(row.name, row.resolution_median or 0) for row in rows],
             format_value=lambda seconds: format_duration(seconds, language),
         ),
         "targets": bar_chart(
-            title=t("Verfehlte Ziele für die erste Antwort"),
-            description=t("Anteil der Vorgänge je Team, deren erste Antwort das Ziel verfehlte, {span}.").format(
-                span=span
-            ),
+            title=translate(request, "Verfehlte Ziele für die erste Antwort"),
+            description=translate(
+                request, "Anteil der Vorgänge je Team, deren erste Antwort das Ziel verfehlte, {span}."
+            ).format(span=span),
             bars=[(row.name, (row.first_response_missed_share or 0) * 100) for row in rows],
             format_value=lambda share: f"{share:.0f} %",
         ),
         "broadcasts": bar_chart(
-            title=t("Reichweite der Rundsendungen"),
-            description=t("Zugestellte Nachrichten je Rundsendung, {span}.").format(span=span),
+            title=translate(request, "Reichweite der Rundsendungen"),
+            description=translate(request, "Zugestellte Nachrichten je Rundsendung, {span}.").format(span=span),
             bars=[(item.title, item.delivered) for item in reach],
         ),
     }
     return render_page(
         request,
         "staff/reports/index.html",
-        title=t("Berichte"),
+        title=translate(request, "Berichte"),
         period=period,
         tables=tables,
         times=times,
