@@ -39,6 +39,10 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f} %"
 
 
+def _percent(share: float | None) -> float | None:
+    return None if share is None else share * 100
+
+
 def _tables(request: Request, session: Session, staff: Staff, period: service.Period) -> dict[str, Any]:
     """Each report as (header, rows) in the visitor's language: the page's tables and the CSV files."""
     language = getattr(request.state, "language", "de")
@@ -189,13 +193,13 @@ def reports(
         "first-response": bar_chart(
             title=translate(request, "Erste Antwort: Median je Team"),
             description=translate(request, "Median der Zeit bis zur ersten Antwort je Team, {span}.").format(span=span),
-            bars=[(row.name, row.first_response_median or 0) for row in rows],
+            bars=[(row.name, row.first_response_median) for row in rows],
             format_value=lambda seconds: format_duration(seconds, language),
         ),
         "resolution": bar_chart(
             title=translate(request, "Erledigung: Median je Team"),
             description=translate(request, "Median der Zeit bis zur Erledigung je Team, {span}.").format(span=span),
-            bars=[(row.name, row.resolution_median or 0) for row in rows],
+            bars=[(row.name, row.resolution_median) for row in rows],
             format_value=lambda seconds: format_duration(seconds, language),
         ),
         "targets": bar_chart(
@@ -203,7 +207,7 @@ def reports(
             description=translate(
                 request, "Anteil der Vorgänge je Team, deren erste Antwort das Ziel verfehlte, {span}."
             ).format(span=span),
-            bars=[(row.name, (row.first_response_missed_share or 0) * 100) for row in rows],
+            bars=[(row.name, _percent(row.first_response_missed_share)) for row in rows],
             format_value=lambda share: f"{share:.0f} %",
         ),
         "broadcasts": bar_chart(

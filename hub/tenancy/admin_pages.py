@@ -137,6 +137,7 @@ def _channel_page(
     messages: list[tuple[str, str]],
     test: admin.TestResult | None = None,
     test_to: str = "",
+    test_text: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
     account = admin.get_channel_account(session, municipality_id=staff.municipality_id, account_id=account_id)
@@ -155,6 +156,7 @@ def _channel_page(
         messages=messages,
         test=test,
         test_to=test_to,
+        test_text=test_text,
     )
 
 
@@ -220,11 +222,11 @@ def channel_test(
         )  # fmt: skip
     except DomainError as error:
         return _channel_page(
-            request, staff, session, account_id, messages=[], test_to=to, status_code=422,
+            request, staff, session, account_id, messages=[], test_to=to, test_text=text, status_code=422,
             test=admin.TestResult(ok=False, error=str(error), permanent=True),
         )  # fmt: skip
     session.commit()
-    return _channel_page(request, staff, session, account_id, messages=[], test=result, test_to=to)
+    return _channel_page(request, staff, session, account_id, messages=[], test=result, test_to=to, test_text=text)
 
 
 # Staff

@@ -28,9 +28,9 @@ def _number(value: float) -> str:
     return f"{value:.1f}".replace(".", ",")
 
 
-def _nice_max(value: float) -> float:
-    """A round upper bound for the axis: 1, 2 or 5 times a power of ten."""
-    if value <= 0:
+def _nice_step(value: float) -> float:
+    """The smallest of 1, 2 or 5 times a power of ten that is at least `value` (at least 1)."""
+    if value <= 1:
         return 1
     power = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
@@ -72,26 +72,30 @@ def bar_chart(
     *,
     title: str,
     description: str,
-    bars: Sequence[tuple[str, float]],
+    bars: Sequence[tuple[str, float | None]],
     format_value: Callable[[float], str] = _number,
     width: int = 640,
 ) -> Markup:
-    """Horizontal bars, one per category, each with its label on the left and its value at its end."""
+    """Horizontal bars, one per category, each with its label on the left and its value at its end.
+
+    A value of None (no data for that category) draws no bar and says "–".
+    """
     label_width, value_width, row, gap = 200, 110, 26, 8
     height = max(1, len(bars)) * (row + gap) + gap
     _chart_id, parts = _open(width, height, title, description)
-    largest = max((value for _label, value in bars), default=0)
+    largest = max((value or 0 for _label, value in bars), default=0)
     scale = (width - label_width - value_width) / (largest or 1)
     for index, (label, value) in enumerate(bars):
         y = gap + index * (row + gap)
-        length = max(value * scale, 1 if value else 0)
+        length = max((value or 0) * scale, 1 if value else 0)
+        shown = "–" if value is None else format_value(value)
         parts.append(
-            f'<g class="bar"><title>{escape(label)}: {escape(format_value(value))}</title>'
+            f'<g class="bar"><title>{escape(label)}: {escape(shown)}</title>'
             f'<text class="label" x="{label_width - 8}" y="{y + row / 2}" text-anchor="end" '
             f'dominant-baseline="middle">{escape(label)}</text>'
             f'<rect class="series-1" x="{label_width}" y="{y}" width="{length:.1f}" height="{row}"/>'
             f'<text class="value" x="{label_width + length + 6:.1f}" y="{y + row / 2}" '
-            f'dominant-baseline="middle">{escape(format_value(value))}</text></g>'
+            f'dominant-baseline="middle">{escape(shown)}</text></g>'
         )
     if not bars:
         parts.append(f'<text class="label" x="{width / 2}" y="{height / 2}" text-anchor="middle">–</text>')
@@ -120,10 +124,13 @@ def daily_chart(
     plot_w, plot_h = width - left - right, height - top - bottom - legend
     chart_id, parts = _open(width, height, title, description)
     parts.append(_defs(chart_id))
-    largest = _nice_max(max((value for _name, values in series for value in values), default=0))
+    # Four or fewer round steps, so the axis reads 0, 2, 4, 6 rather than 0, 1,5, 3, 4,5.
+    highest = max((value for _name, values in series for value in values), default=0)
+    step = _nice_step(highest / 4)
+    largest = step * max(1, math.ceil(highest / step))
     y_of = lambda value: top + plot_h - value / largest * plot_h  # noqa: E731
-    for step in range(5):
-        value = largest * step / 4
+    for tick in range(round(largest / step) + 1):
+        value = tick * step
         y = y_of(value)
         parts.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
