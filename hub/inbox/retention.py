@@ -13,6 +13,7 @@ from sqlmodel import Session, col, delete, select
 
 from hub.db import utcnow
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
+from hub.subscribers.preferences import preference
 from hub.tenancy.models import Municipality
 
 # Conversations per round: keeps each transaction short on a large backlog.
@@ -20,7 +21,7 @@ BATCH = 200
 
 
 def expired_conversation_ids(session: Session, *, municipality: Municipality, now: datetime) -> list[int]:
-    days = (municipality.preferences or {}).get("retention_days")
+    days = preference(municipality, "retention_days")
     if not days:
         return []
     cutoff = now - timedelta(days=int(days))

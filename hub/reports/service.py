@@ -4,8 +4,9 @@ Medians and 90th percentiles are computed here in Python (linear interpolation, 
 `percentile_cont`), so SQLite and PostgreSQL give the same answer; the rows they come from are
 a date range of one municipality. Days are the municipality's local calendar days.
 
-Response times are measured on the wall clock from the conversation's start; targets are the
-conversation's team's, or the municipality's defaults for conversations without a team.
+Response times are measured on the wall clock from the conversation's start; whether a target
+was missed is judged as the inbox does (hub.inbox.sla: minutes of office time, the team's
+targets or else the municipality's).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from sqlmodel import Session, col, select
 
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.db import utcnow
+from hub.inbox import sla
 from hub.inbox.models import Conversation, Message
-from hub.tenancy.administration import response_targets
 from hub.tenancy.models import ChannelAccount, Municipality, Team
 
 REPORTS = ("messages", "response-times", "targets", "broadcasts")
@@ -184,18 +185,13 @@ class TimesReport:
     overall: TeamTimes
 
 
-def _judge(
-    times: TeamTimes, started: datetime, done: datetime | None, target: int | None, now: datetime, which: str
-) -> None:
-    """Counts a conversation against a target: missed when done late, or still not done after it."""
-    if target is None:
-        return
-    deadline = started + timedelta(minutes=target)
-    if done is None and now <= deadline:
-        return  # still within its time: neither kept nor missed yet
-    missed = (done or now) > deadline
+def _judge(times: TeamTimes, which: str, due: datetime | None, done: datetime | None, overdue: bool,
+           now: datetime) -> None:  # fmt: skip
+    """Counts a conversation against a target once it is settled: done, or past its deadline."""
+    if due is None or (done is None and now <= due):
+        return  # no target, or still within its time: neither kept nor missed yet
     setattr(times, f"{which}_due", getattr(times, f"{which}_due") + 1)
-    if missed:
+    if overdue:
         setattr(times, f"{which}_missed", getattr(times, f"{which}_missed") + 1)
 
 
@@ -209,7 +205,6 @@ def response_times(
     """
     assert municipality.id is not None
     teams = {team.id: team for team in session.exec(select(Team).where(Team.municipality_id == municipality.id)).all()}
-    defaults = response_targets(municipality)
     rows = session.exec(
         select(Conversation).where(
             Conversation.municipality_id == municipality.id,
@@ -222,14 +217,13 @@ def response_times(
     now = utcnow()
     for conversation in rows:
         team = teams.get(conversation.team_id) if conversation.team_id else None
-        first_target = team.first_response_minutes if team else defaults["first_response_minutes"]
-        resolution_target = team.resolution_minutes if team else defaults["resolution_minutes"]
-        key = team.id if team else None
+        goal = sla.targets(municipality, team)
         times = by_team.setdefault(
-            key,
-            TeamTimes(name=team.name if team else no_team, first_response_target=first_target,
-                      resolution_target=resolution_target),
+            team.id if team else None,
+            TeamTimes(name=team.name if team else no_team, first_response_target=goal.first_response_minutes,
+                      resolution_target=goal.resolution_minutes),
         )  # fmt: skip
+        clock = sla.clock(conversation, team=team, municipality=municipality, now=now)
         started = conversation.created_at
         for bucket in (times, overall):
             bucket.conversations += 1
@@ -237,8 +231,10 @@ def response_times(
                 bucket.first_response.append((conversation.first_response_at - started).total_seconds())
             if conversation.resolved_at is not None:
                 bucket.resolution.append((conversation.resolved_at - started).total_seconds())
-            _judge(bucket, started, conversation.first_response_at, first_target, now, "first_response")
-            _judge(bucket, started, conversation.resolved_at, resolution_target, now, "resolution")
+            _judge(bucket, "first_response", clock.first_response_due, conversation.first_response_at,
+                   clock.first_response_overdue, now)  # fmt: skip
+            _judge(bucket, "resolution", clock.resolution_due, conversation.resolved_at, clock.resolution_overdue,
+                   now)  # fmt: skip
     ordered = sorted(by_team.values(), key=lambda times: (times.name == no_team, times.name.lower()))
     return TimesReport(teams=ordered, overall=overall)
 

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from hub.db import get_session
 from hub.errors import DomainError
 from hub.settings import get_settings
+from hub.subscribers.preferences import preference
 from hub.tenancy import administration as admin
 from hub.tenancy.models import Municipality
 from hub.tenancy.roles import ROLES
@@ -459,15 +460,15 @@ async def save_team(
 
 
 def _settings_values(municipality: Municipality) -> dict[str, str]:
-    preferences = municipality.preferences or {}
-    targets = admin.response_targets(municipality)
+    """The form as the town's settings stand, the hub's defaults where it has set nothing."""
+    targets = preference(municipality, "response_targets")
     values = {
-        "first_response_minutes": str(targets["first_response_minutes"] or ""),
-        "resolution_minutes": str(targets["resolution_minutes"] or ""),
-        "retention_days": str(preferences.get("retention_days") or ""),
-        **_hours_values(preferences.get("office_hours") or {}),
+        "first_response_minutes": str(targets.get("first_response_minutes") or ""),
+        "resolution_minutes": str(targets.get("resolution_minutes") or ""),
+        "retention_days": str(preference(municipality, "retention_days") or ""),
+        **_hours_values(preference(municipality, "office_hours")),
     }
-    for lang, texts in (preferences.get("texts") or {}).items():
+    for lang, texts in preference(municipality, "texts").items():
         for name, source in texts.items():
             values[f"text_{lang}_{name}"] = source
     return values

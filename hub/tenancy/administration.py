@@ -18,6 +18,7 @@ from channels.base import ChannelError, OutboundMessage, PermanentError
 from channels.registry import build_adapter
 from hub.audit.models import AuditEvent
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
+from hub.inbox.sla import WEEKDAYS
 from hub.settings import Settings
 from hub.subscribers.service import channel_account, send_now
 from hub.templating import render_message
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # An invitation link has to survive a weekend in someone's mailbox, unlike a reset link.
 INVITATION_VALID = timedelta(days=7)
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_LABELS = {
     "mon": N_("Montag"),
     "tue": N_("Dienstag"),
@@ -481,12 +481,3 @@ def save_municipality_settings(
           first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
           office_hours=office_hours, texts=own_texts)  # fmt: skip
     return municipality
-
-
-def response_targets(municipality: Municipality) -> dict[str, int | None]:
-    """The town's default targets, for conversations no team has taken on."""
-    found = (municipality.preferences or {}).get("response_targets") or {}
-    return {
-        "first_response_minutes": found.get("first_response_minutes"),
-        "resolution_minutes": found.get("resolution_minutes"),
-    }

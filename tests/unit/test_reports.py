@@ -162,7 +162,10 @@ def test_the_numbers_of_a_known_dataset(session: Session, dataset: Town) -> None
     assert bauamt.first_response_missed_share == pytest.approx(0.4)
     # 200 minutes, and two still open long after their 120 minutes.
     assert (bauamt.resolution_due, bauamt.resolution_missed) == (5, 3)
-    assert no_team.first_response_due == 0 and no_team.first_response_missed_share is None
+    # Without a team the town's default targets count (480 and 2400 minutes of office time):
+    # answered in time, but still open long after.
+    assert (no_team.first_response_due, no_team.first_response_missed) == (1, 0)
+    assert (no_team.resolution_due, no_team.resolution_missed) == (1, 1)
     assert times.overall.conversations == 6
     assert times.overall.first_response_median == 25 * 60
     assert times.overall.first_response_p90 == pytest.approx(70 * 60)

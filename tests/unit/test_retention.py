@@ -75,6 +75,9 @@ def test_only_messages_of_conversations_resolved_before_the_period_are_deleted(s
     recent = thread(session, town, 2, status="resolved", resolved_days_ago=10)
     still_open = thread(session, town, 3, status="open", resolved_days_ago=None)
     other = make_town(session, slug="ohnefrist")
+    # An emptied field on the settings page: kept without limit.
+    other.municipality.preferences = {**other.municipality.preferences, "retention_days": None}
+    session.add(other.municipality)
     no_period = thread(session, other, 4, status="resolved", resolved_days_ago=4000)
     session.commit()
 
