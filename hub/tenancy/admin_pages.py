@@ -486,6 +486,7 @@ def _settings_page(
         weekdays=admin.WEEKDAYS,
         weekday_labels=admin.WEEKDAY_LABELS,
         editable_texts=admin.EDITABLE_TEXTS,
+        builtin=admin.builtin_texts(get_settings()),
         text_languages=admin.TEXT_LANGUAGES,
         messages=messages,
     )

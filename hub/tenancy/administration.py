@@ -443,6 +443,17 @@ def save_team(
 # The municipality's settings
 
 
+def builtin_texts(settings: Settings) -> dict[str, dict[str, str]]:
+    """The texts the hub ships for each editable message, shown where the town has none of its own."""
+    return {
+        lang: {
+            name: (settings.templates_dir / "messages" / lang / name).read_text(encoding="utf-8").strip()
+            for name in EDITABLE_TEXTS
+        }
+        for lang in TEXT_LANGUAGES
+    }
+
+
 def _set_preferences(municipality: Municipality, **changes: Any) -> None:
     # A new dict, so the JSON column sees the change.
     municipality.preferences = {**(municipality.preferences or {}), **changes}

@@ -223,6 +223,10 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
     wrong = admin.post(f"/app/admin/teams/{team.id}", {"name": "Bauamt", "tue_from": "17:00", "tue_to": "09:00"})
     assert wrong.status_code == 422 and "Öffnungszeiten Dienstag" in wrong.text
 
+    form = admin.get("/app/admin/settings")
+    # The shipped wording is shown next to each field, and the hub's default office hours filled in.
+    assert "Vielen Dank für Ihre Nachricht an die {{ municipality }}" in form.text
+    assert 'name="mon_from" value="08:00"' in form.text
     saved = admin.post(
         "/app/admin/settings",
         {
