@@ -60,6 +60,7 @@ class ChannelField:
     secret: bool = False
     required: bool = False
     hint: str | None = None
+    checkbox: bool = False
 
 
 # Per kind what the form asks for. Secrets the hub invents itself (Telegram's webhook secret,
@@ -89,6 +90,7 @@ CHANNEL_FIELDS: dict[str, tuple[ChannelField, ...]] = {
         ChannelField("display_name", N_("Absendername")),
         ChannelField("smtp_host", N_("SMTP-Server"), required=True),
         ChannelField("smtp_port", N_("SMTP-Port"), required=True, hint=N_("Meist 587")),
+        ChannelField("smtp_starttls", N_("Verbindung mit STARTTLS verschlüsseln"), checkbox=True),
         ChannelField("smtp_username", N_("SMTP-Benutzername"), secret=True),
         ChannelField("smtp_password", N_("SMTP-Passwort"), secret=True),
     ),
@@ -143,6 +145,9 @@ def _split_values(kind: str, values: Mapping[str, str], *, creating: bool) -> tu
                 secrets[field.key] = value
             elif field.required and creating:
                 missing.append(field.label)
+            continue
+        if field.checkbox:
+            config[field.key] = value == "1"
             continue
         if not value and field.required:
             missing.append(field.label)

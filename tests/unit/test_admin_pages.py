@@ -276,3 +276,30 @@ def test_another_towns_channel_is_not_found(session: Session) -> None:
     other = make_town(session, slug="nachbarort")
     admin = clerk(session, town, "admin")
     assert admin.get(f"/app/admin/channels/{other.accounts['twilio'].id}").status_code == 404
+
+
+def test_an_email_channel_takes_its_port_as_a_number_and_starttls_as_a_checkbox(session: Session) -> None:
+    town = make_town(session)
+    admin = clerk(session, town, "admin")
+    form = {
+        "kind": "email",
+        "name": "Postfach",
+        "address": "buergerbuero@testdorf.example",
+        "smtp_host": "mail.example",
+        "smtp_port": "587",
+        "smtp_starttls": "1",
+        "smtp_username": "bb",
+        "smtp_password": "pw-geheim",
+    }
+    page = admin.post("/app/admin/channels/new", form)
+    assert page.status_code == 200 and "pw-geheim" not in page.text
+    assert 'name="smtp_starttls" value="1" checked' in page.text
+    account = session.exec(select(ChannelAccount).where(ChannelAccount.name == "Postfach")).one()
+    assert (account.config["smtp_port"], account.config["smtp_starttls"]) == (587, True)
+    # Email arrives by SMTP: no webhook address, the listener instead.
+    assert "/webhooks/email/" not in page.text
+    del form["smtp_starttls"]
+    admin.post(f"/app/admin/channels/{account.id}", {**form, "smtp_password": ""})
+    session.refresh(account)
+    assert account.config["smtp_starttls"] is False and account.secrets["smtp_password"] == "pw-geheim"
+    assert admin.post("/app/admin/channels/new", {**form, "smtp_port": "viele"}).status_code == 422
