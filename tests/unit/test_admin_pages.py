@@ -303,3 +303,25 @@ def test_an_email_channel_takes_its_port_as_a_number_and_starttls_as_a_checkbox(
     session.refresh(account)
     assert account.config["smtp_starttls"] is False and account.secrets["smtp_password"] == "pw-geheim"
     assert admin.post("/app/admin/channels/new", {**form, "smtp_port": "viele"}).status_code == 422
+
+
+def test_every_administration_page_renders_in_english_for_every_channel_kind(session: Session) -> None:
+    town = make_town(session)
+    admin = clerk(session, town, "admin")
+    paths = [
+        "/app/admin",
+        "/app/admin/channels",
+        "/app/admin/channels/new",
+        "/app/admin/staff",
+        f"/app/admin/staff/{admin.user.id}",
+        "/app/admin/teams",
+        "/app/admin/teams/new",
+        "/app/admin/settings",
+    ]
+    paths += [f"/app/admin/channels/{account.id}" for account in town.accounts.values()]
+    paths += [f"/app/admin/channels/new?kind={kind}" for kind in town.accounts]
+    for path in paths:
+        answer = admin.get(path, params={"lang": "en"})
+        assert answer.status_code == 200, path
+    facebook = admin.get(f"/app/admin/channels/{town.accounts['facebook'].id}", params={"lang": "en"}).text
+    assert "Verify token" in facebook and "Webhook address" in facebook
