@@ -400,8 +400,8 @@ def _team_form(
 def _hours_values(hours: dict[str, list[list[str]]]) -> dict[str, str]:
     values: dict[str, str] = {}
     for day, spans in hours.items():
-        if spans:
-            values[f"{day}_from"], values[f"{day}_to"] = spans[0][0], spans[-1][1]
+        for suffix, (start, end) in zip(("", "2"), spans, strict=False):
+            values[f"{day}_from{suffix}"], values[f"{day}_to{suffix}"] = start, end
     return values
 
 

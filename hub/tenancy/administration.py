@@ -401,19 +401,28 @@ def parse_number(value: str, what: str) -> int | None:
 
 
 def parse_office_hours(values: Mapping[str, str]) -> dict[str, list[list[str]]]:
-    """`{day}_from`/`{day}_to` form fields into {"mon": [["08:00", "16:00"]], ...}; an empty day is closed."""
+    """Form fields into {"mon": [["08:00", "12:00"], ["13:00", "16:00"]], ...}; an empty day is closed.
+
+    Each day has two from/to pairs (`{day}_from`, `{day}_to`, then `{day}_from2`, `{day}_to2`),
+    so a lunch break can be left out of the hours the response targets count.
+    """
     hours: dict[str, list[list[str]]] = {}
     for day in WEEKDAYS:
-        start = (values.get(f"{day}_from") or "").strip()
-        end = (values.get(f"{day}_to") or "").strip()
-        if not start and not end:
-            continue
-        if not (_TIME.fullmatch(start) and _TIME.fullmatch(end)) or start >= end:
-            raise InvalidInput(
-                f"Öffnungszeiten {WEEKDAY_LABELS[day]}: bitte Beginn und Ende als HH:MM angeben, "
-                "das Ende nach dem Beginn."
-            )
-        hours[day] = [[start, end]]
+        spans: list[list[str]] = []
+        for suffix in ("", "2"):
+            start = (values.get(f"{day}_from{suffix}") or "").strip()
+            end = (values.get(f"{day}_to{suffix}") or "").strip()
+            if not start and not end:
+                continue
+            follows = not spans or spans[-1][1] <= start
+            if not (_TIME.fullmatch(start) and _TIME.fullmatch(end)) or start >= end or not follows:
+                raise InvalidInput(
+                    f"Öffnungszeiten {WEEKDAY_LABELS[day]}: bitte Beginn und Ende als HH:MM angeben, "
+                    "das Ende nach dem Beginn und den zweiten Zeitraum nach dem ersten."
+                )
+            spans.append([start, end])
+        if spans:
+            hours[day] = spans
     return hours
 
 

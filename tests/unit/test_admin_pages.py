@@ -214,12 +214,15 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
             "mon_to": "16:00",
             "fri_from": "08:00",
             "fri_to": "12:00",
+            "fri_from2": "13:00",
+            "fri_to2": "15:00",
         },
     )
     assert "Das Team wurde gespeichert." in created.text
     team = session.exec(select(Team).where(Team.name == "Bauamt")).one()
     assert (team.first_response_minutes, team.resolution_minutes) == (60, 2880)
-    assert team.office_hours == {"mon": [["08:00", "16:00"]], "fri": [["08:00", "12:00"]]}
+    assert team.office_hours == {"mon": [["08:00", "16:00"]], "fri": [["08:00", "12:00"], ["13:00", "15:00"]]}
+    assert 'name="fri_from2" value="13:00"' in admin.get(f"/app/admin/teams/{team.id}").text
     wrong = admin.post(f"/app/admin/teams/{team.id}", {"name": "Bauamt", "tue_from": "17:00", "tue_to": "09:00"})
     assert wrong.status_code == 422 and "Öffnungszeiten Dienstag" in wrong.text
 
