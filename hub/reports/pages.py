@@ -15,8 +15,7 @@ from hub.reports import service
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, daily_chart
 from hub.web.i18n import translate
-from hub.web.rendering import format_duration, format_local
-from hub.web.rendering import render as render_page
+from hub.web.rendering import format_duration, format_local, render
 from hub.web.security import verify_csrf
 
 router = APIRouter(prefix="/app/reports", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -216,7 +215,7 @@ def reports(
             bars=[(item.title, item.delivered) for item in reach],
         ),
     }
-    return render_page(
+    return render(
         request,
         "staff/reports/index.html",
         title=translate(request, "Berichte"),

@@ -26,12 +26,15 @@ from sqlmodel import Session, col, select
 
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.db import utcnow
+from hub.errors import InvalidInput
 from hub.inbox import sla
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import ChannelAccount, Municipality, Team
 
 REPORTS = ("messages", "response-times", "targets", "broadcasts")
 DEFAULT_DAYS = 30
+# A year and a day: one column per day still reads as a chart, and the page stays quick.
+MAX_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ def period(municipality: Municipality, start: date | None = None, end: date | No
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         start, end = end, start
+    if (end - start).days >= MAX_DAYS:
+        raise InvalidInput(f"Der Zeitraum darf höchstens {MAX_DAYS} Tage umfassen.")
     return Period(start=start, end=end, timezone=municipality.timezone)
 
 

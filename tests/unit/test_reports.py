@@ -213,6 +213,7 @@ def test_the_reports_page_draws_charts_and_tables_and_the_csv_matches(session: S
 
     assert mayor.get(f"/app/reports/unknown.csv{QUERY}").status_code == 404
     assert mayor.get("/app/reports?start=gestern").status_code == 422
+    assert mayor.get("/app/reports?start=2020-01-01&end=2026-01-01").status_code == 422
 
 
 def test_staff_without_reports_permission_get_403(session: Session) -> None:
