@@ -8,15 +8,17 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from channels.base import InboundMessage
 from hub.audit.models import AuditEvent
 from hub.db import utcnow
+from hub.inbox.models import Message
 from hub.settings import Settings
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from tests.unit.conftest import FakeProvider
-from tests.unit.db import make_town
+from tests.unit.db import make_town, receive
 from tests.unit.web import clerk
 
 ACCOUNT_SID = "AC" + "7" * 32
@@ -252,7 +254,17 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
     texts = preference(municipality, "texts")
     assert render_message("acknowledgement.txt.j2", "de", overrides=texts, reference="A-1") == "Danke! Ihre Nummer: A-1"
     # English keeps the built-in text.
-    assert "reference" not in texts.get("en", {})
+    assert "acknowledgement.txt.j2" not in texts.get("en", {})
+
+    # A citizen who writes in now gets the town's own wording.
+    receive(
+        session,
+        settings,
+        town.accounts["twilio"],
+        InboundMessage(provider_id="SM-ack", sender="+4915112345678", text="Die Laterne ist kaputt"),
+    )
+    ack = session.exec(select(Message).where(Message.direction == "outbound")).one()
+    assert ack.body.startswith("Danke! Ihre Nummer: A-")
     assert admin.post("/app/admin/settings", {"retention_days": "7"}).status_code == 422
 
 
