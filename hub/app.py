@@ -23,8 +23,10 @@ from hub.errors import DomainError
 from hub.inbox import api as inbox_api
 from hub.inbox import pages as inbox_pages
 from hub.inbox import status_page
+from hub.reports import pages as reports_pages
 from hub.subscribers import api as subscribers_api
 from hub.subscribers import public_pages as subscription_pages
+from hub.tenancy import admin_pages
 from hub.tenancy import api as tenancy_api
 from hub.tenancy import pages as tenancy_pages
 from hub.web.auth import SignInRequired
@@ -72,6 +74,8 @@ def create_app() -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(tenancy_pages.router)
     app.include_router(inbox_pages.router)
+    app.include_router(admin_pages.router)
+    app.include_router(reports_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
     app.include_router(broadcasts_public.unsubscribe_router)

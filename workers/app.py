@@ -52,6 +52,7 @@ def create_celery() -> Celery:
             "workers.tasks.sweep": {"queue": INBOUND_QUEUE},
             "workers.tasks.poll_mailboxes": {"queue": INBOUND_QUEUE},
             "workers.tasks.start_due_broadcasts": {"queue": WARNINGS_QUEUE},
+            "workers.tasks.apply_retention": {"queue": INBOUND_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -64,6 +65,8 @@ def create_celery() -> Celery:
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_interval_seconds},
             "poll-mailboxes": {"task": "workers.tasks.poll_mailboxes", "schedule": settings.imap_poll_seconds},
+            # Hourly is plenty for a period counted in days; each run works off a bounded slice.
+            "apply-retention": {"task": "workers.tasks.apply_retention", "schedule": 3600},
             "start-due-broadcasts": {
                 "task": "workers.tasks.start_due_broadcasts",
                 "schedule": settings.broadcast_start_seconds,

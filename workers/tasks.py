@@ -16,6 +16,7 @@ from hub.inbox.imap_poll import poll_mailbox, polls_imap
 from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event
+from hub.inbox.retention import apply_retention
 from hub.settings import get_settings
 from hub.subscribers.service import stop as stop_subscription
 from hub.tenancy.models import ChannelAccount
@@ -155,6 +156,13 @@ def start_due_broadcasts() -> int:
     for broadcast_id in due:
         start_broadcast.apply_async(args=[broadcast_id], queue=WARNINGS_QUEUE)
     return len(due)
+
+
+@celery_app.task(name="workers.tasks.apply_retention")
+def delete_expired_messages() -> int:
+    """Messages of conversations resolved longer ago than the municipality's retention period."""
+    with session_scope() as session:
+        return apply_retention(session)
 
 
 @celery_app.task(name="workers.tasks.sweep")

@@ -25,6 +25,7 @@ from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.public_status import status_url
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands
+from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
@@ -144,9 +145,12 @@ def acknowledge(ctx: InboundContext) -> str | None:
     # A comment's answer is public on the page, so it must not carry the private status link;
     # an SMS gets the short text, so the link still fits in as few segments as possible.
     link = None if ctx.inbound.kind == "comment" else status_url(ctx.settings, ctx.conversation)
+    # The municipality may have reworded the texts on its settings page.
+    overrides = preference(municipality, "texts")
     text = render_message(
         "acknowledgement_sms.txt.j2" if ctx.account.kind == "twilio" else "acknowledgement.txt.j2",
         language,
+        overrides=overrides,
         municipality=municipality.name,
         reference=ctx.conversation.reference,
         link=link,
@@ -156,6 +160,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
         subject = render_message(
             "acknowledgement_subject.txt.j2",
             language,
+            overrides=overrides,
             reference=ctx.conversation.reference,
             subject=ctx.conversation.subject,
         )

@@ -17,7 +17,7 @@ from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser
 ROLES = ("admin", "mayor", "staff", "viewer")
 
 # Per kind: the config key that names the account to people, and the secrets it needs.
-_ADDRESS_KEY = {
+ADDRESS_KEY = {
     "twilio": "phone_number",
     "telegram": "bot_username",
     "facebook": "page_id",
@@ -123,7 +123,7 @@ def create_channel_account(
 ) -> ChannelAccount:
     """Adds a channel account; secrets the hub itself invents (webhook secrets) are generated."""
     require_channel_kind(kind)
-    address_key = _ADDRESS_KEY[kind]
+    address_key = ADDRESS_KEY[kind]
     if not config.get(address_key):
         raise InvalidInput(f"Für einen {kind}-Kanal fehlt die Angabe {address_key!r}.")
     generated = {key: secrets.token_urlsafe(24) for key in _GENERATED_SECRETS[kind]}

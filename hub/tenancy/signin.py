@@ -61,7 +61,7 @@ def password_matches(user: StaffUser, password: str) -> bool:
     return user.password_hash is not None and _hasher.verify(password, user.password_hash)
 
 
-def _lock_minutes_left(user: StaffUser) -> int:
+def lock_minutes_left(user: StaffUser) -> int:
     if user.locked_until is None or user.locked_until <= utcnow():
         return 0
     return max(1, int((user.locked_until - utcnow()).total_seconds() // 60) + 1)
@@ -85,7 +85,7 @@ def authenticate(session: Session, *, settings: Settings, email: str, password: 
         _hasher.verify(password, _DUMMY_HASH)
         raise SignInFailed
     for user in candidates:
-        minutes = _lock_minutes_left(user)
+        minutes = lock_minutes_left(user)
         if minutes:
             raise AccountLocked(minutes)
         if user.password_hash and _hasher.verify(password, user.password_hash):
@@ -95,7 +95,7 @@ def authenticate(session: Session, *, settings: Settings, email: str, password: 
             return user
     for user in candidates:
         _record_failure(session, settings, user)
-    minutes = max(_lock_minutes_left(user) for user in candidates)
+    minutes = max(lock_minutes_left(user) for user in candidates)
     if minutes:
         raise AccountLocked(minutes)
     raise SignInFailed
@@ -160,15 +160,15 @@ def check_second_factor(session: Session, *, settings: Settings, signed_in: Sign
     user = signed_in.user
     if user.totp_secret is None:
         return True
-    if _lock_minutes_left(user):
-        raise AccountLocked(_lock_minutes_left(user))
+    if lock_minutes_left(user):
+        raise AccountLocked(lock_minutes_left(user))
     if pyotp.TOTP(user.totp_secret).verify(code.strip().replace(" ", ""), valid_window=1):
         user.failed_logins = 0
         session.add(user)
         return True
     _record_failure(session, settings, user)
-    if _lock_minutes_left(user):
-        raise AccountLocked(_lock_minutes_left(user))
+    if lock_minutes_left(user):
+        raise AccountLocked(lock_minutes_left(user))
     return False
 
 
@@ -205,10 +205,11 @@ def disable_second_factor(session: Session, *, user: StaffUser) -> None:
     session.add(user)
 
 
-def create_password_reset(session: Session, *, user: StaffUser) -> str:
+def create_password_reset(session: Session, *, user: StaffUser, valid: timedelta = RESET_VALID) -> str:
+    """A one-time link token; an invitation to a new account passes a longer `valid`."""
     assert user.id is not None
     token = secrets.token_urlsafe(32)
-    session.add(PasswordReset(user_id=user.id, token_sha256=_digest(token), expires_at=utcnow() + RESET_VALID))
+    session.add(PasswordReset(user_id=user.id, token_sha256=_digest(token), expires_at=utcnow() + valid))
     return token
 
 

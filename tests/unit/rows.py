@@ -149,6 +149,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "topic_id": lambda rows: rows.topic.id,
     "district_id": lambda rows: rows.district.id,
     "slug": lambda rows: rows.town.municipality.slug,
+    "report": lambda _rows: "messages",
 }
 # Names no row can fill (one-time secrets); routes that use them are skipped by the walks.
 UNFILLABLE = frozenset({"token"})

@@ -1,0 +1,509 @@
+"""What the administration pages change: channel accounts, staff, teams, office hours and the town's settings.
+
+Every change is written to the audit trail with the person who made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from channels.base import ChannelError, OutboundMessage, PermanentError
+from channels.registry import build_adapter
+from hub.audit.models import AuditEvent
+from hub.errors import Conflict, DomainError, InvalidInput, NotFound
+from hub.inbox.sla import WEEKDAYS
+from hub.settings import Settings
+from hub.subscribers.service import channel_account, send_now
+from hub.templating import render_message
+from hub.tenancy import service as tenancy
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+from hub.tenancy.roles import ROLES
+from hub.tenancy.signin import create_password_reset, end_all_sessions
+from hub.web.i18n import N_
+
+log = logging.getLogger(__name__)
+
+# An invitation link has to survive a weekend in someone's mailbox, unlike a reset link.
+INVITATION_VALID = timedelta(days=7)
+WEEKDAY_LABELS = {
+    "mon": N_("Montag"),
+    "tue": N_("Dienstag"),
+    "wed": N_("Mittwoch"),
+    "thu": N_("Donnerstag"),
+    "fri": N_("Freitag"),
+    "sat": N_("Samstag"),
+    "sun": N_("Sonntag"),
+}
+# The citizen texts an administrator may reword, per language (templates/messages/<lang>/<name>).
+EDITABLE_TEXTS = {
+    "acknowledgement.txt.j2": N_("Eingangsbestätigung"),
+    "acknowledgement_sms.txt.j2": N_("Eingangsbestätigung per SMS (kurz)"),
+    "acknowledgement_subject.txt.j2": N_("Betreff der Eingangsbestätigung (E-Mail)"),
+}
+TEXT_LANGUAGES = ("de", "en")
+_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class ChannelField:
+    """One setting of a channel account on the form; `secret` ones go to `ChannelAccount.secrets`."""
+
+    key: str
+    label: str
+    secret: bool = False
+    required: bool = False
+    hint: str | None = None
+    checkbox: bool = False
+
+
+# Per kind what the form asks for. Secrets the hub invents itself (Telegram's webhook secret,
+# Facebook's verify token) are not asked for: they are generated and shown for the console.
+CHANNEL_FIELDS: dict[str, tuple[ChannelField, ...]] = {
+    "twilio": (
+        ChannelField(
+            "phone_number", N_("Telefonnummer"), required=True, hint=N_("Mit Ländervorwahl, z. B. +4930123456")
+        ),
+        ChannelField("account_sid", N_("Account SID"), required=True),
+        ChannelField("auth_token", N_("Auth Token"), secret=True, required=True),
+        ChannelField("api_base_url", N_("API-Adresse"), hint=N_("Leer lassen für Twilio selbst.")),
+    ),
+    "telegram": (
+        ChannelField("bot_username", N_("Name des Bots"), required=True, hint=N_("Ohne @, z. B. MusterstadtBot")),
+        ChannelField("bot_token", N_("Bot-Token"), secret=True, required=True, hint=N_("Von @BotFather")),
+        ChannelField("api_base_url", N_("API-Adresse"), hint=N_("Leer lassen für Telegram selbst.")),
+    ),
+    "facebook": (
+        ChannelField("page_id", N_("Seiten-ID"), required=True),
+        ChannelField("app_secret", N_("App-Geheimnis"), secret=True, required=True),
+        ChannelField("page_access_token", N_("Seiten-Zugriffstoken"), secret=True, required=True),
+        ChannelField("graph_url", N_("Graph-API-Adresse"), hint=N_("Leer lassen für Facebook selbst.")),
+    ),
+    "email": (
+        ChannelField("address", N_("E-Mail-Adresse"), required=True),
+        ChannelField("display_name", N_("Absendername")),
+        ChannelField("smtp_host", N_("SMTP-Server"), required=True),
+        ChannelField("smtp_port", N_("SMTP-Port"), required=True, hint=N_("Meist 587")),
+        ChannelField("smtp_starttls", N_("Verbindung mit STARTTLS verschlüsseln"), checkbox=True),
+        ChannelField("smtp_username", N_("SMTP-Benutzername"), secret=True),
+        ChannelField("smtp_password", N_("SMTP-Passwort"), secret=True),
+    ),
+}
+KIND_LABELS = {"twilio": N_("SMS (Twilio)"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
+# Hub-generated secrets the provider's console must be given alongside the webhook URL.
+CONSOLE_SECRETS = {"telegram": ("webhook_secret",), "facebook": ("verify_token",)}
+MASK = "********"
+
+
+def audit(
+    session: Session, *, actor_id: int, municipality_id: int, action: str, object_type: str,
+    object_id: int | None, **details: Any,
+) -> None:  # fmt: skip
+    session.add(
+        AuditEvent(
+            municipality_id=municipality_id, actor_id=actor_id, action=action,
+            object_type=object_type, object_id=object_id, details=details,
+        )
+    )  # fmt: skip
+
+
+# Channel accounts
+
+
+def channel_fields(kind: str) -> tuple[ChannelField, ...]:
+    if kind not in CHANNEL_FIELDS:
+        raise InvalidInput(f"Unbekannter Kanaltyp {kind!r}.")
+    return CHANNEL_FIELDS[kind]
+
+
+def get_channel_account(session: Session, *, municipality_id: int, account_id: int) -> ChannelAccount:
+    account = session.get(ChannelAccount, account_id)
+    if account is None or account.municipality_id != municipality_id:
+        raise NotFound("Diesen Kanal gibt es nicht.")
+    return account
+
+
+def masked_secrets(account: ChannelAccount) -> dict[str, str]:
+    """What a page may show of the secrets: that they are set, never their value."""
+    return {key: MASK for key, value in account.secrets.items() if value}
+
+
+def _split_values(kind: str, values: Mapping[str, str], *, creating: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    config: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    missing = []
+    for field in channel_fields(kind):
+        value = (values.get(field.key) or "").strip()
+        if field.secret:
+            if value:
+                secrets[field.key] = value
+            elif field.required and creating:
+                missing.append(field.label)
+            continue
+        if field.checkbox:
+            config[field.key] = value == "1"
+            continue
+        if not value and field.required:
+            missing.append(field.label)
+        config[field.key] = int(value) if field.key == "smtp_port" and value.isdigit() else value
+    if missing:
+        raise InvalidInput("Bitte ausfüllen: " + ", ".join(missing) + ".")
+    if kind == "email" and not isinstance(config.get("smtp_port"), int):
+        raise InvalidInput("Der SMTP-Port muss eine Zahl sein.")
+    return config, secrets
+
+
+def create_channel_account(
+    session: Session, *, municipality_id: int, actor_id: int, kind: str, name: str, values: Mapping[str, str]
+) -> ChannelAccount:
+    if not name.strip():
+        raise InvalidInput("Bitte geben Sie dem Kanal einen Namen.")
+    config, secrets = _split_values(kind, values, creating=True)
+    account = tenancy.create_channel_account(
+        session,
+        municipality_id=municipality_id,
+        kind=kind,
+        name=name.strip(),
+        config={key: value for key, value in config.items() if value != ""},
+        secrets_=secrets,
+    )
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="channel.created",
+          object_type="channel_account", object_id=account.id, kind=kind, address=account.address)  # fmt: skip
+    return account
+
+
+def update_channel_account(
+    session: Session, *, municipality_id: int, actor_id: int, account_id: int, name: str, values: Mapping[str, str]
+) -> ChannelAccount:
+    """Changes the settings; a secret is only replaced when a new value was typed in."""
+    account = get_channel_account(session, municipality_id=municipality_id, account_id=account_id)
+    if not name.strip():
+        raise InvalidInput("Bitte geben Sie dem Kanal einen Namen.")
+    config, secrets = _split_values(account.kind, values, creating=False)
+    merged = dict(account.config)
+    for key, value in config.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    account.name = name.strip()
+    account.config = merged
+    account.address = str(merged[tenancy.ADDRESS_KEY[account.kind]])
+    account.secrets = {**account.secrets, **secrets}
+    session.add(account)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="channel.updated",
+          object_type="channel_account", object_id=account.id, secrets_replaced=sorted(secrets))  # fmt: skip
+    return account
+
+
+def set_channel_active(
+    session: Session, *, municipality_id: int, actor_id: int, account_id: int, active: bool
+) -> ChannelAccount:
+    account = get_channel_account(session, municipality_id=municipality_id, account_id=account_id)
+    account.active = active
+    session.add(account)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id,
+          action="channel.activated" if active else "channel.deactivated",
+          object_type="channel_account", object_id=account.id)  # fmt: skip
+    return account
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What the provider answered to a test message: its message id, or its error in words."""
+
+    ok: bool
+    provider_id: str | None = None
+    error: str | None = None
+    code: str | None = None
+    permanent: bool = False
+
+
+def send_test_message(
+    session: Session, *, municipality_id: int, actor_id: int, account_id: int, to: str, text: str
+) -> TestResult:
+    """Sends one message through the account's real adapter, so the settings are tried as they are."""
+    account = get_channel_account(session, municipality_id=municipality_id, account_id=account_id)
+    if not to.strip():
+        raise InvalidInput("Bitte geben Sie an, wohin die Testnachricht gehen soll.")
+    outbound = OutboundMessage(
+        to=to.strip(), text=text.strip() or "Testnachricht von Rathaus Hub", subject="Testnachricht von Rathaus Hub"
+    )
+    try:
+        receipt = build_adapter(account.kind, account.config, account.secrets).send(outbound)
+        result = TestResult(ok=True, provider_id=receipt.provider_id)
+    except ChannelError as error:
+        result = TestResult(ok=False, error=str(error), code=error.code, permanent=isinstance(error, PermanentError))
+    except (KeyError, ValueError, TypeError) as error:
+        # A setting the adapter needs is missing or malformed: the account cannot even be built.
+        result = TestResult(ok=False, error=f"Die Einstellungen des Kanals sind unvollständig: {error}", permanent=True)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="channel.test_sent",
+          object_type="channel_account", object_id=account.id, to=outbound.to, ok=result.ok,
+          error=result.error)  # fmt: skip
+    return result
+
+
+# Staff
+
+
+def list_staff(session: Session, *, municipality_id: int) -> list[StaffUser]:
+    return list(
+        session.exec(
+            select(StaffUser)
+            .where(StaffUser.municipality_id == municipality_id)
+            .order_by(col(StaffUser.active).desc(), col(StaffUser.name))
+        ).all()
+    )
+
+
+def get_staff(session: Session, *, municipality_id: int, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None or user.municipality_id != municipality_id:
+        raise NotFound("Diese Person gibt es nicht.")
+    return user
+
+
+def _check_team(session: Session, municipality_id: int, team_id: int | None) -> None:
+    if team_id is not None:
+        team = session.get(Team, team_id)
+        if team is None or team.municipality_id != municipality_id:
+            raise InvalidInput("Dieses Team gibt es nicht.")
+
+
+def invite_staff(
+    session: Session, *, municipality_id: int, actor_id: int, name: str, email: str, role: str, team_id: int | None
+) -> tuple[StaffUser, str]:
+    """Creates the person without a password; returns them and the token of their first-password link."""
+    address = email.strip().lower()
+    if not name.strip():
+        raise InvalidInput("Bitte geben Sie den Namen an.")
+    if not _EMAIL.fullmatch(address):
+        raise InvalidInput(f"{email!r} ist keine gültige E-Mail-Adresse.")
+    existing = session.exec(
+        select(StaffUser).where(StaffUser.municipality_id == municipality_id, StaffUser.email == address)
+    ).first()
+    if existing is not None:
+        raise Conflict(f"Es gibt schon ein Konto für {address}.")
+    _check_team(session, municipality_id, team_id)
+    user = tenancy.create_user(session, municipality_id=municipality_id, email=address, name=name.strip(), role=role)
+    user.team_id = team_id
+    session.add(user)
+    token = create_password_reset(session, user=user, valid=INVITATION_VALID)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="staff.invited",
+          object_type="staff_user", object_id=user.id, email=address, role=role)  # fmt: skip
+    return user, token
+
+
+def invitation_link(settings: Settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/app/password/reset/{token}"
+
+
+def mail_invitation(session: Session, *, settings: Settings, user: StaffUser, inviter: StaffUser, token: str) -> bool:
+    """Mails the first-password link from the town's email channel; False when there is none or it failed."""
+    municipality = session.get(Municipality, user.municipality_id)
+    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
+    if municipality is None or account is None:
+        return False
+    context: dict[str, Any] = {
+        "person": user.name, "inviter": inviter.name, "municipality": municipality.name, "email": user.email,
+        "link": invitation_link(settings, token), "days": INVITATION_VALID.days,
+    }  # fmt: skip
+    try:
+        send_now(
+            account,
+            OutboundMessage(
+                to=user.email,
+                subject=render_message("staff_invitation_subject.txt.j2", user.language, **context),
+                text=render_message("staff_invitation.txt.j2", user.language, **context),
+                automated=True,
+            ),
+            language=user.language,
+        )
+    except DomainError:
+        log.warning("invitation mail to user %s could not be sent", user.id, exc_info=True)
+        return False
+    return True
+
+
+def update_staff(
+    session: Session, *, municipality_id: int, actor_id: int, user_id: int, role: str, team_id: int | None
+) -> StaffUser:
+    user = get_staff(session, municipality_id=municipality_id, user_id=user_id)
+    if role not in ROLES:
+        raise InvalidInput(f"Unbekannte Rolle {role!r}.")
+    if user.id == actor_id and role != user.role:
+        # Otherwise the last administrator could lock everyone out of this page.
+        raise InvalidInput("Ihre eigene Rolle kann nur eine andere Person mit Verwaltungsrechten ändern.")
+    _check_team(session, municipality_id, team_id)
+    changes = {"role": [user.role, role], "team_id": [user.team_id, team_id]}
+    user.role = role
+    user.team_id = team_id
+    session.add(user)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="staff.updated",
+          object_type="staff_user", object_id=user.id, **changes)  # fmt: skip
+    return user
+
+
+def set_staff_active(session: Session, *, municipality_id: int, actor_id: int, user_id: int, active: bool) -> StaffUser:
+    """Deactivating signs the person out everywhere at once."""
+    user = get_staff(session, municipality_id=municipality_id, user_id=user_id)
+    if user.id == actor_id and not active:
+        raise InvalidInput("Sie können Ihr eigenes Konto nicht deaktivieren.")
+    user.active = active
+    session.add(user)
+    if not active:
+        assert user.id is not None
+        end_all_sessions(session, user_id=user.id)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id,
+          action="staff.activated" if active else "staff.deactivated",
+          object_type="staff_user", object_id=user.id)  # fmt: skip
+    return user
+
+
+def unlock_staff(session: Session, *, municipality_id: int, actor_id: int, user_id: int) -> StaffUser:
+    user = get_staff(session, municipality_id=municipality_id, user_id=user_id)
+    user.locked_until = None
+    user.failed_logins = 0
+    session.add(user)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="staff.unlocked",
+          object_type="staff_user", object_id=user.id)  # fmt: skip
+    return user
+
+
+# Teams and office hours
+
+
+def list_teams(session: Session, *, municipality_id: int) -> list[Team]:
+    return list(session.exec(select(Team).where(Team.municipality_id == municipality_id).order_by(col(Team.name))))
+
+
+def get_team(session: Session, *, municipality_id: int, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None or team.municipality_id != municipality_id:
+        raise NotFound("Dieses Team gibt es nicht.")
+    return team
+
+
+def parse_number(value: str, what: str) -> int | None:
+    """A whole number of minutes or days from a form field; empty means none."""
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise InvalidInput(f"{what}: bitte eine ganze Zahl größer als 0 angeben.")
+    return int(value)
+
+
+def parse_office_hours(values: Mapping[str, str]) -> dict[str, list[list[str]]]:
+    """Form fields into {"mon": [["08:00", "12:00"], ["13:00", "16:00"]], ...}; an empty day is closed.
+
+    Each day has two from/to pairs (`{day}_from`, `{day}_to`, then `{day}_from2`, `{day}_to2`),
+    so a lunch break can be left out of the hours the response targets count.
+    """
+    hours: dict[str, list[list[str]]] = {}
+    for day in WEEKDAYS:
+        spans: list[list[str]] = []
+        for suffix in ("", "2"):
+            start = (values.get(f"{day}_from{suffix}") or "").strip()
+            end = (values.get(f"{day}_to{suffix}") or "").strip()
+            if not start and not end:
+                continue
+            follows = not spans or spans[-1][1] <= start
+            if not (_TIME.fullmatch(start) and _TIME.fullmatch(end)) or start >= end or not follows:
+                raise InvalidInput(
+                    f"Öffnungszeiten {WEEKDAY_LABELS[day]}: bitte Beginn und Ende als HH:MM angeben, "
+                    "das Ende nach dem Beginn und den zweiten Zeitraum nach dem ersten."
+                )
+            spans.append([start, end])
+        if spans:
+            hours[day] = spans
+    return hours
+
+
+def save_team(
+    session: Session, *, municipality_id: int, actor_id: int, team_id: int | None, name: str,
+    first_response_minutes: int | None, resolution_minutes: int | None, office_hours: dict[str, list[list[str]]],
+) -> Team:  # fmt: skip
+    """Creates (team_id None) or changes a team; empty office hours mean the municipality's."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Bitte geben Sie dem Team einen Namen.")
+    same_name = session.exec(select(Team).where(Team.municipality_id == municipality_id, Team.name == name)).first()
+    if same_name is not None and same_name.id != team_id:
+        raise Conflict(f"Ein Team {name!r} gibt es schon.")
+    if team_id is None:
+        team = tenancy.create_team(session, municipality_id=municipality_id, name=name)
+    else:
+        team = get_team(session, municipality_id=municipality_id, team_id=team_id)
+    team.name = name
+    team.first_response_minutes = first_response_minutes
+    team.resolution_minutes = resolution_minutes
+    team.office_hours = office_hours
+    session.add(team)
+    session.flush()
+    audit(session, actor_id=actor_id, municipality_id=municipality_id,
+          action="team.created" if team_id is None else "team.updated", object_type="team", object_id=team.id,
+          name=name, first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
+          office_hours=office_hours)  # fmt: skip
+    return team
+
+
+# The municipality's settings
+
+
+def builtin_texts(settings: Settings) -> dict[str, dict[str, str]]:
+    """The texts the hub ships for each editable message, shown where the town has none of its own."""
+    return {
+        lang: {
+            name: (settings.templates_dir / "messages" / lang / name).read_text(encoding="utf-8").strip()
+            for name in EDITABLE_TEXTS
+        }
+        for lang in TEXT_LANGUAGES
+    }
+
+
+def _set_preferences(municipality: Municipality, **changes: Any) -> None:
+    # A new dict, so the JSON column sees the change.
+    municipality.preferences = {**(municipality.preferences or {}), **changes}
+
+
+def save_municipality_settings(
+    session: Session, *, municipality_id: int, actor_id: int, texts: Mapping[str, Mapping[str, str]],
+    office_hours: dict[str, list[list[str]]], first_response_minutes: int | None, resolution_minutes: int | None,
+    retention_days: int | None,
+) -> Municipality:  # fmt: skip
+    """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention."""
+    municipality = session.get(Municipality, municipality_id)
+    if municipality is None:
+        raise NotFound("Gemeinde nicht gefunden.")
+    own_texts = {lang: dict(found) for lang, found in (municipality.preferences or {}).get("texts", {}).items()}
+    for lang, by_name in texts.items():
+        for name, source in by_name.items():
+            if name not in EDITABLE_TEXTS or lang not in TEXT_LANGUAGES:
+                raise InvalidInput(f"Unbekannter Text {name!r} ({lang}).")
+            if source.strip():
+                own_texts.setdefault(lang, {})[name] = source.strip()
+            else:
+                own_texts.get(lang, {}).pop(name, None)
+    if retention_days is not None and retention_days < 30:
+        raise InvalidInput("Die Aufbewahrungsfrist muss mindestens 30 Tage betragen.")
+    _set_preferences(
+        municipality,
+        texts=own_texts,
+        office_hours=office_hours,
+        response_targets={"first_response_minutes": first_response_minutes, "resolution_minutes": resolution_minutes},
+        retention_days=retention_days,
+    )
+    session.add(municipality)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="municipality.settings_changed",
+          object_type="municipality", object_id=municipality_id, retention_days=retention_days,
+          first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
+          office_hours=office_hours, texts=own_texts)  # fmt: skip
+    return municipality
