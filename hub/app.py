@@ -15,12 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import webhooks
 from hub.broadcasts import api as broadcasts_api
+from hub.broadcasts import pages as broadcasts_pages
 from hub.broadcasts import public as broadcasts_public
 from hub.contacts import api as contacts_api
 from hub.db import get_engine
 from hub.errors import DomainError
 from hub.inbox import api as inbox_api
 from hub.subscribers import api as subscribers_api
+from hub.subscribers import pages as subscribers_pages
 from hub.tenancy import api as tenancy_api
 from hub.tenancy import pages as tenancy_pages
 from hub.web.auth import SignInRequired
@@ -65,6 +67,8 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(webhooks.router)
     app.include_router(tenancy_pages.router)
+    app.include_router(broadcasts_pages.router)
+    app.include_router(subscribers_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
     app.include_router(inbox_api.router)
