@@ -191,7 +191,7 @@ def _composer(request: Request, session: Session, staff: Staff, *, values: dict[
     preview = None
     if broadcast is not None and broadcast.id is not None and error is None:
         preview = service.preview_broadcast(session, municipality_id=staff.municipality_id, broadcast_id=broadcast.id)
-    title = translate(request, "Rundsendung bearbeiten" if broadcast else "Neue Rundsendung")
+    title = translate(request, "Rundsendung bearbeiten") if broadcast else translate(request, "Neue Rundsendung")
     return render(
         request, "staff/broadcasts/compose.html", status_code=status_code, title=title, values=values,
         broadcast=broadcast, error=error, count=count, saved=saved, preview=preview, kinds=BROADCAST_KINDS,
