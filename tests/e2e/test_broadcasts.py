@@ -74,3 +74,15 @@ def test_subscriber_pages_search_open_and_are_accessible(signed_in: Callable[...
     assert_accessible(page, "subscriber-import")
     page.goto(f"{hub.url}/app/subscribers/topics")
     assert_accessible(page, "subscriber-topics")
+
+
+def test_a_survey_shows_its_preview_and_results_chart_accessibly(signed_in: Callable[..., Page], hub: Hub) -> None:
+    created = hub.api.post("/api/v1/broadcasts", json={
+        "kind": "survey", "title": "Spielplatz", "texts": {"de": {"body": "Wo soll der neue Spielplatz hin?"}},
+        "options": ["Am See", "Im Stadtpark"], "channels": ["twilio", "telegram"],
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    page = signed_in("viewer", next_path=f"/app/broadcasts/{created.json()['id']}")
+    expect(page.locator("svg.bar-chart")).to_contain_text("Im Stadtpark")
+    expect(page.get_by_role("heading", name="Vorschau")).to_be_visible()
+    assert_accessible(page, "broadcast-survey")

@@ -140,6 +140,8 @@ def test_recipient_count_follows_the_targeting_with_and_without_script(session: 
     assert page.status_code == 200
     assert "2 Empfängerinnen und Empfänger" in page.text
     assert session.exec(select(Broadcast)).first() is None, "counting saves nothing"
+    english = staff.get("/app/broadcasts/new?lang=en").text
+    assert "Count recipients" in english and "{{ name }} inserts the recipient" in english
 
 
 def test_progress_json_report_failures_and_csv(session: Session) -> None:

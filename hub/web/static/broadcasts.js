@@ -50,7 +50,8 @@
           if (found.finished) {
             window.location.reload();
           } else {
-            setTimeout(poll, 1500);
+            // Only a broadcast that is going out changes by the second; one waiting for its time or paused does not.
+            setTimeout(poll, found.status === "sending" ? 1500 : 10000);
           }
         })
         .catch(function () { setTimeout(poll, 3000); });
