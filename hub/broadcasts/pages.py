@@ -371,7 +371,7 @@ def broadcast_detail(
     if broadcast.status in ("draft", "pending_approval", "approved"):
         preview = service.preview_broadcast(session, municipality_id=staff.municipality_id, broadcast_id=broadcast_id)
     chart = None
-    if report.get("answers"):
+    if report.get("answers") and broadcast.status not in ("draft", "pending_approval"):
         answers = [(answer["option"], answer["count"]) for answer in report["answers"]]
         chart = bar_chart(
             answers, chart_id=f"answers-{broadcast_id}",

@@ -76,13 +76,16 @@ def test_subscriber_pages_search_open_and_are_accessible(signed_in: Callable[...
     assert_accessible(page, "subscriber-topics")
 
 
-def test_a_survey_shows_its_preview_and_results_chart_accessibly(signed_in: Callable[..., Page], hub: Hub) -> None:
+def test_a_sent_survey_shows_its_results_chart_accessibly(signed_in: Callable[..., Page], hub: Hub) -> None:
     created = hub.api.post("/api/v1/broadcasts", json={
         "kind": "survey", "title": "Spielplatz", "texts": {"de": {"body": "Wo soll der neue Spielplatz hin?"}},
         "options": ["Am See", "Im Stadtpark"], "channels": ["twilio", "telegram"],
     })  # fmt: skip
     assert created.status_code == 201, created.text
-    page = signed_in("viewer", next_path=f"/app/broadcasts/{created.json()['id']}")
+    survey_id = created.json()["id"]
+    assert hub.api.post(f"/api/v1/broadcasts/{survey_id}/submit").status_code == 200
+    assert hub.api.post(f"/api/v1/broadcasts/{survey_id}/approve").status_code == 200
+    page = signed_in("viewer", next_path=f"/app/broadcasts/{survey_id}")
     expect(page.locator("svg.bar-chart")).to_contain_text("Im Stadtpark")
-    expect(page.get_by_role("heading", name="Vorschau")).to_be_visible()
+    expect(page.get_by_role("table", name="Antworten")).to_contain_text("Am See")
     assert_accessible(page, "broadcast-survey")
