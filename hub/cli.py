@@ -240,6 +240,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
     from channels.sandbox.server import SandboxServer
     from hub.demo import (
         DEMO_ADMIN,
+        DEMO_PASSWORD,
         has_conversations,
         register_with_sandbox,
         seed_demo,
@@ -265,6 +266,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             send_demo_citizen_messages(sandbox, seeded.accounts)
         click.echo(
             "\nRathaus Hub läuft (Demo: Stadt Musterstadt).\n"
+            f"  Im Browser: {settings.public_url}/app/  ({DEMO_ADMIN}, Passwort {DEMO_PASSWORD})\n"
             f"  API:        {settings.public_url}/docs\n"
             f"  API-Token:  {token}\n"
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"

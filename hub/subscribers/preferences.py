@@ -22,6 +22,13 @@ DEFAULTS: dict[str, Any] = {
     # Texts citizens receive: overrides per language of templates/messages/<lang>/<name>,
     # e.g. {"de": {"stop_confirmation.txt.j2": "Sie sind abgemeldet."}}.
     "texts": {},
+    # When the town hall answers: response targets count only these hours (municipality's time
+    # zone). A team's own office hours replace them; {} means around the clock.
+    "office_hours": {day: [["08:00", "16:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
+    # Targets for conversations without a team (a team's own targets replace them); minutes of office time.
+    "response_targets": {"first_response_minutes": 480, "resolution_minutes": 2400},
+    # Resolved conversations older than this many days may be deleted.
+    "retention_days": 730,
 }
 
 
