@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.routing import APIRoute
 from sqlmodel import Session, select
 
 from hub.broadcasts import api as broadcasts_api
+from hub.broadcasts import pages as broadcast_pages
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
+from hub.subscribers import pages as subscriber_pages
 from hub.subscribers import service as subscribers
 from hub.subscribers.models import District, Topic
 from hub.web.charts import bar_chart
@@ -213,3 +216,12 @@ def test_another_municipality_sees_none_of_it(session: Session, started: list[in
     assert neighbour.post(f"/app/broadcasts/{broadcast_id}/approve").status_code == 404
     assert neighbour.post(f"/app/broadcasts/{broadcast_id}/cancel").status_code == 404
     assert started == []
+
+
+def test_every_broadcast_and_subscriber_page_declares_exactly_one_permission() -> None:
+    routes = [*broadcast_pages.router.routes, *subscriber_pages.router.routes]
+    assert len(routes) > 20
+    for route in routes:
+        assert isinstance(route, APIRoute)
+        declared = [dep.call.permission for dep in route.dependant.dependencies if hasattr(dep.call, "permission")]
+        assert len(declared) == 1, (route.path, route.methods, declared)
