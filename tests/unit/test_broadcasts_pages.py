@@ -24,9 +24,8 @@ from tests.unit.web import clerk
 def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Broadcasts the pages handed to the workers (recorded instead of going to the broker)."""
     calls: list[int] = []
-    monkeypatch.setattr(
-        broadcasts_api, "enqueue_broadcast_start", lambda broadcast_id, urgent: calls.append(broadcast_id)
-    )
+    for module in (broadcasts_api, broadcast_pages):
+        monkeypatch.setattr(module, "enqueue_broadcast_start", lambda broadcast_id, urgent: calls.append(broadcast_id))
     return calls
 
 
@@ -225,3 +224,39 @@ def test_every_broadcast_and_subscriber_page_declares_exactly_one_permission() -
         assert isinstance(route, APIRoute)
         declared = [dep.call.permission for dep in route.dependant.dependencies if hasattr(dep.call, "permission")]
         assert len(declared) == 1, (route.path, route.methods, declared)
+
+
+def test_schedule_is_entered_and_shown_in_the_municipality_time_zone(session: Session) -> None:
+    town = make_town(session)
+    staff = clerk(session, town, "staff")
+    saved = staff.post("/app/broadcasts/new", form(send_at="2030-06-01T09:30"), follow_redirects=False)
+    broadcast = session.get(Broadcast, new_id(saved.headers["location"]))
+    assert broadcast is not None and broadcast.send_at is not None
+    assert broadcast.send_at.isoformat() == "2030-06-01T07:30:00+00:00"  # Berlin is UTC+2 in summer
+    assert 'value="2030-06-01T09:30"' in staff.get(saved.headers["location"]).text
+    wrong = staff.post("/app/broadcasts/new", form(send_at="morgen früh"))
+    assert wrong.status_code == 422 and "kein Datum mit Uhrzeit" in wrong.text
+
+
+def test_only_a_mayor_or_admin_pauses_resumes_or_stops_a_broadcast_on_its_way(
+    session: Session, started: list[int]
+) -> None:
+    town = make_town(session)
+    staff, mayor = clerk(session, town, "staff"), clerk(session, town, "mayor")
+    broadcast = Broadcast(municipality_id=town.id, kind="announcement", title="Wasser", status="sending",
+                          texts={"de": {"body": "Wasser abgestellt"}}, recipient_count=0)  # fmt: skip
+    session.add(broadcast)
+    session.commit()
+    assert "Anhalten" not in staff.get(f"/app/broadcasts/{broadcast.id}").text
+    assert staff.post(f"/app/broadcasts/{broadcast.id}/pause").status_code == 403
+    assert staff.post(f"/app/broadcasts/{broadcast.id}/cancel").status_code == 403
+    mayor.post(f"/app/broadcasts/{broadcast.id}/pause")
+    session.refresh(broadcast)
+    assert broadcast.status == "paused"
+    assert "Fortsetzen" in mayor.get(f"/app/broadcasts/{broadcast.id}").text
+    mayor.post(f"/app/broadcasts/{broadcast.id}/resume")
+    session.refresh(broadcast)
+    assert broadcast.status == "sending" and started == [broadcast.id]
+    mayor.post(f"/app/broadcasts/{broadcast.id}/cancel")
+    session.refresh(broadcast)
+    assert broadcast.status == "cancelled"
