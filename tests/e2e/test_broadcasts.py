@@ -72,6 +72,16 @@ def test_subscriber_pages_search_open_and_are_accessible(signed_in: Callable[...
     assert_accessible(page, "subscriber-erase")
     page.goto(f"{hub.url}/app/subscribers/import")
     assert_accessible(page, "subscriber-import")
+    imported = "+49152" + str(uuid.uuid4().int)[:8]
+    csv = f"phone;topics;consent_evidence\n{imported};abfall;Unterschrift Bürgerfest\n+49152;mond;Formular\n"
+    page.get_by_label("CSV-Datei").set_input_files(files=[{"name": "liste.csv", "mimeType": "text/csv",
+                                                           "buffer": csv.encode()}])  # fmt: skip
+    with page.expect_response(re.compile(r"/app/subscribers/import/progress$")) as streamed:
+        page.get_by_role("button", name="Prüfen und importieren").click()
+    assert streamed.value.ok, "the page's script streams the import's progress"
+    expect(page.get_by_role("table", name="Probleme je Zeile")).to_contain_text("Unbekanntes Thema 'mond'")
+    expect(page.locator("#import-progress")).to_be_hidden()
+    assert_accessible(page, "subscriber-import-problems")
     page.goto(f"{hub.url}/app/subscribers/topics")
     assert_accessible(page, "subscriber-topics")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import Session, select
 
 from hub.contacts.models import ContactIdentity
@@ -116,3 +118,34 @@ def test_another_municipality_sees_none_of_the_subscribers(session: Session) -> 
     session.refresh(district)
     assert district.name != "Gekapert"
     assert session.exec(select(Subscription.state).where(Subscription.contact_id == anna)).one() == "active"
+
+
+def test_the_streamed_import_reports_each_line_checked_and_then_the_outcome(session: Session) -> None:
+    town = make_town(session)
+    staff = clerk(session, town, "staff")
+    rows = "".join(f"+49151555000{n:02d};abfall;Formular 2024\n" for n in range(10))
+    answer = staff.client.post(
+        "/app/subscribers/import/progress", data={"csrf_token": staff.csrf_token},
+        files={"file": ("liste.csv", ("phone;topics;consent_evidence\n" + rows).encode(), "text/csv")},
+    )  # fmt: skip
+    assert answer.headers["content-type"] == "application/x-ndjson"
+    events = [json.loads(line) for line in answer.text.splitlines()]
+    checks = [event["done"] for event in events if event["phase"] == "check"]
+    imports = [event["done"] for event in events if event["phase"] == "import"]
+    assert checks == list(range(1, 11)) and imports == list(range(1, 11))
+    assert events[-1]["phase"] == "done" and events[-1]["imported"] == 10
+    assert "10 Abonnenten aus liste.csv importiert." in events[-1]["html"]
+    assert len(session.exec(select(Subscription)).all()) == 10
+
+    bad = staff.client.post(
+        "/app/subscribers/import/progress", data={"csrf_token": staff.csrf_token},
+        files={"file": ("zwei.csv", b"phone;consent_evidence\n+4915166600000;\n", "text/csv")},
+    )  # fmt: skip
+    last = json.loads(bad.text.splitlines()[-1])
+    assert last["imported"] is None and "Nachweis der Einwilligung" in last["html"]
+    viewer = clerk(session, town, "viewer")
+    refused = viewer.client.post(
+        "/app/subscribers/import/progress", data={"csrf_token": viewer.csrf_token},
+        files={"file": ("liste.csv", b"phone;consent_evidence\n", "text/csv")},
+    )  # fmt: skip
+    assert refused.status_code == 403

@@ -59,13 +59,53 @@
     setTimeout(poll, 1000);
   }
 
-  // Subscriber import: show that the upload and the line-by-line check are under way.
+  // Subscriber import: send the file to the streaming variant and move the progress bar with each line checked.
   const importForm = document.getElementById("import-form");
-  if (importForm) {
-    importForm.addEventListener("submit", function () {
-      const busy = document.getElementById("import-busy");
+  if (importForm && window.fetch && window.TextDecoder) {
+    const busy = document.getElementById("import-busy");
+    const bar = document.getElementById("import-progress");
+    const busyText = document.getElementById("import-busy-text");
+    const result = document.getElementById("import-result");
+    const show = function (event) {
+      const template = busy.dataset[event.phase];
+      bar.max = event.total;
+      bar.value = event.done;
+      busyText.textContent = template.replace("{done}", event.done).replace("{total}", event.total);
+    };
+    importForm.addEventListener("submit", function (submitted) {
+      submitted.preventDefault();
       busy.hidden = false;
-      document.getElementById("import-busy-text").textContent = busy.dataset.text;
+      bar.removeAttribute("value");
+      busyText.textContent = busy.dataset.upload;
+      result.textContent = "";
+      fetch(importForm.dataset.progressUrl, { method: "POST", body: new FormData(importForm), credentials: "same-origin" })
+        .then(function (answer) {
+          if (!answer.ok || !answer.body) { importForm.submit(); return; }  // the plain form shows why
+          const reader = answer.body.getReader();
+          const decoder = new TextDecoder();
+          let buffered = "";
+          const read = function () {
+            return reader.read().then(function (chunk) {
+              buffered += decoder.decode(chunk.value || new Uint8Array(), { stream: !chunk.done });
+              const lines = buffered.split("\n");
+              buffered = lines.pop();
+              lines.filter(Boolean).forEach(function (line) {
+                const event = JSON.parse(line);
+                if (event.phase === "done") {
+                  busy.hidden = true;
+                  result.innerHTML = event.html;  // rendered and escaped by the server's template; a live region
+                } else if (event.phase === "failed") {
+                  busyText.textContent = busy.dataset.failed;
+                } else {
+                  show(event);
+                }
+              });
+              if (!chunk.done) { return read(); }
+            });
+          };
+          return read();
+        })
+        .catch(function () { busyText.textContent = busy.dataset.failed; });
     });
   }
 })();
