@@ -244,14 +244,15 @@ def broadcast_list(
         session, municipality_id=staff.municipality_id, status=wanted, page=page, per_page=PER_PAGE
     )
     queue: list[Broadcast] = []
+    waiting = 0
     if staff.can("broadcasts.approve"):
-        queue, _ = service.list_broadcasts(
+        queue, waiting = service.list_broadcasts(
             session, municipality_id=staff.municipality_id, status="pending_approval", per_page=50
         )
     return render(
         request, "staff/broadcasts/list.html", title=translate(request, "Rundsendungen"), items=items, total=total,
         page=page, pages=max(1, math.ceil(total / PER_PAGE)), status=wanted or "", statuses=STATUSES, queue=queue,
-        **LABELS,
+        waiting=waiting, **LABELS,
     )  # fmt: skip
 
 
@@ -321,7 +322,7 @@ def _progress(report: dict[str, Any]) -> dict[str, Any]:
     recipients = report["recipients"] or 0
     return {
         "status": report["status"], "recipients": recipients, "sent": sent, "failed": failed, "queued": waiting,
-        "cancelled": totals["cancelled"], "done": recipients - waiting if recipients else 0,
+        "cancelled": totals["cancelled"], "done": sum(count for state, count in totals.items() if state not in WAITING),
         "finished": report["status"] in ("completed", "cancelled"),
     }  # fmt: skip
 
