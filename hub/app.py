@@ -21,8 +21,11 @@ from hub.contacts import api as contacts_api
 from hub.db import get_engine
 from hub.errors import DomainError
 from hub.inbox import api as inbox_api
+from hub.inbox import pages as inbox_pages
+from hub.inbox import status_page
 from hub.subscribers import api as subscribers_api
 from hub.subscribers import pages as subscribers_pages
+from hub.subscribers import public_pages as subscription_pages
 from hub.tenancy import api as tenancy_api
 from hub.tenancy import pages as tenancy_pages
 from hub.web.auth import SignInRequired
@@ -53,8 +56,10 @@ def is_page(request: Request) -> bool:
 
 def error_page(request: Request, status_code: int, message: str) -> Response:
     title = translate(request, _ERROR_TITLES.get(status_code, _ERROR_TITLES[400]))
-    back = "/app/" if request.url.path.startswith("/app") else "/"
-    return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back=back)
+    if not request.url.path.startswith("/app"):
+        # Citizens reach error pages from links in messages: their own layout, no way into the staff app.
+        return render(request, "citizen/error.html", status_code=status_code, title=title, message=message)
+    return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back="/app/")
 
 
 def create_app() -> FastAPI:
@@ -67,10 +72,14 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(webhooks.router)
     app.include_router(tenancy_pages.router)
+    app.include_router(inbox_pages.router)
     app.include_router(broadcasts_pages.router)
     app.include_router(subscribers_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
+    app.include_router(broadcasts_public.unsubscribe_router)
+    app.include_router(subscription_pages.router)
+    app.include_router(status_page.router)
     app.include_router(inbox_api.router)
     app.include_router(contacts_api.router)
     app.include_router(tenancy_api.router)
@@ -80,7 +89,8 @@ def create_app() -> FastAPI:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         if is_page(request):
-            return error_page(request, error.status_code, str(error))
+            # Domain messages are German; those a citizen may meet have an English entry in the catalogue.
+            return error_page(request, error.status_code, translate(request, str(error)))
         return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
     @app.exception_handler(StarletteHTTPException)

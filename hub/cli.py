@@ -61,7 +61,15 @@ def migrate() -> None:
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run("hub.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    # The inbox's live streams stay open for 30 s; shutting down should not wait for them.
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+    )
 
 
 @main.command()

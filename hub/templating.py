@@ -19,20 +19,20 @@ def _environment() -> Environment:
         loader=FileSystemLoader(str(get_settings().templates_dir)),
         undefined=StrictUndefined,
         keep_trailing_newline=False,
-        autoescape=False,  # noqa: S701 (plain-text messages; the ui/ pages get their own environment)
+        autoescape=False,  # noqa: S701 (plain-text messages; HTML gets its own, escaping environment)
     )
 
 
 @lru_cache
 def _page_environment() -> Environment:
-    # Pages and HTML mail show citizens' and staff's text: everything is escaped.
+    # HTML mail shows staff's text: everything is escaped (pages use hub.web.rendering).
     return Environment(
         loader=FileSystemLoader(str(get_settings().templates_dir)), undefined=StrictUndefined, autoescape=True
     )
 
 
 def render_page(name: str, **context: Any) -> str:
-    """Renders an HTML template (templates/ui/... or templates/messages/<lang>/*.html.j2), escaped."""
+    """Renders an HTML mail template (templates/messages/<lang>/*.html.j2), escaped."""
     return _page_environment().get_template(name).render(**context)
 
 

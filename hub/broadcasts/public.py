@@ -17,15 +17,18 @@ from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.db import get_session
 from hub.errors import DomainError
 from hub.subscribers.service import stop
-from hub.templating import render_page
 from hub.tenancy.models import Municipality
+from hub.web.i18n import translate
+from hub.web.rendering import render
+from hub.web.security import verify_csrf
 
-router = APIRouter(tags=["public"], include_in_schema=True)
-
-
-def _page(name: str, *, title: str, municipality: str, status_code: int = 200, **context: object) -> HTMLResponse:
-    html = render_page(f"ui/citizen/{name}", title=title, municipality=municipality, **context)
-    return HTMLResponse(html, status_code=status_code)
+# The one-click unsubscribe (POST /u/{token}) carries no CSRF token on purpose: RFC 8058 has the
+# mail provider POST "List-Unsubscribe=One-Click" to the link from the List-Unsubscribe header,
+# with no page loaded and no cookie, so the signed token in the URL is the only authority there
+# is. It can only stop messages to the person the token names, never change anything else.
+unsubscribe_router = APIRouter(tags=["public"])
+# The survey page's buttons are an ordinary form on our page, so they carry the CSRF token.
+router = APIRouter(tags=["public"], dependencies=[Depends(verify_csrf)])
 
 
 def _target(session: Session, token: str, purpose: str) -> tuple[LinkTarget, Municipality]:
@@ -36,26 +39,30 @@ def _target(session: Session, token: str, purpose: str) -> tuple[LinkTarget, Mun
     return target, municipality
 
 
-def _error(error: DomainError) -> HTMLResponse:
-    return _page("notice.html", title="Link nicht gültig", municipality="", text=str(error), status_code=400)
+def _error(request: Request, error: DomainError) -> HTMLResponse:
+    return render(
+        request, "citizen/notice.html", status_code=400, title=translate(request, "Link nicht gültig"),
+        text=translate(request, str(error)), failed=True,
+    )  # fmt: skip
 
 
-@router.get("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_page(token: str, session: Session = Depends(get_session)) -> HTMLResponse:
+@unsubscribe_router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(token: str, request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
     try:
         _, municipality = _target(session, token, UNSUBSCRIBE)
     except DomainError as error:
-        return _error(error)
-    return _page("unsubscribe.html", title="Abmelden", municipality=municipality.name)
+        return _error(request, error)
+    return render(request, "citizen/unsubscribe.html", title=translate(request, "Abmelden"),
+                  municipality=municipality.name)  # fmt: skip
 
 
-@router.post("/u/{token}", response_class=HTMLResponse)
+@unsubscribe_router.post("/u/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
     """One click: stops every broadcast to this citizen on every channel."""
     try:
         target, municipality = _target(session, token, UNSUBSCRIBE)
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     evidence = {
         "broadcast_id": target.broadcast_id,
         "ip": request.client.host if request.client else None,
@@ -64,7 +71,8 @@ def unsubscribe(token: str, request: Request, session: Session = Depends(get_ses
     stop(session, municipality_id=target.municipality_id, contact_id=target.contact_id, channel_kind="email",
          source="email_link", evidence=evidence)  # fmt: skip
     session.commit()
-    return _page("unsubscribed.html", title="Abgemeldet", municipality=municipality.name)
+    return render(request, "citizen/unsubscribed.html", title=translate(request, "Abgemeldet"),
+                  municipality=municipality.name)  # fmt: skip
 
 
 def _survey(session: Session, target: LinkTarget) -> Broadcast:
@@ -74,31 +82,39 @@ def _survey(session: Session, target: LinkTarget) -> Broadcast:
     return broadcast
 
 
+def _question(request: Request, broadcast: Broadcast) -> str:
+    """The survey's text in the page's language, German where the town wrote no English."""
+    language = getattr(request.state, "language", "de")
+    return str((broadcast.texts.get(language) or broadcast.texts.get("de", {})).get("body", ""))
+
+
 @router.get("/a/{token}", response_class=HTMLResponse)
-def answer_page(token: str, session: Session = Depends(get_session)) -> HTMLResponse:
+def answer_page(token: str, request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
     try:
         target, municipality = _target(session, token, ANSWER)
         broadcast = _survey(session, target)
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     current = session.exec(
         select(SurveyAnswer.option_index).where(
             SurveyAnswer.broadcast_id == broadcast.id, SurveyAnswer.contact_id == target.contact_id
         )
     ).first()
-    question = broadcast.texts.get("de", {}).get("body", "")
-    return _page("answer.html", title=broadcast.title, municipality=municipality.name, question=question,
-                 options=broadcast.options, current=current)  # fmt: skip
+    return render(request, "citizen/answer.html", title=broadcast.title, municipality=municipality.name,
+                  question=_question(request, broadcast), options=broadcast.options, current=current)  # fmt: skip
 
 
 @router.post("/a/{token}", response_class=HTMLResponse)
-def answer(token: str, option: int = Form(...), session: Session = Depends(get_session)) -> HTMLResponse:
+def answer(
+    token: str, request: Request, option: int = Form(...), session: Session = Depends(get_session)
+) -> HTMLResponse:
     try:
         target, municipality = _target(session, token, ANSWER)
         broadcast = _survey(session, target)
         vote = surveys.Vote(broadcast=broadcast, option_index=option)
         surveys.record(session, vote=vote, contact_id=target.contact_id, channel_kind="email")
     except DomainError as error:
-        return _error(error)
+        return _error(request, error)
     session.commit()
-    return _page("answered.html", title="Danke!", municipality=municipality.name, option=broadcast.options[option])
+    return render(request, "citizen/answered.html", title=translate(request, "Danke!"),
+                  municipality=municipality.name, option=broadcast.options[option])  # fmt: skip

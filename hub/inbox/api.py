@@ -80,6 +80,7 @@ def list_conversations(
     channel: str | None = Query(None, description="twilio, telegram, facebook or email"),
     assignee_id: int | None = Query(None),
     unassigned: bool = Query(False, description="Only conversations nobody is assigned to."),
+    q: str | None = Query(None, max_length=200, description="Full text over the messages, or a reference."),
     page: int = Query(1, ge=1),
     per_page: int = Query(25, ge=1, le=200),
     user: StaffUser = Depends(current_user),
@@ -92,6 +93,7 @@ def list_conversations(
         channel_kind=channel,
         assignee_id=assignee_id,
         unassigned=unassigned,
+        search=q,
         page=page,
         per_page=per_page,
     )

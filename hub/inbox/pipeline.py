@@ -22,6 +22,7 @@ from hub.db import utcnow
 from hub.inbox import service
 from hub.inbox.events import message_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
+from hub.inbox.public_status import status_url
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands
 from hub.templating import render_message
@@ -140,11 +141,15 @@ def acknowledge(ctx: InboundContext) -> str | None:
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
     assert municipality is not None
     language = ctx.contact.language
+    # A comment's answer is public on the page, so it must not carry the private status link;
+    # an SMS gets the short text, so the link still fits in as few segments as possible.
+    link = None if ctx.inbound.kind == "comment" else status_url(ctx.settings, ctx.conversation)
     text = render_message(
-        "acknowledgement.txt.j2",
+        "acknowledgement_sms.txt.j2" if ctx.account.kind == "twilio" else "acknowledgement.txt.j2",
         language,
         municipality=municipality.name,
         reference=ctx.conversation.reference,
+        link=link,
     )
     subject = None
     if ctx.account.kind == "email":

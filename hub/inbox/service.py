@@ -7,7 +7,7 @@ tenancy is enforced for the inbox, so routes never filter by tenant themselves.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
@@ -22,7 +22,8 @@ from channels.sms_segments import sms_segments
 from hub.contacts.models import Contact
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound, require_channel_kind
-from hub.inbox.models import Attachment, Conversation, Message, ReferenceCounter
+from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message, ReferenceCounter
+from hub.inbox.search import conversation_matches
 from hub.settings import Settings
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
@@ -147,10 +148,18 @@ def list_conversations(
     channel_kind: str | None = None,
     assignee_id: int | None = None,
     unassigned: bool = False,
+    team_id: int | None = None,
+    label_id: int | None = None,
+    search: str | None = None,
+    only_ids: Collection[int] | None = None,
     page: int = 1,
     per_page: int = 25,
 ) -> ConversationPage:
-    """Conversations across all channels, newest activity first."""
+    """Conversations across all channels, newest activity first.
+
+    `search` is full text over the messages (hub.inbox.search); `only_ids` narrows to a known
+    set, such as the conversations past their response target.
+    """
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"Unbekannter Status {status!r}; erlaubt: {', '.join(STATUSES)}.")
     query = select(Conversation).where(Conversation.municipality_id == municipality_id)
@@ -165,6 +174,18 @@ def list_conversations(
         query = query.where(Conversation.assignee_id == assignee_id)
     if unassigned:
         query = query.where(col(Conversation.assignee_id).is_(None))
+    if team_id is not None:
+        query = query.where(Conversation.team_id == team_id)
+    if label_id is not None:
+        query = query.where(
+            col(Conversation.id).in_(
+                select(col(ConversationLabel.conversation_id)).where(ConversationLabel.label_id == label_id)
+            )
+        )
+    if search and search.strip():
+        query = query.where(conversation_matches(session, municipality_id=municipality_id, words=search))
+    if only_ids is not None:
+        query = query.where(col(Conversation.id).in_(list(only_ids)))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     items = session.exec(
         query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())

@@ -23,10 +23,12 @@ from hub.errors import DomainError
 from hub.settings import get_settings
 from hub.subscribers import gdpr, service, verification
 from hub.subscribers.preferences import preference
-from hub.templating import render_message, render_page
+from hub.templating import render_message
 from hub.tenancy.auth import can_write, current_user, require_role
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality
+from hub.web.i18n import translate
+from hub.web.rendering import render
 
 router = APIRouter(prefix="/api/v1", tags=["subscribers"])
 public_router = APIRouter(prefix="/api/v1/public/{slug}", tags=["public"])
@@ -39,15 +41,11 @@ NOTICES = {
         "code_sent": "Wir haben Ihnen einen Code per SMS gesendet. Er gilt 10 Minuten.",
         "subscribed": "Sie sind angemeldet.",
         "mail_sent": "Wir haben Ihnen eine E-Mail geschickt. Bitte bestätigen Sie die Anmeldung mit dem Link darin.",
-        "title": "Anmeldung",
-        "failed": "Das hat nicht geklappt",
     },
     "en": {
         "code_sent": "We have sent you a code by text message. It is valid for 10 minutes.",
         "subscribed": "You are subscribed.",
         "mail_sent": "We have sent you an email. Please confirm your subscription with the link in it.",
-        "title": "Subscription",
-        "failed": "That did not work",
     },
 }
 
@@ -378,15 +376,16 @@ def start_email_signup(
 
 
 @public_router.get("/subscriptions/email/confirm", response_class=HTMLResponse)
-def confirm_email_page(token: str, municipality: Municipality = Depends(_municipality)) -> HTMLResponse:
+def confirm_email_page(
+    token: str, request: Request, municipality: Municipality = Depends(_municipality)
+) -> HTMLResponse:
     """The link from the mail shows a button: mail scanners open links on their own and must not confirm."""
     try:
         service.check_email_confirmation(municipality=municipality, token=token)
     except DomainError as error:
-        return _page("de", municipality, _notice("de", "failed"), str(error), error.status_code)
-    return HTMLResponse(
-        render_page("ui/citizen/confirm_signup.html", title=_notice("de", "title"), municipality=municipality.name)
-    )
+        return _page(request, municipality, translate(request, str(error)), error.status_code)
+    return render(request, "citizen/confirm_signup.html", title=translate(request, "Anmeldung"),
+                  municipality=municipality.name)  # fmt: skip
 
 
 @public_router.post("/subscriptions/email/confirm", response_class=HTMLResponse)
@@ -396,7 +395,11 @@ def confirm_email_signup(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    """Confirms the subscription (the button on the page, or a client asking for JSON)."""
+    """Confirms the subscription (the button on the page, or a client asking for JSON).
+
+    No CSRF token here, unlike the pages' forms: the signed token from the mail is the authority,
+    it can only confirm what its own address asked for, and API clients post it without a page.
+    """
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
         change = service.confirm_email_subscription(
@@ -409,9 +412,10 @@ def confirm_email_signup(
     except DomainError as error:
         if wants_json:
             raise
-        return _page("de", municipality, _notice("de", "failed"), str(error), error.status_code)
+        return _page(request, municipality, translate(request, str(error)), error.status_code)
     session.commit()
-    language = change.subscription.language
+    # The page speaks the visitor's language; the JSON answer the one the subscription asked for.
+    language = getattr(request.state, "language", "de") if not wants_json else change.subscription.language
     text = render_message(
         "email_confirmed.txt.j2",
         language,
@@ -420,10 +424,11 @@ def confirm_email_signup(
     )
     if wants_json:
         return JSONResponse({"detail": text, "state": change.subscription.state})
-    return _page(language, municipality, _notice(language, "title"), text, 200)
+    return _page(request, municipality, text, 200)
 
 
-def _page(language: str, municipality: Municipality, title: str, text: str, status_code: int) -> HTMLResponse:
+def _page(request: Request, municipality: Municipality, text: str, status_code: int) -> HTMLResponse:
     """A short page for a citizen who arrives from a mail client, not from the staff app."""
-    html = render_page("ui/citizen/notice.html", lang=language, title=title, municipality=municipality.name, text=text)
-    return HTMLResponse(html, status_code=status_code)
+    title = translate(request, "Anmeldung") if status_code < 400 else translate(request, "Das hat nicht geklappt")
+    return render(request, "citizen/notice.html", status_code=status_code, title=title,
+                  municipality=municipality.name, text=text, failed=status_code >= 400)  # fmt: skip

@@ -153,9 +153,11 @@ def test_email_survey_with_answer_link_and_one_click_unsubscribe(hub: Hub) -> No
     assert f"Abmelden: {unsubscribe_url}" in mail["text"]
     answer_url = next(line.split(": ", 1)[1] for line in mail["text"].splitlines() if line.startswith("Antworten: "))
 
-    page = httpx.get(answer_url)
-    assert page.status_code == 200 and "Soll die Bücherei samstags öffnen?" in page.text
-    assert httpx.post(answer_url, data={"option": "1"}).status_code == 200
+    with httpx.Client() as browser:  # the answer page's form carries the CSRF token of its cookie
+        page = browser.get(answer_url)
+        assert page.status_code == 200 and "Soll die Bücherei samstags öffnen?" in page.text
+        vote = {"option": "1", "csrf_token": browser.cookies["rathaus_csrf"]}
+        assert browser.post(answer_url, data=vote).status_code == 200
     answers = hub.api.get(f"/api/v1/broadcasts/{survey['id']}/report").json()["answers"]
     assert answers == [{"option": "Ja", "count": 0}, {"option": "Nein", "count": 1}]
 

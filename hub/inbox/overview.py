@@ -1,0 +1,175 @@
+"""What the inbox pages show: list rows with their response clocks, and what changed since a cursor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, func, select
+
+from hub.contacts.models import Contact, ContactIdentity
+from hub.inbox import sla
+from hub.inbox.models import Conversation, Label, Message
+from hub.inbox.tools import labels_of
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One row of the list: the conversation and everything shown beside it."""
+
+    conversation: Conversation
+    contact_name: str
+    channel: ChannelAccount
+    assignee: StaffUser | None
+    team: Team | None
+    labels: list[Label]
+    clock: sla.ResponseClock
+
+
+def contact_names(session: Session, contact_ids: set[int]) -> dict[int, str]:
+    """The display name, else the first address the contact wrote from."""
+    names: dict[int, str] = {}
+    for identity in session.exec(
+        select(ContactIdentity)
+        .where(col(ContactIdentity.contact_id).in_(contact_ids))
+        .order_by(col(ContactIdentity.id))
+    ):
+        names.setdefault(identity.contact_id, identity.address)
+    for contact in session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))):
+        if contact.display_name:
+            names[contact.id or 0] = contact.display_name
+    return names
+
+
+def summaries(
+    session: Session, *, municipality: Municipality, conversations: list[Conversation], now: datetime
+) -> list[Summary]:
+    """Rows for the list, loaded in a handful of queries whatever the page size."""
+    channels = {
+        account.id: account
+        for account in session.exec(
+            select(ChannelAccount).where(col(ChannelAccount.id).in_({c.channel_account_id for c in conversations}))
+        )
+    }
+    users = {
+        user.id: user
+        for user in session.exec(select(StaffUser).where(col(StaffUser.id).in_({c.assignee_id for c in conversations})))
+    }
+    teams = {
+        team.id: team for team in session.exec(select(Team).where(col(Team.id).in_({c.team_id for c in conversations})))
+    }
+    names = contact_names(session, {c.contact_id for c in conversations})
+    ids = [c.id for c in conversations if c.id is not None]
+    labels = labels_of(session, conversation_ids=ids)
+    # A citizen waits again after a later message, until staff answer that one too.
+    last_replies = dict(
+        session.exec(
+            select(Message.conversation_id, func.max(Message.created_at))
+            .where(
+                col(Message.conversation_id).in_(ids),
+                Message.direction == "outbound",
+                col(Message.author_id).is_not(None),
+            )
+            .group_by(col(Message.conversation_id))
+        ).all()
+    )
+    rows = []
+    for conversation in conversations:
+        team = teams.get(conversation.team_id)
+        rows.append(
+            Summary(
+                conversation=conversation,
+                contact_name=names.get(conversation.contact_id, "–"),
+                channel=channels[conversation.channel_account_id],
+                assignee=users.get(conversation.assignee_id),
+                team=team,
+                labels=labels.get(conversation.id or 0, []),
+                clock=sla.clock(
+                    conversation,
+                    team=team,
+                    municipality=municipality,
+                    now=now,
+                    last_reply_at=last_replies.get(conversation.id or 0),
+                ),
+            )
+        )
+    return rows
+
+
+def latest_message_id(session: Session, *, municipality_id: int) -> int:
+    """Where a live page starts listening: after the newest message that exists now."""
+    newest = session.exec(select(func.max(Message.id)).where(Message.municipality_id == municipality_id)).one()
+    return newest or 0
+
+
+def known_ids(session: Session, *, municipality_id: int, cursor: int) -> set[int]:
+    """The ids a page rendered up to `cursor` already shows, within the look-back of `changes_since`."""
+    found = session.exec(
+        select(Message.id).where(
+            Message.municipality_id == municipality_id,
+            col(Message.id) > cursor - LOOKBACK_IDS,
+            col(Message.id) <= cursor,
+        )
+    )
+    return {message_id for message_id in found if message_id is not None}
+
+
+# Ids are handed out before commit, so on PostgreSQL a lower id can become visible after a
+# higher one; looking this far back (and skipping what was already sent) catches it.
+LOOKBACK_IDS = 200
+
+
+@dataclass(frozen=True)
+class Changes:
+    cursor: int
+    conversation_ids: list[int]
+    messages: list[Message]
+
+
+def changes_since(
+    session: Session, *, municipality_id: int, cursor: int, seen: set[int], conversation_id: int | None = None
+) -> Changes:
+    """Messages and notes after `cursor` (a message id) not in `seen`, and the conversations they touched.
+
+    One indexed range query per poll, so any number of API processes can serve live pages
+    from the database alone. `messages` holds those of the open conversation; the caller adds
+    the returned ids to `seen`.
+    """
+    rows = session.exec(
+        select(Message.id, Message.conversation_id)
+        .where(Message.municipality_id == municipality_id, col(Message.id) > cursor - LOOKBACK_IDS)
+        .order_by(col(Message.id))
+        .limit(500)
+    ).all()
+    fresh = [(message_id, conversation) for message_id, conversation in rows if message_id not in seen]
+    if not fresh:
+        return Changes(cursor=cursor, conversation_ids=[], messages=[])
+    touched = list(dict.fromkeys(conversation for _id, conversation in fresh))
+    messages: list[Message] = []
+    if conversation_id is not None and conversation_id in touched:
+        messages = list(
+            session.exec(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, col(Message.id).in_([i for i, _c in fresh]))
+                .order_by(col(Message.id))
+            ).all()
+        )
+    return Changes(
+        cursor=max(cursor, *(i or 0 for i, _c in fresh)),
+        conversation_ids=touched,
+        messages=messages,
+    )
+
+
+def delivery_states(session: Session, *, conversation_id: int) -> dict[int, tuple[str | None, str | None]]:
+    """(status, error) of each reply in the conversation, to show changes while the page is open."""
+    return {
+        message_id: (status, error)
+        for message_id, status, error in session.exec(
+            select(Message.id, Message.status, Message.error_message).where(
+                Message.conversation_id == conversation_id, Message.direction == "outbound"
+            )
+        )
+        if message_id is not None
+    }

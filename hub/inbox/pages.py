@@ -1,0 +1,768 @@
+"""The staff inbox in the browser: the list, a conversation with its tools, live updates, labels and canned replies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from sqlmodel import Session
+
+from hub.contacts.merge import merge
+from hub.contacts.service import get_contact, identities_of
+from hub.db import get_engine, get_session, utcnow
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.inbox import overview, service, sla, tools
+from hub.inbox.models import Conversation, Message
+from hub.subscribers import service as subscribers
+from hub.tenancy.models import StaffUser
+from hub.web.auth import Staff, require
+from hub.web.i18n import N_, translate
+from hub.web.rendering import environment, render
+from hub.web.security import verify_csrf
+from workers.app import enqueue_send
+
+router = APIRouter(prefix="/app/inbox", include_in_schema=False, dependencies=[Depends(verify_csrf)])
+
+PER_PAGE = 25
+# How often a live page's stream looks for news, and how long one stream lasts before the
+# browser reconnects (which checks the sign-in again).
+POLL_SECONDS = 1.0
+STREAM_SECONDS = 30.0
+PRESENCE_EVERY_SECONDS = 10.0
+KEEPALIVE_SECONDS = 15.0
+
+# What a form left behind, shown after the redirect (German msgids).
+NOTICES = {
+    "reply": N_("Die Antwort ist unterwegs."),
+    "note": N_("Die Notiz ist gespeichert."),
+    "assigned": N_("Die Zuweisung ist gespeichert."),
+    "status": N_("Der Status ist geändert."),
+    "label": N_("Die Labels sind geändert."),
+    "merged": N_("Die Kontakte sind zusammengeführt."),
+    "saved": N_("Gespeichert."),
+    "deleted": N_("Gelöscht."),
+}
+STATUS_LABELS = {"open": N_("Offen"), "pending": N_("Wartend"), "resolved": N_("Erledigt")}
+DELIVERY_LABELS = {
+    "queued": N_("in der Warteschlange"),
+    "sending": N_("wird gesendet"),
+    "sent": N_("gesendet"),
+    "delivered": N_("zugestellt"),
+    "undelivered": N_("nicht zugestellt"),
+    "failed": N_("fehlgeschlagen"),
+}
+CHANNEL_LABELS = {"twilio": N_("SMS"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
+# A contact's addresses are named by identity kind (channels.base.IDENTITY_KIND), not channel kind.
+IDENTITY_LABELS = {"phone": N_("Telefon"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
+SUBSCRIPTION_STATES = {
+    "pending": N_("angefragt, noch nicht bestätigt"),
+    "active": N_("aktiv"),
+    "stopped": N_("abgemeldet"),
+}
+CONSENT_ACTIONS = {
+    "subscribed": N_("angemeldet"),
+    "confirmed": N_("bestätigt"),
+    "topics_changed": N_("Themen geändert"),
+    "stopped": N_("abgemeldet"),
+    "restarted": N_("wieder angemeldet"),
+    "imported": N_("importiert"),
+    "erased": N_("gelöscht"),
+}
+CONSENT_SOURCES = {
+    "keyword": N_("Stichwort"),
+    "form": N_("Webformular"),
+    "telegram": "Telegram",
+    "messenger": "Messenger",
+    "email_link": N_("Link in E-Mail"),
+    "import": N_("Import"),
+    "api": N_("Mitarbeitende"),
+    "provider_error": N_("Meldung des Anbieters"),
+}
+
+
+def _int(value: str | None) -> int | None:
+    """A filter id from the query string; anything else counts as not given rather than a 422."""
+    return int(value) if value and value.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The list's filters as the query string carries them."""
+
+    status: str = "open"
+    channel: str = ""
+    team: str = ""
+    assignee: str = ""
+    label: str = ""
+    q: str = ""
+    overdue: bool = False
+
+    @classmethod
+    def from_request(cls, request: Request) -> Filters:
+        params = request.query_params
+        status = params.get("status", "open")
+        channel = params.get("channel", "")
+        return cls(
+            status=status if status in (*service.STATUSES, "all") else "open",
+            channel=channel if channel in CHANNEL_LABELS else "",
+            team=params.get("team", ""),
+            assignee=params.get("assignee", ""),
+            label=params.get("label", ""),
+            q=params.get("q", "")[:200],
+            overdue=params.get("overdue") == "1",
+        )
+
+    def query(self, **changes: Any) -> str:
+        values = {
+            "status": self.status,
+            "channel": self.channel,
+            "team": self.team,
+            "assignee": self.assignee,
+            "label": self.label,
+            "q": self.q,
+            "overdue": "1" if self.overdue else "",
+            **changes,
+        }
+        return urlencode({name: value for name, value in values.items() if value not in ("", None)})
+
+
+def _list(
+    session: Session, staff: Staff, filters: Filters, *, page: int, only_ids: list[int] | None = None
+) -> tuple[service.ConversationPage, list[overview.Summary]]:
+    now = utcnow()
+    if filters.overdue:
+        overdue = sla.overdue_conversation_ids(session, municipality_id=staff.municipality_id, now=now)
+        only_ids = overdue if only_ids is None else [i for i in only_ids if i in set(overdue)]
+    found = service.list_conversations(
+        session,
+        municipality_id=staff.municipality_id,
+        status=None if filters.status == "all" else filters.status,
+        channel_kind=filters.channel or None,
+        assignee_id=staff.user_id if filters.assignee == "mine" else _int(filters.assignee),
+        unassigned=filters.assignee == "unassigned",
+        team_id=_int(filters.team),
+        label_id=_int(filters.label),
+        search=filters.q or None,
+        only_ids=only_ids,
+        page=page,
+        per_page=PER_PAGE,
+    )
+    rows = overview.summaries(session, municipality=staff.municipality, conversations=found.items, now=now)
+    return found, rows
+
+
+def _fragment(request: Request, template: str, **context: Any) -> str:
+    """A piece of a page for the live stream, escaped like the page itself."""
+    language = getattr(request.state, "language", "de")
+    return (
+        environment(language)
+        .get_template(f"ui/staff/inbox/{template}")
+        .render(lang=language, staff=request.state.staff, **_labels(), **context)
+    )
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "delivery_labels": DELIVERY_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "identity_labels": IDENTITY_LABELS,
+        "subscription_states": SUBSCRIPTION_STATES,
+        "consent_actions": CONSENT_ACTIONS,
+        "consent_sources": CONSENT_SOURCES,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def inbox(
+    request: Request,
+    page: int = 1,
+    staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    filters = Filters.from_request(request)
+    page = max(page, 1)
+    found, rows = _list(session, staff, filters, page=page)
+    users, teams = tools.assignable(session, municipality_id=staff.municipality_id)
+    return render(
+        request,
+        "staff/inbox/list.html",
+        title=translate(request, "Posteingang"),
+        filters=filters,
+        rows=rows,
+        total=found.total,
+        page=page,
+        pages=max(1, math.ceil(found.total / PER_PAGE)),
+        users=users,
+        teams=teams,
+        labels=tools.list_labels(session, municipality_id=staff.municipality_id),
+        cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
+        **_labels(),
+    )
+
+
+@router.get("/shortcuts", response_class=HTMLResponse)
+def shortcuts(request: Request, _staff: Staff = Depends(require("inbox.read"))) -> HTMLResponse:
+    return render(request, "staff/inbox/shortcuts.html", title=translate(request, "Tastenkürzel im Posteingang"))
+
+
+# --- live updates ---------------------------------------------------------------------------
+
+
+def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@dataclass
+class _Stream:
+    """One page's view of the news: what it has been sent, and what to poll next."""
+
+    request: Request
+    staff: Staff
+    filters: Filters
+    cursor: int
+    conversation_id: int | None
+    seen: set[int]
+    deliveries: dict[int, tuple[str | None, str | None]]
+    present: list[str]
+    marked_at: float = 0.0
+
+    def poll(self) -> list[str]:
+        """One look at the database; the events to send (runs in a worker thread)."""
+        events: list[str] = []
+        with Session(get_engine(), expire_on_commit=False) as session:
+            changes = overview.changes_since(
+                session,
+                municipality_id=self.staff.municipality_id,
+                cursor=self.cursor,
+                seen=self.seen,
+                conversation_id=self.conversation_id,
+            )
+            self.cursor = changes.cursor
+            if self.conversation_id is None:
+                if changes.conversation_ids:
+                    events.extend(self._rows(session, changes.conversation_ids))
+            else:
+                events.extend(self._conversation(session, changes.messages))
+            # Everything up to the cursor that is visible now has been handled, in any conversation.
+            self.seen |= overview.known_ids(session, municipality_id=self.staff.municipality_id, cursor=self.cursor)
+        return events
+
+    def _rows(self, session: Session, conversation_ids: list[int]) -> list[str]:
+        _found, rows = _list(session, self.staff, self.filters, page=1, only_ids=conversation_ids)
+        return [
+            _sse("row", {"id": row.conversation.id, "html": _fragment(self.request, "_row.html", row=row)}, self.cursor)
+            for row in rows
+        ]
+
+    def _conversation(self, session: Session, messages: list[Message]) -> list[str]:
+        assert self.conversation_id is not None
+        events: list[str] = []
+        conversation = session.get(Conversation, self.conversation_id)
+        if conversation is None:
+            return events
+        authors = _authors(session, messages)
+        for message in messages:
+            html = _fragment(self.request, "_message.html", message=message, authors=authors, attachments={})
+            events.append(_sse("message", {"id": message.id, "html": html}, self.cursor))
+        states = overview.delivery_states(session, conversation_id=self.conversation_id)
+        for message_id, state in states.items():
+            if message_id in self.deliveries and self.deliveries[message_id] != state:
+                changed = session.get(Message, message_id)
+                assert changed is not None
+                html = _fragment(
+                    self.request, "_message.html", message=changed, authors=_authors(session, [changed]), attachments={}
+                )
+                events.append(_sse("message", {"id": message_id, "html": html}, self.cursor))
+        self.deliveries = states
+        now = utcnow()
+        if time.monotonic() - self.marked_at >= PRESENCE_EVERY_SECONDS:
+            tools.mark_viewing(session, conversation=conversation, user_id=self.staff.user_id, now=now)
+            session.commit()
+            self.marked_at = time.monotonic()
+        present = [
+            user.name
+            for user in tools.others_viewing(session, conversation=conversation, user_id=self.staff.user_id, now=now)
+        ]
+        if present != self.present:
+            self.present = present
+            events.append(_sse("presence", {"html": _fragment(self.request, "_presence.html", present=present)}))
+        return events
+
+
+def _authors(session: Session, messages: list[Message]) -> dict[int, str]:
+    ids = {message.author_id for message in messages if message.author_id is not None}
+    return {user.id: user.name for user in (session.get(StaffUser, i) for i in ids) if user is not None and user.id}
+
+
+@router.get("/events")
+async def events(
+    request: Request,
+    cursor: int = 0,
+    conversation: int | None = None,
+    staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> StreamingResponse:
+    """Server-sent events for an open list (new and changed rows) or conversation (messages, delivery, presence).
+
+    Every process answers from the database alone, polled once a second from the message id
+    the page was rendered at (or the browser's Last-Event-ID after a reconnect).
+    """
+    resumed = request.headers.get("last-event-id", "")
+    start = int(resumed) if resumed.isdigit() else cursor
+    deliveries: dict[int, tuple[str | None, str | None]] = {}
+    if conversation is not None:
+        service.get_conversation(session, municipality_id=staff.municipality_id, conversation_id=conversation)
+        deliveries = overview.delivery_states(session, conversation_id=conversation)
+    stream = _Stream(
+        request=request,
+        staff=staff,
+        filters=Filters.from_request(request),
+        cursor=start,
+        conversation_id=conversation,
+        seen=overview.known_ids(session, municipality_id=staff.municipality_id, cursor=start),
+        deliveries=deliveries,
+        present=[],
+    )
+    session.close()
+
+    async def generate() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"
+        started = last_sent = time.monotonic()
+        while time.monotonic() - started < STREAM_SECONDS and not await request.is_disconnected():
+            for event in await run_in_threadpool(stream.poll):
+                last_sent = time.monotonic()
+                yield event
+            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(
+        generate(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+# --- canned replies and labels management --------------------------------------------------
+
+
+@router.get("/canned-replies", response_class=HTMLResponse)
+def canned_replies(
+    request: Request,
+    done: str = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    return _canned_page(request, staff, session, notice=done)
+
+
+def _canned_page(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    *,
+    notice: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+    draft: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "staff/inbox/canned_replies.html",
+        status_code=status_code,
+        title=translate(request, "Textbausteine"),
+        replies=tools.list_canned(session, municipality_id=staff.municipality_id),
+        variables=tools.SNIPPET_EXAMPLE,
+        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
+        error=error,
+        draft=draft or {"title": "", "body": ""},
+    )
+
+
+@router.post("/canned-replies")
+def create_canned_reply(
+    request: Request,
+    title: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        tools.save_canned(session, municipality_id=staff.municipality_id, title=title, body=body)
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _canned_page(
+            request,
+            staff,
+            session,
+            error=str(error),
+            status_code=error.status_code,
+            draft={"title": title, "body": body},
+        )
+    session.commit()
+    return RedirectResponse("/app/inbox/canned-replies?done=saved", status_code=303)
+
+
+@router.post("/canned-replies/{canned_id:int}")
+def update_canned_reply(
+    request: Request,
+    canned_id: int,
+    title: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        tools.save_canned(session, municipality_id=staff.municipality_id, title=title, body=body, canned_id=canned_id)
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _canned_page(request, staff, session, error=str(error), status_code=error.status_code)
+    session.commit()
+    return RedirectResponse("/app/inbox/canned-replies?done=saved", status_code=303)
+
+
+@router.post("/canned-replies/{canned_id:int}/delete")
+def delete_canned_reply(
+    canned_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    tools.delete_canned(session, municipality_id=staff.municipality_id, canned_id=canned_id)
+    session.commit()
+    return RedirectResponse("/app/inbox/canned-replies?done=deleted", status_code=303)
+
+
+@router.get("/labels", response_class=HTMLResponse)
+def labels_page(
+    request: Request,
+    done: str = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    return _labels_page(request, staff, session, notice=done)
+
+
+def _labels_page(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    *,
+    notice: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "staff/inbox/labels.html",
+        status_code=status_code,
+        title=translate(request, "Labels"),
+        labels=tools.list_labels(session, municipality_id=staff.municipality_id),
+        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
+        error=error,
+    )
+
+
+@router.post("/labels")
+def create_label(
+    request: Request,
+    name: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        tools.create_label(session, municipality_id=staff.municipality_id, name=name)
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _labels_page(request, staff, session, error=str(error), status_code=error.status_code)
+    session.commit()
+    return RedirectResponse("/app/inbox/labels?done=saved", status_code=303)
+
+
+@router.post("/labels/{label_id:int}")
+def rename_label(
+    request: Request,
+    label_id: int,
+    name: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        tools.rename_label(session, municipality_id=staff.municipality_id, label_id=label_id, name=name)
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _labels_page(request, staff, session, error=str(error), status_code=error.status_code)
+    session.commit()
+    return RedirectResponse("/app/inbox/labels?done=saved", status_code=303)
+
+
+@router.post("/labels/{label_id:int}/delete")
+def delete_label(
+    label_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    tools.delete_label(session, municipality_id=staff.municipality_id, label_id=label_id)
+    session.commit()
+    return RedirectResponse("/app/inbox/labels?done=deleted", status_code=303)
+
+
+# --- one conversation -----------------------------------------------------------------------
+
+
+def _conversation_page(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    conversation_id: int,
+    *,
+    notice: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+    draft: str = "",
+) -> HTMLResponse:
+    conversation = service.get_conversation(
+        session, municipality_id=staff.municipality_id, conversation_id=conversation_id
+    )
+    now = utcnow()
+    tools.mark_viewing(session, conversation=conversation, user_id=staff.user_id, now=now)
+    session.commit()
+    messages = service.list_messages(session, municipality_id=staff.municipality_id, conversation_id=conversation_id)
+    row = overview.summaries(session, municipality=staff.municipality, conversations=[conversation], now=now)[0]
+    contact = get_contact(session, municipality_id=staff.municipality_id, contact_id=conversation.contact_id)
+    users, teams = tools.assignable(session, municipality_id=staff.municipality_id)
+    try:
+        subscriber = subscribers.get_subscriber(
+            session, municipality_id=staff.municipality_id, contact_id=contact.id or 0
+        )
+    except NotFound:
+        subscriber = None
+    return render(
+        request,
+        "staff/inbox/conversation.html",
+        status_code=status_code,
+        title=f"{conversation.reference} – {row.contact_name}",
+        row=row,
+        conversation=conversation,
+        messages=messages,
+        attachments=service.attachments_of(session, message_ids=[m.id for m in messages if m.id is not None]),
+        authors=_authors(session, messages),
+        contact=contact,
+        identities=identities_of(session, contact_id=contact.id or 0),
+        subscriber=subscriber,
+        consent=subscribers.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact.id or 0),
+        present=[
+            user.name
+            for user in tools.others_viewing(session, conversation=conversation, user_id=staff.user_id, now=now)
+        ],
+        users=users,
+        teams=teams,
+        labels=tools.list_labels(session, municipality_id=staff.municipality_id),
+        canned=tools.list_canned(session, municipality_id=staff.municipality_id),
+        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
+        error=error,
+        draft=draft,
+        cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
+        **_labels(),
+    )
+
+
+@router.get("/{conversation_id:int}", response_class=HTMLResponse)
+def conversation_page(
+    request: Request,
+    conversation_id: int,
+    done: str = "",
+    canned: str = "",
+    staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    """The conversation; `?canned=<id>` fills the reply box with that canned reply (the way without JavaScript)."""
+    draft, error = "", None
+    if _int(canned) is not None and staff.can("inbox.write"):
+        try:
+            draft = tools.fill_canned(
+                session,
+                municipality_id=staff.municipality_id,
+                canned_id=_int(canned) or 0,
+                conversation_id=conversation_id,
+                author=staff.user,
+            )
+        except InvalidInput as problem:
+            error = str(problem)
+    return _conversation_page(request, staff, session, conversation_id, notice=done, draft=draft, error=error)
+
+
+@router.get("/{conversation_id:int}/canned/{canned_id:int}")
+def filled_canned_reply(
+    conversation_id: int,
+    canned_id: int,
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> JSONResponse:
+    """A canned reply filled for this conversation, for the page's script to insert into the reply box."""
+    text = tools.fill_canned(
+        session,
+        municipality_id=staff.municipality_id,
+        canned_id=canned_id,
+        conversation_id=conversation_id,
+        author=staff.user,
+    )
+    return JSONResponse({"text": text})
+
+
+def _back(conversation_id: int, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/app/inbox/{conversation_id}?done={done}", status_code=303)
+
+
+@router.post("/{conversation_id:int}/reply")
+def post_reply(
+    request: Request,
+    conversation_id: int,
+    text: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        message = service.reply(
+            session,
+            municipality_id=staff.municipality_id,
+            conversation_id=conversation_id,
+            author=staff.user,
+            text=text,
+        )
+    except InvalidInput as error:
+        session.rollback()
+        return _conversation_page(
+            request, staff, session, conversation_id, error=str(error), status_code=422, draft=text
+        )
+    session.commit()
+    assert message.id is not None
+    enqueue_send(message.id)
+    return _back(conversation_id, "reply")
+
+
+@router.post("/{conversation_id:int}/note")
+def post_note(
+    request: Request,
+    conversation_id: int,
+    text: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    try:
+        service.add_note(
+            session,
+            municipality_id=staff.municipality_id,
+            conversation_id=conversation_id,
+            author=staff.user,
+            text=text,
+        )
+    except InvalidInput as error:
+        session.rollback()
+        return _conversation_page(request, staff, session, conversation_id, error=str(error), status_code=422)
+    session.commit()
+    return _back(conversation_id, "note")
+
+
+@router.post("/{conversation_id:int}/assign")
+def post_assign(
+    conversation_id: int,
+    assignee: Annotated[str, Form()] = "",
+    team: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Sets person and team together; "me" assigns the signed-in person, empty clears."""
+    assignee_id = staff.user_id if assignee == "me" else _int(assignee)
+    changes: dict[str, Any] = {"assignee_id": assignee_id}
+    if team != "keep":
+        changes["team_id"] = _int(team)
+    service.update_conversation(
+        session, municipality_id=staff.municipality_id, conversation_id=conversation_id, **changes
+    )
+    session.commit()
+    return _back(conversation_id, "assigned")
+
+
+@router.post("/{conversation_id:int}/status")
+def post_status(
+    conversation_id: int,
+    status: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    service.update_conversation(
+        session, municipality_id=staff.municipality_id, conversation_id=conversation_id, status=status
+    )
+    session.commit()
+    return _back(conversation_id, "status")
+
+
+@router.post("/{conversation_id:int}/labels")
+def post_label(
+    request: Request,
+    conversation_id: int,
+    label: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Adds an existing label (`label`) or a new one by `name`."""
+    try:
+        tools.add_label(
+            session,
+            municipality_id=staff.municipality_id,
+            conversation_id=conversation_id,
+            label_id=_int(label),
+            name=name,
+        )
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _conversation_page(
+            request, staff, session, conversation_id, error=str(error), status_code=error.status_code
+        )
+    session.commit()
+    return _back(conversation_id, "label")
+
+
+@router.post("/{conversation_id:int}/labels/{label_id:int}/remove")
+def remove_label(
+    conversation_id: int,
+    label_id: int,
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    tools.remove_label(
+        session, municipality_id=staff.municipality_id, conversation_id=conversation_id, label_id=label_id
+    )
+    session.commit()
+    return _back(conversation_id, "label")
+
+
+@router.post("/{conversation_id:int}/merge")
+def post_merge(
+    request: Request,
+    conversation_id: int,
+    other: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Merges the contact named by an address or reference into this conversation's contact."""
+    conversation = service.get_conversation(
+        session, municipality_id=staff.municipality_id, conversation_id=conversation_id
+    )
+    try:
+        found = tools.find_contact(session, municipality_id=staff.municipality_id, address_or_reference=other)
+        merge(
+            session, municipality_id=staff.municipality_id, target_id=conversation.contact_id, source_id=found.id or 0
+        )
+    except InvalidInput as error:
+        session.rollback()
+        return _conversation_page(request, staff, session, conversation_id, error=str(error), status_code=422)
+    session.commit()
+    return _back(conversation_id, "merged")

@@ -1,0 +1,60 @@
+"""What a citizen may see of their own request through the status link: their messages, its status, public replies.
+
+The link carries the conversation's public reference and its unguessable `public_token`. A
+wrong reference and a wrong token look the same (NotFound, same message), and the token is
+compared in constant time, so the link cannot be guessed piece by piece.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from hub.errors import NotFound
+from hub.inbox.models import Conversation, Message
+from hub.settings import Settings
+from hub.tenancy.models import Municipality
+
+# Compared against when the reference does not exist, so that both failures take the same work.
+_NO_TOKEN = "-" * 22
+
+
+def status_url(settings: Settings, conversation: Conversation) -> str:
+    return f"{settings.public_url.rstrip('/')}/anfrage/{conversation.reference}/{conversation.public_token}"
+
+
+@dataclass(frozen=True)
+class CitizenView:
+    municipality: Municipality
+    conversation: Conversation
+    # Oldest first: what the citizen wrote (inbound) and what the town hall answered (outbound).
+    messages: list[Message]
+
+
+def citizen_view(session: Session, *, reference: str, token: str) -> CitizenView:
+    """The conversation behind a status link; internal notes and automatic messages are never part of it."""
+    # A list, not one row: the token, not the reference, is what picks the conversation.
+    candidates = session.exec(select(Conversation).where(Conversation.reference == reference)).all()
+    conversation = None
+    for candidate in candidates:
+        if hmac.compare_digest(candidate.public_token.encode(), token.encode()):
+            conversation = candidate
+    if not candidates:
+        hmac.compare_digest(_NO_TOKEN.encode(), token.encode())  # the same work as for a reference that exists
+    if conversation is None:
+        raise NotFound("Diese Anfrage gibt es nicht, oder der Link ist nicht vollständig.")
+    municipality = session.get(Municipality, conversation.municipality_id)
+    assert municipality is not None
+    messages = session.exec(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.municipality_id == conversation.municipality_id,
+            col(Message.direction).in_(("inbound", "outbound")),
+            col(Message.automated).is_(False),
+        )
+        .order_by(col(Message.created_at), col(Message.id))
+    ).all()
+    return CitizenView(municipality=municipality, conversation=conversation, messages=list(messages))

@@ -1,0 +1,261 @@
+"""A municipality's public sign-up pages (/abo/{slug}): number, topics, district, language, SMS code, done.
+
+Or the same with an email address and double opt-in (/abo/{slug}/email).
+
+The pages call the same services as the JSON routes under /api/v1/public/{slug}, so the same
+limits hold (codes per number and per client, tries, resends, allowed countries). Between the
+steps the number and the choices travel in a short-lived signed cookie, not in the URL, so
+that they stay out of logs and the pages can be reloaded (or switched to English) at any step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from hub.db import get_session
+from hub.errors import DomainError, InvalidInput
+from hub.settings import get_settings
+from hub.subscribers import service, verification
+from hub.tenancy.models import Municipality
+from hub.tenancy.service import get_municipality
+from hub.web.i18n import translate
+from hub.web.rendering import render
+from hub.web.security import set_cookie, verify_csrf
+
+router = APIRouter(prefix="/abo/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
+
+SIGNUP_COOKIE = "rathaus_abo"
+SIGNUP_PURPOSE = "web-phone-signup"
+# Long enough for a code, two resends and a slow reader; the codes themselves expire sooner.
+SIGNUP_COOKIE_SECONDS = 30 * 60
+
+
+def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
+    return get_municipality(session, slug=slug)
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _language(request: Request) -> str:
+    return str(getattr(request.state, "language", "de"))
+
+
+@dataclass
+class Choices:
+    """What the citizen filled in, shown again when the form comes back with an error."""
+
+    phone: str = ""
+    email: str = ""
+    topics: list[str] = field(default_factory=list)
+    district: str = ""
+    language: str = "de"
+
+
+def _form(
+    request: Request,
+    session: Session,
+    municipality: Municipality,
+    *,
+    channel: str,
+    choices: Choices,
+    error: DomainError | None = None,
+) -> HTMLResponse:
+    assert municipality.id is not None
+    if channel == "sms":
+        title = translate(request, "Nachrichten per SMS erhalten")
+    else:
+        title = translate(request, "Nachrichten per E-Mail erhalten")
+    return render(
+        request,
+        "citizen/subscribe.html",
+        status_code=error.status_code if error else 200,
+        title=title,
+        municipality=municipality.name,
+        slug=municipality.slug,
+        channel=channel,
+        topics=service.list_topics(session, municipality_id=municipality.id),
+        districts=service.list_districts(session, municipality_id=municipality.id),
+        choices=choices,
+        error=str(error) if error else None,
+        # A refused number or address belongs to its field; limits and outages to the whole form.
+        field_error=str(error) if isinstance(error, InvalidInput) else None,
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+def phone_form(
+    request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
+) -> HTMLResponse:
+    return _form(request, session, municipality, channel="sms", choices=Choices(language=_language(request)))
+
+
+@router.post("", response_class=HTMLResponse)
+def start_phone(
+    request: Request,
+    phone: Annotated[str, Form()] = "",
+    topics: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies form defaults per request)
+    district: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "de",
+    municipality: Municipality = Depends(_municipality),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Sends the code by SMS and goes on to the code step; a refusal comes back on the form, in plain words."""
+    choices = Choices(phone=phone, topics=topics, district=district, language=language)
+    try:
+        started = verification.start_verification(
+            session, municipality=municipality, phone=phone, topics=topics, district=district or None,
+            language=language, client_ip=_client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        session.rollback()
+        return _form(request, session, municipality, channel="sms", choices=choices, error=error)
+    state = {"m": municipality.id, "p": started.phone, "t": topics, "d": district or None, "l": language}
+    response = RedirectResponse(f"/abo/{municipality.slug}/code", status_code=303)
+    _remember(request, response, state)
+    return response
+
+
+def _remember(request: Request, response: Response, state: dict[str, Any]) -> None:
+    token = service.sign_token(state, purpose=SIGNUP_PURPOSE)
+    set_cookie(request, response, SIGNUP_COOKIE, token, max_age=SIGNUP_COOKIE_SECONDS)
+
+
+def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | None:
+    """The sign-up this browser started for this municipality, if the cookie is genuine and fresh."""
+    token = request.cookies.get(SIGNUP_COOKIE)
+    if not token:
+        return None
+    try:
+        state = service.read_token(token, purpose=SIGNUP_PURPOSE, max_age_seconds=SIGNUP_COOKIE_SECONDS)
+    except DomainError:
+        return None
+    return state if state.get("m") == municipality.id else None
+
+
+def _back_to_start(municipality: Municipality) -> RedirectResponse:
+    return RedirectResponse(f"/abo/{municipality.slug}", status_code=303)
+
+
+def _code_form(
+    request: Request, municipality: Municipality, state: dict[str, Any], *, error: DomainError | None = None,
+    sent_again: bool = False,
+) -> HTMLResponse:  # fmt: skip
+    return render(
+        request, "citizen/subscribe_code.html", status_code=error.status_code if error else 200,
+        title=translate(request, "Code eingeben"), municipality=municipality.name, slug=municipality.slug,
+        phone=state["p"], minutes=int(verification.VALID_FOR.total_seconds() // 60),
+        error=str(error) if error else None, sent_again=sent_again,
+    )  # fmt: skip
+
+
+@router.get("/code", response_class=HTMLResponse)
+def code_form(request: Request, municipality: Municipality = Depends(_municipality)) -> Response:
+    state = _recall(request, municipality)
+    if state is None or state.get("done"):
+        return _back_to_start(municipality)
+    return _code_form(request, municipality, state)
+
+
+@router.post("/code", response_class=HTMLResponse)
+def check_code(
+    request: Request,
+    code: Annotated[str, Form()] = "",
+    municipality: Municipality = Depends(_municipality),
+    session: Session = Depends(get_session),
+) -> Response:
+    state = _recall(request, municipality)
+    if state is None or state.get("done"):
+        return _back_to_start(municipality)
+    try:
+        verified = verification.verify_code(
+            session, municipality=municipality, phone=state["p"], code=code, client_ip=_client_ip(request),
+            user_agent=request.headers.get("user-agent"), language=state["l"],
+        )  # fmt: skip
+    except DomainError as error:
+        session.rollback()
+        return _code_form(request, municipality, state, error=error)
+    session.commit()
+    response = RedirectResponse(f"/abo/{municipality.slug}/fertig", status_code=303)
+    _remember(request, response, {"m": municipality.id, "p": state["p"], "c": verified.contact_id, "done": True})
+    return response
+
+
+@router.post("/code/neu", response_class=HTMLResponse)
+def send_again(
+    request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
+) -> Response:
+    """A new code for the same number and choices; the resend limits of the service apply."""
+    state = _recall(request, municipality)
+    if state is None or state.get("done"):
+        return _back_to_start(municipality)
+    try:
+        verification.start_verification(
+            session, municipality=municipality, phone=state["p"], topics=state["t"], district=state["d"],
+            language=state["l"], client_ip=_client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        session.rollback()
+        return _code_form(request, municipality, state, error=error)
+    return _code_form(request, municipality, state, sent_again=True)
+
+
+@router.get("/fertig", response_class=HTMLResponse)
+def done(
+    request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
+) -> Response:
+    """What the citizen is now signed up for, read back from the subscription itself."""
+    state = _recall(request, municipality)
+    if state is None or not state.get("done"):
+        return _back_to_start(municipality)
+    assert municipality.id is not None
+    found = service.get_subscriber(session, municipality_id=municipality.id, contact_id=int(state["c"]))
+    return render(
+        request, "citizen/subscribed.html", title=translate(request, "Sie sind angemeldet"),
+        municipality=municipality.name, phone=state["p"], subscriber=found,
+    )  # fmt: skip
+
+
+@router.get("/email", response_class=HTMLResponse)
+def email_form(
+    request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
+) -> HTMLResponse:
+    return _form(request, session, municipality, channel="email", choices=Choices(language=_language(request)))
+
+
+@router.post("/email", response_class=HTMLResponse)
+def start_email(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    topics: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies form defaults per request)
+    district: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "de",
+    municipality: Municipality = Depends(_municipality),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Mails the confirmation link (double opt-in); the per-address and per-client limits of the service apply."""
+    choices = Choices(email=email, topics=topics, district=district, language=language)
+    try:
+        service.request_email_subscription(
+            session, settings=get_settings(), municipality=municipality, email=email, topics=topics,
+            district=district or None, language=language, client_ip=_client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        return _form(request, session, municipality, channel="email", choices=choices, error=error)
+    return RedirectResponse(f"/abo/{municipality.slug}/email/gesendet", status_code=303)
+
+
+@router.get("/email/gesendet", response_class=HTMLResponse)
+def email_sent(request: Request, municipality: Municipality = Depends(_municipality)) -> HTMLResponse:
+    return render(
+        request, "citizen/notice.html", title=translate(request, "Bitte bestätigen Sie Ihre E-Mail-Adresse"),
+        municipality=municipality.name,
+        text=translate(request, "Wir haben Ihnen eine E-Mail geschickt. Bitte öffnen Sie den Link darin und "
+                                "bestätigen Sie die Anmeldung. Erst dann schicken wir Ihnen Nachrichten."),
+    )  # fmt: skip

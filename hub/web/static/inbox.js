@@ -1,0 +1,167 @@
+// The inbox's enhancements: live updates by server-sent events, keyboard shortcuts, canned replies and the SMS counter.
+// The pages work without it: forms post normally, and canned replies can be inserted by a plain GET.
+"use strict";
+
+(function () {
+  const texts = {
+    de: {
+      newRow: "Neu oder geändert: ", newMessage: "Neue Nachricht im Vorgang.",
+      segments: (n, enc, chars) => `${chars} Zeichen · ${n} SMS-${n === 1 ? "Teil" : "Teile"} (${enc})`,
+    },
+    en: {
+      newRow: "New or changed: ", newMessage: "New message in this conversation.",
+      segments: (n, enc, chars) => `${chars} characters · ${n} SMS ${n === 1 ? "part" : "parts"} (${enc})`,
+    },
+  };
+  const t = texts[document.documentElement.lang] || texts.de;
+  const announce = (message) => {
+    const region = document.getElementById("live-status");
+    if (region) region.textContent = message;
+  };
+
+  // --- live updates ----------------------------------------------------------------------
+  const live = document.getElementById("inbox-live");
+  if (live && window.EventSource) {
+    const source = new EventSource(live.dataset.events);
+    const fragment = (html, tag) => {
+      // The server renders and escapes every fragment; the template element keeps it inert while parsed.
+      const holder = document.createElement("template");
+      holder.innerHTML = html.trim();
+      return holder.content.querySelector(tag);
+    };
+    source.addEventListener("row", (event) => {
+      const data = JSON.parse(event.data);
+      const row = fragment(data.html, "tr");
+      const body = document.getElementById("conversation-rows");
+      if (!row || !body) return;
+      const existing = document.getElementById(row.id);
+      if (existing) existing.remove();
+      if (existing || live.dataset.page === "1") {
+        row.classList.add("fresh");
+        body.prepend(row);
+        const empty = document.getElementById("no-conversations");
+        if (empty) empty.remove();
+        announce(t.newRow + row.querySelector("th").textContent.trim());
+      }
+    });
+    source.addEventListener("message", (event) => {
+      const data = JSON.parse(event.data);
+      const item = fragment(data.html, "li");
+      const list = document.getElementById("messages");
+      if (!item || !list) return;
+      const existing = document.getElementById(item.id);
+      if (existing) {
+        existing.replaceWith(item);
+      } else {
+        list.append(item);
+        announce(t.newMessage);
+      }
+    });
+    source.addEventListener("presence", (event) => {
+      const region = document.getElementById("presence");
+      if (!region) return;
+      const holder = document.createElement("template");
+      holder.innerHTML = JSON.parse(event.data).html;
+      region.replaceChildren(holder.content);
+    });
+  }
+
+  // --- canned replies ---------------------------------------------------------------------
+  const canned = document.querySelector("form.canned");
+  const reply = document.getElementById("reply-text");
+  if (canned && reply) {
+    canned.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const choice = canned.querySelector("select").value;
+      const answer = await fetch(canned.dataset.cannedUrl + encodeURIComponent(choice), { credentials: "same-origin" });
+      if (!answer.ok) { canned.submit(); return; }  // the plain GET shows the error on the page
+      const { text } = await answer.json();
+      const start = reply.selectionStart ?? reply.value.length;
+      const end = reply.selectionEnd ?? reply.value.length;
+      reply.value = reply.value.slice(0, start) + text + reply.value.slice(end);
+      reply.dispatchEvent(new Event("input"));
+      reply.focus();
+      reply.setSelectionRange(start + text.length, start + text.length);
+    });
+  }
+
+  // --- SMS counter: mirrors channels/sms_segments.py; the count stored with the sent reply is authoritative.
+  const GSM7_BASIC = new Set(Array.from(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"));
+  const GSM7_EXTENSION = new Set(Array.from("\f^{}\\[~]|€"));
+  function countParts(costs, single, part) {
+    if (costs.reduce((a, b) => a + b, 0) <= single) return 1;
+    let parts = 1, used = 0;
+    for (const cost of costs) {
+      if (used + cost > part) { parts += 1; used = 0; }
+      used += cost;
+    }
+    return parts;
+  }
+  function smsSegments(text) {
+    const chars = Array.from(text);  // by code point, as Python iterates a str
+    if (chars.every((c) => GSM7_BASIC.has(c) || GSM7_EXTENSION.has(c))) {
+      return [countParts(chars.map((c) => (GSM7_EXTENSION.has(c) ? 2 : 1)), 160, 153), "GSM-7"];
+    }
+    return [countParts(chars.map((c) => (c.codePointAt(0) > 0xffff ? 2 : 1)), 70, 67), "UCS-2"];
+  }
+  if (reply && reply.dataset.smsCounter) {
+    const counter = document.getElementById(reply.dataset.smsCounter);
+    const update = () => {
+      const [parts, encoding] = smsSegments(reply.value.trim());
+      counter.textContent = t.segments(parts, encoding, Array.from(reply.value.trim()).length);
+    };
+    reply.addEventListener("input", update);
+    update();
+  }
+
+  // --- keyboard shortcuts -----------------------------------------------------------------
+  const rows = () => Array.from(document.querySelectorAll("#conversation-rows tr"));
+  let selected = -1;
+  function select(index) {
+    const all = rows();
+    if (!all.length) return;
+    selected = Math.max(0, Math.min(index, all.length - 1));
+    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
+    const link = all[selected].querySelector("a");
+    if (link) link.focus();
+  }
+  const typing = (target) =>
+    target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+  const click = (selector) => {
+    const element = document.querySelector(selector);
+    if (element) element.click();
+    return Boolean(element);
+  };
+  const focus = (selector) => {
+    const element = document.querySelector(selector);
+    if (element) { element.focus(); element.scrollIntoView({ block: "center" }); }
+    return Boolean(element);
+  };
+  const help = document.getElementById("shortcuts-dialog");
+  document.querySelectorAll("[data-shortcut-help]").forEach((link) =>
+    link.addEventListener("click", (event) => {
+      if (help && help.showModal) { event.preventDefault(); help.showModal(); }
+    }));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (help && help.open) return;
+    const actions = {
+      j: () => select(selected + 1),
+      k: () => select(selected - 1),
+      Enter: () => selected >= 0 && rows()[selected] && (event.target === document.body ||
+        Boolean(event.target.closest("#conversation-rows"))) && (window.location = rows()[selected].dataset.href),
+      "/": () => focus("[data-shortcut-search]"),
+      r: () => focus("#reply-text"),
+      n: () => focus("#note-text"),
+      a: () => click("#assign-me"),
+      e: () => click("#resolve-button"),
+      u: () => click("[data-shortcut-back]"),
+      "?": () => help && help.showModal && (help.showModal(), true),
+    };
+    const action = actions[event.key];
+    if (action && action() !== false) event.preventDefault();
+  });
+})();

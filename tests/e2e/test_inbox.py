@@ -1,0 +1,111 @@
+"""The inbox in a real browser: a citizen's SMS appears live, staff answer it, the citizen's phone gets it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from channels.sms_segments import sms_segments
+from hub.demo import DEMO_PASSWORD
+from tests.e2e.conftest import DEMO_USERS, assert_accessible
+from tests.integration.conftest import Hub, wait_for
+
+pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
+
+
+def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
+    signed_in: Callable[..., Page], hub: Hub, browser: Browser
+) -> None:
+    dialogs: list[str] = []
+    page = signed_in("staff", next_path="/app/inbox")
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    rows = page.locator("#conversation-rows tr")
+    expect(rows).to_have_count(5)  # the demo's five citizens
+    assert_accessible(page, "inbox-list")
+
+    # A citizen writes while the list is open: the row appears without reloading.
+    citizen = "+49151" + str(uuid.uuid4().int)[:8]
+    hub.sandbox.send_sms(from_=citizen, to=hub.accounts["twilio"]["address"], body="Die Ampel am Markt ist aus.")
+    expect(rows.first).to_contain_text(citizen, timeout=20_000)
+    expect(page.locator("#live-status")).to_contain_text("A-")
+
+    # j selects the first row, Enter opens it.
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(citizen)
+    conversation_url = page.url
+    expect(page.locator("#messages")).to_contain_text("Die Ampel am Markt ist aus.")
+    assert_accessible(page, "inbox-conversation")
+
+    # A colleague opens the same conversation: each sees the other.
+    other_context = browser.new_context(locale="de-DE")
+    other = other_context.new_page()
+    other.goto(f"{hub.url}/app/login?next={conversation_url.removeprefix(hub.url)}")
+    other.get_by_label("E-Mail-Adresse").fill(DEMO_USERS["mayor"])
+    other.get_by_label("Passwort", exact=True).fill(DEMO_PASSWORD)
+    other.get_by_role("button", name="Anmelden").click()
+    expect(other.locator("#presence")).to_contain_text("Stefan Sachbearbeiter")
+    expect(page.locator("#presence")).to_contain_text("Birgit Bürgermeisterin")
+    other_context.close()
+
+    # Markup from a citizen arrives live and stays text.
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    hub.sandbox.send_sms(from_=citizen, to=hub.accounts["twilio"]["address"], body=hostile)
+    expect(page.locator("#messages")).to_contain_text(hostile, timeout=20_000)
+    assert page.locator("#messages img").count() == 0
+
+    # r focuses the reply box; the SMS counter follows the text.
+    page.keyboard.press("r")
+    expect(page.locator("#reply-text")).to_be_focused()
+    emoji = "Grüße aus dem Rathaus 😀 " * 4  # UCS-2, an emoji costs two units
+    page.locator("#reply-text").fill(emoji)
+    parts, encoding = sms_segments(emoji.strip())
+    expect(page.locator("#sms-counter")).to_contain_text(f"{parts} SMS-Teile ({encoding})")
+    page.locator("#reply-text").fill("")
+    page.keyboard.type("Danke, die Ampel wird heute repariert.")
+    expect(page.locator("#sms-counter")).to_contain_text("1 SMS-Teil (GSM-7)")
+    page.get_by_role("button", name="Antwort senden").click()
+    expect(page.get_by_role("status").first).to_contain_text("Die Antwort ist unterwegs.")
+    received = wait_for(
+        lambda: [m for m in hub.outbox(kind="twilio", to=citizen) if "Ampel wird heute" in m["text"]],
+        what="the reply on the citizen's phone",
+    )
+    assert received[0]["text"] == "Danke, die Ampel wird heute repariert."
+    # Its delivery state follows live (the sandbox reports delivery by a signed callback).
+    expect(page.locator("#messages li.outbound").last).to_contain_text(re.compile("gesendet|zugestellt"))
+    assert dialogs == []
+
+
+def test_canned_replies_labels_and_help(signed_in: Callable[..., Page], hub: Hub) -> None:
+    page = signed_in("staff", next_path="/app/inbox/canned-replies")
+    page.get_by_label("Titel", exact=True).fill("Eingangsbestätigung")
+    page.get_by_label("Text", exact=True).fill("Guten Tag {{ name }}, Ihr Anliegen {{ reference }} ist bei uns.")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("status")).to_contain_text("Gespeichert.")
+    assert_accessible(page, "inbox-canned-replies")
+
+    page.goto(f"{hub.url}/app/inbox/labels")
+    page.get_by_label("Name").fill("Verkehr")
+    page.get_by_role("button", name="Anlegen").click()
+    expect(page.locator("table")).to_contain_text("Verkehr")
+    assert_accessible(page, "inbox-labels")
+
+    page.goto(f"{hub.url}/app/inbox/shortcuts")
+    assert_accessible(page, "inbox-shortcuts")
+
+    page.goto(f"{hub.url}/app/inbox?channel=telegram")
+    page.locator("#conversation-rows a").first.click()
+    page.get_by_role("button", name="Einfügen").click()
+    reference = page.get_by_role("heading", level=1).inner_text().split(" ")[0]
+    expect(page.locator("#reply-text")).to_have_value(
+        re.compile(rf"Guten Tag Erika[\w ]*, Ihr Anliegen {reference} ist bei uns\.")
+    )
+    page.locator("#reply-text").press("Escape")
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("dialog")).to_contain_text("Als erledigt markieren")

@@ -1,0 +1,181 @@
+"""For the tests that walk every route of the app: the routes, and one real row of each kind a path can name.
+
+`PATH_VALUES` maps a path parameter's name to the row that fills it. A route with a name that
+is not in the table makes the tests fail with a message saying where to add it: a new page
+must not slip past the role matrix because nobody knew how to call it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import StreamingResponse
+from fastapi.routing import RouteContext, iter_route_contexts
+from sqlmodel import Session, col, select
+
+from channels.base import Attachment as InboundAttachment
+from channels.base import InboundMessage
+from hub.app import create_app
+from hub.broadcasts.models import Broadcast
+from hub.inbox.models import Attachment, CannedReply, Conversation, Label
+from hub.settings import Settings
+from hub.subscribers.models import District, Topic
+from hub.subscribers.service import list_districts, list_topics
+from hub.tenancy import service as tenancy
+from hub.tenancy.models import ChannelAccount, StaffUser, Team
+from tests.unit.db import Town, receive
+from tests.unit.web import staff_user
+
+
+def app_routes(*prefixes: str) -> list[RouteContext]:
+    """The app's endpoints (routers included, as they are served) whose path starts with one of `prefixes`."""
+    return [
+        route
+        for route in iter_route_contexts(create_app().routes)
+        if route.methods and route.path and route.path.startswith(prefixes) and getattr(route, "dependant", None)
+    ]
+
+
+# Pages anyone may open before signing in, and signing out.
+PUBLIC_STAFF_PATHS = ("/app/login", "/app/logout", "/app/password/")
+
+
+def staff_routes() -> list[RouteContext]:
+    """Every route of the app under /app except sign-in, sign-out and password reset."""
+    routes = [route for route in app_routes("/app") if not route.path.startswith(PUBLIC_STAFF_PATHS)]
+    assert routes, "create_app() has no staff pages at all"
+    return routes
+
+
+def streams(route: RouteContext) -> bool:
+    """A stream of server-sent events runs until the browser leaves, which the test client never does."""
+    try:
+        returned = get_type_hints(route.endpoint).get("return")
+    except NameError:
+        return False
+    return isinstance(returned, type) and issubclass(returned, StreamingResponse)
+
+
+def permissions(dependant: Dependant) -> Iterator[str]:
+    """The permissions of every require(...) among the route's dependencies, however deep."""
+    for dependency in dependant.dependencies:
+        permission = getattr(dependency.call, "permission", None)
+        if permission is not None:
+            yield permission
+        yield from permissions(dependency)
+
+
+def permission_of(route: RouteContext) -> str:
+    found = list(permissions(route.dependant))
+    assert len(found) == 1, (
+        f"{sorted(route.methods)} {route.path} declares {len(found)} require(...) dependencies {found}; "
+        "every staff page declares exactly one Depends(require(<permission>)) from hub.web.auth"
+    )
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A town's rows; `secret` is written into them, so a page that leaks them to another town shows it."""
+
+    town: Town
+    secret: str
+    conversation: Conversation
+    attachment: Attachment
+    broadcast: Broadcast
+    user: StaffUser
+    team: Team
+    account: ChannelAccount
+    label: Label
+    canned_reply: CannedReply
+    topic: Topic
+    district: District
+
+    @property
+    def contact_id(self) -> int:
+        return self.conversation.contact_id
+
+
+def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> Rows:
+    account = town.accounts["email"]
+    inbound = InboundMessage(
+        provider_id=f"<{secret}@buerger.example>", sender=f"{secret.lower()}@buerger.example",
+        text=f"Frage {secret}", subject=f"Betreff {secret}", sender_name=f"Bürgerin {secret}",
+        attachments=(InboundAttachment(filename=f"{secret}.pdf", content_type="application/pdf", data=b"%PDF-1.4"),),
+    )  # fmt: skip
+    [result] = receive(session, settings, account, inbound)
+    assert result.outcome.startswith("stored"), result.outcome
+    conversation = _newest(session, Conversation, town.id)
+    attachment = _newest(session, Attachment, town.id)
+    broadcast = Broadcast(
+        municipality_id=town.id, kind="survey", title=f"Umfrage {secret}",
+        texts={"de": {"body": f"Frage {secret}?"}}, options=["Ja", "Nein"],
+    )  # fmt: skip
+    label = Label(municipality_id=town.id, name=f"Etikett {secret}")
+    canned = CannedReply(municipality_id=town.id, title=f"Vorlage {secret}", body="Guten Tag")
+    session.add_all([broadcast, label, canned])
+    user = staff_user(session, town, "staff", email=f"kollege-{secret.lower()}@{town.municipality.slug}.example")
+    team = tenancy.create_team(session, municipality_id=town.id, name=f"Team {secret}")
+    session.commit()
+    return Rows(
+        town=town, secret=secret, conversation=conversation, attachment=attachment,
+        broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
+        topic=list_topics(session, municipality_id=town.id)[0],
+        district=list_districts(session, municipality_id=town.id)[0],
+    )  # fmt: skip
+
+
+def _newest(session: Session, model: Any, municipality_id: int) -> Any:
+    return session.exec(
+        select(model).where(model.municipality_id == municipality_id).order_by(col(model.id).desc())
+    ).first()
+
+
+# Path parameter name -> the row id (or value) that fills it.
+PATH_VALUES: dict[str, Callable[[Rows], object]] = {
+    "conversation_id": lambda rows: rows.conversation.id,
+    "attachment_id": lambda rows: rows.attachment.id,
+    "contact_id": lambda rows: rows.contact_id,
+    "broadcast_id": lambda rows: rows.broadcast.id,
+    "user_id": lambda rows: rows.user.id,
+    "team_id": lambda rows: rows.team.id,
+    "account_id": lambda rows: rows.account.id,
+    "label_id": lambda rows: rows.label.id,
+    "canned_id": lambda rows: rows.canned_reply.id,
+    "topic_id": lambda rows: rows.topic.id,
+    "district_id": lambda rows: rows.district.id,
+    "slug": lambda rows: rows.town.municipality.slug,
+}
+# Names no row can fill (one-time secrets); routes that use them are skipped by the walks.
+UNFILLABLE = frozenset({"token"})
+_PARAMETER = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+
+
+def parameters(path: str) -> list[str]:
+    return _PARAMETER.findall(path)
+
+
+def fill(path: str, rows: Rows, *, unfillable: str | None = None) -> str | None:
+    """The path with each parameter filled from `rows`; None if it needs a value no row has.
+
+    With `unfillable`, such parameters get that value instead (for checks that refuse a request
+    before its parameters are looked at, such as the CSRF check).
+    """
+    names = parameters(path)
+    unknown = [name for name in names if name not in PATH_VALUES and name not in UNFILLABLE]
+    assert not unknown, (
+        f"{path}: no test row for the path parameter(s) {unknown}; add them to PATH_VALUES in tests/unit/rows.py "
+        "(or to UNFILLABLE if no row can stand for them)"
+    )
+    if unfillable is None and any(name in UNFILLABLE for name in names):
+        return None
+
+    def value(found: re.Match[str]) -> str:
+        name = found.group(1)
+        return (unfillable or "") if name in UNFILLABLE else str(PATH_VALUES[name](rows))
+
+    return _PARAMETER.sub(value, path)
