@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import webhooks
 from hub.broadcasts import api as broadcasts_api
+from hub.broadcasts import pages as broadcasts_pages
 from hub.broadcasts import public as broadcasts_public
 from hub.contacts import api as contacts_api
 from hub.db import get_engine
@@ -25,6 +26,7 @@ from hub.inbox import pages as inbox_pages
 from hub.inbox import status_page
 from hub.reports import pages as reports_pages
 from hub.subscribers import api as subscribers_api
+from hub.subscribers import pages as subscribers_pages
 from hub.subscribers import public_pages as subscription_pages
 from hub.tenancy import admin_pages
 from hub.tenancy import api as tenancy_api
@@ -76,6 +78,8 @@ def create_app() -> FastAPI:
     app.include_router(inbox_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(reports_pages.router)
+    app.include_router(broadcasts_pages.router)
+    app.include_router(subscribers_pages.router)
     app.include_router(broadcasts_api.router)
     app.include_router(broadcasts_public.router)
     app.include_router(broadcasts_public.unsubscribe_router)

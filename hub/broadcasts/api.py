@@ -93,6 +93,13 @@ def _draft(session: Session, municipality_id: int, body: DraftIn) -> service.Dra
     )  # fmt: skip
 
 
+def start_if_due(broadcast: Broadcast) -> None:
+    """After approval: a broadcast due now goes to the workers at once; a later one waits for beat."""
+    assert broadcast.id is not None
+    if broadcast.send_at is not None and broadcast.send_at <= utcnow():
+        enqueue_broadcast_start(broadcast.id, urgent=broadcast.kind in service.URGENT_KINDS)
+
+
 def _out(broadcast: Broadcast) -> BroadcastOut:
     return BroadcastOut.model_validate(broadcast, from_attributes=True)
 
@@ -157,8 +164,7 @@ def approve_broadcast(
     """Approves; it goes out at once (or at send_at, or after quiet hours for non-warnings)."""
     broadcast = service.approve(session, actor=user, broadcast_id=broadcast_id)
     session.commit()
-    if broadcast.send_at is not None and broadcast.send_at <= utcnow():
-        enqueue_broadcast_start(broadcast_id, urgent=broadcast.kind in service.URGENT_KINDS)
+    start_if_due(broadcast)
     return _out(broadcast)
 
 

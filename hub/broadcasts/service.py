@@ -296,14 +296,23 @@ class Preview:
     sms_cost_estimate_eur: float | None
 
 
+def recipients_by_language(session: Session, *, municipality_id: int, topic_ids: Sequence[int], topic_match: str,
+                           district_ids: Sequence[int], district_match: str) -> dict[str, int]:  # fmt: skip
+    """How many active subscribers a targeting reaches, per language; the composer counts with it as staff choose."""
+    # subscriber_query itself refuses a match word other than "any" or "all".
+    query = subscriber_query(municipality_id, topic_ids, topic_match, district_ids, district_match)  # type: ignore[arg-type]
+    targeted = query.subquery()
+    counts = session.execute(select(targeted.c.language, func.count()).group_by(targeted.c.language)).all()
+    return {language: count for language, count in counts}
+
+
 def preview_broadcast(session: Session, *, municipality_id: int, broadcast_id: int) -> Preview:
     """The recipient count and what each channel carries, before anything is sent."""
     broadcast = get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
-    targeted = subscriber_query(
-        municipality_id, broadcast.topic_ids, broadcast.topic_match,  # type: ignore[arg-type]
-        broadcast.district_ids, broadcast.district_match,  # type: ignore[arg-type]
-    ).subquery()  # fmt: skip
-    counts = dict(session.execute(select(targeted.c.language, func.count()).group_by(targeted.c.language)).all())
+    counts = recipients_by_language(
+        session, municipality_id=municipality_id, topic_ids=broadcast.topic_ids, topic_match=broadcast.topic_match,
+        district_ids=broadcast.district_ids, district_match=broadcast.district_match,
+    )  # fmt: skip
     kinds = target_kinds(session, broadcast)
     channels = preview(broadcast, kinds)
     cost = None
@@ -330,6 +339,7 @@ DELIVERY_STATES = (
     "cancelled",
     "uncertain",
 )
+FAILED_STATES = ("failed", "skipped", "opted_out", "uncertain")
 
 
 def report(session: Session, *, municipality_id: int, broadcast_id: int) -> dict[str, Any]:
@@ -350,7 +360,7 @@ def report(session: Session, *, municipality_id: int, broadcast_id: int) -> dict
         select(col(Delivery.error_code), col(Delivery.error_message), func.count())
         .where(
             col(Delivery.broadcast_id) == broadcast_id,
-            col(Delivery.state).in_(("failed", "skipped", "opted_out", "uncertain")),
+            col(Delivery.state).in_(FAILED_STATES),
         )
         .group_by(col(Delivery.error_code), col(Delivery.error_message))
         .order_by(func.count().desc())
@@ -419,3 +429,36 @@ def report_csv(session: Session, *, municipality_id: int, broadcast_id: int) -> 
             broadcast.options[answer] if answer is not None and answer < len(broadcast.options) else "",
         ])  # fmt: skip
     return out.getvalue()
+
+
+def failures(session: Session, *, municipality_id: int, broadcast_id: int, page: int = 1,
+             per_page: int = 25) -> tuple[list[tuple[Delivery, str]], int]:  # fmt: skip
+    """The deliveries that did not reach their recipient, with the channel kind, a page at a time."""
+    get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
+    where = (col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state).in_(FAILED_STATES))
+    total = session.exec(select(func.count()).select_from(Delivery).where(*where)).one()
+    rows = session.execute(
+        select(Delivery, ChannelAccount.kind)
+        .join(ChannelAccount, col(ChannelAccount.id) == Delivery.channel_account_id)
+        .where(*where)
+        .order_by(col(Delivery.id))
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return [(delivery, kind) for delivery, kind in rows], total
+
+
+def trail(session: Session, *, municipality_id: int, broadcast_id: int) -> list[tuple[AuditEvent, str | None]]:
+    """Who drafted, submitted, approved, paused or cancelled the broadcast, and when, oldest first."""
+    get(session, municipality_id=municipality_id, broadcast_id=broadcast_id)
+    rows = session.execute(
+        select(AuditEvent, StaffUser.name)
+        .outerjoin(StaffUser, col(StaffUser.id) == AuditEvent.actor_id)
+        .where(
+            col(AuditEvent.municipality_id) == municipality_id,
+            col(AuditEvent.object_type) == "broadcast",
+            col(AuditEvent.object_id) == broadcast_id,
+        )
+        .order_by(col(AuditEvent.created_at), col(AuditEvent.id))
+    ).all()
+    return [(event, name) for event, name in rows]

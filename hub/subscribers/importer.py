@@ -59,8 +59,10 @@ class Checked:
         return not self.problems
 
 
-def validate(session: Session, *, municipality: Municipality, text: str) -> Checked:
-    """Reads and checks every line; writes nothing."""
+def validate(
+    session: Session, *, municipality: Municipality, text: str, progress: Callable[[int], None] | None = None
+) -> Checked:
+    """Reads and checks every line; writes nothing. `progress` hears of each line checked."""
     assert municipality.id is not None
     checked = Checked()
     lines = text.splitlines()
@@ -87,6 +89,8 @@ def validate(session: Session, *, municipality: Municipality, text: str) -> Chec
     districts = service.list_districts(session, municipality_id=municipality.id)
     seen: dict[str, int] = {}
     for record in reader:
+        if progress is not None:
+            progress(1)
         line = reader.line_num
         values = {key: (value or "").strip() for key, value in record.items() if key}
         if not any(values.values()):

@@ -82,6 +82,17 @@ def create_topic(
     return topic
 
 
+def rename_topic(session: Session, *, municipality_id: int, topic_id: int, name_de: str, name_en: str) -> Topic:
+    """Changes what subscribers read; the key stays, since SMS keywords and the API use it."""
+    topic = session.get(Topic, topic_id)
+    if topic is None or topic.municipality_id != municipality_id:
+        raise NotFound(f"Thema {topic_id} nicht gefunden.")
+    if not name_de.strip():
+        raise InvalidInput("Der Name des Themas fehlt.")
+    topic.name_de, topic.name_en = name_de.strip(), (name_en or name_de).strip()
+    return topic
+
+
 def list_topics(session: Session, *, municipality_id: int) -> list[Topic]:
     return list(
         session.exec(select(Topic).where(Topic.municipality_id == municipality_id).order_by(col(Topic.id))).all()
@@ -110,6 +121,16 @@ def create_district(session: Session, *, municipality_id: int, key: str, name: s
     district = District(municipality_id=municipality_id, key=key, name=name.strip())
     session.add(district)
     session.flush()
+    return district
+
+
+def rename_district(session: Session, *, municipality_id: int, district_id: int, name: str) -> District:
+    district = session.get(District, district_id)
+    if district is None or district.municipality_id != municipality_id:
+        raise NotFound(f"Ortsteil {district_id} nicht gefunden.")
+    if not name.strip():
+        raise InvalidInput("Der Name des Ortsteils fehlt.")
+    district.name = name.strip()
     return district
 
 
@@ -413,10 +434,14 @@ def list_subscribers(
     topic: str | None = None,
     district: str | None = None,
     search: str | None = None,
+    channel: str | None = None,
     page: int = 1,
     per_page: int = 25,
 ) -> SubscriberPage:
-    """Subscribers, newest change first; `search` looks in addresses and display names."""
+    """Subscribers, newest change first; `search` looks in addresses and display names.
+
+    `channel` is an identity kind (phone, email, telegram, facebook): subscribers reachable there.
+    """
     if state is not None and state not in STATES:
         raise InvalidInput(f"Unbekannter Zustand {state!r}; erlaubt: {', '.join(STATES)}.")
     query = select(Subscription).where(Subscription.municipality_id == municipality_id)
@@ -436,6 +461,12 @@ def list_subscribers(
             exists().where(
                 col(SubscriptionDistrict.subscription_id) == Subscription.id,
                 col(SubscriptionDistrict.district_id) == found_district.id,
+            )
+        )
+    if channel:
+        query = query.where(
+            exists().where(
+                col(ContactIdentity.contact_id) == Subscription.contact_id, col(ContactIdentity.kind) == channel
             )
         )
     if search and search.strip():

@@ -28,6 +28,16 @@ def _number(value: float) -> str:
     return f"{value:.1f}".replace(".", ",")
 
 
+def count_with_share(total: float) -> Callable[[float], str]:
+    """A value formatter for answers and the like: '2 (67 %)', the share of `total`."""
+
+    def shown(value: float) -> str:
+        share = round(100 * value / total) if total else 0
+        return f"{_number(value)} ({share} %)"
+
+    return shown
+
+
 def _nice_step(value: float) -> float:
     """The smallest of 1, 2 or 5 times a power of ten that is at least `value` (at least 1)."""
     if value <= 1:
