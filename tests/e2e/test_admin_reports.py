@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.integration.conftest import Hub
+from tests.running_hub import Hub
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 

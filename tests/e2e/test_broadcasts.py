@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.integration.conftest import Hub, wait_for
+from tests.running_hub import Hub, wait_for
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
