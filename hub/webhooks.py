@@ -17,6 +17,7 @@ from channels.base import PayloadError, VerificationError, WebhookRequest
 from channels.facebook import FacebookAdapter
 from channels.registry import build_adapter
 from hub.db import session_scope
+from hub.inbox.pipeline import apply_statuses_now
 from hub.inbox.receive import store_events, store_unreadable
 from hub.settings import get_settings
 from hub.tenancy.models import ChannelAccount
@@ -91,7 +92,9 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
     else:
         with session_scope() as session:
             new_ids = store_events(session, account=account, request=webhook, events=events)
-        enqueue_inbound(new_ids)
+        with session_scope() as session:
+            queued = apply_statuses_now(session, get_settings(), new_ids)
+        enqueue_inbound(queued)
         return Received(stored=len(new_ids))
     with session_scope() as session:
         store_unreadable(session, account=account, request=webhook, reason=reason)

@@ -290,3 +290,29 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
         result.outcome,
     )
     return result
+
+
+def apply_statuses_now(session: Session, settings: Settings, event_ids: list[int]) -> list[int]:
+    """Applies stored delivery reports at once and returns the ids still to be queued.
+
+    A report is one UPDATE and sends nothing, so the webhook applies it itself: a broadcast's
+    thousands of reports then never stand in the queue before a citizen's message. A report
+    that fails here stays pending and goes to the queue like any other event.
+    """
+    statuses: set[int] = {
+        event_id
+        for event_id in session.exec(
+            select(InboundEvent.id).where(col(InboundEvent.id).in_(event_ids), InboundEvent.event_type == "status")
+        )
+        if event_id is not None
+    }
+    left = [event_id for event_id in event_ids if event_id not in statuses]
+    for event_id in sorted(statuses):
+        try:
+            process_event(session, settings, event_id)
+            session.commit()
+        except Exception:
+            session.rollback()
+            log.exception("delivery report %s could not be applied at once; it is queued instead", event_id)
+            left.append(event_id)
+    return left

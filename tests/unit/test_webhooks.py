@@ -9,15 +9,17 @@ from typing import Any, NoReturn
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
+from twilio.request_validator import RequestValidator
 
+from channels.base import InboundMessage
 from channels.email import EmailAdapter
 from channels.facebook import FacebookAdapter
 from hub.app import create_app
 from hub.inbox.mail import accept_mail
-from hub.inbox.models import InboundEvent
+from hub.inbox.models import InboundEvent, Message
 from hub.settings import Settings
 from hub.tenancy.service import create_api_token, create_user
-from tests.unit.db import make_town
+from tests.unit.db import make_town, receive
 
 
 def parser_bug(*_args: Any) -> NoReturn:
@@ -70,3 +72,32 @@ def test_an_id_beyond_64_bits_is_a_422_not_a_500(settings: Settings, session: Se
         answer = client.post(f"/api/v1/broadcasts/{2**63}/cancel", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 422, answer.text
     assert "zu groß" in answer.json()["detail"]
+
+
+def test_a_delivery_report_is_applied_by_the_webhook_itself_not_queued(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broadcast's reports must not stand in the queue before citizens' messages."""
+    town = make_town(session)
+    account = town.accounts["twilio"]
+    queued: list[list[int]] = []
+    monkeypatch.setattr("hub.webhooks.enqueue_inbound", queued.append)
+    [result] = receive(
+        session, settings, account, InboundMessage(provider_id="SM-in", sender="+4915112345678", text="Hallo")
+    )
+    reply = session.get(Message, result.to_send[0])
+    assert reply is not None
+    reply.provider_id, reply.status = "SM-reply", "sent"
+    session.add(reply)
+    session.commit()
+    url = f"{settings.public_url}/webhooks/twilio/{account.id}/status"
+    form = {"MessageSid": "SM-reply", "MessageStatus": "delivered", "AccountSid": account.config["account_sid"]}
+    signature = RequestValidator(account.secrets["auth_token"]).compute_signature(url, form)
+    with TestClient(create_app()) as client:
+        answer = client.post(
+            url.removeprefix(settings.public_url), data=form, headers={"X-Twilio-Signature": signature}
+        )
+    assert answer.status_code == 200, answer.text
+    session.refresh(reply)
+    assert reply.status == "delivered"
+    assert queued == [[]], "nothing was left for the queue"
