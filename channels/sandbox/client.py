@@ -95,6 +95,10 @@ class SandboxClient:
         params = {"kind": kind, "to": to, "since": since}
         return self._call("GET", "/outbox", params=params)["items"]
 
+    def outbox_summary(self) -> dict[str, dict[str, Any]]:
+        """Per kind: count, first_at and last_at of the messages citizens received."""
+        return self._call("GET", "/outbox/summary")
+
     def clear_outbox(self) -> dict[str, Any]:
         return self._call("DELETE", "/outbox")
 

@@ -209,6 +209,8 @@ class SandboxState:
         self._account_ids = itertools.count(1)
         self._accounts: dict[int, Account] = {}
         self._outbox: list[OutboxItem] = []
+        # Per kind: (count, first received_at, last received_at); cheap to ask while a broadcast runs.
+        self._tally: dict[str, tuple[int, datetime, datetime]] = {}
         self._outbox_ids = itertools.count(1)
         self._faults: dict[str, FaultConfig] = {}
         self._rng = random.Random()
@@ -297,7 +299,18 @@ class SandboxState:
                 **fields,
             )
             self._outbox.append(item)
+            count, first, _ = self._tally.get(kind, (0, item.received_at, item.received_at))
+            self._tally[kind] = (count + 1, first, item.received_at)
             return item
+
+    def outbox_summary(self) -> dict[str, dict[str, Any]]:
+        """Per kind: how many messages arrived, the first and the last arrival (for benchmarks)."""
+        with self._lock:
+            tally = dict(self._tally)
+        return {
+            kind: {"count": count, "first_at": first.isoformat(), "last_at": last.isoformat()}
+            for kind, (count, first, last) in tally.items()
+        }
 
     def outbox(self, kind: str | None = None, to: str | None = None, since: datetime | None = None) -> list[OutboxItem]:
         with self._lock:
@@ -313,6 +326,7 @@ class SandboxState:
     def clear_outbox(self) -> None:
         with self._lock:
             self._outbox.clear()
+            self._tally.clear()
 
     # Faults
 
