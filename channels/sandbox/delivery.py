@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +45,26 @@ async def deliver(
     return Delivery(response.status_code, response.text)
 
 
+_sync_client: httpx.Client | None = None
+_sync_client_lock = threading.Lock()
+
+
+def _shared_sync_client() -> httpx.Client:
+    """One pooled client for every callback thread: a new client per POST builds an SSL context and
+    a connection each time, which made the emulator, not the hub, the bottleneck of a broadcast."""
+    global _sync_client
+    with _sync_client_lock:
+        if _sync_client is None:
+            _sync_client = httpx.Client(limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        return _sync_client
+
+
 def deliver_sync(
     url: str, *, headers: dict[str, str], form: dict[str, str], timeout: float = WEBHOOK_TIMEOUT_S
 ) -> Delivery:
     """POST a form from a plain thread (Twilio status callbacks run outside the event loop)."""
     try:
-        response = httpx.post(url, headers=headers, data=form, timeout=timeout)
+        response = _shared_sync_client().post(url, headers=headers, data=form, timeout=timeout)
     except httpx.HTTPError as exc:
         log.warning("callback POST %s failed: %r", url, exc)
         return Delivery(None, f"{type(exc).__name__}: {exc}")
