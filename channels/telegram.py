@@ -6,10 +6,9 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
 import warnings
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -158,49 +157,57 @@ class TelegramAdapter:
         except TelegramError as exc:
             log.warning("Telegram answerCallbackQuery %s failed: %s", ref, self._scrub(exc.message))
 
-    @asynccontextmanager
-    async def _bot(self) -> AsyncIterator[Bot]:
+    def _bot(self) -> Bot:
         # Calling methods without Bot.initialize() saves the getMe round trip; PTB only
         # needs getMe for Bot.bot, and its failure message would contain the token.
-        request = HTTPXRequest(connection_pool_size=1)
-        try:
-            yield Bot(
-                self._bot_token,
-                base_url=self._api_base_url,
-                request=request,
-                get_updates_request=request,
-            )
-        finally:
-            await request.shutdown()
+        # Runs on the shared loop's thread only, so the cache needs no lock.
+        key = (self._bot_token, self._api_base_url)
+        bot = _bots.get(key)
+        if bot is None:
+            request = HTTPXRequest(connection_pool_size=POOL_SIZE)
+            bot = Bot(self._bot_token, base_url=self._api_base_url, request=request, get_updates_request=request)
+            _bots[key] = bot
+        return bot
 
     async def _send_message(
         self, chat_id: int | str, text: str, keyboard: InlineKeyboardMarkup | None
     ) -> tuple[int, int]:
-        async with self._bot() as bot:
-            sent = await bot.send_message(chat_id=chat_id, text=text, reply_markup=keyboard)
+        sent = await self._bot().send_message(chat_id=chat_id, text=text, reply_markup=keyboard)
         return sent.chat.id, sent.message_id
 
     async def _answer_callback_query(self, callback_query_id: str) -> None:
-        async with self._bot() as bot:
-            await bot.answer_callback_query(callback_query_id=callback_query_id)
+        await self._bot().answer_callback_query(callback_query_id=callback_query_id)
 
     def _scrub(self, text: str) -> str:
         # httpx error texts may quote the request URL, and the URL holds the bot token.
         return text.replace(self._bot_token, "<bot_token>")
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run `coroutine` to completion from synchronous code.
+# One event loop in a daemon thread for every Telegram call of the process, and one Bot (with
+# its pooled HTTP client) per bot token on it: a new loop and client per send cost a TCP
+# connection and most of the CPU of a Telegram broadcast.
+POOL_SIZE = 8
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+_bots: dict[tuple[str, str], Bot] = {}
 
-    asyncio.run refuses to start inside a running event loop (a FastAPI handler, say), so in
-    that case the coroutine gets its own loop in a short-lived thread.
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="telegram-loop", daemon=True).start()
+        return _loop
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion from synchronous code, on the shared loop.
+
+    Works from worker threads and from inside a running event loop (a FastAPI handler, say),
+    since the coroutine runs on the loop's own thread; the caller waits for its result.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="telegram-send") as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+    return asyncio.run_coroutine_threadsafe(coroutine, _shared_loop()).result()
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
