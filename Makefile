@@ -35,5 +35,11 @@ lint: $(INSTALLED)
 test: $(INSTALLED) services $(AXE) lint
 	$(BIN)/pytest
 
+# Benchmarks of issue #5 against this machine's PostgreSQL and Redis: `make bench` (full sizes, hours on
+# 2 cores) or `make bench BENCH_ARGS=--quick`; each also runs alone, e.g. `python -m bench.rate_limit`.
+BENCH_ARGS ?=
+bench: $(INSTALLED) services
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache
