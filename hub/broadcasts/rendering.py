@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from channels.registry import adapter_class
@@ -56,13 +56,19 @@ def language_of(broadcast: Broadcast, wanted: str) -> str:
     return wanted if wanted in broadcast.texts else "de"
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """A broadcast's text compiled once per process, not once per recipient (compiling cost more than sending)."""
+    return _sandbox().from_string(source)
+
+
 def render(
     broadcast: Broadcast, *, kind: str, language: str, recipient: dict[str, Any], links: MailLinks | None = None
 ) -> Rendered:
     lang = language_of(broadcast, language)
     variant = broadcast.texts[lang]
     try:
-        body = _sandbox().from_string(variant["body"]).render(**recipient)
+        body = _compiled(variant["body"]).render(**recipient)
     except TemplateError as error:
         raise InvalidInput(f"Der Text ({lang}) lässt sich nicht einsetzen: {error}") from None
     context: dict[str, Any] = {
