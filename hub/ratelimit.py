@@ -1,10 +1,15 @@
 """Moving-window rate limits: sends per channel account (as the provider counts them) and public forms.
 
 A moving window of the last uses per key, in Redis (shared by every process) or in this
-process's memory (embedded, where one process does all sending). For sends the window is a
-second plus a guard: what the limiter lets through at once reaches the provider a few milliseconds
-apart, and without the guard that jitter can put N+1 arrivals into one second. The `limits`
-library's moving window cannot carry the guard, since Redis expiries are whole seconds.
+process's memory (embedded, where one process does all sending).
+
+A send is counted at its end, not when its slot is granted: the slot is held while the request
+is in flight and then stamped with the time the provider's answer came back, which is after the
+provider counted it. Counted at the grant, sends a second apart could reach the provider closer
+together whenever one of them was delayed on its way (a busy machine delays them by more than
+any fixed guard: measured at the sandbox, a 0.25 s guard still let 22 into one second under a cap
+of 20 at a load average of 30 on 2 cores). With the end stamp, any two sends that arrive within
+one second were both in the window when the later one was granted, so no second holds more than N.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
 
@@ -20,9 +26,13 @@ import redis
 
 from hub.settings import Settings
 
-# Sends that the limiter spaces a second apart can arrive at the provider this much closer: seen
-# above 0.1 s on a loaded 2-core machine, so the margin is generous; it costs throughput (N/1.25).
-GUARD_SECONDS = 0.25
+# A send's slot counts for this long after its answer came back (a second, and a margin for the
+# clocks of the machines involved).
+SEND_WINDOW_SECONDS = 1.05
+# A slot whose sender never reported the end (killed mid-request) is freed after this long.
+SEND_HOLD_SECONDS = 60.0
+# How often a sender waiting on slots that are all in flight looks again.
+IN_FLIGHT_POLL_SECONDS = 0.02
 
 # KEYS[1] the account's window; ARGV: window seconds, limit, a unique member.
 # Returns 0 when a slot was taken, otherwise how long to wait (seconds, as a string).
@@ -41,15 +51,60 @@ return tostring(tonumber(oldest[2]) + window - now)
 """
 
 
+# KEYS[1] the account's window; ARGV: window seconds, limit, a unique member, hold seconds.
+# Like _TAKE_SLOT, but the slot is scored in the future (held) until _SENT stamps its end.
+_TAKE_SEND_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+local hold = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + hold, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((window + hold) * 1000))
+  return 0
+end
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+if oldest > now then
+  return tostring(ARGV[5])
+end
+return tostring(oldest + window - now)
+"""
+
+# KEYS[1] the account's window; ARGV[1] the member. Stamps a held slot with the send's end.
+_SENT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
+return 0
+"""
+
+
 class RateLimiter(Protocol):
     def wait(self, key: str, limit: int, window_seconds: float) -> float:
         """Takes a slot under `key` and returns 0, or returns how long until one is free."""
 
+    def take_send(self, key: str, limit: int, slot: str) -> float:
+        """Holds a send slot named `slot` under `key` and returns 0, or returns how long until one may be free."""
 
-def wait_for_slot(limiter: RateLimiter, key: str, per_second: int) -> None:
-    """Blocks until one more send under `key` keeps every second at or below `per_second`."""
-    while (wait := limiter.wait(key, per_second, 1.0 + GUARD_SECONDS)) > 0:
+    def sent(self, key: str, slot: str) -> None:
+        """The send of `slot` has ended (answered or failed): it counts from now for the window."""
+
+
+def hold_send_slot(limiter: RateLimiter, key: str, per_second: int, *, before_waiting: Callable[[], None]) -> str:
+    """Blocks until one more send under `key` keeps every second at or below `per_second`; returns the slot.
+
+    The caller must report the end of the send with `limiter.sent(key, slot)`. `before_waiting`
+    runs once if a slot is not free at once.
+    """
+    slot = uuid.uuid4().hex
+    waited = False
+    while (wait := limiter.take_send(key, per_second, slot)) > 0:
+        if not waited:
+            waited = True
+            before_waiting()
         time.sleep(max(wait, 0.001))
+    return slot
 
 
 def try_acquire(limiter: RateLimiter, key: str, limit: int, window_seconds: float) -> bool:
@@ -60,7 +115,28 @@ def try_acquire(limiter: RateLimiter, key: str, limit: int, window_seconds: floa
 class MemoryRateLimiter:
     def __init__(self) -> None:
         self._taken: dict[str, deque[float]] = defaultdict(deque)
+        # Send slots per key: slot -> the time it counts until (held: far ahead; sent: its end + window).
+        self._sends: dict[str, dict[str, float]] = defaultdict(dict)
         self._lock = threading.Lock()
+
+    def take_send(self, key: str, limit: int, slot: str) -> float:
+        with self._lock:
+            now = time.monotonic()
+            slots = self._sends[key]
+            for expired in [name for name, until in slots.items() if until <= now]:
+                del slots[expired]
+            if len(slots) < limit:
+                slots[slot] = now + SEND_HOLD_SECONDS
+                return 0.0
+            earliest = min(slots.values()) - now
+            # Every slot still in flight: look again soon, rather than when the hold runs out.
+            return IN_FLIGHT_POLL_SECONDS if earliest > SEND_WINDOW_SECONDS else max(earliest, 0.001)
+
+    def sent(self, key: str, slot: str) -> None:
+        with self._lock:
+            slots = self._sends[key]
+            if slot in slots:
+                slots[slot] = time.monotonic() + SEND_WINDOW_SECONDS
 
     def wait(self, key: str, limit: int, window_seconds: float) -> float:
         with self._lock:
@@ -78,6 +154,19 @@ class RedisRateLimiter:
     def __init__(self, url: str) -> None:
         self._redis = redis.Redis.from_url(url)
         self._take = self._redis.register_script(_TAKE_SLOT)
+        self._take_send = self._redis.register_script(_TAKE_SEND_SLOT)
+        self._sent = self._redis.register_script(_SENT)
+
+    def take_send(self, key: str, limit: int, slot: str) -> float:
+        return float(
+            self._take_send(
+                keys=[f"rathaus:send:{key}"],
+                args=[SEND_WINDOW_SECONDS, limit, slot, SEND_HOLD_SECONDS, IN_FLIGHT_POLL_SECONDS],
+            )
+        )
+
+    def sent(self, key: str, slot: str) -> None:
+        self._sent(keys=[f"rathaus:send:{key}"], args=[slot])
 
     def wait(self, key: str, limit: int, window_seconds: float) -> float:
         return float(self._take(keys=[f"rathaus:rate:{key}"], args=[window_seconds, limit, uuid.uuid4().hex]))

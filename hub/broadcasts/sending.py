@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, update
+from sqlalchemy import Update, exists, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
@@ -38,7 +38,7 @@ from hub.broadcasts.service import URGENT_KINDS
 from hub.contacts.models import Contact
 from hub.db import session_scope, utcnow
 from hub.inbox.outbound import retry_delay
-from hub.ratelimit import shared_limiter, wait_for_slot
+from hub.ratelimit import hold_send_slot, shared_limiter
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
 from hub.tenancy.models import ChannelAccount, Municipality
@@ -53,9 +53,26 @@ FALLBACK_DELAY = 0.5
 PREEMPTION_CHECK_SECONDS = 0.5
 
 
-def take_token(settings: Settings, account: ChannelAccount, per_second: float) -> None:
-    """Waits until the account may send one more message without exceeding its rate in any second."""
-    wait_for_slot(shared_limiter(settings), f"channel:{account.id}", max(1, int(per_second)))
+def take_token(
+    settings: Settings, account: ChannelAccount, per_second: float, *, before_waiting: Callable[[], None] = lambda: None
+) -> Callable[[], None]:
+    """Waits until the account may send one more message without exceeding its rate in any second.
+
+    Returns what to call once the send has ended (answered or failed), since a send counts for
+    the rate from its end (hub.ratelimit). `before_waiting` runs only if there is a wait.
+    """
+    limiter, key = shared_limiter(settings), f"channel:{account.id}"
+    slot = hold_send_slot(limiter, key, max(1, int(per_second)), before_waiting=before_waiting)
+
+    def ended() -> None:
+        # Best effort: the send's outcome must be recorded even if the limiter's store is gone;
+        # an unstamped slot only stays held (counted) until SEND_HOLD_SECONDS.
+        try:
+            limiter.sent(key, slot)
+        except Exception:
+            log.warning("could not stamp the end of a send on %s; its slot stays held for a while", key)
+
+    return ended
 
 
 @dataclass
@@ -157,6 +174,39 @@ def send_range(
             assert account is not None
             adapters[account_id] = (account, build_adapter(account.kind, account.config, account.secrets))
 
+    # A receipt is recorded in the same transaction that marks the next row as sending (one
+    # commit per message instead of two); before any wait, and at the end, it is recorded alone.
+    unrecorded: list[tuple[int | None, Receipt]] = []
+
+    def record_unrecorded() -> None:
+        while unrecorded:
+            _record_receipt(*unrecorded.pop())
+
+    try:
+        _send_claimed(settings, broadcast, deliveries, adapters, stopped, names, municipality_name, outcome,
+                      unrecorded, record_unrecorded, on_opted_out=on_opted_out)  # fmt: skip
+    finally:
+        record_unrecorded()
+    return outcome
+
+
+def _send_claimed(
+    settings: Settings,
+    broadcast: Broadcast,
+    deliveries: list[Delivery],
+    adapters: dict[int, tuple[ChannelAccount, ChannelAdapter]],
+    stopped: set[int],
+    names: dict[int, str | None],
+    municipality_name: str,
+    outcome: BatchOutcome,
+    unrecorded: list[tuple[int | None, Receipt]],
+    record_unrecorded: Callable[[], None],
+    *,
+    on_opted_out: Callable[[Session, Delivery, str], None],
+) -> None:
+    assert broadcast.id is not None
+    broadcast_id = broadcast.id
+    urgent = broadcast.kind in URGENT_KINDS
     last_check = time.monotonic()
     for position, delivery in enumerate(deliveries):
         if not urgent and time.monotonic() - last_check > PREEMPTION_CHECK_SECONDS:
@@ -165,7 +215,7 @@ def send_range(
                 if warning_sending(session, broadcast.municipality_id) or _status(session, broadcast_id) != "sending":
                     _release(session, [d.id for d in deliveries[position:] if d.id is not None])
                     outcome.yielded = True
-                    return outcome
+                    return
         if delivery.contact_id in stopped:
             # STOP arrived after the rows were written: never message a citizen after STOP.
             _finish(delivery.id, state="skipped", error_message="abgemeldet", claimed_at=None)
@@ -173,9 +223,16 @@ def send_range(
             continue
         account, adapter = adapters[delivery.channel_account_id]
         # The token first: if the limiter's store is unreachable, the row is still only claimed
-        # (known unsent) rather than in flight (unknowable).
-        take_token(settings, account, float(account.config.get("rate_per_second") or adapter.rate_per_second))
-        if not _mark_sending(delivery.id):
+        # (known unsent) rather than in flight (unknowable). The last receipt is recorded before
+        # waiting, so that the provider's status callback finds it.
+        send_ended = take_token(
+            settings, account, float(account.config.get("rate_per_second") or adapter.rate_per_second),
+            before_waiting=record_unrecorded,
+        )  # fmt: skip
+        marked = _mark_sending(delivery.id, record=unrecorded[-1] if unrecorded else None)
+        unrecorded.clear()  # only once committed: if the UPDATE failed, the finally records it
+        if not marked:
+            send_ended()
             continue  # cancelled since the claim
         rendered = render(
             broadcast, kind=account.kind, language=delivery.language,
@@ -199,7 +256,7 @@ def send_range(
             else (),
         )
         try:
-            receipt = adapter.send(message)
+            receipt = _send_counted(adapter, message, send_ended)
         except OptedOutError as error:
             with session_scope() as session:
                 row = session.get(Delivery, delivery.id)
@@ -220,9 +277,15 @@ def send_range(
             else:
                 outcome.failed += 1
         else:
-            _record_receipt(delivery.id, receipt)
+            unrecorded.append((delivery.id, receipt))
             outcome.sent += 1
-    return outcome
+
+
+def _send_counted(adapter: ChannelAdapter, message: OutboundMessage, send_ended: Callable[[], None]) -> Receipt:
+    try:
+        return adapter.send(message)
+    finally:
+        send_ended()
 
 
 def _fall_back(broadcast: Broadcast, delivery: Delivery, failed_kind: str, error: PermanentError) -> bool:
@@ -270,9 +333,14 @@ def _release(session: Session, delivery_ids: list[int]) -> None:
     )
 
 
-def _mark_sending(delivery_id: int | None) -> bool:
-    """claimed -> sending, the moment before the provider call; False if it was cancelled meanwhile."""
+def _mark_sending(delivery_id: int | None, *, record: tuple[int | None, Receipt] | None = None) -> bool:
+    """claimed -> sending, the moment before the provider call; False if it was cancelled meanwhile.
+
+    `record` is the previous row's receipt, written in the same transaction.
+    """
     with session_scope() as session:
+        if record is not None:
+            session.execute(_receipt_update(*record))
         marked = session.execute(
             update(Delivery)
             .where(col(Delivery.id) == delivery_id, col(Delivery.state) == "claimed")
@@ -292,9 +360,18 @@ def _finish(delivery_id: int | None, **values: Any) -> None:
         session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
 
 
-def _record_receipt(delivery_id: int | None, receipt: Receipt) -> None:
+def _receipt_update(delivery_id: int | None, receipt: Receipt) -> Update:
     # The last problem (a retried 429, the channel it fell back from) stays as history.
-    _finish(delivery_id, state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow())
+    return (
+        update(Delivery)
+        .where(col(Delivery.id) == delivery_id)
+        .values(state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow())
+    )
+
+
+def _record_receipt(delivery_id: int | None, receipt: Receipt) -> None:
+    with session_scope() as session:
+        session.execute(_receipt_update(delivery_id, receipt))
 
 
 def _retry_or_fail(settings: Settings, delivery: Delivery, error: TransientError) -> float | None:
