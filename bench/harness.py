@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -23,11 +22,10 @@ import httpx
 import sqlalchemy as sa
 
 from channels.sandbox.client import SandboxClient
-from tests.local_services import create_postgres_database, free_port, wait_for
 from tests.redis_claim import claim_redis_database
+from tests.running_hub import channel_accounts, create_token, free_port, start_postgres_database, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
-ADMIN = "admin@musterstadt.example"
 ME = [sys.executable, "-m", "hub.cli"]
 # Production as deployed: one worker process per queue (compose.yaml), each with the CLI's default threads.
 PRODUCTION_WORKERS = ("warnings", "replies", "inbound", "bulk")
@@ -135,7 +133,7 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Ite
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     try:
         if backend == "production":
-            database_url, drop = create_postgres_database("rathaus_bench")
+            database_url, drop = start_postgres_database()
             cleanups.append(drop)
             redis_url, release = claim_redis_database()
             cleanups.append(release)
@@ -168,9 +166,8 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Ite
             processes=processes,
         )
         wait_for(lambda: _answers(f"{hub.url}/readyz"), timeout=90, what="the hub to be ready")
-        hub.token = hub.cli("token", "create", "--email", ADMIN, "--name", "bench").strip()
-        listed = json.loads(hub.cli("channel", "list", "--json", "--show-secrets"))
-        hub.accounts = {item["kind"]: item for item in listed}
+        hub.token = create_token(env)  # `rathaus token create`, `rathaus channel list --json --show-secrets`
+        hub.accounts = channel_accounts(env)
         yield hub
     except BaseException:
         for log_file in sorted(data_dir.glob("*.log")):

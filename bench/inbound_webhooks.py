@@ -39,7 +39,7 @@ from bench.harness import (
 from channels.sandbox.graph_api import encode_webhook, signature_headers
 from channels.sandbox.state import Account
 from channels.sandbox.twilio_api import inbound_params, sign
-from tests.local_services import free_port, wait_for
+from tests.running_hub import free_port, wait_for
 
 LIMIT_MS = 100.0
 # Citizens writing: few enough that most messages thread into existing conversations.

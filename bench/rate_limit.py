@@ -63,8 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     header(
         f"Rate-limit accuracy: cap {args.cap}/s on one SMS account, measured over {args.seconds} s",
-        f"Machine: {machine()}. Arrivals at the sandbox from the first on. The limiter's window is 1 s plus a "
-        "0.25 s guard (README, Rate limits), so the expected ceiling is N/1.25 = 0.80 N.",
+        f"Machine: {machine()}. Arrivals at the sandbox from the first on. A send counts for 1.05 s from the "
+        "provider's answer (README, Rate limits), so the ceiling is a little under N.",
     )
     rows = []
     for backend in backends_of(args.backend):
