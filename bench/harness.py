@@ -114,7 +114,7 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Ite
     per queue and `rathaus beat`, as deploy/compose.yaml runs them.
     """
     # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so the database is dropped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _exit_once)
     data_dir = Path(tempfile.mkdtemp(prefix=f"rathaus-bench-{backend}-"))
     port, smtp_port, sandbox_port, sandbox_smtp_port = (free_port() for _ in range(4))
     env = {
@@ -177,6 +177,12 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Ite
         for cleanup in reversed(cleanups):
             with suppress(Exception):
                 cleanup()
+
+
+def _exit_once(*_: object) -> None:
+    """A second SIGTERM (from `timeout` and the shell both, say) must not cut the cleanup short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(143)
 
 
 def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
