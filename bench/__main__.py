@@ -1,4 +1,4 @@
-"""Runs every benchmark in turn (`make bench`); `--quick` uses the small sizes for a first look."""
+"""Runs every benchmark in turn (`make bench`); `--quick` uses the sizes of the README's figures."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ import sys
 # (module, full-size arguments, quick arguments)
 BENCHMARKS = (
     ("bench.broadcast_throughput", ["--recipients", "100000"], ["--recipients", "2000"]),
-    ("bench.warning_preemption", ["--recipients", "100000"], ["--recipients", "5000", "--runs", "3"]),
-    ("bench.rate_limit", ["--seconds", "60"], ["--seconds", "15"]),
-    ("bench.inbound_webhooks", ["--seconds", "10"], ["--seconds", "4"]),
-    ("bench.inbox_scale", ["--conversations", "100000"], ["--conversations", "10000", "--requests", "20"]),
+    (
+        "bench.warning_preemption",
+        ["--recipients", "100000"],
+        ["--recipients", "4000", "--runs", "3", "--backend", "production"],
+    ),
+    ("bench.rate_limit", ["--seconds", "60"], ["--seconds", "60"]),
+    (
+        "bench.inbound_webhooks",
+        ["--seconds", "10"],
+        ["--seconds", "10", "--backend", "production", "--rates", "10,25,50,100,200,400"],
+    ),
+    ("bench.inbox_scale", ["--conversations", "100000"], ["--requests", "30"]),
 )
 
 

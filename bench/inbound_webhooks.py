@@ -104,40 +104,38 @@ def _fake_accounts() -> dict[str, dict[str, Any]]:
 
 
 async def step(
-    build: Callable[[int], Request], rate: int, seconds: float, counter: itertools.count[int]
+    client: httpx.AsyncClient, build: Callable[[int], Request], rate: int, seconds: float, counter: itertools.count[int]
 ) -> dict[str, Any]:
     """Posts at `rate` per second (open loop: a slow answer does not slow the sender) for `seconds`."""
     latencies: list[float] = []
     accepted: list[int] = []
     failed = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-        async def one(n: int) -> None:
-            nonlocal failed
-            url, headers, body = build(n)
-            started = time.perf_counter()
-            try:
-                response = await client.post(url, headers=headers, content=body)
-            except httpx.HTTPError:
-                failed += 1
-                return
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code == 200:
-                accepted.append(n)
-            else:
-                failed += 1
-
-        tasks = []
+    async def one(n: int) -> None:
+        nonlocal failed
+        url, headers, body = build(n)
         started = time.perf_counter()
-        total = int(rate * seconds)
-        for index in range(total):
-            delay = started + index / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(next(counter))))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
+        try:
+            response = await client.post(url, headers=headers, content=body)
+        except httpx.HTTPError:
+            failed += 1
+            return
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code == 200:
+            accepted.append(n)
+        else:
+            failed += 1
+
+    tasks = []
+    started = time.perf_counter()
+    total = int(rate * seconds)
+    for index in range(total):
+        delay = started + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(next(counter))))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
     return {
         "rate": rate, "achieved": len(accepted) / elapsed, "p50": percentile(latencies, 0.5),
         "p99": percentile(latencies, 0.99), "accepted": len(accepted), "failed": failed,
@@ -149,11 +147,18 @@ def ramp(build: Callable[[int], Request], rates: list[int], seconds: float) -> t
 
     If not even the first step did, that step is returned with `sustained` False.
     """
+    return asyncio.run(_ramp(build, rates, seconds))
+
+
+async def _ramp(build: Callable[[int], Request], rates: list[int], seconds: float) -> tuple[dict[str, Any], int]:
     counter = itertools.count()
     sustained: dict[str, Any] = {}
-    accepted = 0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    client = httpx.AsyncClient(timeout=60, limits=limits)
+    # Warm-up, not counted in the figures: the first requests open connections and pools.
+    accepted = (await step(client, build, 10, 2, counter))["accepted"]
     for rate in rates:
-        result = asyncio.run(step(build, rate, seconds, counter))
+        result = await step(client, build, rate, seconds, counter)
         result["sustained"] = result["p99"] <= LIMIT_MS and not result["failed"]
         sustained = sustained or result
         accepted += result["accepted"]
@@ -164,6 +169,7 @@ def ramp(build: Callable[[int], Request], rates: list[int], seconds: float) -> t
         if not result["sustained"]:
             break
         sustained = result
+    await client.aclose()
     return sustained, accepted
 
 
