@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
+from channels.base import IDENTITY_KIND
 from hub.contacts.models import Contact, ContactIdentity
 from hub.subscribers.models import ConsentEvent, Subscription, SubscriptionTopic, Topic
 from hub.tenancy.models import ChannelAccount
@@ -31,15 +32,20 @@ IMPORT_CHUNK = 1_000
 IMPORT_LIMIT = 1_000
 
 
+def new_topic(hub: Hub) -> str:
+    topic = "t" + uuid.uuid4().hex[:8]
+    created = hub.api.post("/api/v1/topics", json={"key": topic, "name_de": f"Test {topic}"})
+    assert created.status_code == 201, created.text
+    return topic
+
+
 def import_subscribers(hub: Hub, tmp_path: Path, count: int) -> tuple[str, list[str]]:
     """A new topic and `count` SMS subscribers to it; returns the topic key and the numbers.
 
     Up to IMPORT_LIMIT through `rathaus subscribers import`; beyond it written straight into the
     database, since the importer takes about 30 s per thousand rows on a loaded 2-core machine.
     """
-    topic = "t" + uuid.uuid4().hex[:8]
-    created = hub.api.post("/api/v1/topics", json={"key": topic, "name_de": f"Test {topic}"})
-    assert created.status_code == 201, created.text
+    topic = new_topic(hub)
     base = uuid.uuid4().int % 10**3
     numbers = [f"+49157{base:03d}{n:05d}" for n in range(count)]  # 8 digits after the prefix
     if count > IMPORT_LIMIT:
@@ -74,8 +80,8 @@ def completed(hub: Hub, broadcast_id: int, timeout: float = 90) -> dict[str, Any
     return wait_for(done, timeout=timeout, what=f"broadcast {broadcast_id} to complete", interval=0.5)
 
 
-def received(hub: Hub, marker: str) -> list[dict[str, Any]]:
-    return [item for item in hub.outbox(kind="twilio") if marker in item["text"]]
+def received(hub: Hub, marker: str, kind: str = "twilio") -> list[dict[str, Any]]:
+    return [item for item in hub.outbox(kind=kind) if marker in item["text"]]
 
 
 def addresses_in_state(hub: Hub, broadcast_id: int, state: str) -> set[str]:
@@ -85,29 +91,33 @@ def addresses_in_state(hub: Hub, broadcast_id: int, state: str) -> set[str]:
     return {row["adresse"] for row in csv.DictReader(io.StringIO(answer.text), delimiter=";") if row["status"] == state}
 
 
-def set_send_rate(hub: Hub, kind: str, per_second: int) -> None:
-    """Sets the channel account's `rate_per_second`, as an administrator would for a provider that allows more.
+def set_send_rate(hub: Hub, kind: str, per_second: int | None) -> int | None:
+    """Sets the channel account's `rate_per_second` (None: the adapter's default) and returns the one before.
 
-    There is no API for it yet; the workers read the account row before each batch.
+    As an administrator would for a provider that allows more; the workers read the account row
+    before each batch.
     """
     engine = create_engine(hub.database_url)
     try:
         with Session(engine) as session:
             account = session.get(ChannelAccount, hub.accounts[kind]["id"])
             assert account is not None
-            account.config = {**account.config, "rate_per_second": per_second}
+            before = account.config.get("rate_per_second")
+            config = {key: value for key, value in account.config.items() if key != "rate_per_second"}
+            account.config = config if per_second is None else {**config, "rate_per_second": per_second}
             session.add(account)
             session.commit()
+            return before
     finally:
         engine.dispose()
 
 
-def seed_subscribers(hub: Hub, topic_key: str, numbers: list[str]) -> None:
-    """Active SMS subscribers to one topic, written in bulk as a finished import would leave them."""
+def seed_subscribers(hub: Hub, topic_key: str, numbers: list[str], kind: str = "twilio") -> None:
+    """Active subscribers to one topic on channel `kind`, written in bulk as a finished import would leave them."""
     engine = create_engine(hub.database_url)
     try:
         with Session(engine) as session:
-            account = session.get(ChannelAccount, hub.accounts["twilio"]["id"])
+            account = session.get(ChannelAccount, hub.accounts[kind]["id"])
             assert account is not None
             town = account.municipality_id
             topic = session.exec(select(Topic).where(Topic.municipality_id == town, Topic.key == topic_key)).one()
@@ -115,7 +125,7 @@ def seed_subscribers(hub: Hub, topic_key: str, numbers: list[str]) -> None:
             session.add_all(contacts)
             session.flush()
             session.add_all(
-                ContactIdentity(municipality_id=town, contact_id=c.id, kind="phone", address=n)
+                ContactIdentity(municipality_id=town, contact_id=c.id, kind=IDENTITY_KIND[kind], address=n)
                 for c, n in zip(contacts, numbers, strict=True)
             )
             subscriptions = [Subscription(municipality_id=town, contact_id=c.id, state="active") for c in contacts]

@@ -21,8 +21,10 @@ from tests.fault.broadcasting import (
     approve,
     completed,
     import_subscribers,
+    new_topic,
     received,
     scale,
+    seed_subscribers,
     set_send_rate,
 )
 from tests.running_hub import POSTGRES_ADMIN_URL, Hub, wait_for
@@ -71,14 +73,14 @@ IN_FLIGHT_PER_KILL = 2
 
 
 def assert_once_except_uncertain(
-    hub: Hub, broadcast_id: int, marker: str, numbers: list[str], *, in_flight: int
+    hub: Hub, broadcast_id: int, marker: str, numbers: list[str], *, in_flight: int, kind: str = "twilio"
 ) -> dict[str, int]:
     """No number received the broadcast twice, and every number received it once, except rows the hub
     reports `uncertain`: those were in the provider call at a crash, so whether they arrived is
     unknowable and the policy is not to send them again. They may have arrived or not; there are at
     most `in_flight` of them. Returns how many numbers received it how often.
     """
-    counts = Counter(item["to"] for item in received(hub, marker))
+    counts = Counter(item["to"] for item in received(hub, marker, kind))
     twice = sorted(number for number, count in counts.items() if count > 1)
     assert not twice, f"{len(twice)} numbers got it more than once, e.g. {twice[:5]}"
     assert set(counts) <= set(numbers)
@@ -98,8 +100,8 @@ def kill_workers(hub: Hub) -> int:
     return len(pids)
 
 
-def kill_mid_announcement(hub: Hub, tmp_path: Path, count: int) -> None:
-    """A worker SIGKILLed in the middle of an announcement to `count` citizens, then restarted.
+def kill_mid_announcement(hub: Hub, tmp_path: Path, count: int, kind: str = "twilio") -> None:
+    """A worker SIGKILLed in the middle of an announcement to `count` citizens on `kind`, then restarted.
 
     "Exactly once" is what can be promised for every row but the ones in flight at the kill: the
     sweeper puts claimed rows back (never attempted) and marks the rows left in `sending`
@@ -107,20 +109,25 @@ def kill_mid_announcement(hub: Hub, tmp_path: Path, count: int) -> None:
     So: nobody gets it twice; everybody gets it once except those uncertain rows, which are at
     most one per worker thread and are reported, never silently lost.
     """
-    set_send_rate(hub, "twilio", 1_000)  # at the default 10/s the sending alone is the test's time
+    before = set_send_rate(hub, kind, 1_000)  # at the default rate the sending alone is the test's time
     try:
-        topic, numbers = import_subscribers(hub, tmp_path, count)
+        if kind == "twilio":
+            topic, addresses = import_subscribers(hub, tmp_path, count)
+        else:
+            topic = new_topic(hub)
+            addresses = [str(7_100_000_000 + n) for n in range(count)]  # Telegram chat ids
+            seed_subscribers(hub, topic, addresses, kind)
         marker = f"Kanalarbeiten {uuid.uuid4().hex[:6]}"
-        broadcast_id = approve(hub, kind="announcement", title=marker, topics=[topic],
+        broadcast_id = approve(hub, kind="announcement", title=marker, topics=[topic], channels=[kind],
                                texts={"de": {"body": "Ab Montag wird der Kanal saniert."}})  # fmt: skip
-        wait_for(lambda: len(received(hub, marker)) >= count // 3, timeout=60 + count / 5, interval=1,
+        wait_for(lambda: len(received(hub, marker, kind)) >= count // 3, timeout=60 + count / 5, interval=1,
                  what="a third of the broadcast to be out")  # fmt: skip
         killed = kill_workers(hub)
-        assert len(received(hub, marker)) < count, "the broadcast was finished before the kill"
+        assert len(received(hub, marker, kind)) < count, "the broadcast was finished before the kill"
         completed(hub, broadcast_id, timeout=120 + count / 5)
     finally:
-        set_send_rate(hub, "twilio", 10)
-    assert_once_except_uncertain(hub, broadcast_id, marker, numbers, in_flight=IN_FLIGHT_PER_KILL * killed)
+        set_send_rate(hub, kind, before)
+    assert_once_except_uncertain(hub, broadcast_id, marker, addresses, in_flight=IN_FLIGHT_PER_KILL * killed, kind=kind)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
@@ -129,16 +136,15 @@ def test_a_worker_killed_mid_announcement_leaves_no_duplicate_and_no_silent_gap(
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
-@pytest.mark.skipif(
-    os.environ.get("RATHAUS_FAULT_FULL") != "1",
-    reason="10,000 sends take about 12 minutes on a loaded 2-core machine (about 14/s); RATHAUS_FAULT_FULL=1 runs it",
-)
-@pytest.mark.timeout(3600)
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("hub", ["production"], indirect=True)
 def test_a_worker_killed_mid_broadcast_of_ten_thousand_leaves_no_duplicate_and_no_silent_gap(
     hub: Hub, tmp_path: Path
 ) -> None:
-    kill_mid_announcement(hub, tmp_path, 10_000 * scale())
+    """At 10,000 by Telegram: SMS brings two delivery reports per message, which on this 2-core
+    machine makes 10,000 SMS take ten minutes; the kill and the recovery are the same either way.
+    """
+    kill_mid_announcement(hub, tmp_path, 10_000 * scale(), kind="telegram")
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
