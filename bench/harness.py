@@ -49,6 +49,7 @@ class Hub:
     token: str = ""
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    api_urls: list[str] = field(default_factory=list)
     _api: httpx.Client | None = None
 
     @property
@@ -105,18 +106,20 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Iterator[Hub]:
+def running_hub(backend: str, *, extra_env: dict[str, str] | None = None, replicas: int = 1) -> Iterator[Hub]:
     """A hub on a fresh database, stopped and its database dropped afterwards.
 
     embedded: `rathaus serve --demo` (SQLite, Celery over kombu's SQLAlchemy transport, the
     sandbox in the same process). production: this machine's PostgreSQL and Redis, the sandbox
     as its own process (`rathaus sandbox serve`), `rathaus api`, one `rathaus worker -Q <queue>`
-    per queue and `rathaus beat`, as deploy/compose.yaml runs them.
+    per queue and `rathaus beat`, as deploy/compose.yaml runs them; with `replicas`, that many
+    `rathaus api` processes (each on its own port, listed in `Hub.api_urls`) and workers per queue.
     """
     # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so the database is dropped.
     signal.signal(signal.SIGTERM, _exit_once)
     data_dir = Path(tempfile.mkdtemp(prefix=f"rathaus-bench-{backend}-"))
     port, smtp_port, sandbox_port, sandbox_smtp_port = (free_port() for _ in range(4))
+    api_ports = [port, *(free_port() for _ in range(replicas - 1))]
     env = {
         **os.environ,
         "RATHAUS_DATA_DIR": str(data_dir),
@@ -148,9 +151,14 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Ite
             subprocess.run([*ME, "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
             subprocess.run([sys.executable, "-m", "bench.harness", "seed"], env=env, cwd=REPO, check=True)
             processes["api"] = _start("api", [*ME, "api"], env, data_dir)
+            for replica in range(1, replicas):
+                replica_env = {**env, "RATHAUS_PORT": str(api_ports[replica])}
+                processes[f"api-{replica}"] = _start(f"api-{replica}", [*ME, "api"], replica_env, data_dir)
             for queue in PRODUCTION_WORKERS:
                 command = [*ME, "worker", "-Q", queue, "-c", str(PRODUCTION_WORKER_THREADS)]
-                processes[f"worker-{queue}"] = _start(f"worker-{queue}", command, env, data_dir)
+                for replica in range(replicas):
+                    name = f"worker-{queue}" + (f"-{replica}" if replica else "")
+                    processes[name] = _start(name, command, env, data_dir)
             processes["beat"] = _start("beat", [*ME, "beat"], env, data_dir)
         else:
             database_url = f"sqlite:///{data_dir / 'rathaus.sqlite'}"
@@ -164,8 +172,10 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None) -> Ite
             sandbox=SandboxClient(sandbox_url),
             sandbox_url=sandbox_url,
             processes=processes,
+            api_urls=[f"http://127.0.0.1:{api_port}" for api_port in api_ports],
         )
-        wait_for(lambda: _answers(f"{hub.url}/readyz"), timeout=90, what="the hub to be ready")
+        for api_url in hub.api_urls:
+            wait_for(lambda api_url=api_url: _answers(f"{api_url}/readyz"), timeout=90, what="the hub to be ready")
         hub.token = create_token(env)  # `rathaus token create`, `rathaus channel list --json --show-secrets`
         hub.accounts = channel_accounts(env)
         yield hub
