@@ -39,6 +39,20 @@ def _signed_in_response(request: Request, target: str, token: str) -> Response:
     return response
 
 
+def _locked(request: Request, locked: signin.AccountLocked, *, email: str, target: str) -> HTMLResponse:
+    """The sign-in form again, saying for how long the account is locked (after a password or a code)."""
+    error = translate(request, "Zu viele Fehlversuche. Die Anmeldung ist für {minutes} Minuten gesperrt.")
+    return render(
+        request,
+        "staff/login.html",
+        status_code=429,
+        title=translate(request, "Anmelden"),
+        next=target,
+        email=email,
+        error=error.format(minutes=locked.minutes),
+    )
+
+
 @router.get("/", include_in_schema=False)
 def home(_staff: Staff = Depends(require("account"))) -> RedirectResponse:
     return RedirectResponse("/app/inbox", status_code=303)
@@ -61,18 +75,7 @@ def login(
     try:
         user = signin.authenticate(session, settings=get_settings(), email=email, password=password)
     except signin.AccountLocked as locked:
-        error = translate(request, "Zu viele Fehlversuche. Die Anmeldung ist für {minutes} Minuten gesperrt.").format(
-            minutes=locked.minutes
-        )
-        return render(
-            request,
-            "staff/login.html",
-            status_code=429,
-            title=translate(request, "Anmelden"),
-            next=target,
-            email=email,
-            error=error,
-        )
+        return _locked(request, locked, email=email, target=target)
     except signin.SignInFailed:
         error = translate(request, "E-Mail-Adresse oder Passwort stimmen nicht.")
         return render(
@@ -119,18 +122,7 @@ def second_factor(
         passed = signin.check_second_factor(session, settings=get_settings(), signed_in=pending, code=code)
     except signin.AccountLocked as locked:
         signin.end_session(session, token=request.cookies.get(SESSION_COOKIE))
-        error = translate(request, "Zu viele Fehlversuche. Die Anmeldung ist für {minutes} Minuten gesperrt.").format(
-            minutes=locked.minutes
-        )
-        return render(
-            request,
-            "staff/login.html",
-            status_code=429,
-            title=translate(request, "Anmelden"),
-            next=target,
-            email=pending.user.email,
-            error=error,
-        )
+        return _locked(request, locked, email=pending.user.email, target=target)
     if not passed:
         return render(
             request,
