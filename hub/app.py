@@ -34,7 +34,7 @@ from hub.tenancy import pages as tenancy_pages
 from hub.web.auth import SignInRequired
 from hub.web.i18n import N_, translate
 from hub.web.rendering import render
-from hub.web.security import page_security
+from hub.web.security import PageSecurity
 from workers.app import celery_app
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
     )
-    app.middleware("http")(page_security)
+    app.add_middleware(PageSecurity)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(webhooks.router)
     app.include_router(tenancy_pages.router)

@@ -51,6 +51,9 @@ UNFINISHED = ("queued", "claimed", "sending")
 FALLBACK_DELAY = 0.5
 # How often a running announcement looks for a warning that should go first.
 PREEMPTION_CHECK_SECONDS = 0.5
+# The sender keeps no Delivery objects in its sessions, so the ORM's evaluation of each UPDATE
+# against them (synchronize_session) is skipped: it was a fifth of the worker's time per message.
+UPDATE_DELIVERIES = update(Delivery).execution_options(synchronize_session=False)
 
 
 def take_token(
@@ -89,8 +92,7 @@ def claim_range(session: Session, broadcast_id: int, first_id: int, last_id: int
     now = utcnow()
     claimed_ids = list(
         session.execute(
-            update(Delivery)
-            .where(
+            UPDATE_DELIVERIES.where(
                 col(Delivery.broadcast_id) == broadcast_id,
                 col(Delivery.id).between(first_id, last_id),
                 col(Delivery.state) == "queued",
@@ -327,9 +329,9 @@ def _status(session: Session, broadcast_id: int) -> str | None:
 def _release(session: Session, delivery_ids: list[int]) -> None:
     """Hands claimed but unsent rows back for a later batch."""
     session.execute(
-        update(Delivery)
-        .where(col(Delivery.id).in_(delivery_ids), col(Delivery.state) == "claimed")
-        .values(state="queued", claimed_at=None)
+        UPDATE_DELIVERIES.where(col(Delivery.id).in_(delivery_ids), col(Delivery.state) == "claimed").values(
+            state="queued", claimed_at=None
+        )
     )
 
 
@@ -342,9 +344,9 @@ def _mark_sending(delivery_id: int | None, *, record: tuple[int | None, Receipt]
         if record is not None:
             session.execute(_receipt_update(*record))
         marked = session.execute(
-            update(Delivery)
-            .where(col(Delivery.id) == delivery_id, col(Delivery.state) == "claimed")
-            .values(state="sending", claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+            UPDATE_DELIVERIES.where(col(Delivery.id) == delivery_id, col(Delivery.state) == "claimed").values(
+                state="sending", claimed_at=utcnow(), attempts=Delivery.attempts + 1
+            )
         )
         return bool(marked.rowcount)  # type: ignore[attr-defined]
 
@@ -357,15 +359,13 @@ def _apply_failure(row: Delivery, state: str, error: Exception) -> None:
 
 def _finish(delivery_id: int | None, **values: Any) -> None:
     with session_scope() as session:
-        session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
+        session.execute(UPDATE_DELIVERIES.where(col(Delivery.id) == delivery_id).values(**values))
 
 
 def _receipt_update(delivery_id: int | None, receipt: Receipt) -> Update:
     # The last problem (a retried 429, the channel it fell back from) stays as history.
-    return (
-        update(Delivery)
-        .where(col(Delivery.id) == delivery_id)
-        .values(state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow())
+    return UPDATE_DELIVERIES.where(col(Delivery.id) == delivery_id).values(
+        state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow()
     )
 
 

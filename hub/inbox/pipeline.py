@@ -199,33 +199,38 @@ _STATUS_RANK = {
 }
 
 
-def apply_status(session: Session, event: InboundEvent, account: ChannelAccount) -> str:
-    """Moves a reply or a broadcast delivery on to what the provider reports, never backwards."""
+def apply_status(session: Session, event: InboundEvent) -> str:
+    """Moves a reply or a broadcast delivery on to what the provider reports, never backwards.
+
+    Plain statements on the two columns that matter, no ORM objects: a broadcast brings one or
+    two reports per message, and loading each row as an object was most of a report's cost.
+    """
     update_ = status_from_json(event.payload)
-    target: Message | Delivery | None = session.exec(
-        select(Message).where(Message.channel_account_id == account.id, Message.provider_id == update_.provider_id)
-    ).first()
-    if target is None:
-        target = session.exec(
-            select(Delivery).where(
-                Delivery.channel_account_id == account.id, Delivery.provider_id == update_.provider_id
-            )
+    for model, state in ((Message, "status"), (Delivery, "state")):
+        found = session.execute(
+            select(model.id, getattr(model, state))
+            .where(model.channel_account_id == event.channel_account_id, model.provider_id == update_.provider_id)
+            .limit(1)
         ).first()
-    if target is None:
+        if found is not None:
+            break
+    else:
         return f"status {update_.status} for unknown message {update_.provider_id}"
-    label = f"{type(target).__name__.lower()} {target.id}"
-    current = target.status if isinstance(target, Message) else target.state
+    target_id, current = found
+    label = f"{model.__name__.lower()} {target_id}"
     if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(current or "", 0):
         return f"status {update_.status} ignored, {label} already {current}"
-    if isinstance(target, Message):
-        target.status = update_.status
-    else:
-        target.state = "failed" if update_.status == "undelivered" else update_.status
+    values: dict[str, object] = {
+        state: "failed" if model is Delivery and update_.status == "undelivered" else update_.status
+    }
     if update_.status == "delivered":
-        target.delivered_at = utcnow()
+        values["delivered_at"] = utcnow()
     if update_.error_code:
-        target.error_code = update_.error_code[:32]
-        target.error_message = (update_.error_message or "")[:500] or None
+        values["error_code"] = update_.error_code[:32]
+        values["error_message"] = (update_.error_message or "")[:500] or None
+    session.execute(
+        update(model).where(col(model.id) == target_id).values(values).execution_options(synchronize_session=False)
+    )
     return f"{label} is now {update_.status}"
 
 
@@ -257,7 +262,7 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     account = session.get(ChannelAccount, event.channel_account_id)
     assert account is not None
     if event.event_type == "status":
-        outcome = apply_status(session, event, account)
+        outcome = apply_status(session, event)
         result = PipelineResult(outcome=outcome, to_send=[])
     else:
         ctx = InboundContext(
@@ -293,26 +298,30 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
 
 
 def apply_statuses_now(session: Session, settings: Settings, event_ids: list[int]) -> list[int]:
-    """Applies stored delivery reports at once and returns the ids still to be queued.
+    """Applies delivery reports stored in this transaction at once; returns the ids still to be queued.
 
     A report is one UPDATE and sends nothing, so the webhook applies it itself: a broadcast's
-    thousands of reports then never stand in the queue before a citizen's message. A report
-    that fails here stays pending and goes to the queue like any other event.
+    thousands of reports then never stand in the queue before a citizen's message. The rows were
+    inserted by the caller's uncommitted transaction, so no other process can see them yet and
+    they need no claim. Each runs in a savepoint: one that fails is undone alone and stays
+    pending, and goes to the queue like any other event.
     """
-    statuses: set[int] = {
-        event_id
-        for event_id in session.exec(
-            select(InboundEvent.id).where(col(InboundEvent.id).in_(event_ids), InboundEvent.event_type == "status")
-        )
-        if event_id is not None
-    }
-    left = [event_id for event_id in event_ids if event_id not in statuses]
-    for event_id in sorted(statuses):
+    left = []
+    for event_id in event_ids:
+        stored = session.get(InboundEvent, event_id)  # the caller's own rows: no query
+        if stored is None or stored.event_type != "status":
+            left.append(event_id)
+            continue
         try:
-            process_event(session, settings, event_id)
-            session.commit()
+            with session.begin_nested():
+                outcome = apply_status(session, stored)
+                session.execute(
+                    update(InboundEvent)
+                    .where(col(InboundEvent.id) == event_id)
+                    .values(state="done", attempts=InboundEvent.attempts + 1, processed_at=utcnow(), outcome=outcome)
+                    .execution_options(synchronize_session=False)
+                )
         except Exception:
-            session.rollback()
             log.exception("delivery report %s could not be applied at once; it is queued instead", event_id)
             left.append(event_id)
     return left
