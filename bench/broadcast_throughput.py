@@ -88,12 +88,26 @@ def _split(total: int, parts: int) -> list[range]:
 
 
 def _timed_threads(run: Any, total: int, threads: int) -> float:
-    workers = [threading.Thread(target=run, args=(part,)) for part in _split(total, threads)]
+    """Seconds for `threads` threads to run `run` over their share of `total`; raises if any failed.
+
+    A thread that died early would otherwise make the baseline look faster than it is.
+    """
+    failures: list[BaseException] = []
+
+    def guarded(part: range) -> None:
+        try:
+            run(part)
+        except BaseException as error:
+            failures.append(error)
+
+    workers = [threading.Thread(target=guarded, args=(part,)) for part in _split(total, threads)]
     started = time.monotonic()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+    if failures:
+        raise RuntimeError(f"the SDK loop failed in {len(failures)} of {threads} threads") from failures[0]
     return time.monotonic() - started
 
 

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 # Twilio waits 15 s for a webhook answer; Telegram and Meta are similar. Longer only hides bugs.
 WEBHOOK_TIMEOUT_S = 15.0
+# Connections of the shared client for callbacks posted from plain threads.
+CALLBACK_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def _shared_sync_client() -> httpx.Client:
     global _sync_client
     with _sync_client_lock:
         if _sync_client is None:
-            _sync_client = httpx.Client(limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+            limits = httpx.Limits(max_connections=CALLBACK_CONNECTIONS, max_keepalive_connections=CALLBACK_CONNECTIONS)
+            _sync_client = httpx.Client(limits=limits)
         return _sync_client
 
 
