@@ -212,6 +212,12 @@ def outbox_summary(state: SandboxState = Depends(get_state)) -> dict[str, Any]:
     return state.outbox_summary()
 
 
+@router.get("/callbacks")
+def pending_callbacks() -> dict[str, int]:
+    """Status callbacks still waiting to be posted to the hub."""
+    return {"pending": twilio_api.status_callbacks.pending}
+
+
 @router.delete("/outbox")
 def clear_outbox(state: SandboxState = Depends(get_state)) -> dict[str, Any]:
     state.clear_outbox()

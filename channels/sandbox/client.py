@@ -99,6 +99,10 @@ class SandboxClient:
         """Per kind: count, first_at and last_at of the messages citizens received."""
         return self._call("GET", "/outbox/summary")
 
+    def pending_callbacks(self) -> int:
+        """Status callbacks the sandbox has yet to post to the hub."""
+        return int(self._call("GET", "/callbacks")["pending"])
+
     def clear_outbox(self) -> dict[str, Any]:
         return self._call("DELETE", "/outbox")
 

@@ -10,7 +10,6 @@ import mimetypes
 import re
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from email.utils import format_datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
-from channels.sandbox.delivery import CALLBACK_CONNECTIONS, Delivery, deliver, deliver_sync
+from channels.sandbox.delivery import CALLBACK_CONNECTIONS, CallbackQueue, Delivery, deliver, deliver_sync
 from channels.sandbox.state import Account, SandboxState, get_state, utcnow
 from channels.sandbox.wire import BadBody, every, param, read_params
 from channels.sms_segments import sms_segments
@@ -38,10 +37,8 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 
 # Pause before each status callback: after the 201, as Twilio never reports the initial status.
 CALLBACK_DELAY_S = 0.05
-# Like Twilio, status callbacks wait in a queue for a fixed pool of senders. A thread per message
-# grew without bound whenever the hub answered callbacks more slowly than messages were sent,
-# until, 40,000 messages into a 100,000 run, no thread could be started and sends failed with 500.
-_callback_senders = ThreadPoolExecutor(max_workers=CALLBACK_CONNECTIONS, thread_name_prefix="twilio-status")
+# Like Twilio's, status callbacks wait in a queue for a fixed pool of senders.
+status_callbacks = CallbackQueue(CALLBACK_CONNECTIONS, "twilio-status")
 
 
 def new_sid(prefix: str) -> str:
@@ -208,7 +205,7 @@ def _start_status_callbacks(url: str, auth_token: str, base: dict[str, str], *, 
             log.debug("status callback %s → %s", step["MessageStatus"], result.status_code)
 
     # The 201 must not wait for the callbacks, and the hub may be slow to answer them.
-    _callback_senders.submit(run)
+    status_callbacks.submit(run)
 
 
 def keyword_type(body: str) -> str | None:
