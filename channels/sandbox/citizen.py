@@ -218,6 +218,12 @@ def pending_callbacks() -> dict[str, int]:
     return {"pending": twilio_api.status_callbacks.pending}
 
 
+@router.delete("/callbacks")
+def discard_callbacks() -> dict[str, int]:
+    """Drops the status callbacks still waiting, e.g. those of a benchmark's baseline."""
+    return {"discarded": twilio_api.status_callbacks.discard()}
+
+
 @router.delete("/outbox")
 def clear_outbox(state: SandboxState = Depends(get_state)) -> dict[str, Any]:
     state.clear_outbox()

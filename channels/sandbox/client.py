@@ -103,6 +103,9 @@ class SandboxClient:
         """Status callbacks the sandbox has yet to post to the hub."""
         return int(self._call("GET", "/callbacks")["pending"])
 
+    def discard_callbacks(self) -> int:
+        return int(self._call("DELETE", "/callbacks")["discarded"])
+
     def clear_outbox(self) -> dict[str, Any]:
         return self._call("DELETE", "/outbox")
 
