@@ -30,6 +30,7 @@ from twilio.rest import Client as TwilioClient
 from channels.base import Choice, InboundMessage, OutboundMessage, WebhookRequest
 from channels.facebook import FacebookAdapter
 from channels.sandbox.client import SandboxClient, SandboxError
+from channels.sandbox.delivery import CallbackQueue
 from channels.sandbox.server import SandboxServer
 from channels.sandbox.smtp_sink import AnyPortController
 from channels.telegram import TelegramAdapter
@@ -326,6 +327,23 @@ def test_twilio_undelivered_recipient_gets_failed_callback_and_no_outbox(
     final = hub.wait(2, "/status")[1].form()
     assert (final["MessageStatus"], final["ErrorCode"]) == ("undelivered", "30005")
     assert client.outbox() == []
+
+
+def test_callbacks_wait_for_a_free_sender_and_queued_ones_can_be_dropped():
+    callbacks = CallbackQueue(1, "test-callbacks")
+    release, posted = threading.Event(), []
+    callbacks.submit(lambda: (release.wait(5), posted.append("first")))
+    callbacks.submit(lambda: posted.append("second"))
+    assert callbacks.pending == 2
+
+    assert callbacks.discard() == 2
+    release.set()
+    deadline = time.monotonic() + 5
+    while callbacks.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    assert callbacks.pending == 0
+    assert posted == ["first"]  # the one being posted finishes; the queued one is never sent
 
 
 # Telegram
