@@ -103,7 +103,7 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
             reason = f"unerwarteter Aufbau der Nachricht ({type(error).__name__})"
         else:
             new_ids = store_events(session, account=account, request=webhook, events=events)
-            queued = apply_statuses_now(session, get_settings(), new_ids)
+            queued = apply_statuses_now(session, new_ids)
         if reason is not None:
             store_unreadable(session, account=account, request=webhook, reason=reason)
     if reason is not None:

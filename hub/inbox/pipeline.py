@@ -297,7 +297,7 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     return result
 
 
-def apply_statuses_now(session: Session, settings: Settings, event_ids: list[int]) -> list[int]:
+def apply_statuses_now(session: Session, event_ids: list[int]) -> list[int]:
     """Applies delivery reports stored in this transaction at once; returns the ids still to be queued.
 
     A report is one UPDATE and sends nothing, so the webhook applies it itself: a broadcast's
@@ -314,7 +314,7 @@ def apply_statuses_now(session: Session, settings: Settings, event_ids: list[int
             continue
         try:
             with session.begin_nested():
-                outcome = apply_status(session, stored)
+                outcome = apply_status(session, stored)[:300]
                 session.execute(
                     update(InboundEvent)
                     .where(col(InboundEvent.id) == event_id)
