@@ -23,7 +23,14 @@ import sqlalchemy as sa
 
 from channels.sandbox.client import SandboxClient
 from tests.redis_claim import claim_redis_database
-from tests.running_hub import channel_accounts, create_token, free_port, start_postgres_database, wait_for
+from tests.running_hub import (
+    channel_accounts,
+    create_token,
+    free_port,
+    start_postgres_database,
+    wait_for,
+    without_quiet_hours,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ME = [sys.executable, "-m", "hub.cli"]
@@ -176,6 +183,7 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None, replic
         )
         for api_url in hub.api_urls:
             wait_for(lambda api_url=api_url: _answers(f"{api_url}/readyz"), timeout=90, what="the hub to be ready")
+        without_quiet_hours(database_url)
         hub.token = create_token(env)  # `rathaus token create`, `rathaus channel list --json --show-secrets`
         hub.accounts = channel_accounts(env)
         yield hub
