@@ -298,13 +298,13 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
 
 
 def apply_statuses_now(session: Session, event_ids: list[int]) -> list[int]:
-    """Applies delivery reports stored in this transaction at once; returns the ids still to be queued.
+    """Applies delivery reports just stored by the caller at once; returns the ids still to be queued.
 
     A report is one UPDATE and sends nothing, so the webhook applies it itself: a broadcast's
-    thousands of reports then never stand in the queue before a citizen's message. The rows were
-    inserted by the caller's uncommitted transaction, so no other process can see them yet and
-    they need no claim. Each runs in a savepoint: one that fails is undone alone and stays
-    pending, and goes to the queue like any other event.
+    thousands of reports then never stand in the queue before a citizen's message. Each runs in a
+    savepoint: one that fails is undone alone and stays pending, and goes to the queue like any
+    other event. The claim comes first because it writes: SQLite refuses at once (no busy wait) a
+    transaction that read first and then writes after another connection has written.
     """
     left = []
     for event_id in event_ids:
@@ -314,14 +314,18 @@ def apply_statuses_now(session: Session, event_ids: list[int]) -> list[int]:
             continue
         try:
             with session.begin_nested():
-                outcome = apply_status(session, stored)[:300]
-                session.execute(
-                    update(InboundEvent)
-                    .where(col(InboundEvent.id) == event_id)
-                    .values(state="done", attempts=InboundEvent.attempts + 1, processed_at=utcnow(), outcome=outcome)
-                    .execution_options(synchronize_session=False)
+                claimed = session.execute(
+                    _UPDATE_EVENTS.where(col(InboundEvent.id) == event_id, col(InboundEvent.state) == "pending").values(
+                        state="done", attempts=InboundEvent.attempts + 1, processed_at=utcnow()
+                    )
                 )
+                if claimed.rowcount:  # type: ignore[attr-defined]
+                    outcome = apply_status(session, stored)[:300]
+                    session.execute(_UPDATE_EVENTS.where(col(InboundEvent.id) == event_id).values(outcome=outcome))
         except Exception:
             log.exception("delivery report %s could not be applied at once; it is queued instead", event_id)
             left.append(event_id)
     return left
+
+
+_UPDATE_EVENTS = update(InboundEvent).execution_options(synchronize_session=False)
