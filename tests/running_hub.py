@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
+import sqlalchemy as sa
 
 from channels.sandbox.client import SandboxClient
 from tests.redis_claim import PrivateRedis
@@ -134,8 +135,6 @@ class Hub:
 def without_quiet_hours(database_url: str) -> None:
     """Lets announcements go at any hour in the demo towns: otherwise, from 21:00 Berlin time, every
     announcement would wait for the morning, and a test or benchmark run in the evening would fail."""
-    import sqlalchemy as sa
-
     engine = sa.create_engine(database_url)
     try:
         with engine.begin() as connection:

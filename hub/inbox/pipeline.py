@@ -297,6 +297,10 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     return result
 
 
+# The webhook's own rows: no ORM objects of them to keep in step.
+_UPDATE_EVENTS = update(InboundEvent).execution_options(synchronize_session=False)
+
+
 def apply_statuses_now(session: Session, event_ids: list[int]) -> list[int]:
     """Applies delivery reports just stored by the caller at once; returns the ids still to be queued.
 
@@ -326,6 +330,3 @@ def apply_statuses_now(session: Session, event_ids: list[int]) -> list[int]:
             log.exception("delivery report %s could not be applied at once; it is queued instead", event_id)
             left.append(event_id)
     return left
-
-
-_UPDATE_EVENTS = update(InboundEvent).execution_options(synchronize_session=False)
