@@ -19,7 +19,7 @@ from channels.facebook import FacebookAdapter
 from channels.registry import build_adapter
 from hub.db import session_scope
 from hub.inbox.pipeline import apply_statuses_now
-from hub.inbox.receive import store_events, store_unreadable
+from hub.inbox.receive import StoredEvent, store_events, store_unreadable
 from hub.settings import get_settings
 from hub.tenancy.models import ChannelAccount
 from workers.app import enqueue_inbound
@@ -92,7 +92,7 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
             log.warning("%s webhook for channel %s refused: %s", kind, channel_id, error)
             raise HTTPException(403, f"Signatur abgelehnt: {error}") from None
         reason: str | None = None
-        new_ids: list[int] = []
+        stored: list[StoredEvent] = []
         try:
             events = adapter.parse(webhook)
         except PayloadError as error:
@@ -102,14 +102,14 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
             log.exception("%s parser failed on a signed payload for channel %s", kind, channel_id)
             reason = f"unerwarteter Aufbau der Nachricht ({type(error).__name__})"
         else:
-            new_ids = store_events(session, account=account, request=webhook, events=events)
-            queued = apply_statuses_now(session, new_ids)
+            stored = store_events(session, account=account, request=webhook, events=events)
+            queued = apply_statuses_now(session, channel_id, stored)
         if reason is not None:
             store_unreadable(session, account=account, request=webhook, reason=reason)
     if reason is not None:
         return Received(stored=0, unreadable_reason=reason)
     enqueue_inbound(queued)
-    return Received(stored=len(new_ids))
+    return Received(stored=len(stored))
 
 
 async def handle(kind: str, channel_id: int, request: Request) -> Received:

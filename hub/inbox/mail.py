@@ -63,9 +63,9 @@ def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, r
         reason = f"unerwarteter Aufbau der Nachricht ({type(error).__name__})"
     else:
         with session_scope() as session:
-            new_ids = store_events(session, account=account, request=mail, events=events)
-        enqueue_inbound(new_ids)
-        return MailIntake(kept=True, new_events=len(new_ids))
+            stored = store_events(session, account=account, request=mail, events=events)
+        enqueue_inbound([row.id for row in stored])
+        return MailIntake(kept=True, new_events=len(stored))
     with session_scope() as session:
         store_unreadable(session, account=account, request=mail, reason=reason)
     return MailIntake(kept=True, flagged=reason)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy import update
+from sqlalchemy import Select, Update, bindparam, update
 from sqlmodel import Session, col, select
 
-from channels.base import IDENTITY_KIND, InboundMessage
+from channels.base import IDENTITY_KIND, InboundMessage, StatusUpdate
 from hub.broadcasts.models import Delivery
 from hub.broadcasts.surveys import record_survey_answer
 from hub.contacts.models import Contact
@@ -23,6 +24,7 @@ from hub.inbox import service
 from hub.inbox.events import message_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.public_status import status_url
+from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands
 from hub.subscribers.preferences import preference
@@ -199,38 +201,59 @@ _STATUS_RANK = {
 }
 
 
-def apply_status(session: Session, event: InboundEvent) -> str:
+class ReportTarget(NamedTuple):
+    """What a delivery report may move: its name, its state column, its lookup and its UPDATE."""
+
+    name: str
+    state: str
+    lookup: Select[Any]
+    move: Update
+
+
+def _report_target(model: type[Message] | type[Delivery], state: str) -> ReportTarget:
+    table = model.__table__  # type: ignore[union-attr]
+    lookup = (
+        select(table.c.id, table.c[state])
+        .where(table.c.channel_account_id == bindparam("account_id"), table.c.provider_id == bindparam("provider_id"))
+        .limit(1)
+    )
+    move = table.update().where(table.c.id == bindparam("target_id"))
+    return ReportTarget(model.__name__.lower(), state, lookup, move)
+
+
+# Replies first, then broadcast deliveries. Built once, with the values bound at execution: a
+# broadcast brings one or two reports per message, and building the statements anew for each
+# report cost as much as running them.
+_REPORT_TARGETS = (_report_target(Message, "status"), _report_target(Delivery, "state"))
+
+
+def apply_status(session: Session, channel_account_id: int, update_: StatusUpdate) -> str:
     """Moves a reply or a broadcast delivery on to what the provider reports, never backwards.
 
-    Plain statements on the two columns that matter, no ORM objects: a broadcast brings one or
-    two reports per message, and loading each row as an object was most of a report's cost.
+    Plain statements on the two columns that matter, no ORM objects: loading each row as an
+    object was most of a report's cost.
     """
-    update_ = status_from_json(event.payload)
-    for model, state in ((Message, "status"), (Delivery, "state")):
-        found = session.execute(
-            select(model.id, getattr(model, state))
-            .where(model.channel_account_id == event.channel_account_id, model.provider_id == update_.provider_id)
-            .limit(1)
-        ).first()
+    where = {"account_id": channel_account_id, "provider_id": update_.provider_id}
+    for target in _REPORT_TARGETS:
+        found = session.execute(target.lookup, where).first()
         if found is not None:
             break
     else:
         return f"status {update_.status} for unknown message {update_.provider_id}"
     target_id, current = found
-    label = f"{model.__name__.lower()} {target_id}"
+    label = f"{target.name} {target_id}"
     if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(current or "", 0):
         return f"status {update_.status} ignored, {label} already {current}"
     values: dict[str, object] = {
-        state: "failed" if model is Delivery and update_.status == "undelivered" else update_.status
+        "target_id": target_id,
+        target.state: "failed" if target.name == "delivery" and update_.status == "undelivered" else update_.status,
     }
     if update_.status == "delivered":
         values["delivered_at"] = utcnow()
     if update_.error_code:
         values["error_code"] = update_.error_code[:32]
         values["error_message"] = (update_.error_message or "")[:500] or None
-    session.execute(
-        update(model).where(col(model.id) == target_id).values(values).execution_options(synchronize_session=False)
-    )
+    session.execute(target.move, values)
     return f"{label} is now {update_.status}"
 
 
@@ -262,7 +285,7 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     account = session.get(ChannelAccount, event.channel_account_id)
     assert account is not None
     if event.event_type == "status":
-        outcome = apply_status(session, event)
+        outcome = apply_status(session, event.channel_account_id, status_from_json(event.payload))
         result = PipelineResult(outcome=outcome, to_send=[])
     else:
         ctx = InboundContext(
@@ -298,35 +321,30 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
 
 
 # The webhook's own rows: no ORM objects of them to keep in step.
-_UPDATE_EVENTS = update(InboundEvent).execution_options(synchronize_session=False)
+_EVENTS = InboundEvent.__table__  # type: ignore[attr-defined]
+_MARK_APPLIED = _EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"))
 
 
-def apply_statuses_now(session: Session, event_ids: list[int]) -> list[int]:
+def apply_statuses_now(session: Session, channel_account_id: int, stored: list[StoredEvent]) -> list[int]:
     """Applies delivery reports just stored by the caller at once; returns the ids still to be queued.
 
     A report is one UPDATE and sends nothing, so the webhook applies it itself: a broadcast's
-    thousands of reports then never stand in the queue before a citizen's message. Each runs in a
-    savepoint: one that fails is undone alone and stays pending, and goes to the queue like any
-    other event. The claim comes first because it writes: SQLite refuses at once (no busy wait) a
-    transaction that read first and then writes after another connection has written.
+    thousands of reports then never stand in the queue before a citizen's message. The rows are
+    the caller's own, not yet committed, so no one else can claim them, and their INSERT already
+    holds SQLite's write lock. Each report runs in a savepoint: one that fails is undone alone and
+    stays pending, and goes to the queue like any other event.
     """
     left = []
-    for event_id in event_ids:
-        stored = session.get(InboundEvent, event_id)  # the caller's own rows: no query
-        if stored is None or stored.event_type != "status":
-            left.append(event_id)
+    for row in stored:
+        if not isinstance(row.event, StatusUpdate):
+            left.append(row.id)
             continue
         try:
             with session.begin_nested():
-                claimed = session.execute(
-                    _UPDATE_EVENTS.where(col(InboundEvent.id) == event_id, col(InboundEvent.state) == "pending").values(
-                        state="done", attempts=InboundEvent.attempts + 1, processed_at=utcnow()
-                    )
-                )
-                if claimed.rowcount:  # type: ignore[attr-defined]
-                    outcome = apply_status(session, stored)[:300]
-                    session.execute(_UPDATE_EVENTS.where(col(InboundEvent.id) == event_id).values(outcome=outcome))
+                outcome = apply_status(session, channel_account_id, row.event)
+                applied = {"state": "done", "attempts": 1, "processed_at": utcnow(), "outcome": outcome[:300]}
+                session.execute(_MARK_APPLIED, {"event_id": row.id, **applied})
         except Exception:
-            log.exception("delivery report %s could not be applied at once; it is queued instead", event_id)
-            left.append(event_id)
+            log.exception("delivery report %s could not be applied at once; it is queued instead", row.id)
+            left.append(row.id)
     return left

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from channels.base import InboundEvent, WebhookRequest
@@ -17,27 +19,37 @@ from hub.tenancy.models import ChannelAccount
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """A row just inserted as pending, with the event it holds, so the caller need not load it back."""
+
+    id: int
+    event: InboundEvent
+
+
 def store_events(
     session: Session,
     *,
     account: ChannelAccount,
     request: WebhookRequest,
     events: Sequence[InboundEvent],
-) -> list[int]:
-    """Stores each event unless its provider id is already there; returns the ids of new pending rows.
+) -> list[StoredEvent]:
+    """Stores each event unless its provider id is already there; returns the new pending rows.
 
-    Each insert runs in its own savepoint so that a duplicate (a retried webhook, or two
-    deliveries racing) is skipped without undoing the others.
+    A duplicate (a retried webhook, or two deliveries racing) is skipped by the database itself,
+    without undoing the others.
     """
     assert account.id is not None
     content_type = request.headers.get("content-type", "")
-    new_ids: list[int] = []
+    stored: list[StoredEvent] = []
     for event in events:
         kind = event_type(event)
-        row = InboundEventRow(
+        provider_id = event_key(event)[:300]
+        new_id = _insert_unless_stored(
+            session,
             municipality_id=account.municipality_id,
             channel_account_id=account.id,
-            provider_id=event_key(event)[:300],
+            provider_id=provider_id,
             event_type=kind,
             payload=to_json(event),
             raw=request.body,
@@ -45,17 +57,11 @@ def store_events(
             state="ignored" if kind == "ignored" else "pending",
             outcome=getattr(event, "reason", None),
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:
-            log.info("duplicate %s event %s on channel %s skipped", kind, row.provider_id, account.id)
-            continue
-        if row.state == "pending":
-            assert row.id is not None
-            new_ids.append(row.id)
-    return new_ids
+        if new_id is None:
+            log.info("duplicate %s event %s on channel %s skipped", kind, provider_id, account.id)
+        elif kind != "ignored":
+            stored.append(StoredEvent(new_id, event))
+    return stored
 
 
 def store_unreadable(session: Session, *, account: ChannelAccount, request: WebhookRequest, reason: str) -> int:
@@ -65,7 +71,8 @@ def store_unreadable(session: Session, *, account: ChannelAccount, request: Webh
     """
     assert account.id is not None
     digest = "unreadable:" + hashlib.sha256(request.body).hexdigest()
-    row = InboundEventRow(
+    new_id = _insert_unless_stored(
+        session,
         municipality_id=account.municipality_id,
         channel_account_id=account.id,
         provider_id=digest,
@@ -76,16 +83,30 @@ def store_unreadable(session: Session, *, account: ChannelAccount, request: Webh
         state="flagged",
         outcome=reason[:300],
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return session.exec(
-            select(InboundEventRow.id).where(
-                InboundEventRow.channel_account_id == account.id,
-                InboundEventRow.provider_id == digest,
-            )
-        ).one()  # type: ignore[return-value]
-    assert row.id is not None
-    return row.id
+    if new_id is not None:
+        return new_id
+    return session.exec(
+        select(InboundEventRow.id).where(
+            InboundEventRow.channel_account_id == account.id,
+            InboundEventRow.provider_id == digest,
+        )
+    ).one()  # type: ignore[return-value]
+
+
+def _insert_unless_stored(session: Session, **values: Any) -> int | None:
+    """One INSERT that the database skips when (channel account, provider id) is taken; the new id or None.
+
+    ON CONFLICT DO NOTHING instead of a savepoint around an ORM insert: one round trip instead of
+    three, and no object to flush. Both backends speak it (SQLite since 3.24, RETURNING since 3.35).
+    """
+    return session.execute(_INSERT_UNLESS_STORED[session.get_bind().dialect.name], values).scalar_one_or_none()
+
+
+# Built once with the values bound at execution, so each insert reuses the compiled statement.
+_EVENTS = InboundEventRow.__table__  # type: ignore[attr-defined]
+_INSERT_UNLESS_STORED = {
+    name: dialect.insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=[_EVENTS.c.channel_account_id, _EVENTS.c.provider_id])
+    .returning(_EVENTS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}

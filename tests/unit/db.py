@@ -61,11 +61,11 @@ def receive(
     session: Session, settings: Settings, account: ChannelAccount, *events: InboundEvent
 ) -> list[PipelineResult]:
     """Stores events as a webhook would and runs the pipeline on each, committing like the worker."""
-    ids = store_events(session, account=account, request=REQUEST, events=events)
+    stored = store_events(session, account=account, request=REQUEST, events=events)
     session.commit()
     results = []
-    for event_id in ids:
-        results.append(process_event(session, settings, event_id))
+    for row in stored:
+        results.append(process_event(session, settings, row.id))
         session.commit()
     return results
 

@@ -362,11 +362,11 @@ def test_preview_counts_recipients_and_prices_sms(session: Session, town: Town) 
 def reply_sms(session: Session, settings: Settings, town: Town, sender: str, text: str, sid: str) -> str:
     """The citizen answers by SMS: stored and run through the inbound pipeline, as a worker would."""
     request = WebhookRequest(url="http://hub/webhooks/twilio/1", headers={}, body=b"")
-    [event_id] = store_events(
+    [stored] = store_events(
         session, account=town.sms, request=request, events=[InboundMessage(provider_id=sid, sender=sender, text=text)]
     )
     session.commit()
-    outcome = process_event(session, settings, event_id).outcome
+    outcome = process_event(session, settings, stored.id).outcome
     session.commit()
     return outcome
 

@@ -45,7 +45,7 @@ def sms(provider_id: str, text: str, sender: str = "+4915112345678") -> InboundM
 
 
 def receive(session: Session, settings: Settings, account: ChannelAccount, *events: object) -> list[int]:
-    ids = store_events(session, account=account, request=REQUEST, events=events)  # type: ignore[arg-type]
+    ids = [row.id for row in store_events(session, account=account, request=REQUEST, events=events)]  # type: ignore[arg-type]
     session.commit()
     for event_id in ids:
         process_event(session, settings, event_id)

@@ -101,3 +101,25 @@ def test_a_delivery_report_is_applied_by_the_webhook_itself_not_queued(
     session.refresh(reply)
     assert reply.status == "delivered"
     assert queued == [[]], "nothing was left for the queue"
+
+
+def test_a_delivery_report_that_cannot_be_applied_stays_stored_and_goes_to_the_queue(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while applying a report is undone alone: the report itself is never lost."""
+    town = make_town(session)
+    account = town.accounts["twilio"]
+    queued: list[list[int]] = []
+    monkeypatch.setattr("hub.webhooks.enqueue_inbound", queued.append)
+    monkeypatch.setattr("hub.inbox.pipeline.apply_status", parser_bug)
+    url = f"{settings.public_url}/webhooks/twilio/{account.id}/status"
+    form = {"MessageSid": "SM-lost", "MessageStatus": "delivered", "AccountSid": account.config["account_sid"]}
+    signature = RequestValidator(account.secrets["auth_token"]).compute_signature(url, form)
+    with TestClient(create_app()) as client:
+        answer = client.post(
+            url.removeprefix(settings.public_url), data=form, headers={"X-Twilio-Signature": signature}
+        )
+    assert answer.status_code == 200, answer.text
+    [event] = session.exec(select(InboundEvent).where(InboundEvent.provider_id.startswith("SM-lost"))).all()  # type: ignore[attr-defined]
+    assert (event.event_type, event.state, event.outcome) == ("status", "pending", None)
+    assert queued == [[event.id]]
