@@ -20,6 +20,7 @@ BENCHMARKS = (
         ["--seconds", "10"],
         ["--seconds", "10", "--backend", "production", "--rates", "10,25,50,100,200,400"],
     ),
+    ("bench.webhook_cost", ["--requests", "300"], ["--requests", "300"]),
     ("bench.inbox_scale", ["--conversations", "100000"], ["--requests", "30"]),
 )
 

@@ -56,9 +56,11 @@ async def bare(kind: str, channel_id: int) -> dict[str, bool]:
 Request = tuple[str, dict[str, str], bytes]
 
 
-def request_factory(hub: Hub | None, url: str) -> Callable[[int], Request]:
-    """Builds the n-th signed webhook, cycling Twilio, Telegram, Facebook; `url` is where it goes."""
-    accounts = hub.accounts if hub else _fake_accounts()
+def request_factory(accounts: dict[str, dict[str, Any]], url: str) -> Callable[[int], Request]:
+    """Builds the n-th signed webhook, cycling Twilio, Telegram, Facebook; `url` is where it goes.
+
+    `accounts`: per kind, the channel account's id, config and secrets (`Hub.accounts`).
+    """
 
     def twilio(n: int) -> Request:
         info = accounts["twilio"]
@@ -192,7 +194,7 @@ def bare_baseline(rates: list[int], seconds: float) -> dict[str, Any]:
     process = subprocess.Popen(command, cwd=REPO)
     try:
         wait_for(lambda: _up(f"http://127.0.0.1:{port}/docs"), timeout=60, what="the bare endpoint")
-        sustained, _ = ramp(request_factory(None, f"http://127.0.0.1:{port}"), rates, seconds)
+        sustained, _ = ramp(request_factory(_fake_accounts(), f"http://127.0.0.1:{port}"), rates, seconds)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -232,7 +234,7 @@ def main() -> None:
         with running_hub(backend) as hub:
             before = inbox_count(hub)
             print(f"  {backend}: the hub's webhooks", flush=True)
-            sustained, accepted = ramp(request_factory(hub, hub.url), rates, args.seconds)
+            sustained, accepted = ramp(request_factory(hub.accounts, hub.url), rates, args.seconds)
             wait_for(lambda hub=hub: pending_events(hub) == 0, timeout=900, what="the pipeline to drain")
             lost = accepted - (inbox_count(hub) - before)
             rows.append(

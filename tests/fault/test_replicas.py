@@ -48,7 +48,7 @@ def test_two_apis_and_two_workers_lose_nothing_and_send_nothing_twice() -> None:
         approve(hub, broadcast_id)
 
         # Every webhook goes to both API processes at once, as a provider retrying through a proxy would.
-        build = request_factory(hub, hub.url)
+        build = request_factory(hub.accounts, hub.url)
         requests = [build(n) for n in range(WEBHOOKS)]
         with httpx.Client(timeout=30) as client, ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(
