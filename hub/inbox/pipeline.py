@@ -279,9 +279,9 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     )
     if claimed.rowcount == 0:  # type: ignore[attr-defined]
         return PipelineResult(outcome="already processed", to_send=[])
-    event = session.get(InboundEvent, event_id)
+    # populate_existing: a caller's session may hold the row from before the claim.
+    event = session.get(InboundEvent, event_id, populate_existing=True)
     assert event is not None
-    session.refresh(event)
     account = session.get(ChannelAccount, event.channel_account_id)
     assert account is not None
     if event.event_type == "status":
