@@ -143,11 +143,8 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None, replic
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     try:
         if backend == "production":
-            database_url, drop = start_postgres_database()
-            cleanups.append(drop)
-            redis_url, release = claim_redis_database()
-            cleanups.append(release)
-            env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=redis_url)
+            env.update(claim_production_services(cleanups))
+            database_url = env["RATHAUS_DATABASE_URL"]
             processes["sandbox"] = _start(
                 "sandbox",
                 [*ME, "sandbox", "serve", "--port", str(sandbox_port), "--smtp-port", str(sandbox_smtp_port)],
@@ -195,6 +192,15 @@ def running_hub(backend: str, *, extra_env: dict[str, str] | None = None, replic
         for cleanup in reversed(cleanups):
             with suppress(Exception):
                 cleanup()
+
+
+def claim_production_services(cleanups: list[Callable[[], None]]) -> dict[str, str]:
+    """A fresh PostgreSQL database and a claimed Redis database, as the hub's settings; releases go to `cleanups`."""
+    database_url, drop = start_postgres_database()
+    cleanups.append(drop)
+    broker_url, release = claim_redis_database()
+    cleanups.append(release)
+    return {"RATHAUS_DATABASE_URL": database_url, "RATHAUS_BROKER_URL": broker_url}
 
 
 def _exit_once(*_: object) -> None:

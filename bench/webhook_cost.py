@@ -15,6 +15,7 @@ import cProfile
 import json
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,11 +25,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.harness import REPO, backends_of, common_arguments, header, machine, ratio, table
+from bench.harness import REPO, backends_of, claim_production_services, common_arguments, header, machine, ratio, table
 from bench.inbound_webhooks import request_factory
 from channels.sandbox.twilio_api import sign
-from tests.redis_claim import claim_redis_database
-from tests.running_hub import start_postgres_database
 
 # Unmeasured requests first: the compiled-statement cache, the pool and the broker connection.
 WARM_UP = 30
@@ -181,16 +180,12 @@ def _stored(expected_events: int, *, deliveries: int) -> dict[str, Any]:
 
 def run_backend(backend: str, requests: int) -> list[dict[str, Any]]:
     """Runs `measure` in a child process whose settings and broker point at a fresh database."""
-    cleanups: list[Callable[[], None]] = []
-    env = {**os.environ, "RATHAUS_DATA_DIR": tempfile.mkdtemp(prefix="rathaus-bench-cost-"),
-           "RATHAUS_LOG_LEVEL": "WARNING"}  # fmt: skip
+    data_dir = tempfile.mkdtemp(prefix="rathaus-bench-cost-")
+    cleanups: list[Callable[[], None]] = [lambda: shutil.rmtree(data_dir, ignore_errors=True)]
+    env = {**os.environ, "RATHAUS_DATA_DIR": data_dir, "RATHAUS_LOG_LEVEL": "WARNING"}
     try:
         if backend == "production":
-            database_url, drop = start_postgres_database()
-            cleanups.append(drop)
-            broker_url, release = claim_redis_database()
-            cleanups.append(release)
-            env.update(RATHAUS_DATABASE_URL=database_url, RATHAUS_BROKER_URL=broker_url)
+            env.update(claim_production_services(cleanups))
         done = subprocess.run(
             [sys.executable, "-m", "bench.webhook_cost", "--measure", str(requests)],
             env=env, cwd=REPO, capture_output=True, text=True, check=False,

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
@@ -18,6 +19,7 @@ from hub.app import create_app
 from hub.inbox.mail import accept_mail
 from hub.inbox.models import InboundEvent, Message
 from hub.settings import Settings
+from hub.tenancy.models import ChannelAccount
 from hub.tenancy.service import create_api_token, create_user
 from tests.unit.db import make_town, receive
 
@@ -74,6 +76,15 @@ def test_an_id_beyond_64_bits_is_a_422_not_a_500(settings: Settings, session: Se
     assert "zu groß" in answer.json()["detail"]
 
 
+def post_delivery_report(settings: Settings, account: ChannelAccount, sid: str) -> Response:
+    """Twilio's signed "delivered" callback for message `sid`, posted to the app in this process."""
+    url = f"{settings.public_url}/webhooks/twilio/{account.id}/status"
+    form = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": account.config["account_sid"]}
+    signature = RequestValidator(account.secrets["auth_token"]).compute_signature(url, form)
+    with TestClient(create_app()) as client:
+        return client.post(url.removeprefix(settings.public_url), data=form, headers={"X-Twilio-Signature": signature})
+
+
 def test_a_delivery_report_is_applied_by_the_webhook_itself_not_queued(
     settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -90,13 +101,7 @@ def test_a_delivery_report_is_applied_by_the_webhook_itself_not_queued(
     reply.provider_id, reply.status = "SM-reply", "sent"
     session.add(reply)
     session.commit()
-    url = f"{settings.public_url}/webhooks/twilio/{account.id}/status"
-    form = {"MessageSid": "SM-reply", "MessageStatus": "delivered", "AccountSid": account.config["account_sid"]}
-    signature = RequestValidator(account.secrets["auth_token"]).compute_signature(url, form)
-    with TestClient(create_app()) as client:
-        answer = client.post(
-            url.removeprefix(settings.public_url), data=form, headers={"X-Twilio-Signature": signature}
-        )
+    answer = post_delivery_report(settings, account, "SM-reply")
     assert answer.status_code == 200, answer.text
     session.refresh(reply)
     assert reply.status == "delivered"
@@ -112,13 +117,7 @@ def test_a_delivery_report_that_cannot_be_applied_stays_stored_and_goes_to_the_q
     queued: list[list[int]] = []
     monkeypatch.setattr("hub.webhooks.enqueue_inbound", queued.append)
     monkeypatch.setattr("hub.inbox.pipeline.apply_status", parser_bug)
-    url = f"{settings.public_url}/webhooks/twilio/{account.id}/status"
-    form = {"MessageSid": "SM-lost", "MessageStatus": "delivered", "AccountSid": account.config["account_sid"]}
-    signature = RequestValidator(account.secrets["auth_token"]).compute_signature(url, form)
-    with TestClient(create_app()) as client:
-        answer = client.post(
-            url.removeprefix(settings.public_url), data=form, headers={"X-Twilio-Signature": signature}
-        )
+    answer = post_delivery_report(settings, account, "SM-lost")
     assert answer.status_code == 200, answer.text
     [event] = session.exec(select(InboundEvent).where(InboundEvent.provider_id.startswith("SM-lost"))).all()  # type: ignore[attr-defined]
     assert (event.event_type, event.state, event.outcome) == ("status", "pending", None)
