@@ -392,6 +392,26 @@ def table(rows: list[Sequence[Any]], columns: Sequence[str]) -> None:
     print("\n".join(f"| {line} |" for line in lines), flush=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds used so far by a process and its direct children; 0 once it is gone."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    total = 0.0
+    for one in [pid, *(int(child) for child in found.stdout.split())]:
+        with suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def hub_cpu_seconds(hub: Hub) -> dict[str, float]:
+    """CPU seconds so far per process of the hub, and of this machine's PostgreSQL and Redis together."""
+    services = subprocess.run(["pgrep", "-d", " ", "postgres|redis-server"], capture_output=True, text=True,
+                              check=False).stdout.split()  # fmt: skip
+    used = {name: cpu_seconds(process.pid) for name, process in hub.processes.items()}
+    used["PostgreSQL and Redis"] = sum(cpu_seconds(int(pid)) for pid in services)
+    return used
+
+
 def peak_rss_mib(pid: int | None) -> float | None:
     """A process's peak resident set (VmHWM) so far, in MiB; None if it is gone."""
     if pid is None:

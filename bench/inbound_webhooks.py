@@ -30,6 +30,7 @@ from bench.harness import (
     backends_of,
     common_arguments,
     header,
+    hub_cpu_seconds,
     machine,
     percentile,
     ratio,
@@ -233,9 +234,14 @@ def main() -> None:
     for backend in backends_of(args.backend):
         with running_hub(backend) as hub:
             before = inbox_count(hub)
+            cpu_before = hub_cpu_seconds(hub)
             print(f"  {backend}: the hub's webhooks", flush=True)
             sustained, accepted = ramp(request_factory(hub.accounts, hub.url), rates, args.seconds)
             wait_for(lambda hub=hub: pending_events(hub) == 0, timeout=900, what="the pipeline to drain")
+            cpu = {name: used - cpu_before[name] for name, used in hub_cpu_seconds(hub).items()}
+            # Where the cores went: whichever process uses most per webhook is the first to scale out.
+            shares = ", ".join(f"{name} {1000 * used / accepted:.1f}" for name, used in cpu.items() if used >= 0.5)
+            print(f"  {backend}: CPU ms per accepted webhook, ramp and drain: {shares}", flush=True)
             lost = accepted - (inbox_count(hub) - before)
             rows.append(
                 (f"hub, {backend}", _rate(sustained), f"{sustained['p50']:.1f}",
