@@ -378,6 +378,51 @@ def token_create(email: str, name: str, slug: str | None) -> None:
         click.echo(create_api_token(session, user=staff, name=name))
 
 
+@token.command("list")
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out when there is only one.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def token_list(slug: str | None, as_json: bool) -> None:
+    """Every token of the municipality: whom it acts as, when it was last used, whether it is revoked."""
+    from hub.tenancy.service import get_municipality, list_api_tokens
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        listed: list[dict[str, Any]] = [
+            {
+                "id": item.token.id,
+                "name": item.token.name,
+                "user": item.user.email,
+                "created_at": item.token.created_at.isoformat(),
+                "last_used_at": item.token.last_used_at.isoformat() if item.token.last_used_at else None,
+                "revoked_at": item.token.revoked_at.isoformat() if item.token.revoked_at else None,
+            }
+            for item in list_api_tokens(session, municipality_id=found.id)
+        ]
+    if as_json:
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        return
+    for row in listed:
+        state = f"widerrufen {row['revoked_at'][:16]}" if row["revoked_at"] else "aktiv"
+        used = row["last_used_at"][:16] if row["last_used_at"] else "nie benutzt"
+        click.echo(f"{row['id']:>4}  {row['name']:<20} {row['user']:<32} {used:<16}  {state}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out when there is only one.")
+def token_revoke(token_id: int, slug: str | None) -> None:
+    """Revoke the token with this id (see `rathaus token list`); it stops working at once."""
+    from hub.tenancy.administration import revoke_token
+    from hub.tenancy.service import get_municipality
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        revoked = revoke_token(session, municipality_id=found.id, actor_id=None, token_id=token_id).token
+        click.echo(f"Token {revoked.id} ({revoked.name}) ist widerrufen.")
+
+
 @main.group()
 def channel() -> None:
     """Channel accounts (Twilio numbers, Telegram bots, Facebook pages, mailboxes)."""

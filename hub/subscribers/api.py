@@ -24,7 +24,7 @@ from hub.settings import get_settings
 from hub.subscribers import gdpr, service, verification
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
-from hub.tenancy.auth import can_write, current_user, require_role
+from hub.tenancy.auth import can_write, current_user, require_admin
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality
 from hub.web.i18n import translate
@@ -33,7 +33,6 @@ from hub.web.rendering import render
 router = APIRouter(prefix="/api/v1", tags=["subscribers"])
 public_router = APIRouter(prefix="/api/v1/public/{slug}", tags=["public"])
 
-require_admin = require_role(frozenset({"admin"}))
 
 # Short answers of the public routes, per language.
 NOTICES = {

@@ -1,4 +1,4 @@
-"""The administration pages: channel accounts, staff, teams with their targets and office hours, the town's settings."""
+"""The administration pages: channel accounts, staff, API tokens, teams with targets and office hours, settings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hub.subscribers.preferences import preference
 from hub.tenancy import administration as admin
 from hub.tenancy.models import Municipality
 from hub.tenancy.roles import ROLES
-from hub.tenancy.service import describe_channel_account, list_channel_accounts
+from hub.tenancy.service import describe_channel_account, list_api_tokens, list_channel_accounts
 from hub.tenancy.signin import lock_minutes_left
 from hub.web.auth import Staff, require
 from hub.web.i18n import N_, translate
@@ -34,6 +34,7 @@ DONE = {
     "staff_on": N_("Das Konto ist wieder aktiv."),
     "staff_off": N_("Das Konto ist deaktiviert; die Person wurde überall abgemeldet."),
     "staff_unlocked": N_("Die Sperre wurde aufgehoben."),
+    "token_revoked": N_("Das API-Token ist widerrufen und funktioniert ab sofort nicht mehr."),
     "team_saved": N_("Das Team wurde gespeichert."),
     "settings_saved": N_("Die Einstellungen wurden gespeichert."),
 }
@@ -358,6 +359,37 @@ def person_unlock(
     admin.unlock_staff(session, municipality_id=staff.municipality_id, actor_id=staff.user_id, user_id=user_id)
     session.commit()
     return _back(f"/app/admin/staff/{user_id}", "staff_unlocked")
+
+
+# API tokens
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens(
+    request: Request,
+    user_id: int | None = None,
+    done: str | None = None,
+    staff: Staff = Depends(require("admin")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    person = admin.get_staff(session, municipality_id=staff.municipality_id, user_id=user_id) if user_id else None
+    return render(
+        request,
+        "staff/admin/tokens.html",
+        title=translate(request, "API-Tokens"),
+        person=person,
+        tokens=list_api_tokens(session, municipality_id=staff.municipality_id, user_id=user_id),
+        messages=_notices(request, done),
+    )
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(
+    token_id: int, staff: Staff = Depends(require("admin")), session: Session = Depends(get_session)
+) -> RedirectResponse:
+    admin.revoke_token(session, municipality_id=staff.municipality_id, actor_id=staff.user_id, token_id=token_id)
+    session.commit()
+    return _back("/app/admin/tokens", "token_revoked")
 
 
 # Teams

@@ -103,7 +103,7 @@ MASK = "********"
 
 
 def audit(
-    session: Session, *, actor_id: int, municipality_id: int, action: str, object_type: str,
+    session: Session, *, actor_id: int | None, municipality_id: int, action: str, object_type: str,
     object_id: int | None, **details: Any,
 ) -> None:  # fmt: skip
     session.add(
@@ -352,19 +352,32 @@ def update_staff(
 
 
 def set_staff_active(session: Session, *, municipality_id: int, actor_id: int, user_id: int, active: bool) -> StaffUser:
-    """Deactivating signs the person out everywhere at once."""
+    """Deactivating signs the person out everywhere at once and revokes every API token of theirs."""
     user = get_staff(session, municipality_id=municipality_id, user_id=user_id)
     if user.id == actor_id and not active:
         raise InvalidInput("Sie können Ihr eigenes Konto nicht deaktivieren.")
     user.active = active
     session.add(user)
+    details: dict[str, Any] = {}
     if not active:
         assert user.id is not None
         end_all_sessions(session, user_id=user.id)
+        details["tokens_revoked"] = tenancy.revoke_all_api_tokens(session, user_id=user.id)
     audit(session, actor_id=actor_id, municipality_id=municipality_id,
           action="staff.activated" if active else "staff.deactivated",
-          object_type="staff_user", object_id=user.id)  # fmt: skip
+          object_type="staff_user", object_id=user.id, **details)  # fmt: skip
     return user
+
+
+def revoke_token(
+    session: Session, *, municipality_id: int, actor_id: int | None, token_id: int
+) -> tenancy.TokenListing:
+    """`actor_id` None: revoked on the command line, by whoever runs the server."""
+    revoked = tenancy.revoke_api_token(session, municipality_id=municipality_id, token_id=token_id)
+    api_token = revoked.token
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="api_token.revoked",
+          object_type="api_token", object_id=api_token.id, name=api_token.name, user_id=api_token.user_id)  # fmt: skip
+    return revoked
 
 
 def unlock_staff(session: Session, *, municipality_id: int, actor_id: int, user_id: int) -> StaffUser:

@@ -1,17 +1,20 @@
-"""JSON routes for the tenant's channel accounts, staff and teams (read-only here)."""
+"""JSON routes for the tenant's channel accounts, staff and teams (read-only here), and its API tokens."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from hub.db import get_session
 from hub.settings import get_settings
-from hub.tenancy.auth import current_user
+from hub.tenancy.administration import revoke_token
+from hub.tenancy.auth import current_user, require_admin
 from hub.tenancy.models import StaffUser, Team
-from hub.tenancy.service import describe_channel_account, list_channel_accounts
+from hub.tenancy.service import TokenListing, describe_channel_account, list_api_tokens, list_channel_accounts
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
 
@@ -41,3 +44,38 @@ def list_teams(
 ) -> list[dict[str, Any]]:
     teams = session.exec(select(Team).where(Team.municipality_id == user.municipality_id))
     return [{"id": team.id, "name": team.name} for team in teams]
+
+
+class ApiTokenOut(BaseModel):
+    """A token as the administration sees it; the token itself is shown only once, when it is made."""
+
+    id: int
+    name: str
+    user_id: int
+    user_email: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, item: TokenListing) -> ApiTokenOut:
+        token = item.token
+        assert token.id is not None
+        return cls(
+            id=token.id, name=token.name, user_id=token.user_id, user_email=item.user.email,
+            created_at=token.created_at, last_used_at=token.last_used_at, revoked_at=token.revoked_at,
+        )  # fmt: skip
+
+
+@router.get("/tokens", response_model=list[ApiTokenOut])
+def list_tokens(user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)) -> list[Any]:
+    """Every API token of the town (admins only), live ones first; `last_used_at` is exact to a minute."""
+    return [ApiTokenOut.of(item) for item in list_api_tokens(session, municipality_id=user.municipality_id)]
+
+
+@router.delete("/tokens/{token_id}", response_model=ApiTokenOut)
+def revoke(token_id: int, user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)) -> Any:
+    """Revokes a token at once (admins only); revoking one that is revoked already changes nothing."""
+    revoked = revoke_token(session, municipality_id=user.municipality_id, actor_id=user.id, token_id=token_id)
+    session.commit()
+    return ApiTokenOut.of(revoked)

@@ -40,3 +40,4 @@ def require_role(roles: frozenset[str]) -> Callable[[StaffUser], StaffUser]:
 
 
 can_write = require_role(WRITE_ROLES)
+require_admin = require_role(frozenset({"admin"}))

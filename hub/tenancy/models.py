@@ -93,6 +93,7 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=120)
     token_sha256: str = Field(unique=True, index=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="Within a minute.")
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
@@ -15,6 +18,8 @@ from hub.settings import Settings
 from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser, Team
 
 ROLES = ("admin", "mayor", "staff", "viewer")
+# How precisely a token's last use is recorded.
+TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
 
 # Per kind: the config key that names the account to people, and the secrets it needs.
 ADDRESS_KEY = {
@@ -99,17 +104,78 @@ def create_api_token(session: Session, *, user: StaffUser, name: str) -> str:
 
 
 def user_for_token(session: Session, token: str) -> StaffUser | None:
-    api_token = session.exec(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))).first()
-    if api_token is None or api_token.revoked_at is not None:
+    """The active staff member behind a token that is not revoked; marks the token as used.
+
+    The person's `active` flag is asked at every request, so deactivating an account ends its
+    tokens at once even where a token was not revoked. `last_used_at` is written at most once a
+    minute: a script polling the API should not turn every read into a write.
+    """
+    found = session.exec(
+        select(ApiToken, StaffUser)
+        .join(StaffUser, col(StaffUser.id) == col(ApiToken.user_id))
+        .where(
+            ApiToken.token_sha256 == _token_digest(token),
+            col(ApiToken.revoked_at).is_(None),
+            col(StaffUser.active).is_(True),
+        )
+    ).first()
+    if found is None:
         return None
-    return session.get(StaffUser, api_token.user_id)
+    api_token, user = found
+    now = utcnow()
+    if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_USE_RECORDED_EVERY:
+        session.execute(update(ApiToken).where(col(ApiToken.id) == api_token.id).values(last_used_at=now))
+        session.commit()
+    return user
 
 
-def revoke_api_token(session: Session, *, token: str) -> None:
-    api_token = session.exec(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))).first()
-    if api_token is None:
-        raise NotFound("Token unbekannt.")
-    api_token.revoked_at = utcnow()
+@dataclass(frozen=True)
+class TokenListing:
+    """An API token as the administration sees it: never the token itself."""
+
+    token: ApiToken
+    user: StaffUser
+
+
+def list_api_tokens(
+    session: Session, *, municipality_id: int, user_id: int | None = None, include_revoked: bool = True
+) -> list[TokenListing]:
+    """The town's tokens, newest first, with the person each acts as."""
+    query = (
+        select(ApiToken, StaffUser)
+        .join(StaffUser, col(StaffUser.id) == col(ApiToken.user_id))
+        .where(ApiToken.municipality_id == municipality_id)
+        .order_by(col(ApiToken.revoked_at).is_not(None), col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+    )
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    if not include_revoked:
+        query = query.where(col(ApiToken.revoked_at).is_(None))
+    return [TokenListing(token=token, user=user) for token, user in session.exec(query).all()]
+
+
+def revoke_api_token(session: Session, *, municipality_id: int, token_id: int) -> TokenListing:
+    """Revokes one of the town's tokens; revoking one twice keeps the first time."""
+    found = next(
+        (item for item in list_api_tokens(session, municipality_id=municipality_id) if item.token.id == token_id), None
+    )
+    if found is None:
+        raise NotFound(f"API-Token {token_id} gibt es in dieser Gemeinde nicht.")
+    if found.token.revoked_at is None:
+        found.token.revoked_at = utcnow()
+        session.add(found.token)
+        session.flush()
+    return found
+
+
+def revoke_all_api_tokens(session: Session, *, user_id: int) -> int:
+    """Revokes every token of a person (when the account is deactivated); returns how many were live."""
+    revoked = session.execute(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(revoked.rowcount)  # type: ignore[attr-defined]
 
 
 def create_channel_account(

@@ -26,7 +26,7 @@ from hub.settings import Settings
 from hub.subscribers.models import District, Topic
 from hub.subscribers.service import list_districts, list_topics
 from hub.tenancy import service as tenancy
-from hub.tenancy.models import ChannelAccount, StaffUser, Team
+from hub.tenancy.models import ApiToken, ChannelAccount, StaffUser, Team
 from tests.unit.db import Town, receive
 from tests.unit.web import staff_user
 
@@ -94,6 +94,7 @@ class Rows:
     canned_reply: CannedReply
     topic: Topic
     district: District
+    api_token: ApiToken
 
     @property
     def contact_id(self) -> int:
@@ -120,12 +121,14 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
     session.add_all([broadcast, label, canned])
     user = staff_user(session, town, "staff", email=f"kollege-{secret.lower()}@{town.municipality.slug}.example")
     team = tenancy.create_team(session, municipality_id=town.id, name=f"Team {secret}")
+    tenancy.create_api_token(session, user=user, name=f"Skript {secret}")
     session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
         broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
         topic=list_topics(session, municipality_id=town.id)[0],
         district=list_districts(session, municipality_id=town.id)[0],
+        api_token=_newest(session, ApiToken, town.id),
     )  # fmt: skip
 
 
@@ -148,6 +151,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "canned_id": lambda rows: rows.canned_reply.id,
     "topic_id": lambda rows: rows.topic.id,
     "district_id": lambda rows: rows.district.id,
+    "token_id": lambda rows: rows.api_token.id,
     "slug": lambda rows: rows.town.municipality.slug,
     "report": lambda _rows: "messages",
 }
