@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hub import webhooks
 from hub.broadcasts import api as broadcasts_api
@@ -25,6 +26,7 @@ from hub.inbox import api as inbox_api
 from hub.inbox import pages as inbox_pages
 from hub.inbox import status_page
 from hub.reports import pages as reports_pages
+from hub.settings import get_settings
 from hub.subscribers import api as subscribers_api
 from hub.subscribers import pages as subscribers_pages
 from hub.subscribers import public_pages as subscription_pages
@@ -72,6 +74,10 @@ def create_app() -> FastAPI:
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
     )
     app.add_middleware(PageSecurity)
+    trusted_proxies = get_settings().trusted_proxies.strip()
+    if trusted_proxies:
+        # Outermost, so that every layer below sees the citizen's address and the proxy's https.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(webhooks.router)
     app.include_router(tenancy_pages.router)

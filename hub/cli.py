@@ -62,11 +62,14 @@ def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     # The inbox's live streams stay open for 30 s; shutting down should not wait for them.
+    # Forwarded headers are read by the app itself, from RATHAUS_TRUSTED_PROXIES only: uvicorn's
+    # own default would believe any process on loopback.
     uvicorn.run(
         "hub.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
+        proxy_headers=False,
         log_level="info",
         timeout_graceful_shutdown=3,
     )

@@ -1,4 +1,4 @@
-"""Moving-window rate limits: sends per channel account (as the provider counts them) and public forms.
+"""Moving-window rate limits: sends per channel account (as the provider counts them), public forms, sign-in failures.
 
 A moving window of the last uses per key, in Redis (shared by every process) or in this
 process's memory (embedded, where one process does all sending).
@@ -80,6 +80,29 @@ return 0
 """
 
 
+# KEYS[1] the window; ARGV[1] window seconds. Returns {count, seconds until the oldest leaves}.
+_COUNT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #oldest == 0 then
+  return {0, '0'}
+end
+return {redis.call('ZCARD', KEYS[1]), tostring(tonumber(oldest[2]) + window - now)}
+"""
+
+# KEYS[1] the window; ARGV: window seconds, a unique member. Counts one use, whatever the limit.
+_RECORD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 1000))
+return 0
+"""
+
+
 class RateLimiter(Protocol):
     def wait(self, key: str, limit: int, window_seconds: float) -> float:
         """Takes a slot under `key` and returns 0, or returns how long until one is free."""
@@ -89,6 +112,12 @@ class RateLimiter(Protocol):
 
     def sent(self, key: str, slot: str) -> None:
         """The send of `slot` has ended (answered or failed): it counts from now for the window."""
+
+    def count(self, key: str, window_seconds: float) -> tuple[int, float]:
+        """How many uses `key` had in the window, and the seconds until the oldest of them leaves it."""
+
+    def record(self, key: str, window_seconds: float) -> None:
+        """Counts one use of `key` (a failure, say) without asking whether it was within a limit."""
 
 
 def hold_send_slot(limiter: RateLimiter, key: str, per_second: int, *, before_waiting: Callable[[], None]) -> str:
@@ -149,6 +178,18 @@ class MemoryRateLimiter:
                 return 0.0
             return max(taken[0] + window_seconds - now, 0.001)
 
+    def count(self, key: str, window_seconds: float) -> tuple[int, float]:
+        with self._lock:
+            now = time.monotonic()
+            taken = self._taken[key]
+            while taken and taken[0] <= now - window_seconds:
+                taken.popleft()
+            return len(taken), (taken[0] + window_seconds - now) if taken else 0.0
+
+    def record(self, key: str, window_seconds: float) -> None:
+        with self._lock:
+            self._taken[key].append(time.monotonic())
+
 
 class RedisRateLimiter:
     def __init__(self, url: str) -> None:
@@ -156,6 +197,8 @@ class RedisRateLimiter:
         self._take = self._redis.register_script(_TAKE_SLOT)
         self._take_send = self._redis.register_script(_TAKE_SEND_SLOT)
         self._sent = self._redis.register_script(_SENT)
+        self._count = self._redis.register_script(_COUNT)
+        self._record = self._redis.register_script(_RECORD)
 
     def take_send(self, key: str, limit: int, slot: str) -> float:
         return float(
@@ -170,6 +213,13 @@ class RedisRateLimiter:
 
     def wait(self, key: str, limit: int, window_seconds: float) -> float:
         return float(self._take(keys=[f"rathaus:rate:{key}"], args=[window_seconds, limit, uuid.uuid4().hex]))
+
+    def count(self, key: str, window_seconds: float) -> tuple[int, float]:
+        used, wait = self._count(keys=[f"rathaus:rate:{key}"], args=[window_seconds])
+        return int(used), float(wait)
+
+    def record(self, key: str, window_seconds: float) -> None:
+        self._record(keys=[f"rathaus:rate:{key}"], args=[window_seconds, uuid.uuid4().hex])
 
 
 def limiter_url(settings: Settings) -> str:

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         description="Base URL at which providers reach the hub; webhook signatures are checked against it.",
     )
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses or networks (comma-separated, e.g. 10.0.0.0/8) of the reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; empty: none, every peer is the client itself.",
+    )
     port: int = Field(8000, description="Port the web app listens on.")
     smtp_host: str = Field("127.0.0.1", description="Address of the inbound SMTP listener.")
     smtp_port: int = Field(2525, description="Port of the inbound SMTP listener.")
@@ -58,8 +63,15 @@ class Settings(BaseSettings):
     )
     session_idle_minutes: int = Field(480, description="A staff session ends after this long without a request.")
     session_max_hours: int = Field(12, description="A staff session ends this long after sign-in in any case.")
-    sign_in_max_failures: int = Field(5, description="Failed sign-ins in a row that lock the account.")
-    sign_in_lock_minutes: int = Field(15, description="How long a locked account stays locked.")
+    sign_in_max_failures: int = Field(
+        5,
+        description="Failed sign-ins for one address from one client before that client waits; "
+        "also the wrong second-factor codes that lock an account.",
+    )
+    sign_in_client_max_failures: int = Field(
+        20, description="Failed sign-ins from one client, for any addresses, before it waits."
+    )
+    sign_in_lock_minutes: int = Field(15, description="The window of those counts, and how long the wait lasts.")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @property

@@ -20,7 +20,7 @@ from hub.subscribers.service import stop
 from hub.tenancy.models import Municipality
 from hub.web.i18n import translate
 from hub.web.rendering import render
-from hub.web.security import verify_csrf
+from hub.web.security import client_address, verify_csrf
 
 # The one-click unsubscribe (POST /u/{token}) carries no CSRF token on purpose: RFC 8058 has the
 # mail provider POST "List-Unsubscribe=One-Click" to the link from the List-Unsubscribe header,
@@ -65,7 +65,7 @@ def unsubscribe(token: str, request: Request, session: Session = Depends(get_ses
         return _error(request, error)
     evidence = {
         "broadcast_id": target.broadcast_id,
-        "ip": request.client.host if request.client else None,
+        "ip": client_address(request),
         "user_agent": request.headers.get("user-agent", "")[:200],
     }
     stop(session, municipality_id=target.municipality_id, contact_id=target.contact_id, channel_kind="email",

@@ -2,9 +2,8 @@
 
 Public routes (`/api/v1/public/{slug}/...`) need no token. The client IP they record and limit
 by is `request.client.host`: X-Forwarded-For is not read here, because any caller can write
-it. Behind the reverse proxy, uvicorn's proxy-headers support (on by default, trusting only
-the addresses in --forwarded-allow-ips / FORWARDED_ALLOW_IPS, 127.0.0.1 unless set) already
-puts the real client address there, so the trust decision lives in one place.
+it. Only a proxy named in RATHAUS_TRUSTED_PROXIES may say who the client is, and hub.app turns
+its header into the client address, so the trust decision lives in one place.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality
 from hub.web.i18n import translate
 from hub.web.rendering import render
+from hub.web.security import client_address
 
 router = APIRouter(prefix="/api/v1", tags=["subscribers"])
 public_router = APIRouter(prefix="/api/v1/public/{slug}", tags=["public"])
@@ -51,10 +51,6 @@ NOTICES = {
 
 def _notice(language: str, key: str) -> str:
     return NOTICES.get(language, NOTICES["de"])[key]
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 # --- shapes ---------------------------------------------------------------------------------
@@ -320,7 +316,7 @@ def start_phone_signup(
         topics=body.topics,
         district=body.district,
         language=body.language,
-        client_ip=_client_ip(request),
+        client_ip=client_address(request),
     )
     return CodeSentOut(
         detail=_notice(body.language, "code_sent"),
@@ -343,7 +339,7 @@ def verify_phone_signup(
         municipality=municipality,
         phone=body.phone,
         code=body.code,
-        client_ip=_client_ip(request),
+        client_ip=client_address(request),
         user_agent=request.headers.get("user-agent"),
         language=body.language,
     )
@@ -369,7 +365,7 @@ def start_email_signup(
         topics=body.topics,
         district=body.district,
         language=body.language,
-        client_ip=_client_ip(request),
+        client_ip=client_address(request),
     )
     return NoticeOut(detail=_notice(body.language, "mail_sent"))
 
@@ -405,7 +401,7 @@ def confirm_email_signup(
             session,
             municipality=municipality,
             token=token,
-            client_ip=_client_ip(request),
+            client_ip=client_address(request),
             user_agent=request.headers.get("user-agent"),
         )
     except DomainError as error:

@@ -25,7 +25,7 @@ from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.i18n import translate
 from hub.web.rendering import render
-from hub.web.security import set_cookie, verify_csrf
+from hub.web.security import client_address, set_cookie, verify_csrf
 
 router = APIRouter(prefix="/abo/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -37,10 +37,6 @@ SIGNUP_COOKIE_SECONDS = 30 * 60
 
 def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
     return get_municipality(session, slug=slug)
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _language(request: Request) -> str:
@@ -111,7 +107,7 @@ def start_phone(
     try:
         started = verification.start_verification(
             session, municipality=municipality, phone=phone, topics=topics, district=district or None,
-            language=language, client_ip=_client_ip(request),
+            language=language, client_ip=client_address(request),
         )  # fmt: skip
     except DomainError as error:
         session.rollback()
@@ -175,7 +171,7 @@ def check_code(
         return _back_to_start(municipality)
     try:
         verified = verification.verify_code(
-            session, municipality=municipality, phone=state["p"], code=code, client_ip=_client_ip(request),
+            session, municipality=municipality, phone=state["p"], code=code, client_ip=client_address(request),
             user_agent=request.headers.get("user-agent"), language=state["l"],
         )  # fmt: skip
     except DomainError as error:
@@ -198,7 +194,7 @@ def send_again(
     try:
         verification.start_verification(
             session, municipality=municipality, phone=state["p"], topics=state["t"], district=state["d"],
-            language=state["l"], client_ip=_client_ip(request),
+            language=state["l"], client_ip=client_address(request),
         )  # fmt: skip
     except DomainError as error:
         session.rollback()
@@ -244,7 +240,7 @@ def start_email(
     try:
         service.request_email_subscription(
             session, settings=get_settings(), municipality=municipality, email=email, topics=topics,
-            district=district or None, language=language, client_ip=_client_ip(request),
+            district=district or None, language=language, client_ip=client_address(request),
         )  # fmt: skip
     except DomainError as error:
         return _form(request, session, municipality, channel="email", choices=choices, error=error)

@@ -21,7 +21,7 @@ from hub.tenancy.models import Municipality, StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
 from hub.web.i18n import translate
 from hub.web.rendering import render
-from hub.web.security import new_csrf_token, safe_next, set_cookie, verify_csrf
+from hub.web.security import client_address, new_csrf_token, safe_next, set_cookie, verify_csrf
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,16 @@ def _signed_in_response(request: Request, target: str, token: str) -> Response:
     return response
 
 
-def _locked(request: Request, locked: signin.AccountLocked, *, email: str, target: str) -> HTMLResponse:
-    """The sign-in form again, saying for how long the account is locked (after a password or a code)."""
-    error = translate(request, "Zu viele Fehlversuche. Die Anmeldung ist für {minutes} Minuten gesperrt.")
+def _locked(
+    request: Request, locked: signin.AccountLocked | signin.SignInThrottled, *, email: str, target: str
+) -> HTMLResponse:
+    """The sign-in form again, saying how long to wait (after too many wrong passwords or codes)."""
+    if isinstance(locked, signin.SignInThrottled):
+        error = translate(
+            request, "Zu viele Fehlversuche. Bitte warten Sie {minutes} Minuten und versuchen Sie es dann erneut."
+        )
+    else:
+        error = translate(request, "Zu viele Fehlversuche. Die Anmeldung ist für {minutes} Minuten gesperrt.")
     return render(
         request,
         "staff/login.html",
@@ -72,9 +79,13 @@ def login(
     session: Session = Depends(get_session),
 ) -> Response:
     target = safe_next(next)
+    settings = get_settings()
     try:
-        user = signin.authenticate(session, settings=get_settings(), email=email, password=password)
-    except signin.AccountLocked as locked:
+        user = signin.authenticate(
+            session, settings=settings, limiter=shared_limiter(settings), client=client_address(request) or "unknown",
+            email=email, password=password,
+        )  # fmt: skip
+    except (signin.AccountLocked, signin.SignInThrottled) as locked:
         return _locked(request, locked, email=email, target=target)
     except signin.SignInFailed:
         error = translate(request, "E-Mail-Adresse oder Passwort stimmen nicht.")
@@ -158,7 +169,7 @@ def forgot(request: Request, email: Annotated[str, Form()] = "", session: Sessio
     settings = get_settings()
     address = email.strip().lower()
     limiter = shared_limiter(settings)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request) or "unknown"
     if not (
         try_acquire(limiter, f"reset:ip:{client}", RESETS_PER_CLIENT_PER_HOUR, 3600)
         and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)

@@ -1,8 +1,9 @@
-"""Staff sign-in: argon2 passwords, lock-out after repeated failures, sessions, TOTP and password reset."""
+"""Staff sign-in: argon2 passwords, throttling of repeated failures per client, sessions, TOTP and password reset."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ from sqlmodel import Session, col, delete, select
 
 from hub.db import utcnow
 from hub.errors import InvalidInput
+from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.tenancy.models import Municipality, PasswordReset, StaffSession, StaffUser
 
@@ -32,9 +34,19 @@ class SignInFailed(Exception):
 
 
 class AccountLocked(Exception):
+    """Too many wrong second-factor codes: only someone who knew the password can cause this."""
+
     def __init__(self, until_minutes: int) -> None:
         super().__init__(until_minutes)
         self.minutes = until_minutes
+
+
+class SignInThrottled(Exception):
+    """Too many failures from this client (for this address, or for any): it must wait, no account is locked."""
+
+    def __init__(self, minutes: int) -> None:
+        super().__init__(minutes)
+        self.minutes = minutes
 
 
 @dataclass(frozen=True)
@@ -76,28 +88,47 @@ def _record_failure(session: Session, settings: Settings, user: StaffUser) -> No
     session.commit()
 
 
-def authenticate(session: Session, *, settings: Settings, email: str, password: str) -> StaffUser:
-    """The active user with this email and password; failures count towards a lock-out."""
+def _failure_windows(settings: Settings, client: str, address: str) -> tuple[tuple[str, int], ...]:
+    """The failure counters a sign-in attempt is held to, with their limits.
+
+    Keyed by the client and the address as typed, never by an account: an address without an
+    account is counted exactly like one with, and failures from elsewhere do not touch a
+    colleague's own sign-in.
+    """
+    return (
+        (f"signin:client:{client}", settings.sign_in_client_max_failures),
+        (f"signin:pair:{client}:{address}", settings.sign_in_max_failures),
+    )
+
+
+def authenticate(
+    session: Session, *, settings: Settings, limiter: RateLimiter, client: str, email: str, password: str
+) -> StaffUser:
+    """The active user with this email and password.
+
+    A client over one of its failure limits waits (SignInThrottled) before any password hash is
+    computed, so guessing from one client costs it time rather than costing the server argon2.
+    """
+    address = email.strip().lower()
+    window = settings.sign_in_lock_minutes * 60
+    counters = _failure_windows(settings, client, address)
+    waits = [left for key, limit in counters for used, left in [limiter.count(key, window)] if used >= limit]
+    if waits:
+        raise SignInThrottled(max(1, math.ceil(max(waits) / 60)))
     candidates = session.exec(
-        select(StaffUser).where(func.lower(StaffUser.email) == email.strip().lower(), col(StaffUser.active).is_(True))
+        select(StaffUser).where(func.lower(StaffUser.email) == address, col(StaffUser.active).is_(True))
     ).all()
     if not candidates:
         _hasher.verify(password, _DUMMY_HASH)
-        raise SignInFailed
     for user in candidates:
-        minutes = lock_minutes_left(user)
-        if minutes:
-            raise AccountLocked(minutes)
         if user.password_hash and _hasher.verify(password, user.password_hash):
-            user.failed_logins = 0
-            user.locked_until = None
-            session.add(user)
+            # Locked only by wrong second-factor codes, which needed this password.
+            minutes = lock_minutes_left(user)
+            if minutes:
+                raise AccountLocked(minutes)
             return user
-    for user in candidates:
-        _record_failure(session, settings, user)
-    minutes = max(lock_minutes_left(user) for user in candidates)
-    if minutes:
-        raise AccountLocked(minutes)
+    for key, _limit in counters:
+        limiter.record(key, window)
     raise SignInFailed
 
 
@@ -156,7 +187,7 @@ def end_all_sessions(session: Session, *, user_id: int) -> None:
 
 
 def check_second_factor(session: Session, *, settings: Settings, signed_in: SignedIn, code: str) -> bool:
-    """Completes a pending sign-in with the TOTP code; wrong codes count towards the lock-out."""
+    """Completes a pending sign-in with the TOTP code; wrong codes count towards the account's lock-out."""
     user = signed_in.user
     if user.totp_secret is None:
         return True

@@ -25,8 +25,13 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address; behind a proxy in RATHAUS_TRUSTED_PROXIES, the one it forwarded (hub.app)."""
+    return request.client.host if request.client else None
+
+
 def is_secure(request: Request) -> bool:
-    """True behind TLS; uvicorn's proxy headers turn the proxy's X-Forwarded-Proto into the scheme."""
+    """True behind TLS; a trusted proxy's X-Forwarded-Proto becomes the scheme (hub.app)."""
     return request.url.scheme == "https"
 
 

@@ -224,3 +224,11 @@ def test_mail_to_an_unknown_address_is_refused_at_rcpt(hub: Hub) -> None:
         )
     code, text = refused.value.recipients["niemand@musterstadt.example"]
     assert code == 550 and b"Unbekannter" in text
+
+
+def test_the_served_hub_believes_no_forwarded_headers_from_loopback(hub: Hub) -> None:
+    """`rathaus serve` trusts no proxy unless RATHAUS_TRUSTED_PROXIES names it, loopback included."""
+    answer = httpx.get(f"{hub.url}/app/login", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+    assert answer.status_code == 200
+    cookie = next(value for value in answer.headers.get_list("set-cookie") if value.startswith("rathaus_csrf="))
+    assert "secure" not in cookie.lower(), "a forged X-Forwarded-Proto from loopback was believed"

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session
 
-from hub import db
+from hub import db, ratelimit
 from hub import settings as settings_module
 from hub.migrate import upgrade_to_head
 from hub.settings import Settings
@@ -154,6 +154,8 @@ def settings(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
     settings_module.get_settings.cache_clear()
     db.get_engine.cache_clear()
+    # The embedded limiter lives in this process: one test's sign-in failures must not throttle the next.
+    ratelimit._limiter.cache_clear()
     upgrade_to_head()
     yield settings_module.get_settings()
     db.get_engine().dispose()

@@ -1,7 +1,10 @@
-"""Staff sign-in: passwords, lock-out, sessions, the second factor, reset links, CSRF and redirects."""
+"""Staff sign-in: passwords, throttled failures, sessions, the second factor, reset links, CSRF and redirects."""
 
 from __future__ import annotations
 
+import re
+
+import httpx
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
@@ -50,18 +53,48 @@ def test_wrong_password_and_unknown_email_read_the_same(session: Session, client
     assert SESSION_COOKIE not in client.cookies
 
 
-def test_five_failures_lock_the_account_even_for_the_right_password(
+def error_of(answer: httpx.Response) -> str:
+    found = re.search(r'role="alert"[^>]*>(.*?)<', answer.text, re.S)
+    assert found is not None, answer.text
+    return found.group(1).strip()
+
+
+def test_known_and_unknown_addresses_read_the_same_at_every_attempt(
+    session: Session, client: TestClient, settings: Settings
+) -> None:
+    town = make_town(session)
+    user = staff_user(session, town, "staff")
+    for attempt in range(settings.sign_in_max_failures + 2):
+        known = sign_in(client, user.email, "falsch-falsch")
+        unknown = sign_in(client, "niemand@testdorf.example", "falsch-falsch")
+        assert (known.status_code, error_of(known)) == (unknown.status_code, error_of(unknown)), f"attempt {attempt}"
+    assert known.status_code == 429
+    assert "Bitte warten Sie 15 Minuten" in error_of(known)
+
+
+def test_failures_make_that_client_wait_but_never_lock_the_colleague_out(
     session: Session, client: TestClient, settings: Settings
 ) -> None:
     town = make_town(session)
     user = staff_user(session, town, "staff")
     for _ in range(settings.sign_in_max_failures):
-        assert sign_in(client, user.email, "falsch-falsch").status_code in (401, 429)
-    locked = sign_in(client, user.email, PASSWORD)
-    assert locked.status_code == 429
-    assert "gesperrt" in locked.text
+        assert sign_in(client, user.email, "falsch-falsch").status_code == 401
+    assert sign_in(client, user.email, PASSWORD).status_code == 429, "the guessing client must wait"
+
+    colleague_at_her_desk = TestClient(create_app(), client=("192.0.2.44", 50000))
+    assert sign_in(colleague_at_her_desk, user.email, PASSWORD).status_code == 303
     session.refresh(user)
-    assert user.locked_until is not None
+    assert user.locked_until is None and user.failed_logins == 0
+
+
+def test_one_client_trying_many_addresses_is_stopped(session: Session, client: TestClient, settings: Settings) -> None:
+    town = make_town(session)
+    user = staff_user(session, town, "staff")
+    for number in range(settings.sign_in_client_max_failures):
+        assert sign_in(client, f"person{number}@testdorf.example", "Sommer2026!").status_code == 401
+    assert sign_in(client, "noch-eine@testdorf.example", "Sommer2026!").status_code == 429
+    assert sign_in(client, user.email, PASSWORD).status_code == 429
+    assert sign_in(TestClient(create_app(), client=("192.0.2.45", 50000)), user.email, PASSWORD).status_code == 303
 
 
 def test_a_session_cookie_brought_along_is_not_taken_over(session: Session, client: TestClient) -> None:
