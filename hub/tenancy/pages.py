@@ -21,7 +21,14 @@ from hub.tenancy.models import Municipality, StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
 from hub.web.i18n import translate
 from hub.web.rendering import render
-from hub.web.security import client_address, new_csrf_token, safe_next, set_cookie, verify_csrf
+from hub.web.security import (
+    client_address,
+    new_csrf_token,
+    safe_next,
+    session_csrf_token,
+    set_cookie,
+    verify_csrf,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,7 @@ def _signed_in_response(request: Request, target: str, token: str) -> Response:
     """Redirects into the app with the new session cookie and a new CSRF token."""
     response = RedirectResponse(target, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, token)
-    request.state.csrf_token = new_csrf_token()
+    request.state.csrf_token = session_csrf_token(token)
     return response
 
 

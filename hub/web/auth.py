@@ -14,8 +14,7 @@ from hub.settings import get_settings
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.roles import PERMISSIONS, allows
 from hub.tenancy.signin import load_session
-
-SESSION_COOKIE = "rathaus_session"
+from hub.web.security import SESSION_COOKIE
 
 
 class SignInRequired(Exception):

@@ -1,7 +1,9 @@
-"""Security for every page: headers (a strict CSP among them), the CSRF cookie and its check, safe redirects."""
+"""Security for every page: headers (a strict CSP among them), the CSRF token and its check, safe redirects."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -11,8 +13,10 @@ from starlette.datastructures import FormData, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import Forbidden
+from hub.settings import get_settings
 from hub.web.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language
 
+SESSION_COOKIE = "rathaus_session"
 CSRF_COOKIE = "rathaus_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -52,6 +56,44 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def session_csrf_token(session_token: str) -> str:
+    """The CSRF token of a signed-in browser, derived from its session's secret token.
+
+    Bound to the session, a token cannot be planted: a cookie written by a neighbouring
+    subdomain (or a man in the middle on plain http) names a value the attacker knows, but the
+    token the hub expects follows from the HttpOnly session cookie, which nobody else has.
+    """
+    digest = hmac.new(session_token.encode(), b"rathaus-csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def expected_csrf_token(request: Request) -> str | None:
+    """Signed in: the session's token; before sign-in: the visitor's random cookie (double submit)."""
+    session_token = request.cookies.get(SESSION_COOKIE)
+    return session_csrf_token(session_token) if session_token else request.cookies.get(CSRF_COOKIE)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def comes_from_this_site(request: Request) -> bool:
+    """Origin (or, without it, Referer) names the public URL or the address the page was served from.
+
+    Browsers send Origin with every form post; a request without either header (some privacy
+    tools strip both) is left to the token alone. "null" (a sandboxed frame, a data: URL) is refused.
+    """
+    claimed = request.headers.get("origin")
+    if claimed is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return True
+        claimed = _origin(referer)
+    allowed = {_origin(get_settings().public_url), f"{request.url.scheme}://{request.url.netloc}".lower()}
+    return claimed.lower() in allowed
+
+
 class PageSecurity:
     """Middleware: language, a CSRF cookie for every visitor, and the security headers.
 
@@ -69,7 +111,7 @@ class PageSecurity:
         request = Request(scope)
         known = request.cookies.get(CSRF_COOKIE)
         request.state.language = choose_language(request)
-        request.state.csrf_token = known or new_csrf_token()
+        request.state.csrf_token = expected_csrf_token(request) or new_csrf_token()
         # A provider never sends cookies back: a CSRF cookie per webhook would only be noise.
         wants_cookies = not scope["path"].startswith(WEBHOOK_PREFIX)
 
@@ -94,20 +136,26 @@ class PageSecurity:
 
 
 async def verify_csrf(request: Request) -> None:
-    """Dependency of every page router: a form that changes something must carry the visitor's token.
+    """Dependency of every page router: a form that changes something must come from this site with its token.
 
-    The token is in a cookie and must come back in the form (or the X-CSRF-Token header for
-    scripts); another site can make a browser send the cookie but cannot read it.
+    The token must come back in the form (or the X-CSRF-Token header for scripts): another site
+    can make a browser send cookies but cannot read the page that carries the token. Signed in,
+    the token is the session's own (`session_csrf_token`).
     """
     if request.method in _SAFE_METHODS:
         return
-    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not comes_from_this_site(request):
+        raise Forbidden(
+            "Die Anfrage kam von einer anderen Seite und wurde deshalb nicht ausgeführt. "
+            "Bitte öffnen Sie das Formular direkt im Rathaus Hub."
+        )
+    expected = expected_csrf_token(request) or ""
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         form: FormData = await request.form()
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else ""
-    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+    if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise Forbidden("Das Formular ist abgelaufen oder kam nicht von dieser Seite. Bitte laden Sie die Seite neu.")
 
 

@@ -143,3 +143,37 @@ def test_citizen_forms_refuse_a_token_from_another_visitor(session: Session) -> 
     stolen = attacker.cookies[CSRF_COOKIE]
     answer = visitor.post("/abo/testdorf", data={"csrf_token": stolen, "phone": "0151 12345678"})
     assert answer.status_code == 403
+
+
+def test_a_form_posted_from_another_site_is_refused_even_with_the_right_token(session: Session) -> None:
+    town = make_town(session)
+    person = clerk(session, town, "staff")
+    for headers in (
+        {"Origin": "https://angreifer.example"},
+        {"Origin": "null"},
+        {"Referer": "https://angreifer.example/formular.html"},
+    ):
+        answer = person.post("/app/logout", headers=headers, follow_redirects=False)
+        assert answer.status_code == 403, headers
+        assert "kam von einer anderen Seite" in answer.text
+    assert person.get("/app/account", follow_redirects=False).status_code == 200, "the person was signed out"
+    # The page's own address, the public URL (RATHAUS_PUBLIC_URL), and neither header (left to the token).
+    for role, same_site in (
+        ("mayor", {"Origin": "http://testserver"}),
+        ("viewer", {"Referer": "http://127.0.0.1:8000/app/inbox"}),
+        ("admin", {}),
+    ):
+        signed_out = clerk(session, town, role).post("/app/logout", headers=same_site, follow_redirects=False)
+        assert signed_out.status_code == 303, same_site
+
+
+def test_a_signed_in_form_needs_the_sessions_own_token_not_a_planted_cookie(session: Session) -> None:
+    """A CSRF cookie written by someone else (a neighbouring subdomain, plain http) names a token they know."""
+    town = make_town(session)
+    person, colleague = clerk(session, town, "staff"), clerk(session, town, "admin")
+    assert person.csrf_token != colleague.csrf_token
+    person.client.cookies.set(CSRF_COOKIE, "vom-angreifer-gesetzt")
+    planted = person.client.post("/app/logout", data={"csrf_token": "vom-angreifer-gesetzt"}, follow_redirects=False)
+    assert planted.status_code == 403
+    borrowed = person.client.post("/app/logout", data={"csrf_token": colleague.csrf_token}, follow_redirects=False)
+    assert borrowed.status_code == 403
