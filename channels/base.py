@@ -64,8 +64,9 @@ class Attachment:
 class InboundMessage:
     """A citizen's message, comment, button press or edit, free of provider dicts.
 
-    `provider_id` is unique per channel account (MessageSid, "<update_id>", mid, comment id,
-    Message-ID) and is what makes a retried webhook a no-op.
+    `provider_id` is unique per channel account (MessageSid, "<chat id>:<message id>", mid,
+    comment id, Message-ID) and is what makes a retried webhook a no-op. It must name the
+    message itself, never the delivery: Telegram's update ids start again after a quiet week.
     `sender` is the identity address: E.164 phone, Telegram chat id, page-scoped id, email.
     `thread_key` separates conversations on one identity: a Facebook comment thread is
     "post:<post_id>"; direct messages leave it None.
