@@ -117,7 +117,18 @@ class IgnoredEvent:
     reason: str
 
 
-InboundEvent = InboundMessage | StatusUpdate | IgnoredEvent
+@dataclass(frozen=True)
+class OptOut:
+    """The provider reports that the hub may no longer write to `sender`: the citizen blocked the
+    bot, or a group removed it. Recorded as a withdrawal of consent, with `reason` as evidence.
+    """
+
+    provider_id: str
+    sender: str
+    reason: str
+
+
+InboundEvent = InboundMessage | StatusUpdate | OptOut | IgnoredEvent
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from channels.base import (
     InboundEvent,
     InboundMessage,
     OptedOutError,
+    OptOut,
     OutboundMessage,
     PayloadError,
     PermanentError,
@@ -48,10 +49,14 @@ log = logging.getLogger(__name__)
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name, not a secret)
 
-# my_chat_member in a private chat means the user blocked or unblocked the bot; the hub can
-# compare IgnoredEvent.reason with these to act on it.
+# my_chat_member in a private chat means the user blocked or unblocked the bot; in a group, that
+# the bot was added or removed. Blocking and removal become OptOut events with these reasons.
 REASON_BOT_BLOCKED = "Bot vom Nutzer blockiert"
+REASON_BOT_REMOVED = "Bot aus der Gruppe entfernt"
 REASON_BOT_UNBLOCKED = "Bot vom Nutzer wieder freigegeben"
+# The bot's statuses in which it can no longer write to the chat (a tuple: the status in a
+# malformed update may be a list, which a set cannot look up).
+GONE_STATUSES = ("kicked", "left")
 
 # File-carrying message fields and the content type to assume when Telegram names none.
 # Telegram sends an animation twice, as `animation` and as `document`, hence the skip below.
@@ -297,6 +302,11 @@ def _identifier(value: Any, path: str) -> str:
     return str(value)
 
 
+def _is_shared(chat: Mapping[str, Any]) -> bool:
+    # Anything but a private chat (group, supergroup, channel, or no type) counts as read by others.
+    return chat.get("type") != "private"
+
+
 def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
     author = _optional_object(message, "from", f"{update_type}.from")
     chat = _object(message, "chat", f"{update_type}.chat")
@@ -348,13 +358,15 @@ def _callback_event(query: dict[str, Any]) -> InboundMessage:
     )
 
 
-def _membership_event(change: dict[str, Any]) -> IgnoredEvent:
+def _membership_event(change: dict[str, Any]) -> OptOut | IgnoredEvent:
     status = _optional_object(change, "new_chat_member", "my_chat_member.new_chat_member").get("status")
-    chat_id = _identifier(_object(change, "chat", "my_chat_member.chat").get("id"), "my_chat_member.chat.id")
+    chat = _object(change, "chat", "my_chat_member.chat")
+    chat_id = _identifier(chat.get("id"), "my_chat_member.chat.id")
     key = f"member:{chat_id}:{_integer(change, 'date', 'my_chat_member.date')}:{status}"
-    if status == "kicked":
-        return IgnoredEvent(key, reason=REASON_BOT_BLOCKED)
-    if status == "member":
+    private = not _is_shared(chat)
+    if status in GONE_STATUSES:
+        return OptOut(key, sender=chat_id, reason=REASON_BOT_BLOCKED if private else REASON_BOT_REMOVED)
+    if status == "member" and private:
         return IgnoredEvent(key, reason=REASON_BOT_UNBLOCKED)
     return IgnoredEvent(key, reason=f"Mitgliedsstatus des Bots geändert: {status}")
 

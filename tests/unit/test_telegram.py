@@ -18,6 +18,7 @@ from channels.base import (
     IgnoredEvent,
     InboundMessage,
     OptedOutError,
+    OptOut,
     OutboundMessage,
     PayloadError,
     PermanentError,
@@ -26,7 +27,7 @@ from channels.base import (
     VerificationError,
     WebhookRequest,
 )
-from channels.telegram import REASON_BOT_BLOCKED, REASON_BOT_UNBLOCKED, TelegramAdapter
+from channels.telegram import REASON_BOT_BLOCKED, REASON_BOT_REMOVED, REASON_BOT_UNBLOCKED, TelegramAdapter
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
 BOT_TOKEN = "7123456789:AAH4kx9Qe2mT0vLrW8yZ3bN5cD6fG1hJ7kQ"
@@ -177,10 +178,18 @@ def test_button_press_without_message_falls_back_to_the_user() -> None:
     assert event.sender == str(CITIZEN_CHAT_ID)
 
 
-def test_blocking_the_bot_is_recorded_but_ignored() -> None:
-    assert parse_fixture("my_chat_member__blocked.json") == IgnoredEvent(
-        f"member:{CITIZEN_CHAT_ID}:1732200733:kicked", reason=REASON_BOT_BLOCKED
+def test_blocking_the_bot_is_an_opt_out_of_the_chat() -> None:
+    assert parse_fixture("my_chat_member__blocked.json") == OptOut(
+        f"member:{CITIZEN_CHAT_ID}:1732200733:kicked", sender=str(CITIZEN_CHAT_ID), reason=REASON_BOT_BLOCKED
     )
+
+
+@pytest.mark.parametrize("status", ["kicked", "left"])
+def test_removing_the_bot_from_a_group_is_an_opt_out_of_the_group(status: str) -> None:
+    update = json.loads(fixture_body("my_chat_member__kicked_from_group.json"))
+    update["my_chat_member"]["new_chat_member"]["status"] = status
+    [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert event == OptOut(f"member:-1001987654321:1732203600:{status}", "-1001987654321", REASON_BOT_REMOVED)
 
 
 def test_unblocking_the_bot_is_recorded_but_ignored() -> None:

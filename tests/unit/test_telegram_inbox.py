@@ -1,4 +1,4 @@
-"""Telegram updates through the webhook and the pipeline: what reaches the inbox."""
+"""Telegram updates through the webhook and the pipeline: what reaches the inbox and the consent record."""
 
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ from hub.contacts.models import ContactIdentity
 from hub.inbox.models import Conversation, InboundEvent, Message
 from hub.inbox.pipeline import process_event
 from hub.settings import Settings
+from hub.subscribers.models import ConsentEvent, Subscription
+from hub.subscribers.service import subscriber_query
 from hub.tenancy.models import ChannelAccount
 from tests.unit.db import make_town
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
 CITIZEN_CHAT = "5012345678"
+GROUP_CHAT = "-1001987654321"
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -64,6 +67,18 @@ class Bot:
                 .order_by(col(Message.id))
             )
         ]
+
+    def outbound(self) -> list[str]:
+        return [m.body for m in self.session.exec(select(Message).where(Message.direction == "outbound"))]
+
+    def subscription(self, chat: str) -> Subscription:
+        identity = self.session.exec(select(ContactIdentity).where(ContactIdentity.address == chat)).one()
+        return self.session.exec(select(Subscription).where(Subscription.contact_id == identity.contact_id)).one()
+
+    def recipients(self) -> list[int]:
+        """The contacts an announcement to every topic and district would reach."""
+        query = subscriber_query(self.account.municipality_id, [], "any", [], "any")
+        return [contact_id for contact_id, _ in self.session.execute(query)]
 
 
 @pytest.fixture
@@ -116,3 +131,52 @@ def test_an_edit_under_the_same_update_id_is_kept_next_to_the_message(bot: Bot) 
     bot.post(edit)
 
     assert bot.inbound() == [message["message"]["text"], edit["edited_message"]["text"]]
+
+
+# The bot blocked by the citizen, or removed from a group
+
+
+def subscribe_by_keyword(bot: Bot, update: dict[str, Any], chat: str) -> None:
+    keyword = another_message(update, 900, "ANMELDEN")
+    bot.post(keyword)
+    assert bot.subscription(chat).state == "active"
+
+
+def test_blocking_the_bot_stops_the_subscription_and_records_it(bot: Bot) -> None:
+    subscribe_by_keyword(bot, fixture("message__text.json"), CITIZEN_CHAT)
+    subscribed = bot.subscription(CITIZEN_CHAT)
+    assert bot.recipients() == [subscribed.contact_id]
+    sent_before = bot.outbound()
+
+    bot.post(fixture("my_chat_member__blocked.json"))
+    bot.post(fixture("my_chat_member__blocked.json"))  # Telegram's retry
+
+    assert bot.subscription(CITIZEN_CHAT).state == "stopped"
+    assert bot.recipients() == [], "no broadcast goes to a chat that blocked the bot"
+    [stop] = bot.session.exec(select(ConsentEvent).where(ConsentEvent.action == "stopped")).all()
+    assert (stop.contact_id, stop.channel_kind, stop.source) == (subscribed.contact_id, "telegram", "telegram")
+    assert stop.evidence["reason"] == "Bot vom Nutzer blockiert"
+    assert stop.evidence["inbound_event_id"] is not None
+    assert bot.outbound() == sent_before, "nothing is sent to a chat that blocked the bot"
+
+
+@pytest.mark.parametrize("status", ["kicked", "left"])
+def test_removing_the_bot_from_a_group_stops_the_groups_subscription(bot: Bot, status: str) -> None:
+    subscribe_by_keyword(bot, fixture("message__group_text.json"), GROUP_CHAT)
+    removed = fixture("my_chat_member__kicked_from_group.json")
+    removed["my_chat_member"]["new_chat_member"]["status"] = status
+
+    bot.post(removed)
+
+    assert bot.subscription(GROUP_CHAT).state == "stopped"
+    assert bot.recipients() == []
+    [stop] = bot.session.exec(select(ConsentEvent).where(ConsentEvent.action == "stopped")).all()
+    assert stop.evidence["reason"] == "Bot aus der Gruppe entfernt"
+
+
+def test_a_chat_the_hub_never_heard_of_blocking_the_bot_creates_no_contact(bot: Bot) -> None:
+    bot.post(fixture("my_chat_member__blocked.json"))
+
+    assert bot.session.exec(select(ContactIdentity)).all() == []
+    [event] = bot.session.exec(select(InboundEvent)).all()
+    assert event.state == "ignored" and event.outcome is not None and "no contact" in event.outcome
