@@ -75,6 +75,8 @@ class InboundMessage:
     query id); None where presses need no acknowledgement.
     `automated` marks loop risks (Auto-Submitted mail, bulk, MAILER-DAEMON): stored, never
     auto-answered.
+    `shared_chat`: written where others read along (a Telegram group), so an answer there
+    reaches all of them and must carry nothing personal such as the status link.
     """
 
     provider_id: str
@@ -92,6 +94,7 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     recipient: str | None = None
     postback_ref: str | None = None
+    shared_chat: bool = False
 
 
 @dataclass(frozen=True)

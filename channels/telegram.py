@@ -334,6 +334,7 @@ def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
         sent_at=datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None,
         language=_text_or_none(author.get("language_code")),
         attachments=attachments,
+        shared_chat=_is_shared(chat),
     )
 
 
@@ -355,6 +356,7 @@ def _callback_event(query: dict[str, Any]) -> InboundMessage:
         sender_name=_display_name(author),
         language=_text_or_none(author.get("language_code")),
         postback_ref=query_id,
+        shared_chat=bool(chat) and _is_shared(chat),
     )
 
 

@@ -139,6 +139,10 @@ def acknowledge(ctx: InboundContext) -> str | None:
         return "stored"
     if ctx.inbound.automated:
         return "stored, no acknowledgement to an automated sender"
+    if ctx.inbound.shared_chat:
+        # The status link is the writer's alone, and a bot cannot open a private chat with a
+        # member who never started it: the case is there for staff, the group hears nothing.
+        return "stored, no acknowledgement in a chat others read"
     if not ctx.settings.send_acknowledgement:
         return "stored, acknowledgements are switched off"
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)

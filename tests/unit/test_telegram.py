@@ -144,6 +144,7 @@ def test_button_press_is_a_postback_from_the_chat() -> None:
     assert event.sender_name == "Jürgen Müller"
     assert event.postback_ref == "2158374659123456789"
     assert event.provider_id == "callback:2158374659123456789"
+    assert not event.shared_chat
 
 
 def test_the_update_id_is_no_part_of_any_key() -> None:
@@ -162,6 +163,23 @@ def test_a_second_edit_of_a_message_is_an_event_of_its_own() -> None:
     update["edited_message"]["edit_date"] += 30
     [second] = make_adapter().parse(webhook(json.dumps(update).encode()))
     assert second.provider_id != first[0].provider_id
+
+
+def test_a_private_message_is_not_shared_and_a_group_message_is() -> None:
+    private = parse_fixture("message__text.json")
+    group = parse_fixture("message__group_text.json")
+    assert isinstance(private, InboundMessage) and isinstance(group, InboundMessage)
+    assert (private.shared_chat, group.shared_chat) == (False, True)
+    assert group.sender == "-1001987654321"
+    assert group.provider_id == "-1001987654321:1187"
+
+
+def test_a_button_press_in_a_group_is_shared() -> None:
+    update = json.loads(fixture_body("callback_query__button.json"))
+    update["callback_query"]["message"]["chat"] = {"id": -1001987654321, "title": "Lindenplatz", "type": "supergroup"}
+    [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert isinstance(event, InboundMessage)
+    assert (event.sender, event.shared_chat) == ("-1001987654321", True)
 
 
 def test_only_button_presses_carry_a_postback_ref() -> None:

@@ -180,3 +180,27 @@ def test_a_chat_the_hub_never_heard_of_blocking_the_bot_creates_no_contact(bot: 
     assert bot.session.exec(select(ContactIdentity)).all() == []
     [event] = bot.session.exec(select(InboundEvent)).all()
     assert event.state == "ignored" and event.outcome is not None and "no contact" in event.outcome
+
+
+# No personal status link in a group
+
+
+def test_a_group_message_opens_a_case_without_posting_the_status_link_to_the_group(bot: Bot) -> None:
+    update = fixture("message__group_text.json")
+
+    bot.post(update)
+
+    assert bot.inbound(GROUP_CHAT) == [update["message"]["text"]]
+    conversation = bot.session.exec(select(Conversation)).one()
+    assert conversation.status == "open"
+    assert bot.outbound() == []
+    event = bot.session.exec(select(InboundEvent)).one()
+    assert event.outcome == "stored, no acknowledgement in a chat others read"
+
+
+def test_a_private_chat_still_gets_the_acknowledgement_with_its_link(bot: Bot) -> None:
+    bot.post(fixture("message__text.json"))
+
+    conversation = bot.session.exec(select(Conversation)).one()
+    [ack] = bot.session.exec(select(Message).where(Message.direction == "outbound")).all()
+    assert f"/anfrage/{conversation.reference}/{conversation.public_token}" in ack.body
