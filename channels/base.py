@@ -64,8 +64,9 @@ class Attachment:
 class InboundMessage:
     """A citizen's message, comment, button press or edit, free of provider dicts.
 
-    `provider_id` is unique per channel account (MessageSid, "<update_id>", mid, comment id,
-    Message-ID) and is what makes a retried webhook a no-op.
+    `provider_id` is unique per channel account (MessageSid, "<chat id>:<message id>", mid,
+    comment id, Message-ID) and is what makes a retried webhook a no-op. It must name the
+    message itself, never the delivery: Telegram's update ids start again after a quiet week.
     `sender` is the identity address: E.164 phone, Telegram chat id, page-scoped id, email.
     `thread_key` separates conversations on one identity: a Facebook comment thread is
     "post:<post_id>"; direct messages leave it None.
@@ -74,6 +75,8 @@ class InboundMessage:
     query id); None where presses need no acknowledgement.
     `automated` marks loop risks (Auto-Submitted mail, bulk, MAILER-DAEMON): stored, never
     auto-answered.
+    `shared_chat`: written where others read along (a Telegram group), so an answer there
+    reaches all of them and must carry nothing personal such as the status link.
     """
 
     provider_id: str
@@ -91,6 +94,7 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     recipient: str | None = None
     postback_ref: str | None = None
+    shared_chat: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,18 @@ class IgnoredEvent:
     reason: str
 
 
-InboundEvent = InboundMessage | StatusUpdate | IgnoredEvent
+@dataclass(frozen=True)
+class OptOut:
+    """The provider reports that the hub may no longer write to `sender`: the citizen blocked the
+    bot, or a group removed it. Recorded as a withdrawal of consent, with `reason` as evidence.
+    """
+
+    provider_id: str
+    sender: str
+    reason: str
+
+
+InboundEvent = InboundMessage | StatusUpdate | OptOut | IgnoredEvent
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from channels.base import (
     InboundEvent,
     InboundMessage,
     OptedOutError,
+    OptOut,
     OutboundMessage,
     PayloadError,
     PermanentError,
@@ -48,10 +49,14 @@ log = logging.getLogger(__name__)
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name, not a secret)
 
-# my_chat_member in a private chat means the user blocked or unblocked the bot; the hub can
-# compare IgnoredEvent.reason with these to act on it.
+# my_chat_member in a private chat means the user blocked or unblocked the bot; in a group, that
+# the bot was added or removed. Blocking and removal become OptOut events with these reasons.
 REASON_BOT_BLOCKED = "Bot vom Nutzer blockiert"
+REASON_BOT_REMOVED = "Bot aus der Gruppe entfernt"
 REASON_BOT_UNBLOCKED = "Bot vom Nutzer wieder freigegeben"
+# The bot's statuses in which it can no longer write to the chat (a tuple: the status in a
+# malformed update may be a list, which a set cannot look up).
+GONE_STATUSES = ("kicked", "left")
 
 # File-carrying message fields and the content type to assume when Telegram names none.
 # Telegram sends an animation twice, as `animation` and as `document`, hence the skip below.
@@ -107,19 +112,28 @@ class TelegramAdapter:
             raise VerificationError("X-Telegram-Bot-Api-Secret-Token stimmt nicht")
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        """Events keyed by what they are about (chat and message, button press, membership change).
+
+        The update_id only orders the bot's queue: Telegram starts it again from a random number
+        after a week without updates, so as a key it would drop new messages as retries. It stays
+        in the raw body the hub keeps. Updates the hub ignores are keyed by it, as nothing is lost
+        when two of those meet.
+        """
         update = _load_update(request.body)
-        update_id = str(update["update_id"])
         update_type = next((key for key in update if key != "update_id"), None)
         if update_type is None:
-            return [IgnoredEvent(update_id, reason="Update ohne Inhalt")]
+            return [IgnoredEvent(f"update:{update['update_id']}", reason="Update ohne Inhalt")]
         if update_type in ("message", "edited_message"):
-            message = _object(update, update_type)
-            return [_message_event(update_id, update_type, message)]
+            return [_message_event(update_type, _object(update, update_type))]
         if update_type == "callback_query":
-            return [_callback_event(update_id, _object(update, update_type))]
+            return [_callback_event(_object(update, update_type))]
         if update_type == "my_chat_member":
-            return [_membership_event(update_id, _object(update, update_type))]
-        return [IgnoredEvent(update_id, reason=f"Update-Typ {update_type} wird nicht verarbeitet")]
+            return [_membership_event(_object(update, update_type))]
+        return [
+            IgnoredEvent(
+                f"{update_type}:{update['update_id']}", reason=f"Update-Typ {update_type} wird nicht verarbeitet"
+            )
+        ]
 
     def send(self, message: OutboundMessage) -> Receipt:
         if not message.text.strip():
@@ -274,60 +288,89 @@ def _optional_object(parent: Mapping[str, Any], key: str, path: str) -> dict[str
     return value
 
 
-def _message_event(update_id: str, update_type: str, message: dict[str, Any]) -> InboundEvent:
+def _integer(parent: Mapping[str, Any], key: str, path: str) -> int:
+    value = parent.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise PayloadError(f"{path} fehlt oder ist keine Zahl")
+    return value
+
+
+def _identifier(value: Any, path: str) -> str:
+    """A chat or query id as text; Telegram sends chat ids as numbers, query ids as text."""
+    if not isinstance(value, int | str) or isinstance(value, bool) or value == "":
+        raise PayloadError(f"{path} fehlt oder ist weder Zahl noch Text")
+    return str(value)
+
+
+def _is_shared(chat: Mapping[str, Any]) -> bool:
+    # Anything but a private chat (group, supergroup, channel, or no type) counts as read by others.
+    return chat.get("type") != "private"
+
+
+def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
     author = _optional_object(message, "from", f"{update_type}.from")
+    chat = _object(message, "chat", f"{update_type}.chat")
+    chat_id = _identifier(chat.get("id"), f"{update_type}.chat.id")
+    # Message ids count per chat and are never reused there; each edit is an event of its own.
+    key = f"{chat_id}:{_integer(message, 'message_id', f'{update_type}.message_id')}"
+    if update_type == "edited_message":
+        key += f":edit:{_integer(message, 'edit_date', 'edited_message.edit_date')}"
     if author.get("is_bot"):
-        return IgnoredEvent(update_id, reason=f"{update_type} von einem Bot")
-    chat_id = _object(message, "chat", f"{update_type}.chat").get("id")
-    if not isinstance(chat_id, int | str) or isinstance(chat_id, bool) or chat_id == "":
-        raise PayloadError(f"{update_type}.chat.id fehlt oder ist keine Zahl")
+        return IgnoredEvent(key, reason=f"{update_type} von einem Bot")
     attachments = _attachments(message)
     sticker_emoji = _optional_object(message, "sticker", f"{update_type}.sticker").get("emoji")
     text = message.get("text") or message.get("caption") or sticker_emoji or ""
     if not isinstance(text, str):
         raise PayloadError(f"{update_type}.text ist kein Text")
     if not text and not attachments:
-        return IgnoredEvent(update_id, reason=f"{update_type} ohne Text oder Datei")
+        return IgnoredEvent(key, reason=f"{update_type} ohne Text oder Datei")
     timestamp = message.get("edit_date") or message.get("date")
     return InboundMessage(
-        provider_id=update_id,
-        sender=str(chat_id),
+        provider_id=key,
+        sender=chat_id,
         text=text,
         kind="edit" if update_type == "edited_message" else "message",
         sender_name=_display_name(author),
         sent_at=datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None,
         language=_text_or_none(author.get("language_code")),
         attachments=attachments,
+        shared_chat=_is_shared(chat),
     )
 
 
-def _callback_event(update_id: str, query: dict[str, Any]) -> InboundMessage:
+def _callback_event(query: dict[str, Any]) -> InboundMessage:
+    query_id = _identifier(query.get("id"), "callback_query.id")
     author = _optional_object(query, "from", "callback_query.from")
     message = _optional_object(query, "message", "callback_query.message")
-    chat_id = _optional_object(message, "chat", "callback_query.message.chat").get("id", author.get("id"))
-    if not isinstance(chat_id, int | str) or isinstance(chat_id, bool) or chat_id == "":
-        raise PayloadError("callback_query.from.id fehlt oder ist keine Zahl")
+    chat = _optional_object(message, "chat", "callback_query.message.chat")
+    # Without the message (a button under an inline message) the answer goes to the user's own chat.
+    chat_id = _identifier(chat.get("id", author.get("id")), "callback_query.from.id")
     data = query.get("data") or ""
     if not isinstance(data, str):
         raise PayloadError("callback_query.data ist kein Text")
     return InboundMessage(
-        provider_id=update_id,
-        sender=str(chat_id),
+        provider_id=f"callback:{query_id}",
+        sender=chat_id,
         text=data,
         kind="postback",
         sender_name=_display_name(author),
         language=_text_or_none(author.get("language_code")),
-        postback_ref=str(query["id"]) if query.get("id") else None,
+        postback_ref=query_id,
+        shared_chat=bool(chat) and _is_shared(chat),
     )
 
 
-def _membership_event(update_id: str, change: dict[str, Any]) -> IgnoredEvent:
+def _membership_event(change: dict[str, Any]) -> OptOut | IgnoredEvent:
     status = _optional_object(change, "new_chat_member", "my_chat_member.new_chat_member").get("status")
-    if status == "kicked":
-        return IgnoredEvent(update_id, reason=REASON_BOT_BLOCKED)
-    if status == "member":
-        return IgnoredEvent(update_id, reason=REASON_BOT_UNBLOCKED)
-    return IgnoredEvent(update_id, reason=f"Mitgliedsstatus des Bots geändert: {status}")
+    chat = _object(change, "chat", "my_chat_member.chat")
+    chat_id = _identifier(chat.get("id"), "my_chat_member.chat.id")
+    key = f"member:{chat_id}:{_integer(change, 'date', 'my_chat_member.date')}:{status}"
+    private = not _is_shared(chat)
+    if status in GONE_STATUSES:
+        return OptOut(key, sender=chat_id, reason=REASON_BOT_BLOCKED if private else REASON_BOT_REMOVED)
+    if status == "member" and private:
+        return IgnoredEvent(key, reason=REASON_BOT_UNBLOCKED)
+    return IgnoredEvent(key, reason=f"Mitgliedsstatus des Bots geändert: {status}")
 
 
 def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:

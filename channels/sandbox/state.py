@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+import time
 import zlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -220,9 +221,13 @@ class SandboxState:
         self._tg_callback_queries: dict[str, CallbackQuery] = {}
         self._fb_last_inbound: dict[tuple[str, str], float] = {}
         self._fb_comments: dict[str, Comment] = {}
-        # Shared by comment ids, mids and callback ids; never reset, so that ids the hub has
-        # already stored (and deduplicates on) are not handed out again after /sandbox/reset.
-        self._serial = itertools.count(100_000_001)
+        # The hub deduplicates on comment ids, callback query ids and (chat, message id), so none
+        # may come round again: not after /sandbox/reset (the counters are never reset) and not
+        # after a restart of the sandbox against the same hub database, so they start at the
+        # clock in microseconds, beyond what an earlier process handed out. Update ids do start
+        # again from 1, as Telegram's may after a quiet week: the hub must not depend on them.
+        self._first_id = time.time_ns() // 1000
+        self._serial = itertools.count(self._first_id)
 
     # Accounts
 
@@ -380,7 +385,10 @@ class SandboxState:
     # Telegram
 
     def _chat(self, token: str, chat_id: int) -> _TelegramChat:
-        return self._tg_chats.setdefault((token, chat_id), _TelegramChat())
+        chat = self._tg_chats.get((token, chat_id))
+        if chat is None:
+            chat = self._tg_chats[(token, chat_id)] = _TelegramChat(last_message_id=self._first_id)
+        return chat
 
     def next_update_id(self, token: str) -> int:
         with self._lock:

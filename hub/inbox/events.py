@@ -7,11 +7,12 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from channels.base import Attachment, IgnoredEvent, InboundEvent, InboundMessage, StatusUpdate
+from channels.base import Attachment, IgnoredEvent, InboundEvent, InboundMessage, OptOut, StatusUpdate
 
 EVENT_TYPES: dict[type, str] = {
     InboundMessage: "message",
     StatusUpdate: "status",
+    OptOut: "opt_out",
     IgnoredEvent: "ignored",
 }
 
@@ -68,3 +69,7 @@ def message_from_json(data: dict[str, Any]) -> InboundMessage:
 
 def status_from_json(data: dict[str, Any]) -> StatusUpdate:
     return StatusUpdate(**data)
+
+
+def opt_out_from_json(data: dict[str, Any]) -> OptOut:
+    return OptOut(**data)

@@ -28,7 +28,7 @@ class InboundEvent(SQLModel, table=True):
     municipality_id: int = Field(foreign_key="municipality.id", index=True)
     channel_account_id: int = Field(foreign_key="channelaccount.id")
     provider_id: str = Field(max_length=300)
-    event_type: str = Field(max_length=16, description="message, status, ignored or unreadable")
+    event_type: str = Field(max_length=16, description="message, status, opt_out, ignored or unreadable")
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     content_type: str = Field(default="", max_length=120)

@@ -21,12 +21,12 @@ from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.inbox import service
-from hub.inbox.events import message_from_json, status_from_json
+from hub.inbox.events import message_from_json, opt_out_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.public_status import status_url
 from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
-from hub.subscribers.commands import apply_subscriber_commands
+from hub.subscribers.commands import apply_subscriber_commands, stop_after_opt_out
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
@@ -139,6 +139,10 @@ def acknowledge(ctx: InboundContext) -> str | None:
         return "stored"
     if ctx.inbound.automated:
         return "stored, no acknowledgement to an automated sender"
+    if ctx.inbound.shared_chat:
+        # The status link is the writer's alone, and a bot cannot open a private chat with a
+        # member who never started it: the case is there for staff, the group hears nothing.
+        return "stored, no acknowledgement in a chat others read"
     if not ctx.settings.send_acknowledgement:
         return "stored, acknowledgements are switched off"
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
@@ -286,6 +290,12 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     assert account is not None
     if event.event_type == "status":
         outcome = apply_status(session, event.channel_account_id, status_from_json(event.payload))
+        result = PipelineResult(outcome=outcome, to_send=[])
+    elif event.event_type == "opt_out":
+        opt_out = opt_out_from_json(event.payload)
+        outcome = stop_after_opt_out(session, account=account, event_id=event_id, opt_out=opt_out)
+        if outcome.startswith("ignored"):
+            event.state = "ignored"
         result = PipelineResult(outcome=outcome, to_send=[])
     else:
         ctx = InboundContext(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from channels.base import InboundEvent, WebhookRequest
+from channels.base import IgnoredEvent, InboundEvent, WebhookRequest
 from hub.inbox.events import event_key, event_type, to_json
 from hub.inbox.models import InboundEvent as InboundEventRow
 from hub.tenancy.models import ChannelAccount
@@ -55,7 +55,7 @@ def store_events(
             raw=request.body,
             content_type=content_type[:120],
             state="ignored" if kind == "ignored" else "pending",
-            outcome=getattr(event, "reason", None),
+            outcome=event.reason if isinstance(event, IgnoredEvent) else None,
         )
         if new_id is None:
             log.info("duplicate %s event %s on channel %s skipped", kind, provider_id, account.id)

@@ -9,6 +9,9 @@ stays a question for staff. START may be followed by topic or district words. Te
 A command is answered and does not become a case: a conversation that holds nothing but
 commands is resolved once answered (it stays in the history), and the outcome starts with
 "command:", which is also how later commands recognise earlier ones.
+
+A provider's opt-out (the bot blocked, or removed from a group) is a STOP without words:
+`stop_after_opt_out` records it the same way and answers nothing, as nothing can reach there.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, or_
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from channels.base import Choice
+from channels.base import IDENTITY_KIND, Choice, OptOut
 from hub.contacts.models import Contact
+from hub.contacts.service import find_contact
 from hub.errors import DomainError
 from hub.inbox import service as inbox
 from hub.inbox.models import InboundEvent, Message
@@ -30,7 +34,7 @@ from hub.subscribers import service, verification
 from hub.subscribers.models import District, Topic
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
-from hub.tenancy.models import Municipality
+from hub.tenancy.models import ChannelAccount, Municipality
 
 if TYPE_CHECKING:
     # The pipeline imports this step, so importing it back at run time would be circular.
@@ -139,6 +143,27 @@ def apply_subscriber_commands(ctx: InboundContext) -> str | None:
             status="resolved",
         )
     return OUTCOME_PREFIX + handled
+
+
+def stop_after_opt_out(session: Session, *, account: ChannelAccount, event_id: int, opt_out: OptOut) -> str:
+    """Stops the subscription of the contact behind the address, with the provider's reason as evidence.
+
+    An address no contact has was never subscribed, and no contact is made up for it.
+    """
+    contact = find_contact(
+        session, municipality_id=account.municipality_id, kind=IDENTITY_KIND[account.kind], address=opt_out.sender
+    )
+    if contact is None or contact.id is None:
+        return "ignored: no contact has this address, nothing to stop"
+    change = service.stop(
+        session,
+        municipality_id=account.municipality_id,
+        contact_id=contact.id,
+        channel_kind=account.kind,
+        source=SOURCE_BY_KIND.get(account.kind, "provider_error"),
+        evidence={"inbound_event_id": event_id, "reason": opt_out.reason},
+    )
+    return f"opted out ({opt_out.reason})" if change.event else f"opted out ({opt_out.reason}), already stopped"
 
 
 def _only_commands(ctx: InboundContext) -> bool:

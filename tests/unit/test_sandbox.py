@@ -33,6 +33,7 @@ from channels.sandbox.client import SandboxClient, SandboxError
 from channels.sandbox.delivery import CallbackQueue
 from channels.sandbox.server import SandboxServer
 from channels.sandbox.smtp_sink import AnyPortController
+from channels.sandbox.state import SandboxState
 from channels.telegram import TelegramAdapter
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -361,13 +362,24 @@ def test_telegram_get_me_and_send_message(sandbox, bot_account, client: SandboxC
     me, first, second = run_bot(sandbox, act)
 
     assert (me.username, me.is_bot, me.id) == (BOT_USERNAME, True, 123456789)
-    assert (first.message_id, second.message_id) == (1, 2)
+    assert second.message_id == first.message_id + 1
     assert first.chat.id == 424242
     assert first.from_user is not None and first.from_user.id == me.id
     items = client.outbox(kind="telegram")
     assert [(i["to"], i["text"]) for i in items] == [("424242", "Ist die Straße frei?"), ("424242", "Danke!")]
     assert items[0]["reply_markup"] == {"inline_keyboard": [[{"text": "Ja", "callback_data": "survey:1:yes"}]]}
     assert items[0]["from"] == BOT_USERNAME
+
+
+def test_a_restarted_sandbox_hands_out_no_message_or_query_id_twice() -> None:
+    """The hub keys Telegram messages on (chat, message id) and presses on the query id; update ids may repeat."""
+    before = SandboxState()
+    old_ids = [before.next_message_id(BOT_TOKEN, 424242) for _ in range(3)]
+    old_serial = before.serial()
+    after = SandboxState()  # the sandbox process started again, the hub's database kept
+    assert after.next_message_id(BOT_TOKEN, 424242) > max(old_ids)
+    assert after.serial() > old_serial
+    assert after.next_update_id(BOT_TOKEN) == before.next_update_id(BOT_TOKEN) == 1  # as Telegram may
 
 
 def test_telegram_errors_map_to_ptb_exceptions(sandbox, bot_account, client: SandboxClient):
@@ -403,7 +415,7 @@ def test_telegram_citizen_message_reaches_webhook(sandbox, bot_account, client, 
     assert message["entities"] == [{"offset": 0, "length": 6, "type": "bot_command"}]
     # Offsets count UTF-16 units: the emoji takes two.
     assert two["message"]["entities"] == [{"offset": 9, "length": 6, "type": "bot_command"}]
-    assert two["message"]["message_id"] == second["message_id"] == 2
+    assert two["message"]["message_id"] == second["message_id"] == first["message_id"] + 1
     update = telegram.Update.de_json(one, None)
     assert update.message is not None and update.message.text == "/start"
 

@@ -18,6 +18,7 @@ from channels.base import (
     IgnoredEvent,
     InboundMessage,
     OptedOutError,
+    OptOut,
     OutboundMessage,
     PayloadError,
     PermanentError,
@@ -26,7 +27,7 @@ from channels.base import (
     VerificationError,
     WebhookRequest,
 )
-from channels.telegram import REASON_BOT_BLOCKED, REASON_BOT_UNBLOCKED, TelegramAdapter
+from channels.telegram import REASON_BOT_BLOCKED, REASON_BOT_REMOVED, REASON_BOT_UNBLOCKED, TelegramAdapter
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
 BOT_TOKEN = "7123456789:AAH4kx9Qe2mT0vLrW8yZ3bN5cD6fG1hJ7kQ"
@@ -86,7 +87,7 @@ def test_missing_secret_is_rejected() -> None:
 def test_text_message() -> None:
     event = parse_fixture("message__text.json")
     assert event == InboundMessage(
-        provider_id="283746150",
+        provider_id=f"{CITIZEN_CHAT_ID}:412",
         sender=str(CITIZEN_CHAT_ID),
         text="Guten Tag, mein Personalausweis ist abgelaufen. Was muss ich tun?",
         sender_name="Jürgen Müller",
@@ -129,7 +130,7 @@ def test_edited_message_is_an_edit_dated_at_the_edit() -> None:
     event = parse_fixture("edited_message__text.json")
     assert isinstance(event, InboundMessage)
     assert event.kind == "edit"
-    assert event.provider_id == "283746153"
+    assert event.provider_id == f"{CITIZEN_CHAT_ID}:412:edit:1732199644"
     assert event.text == "Guten Tag, mein Reisepass ist abgelaufen. Was muss ich tun?"
     assert event.sent_at == datetime(2024, 11, 21, 14, 34, 4, tzinfo=UTC)
 
@@ -142,6 +143,43 @@ def test_button_press_is_a_postback_from_the_chat() -> None:
     assert event.sender == str(CITIZEN_CHAT_ID)
     assert event.sender_name == "Jürgen Müller"
     assert event.postback_ref == "2158374659123456789"
+    assert event.provider_id == "callback:2158374659123456789"
+    assert not event.shared_chat
+
+
+def test_the_update_id_is_no_part_of_any_key() -> None:
+    """Telegram starts update ids again after a quiet week: the key must be what the update is about."""
+    for name in ("message__text.json", "edited_message__text.json", "callback_query__button.json",
+                 "my_chat_member__blocked.json"):  # fmt: skip
+        update = json.loads(fixture_body(name))
+        first = make_adapter().parse(webhook(json.dumps(update).encode()))
+        update["update_id"] += 1
+        assert make_adapter().parse(webhook(json.dumps(update).encode())) == first, name
+
+
+def test_a_second_edit_of_a_message_is_an_event_of_its_own() -> None:
+    update = json.loads(fixture_body("edited_message__text.json"))
+    first = make_adapter().parse(webhook(json.dumps(update).encode()))
+    update["edited_message"]["edit_date"] += 30
+    [second] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert second.provider_id != first[0].provider_id
+
+
+def test_a_private_message_is_not_shared_and_a_group_message_is() -> None:
+    private = parse_fixture("message__text.json")
+    group = parse_fixture("message__group_text.json")
+    assert isinstance(private, InboundMessage) and isinstance(group, InboundMessage)
+    assert (private.shared_chat, group.shared_chat) == (False, True)
+    assert group.sender == "-1001987654321"
+    assert group.provider_id == "-1001987654321:1187"
+
+
+def test_a_button_press_in_a_group_is_shared() -> None:
+    update = json.loads(fixture_body("callback_query__button.json"))
+    update["callback_query"]["message"]["chat"] = {"id": -1001987654321, "title": "Lindenplatz", "type": "supergroup"}
+    [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert isinstance(event, InboundMessage)
+    assert (event.sender, event.shared_chat) == ("-1001987654321", True)
 
 
 def test_only_button_presses_carry_a_postback_ref() -> None:
@@ -158,18 +196,30 @@ def test_button_press_without_message_falls_back_to_the_user() -> None:
     assert event.sender == str(CITIZEN_CHAT_ID)
 
 
-def test_blocking_the_bot_is_recorded_but_ignored() -> None:
-    assert parse_fixture("my_chat_member__blocked.json") == IgnoredEvent("283746155", reason=REASON_BOT_BLOCKED)
+def test_blocking_the_bot_is_an_opt_out_of_the_chat() -> None:
+    assert parse_fixture("my_chat_member__blocked.json") == OptOut(
+        f"member:{CITIZEN_CHAT_ID}:1732200733:kicked", sender=str(CITIZEN_CHAT_ID), reason=REASON_BOT_BLOCKED
+    )
+
+
+@pytest.mark.parametrize("status", ["kicked", "left"])
+def test_removing_the_bot_from_a_group_is_an_opt_out_of_the_group(status: str) -> None:
+    update = json.loads(fixture_body("my_chat_member__kicked_from_group.json"))
+    update["my_chat_member"]["new_chat_member"]["status"] = status
+    [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert event == OptOut(f"member:-1001987654321:1732203600:{status}", "-1001987654321", REASON_BOT_REMOVED)
 
 
 def test_unblocking_the_bot_is_recorded_but_ignored() -> None:
-    assert parse_fixture("my_chat_member__unblocked.json") == IgnoredEvent("283746156", reason=REASON_BOT_UNBLOCKED)
+    assert parse_fixture("my_chat_member__unblocked.json") == IgnoredEvent(
+        f"member:{CITIZEN_CHAT_ID}:1732287133:member", reason=REASON_BOT_UNBLOCKED
+    )
 
 
 def test_channel_post_is_ignored_by_name() -> None:
     event = parse_fixture("channel_post__ignored.json")
     assert isinstance(event, IgnoredEvent)
-    assert event.provider_id == "283746157"
+    assert event.provider_id == "channel_post:283746157"
     assert "channel_post" in event.reason
 
 
@@ -231,11 +281,17 @@ def test_message_without_chat_is_a_payload_error() -> None:
         ({"update_id": 1, "callback_query": {"id": "q", "message": {"chat": 3}}}, "callback_query.message.chat"),
         ({"update_id": 1, "callback_query": {"id": "q", "from": {"id": 5}, "data": 7}}, "callback_query.data"),
         ({"update_id": 1, "message": {"chat": {"id": 1}, "from": "Erika", "text": "x"}}, "message.from"),
-        ({"update_id": 1, "message": {"chat": {"id": 1}, "text": 42}}, "message.text"),
+        ({"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1}, "text": 42}}, "message.text"),
         ({"update_id": 1, "message": {"chat": {"id": {}}, "text": "x"}}, "message.chat.id"),
-        ({"update_id": 1, "message": {"chat": {"id": 1}, "photo": [1]}}, "photo"),
-        ({"update_id": 1, "message": {"chat": {"id": 1}, "document": {"file_id": []}}}, "file_id"),
+        ({"update_id": 1, "message": {"chat": {"id": 1}, "text": "x"}}, "message.message_id"),
+        ({"update_id": 1, "message": {"message_id": "1", "chat": {"id": 1}, "text": "x"}}, "message.message_id"),
+        ({"update_id": 1, "edited_message": {"message_id": 1, "chat": {"id": 1}, "text": "x"}}, "edit_date"),
+        ({"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1}, "photo": [1]}}, "photo"),
+        ({"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1}, "document": {"file_id": []}}}, "file_id"),
+        ({"update_id": 1, "callback_query": {"from": {"id": 5}, "data": "x"}}, "callback_query.id"),
         ({"update_id": 1, "my_chat_member": {"new_chat_member": "kicked"}}, "new_chat_member"),
+        ({"update_id": 1, "my_chat_member": {"new_chat_member": {"status": "kicked"}}}, "my_chat_member.chat"),
+        ({"update_id": 1, "my_chat_member": {"chat": {"id": 1}, "new_chat_member": {"status": ["kicked"]}}}, "date"),
     ],
 )
 def test_wrongly_typed_fields_are_payload_errors(update: dict[str, Any], reason: str) -> None:
@@ -247,6 +303,7 @@ def test_wrongly_typed_optional_fields_are_left_out() -> None:
     update = {
         "update_id": 1,
         "message": {
+            "message_id": 1,
             "chat": {"id": 1},
             "from": {"id": 1, "first_name": ["Erika"], "last_name": "Muster", "language_code": 5},
             "text": "Hallo",
