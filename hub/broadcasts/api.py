@@ -17,6 +17,7 @@ from hub.db import get_session, utcnow
 from hub.subscribers.service import district_by_key, topics_by_keys
 from hub.tenancy.auth import can_write, current_user
 from hub.tenancy.models import StaffUser
+from hub.web.downloads import download
 from workers.app import enqueue_broadcast_start
 
 router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
@@ -218,7 +219,4 @@ def broadcast_report_csv(
     broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
 ) -> Response:
     text = service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
-    return Response(
-        text, media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="versand-{broadcast_id}.csv"'},
-    )  # fmt: skip
+    return download(text, filename=f"versand-{broadcast_id}.csv", media_type="text/csv; charset=utf-8")
