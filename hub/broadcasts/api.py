@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from hub.api_fields import ZonedDatetime
 from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast
 from hub.db import get_session, utcnow
@@ -42,8 +43,14 @@ class DraftIn(BaseModel):
     fallback: bool = Field(False, description="If a channel fails a recipient for good, try their next channel.")
     options: list[str] = Field(default_factory=list, description="Survey answers or RSVP choices (2 to 9).")
     event: dict[str, str] | None = Field(None, description='Invitation: {"when": ..., "where": ...}.')
-    closes_at: datetime | None = None
-    send_at: datetime | None = Field(None, description="Later sending; quiet hours still apply to non-warnings.")
+    closes_at: ZonedDatetime | None = Field(
+        None, description="Surveys: when answers stop counting; after the sending time, with a time zone."
+    )
+    send_at: ZonedDatetime | None = Field(
+        None,
+        description="Later sending, with a time zone (2030-06-01T09:30:00+02:00 or …Z; without one: 422); "
+        "not in the past. Quiet hours still apply to non-warnings.",
+    )
 
 
 class BroadcastOut(BaseModel):
