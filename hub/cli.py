@@ -6,6 +6,7 @@ import ctypes
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -44,9 +46,19 @@ def _configure_logging(settings: Settings) -> None:
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Rathaus Hub: ein Posteingang für SMS, Telegram, Facebook und E-Mail."""
-    _configure_logging(get_settings())
+    settings = get_settings()
+    _configure_logging(settings)
+    # channels/ knows nothing of the hub's settings: the sandbox commands get where the emulators run from here.
+    ctx.default_map = {
+        "sandbox": {
+            "url": settings.sandbox_url,
+            "serve": {"host": settings.sandbox_host, "port": settings.sandbox_port,
+                      "smtp_port": settings.sandbox_smtp_port},
+        }
+    }  # fmt: skip
 
 
 @main.command()
@@ -283,11 +295,25 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
             f"                {settings.public_url}/api/v1/conversations\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
-            "  Als Bürger schreiben: rathaus sandbox sms --text 'Hallo Rathaus'\n"
+            f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
         )
 
     threading.Thread(target=after_start, daemon=True).start()
     return sandbox_server
+
+
+def citizen_sms_hint(settings: Settings) -> str:
+    """The command that writes to the demo as a citizen, as it runs from another terminal in this folder.
+
+    `make run` leaves `rathaus` in .venv/bin, not on the PATH, and that terminal may not have this
+    one's RATHAUS_SANDBOX_PORT: the hint names the script's path and the sandbox's URL.
+    """
+    script = Path(sys.executable).parent / "rathaus"
+    if not script.exists():  # not installed: run from a checkout
+        command = f"{shlex.quote(sys.executable)} -m hub.cli"
+    else:
+        command = shlex.quote(str(script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script))
+    return f"{command} sandbox --url {settings.sandbox_url} sms --text 'Hallo Rathaus'"
 
 
 @main.group()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 
 from channels.sandbox.client import SandboxClient, SandboxError
 
-DEFAULT_URL = "http://127.0.0.1:8025"
+# The defaults of --url and of serve's options are not here: `rathaus` passes its settings
+# (RATHAUS_SANDBOX_HOST, _PORT, _SMTP_PORT) as click's default_map, see hub/cli.py.
 
 
 def _client(ctx: click.Context) -> SandboxClient:
@@ -23,9 +27,7 @@ def _show(result: Any) -> None:
 
 
 @click.group()
-@click.option(
-    "--url", envvar="RATHAUS_SANDBOX_URL", default=DEFAULT_URL, show_default=True, help="Where the sandbox runs."
-)
+@click.option("--url", required=True, show_default=True, help="Where the sandbox runs.")
 @click.pass_context
 def sandbox(ctx: click.Context, url: str) -> None:
     """The provider emulators: write as a citizen, see what citizens received."""
@@ -34,9 +36,9 @@ def sandbox(ctx: click.Context, url: str) -> None:
 
 
 @sandbox.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8025, show_default=True, help="HTTP port (provider APIs and /sandbox).")
-@click.option("--smtp-port", default=8026, show_default=True, help="SMTP sink for the hub's outgoing mail.")
+@click.option("--host", required=True, show_default=True)
+@click.option("--port", type=int, required=True, show_default=True, help="HTTP port (provider APIs and /sandbox).")
+@click.option("--smtp-port", type=int, required=True, show_default=True, help="SMTP sink for the hub's outgoing mail.")
 def serve(host: str, port: int, smtp_port: int) -> None:
     """Run the emulators alone (`rathaus serve --demo` starts them itself)."""
     from channels.sandbox.server import main
@@ -44,11 +46,24 @@ def serve(host: str, port: int, smtp_port: int) -> None:
     main(host=host, http_port=port, smtp_port=smtp_port)
 
 
-def _call(action: Any) -> None:
+@contextmanager
+def _reaching(ctx: click.Context) -> Iterator[None]:
+    """One line in German and exit code 1 when the sandbox refuses or cannot be reached, not a traceback."""
     try:
-        _show(action())
+        yield
     except SandboxError as error:
         raise click.ClickException(f"Sandbox antwortet {error.status_code}: {error.detail}") from None
+    except httpx.TransportError as error:
+        waited = "antwortet nicht" if isinstance(error, httpx.TimeoutException) else "ist nicht erreichbar"
+        raise click.ClickException(
+            f"Die Sandbox unter {ctx.obj['sandbox_url']} {waited}. Läuft `rathaus serve --demo` oder "
+            "`rathaus sandbox serve`? Den Port nennt RATHAUS_SANDBOX_PORT (oder --url)."
+        ) from None
+
+
+def _call(ctx: click.Context, action: Any) -> None:
+    with _reaching(ctx):
+        _show(action())
 
 
 @sandbox.command("sms")
@@ -58,7 +73,7 @@ def _call(action: Any) -> None:
 @click.pass_context
 def sms(ctx: click.Context, sender: str, to: str | None, text: str) -> None:
     """Send an SMS to the hub, signed as Twilio signs it."""
-    _call(lambda: _client(ctx).send_sms(from_=sender, to=to, body=text))
+    _call(ctx, lambda: _client(ctx).send_sms(from_=sender, to=to, body=text))
 
 
 @sandbox.command("telegram")
@@ -69,7 +84,10 @@ def sms(ctx: click.Context, sender: str, to: str | None, text: str) -> None:
 @click.pass_context
 def telegram(ctx: click.Context, chat_id: int, first_name: str, language: str, text: str) -> None:
     """Write to the bot, as a Telegram update with the webhook's secret token."""
-    _call(lambda: _client(ctx).send_telegram(chat_id=chat_id, text=text, first_name=first_name, language_code=language))
+    _call(
+        ctx,
+        lambda: _client(ctx).send_telegram(chat_id=chat_id, text=text, first_name=first_name, language_code=language),
+    )
 
 
 @sandbox.command("messenger")
@@ -78,7 +96,7 @@ def telegram(ctx: click.Context, chat_id: int, first_name: str, language: str, t
 @click.pass_context
 def messenger(ctx: click.Context, psid: str, text: str) -> None:
     """Send a Messenger message to the page, signed with the app secret."""
-    _call(lambda: _client(ctx).send_messenger(psid=psid, text=text))
+    _call(ctx, lambda: _client(ctx).send_messenger(psid=psid, text=text))
 
 
 @sandbox.command("comment")
@@ -89,7 +107,7 @@ def messenger(ctx: click.Context, psid: str, text: str) -> None:
 @click.pass_context
 def comment(ctx: click.Context, from_id: str, from_name: str, post_id: str, text: str) -> None:
     """Comment under one of the page's posts."""
-    _call(lambda: _client(ctx).post_comment(from_id=from_id, from_name=from_name, post_id=post_id, message=text))
+    _call(ctx, lambda: _client(ctx).post_comment(from_id=from_id, from_name=from_name, post_id=post_id, message=text))
 
 
 @sandbox.command("email")
@@ -115,9 +133,10 @@ def email(
         for path in attachments
     ]
     _call(
+        ctx,
         lambda: _client(ctx).send_email(
             from_=sender, from_name=from_name, subject=subject, text=text, charset=charset, attachments=files
-        )
+        ),
     )
 
 
@@ -127,5 +146,7 @@ def email(
 @click.pass_context
 def outbox(ctx: click.Context, kind: str | None, to: str | None) -> None:
     """What citizens received from the hub, oldest first."""
-    for item in _client(ctx).outbox(kind=kind, to=to):
+    with _reaching(ctx):
+        items = _client(ctx).outbox(kind=kind, to=to)
+    for item in items:
         click.echo(f"{item['received_at']}  {item['kind']:<9} an {item['to']}: {item['text']}")

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from hub.api_fields import ZonedDatetime
 from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast
 from hub.db import get_session, utcnow
 from hub.subscribers.service import district_by_key, topics_by_keys
 from hub.tenancy.auth import can_write, current_user
 from hub.tenancy.models import StaffUser
+from hub.web.downloads import download
 from workers.app import enqueue_broadcast_start
 
 router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
@@ -41,8 +43,14 @@ class DraftIn(BaseModel):
     fallback: bool = Field(False, description="If a channel fails a recipient for good, try their next channel.")
     options: list[str] = Field(default_factory=list, description="Survey answers or RSVP choices (2 to 9).")
     event: dict[str, str] | None = Field(None, description='Invitation: {"when": ..., "where": ...}.')
-    closes_at: datetime | None = None
-    send_at: datetime | None = Field(None, description="Later sending; quiet hours still apply to non-warnings.")
+    closes_at: ZonedDatetime | None = Field(
+        None, description="Surveys: when answers stop counting; after the sending time, with a time zone."
+    )
+    send_at: ZonedDatetime | None = Field(
+        None,
+        description="Later sending, with a time zone (2030-06-01T09:30:00+02:00 or …Z; without one: 422); "
+        "not in the past. Quiet hours still apply to non-warnings.",
+    )
 
 
 class BroadcastOut(BaseModel):
@@ -218,7 +226,4 @@ def broadcast_report_csv(
     broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
 ) -> Response:
     text = service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
-    return Response(
-        text, media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="versand-{broadcast_id}.csv"'},
-    )  # fmt: skip
+    return download(text, filename=f"versand-{broadcast_id}.csv", media_type="text/csv; charset=utf-8")

@@ -22,6 +22,7 @@ from hub.subscribers.service import list_districts, list_topics
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, count_with_share
+from hub.web.downloads import download
 from hub.web.i18n import N_, translate
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
@@ -350,10 +351,7 @@ def broadcast_report_csv(
     broadcast_id: int, staff: Staff = Depends(require("broadcasts.read")), session: Session = Depends(get_session)
 ) -> Response:
     text = service.report_csv(session, municipality_id=staff.municipality_id, broadcast_id=broadcast_id)
-    return Response(
-        text, media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="versand-{broadcast_id}.csv"'},
-    )  # fmt: skip
+    return download(text, filename=f"versand-{broadcast_id}.csv", media_type="text/csv; charset=utf-8")
 
 
 @router.get("/{broadcast_id}", response_class=HTMLResponse)

@@ -31,6 +31,8 @@ from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 APPROVERS = frozenset({"admin", "mayor"})
 DRAFTERS = frozenset({"admin", "mayor", "staff"})
 URGENT_KINDS = frozenset({"warning", "all_clear"})
+# The composer picks whole minutes and a caller's clock may be a little behind: "now" is not the past.
+SEND_AT_SLACK = timedelta(minutes=1)
 
 
 def audit(session: Session, *, actor: StaffUser | None, municipality_id: int, action: str, broadcast_id: int,
@@ -96,10 +98,22 @@ def _validate(session: Session, municipality_id: int, draft: Draft) -> None:
     for match in (draft.topic_match, draft.district_match):
         if match not in ("any", "all"):
             raise InvalidInput(f"Abgleich {match!r} unbekannt; erlaubt: any, all.")
+    _check_times(draft)
     _require_ids(session, Topic, municipality_id, draft.topic_ids, "Thema")
     _require_ids(session, District, municipality_id, draft.district_ids, "Ortsteil")
     for kind in draft.channel_kinds:
         require_channel_kind(kind)
+
+
+def _check_times(draft: Draft) -> None:
+    now = utcnow()
+    if draft.send_at is not None and draft.send_at < now - SEND_AT_SLACK:
+        raise InvalidInput(
+            "Die Versandzeit liegt in der Vergangenheit. Wählen Sie eine spätere oder lassen Sie sie leer, "
+            "dann geht die Nachricht nach der Freigabe hinaus."
+        )
+    if draft.closes_at is not None and draft.closes_at <= (draft.send_at or now):
+        raise InvalidInput("Das Ende der Umfrage muss in der Zukunft und nach der Versandzeit liegen.")
 
 
 def _require_ids(session: Session, table: Any, municipality_id: int, ids: Sequence[int], what: str) -> None:

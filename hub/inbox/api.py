@@ -10,7 +10,6 @@ from sqlmodel import Session, col, select
 
 from hub.contacts.models import Contact
 from hub.db import get_session, utcnow
-from hub.errors import NotFound
 from hub.inbox import service
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.schemas import (
@@ -26,6 +25,7 @@ from hub.inbox.schemas import (
 )
 from hub.tenancy.auth import can_write, current_user
 from hub.tenancy.models import ChannelAccount, StaffUser
+from hub.web.downloads import download
 from workers.app import enqueue_send
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
@@ -190,15 +190,8 @@ def download_attachment(
     user: StaffUser = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> Response:
-    attachment = session.get(Attachment, attachment_id)
-    if attachment is None or attachment.municipality_id != user.municipality_id or attachment.data is None:
-        raise NotFound(f"Anhang {attachment_id} nicht gefunden.")
-    filename = (attachment.filename or f"anhang-{attachment_id}").replace('"', "")
-    return Response(
-        attachment.data,
-        media_type=attachment.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    found = service.attachment_file(session, municipality_id=user.municipality_id, attachment_id=attachment_id)
+    return download(found.data, filename=found.name, media_type=found.content_type)
 
 
 @router.get("/inbound-events", response_model=list[InboundEventOut])

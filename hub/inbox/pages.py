@@ -25,6 +25,7 @@ from hub.inbox.models import Conversation, Message
 from hub.subscribers import service as subscribers
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
+from hub.web.downloads import download
 from hub.web.i18n import N_, translate
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
@@ -213,6 +214,15 @@ def inbox(
 @router.get("/shortcuts", response_class=HTMLResponse)
 def shortcuts(request: Request, _staff: Staff = Depends(require("inbox.read"))) -> HTMLResponse:
     return render(request, "staff/inbox/shortcuts.html", title=translate(request, "Tastenkürzel im Posteingang"))
+
+
+@router.get("/attachments/{attachment_id:int}")
+def download_attachment(
+    attachment_id: int, staff: Staff = Depends(require("inbox.read")), session: Session = Depends(get_session)
+) -> Response:
+    """A citizen's file from a conversation, for the town's signed-in staff (the API wants a token instead)."""
+    found = service.attachment_file(session, municipality_id=staff.municipality_id, attachment_id=attachment_id)
+    return download(found.data, filename=found.name, media_type=found.content_type)
 
 
 # --- live updates ---------------------------------------------------------------------------

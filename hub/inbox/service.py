@@ -224,6 +224,26 @@ def attachments_of(session: Session, *, message_ids: list[int]) -> dict[int, lis
     return found
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """An attachment's bytes with the name and type to download it under."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+def attachment_file(session: Session, *, municipality_id: int, attachment_id: int) -> StoredFile:
+    """A stored attachment of the town; one kept only as a provider URL (or erased) is not found."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.municipality_id != municipality_id or attachment.data is None:
+        raise NotFound(f"Anhang {attachment_id} nicht gefunden.")
+    return StoredFile(
+        name=attachment.filename or f"anhang-{attachment_id}", content_type=attachment.content_type,
+        data=attachment.data,
+    )  # fmt: skip
+
+
 def queue_outbound(
     session: Session,
     *,

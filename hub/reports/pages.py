@@ -14,6 +14,7 @@ from hub.errors import InvalidInput, NotFound
 from hub.reports import service
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, daily_chart
+from hub.web.downloads import download
 from hub.web.i18n import translate
 from hub.web.rendering import format_duration, format_local, render
 from hub.web.security import verify_csrf
@@ -244,8 +245,4 @@ def report_csv(
     period = _period(staff, start, end)
     header, rows, _data = _tables(request, session, staff, period)[report]
     filename = f"{report}_{period.start.isoformat()}_{period.end.isoformat()}.csv"
-    return Response(
-        service.to_csv(header, rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return download(service.to_csv(header, rows), filename=filename, media_type="text/csv; charset=utf-8")

@@ -25,6 +25,7 @@ from hub.errors import DomainError, InvalidInput
 from hub.subscribers import gdpr, importer, service
 from hub.tenancy.models import Municipality
 from hub.web.auth import Staff, require
+from hub.web.downloads import download
 from hub.web.i18n import DEFAULT_LANGUAGE, N_, translate
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
@@ -292,10 +293,11 @@ def export_data(
 ) -> Response:
     """Everything about the citizen as one JSON file (DSGVO Art. 15), to hand to them."""
     document = gdpr.export_contact(session, staff.municipality_id, contact_id)
-    return Response(
-        json.dumps(document, ensure_ascii=False, indent=2, default=str), media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="kontakt-{contact_id}.json"'},
-    )  # fmt: skip
+    return download(
+        json.dumps(document, ensure_ascii=False, indent=2, default=str),
+        filename=f"kontakt-{contact_id}.json",
+        media_type="application/json",
+    )
 
 
 @router.get("/{contact_id}/erase", response_class=HTMLResponse)
