@@ -35,7 +35,7 @@ from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
-from hub.tenancy.models import ChannelAccount, Municipality
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -671,6 +671,33 @@ def send_now(account: ChannelAccount, outbound: OutboundMessage, *, language: st
         raise ChannelUnavailable(errors["unavailable"]) from error
     except PermanentError as error:
         raise InvalidInput(errors["rejected"]) from error
+
+
+def mail_staff(session: Session, *, user: StaffUser, template: str, **context: Any) -> bool:
+    """Mails a staff member from the town's email channel: `<template>_subject.txt.j2` and `<template>.txt.j2`.
+
+    False when the town has no email channel or the send failed; it is logged, and the caller
+    decides what the person is told instead.
+    """
+    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
+    if account is None:
+        log.warning("mail %s to staff member %s: the municipality has no email channel", template, user.id)
+        return False
+    try:
+        send_now(
+            account,
+            OutboundMessage(
+                to=user.email,
+                subject=render_message(f"{template}_subject.txt.j2", user.language, **context),
+                text=render_message(f"{template}.txt.j2", user.language, **context),
+                automated=True,
+            ),
+            language=user.language,
+        )
+    except DomainError:
+        log.warning("mail %s to staff member %s could not be sent", template, user.id, exc_info=True)
+        return False
+    return True
 
 
 class ChannelUnavailable(DomainError):

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, func, select
 
-from channels.base import OutboundMessage
 from hub.db import get_session
-from hub.errors import DomainError, InvalidInput
+from hub.errors import InvalidInput
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import get_settings
-from hub.subscribers.service import channel_account, send_now
-from hub.templating import render_message
+from hub.subscribers.service import mail_staff
 from hub.tenancy import signin
 from hub.tenancy.models import Municipality, StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
@@ -29,8 +26,6 @@ from hub.web.security import (
     set_cookie,
     verify_csrf,
 )
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/app", tags=["pages"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -190,33 +185,21 @@ def forgot(request: Request, email: Annotated[str, Form()] = "", session: Sessio
         )
     users = session.exec(select(StaffUser).where(func.lower(StaffUser.email) == address, StaffUser.active)).all()
     for user in users:
-        _mail_reset_link(request, session, user)
+        _mail_reset_link(session, user)
     return render(request, "staff/password_forgot.html", title=translate(request, "Passwort vergessen"), sent=True)
 
 
-def _mail_reset_link(request: Request, session: Session, user: StaffUser) -> None:
+def _mail_reset_link(session: Session, user: StaffUser) -> None:
     municipality = session.get(Municipality, user.municipality_id)
-    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
-    if municipality is None or account is None:
-        log.warning("password reset for user %s: the municipality has no email channel to send it from", user.id)
+    if municipality is None:
         return
     token = signin.create_password_reset(session, user=user)
     session.commit()
     link = f"{get_settings().public_url.rstrip('/')}/app/password/reset/{token}"
-    context: dict[str, Any] = {"person": user.name, "municipality": municipality.name, "link": link, "minutes": 60}
-    try:
-        send_now(
-            account,
-            OutboundMessage(
-                to=user.email,
-                subject=render_message("password_reset_subject.txt.j2", user.language, **context),
-                text=render_message("password_reset.txt.j2", user.language, **context),
-                automated=True,
-            ),
-            language=user.language,
-        )
-    except DomainError:
-        log.warning("password reset mail to user %s could not be sent", user.id, exc_info=True)
+    mail_staff(
+        session, user=user, template="password_reset", person=user.name, municipality=municipality.name,
+        link=link, minutes=60,
+    )  # fmt: skip
 
 
 @router.get("/password/reset/{token}", response_class=HTMLResponse)
