@@ -9,8 +9,10 @@ import ssl
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.headerregistry import Address
+from email.header import Header
+from email.headerregistry import Address, UnstructuredHeader
 from email.message import EmailMessage, Message, MIMEPart
+from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 from typing import Any, ClassVar
@@ -79,8 +81,44 @@ _OUTLOOK_SENT = re.compile(r"^\s*(?:Gesendet|Sent|Datum|Date):\s", re.IGNORECASE
 _OUTLOOK_RULE = re.compile(r"^\s*_{10,}\s*$")
 _SIGNATURE_MARKERS = ("-- ", "--")
 
+# C1 controls never stand for text in a header: they are Windows-1252 bytes under a Latin-1 label
+# ("=?iso-8859-1?q?=96?=" is Outlook's en dash), read as WHATWG reads such labels.
+_C1_AS_CP1252 = {
+    code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
+
 _ADDRESS_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _ADDRESS_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+class _OutgoingPolicy(EmailPolicy):
+    """policy.SMTP, except that unstructured headers with non-ASCII text are folded by email.header.
+
+    Python's own folder (3.11; CPython gh-144156) can break a line between two encoded words
+    and leave the space between them outside both: RFC 2047 readers drop whitespace between
+    adjacent encoded words, so "Sondernutzung – Straßenfest" arrives as "Sondernutzung
+    –Straßenfest". email.header encodes the whole text, its spaces inside the encoded words.
+    """
+
+    def _needs_encoded_words(self, value: object) -> bool:
+        return isinstance(value, UnstructuredHeader) and not self.utf8 and not str(value).isascii()
+
+    def _fold_as_encoded_words(self, name: str, value: str) -> str:
+        encoded = Header(str(value), "utf-8", maxlinelen=self.max_line_length, header_name=name)
+        return f"{name}: {encoded.encode(linesep=self.linesep)}{self.linesep}"
+
+    def fold(self, name: str, value: str) -> str:
+        if self._needs_encoded_words(value):
+            return self._fold_as_encoded_words(name, value)
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if self._needs_encoded_words(value):
+            return self._fold_as_encoded_words(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_OUTGOING = _OutgoingPolicy(linesep="\r\n")
 
 
 @register
@@ -187,7 +225,7 @@ class EmailAdapter:
         return Receipt(provider_id=message_id)
 
     def _build(self, message: OutboundMessage, recipient: str) -> EmailMessage:
-        mail = EmailMessage()
+        mail = EmailMessage(policy=_OUTGOING)
         display_name = _one_line(self.display_name or message.sender_name or "")
         mail["From"] = Address(display_name=display_name, addr_spec=self.address)
         mail["To"] = recipient
@@ -316,9 +354,9 @@ def _header_text(value: str) -> str:
     Many mailers put UTF-8 (or Latin-1) straight into headers instead of RFC 2047 words;
     the bytes are recovered and decoded like an unlabelled body.
     """
-    if not any("\udc80" <= char <= "\udcff" for char in value):
-        return value
-    return _decode_text(value.encode("utf-8", "surrogateescape"), None)
+    if any("\udc80" <= char <= "\udcff" for char in value):
+        value = _decode_text(value.encode("utf-8", "surrogateescape"), None)
+    return value.translate(_C1_AS_CP1252)
 
 
 def _decode_text(data: bytes, charset: str | None) -> str:

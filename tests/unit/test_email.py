@@ -26,6 +26,8 @@ from channels.base import (
     WebhookRequest,
 )
 from channels.email import EmailAdapter, html_to_text, strip_quoted_history
+from channels.sandbox.client import SandboxClient
+from channels.sandbox.server import SandboxServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
 HUB_ADDRESS = "rathaus@musterstadt.example"
@@ -455,6 +457,51 @@ def test_send_uses_a_given_message_id_and_the_default_subject(smtp_sink: SmtpSin
     assert mail.message["Message-ID"] == "<case-42.1@musterstadt.example>"
     assert mail.message["Subject"] == "Ihre Anfrage"
     assert "In-Reply-To" not in mail.message and "References" not in mail.message
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: Sondernutzung – Straßenfest",
+        # An acknowledgement's subject, folded right where the dash's encoded word ends.
+        "Ihre Anfrage A-2026-00001: Re: Genehmigung der Sondernutzung – Straßenfest",
+        "Re: Sondernutzung – Straßenfest – Genehmigung für die Schulstraße und die Bahnhofstraße [A-2026-00001]",
+    ],
+    ids=["short", "folded-at-the-dash", "folded-twice"],
+)
+def test_subject_with_encoded_words_arrives_in_the_sandbox_exactly(subject: str) -> None:
+    with SandboxServer() as sandbox, SandboxClient(sandbox.url) as client:
+        make_adapter(sandbox.smtp_port).send(OutboundMessage(to="anna.weiss@example.de", text="Hallo", subject=subject))
+        [mail] = client.outbox(kind="email")
+
+    assert mail["subject"] == subject
+
+
+def test_a_long_subject_is_folded_into_short_lines_of_short_encoded_words(smtp_sink: SmtpSink) -> None:
+    subject = "Re: Sondernutzung – Straßenfest – Genehmigung für die Schulstraße und die Bahnhofstraße am Wochenende"
+    make_adapter(smtp_sink.port).send(OutboundMessage(to="eva@example.org", text="Hallo", subject=subject))
+
+    [mail] = smtp_sink.mails
+    head = mail.raw.split(b"\r\n\r\n")[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.split("\r\n"))
+    assert all(len(word) <= 75 for word in head.split() if word.startswith("=?"))
+    assert mail.message["Subject"] == subject
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Subject: Re: Sondernutzung =?UTF-8?B?4oCTIFN0cmHDn2VuZmVzdA==?=",
+        b"Subject: =?utf-8?q?Re=3A_Sondernutzung_=E2=80=93_?=\r\n =?utf-8?q?Stra=C3=9Fenfest?=",
+        b"Subject: =?iso-8859-1?q?Re=3A_Sondernutzung_=96_Stra=DFenfest?=",
+        b"Subject: Re: Sondernutzung =?windows-1252?q?=96_Stra=DFenfest?=",
+    ],
+    ids=["thunderbird", "folded-between-words", "outlook-latin1-label", "cp1252"],
+)
+def test_inbound_subject_with_encoded_words_keeps_its_spaces_and_dash(header: bytes) -> None:
+    raw = b"From: anna.weiss@example.de\r\n" + header + b"\r\n\r\nText\r\n"
+
+    assert parse_raw(raw).subject == "Re: Sondernutzung – Straßenfest"
 
 
 def test_line_breaks_in_subject_and_name_are_flattened(smtp_sink: SmtpSink) -> None:
