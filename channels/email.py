@@ -12,6 +12,7 @@ from email import message_from_bytes, policy
 from email.header import Header
 from email.headerregistry import Address, UnstructuredHeader
 from email.message import EmailMessage, Message, MIMEPart
+from email.parser import BytesHeaderParser
 from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
@@ -19,12 +20,14 @@ from typing import Any, ClassVar
 
 from channels.base import (
     Attachment,
+    IgnoredEvent,
     InboundEvent,
     InboundMessage,
     OutboundMessage,
     PayloadError,
     PermanentError,
     Receipt,
+    StatusUpdate,
     TransientError,
     VerificationError,
     WebhookRequest,
@@ -155,15 +158,17 @@ class EmailAdapter:
         if not mail.keys():
             raise PayloadError("keine gültige E-Mail: keine Kopfzeilen gefunden")
 
+        message_id = _first_message_id(mail.get("Message-ID"))
+        # Without a Message-ID the hash of the raw mail keeps a re-delivery a no-op.
+        provider_id = message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}"
+        if _is_delivery_report(mail):
+            return [_delivery_report(mail, provider_id)]
+
         sender, sender_name = _sender_of(mail)
         if sender is None:
             sender = _bare_address(request.mail_from or "").lower() or None
         if sender is None:
             raise PayloadError("keine gültige E-Mail: kein Absender (From) und leerer Umschlag")
-
-        message_id = _first_message_id(mail.get("Message-ID"))
-        # Without a Message-ID the hash of the raw mail keeps a re-delivery a no-op.
-        provider_id = message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}"
         subject = mail.get("Subject")
 
         return [
@@ -343,6 +348,94 @@ def _is_automated(mail: EmailMessage, sender: str, envelope_sender: str | None) 
         return True
     local_part = sender.rpartition("@")[0].lower() if "@" in sender else sender.lower()
     return local_part in _ROBOT_LOCAL_PARTS or local_part.startswith("owner-") or local_part.endswith("-request")
+
+
+# --- helpers: bounces -------------------------------------------------------------------
+
+
+def _is_delivery_report(mail: EmailMessage) -> bool:
+    return mail.get_content_type() == "multipart/report" and str(mail.get_param("report-type", "")).lower() == (
+        "delivery-status"
+    )
+
+
+def _delivery_report(mail: EmailMessage, event_id: str) -> StatusUpdate | IgnoredEvent:
+    """A bounce (RFC 3464 delivery status notification) as the delivery status of the mail it returns.
+
+    That mail is found by the Message-ID the hub gave it (which `send` returned as the provider
+    id): named in the report (Gmail's X-Original-Message-ID), in the returned original or its
+    headers, else in In-Reply-To/References, which some servers set instead. Only a final
+    result moves the mail; a delay warning is kept as ignored.
+    """
+    blocks: list[Message] = []
+    returned: list[str] = []
+    for part in mail.iter_parts():
+        if part.get_content_type() == "message/delivery-status" and part.is_multipart():
+            # The parser splits this part into its field blocks: one per message, then one per recipient.
+            blocks.extend(block for block in part.get_payload() if isinstance(block, Message))
+        elif part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            returned.extend(_returned_message_ids(part))
+    named = [found for block in blocks for name in _ORIGINAL_ID_FIELDS for found in _message_ids(block.get(name))]
+    threaded = [*_message_ids(mail.get("In-Reply-To")), *_message_ids(mail.get("References"))]
+    original = next(iter([*named, *returned, *threaded]), None)
+    recipients = [block for block in blocks if block.get("Action") is not None or block.get("Status") is not None]
+    if original is None:
+        return IgnoredEvent(event_id, reason="Unzustellbarkeitsbericht ohne Message-ID der zurückgekommenen Nachricht")
+    if not recipients:
+        return IgnoredEvent(event_id, reason=f"Zustellbericht zu {original} ohne Angaben zum Empfänger")
+    report = min(recipients, key=lambda block: _DSN_ACTION_ORDER.get(_dsn_action(block), len(_DSN_ACTION_ORDER)))
+    action = _dsn_action(report)
+    diagnostic = _dsn_field(report, "Diagnostic-Code")
+    code = _dsn_field(report, "Status").split(" ")[0] or _status_code_in(diagnostic)
+    if action == "delivered":
+        return StatusUpdate(provider_id=original, status="delivered", event_id=event_id)
+    if action != "failed":
+        return IgnoredEvent(event_id, reason=f"Zwischenbericht {action!r} ({code}) zu {original}: kein Zustellergebnis")
+    recipient = _dsn_field(report, "Final-Recipient") or _dsn_field(report, "Original-Recipient")
+    return StatusUpdate(
+        provider_id=original,
+        status="failed",
+        error_code=code or None,
+        error_message=f"Unzustellbar an {recipient or 'den Empfänger'}: {diagnostic or code or 'ohne Angabe'}",
+        event_id=event_id,
+    )
+
+
+_ORIGINAL_ID_FIELDS = ("Original-Message-ID", "X-Original-Message-ID")
+# The one recipient block that speaks for a bounce: the hub sends each mail to one recipient.
+_DSN_ACTION_ORDER = {"failed": 0, "delivered": 1, "delayed": 2}
+_ENHANCED_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b|\b[245]\d\d\b")
+
+
+def _dsn_field(block: Message, name: str) -> str:
+    """A field's value without its type ("rfc822; a@b" -> "a@b", "smtp; 550 …" -> "550 …"), unfolded."""
+    value = " ".join(_header_text(str(block.get(name, ""))).split())
+    kind, separator, rest = value.partition(";")
+    return rest.strip() if separator and " " not in kind.strip() else value
+
+
+def _dsn_action(block: Message) -> str:
+    action = _dsn_field(block, "Action").lower()
+    if action:
+        return action
+    # RFC 3463: the status class says the result when a report leaves out the action.
+    return {"5": "failed", "4": "delayed", "2": "delivered"}.get(_dsn_field(block, "Status")[:1], "")
+
+
+def _status_code_in(diagnostic: str) -> str:
+    found = _ENHANCED_STATUS.search(diagnostic)
+    return found.group(0) if found else ""
+
+
+def _returned_message_ids(part: MIMEPart) -> list[str]:
+    """The Message-ID of the mail a bounce returns, whole (message/rfc822) or as its headers only."""
+    if part.is_multipart():
+        inner = part.get_payload(0)
+        return _message_ids(inner.get("Message-ID")) if isinstance(inner, Message) else []
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return []
+    return _message_ids(BytesHeaderParser(policy=policy.default).parsebytes(data).get("Message-ID"))
 
 
 # --- helpers: body text ------------------------------------------------------------------
