@@ -50,6 +50,12 @@ def resolve_contact(
     return known
 
 
+def find_contact(session: Session, *, municipality_id: int, kind: str, address: str) -> Contact | None:
+    """The contact behind an address if there is one; unlike `resolve_contact`, never creates one."""
+    identity = _find_identity(session, municipality_id, kind, address)
+    return session.get(Contact, identity.contact_id) if identity is not None else None
+
+
 def _find_identity(session: Session, municipality_id: int, kind: str, address: str) -> ContactIdentity | None:
     return session.exec(
         select(ContactIdentity).where(
