@@ -9,6 +9,7 @@ import ssl
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address, UnstructuredHeader
 from email.message import EmailMessage, Message, MIMEPart
@@ -122,6 +123,8 @@ class _OutgoingPolicy(EmailPolicy):
 
 
 _OUTGOING = _OutgoingPolicy(linesep="\r\n")
+# A forwarded mail's headers as they came: refolding them can fail on what the parser let through.
+_AS_RECEIVED = policy.default.clone(refold_source="none")
 
 
 @register
@@ -158,7 +161,7 @@ class EmailAdapter:
         if not mail.keys():
             raise PayloadError("keine gültige E-Mail: keine Kopfzeilen gefunden")
 
-        message_id = _first_message_id(mail.get("Message-ID"))
+        message_id = _first_message_id(_raw_header(mail, "Message-ID"))
         # Without a Message-ID the hash of the raw mail keeps a re-delivery a no-op.
         provider_id = message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}"
         if _is_delivery_report(mail):
@@ -182,8 +185,8 @@ class EmailAdapter:
                 sent_at=_sent_at(mail),
                 in_reply_to=_unique(
                     [
-                        *_message_ids(mail.get("In-Reply-To")),
-                        *_message_ids(mail.get("References")),
+                        *_message_ids(_raw_header(mail, "In-Reply-To")),
+                        *_message_ids(_raw_header(mail, "References")),
                     ]
                 ),
                 automated=_is_automated(mail, sender, request.mail_from),
@@ -293,17 +296,27 @@ def _valid_recipient(to: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
-def _message_ids(header: Any) -> list[str]:
-    if header is None:
+def _raw_header(message: Message, name: str) -> str | None:
+    """A field's text as it came (unfolded, raw 8-bit decoded), for fields read as tokens: ids, keywords.
+
+    The default policy's parsers raise on some malformed values ("Message-ID: <>"), and these
+    fields need no decoding, so they are not handed to them.
+    """
+    wanted = name.lower()
+    value = next((value for key, value in message.raw_items() if key.lower() == wanted), None)
+    return _header_text(" ".join(value.split())) if value is not None else None
+
+
+def _message_ids(value: str | None) -> list[str]:
+    if value is None:
         return []
-    value = str(header)
     found = _MESSAGE_ID_TOKEN.findall(value)
     # Some clients omit the angle brackets; then the ids are whitespace-separated.
     return found or value.split()
 
 
-def _first_message_id(header: Any) -> str | None:
-    ids = _message_ids(header)
+def _first_message_id(value: str | None) -> str | None:
+    ids = _message_ids(value)
     return ids[0] if ids else None
 
 
@@ -312,8 +325,12 @@ def _unique(ids: Iterable[str]) -> tuple[str, ...]:
 
 
 def _sender_of(mail: EmailMessage) -> tuple[str | None, str | None]:
-    header = mail.get("From")
-    addresses = getattr(header, "addresses", ()) if header is not None else ()
+    try:
+        header = mail.get("From")
+        addresses = getattr(header, "addresses", ()) if header is not None else ()
+    except (HeaderParseError, IndexError, ValueError):
+        # The stdlib's address parser fails on some garbage ("From: <"); the envelope still names a sender.
+        return None, None
     for address in addresses:
         addr_spec = _bare_address(address.addr_spec)
         if addr_spec:
@@ -369,16 +386,19 @@ def _delivery_report(mail: EmailMessage, event_id: str) -> StatusUpdate | Ignore
     """
     blocks: list[Message] = []
     returned: list[str] = []
-    for part in mail.iter_parts():
+    # A multipart whose boundary never occurs has text as its payload, which iter_parts would yield.
+    for part in mail.iter_parts() if mail.is_multipart() else ():
         if part.get_content_type() == "message/delivery-status" and part.is_multipart():
             # The parser splits this part into its field blocks: one per message, then one per recipient.
             blocks.extend(block for block in part.get_payload() if isinstance(block, Message))
         elif part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             returned.extend(_returned_message_ids(part))
-    named = [found for block in blocks for name in _ORIGINAL_ID_FIELDS for found in _message_ids(block.get(name))]
-    threaded = [*_message_ids(mail.get("In-Reply-To")), *_message_ids(mail.get("References"))]
+    named = [
+        found for block in blocks for name in _ORIGINAL_ID_FIELDS for found in _message_ids(_raw_header(block, name))
+    ]
+    threaded = [*_message_ids(_raw_header(mail, "In-Reply-To")), *_message_ids(_raw_header(mail, "References"))]
     original = next(iter([*named, *returned, *threaded]), None)
-    recipients = [block for block in blocks if block.get("Action") is not None or block.get("Status") is not None]
+    recipients = [block for block in blocks if _raw_header(block, "Action") or _raw_header(block, "Status")]
     if original is None:
         return IgnoredEvent(event_id, reason="Unzustellbarkeitsbericht ohne Message-ID der zurückgekommenen Nachricht")
     if not recipients:
@@ -409,7 +429,7 @@ _ENHANCED_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b|\b[245]\d\d\b")
 
 def _dsn_field(block: Message, name: str) -> str:
     """A field's value without its type ("rfc822; a@b" -> "a@b", "smtp; 550 …" -> "550 …"), unfolded."""
-    value = " ".join(_header_text(str(block.get(name, ""))).split())
+    value = " ".join((_raw_header(block, name) or "").split())
     kind, separator, rest = value.partition(";")
     return rest.strip() if separator and " " not in kind.strip() else value
 
@@ -431,11 +451,11 @@ def _returned_message_ids(part: MIMEPart) -> list[str]:
     """The Message-ID of the mail a bounce returns, whole (message/rfc822) or as its headers only."""
     if part.is_multipart():
         inner = part.get_payload(0)
-        return _message_ids(inner.get("Message-ID")) if isinstance(inner, Message) else []
+        return _message_ids(_raw_header(inner, "Message-ID")) if isinstance(inner, Message) else []
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return []
-    return _message_ids(BytesHeaderParser(policy=policy.default).parsebytes(data).get("Message-ID"))
+    return _message_ids(_raw_header(BytesHeaderParser(policy=policy.default).parsebytes(data), "Message-ID"))
 
 
 # --- helpers: body text ------------------------------------------------------------------
@@ -475,7 +495,12 @@ def _part_text(part: MIMEPart) -> str:
 
 
 def _body_text(mail: EmailMessage) -> str:
-    body = mail.get_body(preferencelist=("plain", "html"))
+    try:
+        body = mail.get_body(preferencelist=("plain", "html"))
+    except AttributeError:
+        # CPython's get_body indexes a multipart/related part whose boundary never occurs (its
+        # payload is then text): there is no readable part to find in such a tree.
+        body = None
     if body is None:
         return ""
     text = _part_text(body)
@@ -581,7 +606,7 @@ def _attachment_of(part: MIMEPart) -> Attachment:
     if not isinstance(data, bytes):
         # A forwarded mail (message/rfc822) has a parsed message as payload.
         inner = part.get_payload(0) if part.is_multipart() else None
-        data = inner.as_bytes() if isinstance(inner, Message) else b""
+        data = inner.as_bytes(policy=_AS_RECEIVED) if isinstance(inner, Message) else b""
     return Attachment(
         filename=_header_text(filename) if (filename := part.get_filename()) else None,
         content_type=part.get_content_type(),
