@@ -371,9 +371,8 @@ def _is_automated(mail: EmailMessage, sender: str, envelope_sender: str | None) 
 
 
 def _is_delivery_report(mail: EmailMessage) -> bool:
-    return mail.get_content_type() == "multipart/report" and str(mail.get_param("report-type", "")).lower() == (
-        "delivery-status"
-    )
+    report_type = str(mail.get_param("report-type", "")).lower()
+    return mail.get_content_type() == "multipart/report" and report_type == "delivery-status"
 
 
 def _delivery_report(mail: EmailMessage, event_id: str) -> StatusUpdate | IgnoredEvent:
@@ -429,7 +428,7 @@ _ENHANCED_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b|\b[245]\d\d\b")
 
 def _dsn_field(block: Message, name: str) -> str:
     """A field's value without its type ("rfc822; a@b" -> "a@b", "smtp; 550 …" -> "550 …"), unfolded."""
-    value = " ".join((_raw_header(block, name) or "").split())
+    value = _raw_header(block, name) or ""
     kind, separator, rest = value.partition(";")
     return rest.strip() if separator and " " not in kind.strip() else value
 
