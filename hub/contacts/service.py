@@ -51,7 +51,7 @@ def resolve_contact(
 
 
 def find_contact(session: Session, *, municipality_id: int, kind: str, address: str) -> Contact | None:
-    """The contact behind an address, or None: for news about an address that must not create one."""
+    """The contact behind an address if there is one; unlike `resolve_contact`, never creates one."""
     identity = _find_identity(session, municipality_id, kind, address)
     return session.get(Contact, identity.contact_id) if identity is not None else None
 

@@ -18,7 +18,7 @@ from channels.base import IDENTITY_KIND, InboundMessage, StatusUpdate
 from hub.broadcasts.models import Delivery
 from hub.broadcasts.surveys import record_survey_answer
 from hub.contacts.models import Contact
-from hub.contacts.service import resolve_contact
+from hub.contacts.service import find_contact, resolve_contact
 from hub.db import utcnow
 from hub.inbox import service
 from hub.inbox.events import message_from_json, opt_out_from_json, status_from_json
@@ -62,6 +62,39 @@ def skip_our_own_messages(ctx: InboundContext) -> str | None:
         )
     ).first()
     return "ignored: our own message came back" if ours is not None else None
+
+
+def keep_machine_mail_out_of_cases(ctx: InboundContext) -> str | None:
+    """Mail from a robot (auto-reply, list or bulk mail, mailer daemon) never opens a case nor gets an answer.
+
+    What a clerk expects of it: an auto-reply to one of the hub's mails ("bis 28. Juni nicht im
+    Büro") is news about that case, so it is added to the conversation it answers, without
+    reopening it and without starting the response clock. Anything else (a newsletter, a
+    list, a robot writing first, an auto-reply to a broadcast) creates no contact and no case;
+    its event is kept, raw, as ignored (GET /api/v1/inbound-events?state=ignored). No command
+    or survey answer is read from it. Bounces never get here: they are delivery reports.
+    """
+    inbound = ctx.inbound
+    if not inbound.automated:
+        return None
+    contact = find_contact(
+        ctx.session,
+        municipality_id=ctx.account.municipality_id,
+        kind=IDENTITY_KIND[ctx.account.kind],
+        address=inbound.sender,
+    )
+    conversation = (
+        service.answered_conversation(
+            ctx.session, account=ctx.account, contact=contact, email_parents=inbound.in_reply_to
+        )
+        if contact is not None
+        else None
+    )
+    if conversation is None:
+        return "ignored: automated mail that answers none of our conversations"
+    ctx.contact, ctx.conversation = contact, conversation
+    store_message(ctx)
+    return f"stored in {conversation.reference}, automated mail: not acknowledged"
 
 
 def identify_contact(ctx: InboundContext) -> str | None:
@@ -126,19 +159,19 @@ def store_message(ctx: InboundContext) -> str | None:
             )
         )
     ctx.conversation.last_activity_at = received
-    ctx.conversation.last_inbound_at = received
+    if not inbound.automated:
+        # An auto-reply waits for no answer: the response clock runs on the citizen's own words.
+        ctx.conversation.last_inbound_at = received
     if ctx.conversation.subject is None and inbound.subject:
         ctx.conversation.subject = inbound.subject[:300]
     return None
 
 
 def acknowledge(ctx: InboundContext) -> str | None:
-    """Tells the citizen the reference of a new case, unless the mail came from a robot."""
+    """Tells the citizen the reference of a new case (robots never get here: see keep_machine_mail_out_of_cases)."""
     assert ctx.conversation is not None and ctx.contact is not None
     if not ctx.is_new_conversation:
         return "stored"
-    if ctx.inbound.automated:
-        return "stored, no acknowledgement to an automated sender"
     if ctx.inbound.shared_chat:
         # The status link is the writer's alone, and a bot cannot open a private chat with a
         # member who never started it: the case is there for staff, the group hears nothing.
@@ -185,6 +218,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
 
 MESSAGE_PIPELINE: tuple[Step, ...] = (
     skip_our_own_messages,
+    keep_machine_mail_out_of_cases,
     identify_contact,
     thread_into_conversation,
     store_message,

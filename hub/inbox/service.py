@@ -57,6 +57,24 @@ def next_reference(session: Session, *, municipality: Municipality) -> str:
     raise RuntimeError("could not allocate a reference number")
 
 
+def answered_conversation(
+    session: Session, *, account: ChannelAccount, contact: Contact, email_parents: tuple[str, ...]
+) -> Conversation | None:
+    """The contact's own conversation holding a mail that `email_parents` (In-Reply-To, References) names."""
+    if not email_parents:
+        return None
+    return session.exec(
+        select(Conversation)
+        .join(Message, col(Message.conversation_id) == Conversation.id)
+        .where(
+            col(Message.email_message_id).in_(email_parents),
+            Conversation.contact_id == contact.id,
+            Conversation.municipality_id == account.municipality_id,
+        )
+        .order_by(col(Conversation.last_activity_at).desc())
+    ).first()
+
+
 def thread_conversation(
     session: Session,
     *,
@@ -73,19 +91,9 @@ def thread_conversation(
     conversations, so that many citizens answering one mail do not merge into one case.
     """
     assert contact.id is not None and account.id is not None
-    if email_parents:
-        parent = session.exec(
-            select(Conversation)
-            .join(Message, col(Message.conversation_id) == Conversation.id)
-            .where(
-                col(Message.email_message_id).in_(email_parents),
-                Conversation.contact_id == contact.id,
-                Conversation.municipality_id == account.municipality_id,
-            )
-            .order_by(col(Conversation.last_activity_at).desc())
-        ).first()
-        if parent is not None:
-            return _reopen_if_resolved(parent, settings, force=True), False
+    parent = answered_conversation(session, account=account, contact=contact, email_parents=email_parents)
+    if parent is not None:
+        return _reopen_if_resolved(parent, settings, force=True), False
 
     same_thread = (
         select(Conversation)
