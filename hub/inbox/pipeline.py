@@ -76,27 +76,13 @@ def identify_contact(ctx: InboundContext) -> str | None:
     return None
 
 
-def thread_into_conversation(ctx: InboundContext) -> str | None:
-    assert ctx.contact is not None
-    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
-        ctx.session,
-        settings=ctx.settings,
-        account=ctx.account,
-        contact=ctx.contact,
-        thread_key=ctx.inbound.thread_key,
-        email_parents=ctx.inbound.in_reply_to,
-        subject=ctx.inbound.subject,
-    )
-    return None
-
-
 def store_message(ctx: InboundContext) -> str | None:
-    assert ctx.conversation is not None and ctx.conversation.id is not None
+    """Stores the message on the contact; a command or a survey answer stays there, outside any case."""
+    assert ctx.contact is not None and ctx.contact.id is not None
     inbound = ctx.inbound
-    received = utcnow()
     ctx.message = Message(
         municipality_id=ctx.account.municipality_id,
-        conversation_id=ctx.conversation.id,
+        contact_id=ctx.contact.id,
         channel_account_id=ctx.account.id,  # type: ignore[arg-type]
         direction="inbound",
         kind=inbound.kind,
@@ -108,7 +94,7 @@ def store_message(ctx: InboundContext) -> str | None:
         reply_to_ref=inbound.reply_to_ref,
         email_message_id=inbound.provider_id if ctx.account.kind == "email" else None,
         email_references=list(inbound.in_reply_to),
-        created_at=inbound.sent_at or received,
+        created_at=inbound.sent_at or utcnow(),
     )
     ctx.session.add(ctx.message)
     ctx.session.flush()
@@ -125,6 +111,24 @@ def store_message(ctx: InboundContext) -> str | None:
                 data=attachment.data,
             )
         )
+    return None
+
+
+def thread_into_conversation(ctx: InboundContext) -> str | None:
+    """What is more than a command or an answer becomes part of a case: the open one, or a new one."""
+    assert ctx.contact is not None and ctx.message is not None
+    inbound = ctx.inbound
+    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
+        ctx.session,
+        settings=ctx.settings,
+        account=ctx.account,
+        contact=ctx.contact,
+        thread_key=inbound.thread_key,
+        email_parents=inbound.in_reply_to,
+        subject=inbound.subject,
+    )
+    ctx.message.conversation_id, ctx.message.contact_id = ctx.conversation.id, None
+    received = utcnow()
     ctx.conversation.last_activity_at = received
     ctx.conversation.last_inbound_at = received
     if ctx.conversation.subject is None and inbound.subject:
@@ -183,13 +187,15 @@ def acknowledge(ctx: InboundContext) -> str | None:
     return "stored, acknowledged with " + ctx.conversation.reference
 
 
+# Commands and survey answers are recognised before threading, so that one never lands in,
+# reopens, or shows on the status page of a case; what they do not handle goes on into one.
 MESSAGE_PIPELINE: tuple[Step, ...] = (
     skip_our_own_messages,
     identify_contact,
-    thread_into_conversation,
     store_message,
     apply_subscriber_commands,
     record_survey_answer,
+    thread_into_conversation,
     acknowledge,
 )
 

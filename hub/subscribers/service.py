@@ -26,10 +26,12 @@ from sqlmodel import Session, col, select
 
 from channels.base import OutboundMessage, PermanentError, TransientError
 from channels.registry import build_adapter
+from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
+from hub.inbox.models import Message
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
@@ -400,6 +402,38 @@ def consent_history(session: Session, *, municipality_id: int, contact_id: int) 
             .order_by(col(ConsentEvent.created_at), col(ConsentEvent.id))
         ).all()
     )
+
+
+# A subscriber's page shows this many of the newest; the GDPR export has them all.
+RECORD_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class HandledWithoutCase:
+    """What a citizen sent that the hub handled itself, kept on the contact rather than in a case."""
+
+    # Commands and survey replies with the hub's answers to them, newest first.
+    messages: list[Message]
+    # Each survey answer with its survey, newest first.
+    answers: list[tuple[SurveyAnswer, Broadcast]]
+
+
+def handled_without_case(session: Session, *, municipality_id: int, contact_id: int) -> HandledWithoutCase:
+    """The newest commands and survey answers of one contact, for staff to see on the subscriber's page."""
+    messages = session.exec(
+        select(Message)
+        .where(Message.municipality_id == municipality_id, Message.contact_id == contact_id)
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        .limit(RECORD_LIMIT)
+    ).all()
+    answers = session.exec(
+        select(SurveyAnswer, Broadcast)
+        .join(Broadcast, col(Broadcast.id) == SurveyAnswer.broadcast_id)
+        .where(SurveyAnswer.municipality_id == municipality_id, SurveyAnswer.contact_id == contact_id)
+        .order_by(col(SurveyAnswer.answered_at).desc())
+        .limit(RECORD_LIMIT)
+    ).all()
+    return HandledWithoutCase(messages=list(messages), answers=[(answer, survey) for answer, survey in answers])
 
 
 # --- listing subscribers --------------------------------------------------------------------

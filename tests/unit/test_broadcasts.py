@@ -527,6 +527,29 @@ def test_outside_messengers_window_a_fallback_broadcast_uses_the_next_channel(
     assert skipped.state == "skipped" and "24-Stunden" in (skipped.error_message or "")
 
 
+def test_a_messenger_subscriber_who_only_pressed_the_buttons_is_inside_the_window(
+    session: Session, settings: Settings, town: Town, sandbox: SandboxServer
+) -> None:
+    page = tenancy.create_channel_account(
+        session, municipality_id=town.id, kind="facebook", name="Seite",
+        config={"page_id": "104857600000044", "graph_url": f"{sandbox.url}/"},
+    )  # fmt: skip
+    session.commit()
+    psid = "7100000000000044"
+    request = WebhookRequest(url="http://hub/webhooks/facebook/1", headers={}, body=b"")
+    for provider_id, payload in (("mid.1", "GET_STARTED"), ("mid.2", "sub:done")):
+        press = InboundMessage(provider_id=provider_id, sender=psid, text=payload, kind="postback")
+        [stored] = store_events(session, account=page, request=request, events=[press])
+        session.commit()
+        process_event(session, settings, stored.id)
+        session.commit()
+    # The presses are commands, outside any case, and still count as the citizen's last message.
+    broadcast = approved(session, town, channel_kinds=["facebook"])
+    start(session, broadcast)
+    [delivery] = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id)).all()
+    assert (delivery.address, delivery.state) == (psid, "queued")
+
+
 def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started(
     session: Session, settings: Settings, town: Town
 ) -> None:

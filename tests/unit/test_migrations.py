@@ -24,14 +24,17 @@ def test_a_database_with_cases_and_attachments_migrates_down_and_up(session: Ses
     town = make_town(session)
     photo = InboundAttachment(filename="foto.jpg", content_type="image/jpeg", data=b"jpg")
     receive(session, settings, town.accounts["email"],
-            mail("m1", "Die Straßenlaterne ist dunkel.", subject="Laterne", attachments=(photo,)))  # fmt: skip
+            mail("m1", "Die Straßenlaterne ist dunkel.", subject="Laterne", attachments=(photo,)),
+            mail("m2", "ANMELDEN abfall"))  # fmt: skip
     session.close()
 
-    # Rebuilding the conversation table (0005) must not trip over the messages pointing at it.
+    # Rebuilding the conversation (0005) and message (0010) tables must not trip over the rows
+    # pointing at them.
     command.downgrade(alembic_config(), "0004")
     command.upgrade(alembic_config(), "head")
 
     with Session(db.get_engine()) as fresh:
+        # The old schema had no place for the command outside a case; the case is whole.
         assert [m.body for m in fresh.exec(select(Message).where(Message.direction == "inbound"))] == [
             "Die Straßenlaterne ist dunkel."
         ]
@@ -39,3 +42,6 @@ def test_a_database_with_cases_and_attachments_migrates_down_and_up(session: Ses
         found = inbox.list_conversations(fresh, municipality_id=town.id, search="Straßenlaterne")
         assert found.total == 1
         assert fresh.exec(text("PRAGMA foreign_keys")).one()[0] == 1  # type: ignore[call-overload]
+        # New messages are still found: the rebuilt message table kept its full-text triggers.
+        receive(fresh, settings, town.accounts["email"], mail("m3", "Die Biotonne fehlt."))
+        assert inbox.list_conversations(fresh, municipality_id=town.id, search="Biotonne").total == 1
