@@ -28,7 +28,7 @@ from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands, stop_after_opt_out
 from hub.subscribers.preferences import preference
-from hub.templating import render_message
+from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,9 @@ def acknowledge(ctx: InboundContext) -> str | None:
     # A comment's answer is public on the page, so it must not carry the private status link;
     # an SMS gets the short text, so the link still fits in as few segments as possible.
     link = None if ctx.inbound.kind == "comment" else status_url(ctx.settings, ctx.conversation)
-    # The municipality may have reworded the texts on its settings page.
+    # The municipality may have reworded the texts on its settings page, perhaps greeting by name.
     overrides = preference(municipality, "texts")
+    personal = greeting(language, ctx.contact.display_name)
     text = render_message(
         "acknowledgement_sms.txt.j2" if ctx.account.kind == "twilio" else "acknowledgement.txt.j2",
         language,
@@ -164,6 +165,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
         municipality=municipality.name,
         reference=ctx.conversation.reference,
         link=link,
+        **personal,
     )
     subject = None
     if ctx.account.kind == "email":
@@ -173,6 +175,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
             overrides=overrides,
             reference=ctx.conversation.reference,
             subject=ctx.conversation.subject,
+            **personal,
         )
     ack = service.queue_outbound(
         ctx.session,

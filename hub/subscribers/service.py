@@ -36,7 +36,7 @@ from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 from hub.subscribers.preferences import preference
-from hub.templating import render_message
+from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
 log = logging.getLogger(__name__)
@@ -767,6 +767,7 @@ def request_email_subscription(
     )
     texts = preference(municipality, "texts")
     context = {
+        **greeting(language, None),  # the address is all the hub knows of the person yet
         "municipality": municipality.name,
         "link": link,
         "topics": [topic.name_en if language == "en" else topic.name_de for topic in chosen],

@@ -21,7 +21,7 @@ from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.inbox.sla import WEEKDAYS
 from hub.settings import Settings
 from hub.subscribers.service import channel_account, send_now
-from hub.templating import render_message
+from hub.templating import greeting, render_message
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.roles import ROLES
@@ -312,8 +312,8 @@ def mail_invitation(session: Session, *, settings: Settings, user: StaffUser, in
     if municipality is None or account is None:
         return False
     context: dict[str, Any] = {
-        "person": user.name, "inviter": inviter.name, "municipality": municipality.name, "email": user.email,
-        "link": invitation_link(settings, token), "days": INVITATION_VALID.days,
+        **greeting(user.language, user.name), "inviter": inviter.name, "municipality": municipality.name,
+        "email": user.email, "link": invitation_link(settings, token), "days": INVITATION_VALID.days,
     }  # fmt: skip
     try:
         send_now(

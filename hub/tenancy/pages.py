@@ -15,7 +15,7 @@ from hub.errors import DomainError, InvalidInput
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import get_settings
 from hub.subscribers.service import channel_account, send_now
-from hub.templating import render_message
+from hub.templating import greeting, render_message
 from hub.tenancy import signin
 from hub.tenancy.models import Municipality, StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
@@ -203,7 +203,9 @@ def _mail_reset_link(request: Request, session: Session, user: StaffUser) -> Non
     token = signin.create_password_reset(session, user=user)
     session.commit()
     link = f"{get_settings().public_url.rstrip('/')}/app/password/reset/{token}"
-    context: dict[str, Any] = {"person": user.name, "municipality": municipality.name, "link": link, "minutes": 60}
+    context: dict[str, Any] = {
+        **greeting(user.language, user.name), "municipality": municipality.name, "link": link, "minutes": 60,
+    }  # fmt: skip
     try:
         send_now(
             account,
