@@ -119,17 +119,19 @@ class Hub:
     def outbox(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self.sandbox.outbox(**filters))
 
+    def conversations_with(self, sender: str, **params: Any) -> list[dict[str, Any]]:
+        """The conversations whose contact has the identity `sender`."""
+        found = []
+        for conversation in self.conversations(**params):
+            contact = self.api.get(f"/api/v1/contacts/{conversation['contact']['id']}").json()
+            if any(identity["address"] == sender for identity in contact["identities"]):
+                found.append(conversation)
+        return found
+
     def wait_for_conversation_with(self, sender: str, **params: Any) -> dict[str, Any]:
         """The conversation whose contact has the identity `sender`, once the pipeline made it."""
-
-        def find() -> dict[str, Any] | None:
-            for conversation in self.conversations(**params):
-                contact = self.api.get(f"/api/v1/contacts/{conversation['contact']['id']}").json()
-                if any(identity["address"] == sender for identity in contact["identities"]):
-                    return conversation
-            return None
-
-        return wait_for(find, what=f"a conversation with {sender}")
+        return wait_for(lambda: next(iter(self.conversations_with(sender, **params)), None),
+                        what=f"a conversation with {sender}")  # fmt: skip
 
 
 def without_quiet_hours(database_url: str) -> None:

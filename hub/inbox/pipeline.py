@@ -28,7 +28,7 @@ from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands, stop_after_opt_out
 from hub.subscribers.preferences import preference
-from hub.templating import render_message
+from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
 log = logging.getLogger(__name__)
@@ -109,27 +109,13 @@ def identify_contact(ctx: InboundContext) -> str | None:
     return None
 
 
-def thread_into_conversation(ctx: InboundContext) -> str | None:
-    assert ctx.contact is not None
-    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
-        ctx.session,
-        settings=ctx.settings,
-        account=ctx.account,
-        contact=ctx.contact,
-        thread_key=ctx.inbound.thread_key,
-        email_parents=ctx.inbound.in_reply_to,
-        subject=ctx.inbound.subject,
-    )
-    return None
-
-
 def store_message(ctx: InboundContext) -> str | None:
-    assert ctx.conversation is not None and ctx.conversation.id is not None
+    """Stores the message on the contact; a command or a survey answer stays there, outside any case."""
+    assert ctx.contact is not None and ctx.contact.id is not None
     inbound = ctx.inbound
-    received = utcnow()
     ctx.message = Message(
         municipality_id=ctx.account.municipality_id,
-        conversation_id=ctx.conversation.id,
+        contact_id=ctx.contact.id,
         channel_account_id=ctx.account.id,  # type: ignore[arg-type]
         direction="inbound",
         kind=inbound.kind,
@@ -141,7 +127,7 @@ def store_message(ctx: InboundContext) -> str | None:
         reply_to_ref=inbound.reply_to_ref,
         email_message_id=inbound.provider_id if ctx.account.kind == "email" else None,
         email_references=list(inbound.in_reply_to),
-        created_at=inbound.sent_at or received,
+        created_at=inbound.sent_at or utcnow(),
     )
     ctx.session.add(ctx.message)
     ctx.session.flush()
@@ -158,6 +144,24 @@ def store_message(ctx: InboundContext) -> str | None:
                 data=attachment.data,
             )
         )
+    return None
+
+
+def thread_into_conversation(ctx: InboundContext) -> str | None:
+    """What is more than a command or an answer becomes part of a case: the open one, or a new one."""
+    assert ctx.contact is not None and ctx.message is not None
+    inbound = ctx.inbound
+    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
+        ctx.session,
+        settings=ctx.settings,
+        account=ctx.account,
+        contact=ctx.contact,
+        thread_key=inbound.thread_key,
+        email_parents=inbound.in_reply_to,
+        subject=inbound.subject,
+    )
+    ctx.message.conversation_id, ctx.message.contact_id = ctx.conversation.id, None
+    received = utcnow()
     ctx.conversation.last_activity_at = received
     if not inbound.automated:
         # An auto-reply waits for no answer: the response clock runs on the citizen's own words.
@@ -184,8 +188,9 @@ def acknowledge(ctx: InboundContext) -> str | None:
     # A comment's answer is public on the page, so it must not carry the private status link;
     # an SMS gets the short text, so the link still fits in as few segments as possible.
     link = None if ctx.inbound.kind == "comment" else status_url(ctx.settings, ctx.conversation)
-    # The municipality may have reworded the texts on its settings page.
+    # The municipality may have reworded the texts on its settings page, perhaps greeting by name.
     overrides = preference(municipality, "texts")
+    personal = greeting(language, ctx.contact.display_name)
     text = render_message(
         "acknowledgement_sms.txt.j2" if ctx.account.kind == "twilio" else "acknowledgement.txt.j2",
         language,
@@ -193,6 +198,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
         municipality=municipality.name,
         reference=ctx.conversation.reference,
         link=link,
+        **personal,
     )
     subject = None
     if ctx.account.kind == "email":
@@ -202,6 +208,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
             overrides=overrides,
             reference=ctx.conversation.reference,
             subject=ctx.conversation.subject,
+            **personal,
         )
     ack = service.queue_outbound(
         ctx.session,
@@ -216,14 +223,16 @@ def acknowledge(ctx: InboundContext) -> str | None:
     return "stored, acknowledged with " + ctx.conversation.reference
 
 
+# Commands and survey answers are recognised before threading, so that one never lands in,
+# reopens, or shows on the status page of a case; what they do not handle goes on into one.
 MESSAGE_PIPELINE: tuple[Step, ...] = (
     skip_our_own_messages,
     keep_machine_mail_out_of_cases,
     identify_contact,
-    thread_into_conversation,
     store_message,
     apply_subscriber_commands,
     record_survey_answer,
+    thread_into_conversation,
     acknowledge,
 )
 

@@ -303,7 +303,7 @@ def _alert_administrators(
     ).all()
     for administrator in administrators:
         service.mail_staff(
-            session, user=administrator, template="verification_ceiling", person=administrator.name,
+            session, user=administrator, template="verification_ceiling",
             municipality=municipality.name, ceiling=ceiling, per_day=per == "day",
         )  # fmt: skip
 

@@ -312,7 +312,7 @@ def mail_invitation(session: Session, *, settings: Settings, user: StaffUser, in
     if municipality is None:
         return False
     return mail_staff(
-        session, user=user, template="staff_invitation", person=user.name, inviter=inviter.name,
+        session, user=user, template="staff_invitation", inviter=inviter.name,
         municipality=municipality.name, email=user.email, link=invitation_link(settings, token),
         days=INVITATION_VALID.days,
     )  # fmt: skip

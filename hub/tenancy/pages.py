@@ -197,7 +197,7 @@ def _mail_reset_link(session: Session, user: StaffUser) -> None:
     session.commit()
     link = f"{get_settings().public_url.rstrip('/')}/app/password/reset/{token}"
     mail_staff(
-        session, user=user, template="password_reset", person=user.name, municipality=municipality.name,
+        session, user=user, template="password_reset", municipality=municipality.name,
         link=link, minutes=60,
     )  # fmt: skip
 

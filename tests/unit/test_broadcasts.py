@@ -527,6 +527,54 @@ def test_outside_messengers_window_a_fallback_broadcast_uses_the_next_channel(
     assert skipped.state == "skipped" and "24-Stunden" in (skipped.error_message or "")
 
 
+def test_a_broadcast_with_name_reads_well_for_a_subscriber_without_a_name(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    named, nameless = "+4915170000901", "+4915170000902"
+    citizen(session, town, named)
+    contact = session.get(Contact, citizen(session, town, nameless))
+    assert contact is not None
+    contact.display_name = None
+    session.commit()
+    for body in ("Hallo {{ name }}, die Hauptstraße ist gesperrt. Danke, {{ name }}.",
+                 "{{ salutation }}, die Hauptstraße ist gesperrt."):  # fmt: skip
+        broadcast = approved(session, town, texts={"de": {"body": body}}, channel_kinds=["twilio"])
+        start(session, broadcast)
+        assert broadcast.id is not None
+        send_all(settings, broadcast.id)
+    to_nameless = [item["text"] for item in town.sandbox.outbox(kind="twilio", to=nameless)]
+    to_named = [item["text"] for item in town.sandbox.outbox(kind="twilio", to=named)]
+    assert "Hallo, die Hauptstraße ist gesperrt. Danke.\n" in to_nameless[0]
+    assert "Guten Tag, die Hauptstraße ist gesperrt.\n" in to_nameless[1]
+    assert f"Hallo Person {named}, die Hauptstraße ist gesperrt. Danke, Person {named}.\n" in to_named[0]
+    assert f"Guten Tag Person {named}, die Hauptstraße ist gesperrt.\n" in to_named[1]
+    for text in to_nameless:
+        assert " ," not in text and ", ." not in text and "  " not in text, text
+
+
+def test_a_messenger_subscriber_who_only_pressed_the_buttons_is_inside_the_window(
+    session: Session, settings: Settings, town: Town, sandbox: SandboxServer
+) -> None:
+    page = tenancy.create_channel_account(
+        session, municipality_id=town.id, kind="facebook", name="Seite",
+        config={"page_id": "104857600000044", "graph_url": f"{sandbox.url}/"},
+    )  # fmt: skip
+    session.commit()
+    psid = "7100000000000044"
+    request = WebhookRequest(url="http://hub/webhooks/facebook/1", headers={}, body=b"")
+    for provider_id, payload in (("mid.1", "GET_STARTED"), ("mid.2", "sub:done")):
+        press = InboundMessage(provider_id=provider_id, sender=psid, text=payload, kind="postback")
+        [stored] = store_events(session, account=page, request=request, events=[press])
+        session.commit()
+        process_event(session, settings, stored.id)
+        session.commit()
+    # The presses are commands, outside any case, and still count as the citizen's last message.
+    broadcast = approved(session, town, channel_kinds=["facebook"])
+    start(session, broadcast)
+    [delivery] = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id)).all()
+    assert (delivery.address, delivery.state) == (psid, "queued")
+
+
 def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started(
     session: Session, settings: Settings, town: Town
 ) -> None:
