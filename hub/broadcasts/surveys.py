@@ -128,7 +128,7 @@ def record_survey_answer(ctx: InboundContext) -> str | None:
     """Pipeline step (before threading): counts a button press or reply to a survey and thanks; else passes."""
     assert ctx.contact is not None and ctx.contact.id is not None and ctx.message is not None
     inbound = ctx.inbound
-    if inbound.automated or inbound.kind in ("comment", "edit"):
+    if inbound.kind in ("comment", "edit"):
         return None
     if inbound.kind == "postback":
         vote = vote_from_payload(

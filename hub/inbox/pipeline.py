@@ -92,8 +92,9 @@ def keep_machine_mail_out_of_cases(ctx: InboundContext) -> str | None:
     )
     if conversation is None:
         return "ignored: automated mail that answers none of our conversations"
-    ctx.contact, ctx.conversation = contact, conversation
+    ctx.contact = contact
     store_message(ctx)
+    _add_to_case(ctx, conversation)
     return f"stored in {conversation.reference}, automated mail: not acknowledged"
 
 
@@ -151,7 +152,7 @@ def thread_into_conversation(ctx: InboundContext) -> str | None:
     """What is more than a command or an answer becomes part of a case: the open one, or a new one."""
     assert ctx.contact is not None and ctx.message is not None
     inbound = ctx.inbound
-    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
+    conversation, ctx.is_new_conversation = service.thread_conversation(
         ctx.session,
         settings=ctx.settings,
         account=ctx.account,
@@ -160,15 +161,20 @@ def thread_into_conversation(ctx: InboundContext) -> str | None:
         email_parents=inbound.in_reply_to,
         subject=inbound.subject,
     )
-    ctx.message.conversation_id, ctx.message.contact_id = ctx.conversation.id, None
-    received = utcnow()
-    ctx.conversation.last_activity_at = received
-    if not inbound.automated:
-        # An auto-reply waits for no answer: the response clock runs on the citizen's own words.
-        ctx.conversation.last_inbound_at = received
-    if ctx.conversation.subject is None and inbound.subject:
-        ctx.conversation.subject = inbound.subject[:300]
+    _add_to_case(ctx, conversation)
+    # The response clock runs on the citizen's own words (robots never get here).
+    conversation.last_inbound_at = conversation.last_activity_at
+    if conversation.subject is None and inbound.subject:
+        conversation.subject = inbound.subject[:300]
     return None
+
+
+def _add_to_case(ctx: InboundContext, conversation: Conversation) -> None:
+    """Moves the message that store_message kept on the contact into `conversation`."""
+    assert ctx.message is not None
+    ctx.conversation = conversation
+    ctx.message.conversation_id, ctx.message.contact_id = conversation.id, None
+    conversation.last_activity_at = utcnow()
 
 
 def acknowledge(ctx: InboundContext) -> str | None:

@@ -114,8 +114,8 @@ def apply_subscriber_commands(ctx: InboundContext) -> str | None:
     """Pipeline step (after store_message, before threading): answers a command, or lets the message pass."""
     assert ctx.contact is not None and ctx.contact.id is not None and ctx.message is not None
     inbound = ctx.inbound
-    # Robots are never answered, and a public comment is not the place for subscriptions.
-    if inbound.automated or inbound.kind in ("comment", "edit"):
+    # A public comment is not the place for subscriptions (robots never get this far in the pipeline).
+    if inbound.kind in ("comment", "edit"):
         return None
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
     assert municipality is not None

@@ -24,6 +24,7 @@ GREETING_TEMPLATES = {
     "staff_invitation.txt.j2": {
         "inviter": "Maria", "municipality": "Gemeinde Testdorf", "email": "s@x.de", "link": "https://x/i", "days": 7,
     },
+    "verification_ceiling.txt.j2": {"municipality": "Gemeinde Testdorf", "ceiling": 60, "per_day": False},
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
