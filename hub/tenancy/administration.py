@@ -13,20 +13,21 @@ from datetime import timedelta
 from typing import Any
 
 import phonenumbers
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from channels.base import ChannelError, OutboundMessage, PermanentError
 from channels.registry import build_adapter
 from hub.audit.models import AuditEvent
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from hub.inbox.sla import WEEKDAYS
+from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings
 from hub.subscribers.preferences import DEFAULTS
 from hub.subscribers.service import mail_staff
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.roles import ROLES
-from hub.tenancy.signin import create_password_reset, end_all_sessions
+from hub.tenancy.signin import RESET_VALID, create_password_reset, end_all_sessions
 from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -304,6 +305,38 @@ def invite_staff(
 
 def invitation_link(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/app/password/reset/{token}"
+
+
+RESETS_PER_ADDRESS_PER_HOUR = 3
+RESETS_PER_CLIENT_PER_HOUR = 20
+
+
+def mail_password_reset(session: Session, *, settings: Settings, client: str | None, email: str) -> None:
+    """Mails a one-time reset link to each active account with this address, within the limits.
+
+    Says nothing of whether there was such an account: the answer must not tell addresses apart.
+    """
+    address = email.strip().lower()
+    limiter = shared_limiter(settings)
+    if not (
+        try_acquire(limiter, f"reset:ip:{client or 'unknown'}", RESETS_PER_CLIENT_PER_HOUR, 3600)
+        and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)
+    ):
+        raise TooManyRequests("Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal.")
+    users = session.exec(
+        select(StaffUser).where(func.lower(StaffUser.email) == address, col(StaffUser.active).is_(True))
+    ).all()
+    for user in users:
+        municipality = session.get(Municipality, user.municipality_id)
+        if municipality is None:
+            continue
+        token = create_password_reset(session, user=user)
+        session.commit()
+        mail_staff(
+            session, user=user, template="password_reset", municipality=municipality.name,
+            link=f"{settings.public_url.rstrip('/')}/app/password/reset/{token}",
+            minutes=int(RESET_VALID.total_seconds() // 60),
+        )  # fmt: skip
 
 
 def mail_invitation(session: Session, *, settings: Settings, user: StaffUser, inviter: StaffUser, token: str) -> bool:

@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, func, select
+from sqlmodel import Session
 
 from hub.db import get_session
-from hub.errors import InvalidInput
-from hub.ratelimit import shared_limiter, try_acquire
+from hub.errors import InvalidInput, TooManyRequests
+from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
-from hub.subscribers.service import mail_staff
+from hub.tenancy import administration as admin
 from hub.tenancy import signin
-from hub.tenancy.models import Municipality, StaffUser
+from hub.tenancy.models import StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
 from hub.web.i18n import translate
 from hub.web.rendering import render
@@ -28,9 +28,6 @@ from hub.web.security import (
 )
 
 router = APIRouter(prefix="/app", tags=["pages"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
-
-RESETS_PER_ADDRESS_PER_HOUR = 3
-RESETS_PER_CLIENT_PER_HOUR = 20
 
 
 def _signed_in_response(request: Request, target: str, token: str) -> Response:
@@ -168,38 +165,14 @@ def forgot_form(request: Request) -> HTMLResponse:
 @router.post("/password/forgot", response_class=HTMLResponse)
 def forgot(request: Request, email: Annotated[str, Form()] = "", session: Session = Depends(get_session)) -> Response:
     """Always the same answer, so the form does not tell which addresses have an account."""
-    settings = get_settings()
-    address = email.strip().lower()
-    limiter = shared_limiter(settings)
-    client = client_address(request) or "unknown"
-    if not (
-        try_acquire(limiter, f"reset:ip:{client}", RESETS_PER_CLIENT_PER_HOUR, 3600)
-        and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)
-    ):
+    title = translate(request, "Passwort vergessen")
+    try:
+        admin.mail_password_reset(session, settings=get_settings(), client=client_address(request), email=email)
+    except TooManyRequests as error:
         return render(
-            request,
-            "staff/password_forgot.html",
-            status_code=429,
-            title=translate(request, "Passwort vergessen"),
-            error=translate(request, "Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal."),
+            request, "staff/password_forgot.html", status_code=429, title=title, error=translate(request, str(error))
         )
-    users = session.exec(select(StaffUser).where(func.lower(StaffUser.email) == address, StaffUser.active)).all()
-    for user in users:
-        _mail_reset_link(session, user)
-    return render(request, "staff/password_forgot.html", title=translate(request, "Passwort vergessen"), sent=True)
-
-
-def _mail_reset_link(session: Session, user: StaffUser) -> None:
-    municipality = session.get(Municipality, user.municipality_id)
-    if municipality is None:
-        return
-    token = signin.create_password_reset(session, user=user)
-    session.commit()
-    link = f"{get_settings().public_url.rstrip('/')}/app/password/reset/{token}"
-    mail_staff(
-        session, user=user, template="password_reset", municipality=municipality.name,
-        link=link, minutes=60,
-    )  # fmt: skip
+    return render(request, "staff/password_forgot.html", title=title, sent=True)
 
 
 @router.get("/password/reset/{token}", response_class=HTMLResponse)
