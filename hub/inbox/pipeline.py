@@ -355,6 +355,23 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     return result
 
 
+def stale_pending_events(session: Session, settings: Settings, limit: int) -> list[tuple[int, str]]:
+    """Pending events older than the stale age, as (id, event type): their task was lost, or they
+    are delivery reports still waiting for their message's id.
+
+    Citizens' messages first, then oldest first: the reports that wait, however many, never hold
+    a message back from the bounded slice a sweep takes.
+    """
+    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    rows = session.execute(
+        select(InboundEvent.id, InboundEvent.event_type)
+        .where(InboundEvent.state == "pending", col(InboundEvent.received_at) <= cutoff)
+        .order_by(col(InboundEvent.event_type) == "status", col(InboundEvent.id))
+        .limit(limit)
+    ).all()
+    return [(event_id, event_type) for event_id, event_type in rows]
+
+
 # The webhook's own rows: no ORM objects of them to keep in step.
 _EVENTS = InboundEvent.__table__  # type: ignore[attr-defined]
 _MARK_APPLIED = _EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"))

@@ -15,7 +15,7 @@ from hub.errors import InvalidInput
 from hub.inbox import service
 from hub.inbox.models import Conversation, InboundEvent, Message
 from hub.inbox.outbound import retry_delay, settle_stale_sending, stale_queued_ids
-from hub.inbox.pipeline import EARLY_REPORT_WAIT, process_event
+from hub.inbox.pipeline import EARLY_REPORT_WAIT, process_event, stale_pending_events
 from hub.inbox.receive import store_events, store_unreadable
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
@@ -175,6 +175,18 @@ def test_a_report_the_sender_did_not_see_is_applied_when_the_sweeper_brings_it_b
     session.commit()
     session.refresh(report)
     assert (report.state, report.outcome) == ("ignored", "status for unknown message SMnever")
+
+
+def test_the_sweeper_takes_citizens_messages_before_reports_that_wait_for_their_message(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    [report] = receive(session, settings, sms_account, StatusUpdate(provider_id="SMwaiting", status="delivered"))
+    [lost] = store_events(session, account=sms_account, request=REQUEST, events=[sms("SM9", "Hallo")])  # task lost
+    for event in session.exec(select(InboundEvent)):
+        event.received_at = utcnow() - timedelta(minutes=5)
+    session.commit()
+    assert stale_pending_events(session, settings, 1) == [(lost.id, "message")]
+    assert stale_pending_events(session, settings, 5) == [(lost.id, "message"), (report, "status")]
 
 
 def test_unreadable_body_is_kept_once_and_flagged(session: Session, sms_account: ChannelAccount) -> None:
