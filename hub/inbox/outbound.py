@@ -27,6 +27,7 @@ from channels.registry import build_adapter
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
 from hub.inbox.models import Conversation, Message
+from hub.inbox.pipeline import apply_early_reports
 from hub.inbox.service import messenger_window_open
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
@@ -163,6 +164,9 @@ def _record_receipt(message_id: int, receipt: Receipt) -> SendResult:
         message.error_code = message.error_message = None
         if receipt.segments is not None:
             message.segments, message.encoding = receipt.segments, receipt.encoding
+        session.flush()
+        # The provider may have reported on the message while it was being recorded.
+        apply_early_reports(session, channel_account_id=message.channel_account_id, provider_id=receipt.provider_id)
     return SendResult(outcome=f"sent as {receipt.provider_id}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, update
@@ -280,9 +281,11 @@ def _report_target(model: type[Message] | type[Delivery], state: str) -> ReportT
 _REPORT_TARGETS = (_report_target(Delivery, "state"), _report_target(Message, "status"))
 
 
-def apply_status(session: Session, channel_account_id: int, update_: StatusUpdate) -> str:
+def apply_status(session: Session, channel_account_id: int, update_: StatusUpdate) -> str | None:
     """Moves a reply or a broadcast delivery on to what the provider reports, never backwards.
 
+    Returns None when no reply or delivery has the provider's id: the provider may report
+    before the sender has recorded its answer, so the caller keeps the report for later.
     Plain statements on the two columns that matter, no ORM objects: loading each row as an
     object was most of a report's cost.
     """
@@ -292,7 +295,7 @@ def apply_status(session: Session, channel_account_id: int, update_: StatusUpdat
         if found is not None:
             break
     else:
-        return f"status {update_.status} for unknown message {update_.provider_id}"
+        return None
     target_id, current = found
     label = f"{target.name} {target_id}"
     if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(current or "", 0):
@@ -308,6 +311,27 @@ def apply_status(session: Session, channel_account_id: int, update_: StatusUpdat
         values["error_message"] = (update_.error_message or "")[:500] or None
     session.execute(target.move, values)
     return f"{label} is now {update_.status}"
+
+
+# A report on a message whose send is not recorded yet waits this long, pending, for the
+# sender: a receipt is recorded within seconds of the send, or never (the worker died, and
+# the sweeper settles the row as uncertain), so an hour is ample and keeps the sweeper's
+# retries bounded.
+EARLY_REPORT_WAIT = timedelta(hours=1)
+
+
+def _waiting(provider_id: str) -> str:
+    return f"waiting for message {provider_id} to be recorded as sent"
+
+
+def _keep_early_report(event: InboundEvent) -> str:
+    """Puts a report back to pending for the sender or the sweeper, or gives it up once it is too old."""
+    provider_id = str(event.payload.get("provider_id"))
+    if utcnow() - event.received_at < EARLY_REPORT_WAIT:
+        event.state = "pending"
+        return _waiting(provider_id)
+    event.state = "ignored"
+    return f"status for unknown message {provider_id}"
 
 
 @dataclass(frozen=True)
@@ -338,7 +362,8 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     account = session.get(ChannelAccount, event.channel_account_id)
     assert account is not None
     if event.event_type == "status":
-        outcome = apply_status(session, event.channel_account_id, status_from_json(event.payload))
+        applied = apply_status(session, event.channel_account_id, status_from_json(event.payload))
+        outcome = applied if applied is not None else _keep_early_report(event)
         result = PipelineResult(outcome=outcome, to_send=[])
     elif event.event_type == "opt_out":
         opt_out = opt_out_from_json(event.payload)
@@ -379,6 +404,23 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     return result
 
 
+def stale_pending_events(session: Session, settings: Settings, limit: int) -> list[tuple[int, str]]:
+    """Pending events older than the stale age, as (id, event type): their task was lost, or they
+    are delivery reports still waiting for their message's id.
+
+    Citizens' messages first, then oldest first: the reports that wait, however many, never hold
+    a message back from the bounded slice a sweep takes.
+    """
+    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    rows = session.execute(
+        select(InboundEvent.id, InboundEvent.event_type)
+        .where(InboundEvent.state == "pending", col(InboundEvent.received_at) <= cutoff)
+        .order_by(col(InboundEvent.event_type) == "status", col(InboundEvent.id))
+        .limit(limit)
+    ).all()
+    return [(event_id, event_type) for event_id, event_type in rows]
+
+
 # The webhook's own rows: no ORM objects of them to keep in step.
 _EVENTS = InboundEvent.__table__  # type: ignore[attr-defined]
 _MARK_APPLIED = _EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"))
@@ -401,9 +443,42 @@ def apply_statuses_now(session: Session, channel_account_id: int, stored: list[S
         try:
             with session.begin_nested():
                 outcome = apply_status(session, channel_account_id, row.event)
-                applied = {"state": "done", "attempts": 1, "processed_at": utcnow(), "outcome": outcome[:300]}
-                session.execute(_MARK_APPLIED, {"event_id": row.id, **applied})
+                if outcome is None:
+                    # Pending, not queued: the sender applies it with its receipt, else the sweeper.
+                    values: dict[str, object] = {"outcome": _waiting(row.event.provider_id)}
+                else:
+                    values = {"state": "done", "attempts": 1, "processed_at": utcnow(), "outcome": outcome[:300]}
+                session.execute(_MARK_APPLIED, {"event_id": row.id, **values})
         except Exception:
             log.exception("delivery report %s could not be applied at once; it is queued instead", row.id)
             left.append(row.id)
     return left
+
+
+_EARLY_REPORTS = (
+    select(_EVENTS.c.id, _EVENTS.c.payload)
+    .where(
+        _EVENTS.c.channel_account_id == bindparam("account_id"),
+        _EVENTS.c.state == "pending",
+        _EVENTS.c.event_type == "status",
+        _EVENTS.c.payload["provider_id"].as_string() == bindparam("provider_id"),
+    )
+    .order_by(_EVENTS.c.id)
+)
+_MARK_EARLY_REPORT = _EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.state == "pending")
+
+
+def apply_early_reports(session: Session, *, channel_account_id: int, provider_id: str) -> None:
+    """Applies the reports that came before the sender recorded `provider_id`, in the order they came.
+
+    The sender calls it in the transaction that records the id, so receipt and reports commit
+    together. A report whose webhook commits at the same moment is not seen here and waits for
+    the sweeper.
+    """
+    for event_id, payload in session.execute(
+        _EARLY_REPORTS, {"account_id": channel_account_id, "provider_id": provider_id}
+    ).all():
+        outcome = apply_status(session, channel_account_id, status_from_json(payload))
+        if outcome is not None:
+            done = {"state": "done", "processed_at": utcnow(), "outcome": outcome[:300]}
+            session.execute(_MARK_EARLY_REPORT, {"event_id": event_id, **done})

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from channels.base import InboundMessage, WebhookRequest
+from channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from hub.broadcasts import service
@@ -22,6 +22,7 @@ from hub.contacts.merge import merge
 from hub.contacts.models import Contact, ContactIdentity
 from hub.db import session_scope, utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput
+from hub.inbox.models import InboundEvent
 from hub.inbox.pipeline import process_event
 from hub.inbox.receive import store_events
 from hub.settings import Settings
@@ -31,6 +32,8 @@ from hub.subscribers.service import subscriber_query
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.redis_claim import claim_redis_database
+from tests.unit.conftest import FakeProvider
+from tests.unit.test_admin_pages import twilio_answer
 
 
 @dataclass
@@ -433,6 +436,39 @@ def test_a_crashed_worker_leaves_no_duplicate_and_no_silent_gap(
     assert received[in_flight] == (1 if in_flight_resent else 0)
     totals = service.report(session, municipality_id=town.id, broadcast_id=broadcast.id)["totals"]
     assert totals["uncertain"] == (0 if in_flight_resent else 1)
+
+
+def test_delivery_reports_that_come_before_the_receipts_are_recorded_reach_their_deliveries(
+    session: Session, settings: Settings, town: Town, fake_provider: FakeProvider
+) -> None:
+    """Twilio reports on each message at once, while the sender records a receipt only with the
+    next row's commit (or at the end of the batch): the reports wait for it instead of being dropped."""
+    numbers = phones(2, start=800)
+    for number in numbers:
+        citizen(session, town, number)
+    town.sms.config = {**town.sms.config, "api_base_url": fake_provider.url}
+    session.add(town.sms)
+    session.commit()
+    broadcast = approved(session, town)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    sids = ["SM" + digit * 32 for digit in "12"]
+    request = WebhookRequest(url="http://hub/webhooks/twilio/1/status", headers={}, body=b"")
+    reports = [StatusUpdate(provider_id=sid, status=status) for sid in sids for status in ("delivered", "sent")]
+    for stored in store_events(session, account=town.sms, request=request, events=reports):
+        session.commit()
+        assert process_event(session, settings, stored.id).outcome.startswith("waiting for message SM")
+        session.commit()
+    for sid, number in zip(sids, numbers, strict=True):
+        fake_provider.respond(201, twilio_answer(sid, number))
+
+    send_all(settings, broadcast.id)
+    session.expire_all()
+    deliveries = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id)).all()
+    assert sorted((d.provider_id, d.state) for d in deliveries) == [(sid, "delivered") for sid in sids]
+    assert service.report(session, municipality_id=town.id, broadcast_id=broadcast.id)["totals"]["delivered"] == 2
+    waiting = session.exec(select(InboundEvent).where(InboundEvent.state == "pending")).all()
+    assert waiting == []
 
 
 def test_merging_contacts_keeps_a_stop_from_either_side(session: Session, town: Town) -> None:
