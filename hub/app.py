@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -16,23 +16,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hub import webhooks
-from hub.broadcasts import api as broadcasts_api
-from hub.broadcasts import pages as broadcasts_pages
-from hub.broadcasts import public as broadcasts_public
-from hub.contacts import api as contacts_api
+from hub.broadcasts import routes as broadcasts
+from hub.contacts import routes as contacts
 from hub.db import get_engine
 from hub.errors import DomainError
-from hub.inbox import api as inbox_api
-from hub.inbox import pages as inbox_pages
-from hub.inbox import status_page
-from hub.reports import pages as reports_pages
+from hub.inbox import routes as inbox
+from hub.reports import routes as reports
 from hub.settings import get_settings
-from hub.subscribers import api as subscribers_api
-from hub.subscribers import pages as subscribers_pages
-from hub.subscribers import public_pages as subscription_pages
-from hub.tenancy import admin_pages
-from hub.tenancy import api as tenancy_api
-from hub.tenancy import pages as tenancy_pages
+from hub.subscribers import routes as subscribers
+from hub.tenancy import routes as tenancy
 from hub.web.auth import SignInRequired
 from hub.web.i18n import N_, translate
 from hub.web.rendering import render
@@ -67,6 +59,18 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back="/app/")
 
 
+# The webhooks, then each domain's pages and JSON routes (hub/<domain>/routes.py).
+ROUTERS: tuple[APIRouter, ...] = (
+    webhooks.router,
+    *tenancy.ROUTERS,
+    *contacts.ROUTERS,
+    *inbox.ROUTERS,
+    *subscribers.ROUTERS,
+    *broadcasts.ROUTERS,
+    *reports.ROUTERS,
+)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Rathaus Hub",
@@ -79,23 +83,8 @@ def create_app() -> FastAPI:
         # Outermost, so that every layer below sees the citizen's address and the proxy's https.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(webhooks.router)
-    app.include_router(tenancy_pages.router)
-    app.include_router(inbox_pages.router)
-    app.include_router(admin_pages.router)
-    app.include_router(reports_pages.router)
-    app.include_router(broadcasts_pages.router)
-    app.include_router(subscribers_pages.router)
-    app.include_router(broadcasts_api.router)
-    app.include_router(broadcasts_public.router)
-    app.include_router(broadcasts_public.unsubscribe_router)
-    app.include_router(subscription_pages.router)
-    app.include_router(status_page.router)
-    app.include_router(inbox_api.router)
-    app.include_router(contacts_api.router)
-    app.include_router(tenancy_api.router)
-    app.include_router(subscribers_api.router)
-    app.include_router(subscribers_api.public_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:

@@ -1,0 +1,14 @@
+"""This domain's routers for hub.app: the broadcast pages and JSON routes, and the citizens' links."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.broadcasts import api, pages, public
+
+ROUTERS: tuple[APIRouter, ...] = (
+    pages.router,
+    api.router,
+    public.router,
+    public.unsubscribe_router,
+)
