@@ -169,6 +169,19 @@ class Hub:
         return wait_for(lambda: next(iter(self.conversations_with(sender, **params)), None),
                         what=f"a conversation with {sender}")  # fmt: skip
 
+    def wait_for_subscriber(self, address: str) -> int:
+        """The contact id of the subscriber with the identity `address`, once the pipeline made them.
+
+        A subscription by command opens no conversation, so a subscriber is found here, not in the inbox.
+        """
+
+        def subscriber() -> int | None:
+            items = self.api.get("/api/v1/subscribers", params={"q": address}).json()["items"]
+            found = [item for item in items if any(i["address"] == address for i in item["identities"])]
+            return found[0]["contact_id"] if found else None
+
+        return wait_for(subscriber, what=f"a subscriber with {address}")
+
     def wait_until_stored_messages_ran(self) -> None:
         """Until the pipeline has run every message the webhooks stored: the inbox then holds all it will."""
         wait_for(

@@ -71,10 +71,8 @@ def test_stop_on_telegram_silences_the_same_citizen_on_sms(hub: Hub) -> None:
     number, chat_id = mobile(), 600000000 + uuid.uuid4().int % 100000000
     subscribe_by_sms(hub, number, "")
     hub.sandbox.send_telegram(chat_id=chat_id, text="Hallo, ich bin es auch per Telegram.", first_name="Jana")
-    by_sms, by_telegram = hub.wait_for_conversation_with(number), hub.wait_for_conversation_with(str(chat_id))
-    merged = hub.api.post(
-        f"/api/v1/contacts/{by_sms['contact']['id']}/merge", json={"other_contact_id": by_telegram["contact"]["id"]}
-    )
+    by_sms, by_telegram = hub.wait_for_subscriber(number), hub.wait_for_conversation_with(str(chat_id))
+    merged = hub.api.post(f"/api/v1/contacts/{by_sms}/merge", json={"other_contact_id": by_telegram["contact"]["id"]})
     assert merged.status_code == 200
     hub.sandbox.send_telegram(chat_id=chat_id, text="STOP", first_name="Jana")
     outbox_has(hub, "telegram", str(chat_id), lambda text: "abgemeldet" in text.lower())
@@ -163,7 +161,7 @@ def test_email_survey_with_answer_link_and_one_click_unsubscribe(hub: Hub) -> No
 
     # Following the link only asks; a mail scanner opening it unsubscribes nobody.
     assert "Ja, abmelden" in httpx.get(unsubscribe_url).text
-    contact_id = hub.wait_for_conversation_with(address)["contact"]["id"]
+    contact_id = hub.wait_for_subscriber(address)
     assert hub.api.get(f"/api/v1/subscribers/{contact_id}").json()["state"] == "active"
     one_click = httpx.post(unsubscribe_url, content=b"List-Unsubscribe=One-Click",
                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
