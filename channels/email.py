@@ -9,20 +9,26 @@ import ssl
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
-from email.headerregistry import Address
+from email.errors import HeaderParseError
+from email.header import Header
+from email.headerregistry import Address, UnstructuredHeader
 from email.message import EmailMessage, Message, MIMEPart
+from email.parser import BytesHeaderParser
+from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 from typing import Any, ClassVar
 
 from channels.base import (
     Attachment,
+    IgnoredEvent,
     InboundEvent,
     InboundMessage,
     OutboundMessage,
     PayloadError,
     PermanentError,
     Receipt,
+    StatusUpdate,
     TransientError,
     VerificationError,
     WebhookRequest,
@@ -79,8 +85,46 @@ _OUTLOOK_SENT = re.compile(r"^\s*(?:Gesendet|Sent|Datum|Date):\s", re.IGNORECASE
 _OUTLOOK_RULE = re.compile(r"^\s*_{10,}\s*$")
 _SIGNATURE_MARKERS = ("-- ", "--")
 
+# C1 controls never stand for text in a header: they are Windows-1252 bytes under a Latin-1 label
+# ("=?iso-8859-1?q?=96?=" is Outlook's en dash), read as WHATWG reads such labels.
+_C1_AS_CP1252 = {
+    code: bytes([code]).decode("cp1252") for code in range(0x80, 0xA0) if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+}
+
 _ADDRESS_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _ADDRESS_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+class _OutgoingPolicy(EmailPolicy):
+    """policy.SMTP, except that unstructured headers with non-ASCII text are folded by email.header.
+
+    Python's own folder (3.11; CPython gh-144156) can break a line between two encoded words
+    and leave the space between them outside both: RFC 2047 readers drop whitespace between
+    adjacent encoded words, so "Sondernutzung – Straßenfest" arrives as "Sondernutzung
+    –Straßenfest". email.header encodes the whole text, its spaces inside the encoded words.
+    """
+
+    def _needs_encoded_words(self, value: object) -> bool:
+        return isinstance(value, UnstructuredHeader) and not self.utf8 and not str(value).isascii()
+
+    def _fold_as_encoded_words(self, name: str, value: str) -> str:
+        encoded = Header(str(value), "utf-8", maxlinelen=self.max_line_length, header_name=name)
+        return f"{name}: {encoded.encode(linesep=self.linesep)}{self.linesep}"
+
+    def fold(self, name: str, value: str) -> str:
+        if self._needs_encoded_words(value):
+            return self._fold_as_encoded_words(name, value)
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if self._needs_encoded_words(value):
+            return self._fold_as_encoded_words(name, value).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_OUTGOING = _OutgoingPolicy(linesep="\r\n")
+# A forwarded mail's headers as they came: refolding them can fail on what the parser let through.
+_AS_RECEIVED = policy.default.clone(refold_source="none")
 
 
 @register
@@ -117,15 +161,17 @@ class EmailAdapter:
         if not mail.keys():
             raise PayloadError("keine gültige E-Mail: keine Kopfzeilen gefunden")
 
+        message_id = _first_message_id(_raw_header(mail, "Message-ID"))
+        # Without a Message-ID the hash of the raw mail keeps a re-delivery a no-op.
+        provider_id = message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}"
+        if _is_delivery_report(mail):
+            return [_delivery_report(mail, provider_id)]
+
         sender, sender_name = _sender_of(mail)
         if sender is None:
             sender = _bare_address(request.mail_from or "").lower() or None
         if sender is None:
             raise PayloadError("keine gültige E-Mail: kein Absender (From) und leerer Umschlag")
-
-        message_id = _first_message_id(mail.get("Message-ID"))
-        # Without a Message-ID the hash of the raw mail keeps a re-delivery a no-op.
-        provider_id = message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}"
         subject = mail.get("Subject")
 
         return [
@@ -139,8 +185,8 @@ class EmailAdapter:
                 sent_at=_sent_at(mail),
                 in_reply_to=_unique(
                     [
-                        *_message_ids(mail.get("In-Reply-To")),
-                        *_message_ids(mail.get("References")),
+                        *_message_ids(_raw_header(mail, "In-Reply-To")),
+                        *_message_ids(_raw_header(mail, "References")),
                     ]
                 ),
                 automated=_is_automated(mail, sender, request.mail_from),
@@ -187,7 +233,7 @@ class EmailAdapter:
         return Receipt(provider_id=message_id)
 
     def _build(self, message: OutboundMessage, recipient: str) -> EmailMessage:
-        mail = EmailMessage()
+        mail = EmailMessage(policy=_OUTGOING)
         display_name = _one_line(self.display_name or message.sender_name or "")
         mail["From"] = Address(display_name=display_name, addr_spec=self.address)
         mail["To"] = recipient
@@ -250,17 +296,27 @@ def _valid_recipient(to: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
-def _message_ids(header: Any) -> list[str]:
-    if header is None:
+def _raw_header(message: Message, name: str) -> str | None:
+    """A field's text as it came (unfolded, raw 8-bit decoded), for fields read as tokens: ids, keywords.
+
+    The default policy's parsers raise on some malformed values ("Message-ID: <>"), and these
+    fields need no decoding, so they are not handed to them.
+    """
+    wanted = name.lower()
+    value = next((value for key, value in message.raw_items() if key.lower() == wanted), None)
+    return _header_text(" ".join(value.split())) if value is not None else None
+
+
+def _message_ids(value: str | None) -> list[str]:
+    if value is None:
         return []
-    value = str(header)
     found = _MESSAGE_ID_TOKEN.findall(value)
     # Some clients omit the angle brackets; then the ids are whitespace-separated.
     return found or value.split()
 
 
-def _first_message_id(header: Any) -> str | None:
-    ids = _message_ids(header)
+def _first_message_id(value: str | None) -> str | None:
+    ids = _message_ids(value)
     return ids[0] if ids else None
 
 
@@ -269,8 +325,12 @@ def _unique(ids: Iterable[str]) -> tuple[str, ...]:
 
 
 def _sender_of(mail: EmailMessage) -> tuple[str | None, str | None]:
-    header = mail.get("From")
-    addresses = getattr(header, "addresses", ()) if header is not None else ()
+    try:
+        header = mail.get("From")
+        addresses = getattr(header, "addresses", ()) if header is not None else ()
+    except (HeaderParseError, IndexError, ValueError):
+        # The stdlib's address parser fails on some garbage ("From: <"); the envelope still names a sender.
+        return None, None
     for address in addresses:
         addr_spec = _bare_address(address.addr_spec)
         if addr_spec:
@@ -307,6 +367,96 @@ def _is_automated(mail: EmailMessage, sender: str, envelope_sender: str | None) 
     return local_part in _ROBOT_LOCAL_PARTS or local_part.startswith("owner-") or local_part.endswith("-request")
 
 
+# --- helpers: bounces -------------------------------------------------------------------
+
+
+def _is_delivery_report(mail: EmailMessage) -> bool:
+    report_type = str(mail.get_param("report-type", "")).lower()
+    return mail.get_content_type() == "multipart/report" and report_type == "delivery-status"
+
+
+def _delivery_report(mail: EmailMessage, event_id: str) -> StatusUpdate | IgnoredEvent:
+    """A bounce (RFC 3464 delivery status notification) as the delivery status of the mail it returns.
+
+    That mail is found by the Message-ID the hub gave it (which `send` returned as the provider
+    id): named in the report (Gmail's X-Original-Message-ID), in the returned original or its
+    headers, else in In-Reply-To/References, which some servers set instead. Only a final
+    result moves the mail; a delay warning is kept as ignored.
+    """
+    blocks: list[Message] = []
+    returned: list[str] = []
+    # A multipart whose boundary never occurs has text as its payload, which iter_parts would yield.
+    for part in mail.iter_parts() if mail.is_multipart() else ():
+        if part.get_content_type() == "message/delivery-status" and part.is_multipart():
+            # The parser splits this part into its field blocks: one per message, then one per recipient.
+            blocks.extend(block for block in part.get_payload() if isinstance(block, Message))
+        elif part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            returned.extend(_returned_message_ids(part))
+    named = [
+        found for block in blocks for name in _ORIGINAL_ID_FIELDS for found in _message_ids(_raw_header(block, name))
+    ]
+    threaded = [*_message_ids(_raw_header(mail, "In-Reply-To")), *_message_ids(_raw_header(mail, "References"))]
+    original = next(iter([*named, *returned, *threaded]), None)
+    recipients = [block for block in blocks if _raw_header(block, "Action") or _raw_header(block, "Status")]
+    if original is None:
+        return IgnoredEvent(event_id, reason="Unzustellbarkeitsbericht ohne Message-ID der zurückgekommenen Nachricht")
+    if not recipients:
+        return IgnoredEvent(event_id, reason=f"Zustellbericht zu {original} ohne Angaben zum Empfänger")
+    report = min(recipients, key=lambda block: _DSN_ACTION_ORDER.get(_dsn_action(block), len(_DSN_ACTION_ORDER)))
+    action = _dsn_action(report)
+    diagnostic = _dsn_field(report, "Diagnostic-Code")
+    code = _dsn_field(report, "Status").split(" ")[0] or _status_code_in(diagnostic)
+    if action == "delivered":
+        return StatusUpdate(provider_id=original, status="delivered", event_id=event_id)
+    if action != "failed":
+        return IgnoredEvent(event_id, reason=f"Zwischenbericht {action!r} ({code}) zu {original}: kein Zustellergebnis")
+    recipient = _dsn_field(report, "Final-Recipient") or _dsn_field(report, "Original-Recipient")
+    return StatusUpdate(
+        provider_id=original,
+        status="failed",
+        error_code=code or None,
+        error_message=f"Unzustellbar an {recipient or 'den Empfänger'}: {diagnostic or code or 'ohne Angabe'}",
+        event_id=event_id,
+    )
+
+
+_ORIGINAL_ID_FIELDS = ("Original-Message-ID", "X-Original-Message-ID")
+# The one recipient block that speaks for a bounce: the hub sends each mail to one recipient.
+_DSN_ACTION_ORDER = {"failed": 0, "delivered": 1, "delayed": 2}
+_ENHANCED_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b|\b[245]\d\d\b")
+
+
+def _dsn_field(block: Message, name: str) -> str:
+    """A field's value without its type ("rfc822; a@b" -> "a@b", "smtp; 550 …" -> "550 …"), unfolded."""
+    value = _raw_header(block, name) or ""
+    kind, separator, rest = value.partition(";")
+    return rest.strip() if separator and " " not in kind.strip() else value
+
+
+def _dsn_action(block: Message) -> str:
+    action = _dsn_field(block, "Action").lower()
+    if action:
+        return action
+    # RFC 3463: the status class says the result when a report leaves out the action.
+    return {"5": "failed", "4": "delayed", "2": "delivered"}.get(_dsn_field(block, "Status")[:1], "")
+
+
+def _status_code_in(diagnostic: str) -> str:
+    found = _ENHANCED_STATUS.search(diagnostic)
+    return found.group(0) if found else ""
+
+
+def _returned_message_ids(part: MIMEPart) -> list[str]:
+    """The Message-ID of the mail a bounce returns, whole (message/rfc822) or as its headers only."""
+    if part.is_multipart():
+        inner = part.get_payload(0)
+        return _message_ids(_raw_header(inner, "Message-ID")) if isinstance(inner, Message) else []
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return []
+    return _message_ids(_raw_header(BytesHeaderParser(policy=policy.default).parsebytes(data), "Message-ID"))
+
+
 # --- helpers: body text ------------------------------------------------------------------
 
 
@@ -316,9 +466,9 @@ def _header_text(value: str) -> str:
     Many mailers put UTF-8 (or Latin-1) straight into headers instead of RFC 2047 words;
     the bytes are recovered and decoded like an unlabelled body.
     """
-    if not any("\udc80" <= char <= "\udcff" for char in value):
-        return value
-    return _decode_text(value.encode("utf-8", "surrogateescape"), None)
+    if any("\udc80" <= char <= "\udcff" for char in value):
+        value = _decode_text(value.encode("utf-8", "surrogateescape"), None)
+    return value.translate(_C1_AS_CP1252)
 
 
 def _decode_text(data: bytes, charset: str | None) -> str:
@@ -344,7 +494,12 @@ def _part_text(part: MIMEPart) -> str:
 
 
 def _body_text(mail: EmailMessage) -> str:
-    body = mail.get_body(preferencelist=("plain", "html"))
+    try:
+        body = mail.get_body(preferencelist=("plain", "html"))
+    except AttributeError:
+        # CPython's get_body indexes a multipart/related part whose boundary never occurs (its
+        # payload is then text): there is no readable part to find in such a tree.
+        body = None
     if body is None:
         return ""
     text = _part_text(body)
@@ -450,7 +605,7 @@ def _attachment_of(part: MIMEPart) -> Attachment:
     if not isinstance(data, bytes):
         # A forwarded mail (message/rfc822) has a parsed message as payload.
         inner = part.get_payload(0) if part.is_multipart() else None
-        data = inner.as_bytes() if isinstance(inner, Message) else b""
+        data = inner.as_bytes(policy=_AS_RECEIVED) if isinstance(inner, Message) else b""
     return Attachment(
         filename=_header_text(filename) if (filename := part.get_filename()) else None,
         content_type=part.get_content_type(),

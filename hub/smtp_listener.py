@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import DATA_SIZE_DEFAULT, SMTP, Envelope, Session
 
 from hub.inbox.mail import accept_mail, email_account
 from hub.settings import Settings
@@ -52,8 +52,28 @@ class InboundMailHandler:
         return replies[0] if replies else "554 5.5.1 Keine gültigen Empfänger"
 
 
+class MailerFriendlySMTP(SMTP):
+    """aiosmtpd's server, taking a mail with bare LF line endings instead of refusing it.
+
+    aiosmtpd reads DATA up to each CRLF and answers "500 Line too long" to a line over 1001
+    octets; a mail whose lines end in LF alone, as Unix mailers send it, is one such line.
+    Its "line" may therefore be as long as a whole mail; the size limit still bounds it. The
+    data still ends only at CRLF.CRLF, never at LF.LF (RFC 5321 §4.1.1.4, SMTP smuggling).
+    """
+
+    def __init__(self, handler: Any, *, data_size_limit: int | None = DATA_SIZE_DEFAULT, **kwargs: Any) -> None:
+        # Read by SMTP.__init__ for its stream reader's limit, so it is set first.
+        self.line_length_limit = (data_size_limit or DATA_SIZE_DEFAULT) + len(b"\r\n")
+        super().__init__(handler, data_size_limit=data_size_limit, **kwargs)
+
+
+class ListenerController(Controller):
+    def factory(self) -> SMTP:
+        return MailerFriendlySMTP(self.handler, **self.SMTP_kwargs)
+
+
 def start_listener(settings: Settings, **kwargs: Any) -> Controller:
-    controller = Controller(
+    controller = ListenerController(
         InboundMailHandler(),
         hostname=settings.smtp_host,
         port=settings.smtp_port,

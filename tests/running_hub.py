@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +31,16 @@ from tests.redis_claim import PrivateRedis
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get("RATHAUS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DEMO_ADMIN = "admin@musterstadt.example"
+# How long a test waits for the hub's asynchronous work. A full `make test` on a loaded 2-core
+# machine makes every step several times slower than on a quiet one, and a deadline sized for
+# a quiet machine made the result depend on what else was running; a hub that has stopped
+# working still fails, only later. Waits for more work than one step scale this deadline.
+DEADLINE = 120.0
+# Worker threads per worker process, as `rathaus serve` starts them: at most this many messages
+# are in a provider call when one worker is killed.
+IN_FLIGHT_PER_KILL = 2
+# Outbound states in which the provider may not have the message yet.
+UNSENT = ("queued", "sending")
 
 T = TypeVar("T")
 
@@ -40,16 +52,27 @@ def free_port() -> int:
 
 
 def wait_for(
-    check: Callable[[], T | None], *, timeout: float = 20, what: str = "condition", interval: float = 0.1
+    check: Callable[[], T],
+    *,
+    until: Callable[[T], object] = bool,
+    timeout: float = DEADLINE,
+    what: str = "condition",
+    interval: float = 0.1,
 ) -> T:
-    """Polls until `check` returns something truthy; the hub's work is asynchronous."""
+    """Polls `check` until `until` holds for what it returned (by default, until that is truthy), and returns it.
+
+    The hub's work is asynchronous, so a test waits for its result, never for a time. On timeout
+    the failure names what was awaited and what `check` returned last.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        result = check()
-        if result:
-            return result
+        seen = check()
+        if until(seen):
+            return seen
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            shown = repr(seen)
+            shown = shown if len(shown) <= 600 else shown[:600] + " …"
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {shown}")
         time.sleep(interval)
 
 
@@ -77,6 +100,11 @@ class Hub:
         sqlite = Path(self.env["RATHAUS_DATA_DIR"]) / "rathaus.sqlite"
         return self.env.get("RATHAUS_DATABASE_URL") or f"sqlite:///{sqlite}"
 
+    @cached_property
+    def engine(self) -> sa.Engine:
+        """The hub's database, for verdicts the API does not show; disposed when the hub stops."""
+        return sa.create_engine(self.database_url)
+
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "hub.cli", *args],
@@ -95,14 +123,22 @@ class Hub:
         )
         return [int(pid) for pid in found.stdout.split()]
 
+    def kill_workers(self) -> int:
+        """SIGKILLs every worker `rathaus serve` runs and starts new ones; returns how many were killed."""
+        pids = self.worker_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        self.start_workers()  # as systemd or an operator would; the sweeper does the rest
+        return len(pids)
+
     def start_workers(self) -> None:
         """Workers as `rathaus serve` runs them, as an operator would start after a crash; stopped with the hub."""
         for number, queues in enumerate(("inbound,replies", "warnings,bulk"), start=len(self.extra_workers)):
             with self.log_path.with_name(f"worker-{number}.log").open("wb") as log_file:
                 self.extra_workers.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "hub.cli", "worker", "-Q", queues, "-c", "2"], env=self.env, cwd=REPO,
-                        stdout=log_file, stderr=subprocess.STDOUT,
+                        [sys.executable, "-m", "hub.cli", "worker", "-Q", queues, "-c", str(IN_FLIGHT_PER_KILL)],
+                        env=self.env, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT,
                     )
                 )  # fmt: skip
 
@@ -119,17 +155,40 @@ class Hub:
     def outbox(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self.sandbox.outbox(**filters))
 
+    def conversations_with(self, sender: str, **params: Any) -> list[dict[str, Any]]:
+        """The conversations whose contact has the identity `sender`."""
+        found = []
+        for conversation in self.conversations(**params):
+            contact = self.api.get(f"/api/v1/contacts/{conversation['contact']['id']}").json()
+            if any(identity["address"] == sender for identity in contact["identities"]):
+                found.append(conversation)
+        return found
+
     def wait_for_conversation_with(self, sender: str, **params: Any) -> dict[str, Any]:
         """The conversation whose contact has the identity `sender`, once the pipeline made it."""
+        return wait_for(lambda: next(iter(self.conversations_with(sender, **params)), None),
+                        what=f"a conversation with {sender}")  # fmt: skip
 
-        def find() -> dict[str, Any] | None:
-            for conversation in self.conversations(**params):
-                contact = self.api.get(f"/api/v1/contacts/{conversation['contact']['id']}").json()
-                if any(identity["address"] == sender for identity in contact["identities"]):
-                    return conversation
-            return None
+    def wait_until_stored_messages_ran(self) -> None:
+        """Until the pipeline has run every message the webhooks stored: the inbox then holds all it will."""
+        wait_for(
+            lambda: [event for event in self.inbound_events("pending") if event["event_type"] == "message"],
+            until=lambda pending: not pending, what="the pipeline to run every stored message",
+        )  # fmt: skip
 
-        return wait_for(find, what=f"a conversation with {sender}")
+    def inbound_events(self, state: str) -> list[dict[str, Any]]:
+        response = self.api.get("/api/v1/inbound-events", params={"state": state, "limit": 500})
+        response.raise_for_status()
+        return list(response.json())
+
+    def wait_for_replies_sent(self, conversation_id: int) -> list[dict[str, Any]]:
+        """The conversation's messages once none that goes out is still queued or sending: the
+        provider then has every message it will get."""
+        return wait_for(
+            lambda: self.messages(conversation_id),
+            until=lambda messages: all(m["status"] not in UNSENT for m in messages if m["direction"] == "outbound"),
+            what=f"the replies in conversation {conversation_id} to be sent",
+        )  # fmt: skip
 
 
 def without_quiet_hours(database_url: str) -> None:
@@ -197,6 +256,7 @@ def running_hub(backend: str, data_dir: Path, **settings: str) -> Iterator[Hub]:
 
     log_path = data_dir / "serve.log"
     extra_workers: list[subprocess.Popen[bytes]] = []
+    started: Hub | None = None
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # the README's first command, minus the install
             [sys.executable, "-m", "hub.cli", "serve", "--demo"],
@@ -207,7 +267,7 @@ def running_hub(backend: str, data_dir: Path, **settings: str) -> Iterator[Hub]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/readyz"), timeout=60, what="the hub to be ready")
+        wait_for(lambda: _answers(f"{url}/readyz"), what="the hub to be ready")
         started = Hub(
             backend=backend,
             url=url,
@@ -226,6 +286,8 @@ def running_hub(backend: str, data_dir: Path, **settings: str) -> Iterator[Hub]:
         sys.stderr.write(log_path.read_text(errors="replace")[-6000:])
         raise
     finally:
+        if started is not None:
+            started.engine.dispose()  # made without connecting if no test asked for it
         for worker in extra_workers:
             worker.terminate()
             worker.wait(timeout=30)

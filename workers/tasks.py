@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from channels.registry import build_adapter
 from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
-from hub.db import get_engine, session_scope, utcnow
+from hub.db import get_engine, session_scope
 from hub.inbox.imap_poll import poll_mailbox, polls_imap
 from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
-from hub.inbox.pipeline import process_event
+from hub.inbox.pipeline import process_event, stale_pending_events
 from hub.inbox.retention import apply_retention
 from hub.settings import get_settings
 from hub.subscribers.service import stop as stop_subscription
@@ -169,36 +168,33 @@ def delete_expired_messages() -> int:
 def sweep() -> dict[str, int]:
     """Re-queues inbound events and outbound messages whose tasks were lost (crash, broker restart)."""
     settings = get_settings()
-    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
     with session_scope() as session:
-        # Bounded: after an outage the backlog is worked off a slice per sweep, oldest first,
-        # instead of one ever larger task every interval.
-        pending = list(
-            session.exec(
-                select(InboundEvent.id)
-                .where(InboundEvent.state == "pending", col(InboundEvent.received_at) <= cutoff)
-                .order_by(col(InboundEvent.id))
-                .limit(SWEEP_BATCH)
-            ).all()
-        )
+        # Bounded: after an outage the backlog is worked off a slice per sweep instead of one
+        # ever larger task every interval.
+        pending = stale_pending_events(session, settings, SWEEP_BATCH)
         queued = stale_queued_ids(session, settings)
         uncertain = settle_stale_sending(session, settings)
         deliveries = settle_stale(session, settings)
         redispatch = broadcasts_needing_dispatch(session, settings)
         completed = complete_finished(session)
-    enqueue_inbound([event_id for event_id in pending if event_id is not None])
+    enqueue_inbound([event_id for event_id, _ in pending])
     for message_id in queued:
         enqueue_send(message_id)
     for broadcast_id in redispatch:
         start_broadcast.apply_async(args=[broadcast_id], queue=WARNINGS_QUEUE)
-    counts = {
-        "inbound_requeued": len(pending),
+    reports = sum(1 for _, event_type in pending if event_type == "status")
+    recovered = {
+        "inbound_requeued": len(pending) - reports,
         "outbound_requeued": len(queued),
         "outbound_uncertain": uncertain,
         "broadcasts_redispatched": len(redispatch),
         "broadcasts_completed": len(completed),
         **deliveries,
     }
-    if any(counts.values()):
+    counts = {**recovered, "reports_retried": reports}
+    if any(recovered.values()):
         log.warning("sweeper: %s", counts)
+    elif reports:
+        # Reports on messages whose send is not recorded yet wait for it a while: no failure.
+        log.info("sweeper: %s", counts)
     return counts

@@ -140,6 +140,7 @@ class FaultsIn(_Model):
     latency_ms: int = Field(0, ge=0, le=60_000)
     permanent_to: list[str] = Field(default_factory=list)
     undelivered_to: list[str] = Field(default_factory=list)
+    answer_latency_ms: int = Field(0, ge=0, le=60_000)
     ignore_window: bool = False
     seed: int | None = None
 
@@ -242,6 +243,7 @@ def set_faults(body: FaultsIn, state: SandboxState = Depends(get_state)) -> dict
         latency_ms=body.latency_ms,
         permanent_to=frozenset(body.permanent_to),
         undelivered_to=frozenset(body.undelivered_to),
+        answer_latency_ms=body.answer_latency_ms,
         ignore_window=body.ignore_window,
     )
     state.set_faults(body.kind, config, seed=body.seed)

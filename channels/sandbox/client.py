@@ -136,6 +136,7 @@ class SandboxClient:
         undelivered_to: Iterable[str] = (),
         ignore_window: bool = False,
         seed: int | None = None,
+        answer_latency_ms: int = 0,
     ) -> dict[str, Any]:
         body = {
             "kind": kind,
@@ -144,6 +145,7 @@ class SandboxClient:
             "latency_ms": latency_ms,
             "permanent_to": list(permanent_to),
             "undelivered_to": list(undelivered_to),
+            "answer_latency_ms": answer_latency_ms,
             "ignore_window": ignore_window,
             "seed": seed,
         }

@@ -125,6 +125,9 @@ class FaultConfig:
     permanent_to: frozenset[str] = frozenset()
     # Twilio only: accepted with 201, then reported `undelivered` (30005) by status callback.
     undelivered_to: frozenset[str] = frozenset()
+    # Twilio only: the 201 leaves this long after the message was taken and its status callbacks
+    # started, so the callbacks overtake the answer, as they may when the answer's way is slow.
+    answer_latency_ms: int = 0
     # Facebook only: lift the 24-hour / 7-day messaging window check.
     ignore_window: bool = False
 
@@ -135,17 +138,20 @@ class FaultConfig:
             "latency_ms": self.latency_ms,
             "permanent_to": sorted(self.permanent_to),
             "undelivered_to": sorted(self.undelivered_to),
+            "answer_latency_ms": self.answer_latency_ms,
             "ignore_window": self.ignore_window,
         }
 
 
 class FaultDecision(NamedTuple):
-    """What to do with one send: wait `latency_s`, then fail with `outcome` or accept it."""
+    """What to do with one send: wait `latency_s`, then fail with `outcome` or accept it (and answer
+    `answer_latency_s` later)."""
 
     latency_s: float
     outcome: FaultOutcome | None
     undelivered: bool
     ignore_window: bool
+    answer_latency_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,7 @@ class SandboxState:
             outcome=outcome,
             undelivered=recipient in {_norm(p) for p in config.undelivered_to},
             ignore_window=config.ignore_window,
+            answer_latency_s=config.answer_latency_ms / 1000,
         )
 
     # Twilio opt-outs, kept per (sender number, citizen number) as Twilio does.

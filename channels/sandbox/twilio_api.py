@@ -176,6 +176,8 @@ async def create_message(account_sid: str, request: Request, state: SandboxState
             },
             undelivered=decision.undelivered,
         )
+    if decision.answer_latency_s:
+        await asyncio.sleep(decision.answer_latency_s)
     resource = _message_resource(sid, account_sid, from_, to, body, len(media_urls))
     return JSONResponse(resource, status_code=201)
 

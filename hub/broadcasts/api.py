@@ -25,7 +25,9 @@ router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
 
 
 class TextIn(BaseModel):
-    body: str = Field(min_length=1, max_length=20_000, description="May use {{ name }} for the recipient's name.")
+    body: str = Field(
+        min_length=1, max_length=20_000, description="May use {{ salutation }} and {{ name }} (the recipient's name)."
+    )
     subject: str | None = Field(None, max_length=200, description="Email subject; the title if left out.")
 
 

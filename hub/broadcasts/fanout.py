@@ -151,18 +151,24 @@ def reroute(session: Session, broadcast: Broadcast, contact_id: int, failed_kind
 def _messenger_last_inbound(session: Session, contact_ids: list[int], account: ChannelAccount | None) -> dict[int, Any]:
     if account is None:
         return {}
-    return dict(
-        session.execute(
-            select(col(Conversation.contact_id), func.max(Message.created_at))
-            .join(Message, col(Message.conversation_id) == Conversation.id)
-            .where(
-                col(Conversation.contact_id).in_(contact_ids),
-                col(Message.channel_account_id) == account.id,
-                col(Message.direction) == "inbound",
-            )
-            .group_by(col(Conversation.contact_id))
-        ).all()
+    inbound = (col(Message.channel_account_id) == account.id, col(Message.direction) == "inbound")
+    in_cases = (
+        select(col(Conversation.contact_id), func.max(Message.created_at))
+        .join(Message, col(Message.conversation_id) == Conversation.id)
+        .where(col(Conversation.contact_id).in_(contact_ids), *inbound)
+        .group_by(col(Conversation.contact_id))
     )
+    # A Messenger subscriber may never have written more than the subscription's button presses.
+    outside_cases = (
+        select(col(Message.contact_id), func.max(Message.created_at))
+        .where(col(Message.contact_id).in_(contact_ids), *inbound)
+        .group_by(col(Message.contact_id))
+    )
+    last: dict[int, Any] = {}
+    for query in (in_cases, outside_cases):
+        for contact_id, at in session.execute(query).all():
+            last[contact_id] = max(at, last.get(contact_id, at))
+    return last
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -1,7 +1,9 @@
 """Renders a broadcast for one recipient on one channel, and estimates SMS segments and cost up front.
 
-The text staff write is itself a template with per-recipient variables ({{ name }}); it is
-rendered in Jinja2's sandbox, since whoever drafts a broadcast must not reach into Python.
+The text staff write is itself a template with per-recipient variables ({{ name }},
+{{ salutation }}); it is rendered in Jinja2's sandbox, since whoever drafts a broadcast must
+not reach into Python. A recipient without a name gets "Guten Tag" as the salutation, and
+where the text puts {{ name }}, its place closes up ("Hallo {{ name }}, …" reads "Hallo, …").
 The result is then wrapped by the channel's template from templates/messages/<lang>/.
 """
 
@@ -18,7 +20,7 @@ from channels.registry import adapter_class
 from channels.sms_segments import sms_segments
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
-from hub.templating import render_message, render_page
+from hub.templating import close_name_gaps, greeting, render_message, render_page
 
 # The channel template that wraps the text, per channel kind.
 _WRAPPER = {"twilio": "broadcast_sms.txt.j2", "telegram": "broadcast_chat.txt.j2", "facebook": "broadcast_chat.txt.j2",
@@ -67,8 +69,9 @@ def render(
 ) -> Rendered:
     lang = language_of(broadcast, language)
     variant = broadcast.texts[lang]
+    variables = {**recipient, **greeting(lang, recipient.get("name"))}
     try:
-        body = _compiled(variant["body"]).render(**recipient)
+        body = close_name_gaps(_compiled(variant["body"]).render(**variables))
     except TemplateError as error:
         raise InvalidInput(f"Der Text ({lang}) lässt sich nicht einsetzen: {error}") from None
     context: dict[str, Any] = {

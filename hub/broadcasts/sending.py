@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Update, exists, update
+from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
@@ -38,6 +38,7 @@ from hub.broadcasts.service import URGENT_KINDS
 from hub.contacts.models import Contact
 from hub.db import session_scope, utcnow
 from hub.inbox.outbound import retry_delay
+from hub.inbox.pipeline import apply_early_reports
 from hub.ratelimit import hold_send_slot, shared_limiter
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
@@ -178,7 +179,7 @@ def send_range(
 
     # A receipt is recorded in the same transaction that marks the next row as sending (one
     # commit per message instead of two); before any wait, and at the end, it is recorded alone.
-    unrecorded: list[tuple[int | None, Receipt]] = []
+    unrecorded: list[tuple[Delivery, Receipt]] = []
 
     def record_unrecorded() -> None:
         while unrecorded:
@@ -201,7 +202,7 @@ def _send_claimed(
     names: dict[int, str | None],
     municipality_name: str,
     outcome: BatchOutcome,
-    unrecorded: list[tuple[int | None, Receipt]],
+    unrecorded: list[tuple[Delivery, Receipt]],
     record_unrecorded: Callable[[], None],
     *,
     on_opted_out: Callable[[Session, Delivery, str], None],
@@ -279,7 +280,7 @@ def _send_claimed(
             else:
                 outcome.failed += 1
         else:
-            unrecorded.append((delivery.id, receipt))
+            unrecorded.append((delivery, receipt))
             outcome.sent += 1
 
 
@@ -335,14 +336,14 @@ def _release(session: Session, delivery_ids: list[int]) -> None:
     )
 
 
-def _mark_sending(delivery_id: int | None, *, record: tuple[int | None, Receipt] | None = None) -> bool:
+def _mark_sending(delivery_id: int | None, *, record: tuple[Delivery, Receipt] | None = None) -> bool:
     """claimed -> sending, the moment before the provider call; False if it was cancelled meanwhile.
 
     `record` is the previous row's receipt, written in the same transaction.
     """
     with session_scope() as session:
         if record is not None:
-            session.execute(_receipt_update(*record))
+            _write_receipt(session, *record)
         marked = session.execute(
             UPDATE_DELIVERIES.where(col(Delivery.id) == delivery_id, col(Delivery.state) == "claimed").values(
                 state="sending", claimed_at=utcnow(), attempts=Delivery.attempts + 1
@@ -362,16 +363,20 @@ def _finish(delivery_id: int | None, **values: Any) -> None:
         session.execute(UPDATE_DELIVERIES.where(col(Delivery.id) == delivery_id).values(**values))
 
 
-def _receipt_update(delivery_id: int | None, receipt: Receipt) -> Update:
+def _write_receipt(session: Session, delivery: Delivery, receipt: Receipt) -> None:
     # The last problem (a retried 429, the channel it fell back from) stays as history.
-    return UPDATE_DELIVERIES.where(col(Delivery.id) == delivery_id).values(
-        state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow()
+    session.execute(
+        UPDATE_DELIVERIES.where(col(Delivery.id) == delivery.id).values(
+            state="sent", provider_id=receipt.provider_id, segments=receipt.segments, sent_at=utcnow()
+        )
     )
+    # The provider reports at once, and the receipt may wait for the next row's commit.
+    apply_early_reports(session, channel_account_id=delivery.channel_account_id, provider_id=receipt.provider_id)
 
 
-def _record_receipt(delivery_id: int | None, receipt: Receipt) -> None:
+def _record_receipt(delivery: Delivery, receipt: Receipt) -> None:
     with session_scope() as session:
-        session.execute(_receipt_update(delivery_id, receipt))
+        _write_receipt(session, delivery, receipt)
 
 
 def _retry_or_fail(settings: Settings, delivery: Delivery, error: TransientError) -> float | None:

@@ -3,6 +3,7 @@
 One answer per contact and survey: a later answer replaces the earlier one. A plain reply
 counts only for the newest open survey this contact was sent on this channel in the last
 two weeks, so that a citizen's "2" in an ordinary conversation is not mistaken for a vote.
+A counted answer and the thanks for it stay on the contact, outside any case.
 """
 
 from __future__ import annotations
@@ -124,10 +125,10 @@ SURVEY_OUTCOME_PREFIX = "survey: "
 
 
 def record_survey_answer(ctx: InboundContext) -> str | None:
-    """Pipeline step: counts a button press or reply to a survey and thanks the citizen; else passes."""
-    assert ctx.contact is not None and ctx.contact.id is not None and ctx.conversation is not None
+    """Pipeline step (before threading): counts a button press or reply to a survey and thanks; else passes."""
+    assert ctx.contact is not None and ctx.contact.id is not None and ctx.message is not None
     inbound = ctx.inbound
-    if inbound.automated or inbound.kind in ("comment", "edit"):
+    if inbound.kind in ("comment", "edit"):
         return None
     if inbound.kind == "postback":
         vote = vote_from_payload(
@@ -148,7 +149,7 @@ def record_survey_answer(ctx: InboundContext) -> str | None:
     except Conflict:
         text = render_message("survey_closed.txt.j2", language)
         outcome = f"{SURVEY_OUTCOME_PREFIX}broadcast {vote.broadcast.id} already closed"
-    thanks = queue_outbound(ctx.session, conversation=ctx.conversation, text=text, author=None, automated=True)
+    thanks = queue_outbound(ctx.session, answering=ctx.message, text=text, author=None, automated=True)
     assert thanks.id is not None
     ctx.to_send.append(thanks.id)
     return outcome

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import InvalidInput, NotFound
-from hub.inbox.models import Conversation
+from hub.inbox.models import Conversation, Message
 
 
 def resolve_contact(
@@ -51,7 +51,7 @@ def resolve_contact(
 
 
 def find_contact(session: Session, *, municipality_id: int, kind: str, address: str) -> Contact | None:
-    """The contact behind an address, or None: for news about an address that must not create one."""
+    """The contact behind an address if there is one; unlike `resolve_contact`, never creates one."""
     identity = _find_identity(session, municipality_id, kind, address)
     return session.get(Contact, identity.contact_id) if identity is not None else None
 
@@ -93,7 +93,7 @@ def identity_address(session: Session, *, contact_id: int, kind: str) -> str | N
 
 
 def merge_contacts(session: Session, *, municipality_id: int, target_id: int, source_id: int) -> Contact:
-    """Moves the source's identities and conversations to the target; the source remains as a pointer."""
+    """Moves the source's identities, conversations and messages to the target; the source remains as a pointer."""
     if target_id == source_id:
         raise InvalidInput("Ein Kontakt kann nicht mit sich selbst zusammengeführt werden.")
     target = get_contact(session, municipality_id=municipality_id, contact_id=target_id)
@@ -106,6 +106,8 @@ def merge_contacts(session: Session, *, municipality_id: int, target_id: int, so
     session.execute(
         update(Conversation).where(Conversation.contact_id == source_id).values(contact_id=target_id)  # type: ignore[arg-type]
     )
+    # Commands and survey answers are kept on the contact, not in a case: they move too.
+    session.execute(update(Message).where(col(Message.contact_id) == source_id).values(contact_id=target_id))
     source.merged_into_id = target_id
     if not target.display_name:
         target.display_name = source.display_name

@@ -80,7 +80,8 @@ def message_from_json(data: dict[str, Any]) -> InboundMessage:
             filename=item.get("filename"),
             content_type=item["content_type"],
             url=item.get("url"),
-            data=base64.b64decode(item["data_b64"]) if item.get("data_b64") else None,
+            # An empty file is b"", not a file without bytes (one only the provider holds).
+            data=base64.b64decode(item["data_b64"]) if item.get("data_b64") is not None else None,
             size=item.get("size"),
         )
         for item in values.get("attachments") or ()

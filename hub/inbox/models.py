@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from hub.db import UtcDateTime, utcnow
@@ -76,6 +76,10 @@ class Conversation(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """An inbound or outbound message, or an internal note (direction "note").
 
+    A message belongs to a case (`conversation_id`), or, when it is only a command or a survey
+    answer, to the citizen alone (`contact_id`), together with the hub's automatic answer to it:
+    those never enter a case or the citizen's status page.
+
     Outbound rows are written before sending (status queued); the send task claims them
     (queued -> sending) with one UPDATE that only one worker can win.
     """
@@ -83,12 +87,17 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel_account_id", "provider_id"),
         Index("ix_message_conversation", "conversation_id", "created_at"),
+        Index("ix_message_contact", "contact_id", "created_at"),
         Index("ix_message_outbound_state", "status", "next_attempt_at"),
+        CheckConstraint("conversation_id IS NOT NULL OR contact_id IS NOT NULL", name="ck_message_case_or_contact"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     municipality_id: int = Field(foreign_key="municipality.id", index=True)
-    conversation_id: int = Field(foreign_key="conversation.id")
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    contact_id: int | None = Field(
+        default=None, foreign_key="contact.id", description="Set only on a message outside any case."
+    )
     channel_account_id: int = Field(foreign_key="channelaccount.id")
     direction: str = Field(max_length=8, description="inbound, outbound or note")
     kind: str = Field(default="message", max_length=16, description="message, comment, postback, edit")

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
@@ -27,6 +27,7 @@ from channels.registry import build_adapter
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
 from hub.inbox.models import Conversation, Message
+from hub.inbox.pipeline import apply_early_reports
 from hub.inbox.service import messenger_window_open
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
@@ -56,10 +57,24 @@ def claim(session: Session, message_id: int) -> bool:
 
 
 def build_outbound(session: Session, settings: Settings, message: Message) -> tuple[ChannelAccount, OutboundMessage]:
-    conversation = session.get(Conversation, message.conversation_id)
     account = session.get(ChannelAccount, message.channel_account_id)
-    assert conversation is not None and account is not None
-    to = identity_address(session, contact_id=conversation.contact_id, kind=IDENTITY_KIND[account.kind])
+    assert account is not None
+    if message.conversation_id is not None:
+        conversation = session.get(Conversation, message.conversation_id)
+        assert conversation is not None
+        contact_id, last_inbound_at = conversation.contact_id, conversation.last_inbound_at
+    else:
+        # An answer to a command: the citizen's last message outside a case opened the window.
+        assert message.contact_id is not None
+        contact_id = message.contact_id
+        last_inbound_at = session.exec(
+            select(func.max(Message.created_at)).where(
+                Message.contact_id == contact_id,
+                Message.channel_account_id == account.id,
+                Message.direction == "inbound",
+            )
+        ).one()
+    to = identity_address(session, contact_id=contact_id, kind=IDENTITY_KIND[account.kind])
     if to is None:
         raise PermanentError("Der Kontakt hat auf diesem Kanal keine Adresse mehr.")
     return account, OutboundMessage(
@@ -70,7 +85,7 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
         email_message_id=message.email_message_id,
         in_reply_to=message.reply_to_ref if account.kind == "email" else None,
         references=tuple(message.email_references),
-        window_open=messenger_window_open(conversation, utcnow()),
+        window_open=messenger_window_open(last_inbound_at, utcnow()),
         status_callback=status_callback_url(settings, account),
         automated=message.automated,
         choices=tuple(Choice(label=choice["label"], payload=choice["payload"]) for choice in message.choices),
@@ -149,6 +164,9 @@ def _record_receipt(message_id: int, receipt: Receipt) -> SendResult:
         message.error_code = message.error_message = None
         if receipt.segments is not None:
             message.segments, message.encoding = receipt.segments, receipt.encoding
+        session.flush()
+        # The provider may have reported on the message while it was being recorded.
+        apply_early_reports(session, channel_account_id=message.channel_account_id, provider_id=receipt.provider_id)
     return SendResult(outcome=f"sent as {receipt.provider_id}")
 
 

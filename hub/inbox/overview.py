@@ -145,7 +145,8 @@ def changes_since(
     fresh = [(message_id, conversation) for message_id, conversation in rows if message_id not in seen]
     if not fresh:
         return Changes(cursor=cursor, conversation_ids=[], messages=[])
-    touched = list(dict.fromkeys(conversation for _id, conversation in fresh))
+    # A command's messages belong to no case, so no inbox row changes for them.
+    touched = list(dict.fromkeys(conversation for _id, conversation in fresh if conversation is not None))
     messages: list[Message] = []
     if conversation_id is not None and conversation_id in touched:
         messages = list(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, Update, bindparam, update
@@ -18,7 +19,7 @@ from channels.base import IDENTITY_KIND, InboundMessage, StatusUpdate
 from hub.broadcasts.models import Delivery
 from hub.broadcasts.surveys import record_survey_answer
 from hub.contacts.models import Contact
-from hub.contacts.service import resolve_contact
+from hub.contacts.service import find_contact, resolve_contact
 from hub.db import utcnow
 from hub.inbox import service
 from hub.inbox.events import message_from_json, opt_out_from_json, status_from_json
@@ -28,7 +29,7 @@ from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands, stop_after_opt_out
 from hub.subscribers.preferences import preference
-from hub.templating import render_message
+from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,40 @@ def skip_our_own_messages(ctx: InboundContext) -> str | None:
     return "ignored: our own message came back" if ours is not None else None
 
 
+def keep_machine_mail_out_of_cases(ctx: InboundContext) -> str | None:
+    """Mail from a robot (auto-reply, list or bulk mail, mailer daemon) never opens a case nor gets an answer.
+
+    What a clerk expects of it: an auto-reply to one of the hub's mails ("bis 28. Juni nicht im
+    Büro") is news about that case, so it is added to the conversation it answers, without
+    reopening it and without starting the response clock. Anything else (a newsletter, a
+    list, a robot writing first, an auto-reply to a broadcast) creates no contact and no case;
+    its event is kept, raw, as ignored (GET /api/v1/inbound-events?state=ignored). No command
+    or survey answer is read from it. Bounces never get here: they are delivery reports.
+    """
+    inbound = ctx.inbound
+    if not inbound.automated:
+        return None
+    contact = find_contact(
+        ctx.session,
+        municipality_id=ctx.account.municipality_id,
+        kind=IDENTITY_KIND[ctx.account.kind],
+        address=inbound.sender,
+    )
+    conversation = (
+        service.answered_conversation(
+            ctx.session, account=ctx.account, contact=contact, email_parents=inbound.in_reply_to
+        )
+        if contact is not None
+        else None
+    )
+    if conversation is None:
+        return "ignored: automated mail that answers none of our conversations"
+    ctx.contact = contact
+    store_message(ctx)
+    _add_to_case(ctx, conversation)
+    return f"stored in {conversation.reference}, automated mail: not acknowledged"
+
+
 def identify_contact(ctx: InboundContext) -> str | None:
     ctx.contact = resolve_contact(
         ctx.session,
@@ -76,27 +111,13 @@ def identify_contact(ctx: InboundContext) -> str | None:
     return None
 
 
-def thread_into_conversation(ctx: InboundContext) -> str | None:
-    assert ctx.contact is not None
-    ctx.conversation, ctx.is_new_conversation = service.thread_conversation(
-        ctx.session,
-        settings=ctx.settings,
-        account=ctx.account,
-        contact=ctx.contact,
-        thread_key=ctx.inbound.thread_key,
-        email_parents=ctx.inbound.in_reply_to,
-        subject=ctx.inbound.subject,
-    )
-    return None
-
-
 def store_message(ctx: InboundContext) -> str | None:
-    assert ctx.conversation is not None and ctx.conversation.id is not None
+    """Stores the message on the contact; a command or a survey answer stays there, outside any case."""
+    assert ctx.contact is not None and ctx.contact.id is not None
     inbound = ctx.inbound
-    received = utcnow()
     ctx.message = Message(
         municipality_id=ctx.account.municipality_id,
-        conversation_id=ctx.conversation.id,
+        contact_id=ctx.contact.id,
         channel_account_id=ctx.account.id,  # type: ignore[arg-type]
         direction="inbound",
         kind=inbound.kind,
@@ -108,7 +129,7 @@ def store_message(ctx: InboundContext) -> str | None:
         reply_to_ref=inbound.reply_to_ref,
         email_message_id=inbound.provider_id if ctx.account.kind == "email" else None,
         email_references=list(inbound.in_reply_to),
-        created_at=inbound.sent_at or received,
+        created_at=inbound.sent_at or utcnow(),
     )
     ctx.session.add(ctx.message)
     ctx.session.flush()
@@ -125,20 +146,43 @@ def store_message(ctx: InboundContext) -> str | None:
                 data=attachment.data,
             )
         )
-    ctx.conversation.last_activity_at = received
-    ctx.conversation.last_inbound_at = received
-    if ctx.conversation.subject is None and inbound.subject:
-        ctx.conversation.subject = inbound.subject[:300]
     return None
 
 
+def thread_into_conversation(ctx: InboundContext) -> str | None:
+    """What is more than a command or an answer becomes part of a case: the open one, or a new one."""
+    assert ctx.contact is not None and ctx.message is not None
+    inbound = ctx.inbound
+    conversation, ctx.is_new_conversation = service.thread_conversation(
+        ctx.session,
+        settings=ctx.settings,
+        account=ctx.account,
+        contact=ctx.contact,
+        thread_key=inbound.thread_key,
+        email_parents=inbound.in_reply_to,
+        subject=inbound.subject,
+    )
+    _add_to_case(ctx, conversation)
+    # The response clock runs on the citizen's own words (robots never get here).
+    conversation.last_inbound_at = conversation.last_activity_at
+    if conversation.subject is None and inbound.subject:
+        conversation.subject = inbound.subject[:300]
+    return None
+
+
+def _add_to_case(ctx: InboundContext, conversation: Conversation) -> None:
+    """Moves the message that store_message kept on the contact into `conversation`."""
+    assert ctx.message is not None
+    ctx.conversation = conversation
+    ctx.message.conversation_id, ctx.message.contact_id = conversation.id, None
+    conversation.last_activity_at = utcnow()
+
+
 def acknowledge(ctx: InboundContext) -> str | None:
-    """Tells the citizen the reference of a new case, unless the mail came from a robot."""
+    """Tells the citizen the reference of a new case (robots never get here: see keep_machine_mail_out_of_cases)."""
     assert ctx.conversation is not None and ctx.contact is not None
     if not ctx.is_new_conversation:
         return "stored"
-    if ctx.inbound.automated:
-        return "stored, no acknowledgement to an automated sender"
     if ctx.inbound.shared_chat:
         # The status link is the writer's alone, and a bot cannot open a private chat with a
         # member who never started it: the case is there for staff, the group hears nothing.
@@ -151,8 +195,9 @@ def acknowledge(ctx: InboundContext) -> str | None:
     # A comment's answer is public on the page, so it must not carry the private status link;
     # an SMS gets the short text, so the link still fits in as few segments as possible.
     link = None if ctx.inbound.kind == "comment" else status_url(ctx.settings, ctx.conversation)
-    # The municipality may have reworded the texts on its settings page.
+    # The municipality may have reworded the texts on its settings page, perhaps greeting by name.
     overrides = preference(municipality, "texts")
+    personal = greeting(language, ctx.contact.display_name)
     text = render_message(
         "acknowledgement_sms.txt.j2" if ctx.account.kind == "twilio" else "acknowledgement.txt.j2",
         language,
@@ -160,6 +205,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
         municipality=municipality.name,
         reference=ctx.conversation.reference,
         link=link,
+        **personal,
     )
     subject = None
     if ctx.account.kind == "email":
@@ -169,6 +215,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
             overrides=overrides,
             reference=ctx.conversation.reference,
             subject=ctx.conversation.subject,
+            **personal,
         )
     ack = service.queue_outbound(
         ctx.session,
@@ -183,13 +230,16 @@ def acknowledge(ctx: InboundContext) -> str | None:
     return "stored, acknowledged with " + ctx.conversation.reference
 
 
+# Commands and survey answers are recognised before threading, so that one never lands in,
+# reopens, or shows on the status page of a case; what they do not handle goes on into one.
 MESSAGE_PIPELINE: tuple[Step, ...] = (
     skip_our_own_messages,
+    keep_machine_mail_out_of_cases,
     identify_contact,
-    thread_into_conversation,
     store_message,
     apply_subscriber_commands,
     record_survey_answer,
+    thread_into_conversation,
     acknowledge,
 )
 
@@ -231,9 +281,11 @@ def _report_target(model: type[Message] | type[Delivery], state: str) -> ReportT
 _REPORT_TARGETS = (_report_target(Delivery, "state"), _report_target(Message, "status"))
 
 
-def apply_status(session: Session, channel_account_id: int, update_: StatusUpdate) -> str:
+def apply_status(session: Session, channel_account_id: int, update_: StatusUpdate) -> str | None:
     """Moves a reply or a broadcast delivery on to what the provider reports, never backwards.
 
+    Returns None when no reply or delivery has the provider's id: the provider may report
+    before the sender has recorded its answer, so the caller keeps the report for later.
     Plain statements on the two columns that matter, no ORM objects: loading each row as an
     object was most of a report's cost.
     """
@@ -243,7 +295,7 @@ def apply_status(session: Session, channel_account_id: int, update_: StatusUpdat
         if found is not None:
             break
     else:
-        return f"status {update_.status} for unknown message {update_.provider_id}"
+        return None
     target_id, current = found
     label = f"{target.name} {target_id}"
     if _STATUS_RANK.get(update_.status, 0) <= _STATUS_RANK.get(current or "", 0):
@@ -259,6 +311,27 @@ def apply_status(session: Session, channel_account_id: int, update_: StatusUpdat
         values["error_message"] = (update_.error_message or "")[:500] or None
     session.execute(target.move, values)
     return f"{label} is now {update_.status}"
+
+
+# A report on a message whose send is not recorded yet waits this long, pending, for the
+# sender: a receipt is recorded within seconds of the send, or never (the worker died, and
+# the sweeper settles the row as uncertain), so an hour is ample and keeps the sweeper's
+# retries bounded.
+EARLY_REPORT_WAIT = timedelta(hours=1)
+
+
+def _waiting(provider_id: str) -> str:
+    return f"waiting for message {provider_id} to be recorded as sent"
+
+
+def _keep_early_report(event: InboundEvent) -> str:
+    """Puts a report back to pending for the sender or the sweeper, or gives it up once it is too old."""
+    provider_id = str(event.payload.get("provider_id"))
+    if utcnow() - event.received_at < EARLY_REPORT_WAIT:
+        event.state = "pending"
+        return _waiting(provider_id)
+    event.state = "ignored"
+    return f"status for unknown message {provider_id}"
 
 
 @dataclass(frozen=True)
@@ -289,7 +362,8 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     account = session.get(ChannelAccount, event.channel_account_id)
     assert account is not None
     if event.event_type == "status":
-        outcome = apply_status(session, event.channel_account_id, status_from_json(event.payload))
+        applied = apply_status(session, event.channel_account_id, status_from_json(event.payload))
+        outcome = applied if applied is not None else _keep_early_report(event)
         result = PipelineResult(outcome=outcome, to_send=[])
     elif event.event_type == "opt_out":
         opt_out = opt_out_from_json(event.payload)
@@ -330,6 +404,23 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
     return result
 
 
+def stale_pending_events(session: Session, settings: Settings, limit: int) -> list[tuple[int, str]]:
+    """Pending events older than the stale age, as (id, event type): their task was lost, or they
+    are delivery reports still waiting for their message's id.
+
+    Citizens' messages first, then oldest first: the reports that wait, however many, never hold
+    a message back from the bounded slice a sweep takes.
+    """
+    cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
+    rows = session.execute(
+        select(InboundEvent.id, InboundEvent.event_type)
+        .where(InboundEvent.state == "pending", col(InboundEvent.received_at) <= cutoff)
+        .order_by(col(InboundEvent.event_type) == "status", col(InboundEvent.id))
+        .limit(limit)
+    ).all()
+    return [(event_id, event_type) for event_id, event_type in rows]
+
+
 # The webhook's own rows: no ORM objects of them to keep in step.
 _EVENTS = InboundEvent.__table__  # type: ignore[attr-defined]
 _MARK_APPLIED = _EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"))
@@ -352,9 +443,42 @@ def apply_statuses_now(session: Session, channel_account_id: int, stored: list[S
         try:
             with session.begin_nested():
                 outcome = apply_status(session, channel_account_id, row.event)
-                applied = {"state": "done", "attempts": 1, "processed_at": utcnow(), "outcome": outcome[:300]}
-                session.execute(_MARK_APPLIED, {"event_id": row.id, **applied})
+                if outcome is None:
+                    # Pending, not queued: the sender applies it with its receipt, else the sweeper.
+                    values: dict[str, object] = {"outcome": _waiting(row.event.provider_id)}
+                else:
+                    values = {"state": "done", "attempts": 1, "processed_at": utcnow(), "outcome": outcome[:300]}
+                session.execute(_MARK_APPLIED, {"event_id": row.id, **values})
         except Exception:
             log.exception("delivery report %s could not be applied at once; it is queued instead", row.id)
             left.append(row.id)
     return left
+
+
+_EARLY_REPORTS = (
+    select(_EVENTS.c.id, _EVENTS.c.payload)
+    .where(
+        _EVENTS.c.channel_account_id == bindparam("account_id"),
+        _EVENTS.c.state == "pending",
+        _EVENTS.c.event_type == "status",
+        _EVENTS.c.payload["provider_id"].as_string() == bindparam("provider_id"),
+    )
+    .order_by(_EVENTS.c.id)
+)
+_MARK_EARLY_REPORT = _EVENTS.update().where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.state == "pending")
+
+
+def apply_early_reports(session: Session, *, channel_account_id: int, provider_id: str) -> None:
+    """Applies the reports that came before the sender recorded `provider_id`, in the order they came.
+
+    The sender calls it in the transaction that records the id, so receipt and reports commit
+    together. A report whose webhook commits at the same moment is not seen here and waits for
+    the sweeper.
+    """
+    for event_id, payload in session.execute(
+        _EARLY_REPORTS, {"account_id": channel_account_id, "provider_id": provider_id}
+    ).all():
+        outcome = apply_status(session, channel_account_id, status_from_json(payload))
+        if outcome is not None:
+            done = {"state": "done", "processed_at": utcnow(), "outcome": outcome[:300]}
+            session.execute(_MARK_EARLY_REPORT, {"event_id": event_id, **done})

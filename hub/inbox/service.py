@@ -57,6 +57,24 @@ def next_reference(session: Session, *, municipality: Municipality) -> str:
     raise RuntimeError("could not allocate a reference number")
 
 
+def answered_conversation(
+    session: Session, *, account: ChannelAccount, contact: Contact, email_parents: tuple[str, ...]
+) -> Conversation | None:
+    """The contact's own conversation holding a mail that `email_parents` (In-Reply-To, References) names."""
+    if not email_parents:
+        return None
+    return session.exec(
+        select(Conversation)
+        .join(Message, col(Message.conversation_id) == Conversation.id)
+        .where(
+            col(Message.email_message_id).in_(email_parents),
+            Conversation.contact_id == contact.id,
+            Conversation.municipality_id == account.municipality_id,
+        )
+        .order_by(col(Conversation.last_activity_at).desc())
+    ).first()
+
+
 def thread_conversation(
     session: Session,
     *,
@@ -73,19 +91,9 @@ def thread_conversation(
     conversations, so that many citizens answering one mail do not merge into one case.
     """
     assert contact.id is not None and account.id is not None
-    if email_parents:
-        parent = session.exec(
-            select(Conversation)
-            .join(Message, col(Message.conversation_id) == Conversation.id)
-            .where(
-                col(Message.email_message_id).in_(email_parents),
-                Conversation.contact_id == contact.id,
-                Conversation.municipality_id == account.municipality_id,
-            )
-            .order_by(col(Conversation.last_activity_at).desc())
-        ).first()
-        if parent is not None:
-            return _reopen_if_resolved(parent, settings, force=True), False
+    parent = answered_conversation(session, account=account, contact=contact, email_parents=email_parents)
+    if parent is not None:
+        return _reopen_if_resolved(parent, settings, force=True), False
 
     same_thread = (
         select(Conversation)
@@ -247,7 +255,8 @@ def attachment_file(session: Session, *, municipality_id: int, attachment_id: in
 def queue_outbound(
     session: Session,
     *,
-    conversation: Conversation,
+    conversation: Conversation | None = None,
+    answering: Message | None = None,
     text: str,
     author: StaffUser | None,
     automated: bool = False,
@@ -256,25 +265,36 @@ def queue_outbound(
 ) -> Message:
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
+    The message goes into `conversation`, or, answering a message kept on the contact outside
+    any case (`answering`: a command, a survey answer), stays on that contact with it.
     Everything the send needs to thread the answer (the comment to answer under, the mail it
     replies to, its own Message-ID) is fixed here, so a retried send is the same message.
     """
-    account = session.get(ChannelAccount, conversation.channel_account_id)
-    assert account is not None and conversation.id is not None
+    if conversation is not None:
+        assert conversation.id is not None
+        account_id, contact_id = conversation.channel_account_id, conversation.contact_id
+        last_inbound = session.exec(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, Message.direction == "inbound")
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        ).first()
+        thread_subject, reference = conversation.subject, conversation.reference
+    else:
+        assert answering is not None and answering.contact_id is not None
+        account_id, contact_id = answering.channel_account_id, answering.contact_id
+        last_inbound, thread_subject, reference = answering, answering.subject, None
+    account = session.get(ChannelAccount, account_id)
+    assert account is not None
     text = text.strip()
     if not text:
         raise InvalidInput("Die Antwort ist leer.")
     limit = adapter_class(account.kind).max_body_chars
     if len(text) > limit:
         raise InvalidInput(f"Die Antwort ist {len(text)} Zeichen lang; {account.kind} erlaubt höchstens {limit}.")
-    last_inbound = session.exec(
-        select(Message)
-        .where(Message.conversation_id == conversation.id, Message.direction == "inbound")
-        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-    ).first()
     message = Message(
-        municipality_id=conversation.municipality_id,
-        conversation_id=conversation.id,
+        municipality_id=account.municipality_id,
+        conversation_id=conversation.id if conversation else None,
+        contact_id=None if conversation else contact_id,
         channel_account_id=account.id,  # type: ignore[arg-type]
         direction="outbound",
         body=text,
@@ -285,7 +305,7 @@ def queue_outbound(
     )
     if account.kind == "twilio":
         message.segments, message.encoding = sms_segments(text)
-    elif account.kind == "facebook" and conversation.thread_key and last_inbound is not None:
+    elif account.kind == "facebook" and conversation is not None and conversation.thread_key and last_inbound:
         message.kind = "comment"
         message.reply_to_ref = last_inbound.reply_to_ref
     elif account.kind == "email":
@@ -293,9 +313,9 @@ def queue_outbound(
         message.email_message_id = make_msgid(domain=domain).strip("<>")
         message.subject = subject or render_message(
             "reply_subject.txt.j2",
-            _language(session, conversation),
-            subject=conversation.subject,
-            reference=conversation.reference,
+            _language(session, contact_id),
+            subject=thread_subject,
+            reference=reference,
         )
         if last_inbound is not None and last_inbound.email_message_id:
             message.reply_to_ref = last_inbound.email_message_id
@@ -304,16 +324,17 @@ def queue_outbound(
                 last_inbound.email_message_id,
             ]
     session.add(message)
-    now = utcnow()
-    conversation.last_activity_at = now
-    if author is not None and conversation.first_response_at is None:
-        conversation.first_response_at = now
+    if conversation is not None:
+        now = utcnow()
+        conversation.last_activity_at = now
+        if author is not None and conversation.first_response_at is None:
+            conversation.first_response_at = now
     session.flush()
     return message
 
 
-def _language(session: Session, conversation: Conversation) -> str:
-    contact = session.get(Contact, conversation.contact_id)
+def _language(session: Session, contact_id: int) -> str:
+    contact = session.get(Contact, contact_id)
     return contact.language if contact else "de"
 
 
@@ -382,5 +403,6 @@ def update_conversation(
     return conversation
 
 
-def messenger_window_open(conversation: Conversation, now: datetime) -> bool:
-    return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < MESSENGER_WINDOW
+def messenger_window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Whether Messenger still lets the page answer freely: within a day of the citizen's last message."""
+    return last_inbound_at is not None and now - last_inbound_at < MESSENGER_WINDOW

@@ -21,6 +21,7 @@ from hub.contacts.service import get_contact
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, ConversationViewer, Label
 from hub.inbox.service import get_conversation
+from hub.templating import close_name_gaps, greeting
 from hub.tenancy.models import Municipality, StaffUser, Team
 from hub.tenancy.roles import PERMISSIONS
 
@@ -28,6 +29,7 @@ from hub.tenancy.roles import PERMISSIONS
 PRESENCE_WINDOW = timedelta(seconds=30)
 # What a canned reply may use, with the example values a snippet is checked against when saved.
 SNIPPET_EXAMPLE = {
+    "salutation": "Guten Tag Erika Mustermann",
     "name": "Erika Mustermann",
     "reference": "A-2026-00042",
     "subject": "Sperrmüll",
@@ -145,7 +147,7 @@ _snippets = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, ke
 
 def _render_snippet(body: str, variables: dict[str, Any]) -> str:
     try:
-        return _snippets.from_string(body).render(**variables).strip()
+        return close_name_gaps(_snippets.from_string(body).render(**variables))
     except TemplateError as error:
         raise InvalidInput(f"Der Textbaustein lässt sich nicht füllen: {error.message or error}") from error
 
@@ -206,7 +208,7 @@ def fill_canned(
     return _render_snippet(
         canned.body,
         {
-            "name": contact.display_name or "",
+            **greeting(contact.language, contact.display_name),
             "reference": conversation.reference,
             "subject": conversation.subject or "",
             "municipality": municipality.name,

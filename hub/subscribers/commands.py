@@ -6,9 +6,9 @@ stays a question for staff. START may be followed by topic or district words. Te
 `sub:topic:<key>`, `sub:district:<key>` and `sub:done`. Everything else passes on unchanged
 (survey answers belong to the broadcasts' step).
 
-A command is answered and does not become a case: a conversation that holds nothing but
-commands is resolved once answered (it stays in the history), and the outcome starts with
-"command:", which is also how later commands recognise earlier ones.
+A command is answered and never becomes part of a case: it runs before the message is
+threaded, so it and its answer stay on the contact (staff see them on the subscriber's page),
+and an open case is not added to, nor a resolved one reopened. The outcome starts with "command:".
 
 A provider's opt-out (the bot blocked, or removed from a group) is a STOP without words:
 `stop_after_opt_out` records it the same way and answers nothing, as nothing can reach there.
@@ -21,15 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from channels.base import IDENTITY_KIND, Choice, OptOut
 from hub.contacts.models import Contact
 from hub.contacts.service import find_contact
 from hub.errors import DomainError
 from hub.inbox import service as inbox
-from hub.inbox.models import InboundEvent, Message
 from hub.subscribers import service, verification
 from hub.subscribers.models import District, Topic
 from hub.subscribers.preferences import preference
@@ -113,12 +111,11 @@ def parse_command(
 
 
 def apply_subscriber_commands(ctx: InboundContext) -> str | None:
-    """Pipeline step (after store_message, before acknowledge): answers a command, or lets the message pass."""
-    assert ctx.contact is not None and ctx.contact.id is not None
-    assert ctx.conversation is not None and ctx.message is not None
+    """Pipeline step (after store_message, before threading): answers a command, or lets the message pass."""
+    assert ctx.contact is not None and ctx.contact.id is not None and ctx.message is not None
     inbound = ctx.inbound
-    # Robots are never answered, and a public comment is not the place for subscriptions.
-    if inbound.automated or inbound.kind in ("comment", "edit"):
+    # A public comment is not the place for subscriptions (robots never get this far in the pipeline).
+    if inbound.kind in ("comment", "edit"):
         return None
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
     assert municipality is not None
@@ -133,16 +130,7 @@ def apply_subscriber_commands(ctx: InboundContext) -> str | None:
     if command is None:
         return None
     handled = _Handler(ctx, municipality, ctx.contact, text).run(command)
-    if handled is None:
-        return None
-    if _only_commands(ctx):
-        inbox.update_conversation(
-            ctx.session,
-            municipality_id=ctx.conversation.municipality_id,
-            conversation_id=ctx.conversation.id,  # type: ignore[arg-type]
-            status="resolved",
-        )
-    return OUTCOME_PREFIX + handled
+    return None if handled is None else OUTCOME_PREFIX + handled
 
 
 def stop_after_opt_out(session: Session, *, account: ChannelAccount, event_id: int, opt_out: OptOut) -> str:
@@ -164,25 +152,6 @@ def stop_after_opt_out(session: Session, *, account: ChannelAccount, event_id: i
         evidence={"inbound_event_id": event_id, "reason": opt_out.reason},
     )
     return f"opted out ({opt_out.reason})" if change.event else f"opted out ({opt_out.reason}), already stopped"
-
-
-def _only_commands(ctx: InboundContext) -> bool:
-    """Whether the conversation holds nothing for staff: opened by this command, or commands only."""
-    assert ctx.conversation is not None and ctx.message is not None
-    if ctx.is_new_conversation:
-        return True
-    others = ctx.session.exec(
-        select(func.count())
-        .select_from(Message)
-        .outerjoin(InboundEvent, col(InboundEvent.id) == Message.inbound_event_id)
-        .where(
-            Message.conversation_id == ctx.conversation.id,
-            Message.direction == "inbound",
-            Message.id != ctx.message.id,
-            or_(col(InboundEvent.outcome).is_(None), ~col(InboundEvent.outcome).startswith(OUTCOME_PREFIX)),
-        )
-    ).one()
-    return others == 0
 
 
 class _Handler:
@@ -259,8 +228,9 @@ class _Handler:
             else:
                 unknown.append(word)
         if unknown:
-            # "Anmelden Wohnsitz wie geht das" is a question for staff, not a typo of a topic.
-            if len(words) > 1 and not chosen_topics and chosen_district is None:
+            # "Anmelden Wohnsitz wie geht das" or "Anmelden Abfall, und wann kommt die Biotonne"
+            # is a question for staff, not a typo of a topic.
+            if len(unknown) > 1:
                 return None
             self.answer("unknown_topics.txt.j2", unknown=unknown)
             return "start with unknown topics"
@@ -376,7 +346,6 @@ class _Handler:
         return "phone verified"
 
     def answer(self, template: str, *, choices: list[Choice] | None = None, **context: Any) -> None:
-        assert self.ctx.conversation is not None
         keywords = {
             "start_keyword": preference(self.municipality, "start_keywords")[0],
             "stop_keyword": preference(self.municipality, "stop_keywords")[0],
@@ -396,7 +365,7 @@ class _Handler:
         )
         message = inbox.queue_outbound(
             self.session,
-            conversation=self.ctx.conversation,
+            answering=self.ctx.message,
             text=text,
             author=None,
             automated=True,

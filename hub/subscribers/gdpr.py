@@ -18,8 +18,9 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, SQLModel, col, delete, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from hub.audit.models import AuditEvent
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
@@ -41,6 +42,27 @@ def _plain(row: SQLModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
     }
 
 
+def _exported_messages(session: Session, query: SelectOfScalar[Message]) -> list[dict[str, Any]]:
+    """The messages with their attachments' bytes, oldest first."""
+    messages = session.exec(query.order_by(col(Message.created_at), col(Message.id))).all()
+    attachments: dict[int, list[Attachment]] = {}
+    for attachment in session.exec(select(Attachment).where(col(Attachment.message_id).in_([m.id for m in messages]))):
+        attachments.setdefault(attachment.message_id, []).append(attachment)
+    return [
+        {
+            **_plain(message, exclude={"channel_account_id", "inbound_event_id", "claimed_at", "next_attempt_at"}),
+            "attachments": [
+                {
+                    **_plain(attachment, exclude={"data"}),
+                    "data_base64": base64.b64encode(attachment.data).decode("ascii") if attachment.data else None,
+                }
+                for attachment in attachments.get(message.id or 0, [])
+            ],
+        }
+        for message in messages
+    ]
+
+
 def export_contact(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
     """Everything the hub holds about one citizen, as one JSON-ready document."""
     contact = get_contact(session, municipality_id=municipality_id, contact_id=contact_id)
@@ -58,42 +80,14 @@ def export_contact(session: Session, municipality_id: int, contact_id: int) -> d
         .where(Conversation.municipality_id == municipality_id, Conversation.contact_id == contact_id)
         .order_by(col(Conversation.created_at))
     ).all()
-    exported_conversations = []
-    for conversation in conversations:
-        messages = session.exec(
-            select(Message)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(col(Message.created_at), col(Message.id))
-        ).all()
-        attachments: dict[int, list[Attachment]] = {}
-        for attachment in session.exec(
-            select(Attachment).where(col(Attachment.message_id).in_([m.id for m in messages]))
-        ):
-            attachments.setdefault(attachment.message_id, []).append(attachment)
-        exported_conversations.append(
-            {
-                **_plain(conversation, exclude={"public_token", "channel_account_id"}),
-                "channel": channels.get(conversation.channel_account_id),
-                "messages": [
-                    {
-                        **_plain(
-                            message,
-                            exclude={"channel_account_id", "inbound_event_id", "claimed_at", "next_attempt_at"},
-                        ),
-                        "attachments": [
-                            {
-                                **_plain(attachment, exclude={"data"}),
-                                "data_base64": base64.b64encode(attachment.data).decode("ascii")
-                                if attachment.data
-                                else None,
-                            }
-                            for attachment in attachments.get(message.id or 0, [])
-                        ],
-                    }
-                    for message in messages
-                ],
-            }
-        )
+    exported_conversations = [
+        {
+            **_plain(conversation, exclude={"public_token", "channel_account_id"}),
+            "channel": channels.get(conversation.channel_account_id),
+            "messages": _exported_messages(session, select(Message).where(Message.conversation_id == conversation.id)),
+        }
+        for conversation in conversations
+    ]
     broadcasts = {
         b.id: b.title for b in session.exec(select(Broadcast).where(Broadcast.municipality_id == municipality_id))
     }
@@ -124,6 +118,11 @@ def export_contact(session: Session, municipality_id: int, contact_id: int) -> d
             for event in service.consent_history(session, municipality_id=municipality_id, contact_id=contact_id)
         ],
         "conversations": exported_conversations,
+        # Commands and survey answers with the hub's answers to them, which belong to no case.
+        "messages_outside_cases": _exported_messages(
+            session,
+            select(Message).where(Message.municipality_id == municipality_id, Message.contact_id == contact_id),
+        ),
         "deliveries": [
             {
                 **_plain(delivery, exclude={"claimed_at", "next_attempt_at"}),
@@ -158,22 +157,18 @@ def erase_contact(session: Session, *, municipality_id: int, contact_id: int, ac
     session.execute(update(Contact).where(col(Contact.id).in_(contact_ids)).values(display_name=None))
 
     conversation_ids = select(Conversation.id).where(col(Conversation.contact_id).in_(contact_ids))
-    message_ids = select(Message.id).where(col(Message.conversation_id).in_(conversation_ids))
+    # Their cases' messages, and their commands and survey answers kept outside any case.
+    theirs = or_(col(Message.conversation_id).in_(conversation_ids), col(Message.contact_id).in_(contact_ids))
+    message_ids = select(Message.id).where(theirs)
     session.execute(
         update(Conversation)
         .where(col(Conversation.id).in_(conversation_ids), col(Conversation.subject).is_not(None))
         .values(subject=ERASED)
     )
     session.execute(
-        update(Message)
-        .where(col(Message.conversation_id).in_(conversation_ids))
-        .values(body=ERASED, email_references=[], choices=[], error_message=None)
+        update(Message).where(theirs).values(body=ERASED, email_references=[], choices=[], error_message=None)
     )
-    session.execute(
-        update(Message)
-        .where(col(Message.conversation_id).in_(conversation_ids), col(Message.subject).is_not(None))
-        .values(subject=ERASED)
-    )
+    session.execute(update(Message).where(theirs, col(Message.subject).is_not(None)).values(subject=ERASED))
     session.execute(
         update(Attachment)
         .where(col(Attachment.message_id).in_(message_ids))

@@ -266,9 +266,10 @@ def subscriber_detail(
 ) -> HTMLResponse:  # fmt: skip
     found = service.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
     events = service.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    handled = service.handled_without_case(session, municipality_id=staff.municipality_id, contact_id=contact_id)
     name = found.contact.display_name or translate(request, "Kontakt {id}").format(id=contact_id)
     return render(
-        request, "staff/subscribers/detail.html", title=name, found=found, events=events,
+        request, "staff/subscribers/detail.html", title=name, found=found, events=events, handled=handled,
         stopped=request.query_params.get("stopped") == "1", **LABELS,
     )  # fmt: skip
 

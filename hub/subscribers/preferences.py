@@ -17,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     "quiet_hours": {"start": "21:00", "end": "07:00"},
     # One-time codes go only to numbers from these countries (SMS pumping fraud).
     "allowed_phone_countries": ["DE"],
+    # Ceilings on the one-time codes the whole town sends (SMS pumping through many numbers and
+    # clients): reaching one stops codes until the window has passed and mails the administrators.
+    "verification_codes_per_hour": 60,
+    "verification_codes_per_day": 300,
     # For the cost estimate shown before a broadcast is sent.
     "sms_segment_price_eur": 0.08,
     # Texts citizens receive: overrides per language of templates/messages/<lang>/<name>,

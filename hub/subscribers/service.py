@@ -26,16 +26,18 @@ from sqlmodel import Session, col, select
 
 from channels.base import OutboundMessage, PermanentError, TransientError
 from channels.registry import build_adapter
+from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
+from hub.inbox.models import Message
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 from hub.subscribers.preferences import preference
-from hub.templating import render_message
-from hub.tenancy.models import ChannelAccount, Municipality
+from hub.templating import greeting, render_message
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -402,6 +404,38 @@ def consent_history(session: Session, *, municipality_id: int, contact_id: int) 
     )
 
 
+# A subscriber's page shows this many of the newest; the GDPR export has them all.
+RECORD_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class HandledWithoutCase:
+    """What a citizen sent that the hub handled itself, kept on the contact rather than in a case."""
+
+    # Commands and survey replies with the hub's answers to them, newest first.
+    messages: list[Message]
+    # Each survey answer with its survey, newest first.
+    answers: list[tuple[SurveyAnswer, Broadcast]]
+
+
+def handled_without_case(session: Session, *, municipality_id: int, contact_id: int) -> HandledWithoutCase:
+    """The newest commands and survey answers of one contact, for staff to see on the subscriber's page."""
+    messages = session.exec(
+        select(Message)
+        .where(Message.municipality_id == municipality_id, Message.contact_id == contact_id)
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        .limit(RECORD_LIMIT)
+    ).all()
+    answers = session.exec(
+        select(SurveyAnswer, Broadcast)
+        .join(Broadcast, col(Broadcast.id) == SurveyAnswer.broadcast_id)
+        .where(SurveyAnswer.municipality_id == municipality_id, SurveyAnswer.contact_id == contact_id)
+        .order_by(col(SurveyAnswer.answered_at).desc())
+        .limit(RECORD_LIMIT)
+    ).all()
+    return HandledWithoutCase(messages=list(messages), answers=[(answer, survey) for answer, survey in answers])
+
+
 # --- listing subscribers --------------------------------------------------------------------
 
 
@@ -673,6 +707,35 @@ def send_now(account: ChannelAccount, outbound: OutboundMessage, *, language: st
         raise InvalidInput(errors["rejected"]) from error
 
 
+def mail_staff(session: Session, *, user: StaffUser, template: str, **context: Any) -> bool:
+    """Mails a staff member from the town's email channel: `<template>_subject.txt.j2` and `<template>.txt.j2`.
+
+    The templates get `salutation` and `name` (hub.templating.greeting) besides `context`. False
+    when the town has no email channel or the send failed; it is logged, and the caller decides
+    what the person is told instead.
+    """
+    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
+    if account is None:
+        log.warning("mail %s to staff member %s: the municipality has no email channel", template, user.id)
+        return False
+    greeted = {**greeting(user.language, user.name), **context}
+    try:
+        send_now(
+            account,
+            OutboundMessage(
+                to=user.email,
+                subject=render_message(f"{template}_subject.txt.j2", user.language, **greeted),
+                text=render_message(f"{template}.txt.j2", user.language, **greeted),
+                automated=True,
+            ),
+            language=user.language,
+        )
+    except DomainError:
+        log.warning("mail %s to staff member %s could not be sent", template, user.id, exc_info=True)
+        return False
+    return True
+
+
 class ChannelUnavailable(DomainError):
     """The provider failed for a moment (or no channel is set up); trying again later may work."""
 
@@ -733,6 +796,7 @@ def request_email_subscription(
     )
     texts = preference(municipality, "texts")
     context = {
+        **greeting(language, None),  # the address is all the hub knows of the person yet
         "municipality": municipality.name,
         "link": link,
         "topics": [topic.name_en if language == "en" else topic.name_de for topic in chosen],

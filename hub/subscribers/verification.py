@@ -3,6 +3,9 @@
 A code is 6 digits, valid 10 minutes, at most 5 tries; a new code for the same number may be
 asked for after 60 s, at most 3 times per verification; a number gets at most 5 codes an hour
 and a client IP at most 20; only numbers from the municipality's allowed countries get one.
+Above those, the town as a whole sends at most its hourly and daily ceiling (preferences
+`verification_codes_per_hour` and `_per_day`): fraud that spreads over many numbers and
+clients stops there, and the administrators are mailed once per window that it happens.
 
 Codes are stored as HMAC-SHA256 under the server key (RATHAUS_SECRET_KEY) with a per-row salt,
 not with scrypt or PBKDF2: a 6-digit code has only a million values, so a slow hash would not
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +29,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from channels.base import OutboundMessage
+from hub.audit.models import AuditEvent
 from hub.contacts.merge import merge
 from hub.contacts.models import ContactIdentity
 from hub.contacts.service import resolve_contact
@@ -34,7 +39,9 @@ from hub.subscribers import service
 from hub.subscribers.models import PhoneVerification
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
-from hub.tenancy.models import ChannelAccount, Municipality
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+
+log = logging.getLogger(__name__)
 
 CODE_DIGITS = 6
 VALID_FOR = timedelta(minutes=10)
@@ -44,6 +51,7 @@ MAX_SENDS = 3
 PER_NUMBER_PER_HOUR = 5
 PER_IP_PER_HOUR = 20
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 # What the citizen reads on the form when something is refused, per language.
 MESSAGES: dict[str, dict[str, str]] = {
@@ -57,6 +65,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Bitte versuchen Sie es später noch einmal.",
         "ip_limit": "Von Ihrem Anschluss wurden in der letzten Stunde zu viele Codes angefordert. "
         "Bitte versuchen Sie es später noch einmal.",
+        "town_limit": "Im Moment können wir keine Codes senden. Bitte versuchen Sie es später noch einmal "
+        "oder melden Sie sich im Rathaus.",
         "no_channel": "Die Anmeldung per SMS ist bei dieser Gemeinde derzeit nicht möglich.",
         "no_code": "Für diese Nummer gibt es keinen gültigen Code (mehr). Bitte fordern Sie einen neuen an.",
         "expired": "Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.",
@@ -72,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Please try again in {minutes} minutes.",
         "number_limit": "Too many codes were sent to this number in the last hour. Please try again later.",
         "ip_limit": "Too many codes were requested from your connection in the last hour. Please try again later.",
+        "town_limit": "We cannot send codes at the moment. Please try again later or contact the town hall.",
         "no_channel": "Signing up by SMS is not available for this municipality at the moment.",
         "no_code": "There is no valid code for this number (any more). Please ask for a new one.",
         "expired": "The code has expired. Please ask for a new one.",
@@ -189,6 +200,7 @@ def start_verification(
         ).one()
         if sent_from_ip >= PER_IP_PER_HOUR:
             raise TooManyRequests(message(language, "ip_limit"))
+    _check_town_ceilings(session, municipality, now, language)
 
     code = new_code()
     if current is None:
@@ -237,6 +249,63 @@ def start_verification(
         expires_at=verification.expires_at,
         resend_after_seconds=int(RESEND_AFTER.total_seconds()),
     )
+
+
+def _codes_sent(session: Session, municipality_id: int, since: datetime) -> int:
+    return int(
+        session.exec(
+            select(func.coalesce(func.sum(PhoneVerification.sends), 0)).where(
+                PhoneVerification.municipality_id == municipality_id, col(PhoneVerification.last_sent_at) >= since
+            )
+        ).one()
+    )
+
+
+def _check_town_ceilings(session: Session, municipality: Municipality, now: datetime, language: str) -> None:
+    """Refuses a code once the town has sent its hourly or daily ceiling, and tells the administrators."""
+    assert municipality.id is not None
+    for window, key in ((HOUR, "verification_codes_per_hour"), (DAY, "verification_codes_per_day")):
+        ceiling = int(preference(municipality, key))
+        if _codes_sent(session, municipality.id, now - window) < ceiling:
+            continue
+        _alert_administrators(session, municipality, now, window=window, ceiling=ceiling)
+        raise TooManyRequests(message(language, "town_limit"))
+
+
+def _alert_administrators(
+    session: Session, municipality: Municipality, now: datetime, *, window: timedelta, ceiling: int
+) -> None:
+    """Once per window: an audit entry, a log line, and a mail to every active administrator."""
+    assert municipality.id is not None
+    per = "day" if window == DAY else "hour"
+    action = f"verification.{per}_ceiling_reached"
+    already = session.exec(
+        select(AuditEvent.id).where(
+            AuditEvent.municipality_id == municipality.id,
+            AuditEvent.action == action,
+            col(AuditEvent.created_at) >= now - window,
+        )
+    ).first()
+    if already is not None:
+        return
+    session.add(
+        AuditEvent(
+            municipality_id=municipality.id, action=action, object_type="municipality",
+            object_id=municipality.id, details={"per": per, "ceiling": ceiling}, created_at=now,
+        )
+    )  # fmt: skip
+    session.commit()
+    log.warning("municipality %s reached its ceiling of %s verification codes per %s", municipality.id, ceiling, per)
+    administrators = session.exec(
+        select(StaffUser).where(
+            StaffUser.municipality_id == municipality.id, StaffUser.role == "admin", col(StaffUser.active).is_(True)
+        )
+    ).all()
+    for administrator in administrators:
+        service.mail_staff(
+            session, user=administrator, template="verification_ceiling",
+            municipality=municipality.name, ceiling=ceiling, per_day=per == "day",
+        )  # fmt: skip
 
 
 def _request(

@@ -498,6 +498,9 @@ def _settings_values(municipality: Municipality) -> dict[str, str]:
         "first_response_minutes": str(targets.get("first_response_minutes") or ""),
         "resolution_minutes": str(targets.get("resolution_minutes") or ""),
         "retention_days": str(preference(municipality, "retention_days") or ""),
+        "allowed_phone_countries": ", ".join(preference(municipality, "allowed_phone_countries")),
+        "verification_codes_per_hour": str(preference(municipality, "verification_codes_per_hour")),
+        "verification_codes_per_day": str(preference(municipality, "verification_codes_per_day")),
         **_hours_values(preference(municipality, "office_hours")),
     }
     for lang, texts in preference(municipality, "texts").items():
@@ -548,6 +551,7 @@ async def save_municipality_settings(
             first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), "Erste Antwort"),
             resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), "Erledigung"),
             retention_days=admin.parse_number(retention, "Aufbewahrungsfrist"),
+            code_limits=admin.parse_code_limits(values),
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()

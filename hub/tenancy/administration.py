@@ -8,24 +8,26 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+import phonenumbers
+from sqlmodel import Session, col, func, select
 
 from channels.base import ChannelError, OutboundMessage, PermanentError
 from channels.registry import build_adapter
 from hub.audit.models import AuditEvent
-from hub.errors import Conflict, DomainError, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from hub.inbox.sla import WEEKDAYS
+from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings
-from hub.subscribers.service import channel_account, send_now
-from hub.templating import render_message
+from hub.subscribers.preferences import DEFAULTS
+from hub.subscribers.service import mail_staff
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.roles import ROLES
-from hub.tenancy.signin import create_password_reset, end_all_sessions
+from hub.tenancy.signin import RESET_VALID, create_password_reset, end_all_sessions
 from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -305,31 +307,48 @@ def invitation_link(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/app/password/reset/{token}"
 
 
+RESETS_PER_ADDRESS_PER_HOUR = 3
+RESETS_PER_CLIENT_PER_HOUR = 20
+
+
+def mail_password_reset(session: Session, *, settings: Settings, client: str | None, email: str) -> None:
+    """Mails a one-time reset link to each active account with this address, within the limits.
+
+    Says nothing of whether there was such an account: the answer must not tell addresses apart.
+    """
+    address = email.strip().lower()
+    limiter = shared_limiter(settings)
+    if not (
+        try_acquire(limiter, f"reset:ip:{client or 'unknown'}", RESETS_PER_CLIENT_PER_HOUR, 3600)
+        and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)
+    ):
+        raise TooManyRequests("Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal.")
+    users = session.exec(
+        select(StaffUser).where(func.lower(StaffUser.email) == address, col(StaffUser.active).is_(True))
+    ).all()
+    for user in users:
+        municipality = session.get(Municipality, user.municipality_id)
+        if municipality is None:
+            continue
+        token = create_password_reset(session, user=user)
+        session.commit()
+        mail_staff(
+            session, user=user, template="password_reset", municipality=municipality.name,
+            link=f"{settings.public_url.rstrip('/')}/app/password/reset/{token}",
+            minutes=int(RESET_VALID.total_seconds() // 60),
+        )  # fmt: skip
+
+
 def mail_invitation(session: Session, *, settings: Settings, user: StaffUser, inviter: StaffUser, token: str) -> bool:
     """Mails the first-password link from the town's email channel; False when there is none or it failed."""
     municipality = session.get(Municipality, user.municipality_id)
-    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
-    if municipality is None or account is None:
+    if municipality is None:
         return False
-    context: dict[str, Any] = {
-        "person": user.name, "inviter": inviter.name, "municipality": municipality.name, "email": user.email,
-        "link": invitation_link(settings, token), "days": INVITATION_VALID.days,
-    }  # fmt: skip
-    try:
-        send_now(
-            account,
-            OutboundMessage(
-                to=user.email,
-                subject=render_message("staff_invitation_subject.txt.j2", user.language, **context),
-                text=render_message("staff_invitation.txt.j2", user.language, **context),
-                automated=True,
-            ),
-            language=user.language,
-        )
-    except DomainError:
-        log.warning("invitation mail to user %s could not be sent", user.id, exc_info=True)
-        return False
-    return True
+    return mail_staff(
+        session, user=user, template="staff_invitation", inviter=inviter.name,
+        municipality=municipality.name, email=user.email, link=invitation_link(settings, token),
+        days=INVITATION_VALID.days,
+    )  # fmt: skip
 
 
 def update_staff(
@@ -482,6 +501,36 @@ def builtin_texts(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
+@dataclass(frozen=True)
+class CodeLimits:
+    """Who may get a one-time SMS code, and how many the town sends at most (SMS pumping)."""
+
+    countries: list[str]
+    per_hour: int
+    per_day: int
+
+
+def parse_code_limits(values: Mapping[str, str]) -> CodeLimits:
+    """The form's country list ("DE, AT") and ceilings; an empty field is the hub's default."""
+    countries = [code.strip().upper() for code in values.get("allowed_phone_countries", "").split(",") if code.strip()]
+    unknown = [code for code in countries if code not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise InvalidInput(
+            f"Länder für SMS-Codes: {', '.join(unknown)} ist kein Ländercode; bitte zweistellige Codes "
+            "mit Komma angeben, z. B. „DE, AT“."
+        )
+    per_hour = parse_number(values.get("verification_codes_per_hour", ""), "SMS-Codes pro Stunde")
+    per_day = parse_number(values.get("verification_codes_per_day", ""), "SMS-Codes pro Tag")
+    limits = CodeLimits(
+        countries=countries or DEFAULTS["allowed_phone_countries"],
+        per_hour=per_hour or DEFAULTS["verification_codes_per_hour"],
+        per_day=per_day or DEFAULTS["verification_codes_per_day"],
+    )
+    if limits.per_day < limits.per_hour:
+        raise InvalidInput("SMS-Codes pro Tag: mindestens so viele wie pro Stunde.")
+    return limits
+
+
 def _set_preferences(municipality: Municipality, **changes: Any) -> None:
     # A new dict, so the JSON column sees the change.
     municipality.preferences = {**(municipality.preferences or {}), **changes}
@@ -490,9 +539,9 @@ def _set_preferences(municipality: Municipality, **changes: Any) -> None:
 def save_municipality_settings(
     session: Session, *, municipality_id: int, actor_id: int, texts: Mapping[str, Mapping[str, str]],
     office_hours: dict[str, list[list[str]]], first_response_minutes: int | None, resolution_minutes: int | None,
-    retention_days: int | None,
+    retention_days: int | None, code_limits: CodeLimits,
 ) -> Municipality:  # fmt: skip
-    """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention."""
+    """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention, SMS codes."""
     municipality = session.get(Municipality, municipality_id)
     if municipality is None:
         raise NotFound("Gemeinde nicht gefunden.")
@@ -513,10 +562,14 @@ def save_municipality_settings(
         office_hours=office_hours,
         response_targets={"first_response_minutes": first_response_minutes, "resolution_minutes": resolution_minutes},
         retention_days=retention_days,
+        allowed_phone_countries=code_limits.countries,
+        verification_codes_per_hour=code_limits.per_hour,
+        verification_codes_per_day=code_limits.per_day,
     )
     session.add(municipality)
     audit(session, actor_id=actor_id, municipality_id=municipality_id, action="municipality.settings_changed",
           object_type="municipality", object_id=municipality_id, retention_days=retention_days,
+          code_limits=asdict(code_limits),
           first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
           office_hours=office_hours, texts=own_texts)  # fmt: skip
     return municipality

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, func, select
+from sqlmodel import Session
 
-from channels.base import OutboundMessage
 from hub.db import get_session
-from hub.errors import DomainError, InvalidInput
-from hub.ratelimit import shared_limiter, try_acquire
+from hub.errors import InvalidInput, TooManyRequests
+from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
-from hub.subscribers.service import channel_account, send_now
-from hub.templating import render_message
+from hub.tenancy import administration as admin
 from hub.tenancy import signin
-from hub.tenancy.models import Municipality, StaffUser
+from hub.tenancy.models import StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
 from hub.web.i18n import translate
 from hub.web.rendering import render
@@ -30,12 +27,7 @@ from hub.web.security import (
     verify_csrf,
 )
 
-log = logging.getLogger(__name__)
-
 router = APIRouter(prefix="/app", tags=["pages"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
-
-RESETS_PER_ADDRESS_PER_HOUR = 3
-RESETS_PER_CLIENT_PER_HOUR = 20
 
 
 def _signed_in_response(request: Request, target: str, token: str) -> Response:
@@ -173,50 +165,14 @@ def forgot_form(request: Request) -> HTMLResponse:
 @router.post("/password/forgot", response_class=HTMLResponse)
 def forgot(request: Request, email: Annotated[str, Form()] = "", session: Session = Depends(get_session)) -> Response:
     """Always the same answer, so the form does not tell which addresses have an account."""
-    settings = get_settings()
-    address = email.strip().lower()
-    limiter = shared_limiter(settings)
-    client = client_address(request) or "unknown"
-    if not (
-        try_acquire(limiter, f"reset:ip:{client}", RESETS_PER_CLIENT_PER_HOUR, 3600)
-        and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)
-    ):
-        return render(
-            request,
-            "staff/password_forgot.html",
-            status_code=429,
-            title=translate(request, "Passwort vergessen"),
-            error=translate(request, "Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal."),
-        )
-    users = session.exec(select(StaffUser).where(func.lower(StaffUser.email) == address, StaffUser.active)).all()
-    for user in users:
-        _mail_reset_link(request, session, user)
-    return render(request, "staff/password_forgot.html", title=translate(request, "Passwort vergessen"), sent=True)
-
-
-def _mail_reset_link(request: Request, session: Session, user: StaffUser) -> None:
-    municipality = session.get(Municipality, user.municipality_id)
-    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
-    if municipality is None or account is None:
-        log.warning("password reset for user %s: the municipality has no email channel to send it from", user.id)
-        return
-    token = signin.create_password_reset(session, user=user)
-    session.commit()
-    link = f"{get_settings().public_url.rstrip('/')}/app/password/reset/{token}"
-    context: dict[str, Any] = {"person": user.name, "municipality": municipality.name, "link": link, "minutes": 60}
+    title = translate(request, "Passwort vergessen")
     try:
-        send_now(
-            account,
-            OutboundMessage(
-                to=user.email,
-                subject=render_message("password_reset_subject.txt.j2", user.language, **context),
-                text=render_message("password_reset.txt.j2", user.language, **context),
-                automated=True,
-            ),
-            language=user.language,
+        admin.mail_password_reset(session, settings=get_settings(), client=client_address(request), email=email)
+    except TooManyRequests as error:
+        return render(
+            request, "staff/password_forgot.html", status_code=429, title=title, error=translate(request, str(error))
         )
-    except DomainError:
-        log.warning("password reset mail to user %s could not be sent", user.id, exc_info=True)
+    return render(request, "staff/password_forgot.html", title=title, sent=True)
 
 
 @router.get("/password/reset/{token}", response_class=HTMLResponse)

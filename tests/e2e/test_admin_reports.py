@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.running_hub import Hub
+from tests.running_hub import DEADLINE, Hub
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
@@ -38,7 +38,7 @@ def test_admin_copies_a_webhook_address_and_sends_a_test_message(signed_in: Call
     page.get_by_label("Text").fill("Probe aus der Verwaltung")
     page.get_by_role("button", name="Testnachricht senden").click()
     expect(page.locator("#test-result")).to_contain_text("Der Anbieter hat die Nachricht angenommen.")
-    received = hub.sandbox.wait_for_outbox(kind="twilio", to=CITIZEN)
+    received = hub.sandbox.wait_for_outbox(kind="twilio", to=CITIZEN, timeout=DEADLINE)
     assert any("Probe aus der Verwaltung" in item.get("text", item.get("body", "")) for item in received), received
     assert_accessible(page, "admin-channel")
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_accessible
-from tests.running_hub import Hub, wait_for
+from tests.running_hub import DEADLINE, Hub, wait_for
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
@@ -44,7 +44,7 @@ def test_mayor_composes_approves_and_sees_the_broadcast_delivered(signed_in: Cal
     page.get_by_role("button", name="Freigeben und senden").click()
     expect(page.locator("#send-progress")).to_be_visible()
     # The page polls the progress and reloads with the report once every delivery is settled.
-    expect(page.locator("#broadcast-status")).to_have_text("Abgeschlossen", timeout=40_000)
+    expect(page.locator("#broadcast-status")).to_have_text("Abgeschlossen", timeout=DEADLINE * 1000)
     expect(page.get_by_role("heading", name="Zustellbericht")).to_be_visible()
     expect(page.locator("#progress-text")).to_contain_text("0 wartend")
     assert_accessible(page, "broadcast-report")

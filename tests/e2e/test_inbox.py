@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from channels.sms_segments import sms_segments
 from hub.demo import DEMO_PASSWORD
 from tests.e2e.conftest import DEMO_USERS, assert_accessible
-from tests.running_hub import Hub, wait_for
+from tests.running_hub import DEADLINE, Hub, wait_for
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
@@ -30,7 +30,7 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     # A citizen writes while the list is open: the row appears without reloading.
     citizen = "+49151" + str(uuid.uuid4().int)[:8]
     hub.sandbox.send_sms(from_=citizen, to=hub.accounts["twilio"]["address"], body="Die Ampel am Markt ist aus.")
-    expect(rows.first).to_contain_text(citizen, timeout=20_000)
+    expect(rows.first).to_contain_text(citizen, timeout=DEADLINE * 1000)
     expect(page.locator("#live-status")).to_contain_text("A-")
 
     # j selects the first row, Enter opens it.
@@ -56,7 +56,7 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     # Markup from a citizen arrives live and stays text.
     hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
     hub.sandbox.send_sms(from_=citizen, to=hub.accounts["twilio"]["address"], body=hostile)
-    expect(page.locator("#messages")).to_contain_text(hostile, timeout=20_000)
+    expect(page.locator("#messages")).to_contain_text(hostile, timeout=DEADLINE * 1000)
     assert page.locator("#messages img").count() == 0
 
     # r focuses the reply box; the SMS counter follows the text.

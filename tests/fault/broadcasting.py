@@ -20,7 +20,7 @@ from channels.base import IDENTITY_KIND
 from hub.contacts.models import Contact, ContactIdentity
 from hub.subscribers.models import ConsentEvent, Subscription, SubscriptionTopic, Topic
 from hub.tenancy.models import ChannelAccount
-from tests.running_hub import Hub, wait_for
+from tests.running_hub import DEADLINE, Hub, wait_for
 
 
 def scale() -> int:
@@ -72,16 +72,35 @@ def approve(hub: Hub, **draft: Any) -> int:
     return broadcast_id
 
 
-def completed(hub: Hub, broadcast_id: int, timeout: float = 90) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        report = hub.api.get(f"/api/v1/broadcasts/{broadcast_id}/report").json()
-        return report if report["status"] == "completed" else None
+def report(hub: Hub, broadcast_id: int) -> dict[str, Any]:
+    answer = hub.api.get(f"/api/v1/broadcasts/{broadcast_id}/report")
+    answer.raise_for_status()
+    return dict(answer.json())
 
-    return wait_for(done, timeout=timeout, what=f"broadcast {broadcast_id} to complete", interval=0.5)
+
+def completed(hub: Hub, broadcast_id: int, timeout: float = DEADLINE) -> dict[str, Any]:
+    return wait_for(
+        lambda: report(hub, broadcast_id), until=lambda seen: seen["status"] == "completed", timeout=timeout,
+        what=f"broadcast {broadcast_id} to complete", interval=0.5,
+    )  # fmt: skip
 
 
 def received(hub: Hub, marker: str, kind: str = "twilio") -> list[dict[str, Any]]:
     return [item for item in hub.outbox(kind=kind) if marker in item["text"]]
+
+
+def wait_until_out(
+    hub: Hub, broadcast_id: int, marker: str, count: int, *, kind: str = "twilio", timeout: float = DEADLINE
+) -> None:
+    """Until `count` of the broadcast's messages have reached the provider; a timeout shows how many
+    had, with the broadcast's status and totals as the hub reports them."""
+
+    def progress() -> dict[str, Any]:
+        seen = report(hub, broadcast_id)
+        return {"arrived": len(received(hub, marker, kind)), "status": seen["status"], "totals": seen["totals"]}
+
+    wait_for(progress, until=lambda seen: seen["arrived"] >= count, timeout=timeout, interval=0.5,
+             what=f"{count} messages of broadcast {broadcast_id} at the provider")  # fmt: skip
 
 
 def addresses_in_state(hub: Hub, broadcast_id: int, state: str) -> set[str]:

@@ -7,7 +7,6 @@ and sends by SMS through the sandbox, whose record of what arrived is the judge.
 from __future__ import annotations
 
 import os
-import signal
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -26,8 +25,9 @@ from tests.fault.broadcasting import (
     scale,
     seed_subscribers,
     set_send_rate,
+    wait_until_out,
 )
-from tests.running_hub import POSTGRES_ADMIN_URL, Hub, wait_for
+from tests.running_hub import DEADLINE, IN_FLIGHT_PER_KILL, POSTGRES_ADMIN_URL, Hub, wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -40,7 +40,7 @@ def test_injected_429_and_5xx_end_in_every_message_delivered_once(hub: Hub, tmp_
     try:
         broadcast_id = approve(hub, kind="announcement", title=marker, topics=[topic],
                                texts={"de": {"body": "Die Lindenstraße ist ohne Wasser."}})  # fmt: skip
-        report = completed(hub, broadcast_id, timeout=90 * scale())
+        report = completed(hub, broadcast_id, timeout=DEADLINE * scale())
     finally:
         hub.sandbox.clear_faults()
     assert Counter(item["to"] for item in received(hub, marker)) == dict.fromkeys(numbers, 1)
@@ -53,10 +53,10 @@ def test_a_warning_overtakes_a_running_announcement(hub: Hub, tmp_path: Path) ->
     news, alert = f"Stadtfest {uuid.uuid4().hex[:6]}", f"Unwetter {uuid.uuid4().hex[:6]}"
     announcement_id = approve(hub, kind="announcement", title=news, topics=[news_topic],
                               texts={"de": {"body": "Programm am Samstag."}})  # fmt: skip
-    wait_for(lambda: len(received(hub, news)) >= 5, timeout=30, what="the announcement to be under way")
-    approve(hub, kind="warning", severity="Extreme", title=alert, topics=[alert_topic],
-            texts={"de": {"body": "Bleiben Sie im Haus."}})  # fmt: skip
-    wait_for(lambda: len(received(hub, alert)) == 5, timeout=30, what="the warning to arrive")
+    wait_until_out(hub, announcement_id, news, 5)
+    alert_id = approve(hub, kind="warning", severity="Extreme", title=alert, topics=[alert_topic],
+                       texts={"de": {"body": "Bleiben Sie im Haus."}})  # fmt: skip
+    wait_until_out(hub, alert_id, alert, 5)
     completed(hub, announcement_id)
 
     arrival = {item["id"]: datetime.fromisoformat(item["received_at"]) for item in hub.outbox(kind="twilio")}
@@ -65,11 +65,6 @@ def test_a_warning_overtakes_a_running_announcement(hub: Hub, tmp_path: Path) ->
     assert announcement_after, "the announcement was finished before the warning went out: nothing was overtaken"
     assert Counter(item["to"] for item in received(hub, alert)) == dict.fromkeys(alerted, 1)
     assert Counter(item["to"] for item in received(hub, news)) == dict.fromkeys(news_readers, 1)
-
-
-# One row per worker thread can be in the provider call when a worker dies: the bulk worker of
-# `rathaus serve` runs two threads.
-IN_FLIGHT_PER_KILL = 2
 
 
 def assert_once_except_uncertain(
@@ -89,15 +84,6 @@ def assert_once_except_uncertain(
     missing = {number for number in numbers if counts[number] == 0}
     assert missing <= uncertain, f"missed without being reported: {sorted(missing - uncertain)[:5]}"
     return dict(Counter(counts.values()))
-
-
-def kill_workers(hub: Hub) -> int:
-    """SIGKILLs every worker `rathaus serve` runs and starts new ones; returns how many were killed."""
-    pids = hub.worker_pids()
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    hub.start_workers()  # as systemd or an operator would; the sweeper does the rest
-    return len(pids)
 
 
 def kill_mid_announcement(hub: Hub, tmp_path: Path, count: int, kind: str = "twilio") -> None:
@@ -120,11 +106,10 @@ def kill_mid_announcement(hub: Hub, tmp_path: Path, count: int, kind: str = "twi
         marker = f"Kanalarbeiten {uuid.uuid4().hex[:6]}"
         broadcast_id = approve(hub, kind="announcement", title=marker, topics=[topic], channels=[kind],
                                texts={"de": {"body": "Ab Montag wird der Kanal saniert."}})  # fmt: skip
-        wait_for(lambda: len(received(hub, marker, kind)) >= count // 3, timeout=60 + count / 5, interval=1,
-                 what="a third of the broadcast to be out")  # fmt: skip
-        killed = kill_workers(hub)
+        wait_until_out(hub, broadcast_id, marker, count // 3, kind=kind, timeout=DEADLINE + count / 5)
+        killed = hub.kill_workers()
         assert len(received(hub, marker, kind)) < count, "the broadcast was finished before the kill"
-        completed(hub, broadcast_id, timeout=120 + count / 5)
+        completed(hub, broadcast_id, timeout=DEADLINE + count / 5)
     finally:
         set_send_rate(hub, kind, before)
     assert_once_except_uncertain(hub, broadcast_id, marker, addresses, in_flight=IN_FLIGHT_PER_KILL * killed, kind=kind)
@@ -156,13 +141,13 @@ def test_a_worker_killed_mid_warning_sends_every_warning_again_rather_than_miss_
     """
     topic, numbers = import_subscribers(hub, tmp_path, 150 * scale())
     marker = f"Hochwasser {uuid.uuid4().hex[:6]}"
-    approve(hub, kind="warning", severity="Severe", title=marker, topics=[topic],
-            texts={"de": {"body": "Der Pegel steigt, meiden Sie das Ufer."}})  # fmt: skip
-    wait_for(lambda: len(received(hub, marker)) >= 20, timeout=30, what="the warning to be under way")
-    killed = kill_workers(hub)
+    warning_id = approve(hub, kind="warning", severity="Severe", title=marker, topics=[topic],
+                         texts={"de": {"body": "Der Pegel steigt, meiden Sie das Ufer."}})  # fmt: skip
+    wait_until_out(hub, warning_id, marker, 20)
+    killed = hub.kill_workers()
     counts = wait_for(
-        lambda: (c := Counter(item["to"] for item in received(hub, marker))) and len(c) == len(numbers) and c,
-        timeout=120 * scale(), interval=0.5, what="every citizen to have the warning",
+        lambda: Counter(item["to"] for item in received(hub, marker)), until=lambda seen: len(seen) == len(numbers),
+        timeout=DEADLINE * scale(), interval=0.5, what="every citizen to have the warning",
     )  # fmt: skip
     assert set(counts) == set(numbers)
     twice = [number for number, times in counts.items() if times > 1]
@@ -176,11 +161,11 @@ def test_a_broker_restart_mid_broadcast_loses_and_duplicates_nothing(hub: Hub, t
     marker = f"Straßenreinigung {uuid.uuid4().hex[:6]}"
     broadcast_id = approve(hub, kind="announcement", title=marker, topics=[topic],
                            texts={"de": {"body": "Bitte parken Sie am Dienstag nicht an der Straße."}})  # fmt: skip
-    wait_for(lambda: len(received(hub, marker)) >= 20, timeout=30, what="the broadcast to be under way")
+    wait_until_out(hub, broadcast_id, marker, 20)
     assert hub.redis is not None
     hub.redis.restart()
 
-    completed(hub, broadcast_id, timeout=120 * scale())
+    completed(hub, broadcast_id, timeout=DEADLINE * scale())
     # Workers that lose the broker mid-send may exit; `rathaus serve` starts them again.
     assert_once_except_uncertain(hub, broadcast_id, marker, numbers, in_flight=2 * IN_FLIGHT_PER_KILL)
 
@@ -199,11 +184,10 @@ def test_postgres_connections_dropped_mid_broadcast_lose_and_duplicate_nothing(h
                            texts={"de": {"body": "Im Stadtpark werden Bäume geschnitten."}})  # fmt: skip
     database = hub.database_url.rsplit("/", 1)[1]
     for share in (4, 2):
-        wait_for(lambda share=share: len(received(hub, marker)) >= len(numbers) // share, timeout=60,
-                 what="the broadcast to be under way")  # fmt: skip
+        wait_until_out(hub, broadcast_id, marker, len(numbers) // share)
         assert terminate_connections(database) > 0
 
-    completed(hub, broadcast_id, timeout=120 * scale())
+    completed(hub, broadcast_id, timeout=DEADLINE * scale())
     assert_once_except_uncertain(hub, broadcast_id, marker, numbers, in_flight=4 * IN_FLIGHT_PER_KILL)
 
 

@@ -73,7 +73,7 @@ def test_two_apis_and_two_workers_lose_nothing_and_send_nothing_twice() -> None:
         wait_for_arrivals(hub, "telegram", SUBSCRIBERS, timeout=300, progress=False)
         wait_for(
             lambda: hub.api.get(f"/api/v1/broadcasts/{broadcast_id}/report").json()["status"] == "completed",
-            timeout=120, what="the broadcast to complete",
+            what="the broadcast to complete",
         )  # fmt: skip
         received = Counter(item["to"] for item in hub.sandbox.outbox(kind="telegram") if TEXT in item["text"])
         assert received == {address("telegram", n): 1 for n in range(SUBSCRIBERS)}

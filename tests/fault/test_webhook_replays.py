@@ -29,10 +29,12 @@ def three_times_at_once(send: Callable[[], Any]) -> list[Any]:
         return list(pool.map(lambda _: send(), range(3)))
 
 
-def assert_one_message(hub: Hub, sender: str, text: str) -> None:
+def assert_one_message(hub: Hub, sender: str, text: str) -> dict[str, Any]:
+    """The inbox holds the message once, after the pipeline has run all that was stored; returns its conversation."""
+    conversation = hub.wait_for_conversation_with(sender)
+    hub.wait_until_stored_messages_ran()  # a second stored copy would be in the inbox by now
     assert inbound_bodies(hub, sender) == [text]
-    time.sleep(1.5)  # time enough for a second copy to reach the inbox if one had been stored
-    assert inbound_bodies(hub, sender) == [text]
+    return conversation
 
 
 def test_twilio_sms_three_times(hub: Hub) -> None:
@@ -44,8 +46,10 @@ def test_twilio_sms_three_times(hub: Hub) -> None:
         lambda: httpx.post(account["webhook_url"], data=form, headers={"X-Twilio-Signature": signature})
     )
     assert [answer.status_code for answer in answers] == [200] * 3
-    assert_one_message(hub, citizen, "Dreimal geschickt")
-    assert len(hub.outbox(kind="twilio", to=citizen)) == 1  # one acknowledgement
+    conversation = assert_one_message(hub, citizen, "Dreimal geschickt")
+    hub.wait_for_replies_sent(conversation["id"])
+    texts = [item["text"] for item in hub.outbox(kind="twilio", to=citizen)]
+    assert len(texts) == 1, f"one acknowledgement expected, the citizen got: {texts}"
 
 
 def test_telegram_update_three_times(hub: Hub) -> None:

@@ -43,7 +43,7 @@ def finished_report(hub: Hub, broadcast_id: int) -> dict[str, Any]:
         report = hub.api.get(f"/api/v1/broadcasts/{broadcast_id}/report").json()
         return report if report["status"] == "completed" else None
 
-    return wait_for(done, timeout=60, what=f"broadcast {broadcast_id} to complete")
+    return wait_for(done, what=f"broadcast {broadcast_id} to complete")
 
 
 def test_targeted_announcement_reaches_exactly_the_subscribers_of_the_topic(hub: Hub) -> None:

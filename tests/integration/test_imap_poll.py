@@ -79,7 +79,7 @@ def dovecot() -> Iterator[Dovecot]:
     process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     server = Dovecot(port=port)
     try:
-        wait_for(lambda: _logs_in(server), timeout=20, what="Dovecot to accept logins")
+        wait_for(lambda: _logs_in(server), what="Dovecot to accept logins")
         yield server
     finally:
         process.terminate()

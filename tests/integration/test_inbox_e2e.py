@@ -199,18 +199,59 @@ def test_email_in_latin1_with_attachment_and_threaded_reply(hub: Hub) -> None:
     )
 
 
-def test_out_of_office_reply_is_stored_but_never_answered(hub: Hub) -> None:
-    robot = f"abwesend-{uuid.uuid4().hex[:8]}@example.org"
+def test_machine_mail_never_opens_a_case_and_a_bounce_fails_the_answer(hub: Hub) -> None:
+    citizen = f"abwesend-{uuid.uuid4().hex[:8]}@example.org"
+    town = hub.accounts["email"]["address"]
+    hub.sandbox.send_email(from_=citizen, to=town, subject="Sondernutzung", text="Darf ich am Samstag feiern?")
+    conversation = hub.wait_for_conversation_with(citizen)
+    answer = reply_and_wait_sent(hub, conversation["id"], "Ja, mit Genehmigung.")
+    our_id = outbox_to(hub, "email", citizen, count=2)[-1]["headers"]["Message-ID"]
+
+    # The citizen's out-of-office answers the clerk: it joins that case, and nobody answers it.
     hub.sandbox.send_email(
-        from_=robot,
-        to=hub.accounts["email"]["address"],
-        subject="Automatische Antwort: Ihre Anfrage",
-        text="Ich bin bis Montag nicht im Büro.",
-        headers={"Auto-Submitted": "auto-replied"},
+        from_=citizen, to=town, subject="Automatische Antwort: Sondernutzung", text="Ich bin bis Montag nicht im Büro.",
+        in_reply_to=our_id, headers={"Auto-Submitted": "auto-replied"},
+    )  # fmt: skip
+    wait_for(
+        lambda: (
+            [m["automated"] for m in hub.messages(conversation["id"]) if m["direction"] == "inbound"] == [False, True]
+        ),
+        what="the out-of-office reply in the citizen's case",
     )
-    conversation = hub.wait_for_conversation_with(robot)
-    assert [m["automated"] for m in hub.messages(conversation["id"])] == [True]
-    assert hub.outbox(kind="email", to=robot) == []
+    cases = hub.api.get("/api/v1/conversations").json()["total"]
+    # A robot writing first opens nothing: its mail is kept as an ignored event.
+    robot = hub.sandbox.send_email(
+        from_=f"newsletter-{uuid.uuid4().hex[:8]}@example.org", to=town, subject="Neuigkeiten", text="Unser Angebot",
+        headers={"Precedence": "bulk"},
+    )  # fmt: skip
+    ignored = wait_for(
+        lambda: [e for e in hub.api.get("/api/v1/inbound-events", params={"state": "ignored"}).json()
+                 if e["provider_id"] == robot["message_id"].strip("<>")],
+        what="the robot's mail kept as ignored",
+    )  # fmt: skip
+    assert ignored[0]["outcome"].startswith("ignored: automated mail")
+    # The clerk's answer bounces: it is marked failed with the report's status code.
+    bounce = (
+        "From: MAILER-DAEMON@mx.example.org\nTo: " + town + "\nSubject: Undelivered Mail Returned to Sender\n"
+        f"Message-ID: <bounce-{uuid.uuid4().hex}@mx.example.org>\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        "--b\nContent-Type: text/plain\n\nUser unknown.\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Final-Recipient: rfc822; {citizen}\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n"
+        f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: {our_id}\n--b--\n"
+    )
+    hub.sandbox.send_raw_email(town, "", bounce)
+
+    def failed_answer() -> dict[str, Any] | None:
+        found = next(m for m in hub.messages(conversation["id"]) if m["id"] == answer["id"])
+        return found if found["status"] == "failed" else None
+
+    failed = wait_for(failed_answer, what="the bounced answer marked failed")
+    assert failed["error_code"] == "5.1.1"
+    assert len(hub.messages(conversation["id"])) == 4  # question, acknowledgement, answer, out-of-office
+    assert len(hub.outbox(kind="email", to=citizen)) == 2
+    assert hub.api.get("/api/v1/conversations").json()["total"] == cases
 
 
 def test_sms_and_email_of_one_citizen_merge_into_one_contact(hub: Hub) -> None:

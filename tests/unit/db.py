@@ -58,10 +58,14 @@ REQUEST = WebhookRequest(url="http://hub/webhooks/x/1", headers={"content-type":
 
 
 def receive(
-    session: Session, settings: Settings, account: ChannelAccount, *events: InboundEvent
+    session: Session,
+    settings: Settings,
+    account: ChannelAccount,
+    *events: InboundEvent,
+    request: WebhookRequest = REQUEST,
 ) -> list[PipelineResult]:
     """Stores events as a webhook would and runs the pipeline on each, committing like the worker."""
-    stored = store_events(session, account=account, request=REQUEST, events=events)
+    stored = store_events(session, account=account, request=request, events=events)
     session.commit()
     results = []
     for row in stored:

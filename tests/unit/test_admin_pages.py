@@ -269,6 +269,31 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
     assert admin.post("/app/admin/settings", {"retention_days": "7"}).status_code == 422
 
 
+def test_the_sms_code_countries_and_ceilings_are_set_and_checked_on_the_settings_page(session: Session) -> None:
+    town = make_town(session)
+    admin = clerk(session, town, "admin")
+    form = admin.get("/app/admin/settings").text
+    assert 'name="allowed_phone_countries" value="DE"' in form
+    assert 'name="verification_codes_per_hour" value="60"' in form
+
+    saved = admin.post(
+        "/app/admin/settings",
+        {"allowed_phone_countries": "de, at", "verification_codes_per_hour": "20", "verification_codes_per_day": "80"},
+    )
+    assert "Die Einstellungen wurden gespeichert." in saved.text
+    session.refresh(town.municipality)
+    assert preference(town.municipality, "allowed_phone_countries") == ["DE", "AT"]
+    assert preference(town.municipality, "verification_codes_per_hour") == 20
+    assert preference(town.municipality, "verification_codes_per_day") == 80
+
+    unknown = admin.post("/app/admin/settings", {"allowed_phone_countries": "DE, Österreich"})
+    assert unknown.status_code == 422 and "ÖSTERREICH ist kein Ländercode" in unknown.text
+    upside_down = admin.post(
+        "/app/admin/settings", {"verification_codes_per_hour": "50", "verification_codes_per_day": "10"}
+    )
+    assert upside_down.status_code == 422 and "mindestens so viele wie pro Stunde" in upside_down.text
+
+
 @pytest.mark.parametrize("role", ["mayor", "staff", "viewer"])
 def test_only_administrators_may_open_the_administration(session: Session, role: str) -> None:
     town = make_town(session)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from channels.base import InboundMessage, WebhookRequest
+from channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from hub.broadcasts import service
@@ -22,6 +22,7 @@ from hub.contacts.merge import merge
 from hub.contacts.models import Contact, ContactIdentity
 from hub.db import session_scope, utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput
+from hub.inbox.models import InboundEvent
 from hub.inbox.pipeline import process_event
 from hub.inbox.receive import store_events
 from hub.settings import Settings
@@ -31,6 +32,8 @@ from hub.subscribers.service import subscriber_query
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.redis_claim import claim_redis_database
+from tests.unit.conftest import FakeProvider
+from tests.unit.test_admin_pages import twilio_answer
 
 
 @dataclass
@@ -435,6 +438,39 @@ def test_a_crashed_worker_leaves_no_duplicate_and_no_silent_gap(
     assert totals["uncertain"] == (0 if in_flight_resent else 1)
 
 
+def test_delivery_reports_that_come_before_the_receipts_are_recorded_reach_their_deliveries(
+    session: Session, settings: Settings, town: Town, fake_provider: FakeProvider
+) -> None:
+    """Twilio reports on each message at once, while the sender records a receipt only with the
+    next row's commit (or at the end of the batch): the reports wait for it instead of being dropped."""
+    numbers = phones(2, start=800)
+    for number in numbers:
+        citizen(session, town, number)
+    town.sms.config = {**town.sms.config, "api_base_url": fake_provider.url}
+    session.add(town.sms)
+    session.commit()
+    broadcast = approved(session, town)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    sids = ["SM" + digit * 32 for digit in "12"]
+    request = WebhookRequest(url="http://hub/webhooks/twilio/1/status", headers={}, body=b"")
+    reports = [StatusUpdate(provider_id=sid, status=status) for sid in sids for status in ("delivered", "sent")]
+    for stored in store_events(session, account=town.sms, request=request, events=reports):
+        session.commit()
+        assert process_event(session, settings, stored.id).outcome.startswith("waiting for message SM")
+        session.commit()
+    for sid, number in zip(sids, numbers, strict=True):
+        fake_provider.respond(201, twilio_answer(sid, number))
+
+    send_all(settings, broadcast.id)
+    session.expire_all()
+    deliveries = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id)).all()
+    assert sorted((d.provider_id, d.state) for d in deliveries) == [(sid, "delivered") for sid in sids]
+    assert service.report(session, municipality_id=town.id, broadcast_id=broadcast.id)["totals"]["delivered"] == 2
+    waiting = session.exec(select(InboundEvent).where(InboundEvent.state == "pending")).all()
+    assert waiting == []
+
+
 def test_merging_contacts_keeps_a_stop_from_either_side(session: Session, town: Town) -> None:
     by_sms = citizen(session, town, "+4915180000001")
     by_telegram = citizen(session, town, "421337999", kind="telegram")
@@ -525,6 +561,54 @@ def test_outside_messengers_window_a_fallback_broadcast_uses_the_next_channel(
         select(Delivery).where(Delivery.broadcast_id == plain.id, Delivery.contact_id == with_fallback)
     ).one()
     assert skipped.state == "skipped" and "24-Stunden" in (skipped.error_message or "")
+
+
+def test_a_broadcast_with_name_reads_well_for_a_subscriber_without_a_name(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    named, nameless = "+4915170000901", "+4915170000902"
+    citizen(session, town, named)
+    contact = session.get(Contact, citizen(session, town, nameless))
+    assert contact is not None
+    contact.display_name = None
+    session.commit()
+    for body in ("Hallo {{ name }}, die Hauptstraße ist gesperrt. Danke, {{ name }}.",
+                 "{{ salutation }}, die Hauptstraße ist gesperrt."):  # fmt: skip
+        broadcast = approved(session, town, texts={"de": {"body": body}}, channel_kinds=["twilio"])
+        start(session, broadcast)
+        assert broadcast.id is not None
+        send_all(settings, broadcast.id)
+    to_nameless = [item["text"] for item in town.sandbox.outbox(kind="twilio", to=nameless)]
+    to_named = [item["text"] for item in town.sandbox.outbox(kind="twilio", to=named)]
+    assert "Hallo, die Hauptstraße ist gesperrt. Danke.\n" in to_nameless[0]
+    assert "Guten Tag, die Hauptstraße ist gesperrt.\n" in to_nameless[1]
+    assert f"Hallo Person {named}, die Hauptstraße ist gesperrt. Danke, Person {named}.\n" in to_named[0]
+    assert f"Guten Tag Person {named}, die Hauptstraße ist gesperrt.\n" in to_named[1]
+    for text in to_nameless:
+        assert " ," not in text and ", ." not in text and "  " not in text, text
+
+
+def test_a_messenger_subscriber_who_only_pressed_the_buttons_is_inside_the_window(
+    session: Session, settings: Settings, town: Town, sandbox: SandboxServer
+) -> None:
+    page = tenancy.create_channel_account(
+        session, municipality_id=town.id, kind="facebook", name="Seite",
+        config={"page_id": "104857600000044", "graph_url": f"{sandbox.url}/"},
+    )  # fmt: skip
+    session.commit()
+    psid = "7100000000000044"
+    request = WebhookRequest(url="http://hub/webhooks/facebook/1", headers={}, body=b"")
+    for provider_id, payload in (("mid.1", "GET_STARTED"), ("mid.2", "sub:done")):
+        press = InboundMessage(provider_id=provider_id, sender=psid, text=payload, kind="postback")
+        [stored] = store_events(session, account=page, request=request, events=[press])
+        session.commit()
+        process_event(session, settings, stored.id)
+        session.commit()
+    # The presses are commands, outside any case, and still count as the citizen's last message.
+    broadcast = approved(session, town, channel_kinds=["facebook"])
+    start(session, broadcast)
+    [delivery] = session.exec(select(Delivery).where(Delivery.broadcast_id == broadcast.id)).all()
+    assert (delivery.address, delivery.state) == (psid, "queued")
 
 
 def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started(

@@ -17,15 +17,20 @@ from aiosmtpd.controller import Controller
 
 from channels.base import (
     ChannelAdapter,
+    IgnoredEvent,
+    InboundEvent,
     InboundMessage,
     OutboundMessage,
     PayloadError,
     PermanentError,
+    StatusUpdate,
     TransientError,
     VerificationError,
     WebhookRequest,
 )
 from channels.email import EmailAdapter, html_to_text, strip_quoted_history
+from channels.sandbox.client import SandboxClient
+from channels.sandbox.server import SandboxServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
 HUB_ADDRESS = "rathaus@musterstadt.example"
@@ -197,15 +202,132 @@ def test_auto_reply_out_of_office_is_automated() -> None:
     assert event.text.startswith("Vielen Dank für Ihre Nachricht.")
 
 
-def test_bounce_dsn_is_automated_and_keeps_the_human_readable_part() -> None:
-    event = parse_fixture("bounce__dsn.eml", mail_from="<>")
+def parse_one(raw: bytes, mail_from: str | None = "<>") -> InboundEvent:
+    [event] = make_adapter().parse(smtp_request(raw, mail_from=mail_from))
+    return event
 
-    assert event.automated is True
-    assert event.sender == "mailer-daemon@mx.musterstadt.example"
-    assert event.provider_id == "20240618092007.4W4B7c3qXyz@mx.musterstadt.example"
-    assert event.text.startswith("This is the mail system at host mx.musterstadt.example.")
-    assert "User unknown" in event.text
-    assert event.attachments == ()
+
+@pytest.mark.parametrize(
+    ("fixture", "bounced", "code", "diagnostic"),
+    [
+        (
+            "bounce__dsn.eml",  # Postfix, the original's headers only
+            "171870240511.2002.7777@musterstadt.example",
+            "5.1.1",
+            "Unzustellbar an nicht.vorhanden@example.com: 550 5.1.1 <nicht.vorhanden@example.com>: "
+            "Recipient address rejected: User unknown",
+        ),
+        (
+            "bounce__exchange_ndr_with_original.eml",  # Exchange Online, the whole original returned
+            "171879134102.3003.8888@musterstadt.example",
+            "5.1.10",
+            "Unzustellbar an s.keller@example.net: 550 5.1.10 RESOLVER.ADR.RecipientNotFound; "
+            "Recipient not found by SMTP address lookup",
+        ),
+        (
+            "bounce__gmail_x_original_message_id.eml",  # Gmail names the original in the report
+            "171887124511.4004.9999@musterstadt.example",
+            "5.1.1",
+            "Unzustellbar an weg.verzogen@gmail.com: 550-5.1.1 The email account that you tried to reach does not "
+            "exist.",
+        ),
+    ],
+    ids=["postfix", "exchange", "gmail"],
+)
+def test_a_bounce_is_the_failed_status_of_the_mail_it_returns(
+    fixture: str, bounced: str, code: str, diagnostic: str
+) -> None:
+    raw = (FIXTURES / fixture).read_bytes()
+
+    event = parse_one(raw)
+
+    assert isinstance(event, StatusUpdate)
+    assert (event.provider_id, event.status, event.error_code) == (bounced, "failed", code)
+    assert event.error_message is not None and event.error_message.startswith(diagnostic)
+    # One event per report: a re-delivered bounce is a no-op, another bounce of the same mail is not.
+    assert event.event_id == message_from_bytes(raw, policy=policy.default)["Message-ID"].strip().strip("<>")
+
+
+def test_a_bounce_names_the_provider_id_that_send_returned(smtp_sink: SmtpSink) -> None:
+    receipt = make_adapter(smtp_sink.port).send(OutboundMessage(to="weg@example.net", text="Hallo", subject="Antwort"))
+    [sent] = smtp_sink.mails
+    # What a relay returns: the report and the headers of the mail it could not deliver.
+    original_headers = sent.raw.split(b"\r\n\r\n")[0]
+    template = (FIXTURES / "bounce__dsn.eml").read_bytes()
+    start = template.index(b"From: =?utf-8?q?B=C3=BCrgerb=C3=BCro?=")
+    end = template.index(b"\r\n\r\n", start)
+    raw = template[:start] + original_headers + template[end:]
+
+    event = parse_one(raw)
+
+    assert isinstance(event, StatusUpdate)
+    assert event.provider_id == receipt.provider_id
+
+
+def test_a_delay_warning_is_kept_as_ignored_not_as_a_failure() -> None:
+    event = parse_one((FIXTURES / "bounce__delayed_warning.eml").read_bytes())
+
+    assert isinstance(event, IgnoredEvent)
+    assert event.provider_id == "20240621114011.4W5C8d4rYza@mx.musterstadt.example"
+    assert "4.4.1" in event.reason and "171895560011.5005.1111@musterstadt.example" in event.reason
+
+
+def dsn(status_fields: str, *, headers: str = "", returned: str = "") -> bytes:
+    """A minimal RFC 3464 report: no From (some relays leave it out), the given fields and original."""
+    original = f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n{returned}\r\n" if returned else ""
+    return (
+        f"Message-ID: <dsn-1@relay.example>\r\n{headers}"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nNicht zustellbar.\r\n"
+        f"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.example\r\n\r\n"
+        f"{status_fields}\r\n{original}--b--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            dsn("Final-Recipient: rfc822; a@example.org\r\nStatus: 5.2.2",
+                headers="In-Reply-To: <ours-1@m.example>\r\n"),
+            StatusUpdate("ours-1@m.example", "failed", "5.2.2", "Unzustellbar an a@example.org: 5.2.2",
+                         "dsn-1@relay.example"),
+        ),
+        (
+            dsn("Final-Recipient: rfc822; a@example.org\r\nAction: failed\r\nDiagnostic-Code: smtp; 552 Mailbox full",
+                returned="Message-ID: <ours-2@m.example>"),
+            StatusUpdate("ours-2@m.example", "failed", "552", "Unzustellbar an a@example.org: 552 Mailbox full",
+                         "dsn-1@relay.example"),
+        ),
+        (
+            dsn("Final-Recipient: rfc822; a@example.org\r\nAction: delivered\r\nStatus: 2.0.0",
+                returned="Message-ID: <ours-3@m.example>"),
+            StatusUpdate("ours-3@m.example", "delivered", event_id="dsn-1@relay.example"),
+        ),
+        (
+            dsn("Final-Recipient: rfc822; a@example.org\r\nAction: failed\r\nStatus: 5.1.1"),
+            IgnoredEvent("dsn-1@relay.example",
+                         "Unzustellbarkeitsbericht ohne Message-ID der zurückgekommenen Nachricht"),
+        ),
+        (
+            dsn("", returned="Message-ID: <ours-4@m.example>"),
+            IgnoredEvent("dsn-1@relay.example", "Zustellbericht zu ours-4@m.example ohne Angaben zum Empfänger"),
+        ),
+    ],
+    ids=["status-class-and-in-reply-to", "code-from-diagnostic", "positive-report", "no-original", "no-recipient"],
+)  # fmt: skip
+def test_delivery_reports_of_every_shape(raw: bytes, expected: InboundEvent) -> None:
+    assert parse_one(raw, mail_from="") == expected
+
+
+def test_a_report_of_another_type_stays_automated_mail() -> None:
+    raw = dsn("Final-Recipient: rfc822; a@example.org\r\nAction: failed").replace(
+        b"report-type=delivery-status", b"report-type=disposition-notification"
+    )
+
+    event = parse_one(b"From: mailer-daemon@relay.example\r\n" + raw)
+
+    assert isinstance(event, InboundMessage) and event.automated
 
 
 def test_no_message_id_gets_a_stable_hash_id() -> None:
@@ -455,6 +577,51 @@ def test_send_uses_a_given_message_id_and_the_default_subject(smtp_sink: SmtpSin
     assert mail.message["Message-ID"] == "<case-42.1@musterstadt.example>"
     assert mail.message["Subject"] == "Ihre Anfrage"
     assert "In-Reply-To" not in mail.message and "References" not in mail.message
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: Sondernutzung – Straßenfest",
+        # An acknowledgement's subject, folded right where the dash's encoded word ends.
+        "Ihre Anfrage A-2026-00001: Re: Genehmigung der Sondernutzung – Straßenfest",
+        "Re: Sondernutzung – Straßenfest – Genehmigung für die Schulstraße und die Bahnhofstraße [A-2026-00001]",
+    ],
+    ids=["short", "folded-at-the-dash", "folded-twice"],
+)
+def test_subject_with_encoded_words_arrives_in_the_sandbox_exactly(subject: str) -> None:
+    with SandboxServer() as sandbox, SandboxClient(sandbox.url) as client:
+        make_adapter(sandbox.smtp_port).send(OutboundMessage(to="anna.weiss@example.de", text="Hallo", subject=subject))
+        [mail] = client.outbox(kind="email")
+
+    assert mail["subject"] == subject
+
+
+def test_a_long_subject_is_folded_into_short_lines_of_short_encoded_words(smtp_sink: SmtpSink) -> None:
+    subject = "Re: Sondernutzung – Straßenfest – Genehmigung für die Schulstraße und die Bahnhofstraße am Wochenende"
+    make_adapter(smtp_sink.port).send(OutboundMessage(to="eva@example.org", text="Hallo", subject=subject))
+
+    [mail] = smtp_sink.mails
+    head = mail.raw.split(b"\r\n\r\n")[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.split("\r\n"))
+    assert all(len(word) <= 75 for word in head.split() if word.startswith("=?"))
+    assert mail.message["Subject"] == subject
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Subject: Re: Sondernutzung =?UTF-8?B?4oCTIFN0cmHDn2VuZmVzdA==?=",
+        b"Subject: =?utf-8?q?Re=3A_Sondernutzung_=E2=80=93_?=\r\n =?utf-8?q?Stra=C3=9Fenfest?=",
+        b"Subject: =?iso-8859-1?q?Re=3A_Sondernutzung_=96_Stra=DFenfest?=",
+        b"Subject: Re: Sondernutzung =?windows-1252?q?=96_Stra=DFenfest?=",
+    ],
+    ids=["thunderbird", "folded-between-words", "outlook-latin1-label", "cp1252"],
+)
+def test_inbound_subject_with_encoded_words_keeps_its_spaces_and_dash(header: bytes) -> None:
+    raw = b"From: anna.weiss@example.de\r\n" + header + b"\r\n\r\nText\r\n"
+
+    assert parse_raw(raw).subject == "Re: Sondernutzung – Straßenfest"
 
 
 def test_line_breaks_in_subject_and_name_are_flattened(smtp_sink: SmtpSink) -> None:

@@ -215,6 +215,20 @@ def test_canned_reply_is_filled_with_the_contacts_variables_in_a_sandbox(session
     assert session.exec(select(CannedReply)).all() == []
 
 
+def test_a_canned_reply_greets_a_citizen_without_a_name_without_a_stray_comma(
+    session: Session, settings: Settings
+) -> None:
+    town = make_town(session)
+    conversation = inbound(session, settings, town, "Frage ohne Namen")
+    staff = clerk(session, town)
+    for title, body in (("Name", "Guten Tag {{ name }}, Ihr Vorgang {{ reference }} ist bei uns."),
+                        ("Anrede", "{{ salutation }}, Ihr Vorgang {{ reference }} ist bei uns.")):  # fmt: skip
+        assert staff.post("/app/inbox/canned-replies", {"title": title, "body": body}).status_code == 200
+    for canned in session.exec(select(CannedReply)).all():
+        filled = staff.get(f"/app/inbox/{conversation.id}/canned/{canned.id}").json()["text"]
+        assert filled == f"Guten Tag, Ihr Vorgang {conversation.reference} ist bei uns."
+
+
 def test_labels_page_creates_renames_and_deletes(session: Session, settings: Settings) -> None:
     town = make_town(session)
     conversation = inbound(session, settings, town, "Hallo")

@@ -15,7 +15,7 @@ from hub.errors import InvalidInput
 from hub.inbox import service
 from hub.inbox.models import Conversation, InboundEvent, Message
 from hub.inbox.outbound import retry_delay, settle_stale_sending, stale_queued_ids
-from hub.inbox.pipeline import process_event
+from hub.inbox.pipeline import EARLY_REPORT_WAIT, process_event, stale_pending_events
 from hub.inbox.receive import store_events, store_unreadable
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
@@ -143,6 +143,50 @@ def test_status_callbacks_only_move_forward(session: Session, settings: Settings
     )
     session.refresh(ack)
     assert ack.status == "delivered" and ack.delivered_at is not None
+
+
+def test_a_report_the_sender_did_not_see_is_applied_when_the_sweeper_brings_it_back_and_given_up_in_the_end(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    receive(session, settings, sms_account, sms("SM1", "Hallo"))
+    ack = session.exec(select(Message).where(Message.direction == "outbound")).one()
+    [early] = receive(session, settings, sms_account, StatusUpdate(provider_id="SMout", status="delivered"))
+    report = session.get(InboundEvent, early)
+    assert report is not None and (report.state, report.outcome) == (
+        "pending",
+        "waiting for message SMout to be recorded as sent",
+    )
+    # The receipt was committed together with the report, so the sender could not see it.
+    ack.status, ack.provider_id = "sent", "SMout"
+    session.commit()
+    process_event(session, settings, early)  # what the sweeper's task runs for a pending event
+    session.commit()
+    session.refresh(ack)
+    session.refresh(report)
+    assert ack.status == "delivered" and report.state == "done"
+
+    # A report on a message never recorded as sent (its worker died) is not retried forever.
+    [lost] = receive(session, settings, sms_account, StatusUpdate(provider_id="SMnever", status="delivered"))
+    report = session.get(InboundEvent, lost)
+    assert report is not None and report.state == "pending"
+    report.received_at = utcnow() - EARLY_REPORT_WAIT - timedelta(minutes=1)
+    session.commit()
+    process_event(session, settings, lost)
+    session.commit()
+    session.refresh(report)
+    assert (report.state, report.outcome) == ("ignored", "status for unknown message SMnever")
+
+
+def test_the_sweeper_takes_citizens_messages_before_reports_that_wait_for_their_message(
+    session: Session, settings: Settings, sms_account: ChannelAccount
+) -> None:
+    [report] = receive(session, settings, sms_account, StatusUpdate(provider_id="SMwaiting", status="delivered"))
+    [lost] = store_events(session, account=sms_account, request=REQUEST, events=[sms("SM9", "Hallo")])  # task lost
+    for event in session.exec(select(InboundEvent)):
+        event.received_at = utcnow() - timedelta(minutes=5)
+    session.commit()
+    assert stale_pending_events(session, settings, 1) == [(lost.id, "message")]
+    assert stale_pending_events(session, settings, 5) == [(lost.id, "message"), (report, "status")]
 
 
 def test_unreadable_body_is_kept_once_and_flagged(session: Session, sms_account: ChannelAccount) -> None:

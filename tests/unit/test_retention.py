@@ -6,11 +6,14 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from channels.base import InboundMessage
 from hub.contacts.models import Contact
 from hub.db import utcnow
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.retention import apply_retention
-from tests.unit.db import Town, make_town
+from hub.settings import Settings
+from hub.subscribers.models import ConsentEvent
+from tests.unit.db import Town, make_town, receive
 
 
 def thread(session: Session, town: Town, number: int, *, status: str, resolved_days_ago: int | None) -> int:
@@ -95,3 +98,31 @@ def test_only_messages_of_conversations_resolved_before_the_period_are_deleted(s
     assert kept is not None and kept.subject is None and kept.reference == f"{town.id}-1"
     # Safe to run again: nothing left to delete.
     assert apply_retention(session) == 0
+
+
+def test_commands_outside_cases_go_after_the_period_and_their_consent_record_stays(
+    session: Session, settings: Settings
+) -> None:
+    town = make_town(session)
+    town.municipality.preferences = {**town.municipality.preferences, "retention_days": 365}
+    session.add(town.municipality)
+    session.commit()
+    long_ago = utcnow() - timedelta(days=400)
+    receive(session, settings, town.accounts["twilio"],
+            InboundMessage(provider_id="SMold", sender="+4915112345678", text="START", sent_at=long_ago),
+            InboundMessage(provider_id="SMnew", sender="+4915112345678", text="STOP"))  # fmt: skip
+    old_answer = session.exec(select(Message).where(Message.direction == "outbound").order_by(col(Message.id))).first()
+    assert old_answer is not None
+    old_answer.created_at = long_ago
+    session.add(old_answer)
+    session.commit()
+
+    assert apply_retention(session) == 2
+    session.commit()
+    assert [m.body for m in session.exec(select(Message).where(Message.direction == "inbound"))] == ["STOP"]
+    assert len(session.exec(select(Message).where(Message.direction == "outbound")).all()) == 1
+    assert [e.provider_id for e in session.exec(select(InboundEvent))] == ["SMnew"]
+    assert [e.action for e in session.exec(select(ConsentEvent).order_by(col(ConsentEvent.id)))] == [
+        "subscribed",
+        "stopped",
+    ]

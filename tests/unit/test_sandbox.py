@@ -330,6 +330,20 @@ def test_twilio_undelivered_recipient_gets_failed_callback_and_no_outbox(
     assert client.outbox() == []
 
 
+def test_twilio_status_callbacks_can_overtake_the_answer_to_the_send(
+    twilio: TwilioClient, client: SandboxClient, hub: FakeHub
+):
+    client.set_faults("twilio", answer_latency_ms=1_000)
+    callback = hub.url("/status")
+    message = twilio.messages.create(to=CITIZEN, from_=HUB_NUMBER, body="x", status_callback=callback)
+    with hub.cond:  # both reports were in before the answer with the sid came back
+        forms = [r.form() for r in hub.requests]
+    assert [(form["MessageSid"], form["MessageStatus"]) for form in forms] == [
+        (message.sid, "sent"),
+        (message.sid, "delivered"),
+    ]
+
+
 def test_callbacks_wait_for_a_free_sender_and_queued_ones_can_be_dropped():
     callbacks = CallbackQueue(1, "test-callbacks")
     release, posted = threading.Event(), []

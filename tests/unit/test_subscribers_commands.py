@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from channels.base import InboundMessage
+from hub.app import create_app
+from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.contacts.models import ContactIdentity
 from hub.contacts.service import merge_contacts, resolve_contact
-from hub.inbox.models import Conversation, Message
+from hub.db import utcnow
+from hub.inbox import service as inbox
+from hub.inbox.models import Conversation, InboundEvent, Message
+from hub.inbox.outbound import send_message
 from hub.settings import Settings
 from hub.subscribers import service
 from hub.subscribers.commands import Command, parse_command
 from hub.subscribers.models import ConsentEvent, Subscription
+from tests.unit.conftest import FakeProvider
 from tests.unit.db import Town, make_town, receive
+from tests.unit.web import clerk
 
 WORDS = {
     "stop_words": ["STOP", "STOPP", "ABMELDEN"],
@@ -100,12 +108,10 @@ def test_sms_anmelden_with_topics_subscribes_and_confirms_without_opening_a_case
     assert answer.body.startswith("Sie sind angemeldet") and "Abfall" in answer.body and "Nord" in answer.body
     assert "Vorgangsnummer" not in answer.body and answer.automated
     assert result.to_send == [answer.id]
-    conversation = session.exec(select(Conversation)).one()
-    assert conversation.status == "resolved"
-    # The command stays visible in the history.
-    assert [m.body for m in session.exec(select(Message).where(Message.direction == "inbound"))] == [
-        "ANMELDEN abfall Nord"
-    ]
+    assert session.exec(select(Conversation)).all() == []
+    # The command stays on record, on the contact.
+    [command] = session.exec(select(Message).where(Message.direction == "inbound")).all()
+    assert command.body == "ANMELDEN abfall Nord" and command.contact_id == subscription(session).contact_id
     [event] = session.exec(select(ConsentEvent)).all()
     assert (event.action, event.source, event.channel_kind) == ("subscribed", "keyword", "twilio")
     assert event.evidence["text"] == "ANMELDEN abfall Nord"
@@ -163,6 +169,17 @@ def test_stop_on_telegram_silences_the_merged_sms_subscription(
     assert len([e for e in session.exec(select(ConsentEvent)) if e.action == "stopped"]) == 1
 
 
+def test_merging_contacts_moves_their_commands_too(session: Session, settings: Settings, town: Town) -> None:
+    receive(session, settings, town.accounts["twilio"], sms("SM1", "START"))
+    receive(session, settings, town.accounts["telegram"], InboundMessage(provider_id="1", sender=CHAT, text="/start"))
+    phone_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "phone")).one().contact_id
+    chat_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "telegram")).one().contact_id
+    merge_contacts(session, municipality_id=town.id, target_id=phone_owner, source_id=chat_owner)
+    session.commit()
+    handled = service.handled_without_case(session, municipality_id=town.id, contact_id=phone_owner)
+    assert {m.body for m in handled.messages if m.direction == "inbound"} == {"START", "/start"}
+
+
 def test_telegram_buttons_choose_topics_and_district(session: Session, settings: Settings, town: Town) -> None:
     telegram = town.accounts["telegram"]
     [welcome] = receive(session, settings, telegram, InboundMessage(provider_id="1", sender=CHAT, text="/start"))
@@ -209,9 +226,8 @@ def test_telegram_buttons_choose_topics_and_district(session: Session, settings:
         "topics_changed",
         "topics_changed",
     ]
-    # The whole exchange is commands only: one conversation, resolved, no acknowledgement.
-    conversation = session.exec(select(Conversation)).one()
-    assert conversation.status == "resolved"
+    # The whole exchange is commands only: no case, no acknowledgement.
+    assert session.exec(select(Conversation)).all() == []
     assert not any("Vorgangsnummer" in m.body for m in answers(session))
 
 
@@ -269,3 +285,126 @@ def test_the_municipalitys_own_keywords_apply(session: Session, settings: Settin
     assert plain_stop.outcome.startswith("stored")
     [own] = receive(session, settings, town.accounts["twilio"], sms("SM2", "tschüss"))
     assert own.outcome == "command: stop"
+
+
+def status_page(settings: Settings, conversation: Conversation) -> str:
+    """The citizen's status page of the case, as their browser gets it."""
+    page = TestClient(create_app()).get(f"/anfrage/{conversation.reference}/{conversation.public_token}")
+    assert page.status_code == 200
+    return page.text
+
+
+def case_of(session: Session, provider_id: str) -> Conversation:
+    message = session.exec(select(Message).where(Message.provider_id == provider_id)).one()
+    assert message.conversation_id is not None
+    conversation = session.get(Conversation, message.conversation_id, populate_existing=True)
+    assert conversation is not None
+    return conversation
+
+
+def case_texts(session: Session, conversation: Conversation) -> list[str]:
+    query = select(Message.body).where(Message.conversation_id == conversation.id).order_by(col(Message.id))
+    return list(session.exec(query).all())
+
+
+def test_a_command_leaves_the_open_case_alone_and_stays_on_the_contact(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    receive(session, settings, town.accounts["twilio"], sms("SM1", "Die Laterne vor Nr. 12 ist dunkel."))
+    case = case_of(session, "SM1")
+    before = (case_texts(session, case), case.status, case.last_activity_at, case.last_inbound_at)
+
+    [result] = receive(session, settings, town.accounts["twilio"], sms("SM2", "ANMELDEN ABFALL"))
+    assert result.outcome == "command: start" and result.conversation_id is None
+    assert chosen(session, town) == (["abfall"], []) and subscription(session).state == "active"
+    case = case_of(session, "SM1")
+    assert (case_texts(session, case), case.status, case.last_activity_at, case.last_inbound_at) == before
+    page = status_page(settings, case)
+    assert "Die Laterne" in page and "ANMELDEN" not in page and "Sie sind angemeldet" not in page
+    # The command and its answer are the contact's, with the raw event kept.
+    [command] = session.exec(select(Message).where(Message.provider_id == "SM2")).all()
+    [answer] = [m for m in answers(session) if m.id in result.to_send]
+    assert command.conversation_id is None and answer.conversation_id is None
+    assert command.contact_id == answer.contact_id == subscription(session).contact_id
+    assert answer.body.startswith("Sie sind angemeldet")
+    assert session.exec(select(InboundEvent).where(InboundEvent.provider_id == "SM2")).one().raw
+
+
+def survey_sent_to(session: Session, town: Town, contact_id: int) -> Broadcast:
+    """A survey the contact got by SMS a moment ago, so that a reply "1" or "2" answers it."""
+    survey = Broadcast(municipality_id=town.id, kind="survey", title="Spielplatz?", options=["Ja", "Nein"],
+                       texts={"de": {"body": "Soll ein Spielplatz entstehen?"}}, status="sent")  # fmt: skip
+    session.add(survey)
+    session.flush()
+    session.add(Delivery(municipality_id=town.id, broadcast_id=survey.id, contact_id=contact_id,  # type: ignore[arg-type]
+                         channel_account_id=town.accounts["twilio"].id, address=PHONE, state="delivered",  # type: ignore[arg-type]
+                         sent_at=utcnow()))  # fmt: skip
+    session.commit()
+    return survey
+
+
+def test_a_survey_answer_leaves_the_resolved_case_resolved_and_is_counted(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    sms_account = town.accounts["twilio"]
+    receive(session, settings, sms_account, sms("SM1", "Wann ist der Wertstoffhof offen?"))
+    case = case_of(session, "SM1")
+    inbox.update_conversation(session, municipality_id=town.id, conversation_id=case.id, status="resolved")  # type: ignore[arg-type]
+    survey = survey_sent_to(session, town, case.contact_id)
+    before = case_texts(session, case)
+
+    [result] = receive(session, settings, sms_account, sms("SM2", "2"))
+    assert result.outcome == f"survey: broadcast {survey.id} option 2"
+    [vote] = session.exec(select(SurveyAnswer)).all()
+    assert (vote.broadcast_id, vote.contact_id, vote.option_index) == (survey.id, case.contact_id, 1)
+    case = case_of(session, "SM1")
+    assert case.status == "resolved" and case_texts(session, case) == before
+    page = status_page(settings, case)
+    assert "Erledigt" in page and "Ihre Antwort" not in page and "Nein" not in page
+    [thanks] = [m for m in answers(session) if m.id in result.to_send]
+    assert thanks.conversation_id is None and thanks.contact_id == case.contact_id
+
+
+def test_a_command_with_a_question_reaches_staff(session: Session, settings: Settings, town: Town) -> None:
+    text = "ANMELDEN ABFALL und wann wird die Biotonne abgeholt"
+    [result] = receive(session, settings, town.accounts["twilio"], sms("SM1", text))
+    assert result.outcome.startswith("stored, acknowledged")
+    case = case_of(session, "SM1")
+    assert case.status == "open" and case_texts(session, case)[0] == text
+
+
+def test_staff_see_commands_and_survey_answers_on_the_subscribers_page(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    receive(session, settings, town.accounts["twilio"], sms("SM1", "ANMELDEN ABFALL"))
+    contact_id = subscription(session).contact_id
+    survey_sent_to(session, town, contact_id)
+    receive(session, settings, town.accounts["twilio"], sms("SM2", "2"))
+
+    page = clerk(session, town, "viewer").get(f"/app/subscribers/{contact_id}")
+    assert page.status_code == 200
+    commands = page.text[page.text.index("Befehle und automatische Antworten") :]
+    assert "ANMELDEN ABFALL" in commands and "Sie sind angemeldet" in commands
+    assert "Ihre Antwort &#34;Nein&#34; wurde gezählt" in commands
+    answers_table = page.text[page.text.index("Umfrageantworten") : page.text.index("Befehle und automatische")]
+    assert "Spielplatz?" in answers_table and "<td>Nein</td>" in answers_table
+
+
+def test_the_answer_outside_a_case_reaches_the_messenger_user_as_a_response(
+    session: Session, settings: Settings, town: Town, fake_provider: FakeProvider
+) -> None:
+    facebook = town.accounts["facebook"]
+    facebook.config = {**facebook.config, "graph_url": fake_provider.url}
+    session.add(facebook)
+    session.commit()
+    fake_provider.respond(200, {"recipient_id": "7412589630147852", "message_id": "m_sent_1"})
+    started = InboundMessage(provider_id="m1", sender="7412589630147852", text="GET_STARTED", kind="postback")
+    [result] = receive(session, settings, facebook, started)
+
+    [answer_id] = result.to_send
+    assert send_message(settings, answer_id).outcome == "sent as m_sent_1"
+    [request] = fake_provider.requests
+    assert request.form["recipient"] == ['{"id": "7412589630147852"}']
+    # The citizen wrote a moment ago: an answer, not a message tagged as a person's outside the window.
+    assert request.form["messaging_type"] == ["RESPONSE"] and "tag" not in request.form
+    assert "Willkommen" in request.form["message"][0]

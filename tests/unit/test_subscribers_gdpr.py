@@ -99,6 +99,10 @@ def test_export_holds_everything_about_the_citizen(session: Session, town: Town,
     assert any(direction == "outbound" and "Vorgangsnummer" in body for direction, body in bodies)
     [attachment] = [a for m in conversation["messages"] for a in m["attachments"]]
     assert base64.b64decode(attachment["data_base64"]) == PDF
+    # The subscription command is hers too, though it belongs to no case.
+    assert "ANMELDEN abfall" not in [body for _direction, body in bodies]
+    outside = [(m["direction"], m["body"]) for m in document["messages_outside_cases"]]
+    assert outside[0] == ("inbound", "ANMELDEN abfall") and outside[1][1].startswith("Sie sind angemeldet")
     [delivery] = document["deliveries"]
     assert delivery["broadcast"] == "Stadtfest-Termin" and delivery["address"] == MAIL
     assert document["survey_answers"][0]["option_index"] == 1

@@ -9,11 +9,13 @@ import pytest
 from sqlmodel import Session, select
 
 from channels.base import PermanentError, TransientError
+from hub.audit.models import AuditEvent
 from hub.db import utcnow
 from hub.errors import InvalidInput, TooManyRequests
 from hub.subscribers import service, verification
 from hub.subscribers.models import ConsentEvent, PhoneVerification, Subscription
 from tests.unit.db import FakeAdapter, Town, make_town
+from tests.unit.web import staff_user
 
 PHONE = "+4915112345678"
 
@@ -191,3 +193,37 @@ def test_a_failed_send_is_taken_back_so_the_citizen_can_retry_at_once(
     sms.fail_with = None
     start(session, town, now=now)
     assert len(sms.sent) == 1
+
+
+def test_the_town_stops_at_its_hourly_and_daily_ceiling_and_tells_its_administrators_once(
+    session: Session, town: Town, sms: FakeAdapter
+) -> None:
+    town.municipality.preferences = {"verification_codes_per_hour": 3, "verification_codes_per_day": 5}
+    session.add(town.municipality)
+    administrator = staff_user(session, town, "admin")
+    clerk = staff_user(session, town, "staff")
+    now = utcnow()
+    numbers = (f"+4915110000{n:03d}" for n in range(100))
+    # Every code to another number from another client: no per-number or per-client limit applies.
+    for i in range(3):
+        start(session, town, next(numbers), now=now, ip=f"198.51.100.{i}")
+    for i in range(2):
+        with pytest.raises(TooManyRequests, match="keine Codes senden"):
+            start(session, town, next(numbers), now=now + timedelta(minutes=5 + i), ip=f"203.0.113.{i}")
+
+    hourly = [sent for sent in sms.sent if sent.to == administrator.email]
+    assert len(hourly) == 1, "the administrator is told once, not at every refused code"
+    assert "3 Bestätigungscodes" in (hourly[0].text or "") and "in der letzten Stunde" in (hourly[0].text or "")
+    assert all(sent.to != clerk.email for sent in sms.sent)
+
+    later = now + timedelta(minutes=61)
+    for i in range(2):
+        start(session, town, next(numbers), now=later, ip=f"192.0.2.{i + 10}")
+    with pytest.raises(TooManyRequests, match="keine Codes senden"):
+        start(session, town, next(numbers), now=later, ip="192.0.2.99")
+    daily = [sent for sent in sms.sent if sent.to == administrator.email][1:]
+    assert len(daily) == 1 and "in den letzten 24 Stunden" in (daily[0].text or "")
+    codes_sent = [sent for sent in sms.sent if sent.to.startswith("+49")]
+    assert len(codes_sent) == 5
+    actions = session.exec(select(AuditEvent.action).where(AuditEvent.action.startswith("verification."))).all()  # type: ignore[attr-defined]
+    assert sorted(actions) == ["verification.day_ceiling_reached", "verification.hour_ceiling_reached"]

@@ -18,10 +18,13 @@ from channels.facebook import FacebookAdapter
 from hub.app import create_app
 from hub.inbox.mail import accept_mail
 from hub.inbox.models import InboundEvent, Message
+from hub.inbox.outbound import send_message
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
 from hub.tenancy.service import create_api_token, create_user
+from tests.unit.conftest import FakeProvider
 from tests.unit.db import make_town, receive
+from tests.unit.test_admin_pages import twilio_answer
 
 
 def parser_bug(*_args: Any) -> NoReturn:
@@ -76,10 +79,10 @@ def test_an_id_beyond_64_bits_is_a_422_not_a_500(settings: Settings, session: Se
     assert "zu groß" in answer.json()["detail"]
 
 
-def post_delivery_report(settings: Settings, account: ChannelAccount, sid: str) -> Response:
-    """Twilio's signed "delivered" callback for message `sid`, posted to the app in this process."""
+def post_delivery_report(settings: Settings, account: ChannelAccount, sid: str, status: str = "delivered") -> Response:
+    """Twilio's signed status callback for message `sid`, posted to the app in this process."""
     url = f"{settings.public_url}/webhooks/twilio/{account.id}/status"
-    form = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": account.config["account_sid"]}
+    form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": account.config["account_sid"]}
     signature = RequestValidator(account.secrets["auth_token"]).compute_signature(url, form)
     with TestClient(create_app()) as client:
         return client.post(url.removeprefix(settings.public_url), data=form, headers={"X-Twilio-Signature": signature})
@@ -122,3 +125,35 @@ def test_a_delivery_report_that_cannot_be_applied_stays_stored_and_goes_to_the_q
     [event] = session.exec(select(InboundEvent).where(InboundEvent.provider_id.startswith("SM-lost"))).all()  # type: ignore[attr-defined]
     assert (event.event_type, event.state, event.outcome) == ("status", "pending", None)
     assert queued == [[event.id]]
+
+
+def test_a_delivery_report_that_comes_before_the_reply_is_recorded_as_sent_is_applied_with_the_receipt(
+    settings: Settings, session: Session, fake_provider: FakeProvider
+) -> None:
+    """Twilio reports on a message as soon as it has taken it, which can be before the worker has
+    written its sid down: those reports wait and move the reply on once the sid is recorded."""
+    town = make_town(session)
+    account = town.accounts["twilio"]
+    account.config = {**account.config, "api_base_url": fake_provider.url}
+    session.add(account)
+    session.commit()
+    citizen = "+4915112345678"
+    [result] = receive(session, settings, account, InboundMessage(provider_id="SM-in", sender=citizen, text="Hallo"))
+    [ack_id] = result.to_send
+    sid = "SM" + "e" * 32
+    # Out of order too, as Twilio's callbacks may come: "delivered" before "sent".
+    for status in ("delivered", "sent"):
+        assert post_delivery_report(settings, account, sid, status).status_code == 200
+    session.expire_all()
+    assert session.get(Message, ack_id).status == "queued"  # type: ignore[union-attr]
+
+    fake_provider.respond(201, twilio_answer(sid, citizen))
+    assert send_message(settings, ack_id).outcome == f"sent as {sid}"
+    session.expire_all()
+    ack = session.get(Message, ack_id)
+    assert ack is not None and (ack.status, ack.provider_id) == ("delivered", sid) and ack.delivered_at is not None
+    reports = session.exec(select(InboundEvent).where(InboundEvent.event_type == "status")).all()
+    assert [(event.state, event.outcome) for event in reports] == [
+        ("done", f"message {ack_id} is now delivered"),
+        ("done", f"status sent ignored, message {ack_id} already delivered"),
+    ]
