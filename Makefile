@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint services bench clean
+.PHONY: run test lint services bench fuzz clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ test: $(INSTALLED) services $(AXE) lint
 BENCH_ARGS ?=
 bench: $(INSTALLED) services
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The fuzz suites at full size: generated webhooks and mail, and schemathesis in-process and against a served hub
+# on both backends (`make test` runs them small, RATHAUS_FUZZ_EXAMPLES=40). `make fuzz FUZZ_EXAMPLES=N` for another size.
+FUZZ_EXAMPLES ?= 400
+fuzz: $(INSTALLED) services
+	RATHAUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz --timeout=1800 tests/fuzz
 
 clean:
 	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache

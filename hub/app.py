@@ -46,6 +46,19 @@ _ERROR_TITLES = {
 }
 
 
+_NUMBER_TOO_LARGE = N_("Ungültige Anfrage: eine Zahl ist zu groß für eine Kennung.")
+_NUL_IN_TEXT = N_("Ungültige Anfrage: ein Text enthält ein Nullzeichen (U+0000), das die Datenbank nicht annimmt.")
+
+
+def _carries_nul(parameters: object) -> bool:
+    """Whether a statement's parameters hold a text with a NUL character, which PostgreSQL does not store."""
+    if isinstance(parameters, dict):
+        parameters = list(parameters.values())
+    if isinstance(parameters, list | tuple):
+        return any(_carries_nul(value) for value in parameters)
+    return isinstance(parameters, str) and "\x00" in parameters
+
+
 def is_page(request: Request) -> bool:
     """Pages answer errors with HTML; the API and the webhooks with JSON."""
     return not request.url.path.startswith(("/api/", "/webhooks/"))
@@ -112,9 +125,13 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
-    async def out_of_range(_request: Request, error: Exception) -> JSONResponse:
-        # A number in the path or body beyond what the database stores (ids are 64-bit).
-        return JSONResponse({"detail": "Ungültige Anfrage: eine Zahl ist zu groß für eine Kennung."}, status_code=422)
+    async def unstorable(request: Request, error: Exception) -> Response:
+        # A value the database cannot store: a number beyond 64 bits, or (PostgreSQL) a NUL in a text.
+        nul = isinstance(error, DataError) and _carries_nul(error.params)
+        message = _NUL_IN_TEXT if nul else _NUMBER_TOO_LARGE
+        if is_page(request):
+            return error_page(request, 422, translate(request, message))
+        return JSONResponse({"detail": message}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast
 from hub.db import get_session, utcnow
 from hub.subscribers.service import district_by_key, topics_by_keys
-from hub.tenancy.auth import can_write, current_user
+from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser
 from hub.web.downloads import download
 from workers.app import enqueue_broadcast_start
@@ -116,7 +116,9 @@ def _out(broadcast: Broadcast) -> BroadcastOut:
 
 @router.post("", response_model=BroadcastOut, status_code=201)
 def create_broadcast(
-    body: DraftIn, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+    body: DraftIn,
+    user: StaffUser = Depends(require_permission("broadcasts.draft")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     broadcast = service.create(session, author=user, draft=_draft(session, user.municipality_id, body))
     session.commit()
@@ -128,7 +130,7 @@ def list_broadcasts(
     status: str | None = Query(None),
     page: int = Query(1, ge=1),
     per_page: int = Query(25, ge=1, le=200),
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("broadcasts.read")),
     session: Session = Depends(get_session),
 ) -> BroadcastPageOut:
     items, total = service.list_broadcasts(
@@ -142,14 +144,19 @@ def list_broadcasts(
 
 @router.get("/{broadcast_id}", response_model=BroadcastOut)
 def get_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.read")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     return _out(service.get(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id))
 
 
 @router.put("/{broadcast_id}", response_model=BroadcastOut)
 def update_broadcast(
-    broadcast_id: int, body: DraftIn, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+    broadcast_id: int,
+    body: DraftIn,
+    user: StaffUser = Depends(require_permission("broadcasts.draft")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     """Changes a draft (or a submitted one, which then needs submitting again)."""
     draft = _draft(session, user.municipality_id, body)
@@ -160,7 +167,9 @@ def update_broadcast(
 
 @router.post("/{broadcast_id}/submit", response_model=BroadcastOut)
 def submit_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.draft")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     broadcast = service.submit(session, actor=user, broadcast_id=broadcast_id)
     session.commit()
@@ -169,7 +178,9 @@ def submit_broadcast(
 
 @router.post("/{broadcast_id}/approve", response_model=BroadcastOut)
 def approve_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.approve")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     """Approves; it goes out at once (or at send_at, or after quiet hours for non-warnings)."""
     broadcast = service.approve(session, actor=user, broadcast_id=broadcast_id)
@@ -180,7 +191,9 @@ def approve_broadcast(
 
 @router.post("/{broadcast_id}/cancel", response_model=BroadcastOut)
 def cancel_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.draft")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     broadcast = service.cancel(session, actor=user, broadcast_id=broadcast_id)
     session.commit()
@@ -189,7 +202,9 @@ def cancel_broadcast(
 
 @router.post("/{broadcast_id}/pause", response_model=BroadcastOut)
 def pause_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.approve")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     broadcast = service.pause(session, actor=user, broadcast_id=broadcast_id)
     session.commit()
@@ -198,7 +213,9 @@ def pause_broadcast(
 
 @router.post("/{broadcast_id}/resume", response_model=BroadcastOut)
 def resume_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.approve")),
+    session: Session = Depends(get_session),
 ) -> BroadcastOut:
     broadcast = service.resume(session, actor=user, broadcast_id=broadcast_id)
     session.commit()
@@ -208,7 +225,9 @@ def resume_broadcast(
 
 @router.get("/{broadcast_id}/preview")
 def preview_broadcast(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.read")),
+    session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """How many it reaches and what each channel carries (with SMS segments and cost), before sending."""
     found = service.preview_broadcast(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
@@ -217,7 +236,9 @@ def preview_broadcast(
 
 @router.get("/{broadcast_id}/report")
 def broadcast_report(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.read")),
+    session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Live counts per channel and state, failure reasons and, for surveys, the tally."""
     return service.report(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
@@ -225,7 +246,9 @@ def broadcast_report(
 
 @router.get("/{broadcast_id}/report.csv")
 def broadcast_report_csv(
-    broadcast_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    broadcast_id: int,
+    user: StaffUser = Depends(require_permission("broadcasts.read")),
+    session: Session = Depends(get_session),
 ) -> Response:
     text = service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
     return download(text, filename=f"versand-{broadcast_id}.csv", media_type="text/csv; charset=utf-8")

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from hub.contacts import service
 from hub.contacts.merge import merge
 from hub.db import get_session
-from hub.tenancy.auth import can_write, current_user
+from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
@@ -47,7 +47,7 @@ def contact_out(session: Session, contact_id: int, municipality_id: int) -> Cont
 @router.get("/{contact_id}", response_model=ContactOut)
 def get_contact(
     contact_id: int,
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("inbox.read")),
     session: Session = Depends(get_session),
 ) -> ContactOut:
     return contact_out(session, contact_id, user.municipality_id)
@@ -57,7 +57,7 @@ def get_contact(
 def merge_contact(
     contact_id: int,
     body: MergeIn,
-    user: StaffUser = Depends(can_write),
+    user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> ContactOut:
     """Makes the other contact part of this one: identities, conversations and consent move here."""

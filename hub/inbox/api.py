@@ -23,7 +23,7 @@ from hub.inbox.schemas import (
     MessageOut,
     TextIn,
 )
-from hub.tenancy.auth import can_write, current_user
+from hub.tenancy.auth import require_permission
 from hub.tenancy.models import ChannelAccount, StaffUser
 from hub.web.downloads import download
 from workers.app import enqueue_send
@@ -83,7 +83,7 @@ def list_conversations(
     q: str | None = Query(None, max_length=200, description="Full text over the messages, or a reference."),
     page: int = Query(1, ge=1),
     per_page: int = Query(25, ge=1, le=200),
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("inbox.read")),
     session: Session = Depends(get_session),
 ) -> ConversationPageOut:
     found = service.list_conversations(
@@ -109,7 +109,7 @@ def list_conversations(
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
 def get_conversation(
     conversation_id: int,
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("inbox.read")),
     session: Session = Depends(get_session),
 ) -> ConversationOut:
     conversation = service.get_conversation(
@@ -121,7 +121,7 @@ def get_conversation(
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
 def list_messages(
     conversation_id: int,
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("inbox.read")),
     session: Session = Depends(get_session),
 ) -> list[MessageOut]:
     messages = service.list_messages(session, municipality_id=user.municipality_id, conversation_id=conversation_id)
@@ -133,7 +133,7 @@ def list_messages(
 def reply(
     conversation_id: int,
     body: TextIn,
-    user: StaffUser = Depends(can_write),
+    user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> MessageOut:
     """Queues a reply; it leaves on the conversation's channel, and its status follows in the messages."""
@@ -154,7 +154,7 @@ def reply(
 def add_note(
     conversation_id: int,
     body: TextIn,
-    user: StaffUser = Depends(can_write),
+    user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> MessageOut:
     note = service.add_note(
@@ -172,7 +172,7 @@ def add_note(
 def update_conversation(
     conversation_id: int,
     body: ConversationPatch,
-    user: StaffUser = Depends(can_write),
+    user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> ConversationOut:
     """Sets status, assignee or team; a field sent as null clears it, a field left out stays."""
@@ -187,7 +187,7 @@ def update_conversation(
 @router.get("/attachments/{attachment_id}")
 def download_attachment(
     attachment_id: int,
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("inbox.read")),
     session: Session = Depends(get_session),
 ) -> Response:
     found = service.attachment_file(session, municipality_id=user.municipality_id, attachment_id=attachment_id)
@@ -198,7 +198,7 @@ def download_attachment(
 def list_inbound_events(
     state: str = Query("flagged", description="flagged (unreadable, for review), pending, done or ignored"),
     limit: int = Query(50, ge=1, le=500),
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("inbox.read")),
     session: Session = Depends(get_session),
 ) -> list[InboundEventOut]:
     """Inbound traffic by state; "flagged" lists what could not be read, kept raw for review."""

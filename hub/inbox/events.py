@@ -28,6 +28,27 @@ def event_key(event: InboundEvent) -> str:
     return event.provider_id
 
 
+def without_nul(event: InboundEvent) -> InboundEvent:
+    """The event with every NUL character taken out of its texts (attachment bytes stay as they are).
+
+    No channel shows the character, and PostgreSQL cannot store it in a text column: a citizen's
+    message that carries one would stay in the pipeline, failing each time, and never reach the inbox.
+    """
+    return _cleaned(event)
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, tuple):
+        return tuple(_cleaned(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(
+            value, **{field.name: _cleaned(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        )
+    return value
+
+
 def to_json(event: InboundEvent) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for field in dataclasses.fields(event):

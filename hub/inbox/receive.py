@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from channels.base import IgnoredEvent, InboundEvent, WebhookRequest
-from hub.inbox.events import event_key, event_type, to_json
+from hub.inbox.events import event_key, event_type, to_json, without_nul
 from hub.inbox.models import InboundEvent as InboundEventRow
 from hub.tenancy.models import ChannelAccount
 
@@ -42,7 +42,8 @@ def store_events(
     assert account.id is not None
     content_type = request.headers.get("content-type", "")
     stored: list[StoredEvent] = []
-    for event in events:
+    for received in events:
+        event = without_nul(received)
         kind = event_type(event)
         provider_id = event_key(event)[:300]
         new_id = _insert_unless_stored(

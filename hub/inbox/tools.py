@@ -22,8 +22,8 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, ConversationViewer, Label
 from hub.inbox.service import get_conversation
 from hub.templating import close_name_gaps, greeting
-from hub.tenancy.auth import WRITE_ROLES
 from hub.tenancy.models import Municipality, StaffUser, Team
+from hub.tenancy.roles import PERMISSIONS
 
 # A viewer whose page has not reported for this long has left.
 PRESENCE_WINDOW = timedelta(seconds=30)
@@ -288,7 +288,7 @@ def assignable(session: Session, *, municipality_id: int) -> tuple[list[StaffUse
         .where(
             StaffUser.municipality_id == municipality_id,
             col(StaffUser.active).is_(True),
-            col(StaffUser.role).in_(WRITE_ROLES),
+            col(StaffUser.role).in_(PERMISSIONS["inbox.write"]),
         )
         .order_by(col(StaffUser.name))
     ).all()

@@ -23,7 +23,7 @@ from hub.settings import get_settings
 from hub.subscribers import gdpr, service, verification
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
-from hub.tenancy.auth import can_write, current_user, require_admin
+from hub.tenancy.auth import require_permission
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality
 from hub.web.i18n import translate
@@ -170,13 +170,15 @@ def _subscriber_out(found: service.Subscriber) -> dict[str, Any]:
 
 
 @router.get("/topics", response_model=list[TopicOut])
-def list_topics(user: StaffUser = Depends(current_user), session: Session = Depends(get_session)) -> list[Any]:
+def list_topics(
+    user: StaffUser = Depends(require_permission("subscribers.read")), session: Session = Depends(get_session)
+) -> list[Any]:
     return service.list_topics(session, municipality_id=user.municipality_id)
 
 
 @router.post("/topics", response_model=TopicOut, status_code=201)
 def create_topic(
-    body: TopicIn, user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)
+    body: TopicIn, user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
 ) -> Any:
     topic = service.create_topic(session, municipality_id=user.municipality_id, **body.model_dump())
     session.commit()
@@ -184,13 +186,15 @@ def create_topic(
 
 
 @router.get("/districts", response_model=list[DistrictOut])
-def list_districts(user: StaffUser = Depends(current_user), session: Session = Depends(get_session)) -> list[Any]:
+def list_districts(
+    user: StaffUser = Depends(require_permission("subscribers.read")), session: Session = Depends(get_session)
+) -> list[Any]:
     return service.list_districts(session, municipality_id=user.municipality_id)
 
 
 @router.post("/districts", response_model=DistrictOut, status_code=201)
 def create_district(
-    body: DistrictIn, user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)
+    body: DistrictIn, user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
 ) -> Any:
     district = service.create_district(session, municipality_id=user.municipality_id, key=body.key, name=body.name)
     session.commit()
@@ -208,7 +212,7 @@ def list_subscribers(
     q: str | None = Query(None, description="Part of a phone number, address or name"),
     page: int = Query(1, ge=1),
     per_page: int = Query(25, ge=1, le=200),
-    user: StaffUser = Depends(current_user),
+    user: StaffUser = Depends(require_permission("subscribers.read")),
     session: Session = Depends(get_session),
 ) -> SubscriberPageOut:
     found = service.list_subscribers(
@@ -232,7 +236,9 @@ def list_subscribers(
 
 @router.get("/subscribers/{contact_id}", response_model=SubscriberDetailOut)
 def get_subscriber(
-    contact_id: int, user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    contact_id: int,
+    user: StaffUser = Depends(require_permission("subscribers.read")),
+    session: Session = Depends(get_session),
 ) -> SubscriberDetailOut:
     """One subscriber with the full consent record, oldest first."""
     found = service.get_subscriber(session, municipality_id=user.municipality_id, contact_id=contact_id)
@@ -245,7 +251,9 @@ def get_subscriber(
 
 @router.post("/subscribers/{contact_id}/stop", response_model=SubscriberDetailOut)
 def stop_subscriber(
-    contact_id: int, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+    contact_id: int,
+    user: StaffUser = Depends(require_permission("subscribers.write")),
+    session: Session = Depends(get_session),
 ) -> SubscriberDetailOut:
     """Records a STOP the citizen gave by phone, letter or at the counter."""
     service.stop(
@@ -262,7 +270,9 @@ def stop_subscriber(
 
 @router.get("/contacts/{contact_id}/export")
 def export_contact(
-    contact_id: int, user: StaffUser = Depends(can_write), session: Session = Depends(get_session)
+    contact_id: int,
+    user: StaffUser = Depends(require_permission("subscribers.write")),
+    session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Everything about the citizen as one JSON document (DSGVO Art. 15)."""
     return gdpr.export_contact(session, user.municipality_id, contact_id)
@@ -270,7 +280,9 @@ def export_contact(
 
 @router.post("/contacts/{contact_id}/erase")
 def erase_contact(
-    contact_id: int, user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)
+    contact_id: int,
+    user: StaffUser = Depends(require_permission("subscribers.erase")),
+    session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Erases the citizen's personal data (DSGVO Art. 17); counts stay. Administrators only."""
     kept = gdpr.erase_contact(session, municipality_id=user.municipality_id, contact_id=contact_id, actor_id=user.id)

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from hub.db import get_session
 from hub.settings import get_settings
 from hub.tenancy.administration import revoke_token
-from hub.tenancy.auth import current_user, require_admin
+from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser, Team
 from hub.tenancy.service import TokenListing, describe_channel_account, list_api_tokens, list_channel_accounts
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["tenancy"])
 
 @router.get("/channels")
 def list_channels(
-    user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    user: StaffUser = Depends(require_permission("inbox.read")), session: Session = Depends(get_session)
 ) -> list[dict[str, Any]]:
     settings = get_settings()
     return [
@@ -32,7 +32,7 @@ def list_channels(
 
 @router.get("/users")
 def list_users(
-    user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    user: StaffUser = Depends(require_permission("inbox.read")), session: Session = Depends(get_session)
 ) -> list[dict[str, Any]]:
     users = session.exec(select(StaffUser).where(StaffUser.municipality_id == user.municipality_id))
     return [{"id": u.id, "name": u.name, "email": u.email, "role": u.role} for u in users]
@@ -40,7 +40,7 @@ def list_users(
 
 @router.get("/teams")
 def list_teams(
-    user: StaffUser = Depends(current_user), session: Session = Depends(get_session)
+    user: StaffUser = Depends(require_permission("inbox.read")), session: Session = Depends(get_session)
 ) -> list[dict[str, Any]]:
     teams = session.exec(select(Team).where(Team.municipality_id == user.municipality_id))
     return [{"id": team.id, "name": team.name} for team in teams]
@@ -68,13 +68,17 @@ class ApiTokenOut(BaseModel):
 
 
 @router.get("/tokens", response_model=list[ApiTokenOut])
-def list_tokens(user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)) -> list[Any]:
+def list_tokens(
+    user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
+) -> list[Any]:
     """Every API token of the town (admins only), live ones first; `last_used_at` is exact to a minute."""
     return [ApiTokenOut.of(item) for item in list_api_tokens(session, municipality_id=user.municipality_id)]
 
 
 @router.delete("/tokens/{token_id}", response_model=ApiTokenOut)
-def revoke(token_id: int, user: StaffUser = Depends(require_admin), session: Session = Depends(get_session)) -> Any:
+def revoke(
+    token_id: int, user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
+) -> Any:
     """Revokes a token at once (admins only); revoking one that is revoked already changes nothing."""
     revoked = revoke_token(session, municipality_id=user.municipality_id, actor_id=user.id, token_id=token_id)
     session.commit()

@@ -1,4 +1,4 @@
-"""Bearer-token authentication for /api/v1 and the role checks routes declare."""
+"""Bearer-token authentication for /api/v1 and the permission check each API route declares."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from sqlmodel import Session
 
 from hub.db import get_session
 from hub.tenancy.models import StaffUser
+from hub.tenancy.roles import PERMISSIONS, allows
 from hub.tenancy.service import user_for_token
 
 _bearer = HTTPBearer(auto_error=False, description="Token from `rathaus token create`.")
-
-# Who may change the inbox (reply, note, assign, set status, merge); viewers only read.
-WRITE_ROLES = frozenset({"admin", "mayor", "staff"})
 
 
 def current_user(
@@ -30,14 +28,19 @@ def current_user(
     return user
 
 
-def require_role(roles: frozenset[str]) -> Callable[[StaffUser], StaffUser]:
+def require_permission(permission: str) -> Callable[..., StaffUser]:
+    """A dependency that lets only tokens of roles with `permission` through (403 otherwise).
+
+    Like the pages' require() in hub.web.auth, the permission is kept on the dependency, so the
+    role test matrix can read what each API route asks for.
+    """
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
     def check(user: StaffUser = Depends(current_user)) -> StaffUser:
-        if user.role not in roles:
-            raise HTTPException(403, f"Die Rolle {user.role!r} darf das nicht.")
+        if not allows(user.role, permission):
+            raise HTTPException(403, f"Die Rolle {user.role!r} darf das nicht (nötig: {permission}).")
         return user
 
+    check.permission = permission  # type: ignore[attr-defined]
     return check
-
-
-can_write = require_role(WRITE_ROLES)
-require_admin = require_role(frozenset({"admin"}))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
@@ -38,9 +39,10 @@ PUBLIC_URL = "http://testserver"
 
 @dataclass
 class FuzzHub:
-    """The app under a TestClient, the town's channel accounts as the provider sees them, and a staff token."""
+    """The app under a TestClient (or a served hub under an HTTP client), the town's channel accounts as the
+    provider sees them, and a staff token."""
 
-    client: TestClient
+    client: httpx.Client
     accounts: dict[str, dict[str, Any]]
     token: str
 

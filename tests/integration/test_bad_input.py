@@ -139,6 +139,39 @@ def test_unknown_or_mismatched_channel_gets_404(hub: Hub) -> None:
     assert httpx.post(f"{hub.url}/webhooks/fax/1", content=b"x").status_code == 404
 
 
+def test_a_nul_character_in_a_citizens_message_does_not_keep_it_from_the_inbox(hub: Hub) -> None:
+    """Found by fuzzing the served hub: PostgreSQL stores no NUL in a text column, so the pipeline failed
+    on such a message at every retry and it never reached the inbox. The character is dropped on arrival."""
+    texter = "+49151" + str(uuid.uuid4().int)[:8]
+    sms = twilio_form(texter, hub.accounts["twilio"]["address"], "Hallo\x00Rathaus")
+    assert post_twilio(hub, sms).status_code == 200
+    chat = int(str(uuid.uuid4().int)[:9])
+    update = {
+        "update_id": chat,
+        "message": {"message_id": 1, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
+                    "from": {"id": chat, "is_bot": False, "first_name": "Er\x00ika"}, "text": "Laterne\x00 aus"},
+    }  # fmt: skip
+    assert post_telegram(hub, json.dumps(update).encode()).status_code == 200
+    assert inbound_bodies(hub, texter) == ["HalloRathaus"]
+    assert inbound_bodies(hub, str(chat)) == ["Laterne aus"]
+    assert hub.wait_for_conversation_with(str(chat))["contact"]["display_name"] == "Erika"
+
+
+def test_a_nul_character_from_staff_or_a_browser_gets_a_message_that_names_it(hub: Hub) -> None:
+    """PostgreSQL refused a note with a NUL as "a number too large for an id", and a page answered such
+    a request with JSON; SQLite simply stores the character."""
+    if hub.backend == "embedded":
+        pytest.skip("SQLite stores a NUL in a text")
+    conversation = hub.conversations()[0]
+    note = hub.api.post(f"/api/v1/conversations/{conversation['id']}/notes", json={"text": "Akte\x00 3"})
+    assert note.status_code == 422
+    assert "Nullzeichen" in note.json()["detail"]
+    page = httpx.get(f"{hub.url}/anfrage/{conversation['reference']}%00/x")
+    assert page.status_code == 422
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Nullzeichen" in page.text
+
+
 def test_invalid_sender_number_is_refused_and_flagged(hub: Hub) -> None:
     form = twilio_form("kein-telefon", hub.accounts["twilio"]["address"], "Hallo")
     answer = post_twilio(hub, form)

@@ -1,8 +1,9 @@
 """For the tests that walk every route of the app: the routes, and one real row of each kind a path can name.
 
-`PATH_VALUES` maps a path parameter's name to the row that fills it. A route with a name that
-is not in the table makes the tests fail with a message saying where to add it: a new page
-must not slip past the role matrix because nobody knew how to call it.
+`PATH_VALUES` maps a path parameter's name to the row that fills it, and `BODIES` a request
+body's model to a valid body. A route with a name or body that is not in the tables makes the
+tests fail with a message saying where to add it: a new page or API route must not slip past
+the role matrix because nobody knew how to call it.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ from typing import Any, get_type_hints
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import StreamingResponse
 from fastapi.routing import RouteContext, iter_route_contexts
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from channels.base import Attachment as InboundAttachment
 from channels.base import InboundMessage
 from hub.app import create_app
+from hub.broadcasts.api import DraftIn
 from hub.broadcasts.models import Broadcast
+from hub.contacts.api import MergeIn
+from hub.contacts.models import Contact
+from hub.contacts.service import resolve_contact
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
+from hub.inbox.schemas import ConversationPatch, TextIn
 from hub.settings import Settings
+from hub.subscribers.api import DistrictIn, TopicIn
 from hub.subscribers.models import District, Topic
 from hub.subscribers.service import list_districts, list_topics
 from hub.tenancy import service as tenancy
@@ -71,11 +79,42 @@ def permissions(dependant: Dependant) -> Iterator[str]:
 
 def permission_of(route: RouteContext) -> str:
     found = list(permissions(route.dependant))
-    assert len(found) == 1, (
-        f"{sorted(route.methods)} {route.path} declares {len(found)} require(...) dependencies {found}; "
-        "every staff page declares exactly one Depends(require(<permission>)) from hub.web.auth"
-    )
+    if route.path.startswith("/api/"):
+        where = (
+            "every /api/v1 route declares exactly one Depends(require_permission(<permission>)) from "
+            "hub.tenancy.auth, with a permission of the table in hub/tenancy/roles.py; a route anyone may "
+            "call without a token is added to PUBLIC_API_ROUTES in tests/unit/rows.py"
+        )
+    else:
+        where = "every staff page declares exactly one Depends(require(<permission>)) from hub.web.auth"
+    assert len(found) == 1, f"{sorted(route.methods)} {route.path} declares {len(found)} permissions {found}; {where}"
     return found[0]
+
+
+# The API routes a citizen calls without a token (signing up), by (method, path); each is named here
+# on purpose, so that a route added under /api/v1 without a permission fails the role matrix.
+PUBLIC_API_ROUTES = frozenset(
+    {
+        ("GET", "/api/v1/public/{slug}/topics"),
+        ("GET", "/api/v1/public/{slug}/districts"),
+        ("POST", "/api/v1/public/{slug}/subscriptions/phone"),
+        ("POST", "/api/v1/public/{slug}/subscriptions/phone/verify"),
+        ("POST", "/api/v1/public/{slug}/subscriptions/email"),
+        ("GET", "/api/v1/public/{slug}/subscriptions/email/confirm"),
+        ("POST", "/api/v1/public/{slug}/subscriptions/email/confirm"),
+    }
+)
+
+
+def is_public(route: RouteContext) -> bool:
+    return all((method, route.path) in PUBLIC_API_ROUTES for method in route.methods - {"HEAD"})
+
+
+def api_routes() -> list[RouteContext]:
+    """Every route under /api/v1 that needs a token: all but those in PUBLIC_API_ROUTES."""
+    routes = [route for route in app_routes("/api/v1/") if not is_public(route)]
+    assert routes, "create_app() has no API routes at all"
+    return routes
 
 
 @dataclass(frozen=True)
@@ -95,6 +134,7 @@ class Rows:
     topic: Topic
     district: District
     api_token: ApiToken
+    other_contact: Contact  # a second citizen, for what takes two (merging)
 
     @property
     def contact_id(self) -> int:
@@ -122,13 +162,17 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
     user = staff_user(session, town, "staff", email=f"kollege-{secret.lower()}@{town.municipality.slug}.example")
     team = tenancy.create_team(session, municipality_id=town.id, name=f"Team {secret}")
     tenancy.create_api_token(session, user=user, name=f"Skript {secret}")
+    other = resolve_contact(
+        session, municipality_id=town.id, kind="email", address=f"{secret.lower()}-zwei@buerger.example",
+        display_name=f"Nachbarin {secret}",
+    )  # fmt: skip
     session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
         broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
         topic=list_topics(session, municipality_id=town.id)[0],
         district=list_districts(session, municipality_id=town.id)[0],
-        api_token=_newest(session, ApiToken, town.id),
+        api_token=_newest(session, ApiToken, town.id), other_contact=other,
     )  # fmt: skip
 
 
@@ -155,6 +199,32 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "slug": lambda rows: rows.town.municipality.slug,
     "report": lambda _rows: "messages",
 }
+# Request body model -> a valid body, so that a write reaches its handler (and the town check
+# there) instead of stopping at validation; ids in it come from `rows`, like the path's.
+BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
+    DraftIn: lambda _rows: {"kind": "announcement", "title": "Probe", "texts": {"de": {"body": "Probe"}}},
+    TextIn: lambda _rows: {"text": "Probe"},
+    ConversationPatch: lambda rows: {"status": "pending", "assignee_id": rows.user.id, "team_id": rows.team.id},
+    MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
+    TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
+    DistrictIn: lambda _rows: {"key": "probe", "name": "Probe"},
+}
+
+
+def body(route: RouteContext, rows: Rows) -> dict[str, object] | None:
+    """A valid JSON body for the route, with ids from `rows`; None if it takes none."""
+    fields = route.dependant.body_params
+    if not fields:
+        return None
+    [field] = fields
+    model = field.field_info.annotation
+    assert model in BODIES, (
+        f"{sorted(route.methods)} {route.path}: no test body for {model}; "
+        "add a valid one to BODIES in tests/unit/rows.py"
+    )
+    return BODIES[model](rows)
+
+
 # Names no row can fill (one-time secrets); routes that use them are skipped by the walks.
 UNFILLABLE = frozenset({"token"})
 _PARAMETER = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
