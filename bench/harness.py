@@ -260,7 +260,7 @@ def address(kind: str, number: int) -> str:
 
 def add_subscribers(hub: Hub, count: int, kind: str, *, start: int = 0, chunk: int = 5000) -> float:
     """`count` active subscribers reachable only on `kind`, by multi-row INSERT; returns seconds taken."""
-    from channels.base import IDENTITY_KIND
+    from channels.registry import adapter_class
     from hub.contacts.models import Contact, ContactIdentity
     from hub.subscribers.models import Subscription
 
@@ -287,7 +287,7 @@ def add_subscribers(hub: Hub, count: int, kind: str, *, start: int = 0, chunk: i
             connection.execute(
                 identity.insert(),
                 [
-                    {"municipality_id": town, "contact_id": cid, "kind": IDENTITY_KIND[kind],
+                    {"municipality_id": town, "contact_id": cid, "kind": adapter_class(kind).identity.kind,
                      "address": address(kind, n), "created_at": now}
                     for cid, n in zip(ids, numbers, strict=True)
                 ],

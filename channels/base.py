@@ -1,21 +1,24 @@
-"""The channel Protocol, the normalised types every adapter speaks, and the error classes."""
+"""The channel Protocol, the normalised types every adapter speaks, and the error classes.
+
+Everything the hub needs to know about a provider is asked of the adapter class: what kind of
+address it reaches, what a message on it can carry, how it is configured and how its webhook
+answers. Nothing outside channels/ compares a kind's name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
 
-ChannelKind = Literal["twilio", "telegram", "facebook", "email"]
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 
-# The kind of address a contact identity holds, per channel kind.
-IDENTITY_KIND: dict[str, str] = {
-    "twilio": "phone",
-    "telegram": "telegram",
-    "facebook": "facebook",
-    "email": "email",
-}
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for translation only")
+    """Marks a German text for the hub's catalogues; channels/ cannot import the hub's own marker."""
+    return message
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,156 @@ def required_setting(settings: Mapping[str, Any], key: str, kind: str) -> str:
     if not value:
         raise ValueError(f"{kind}-Kanal: Einstellung {key!r} fehlt")
     return str(value)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The kind of address a channel reaches a citizen at, as the hub's contact identities store it.
+
+    `kind` is "phone" (E.164), "telegram" (chat id), "facebook" (page-scoped id) or "email";
+    two channels reaching the same kind of address (SMS and a phone messenger) share it.
+    `hint` says what to type as such an address.
+    """
+
+    kind: str
+    label: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """How a provider calls the hub over HTTP, at /webhooks/<kind>/<account id>.
+
+    `answer` and `media_type`: what it expects back once a delivery is stored. `handshake`:
+    it sends a GET with a challenge when the webhook is set up, which `verify_subscription`
+    answers. `status_reports`: it reports delivery to <webhook>/status, a URL given with
+    each message (OutboundMessage.status_callback).
+    """
+
+    answer: str
+    media_type: str
+    handshake: bool = False
+    status_reports: bool = False
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One setting of a channel account, as the admin form and `rathaus channel add` offer it.
+
+    `secret` ones are kept in the account's secrets, the rest in its config. `generated`: a
+    secret the hub makes itself and shows for the provider's console (Telegram's webhook
+    secret, Meta's verify token). `address`: the setting that names the account to people
+    (its number, bot, page, mailbox). `on_form`: False for settings only the command line
+    sets (IMAP, API addresses of emulators, rate caps).
+    """
+
+    key: str
+    title: str
+    hint: str | None
+    secret: bool
+    required: bool
+    input: Literal["text", "number", "decimal", "checkbox"]
+    generated: bool = False
+    address: bool = False
+    on_form: bool = True
+
+    def parse(self, text: str) -> Any:
+        """A value typed as text (a form field, a command-line pair) in the setting's type."""
+        value = text.strip()
+        if self.input == "checkbox":
+            return value.lower() in ("1", "true", "yes", "on", "ja")
+        if self.input == "number" and value:
+            if not value.isdigit():
+                raise ValueError(f"{self.title}: bitte eine ganze Zahl angeben.")
+            return int(value)
+        if self.input == "decimal" and value:
+            try:
+                return float(value.replace(",", "."))
+            except ValueError:
+                raise ValueError(f"{self.title}: bitte eine Zahl angeben.") from None
+        return value
+
+
+def setting(
+    title: str,
+    *,
+    hint: str | None = None,
+    default: Any = ...,
+    generated: bool = False,
+    address: bool = False,
+    on_form: bool = True,
+) -> Any:
+    """A field of a ChannelSettings model: German title and help text, and how the hub treats it."""
+    extra: dict[str, bool] = {"generated": generated, "address": address, "on_form": on_form and not generated}
+    return Field(default, title=title, description=hint, json_schema_extra=extra)  # type: ignore[arg-type]
+
+
+def _field_input(annotation: Any) -> Literal["text", "number", "decimal", "checkbox"]:
+    types = set(get_args(annotation)) - {type(None)} or {annotation}
+    if bool in types:
+        return "checkbox"
+    if int in types:
+        return "number"
+    if float in types:
+        return "decimal"
+    return "text"
+
+
+class ChannelSettings(BaseModel):
+    """An adapter's typed configuration, from which the admin form and the command line are made.
+
+    Plain fields are the account's config, SecretStr fields its secrets. Keys it does not
+    declare are let through (extra="allow"): the demo adds the sandbox's own to its accounts.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    rate_per_second: float | None = setting(
+        N_("Nachrichten pro Sekunde"),
+        hint=N_("Leer lassen für die Grenze des Anbieters."),
+        default=None,
+        on_form=False,
+    )
+
+    @classmethod
+    def fields(cls) -> tuple[SettingField, ...]:
+        """The settings in the order the form shows them; the base's own come last."""
+        own = [key for key in cls.model_fields if key not in ChannelSettings.model_fields]
+        return tuple(_setting_field(key, cls.model_fields[key]) for key in [*own, *ChannelSettings.model_fields])
+
+    @classmethod
+    def address_key(cls) -> str:
+        return next(item.key for item in cls.fields() if item.address)
+
+    @classmethod
+    def problems(cls, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> list[str]:
+        """What is missing or malformed in an account's settings, one German phrase each."""
+        try:
+            cls.model_validate({**config, **secrets})
+        except ValidationError as error:
+            titles = {item.key: item.title for item in cls.fields()}
+            return [
+                f"{titles.get(str(detail['loc'][0]), detail['loc'][0])} "
+                + ("fehlt" if detail["type"] == "missing" else "hat nicht die erwartete Form")
+                for detail in error.errors()
+            ]
+        return []
+
+
+def _setting_field(key: str, info: FieldInfo) -> SettingField:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    secret = SecretStr in (set(get_args(info.annotation)) | {info.annotation})
+    return SettingField(
+        key=key,
+        title=info.title or key,
+        hint=info.description,
+        secret=secret,
+        required=info.is_required(),
+        input="text" if secret else _field_input(info.annotation),
+        generated=bool(extra.get("generated")),
+        address=bool(extra.get("address")),
+        on_form=bool(extra.get("on_form", True)),
+    )
 
 
 @dataclass(frozen=True)
@@ -149,25 +302,31 @@ class Choice:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """One message to send to one address.
+    """One message to send to one address; each adapter uses what its channel can carry.
 
-    `reply_to_ref`: the comment to answer under (Facebook) or None for a direct message.
-    `email_message_id`, `in_reply_to`, `references`: RFC 5322 threading for email.
-    `window_open`: Messenger's 24-hour window; False makes the adapter use the HUMAN_AGENT tag.
-    `status_callback`: URL the provider should report delivery to (Twilio).
-    `automated`: an automatic answer (acknowledgement), marked so mail robots do not answer it.
-    `choices`: buttons, on channels that have them (see Choice).
-    `html`, `headers`: email only: an HTML alternative to the text, and extra header fields
-    (List-Unsubscribe, Auto-Submitted: auto-generated for broadcasts).
+    `subject`: on channels with a subject line (supports_subject), as are `html`, an HTML
+    alternative to the text, and `headers`, extra header fields (List-Unsubscribe,
+    Auto-Submitted: auto-generated for broadcasts).
+    `choices`: buttons, on channels that have them (supports_choices; see Choice).
+    `reply_to_ref`: the provider's id of what this answers: the comment to answer under, the
+    mail replied to. None for a message that starts anew.
+    `references`: the thread's earlier provider ids, oldest first (a mail's References).
+    `message_id`: the id the message is to carry, where the sender chooses it (a mail's
+    Message-ID, fixed when the reply was queued so a retry is the same message).
+    `window_open`: False once the citizen's last message is older than the channel's
+    reply_window; the adapter then writes as the provider still allows (Messenger: tagged as
+    a person's answer) or refuses.
+    `status_callback`: where the provider should report delivery (Webhook.status_reports).
+    `automated`: an automatic answer (acknowledgement), marked so robots do not answer it.
+    `sender_name`: who writes, where the channel shows a sender's name.
     """
 
     to: str
     text: str
     subject: str | None = None
     reply_to_ref: str | None = None
-    email_message_id: str | None = None
-    in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    message_id: str | None = None
     window_open: bool = True
     status_callback: str | None = None
     automated: bool = False
@@ -225,21 +384,81 @@ class ChannelAdapter(Protocol):
 
     An adapter is built from a channel account's `config` (public settings such as the
     phone number, page id, API base URL) and `secrets` (tokens); see `registry.build_adapter`.
+    Adapters subclass this Protocol, so they inherit the no-op defaults of the optional hooks
+    at its end.
+
+    What the class declares, for callers that have only a kind:
+    - `title`: the provider's name in the administration; `label`: the channel's name where
+      staff read and write messages.
+    - `identity`: the kind of address it reaches. `configuration`: its settings.
+    - `webhook`: how the provider calls the hub, or None when nothing is called over HTTP;
+      `receives_mail`: mail to its address arrives at the hub's SMTP listener or IMAP poll.
+    - Capabilities: `max_body_chars`; `max_segments`, None unless the text is sent and paid
+      in parts (SMS: then short texts are chosen); `supports_media`; `supports_choices`
+      (buttons); `supports_subject` (a subject line, and with it what mail has: an HTML
+      alternative, header fields, threading on message ids); `reply_window`, how long after
+      the citizen's last message the channel may be written to unprompted (None: any time);
+      `rate_per_second`, the provider's send limit per account.
+    - `consent_source`: what a subscription made by writing on it records as its source
+      ("keyword" where keywords are typed, the bot's flow where buttons are pressed).
+    - `broadcast_rank`: which channel a broadcast takes first for a citizen reachable on
+      several (lower first: free messengers before paid SMS, mail last).
     """
 
     kind: ClassVar[str]
+    title: ClassVar[str]
+    label: ClassVar[str]
+    identity: ClassVar[Identity]
+    configuration: ClassVar[type[ChannelSettings]]
+    webhook: ClassVar[Webhook | None]
+    receives_mail: ClassVar[bool]
     max_body_chars: ClassVar[int]
     max_segments: ClassVar[int | None]
     supports_media: ClassVar[bool]
+    supports_choices: ClassVar[bool]
+    supports_subject: ClassVar[bool]
+    reply_window: ClassVar[timedelta | None]
     rate_per_second: ClassVar[float]
+    consent_source: ClassVar[str]
+    broadcast_rank: ClassVar[int]
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None: ...
 
     def verify(self, request: WebhookRequest) -> None:
         """Raise VerificationError unless the request carries the provider's valid signature."""
+        ...
 
     def parse(self, request: WebhookRequest) -> list[InboundEvent]:
         """Turn a verified request into normalised events; raise PayloadError if unreadable."""
+        ...
 
     def send(self, message: OutboundMessage) -> Receipt:
         """Send one message; raise TransientError, PermanentError or OptedOutError."""
+        ...
+
+    # Optional hooks: the defaults fit a provider that has no such thing.
+
+    def verify_subscription(self, query: Mapping[str, str]) -> str:
+        """Answer the webhook handshake (Webhook.handshake): the challenge to echo back."""
+        raise VerificationError("Dieser Kanal kennt keinen Webhook-Handshake")
+
+    def acknowledge_postback(self, ref: str) -> None:
+        """Confirm a button press (InboundMessage.postback_ref) where the provider waits for that."""
+        return None
+
+    @classmethod
+    def segments(cls, text: str) -> tuple[int, str] | None:
+        """How many parts `text` is sent and paid as, and in which encoding; None if it is not split."""
+        return None
+
+    @classmethod
+    def new_message_id(cls, config: Mapping[str, Any]) -> str | None:
+        """An id for a new outbound message where the sender chooses it (a mail's Message-ID)."""
+        return None
+
+
+def window_open(adapter: type[ChannelAdapter], last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Whether the channel lets the hub write freely now: it has no reply_window, or the citizen wrote within it."""
+    if adapter.reply_window is None:
+        return True
+    return last_inbound_at is not None and now - last_inbound_at < adapter.reply_window

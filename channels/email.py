@@ -7,7 +7,7 @@ import re
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.errors import HeaderParseError
 from email.header import Header
@@ -19,8 +19,14 @@ from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 from typing import Any, ClassVar
 
+from pydantic import SecretStr
+
 from channels.base import (
+    N_,
     Attachment,
+    ChannelAdapter,
+    ChannelSettings,
+    Identity,
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
@@ -31,7 +37,9 @@ from channels.base import (
     StatusUpdate,
     TransientError,
     VerificationError,
+    Webhook,
     WebhookRequest,
+    setting,
 )
 from channels.registry import register
 
@@ -127,15 +135,50 @@ _OUTGOING = _OutgoingPolicy(linesep="\r\n")
 _AS_RECEIVED = policy.default.clone(refold_source="none")
 
 
+class EmailSettings(ChannelSettings):
+    """A mailbox: sent through an SMTP relay, received at the hub's SMTP listener or by IMAP."""
+
+    address: str = setting(N_("E-Mail-Adresse"), address=True)
+    display_name: str | None = setting(N_("Absendername"), default=None)
+    smtp_host: str = setting(N_("SMTP-Server"))
+    smtp_port: int = setting(N_("SMTP-Port"), hint=N_("Meist 587"))
+    smtp_starttls: bool = setting(N_("Verbindung mit STARTTLS verschlüsseln"), default=False)
+    smtp_username: SecretStr | None = setting(N_("SMTP-Benutzername"), default=None)
+    smtp_password: SecretStr | None = setting(N_("SMTP-Passwort"), default=None)
+    message_id_domain: str | None = setting(N_("Domain der Message-IDs"), default=None, on_form=False)
+    imap_host: str | None = setting(N_("IMAP-Server"), default=None, on_form=False)
+    imap_port: int | None = setting(N_("IMAP-Port"), default=None, on_form=False)
+    imap_ssl: bool = setting(N_("IMAP über TLS"), default=True, on_form=False)
+    imap_folder: str | None = setting(N_("IMAP-Ordner"), default=None, on_form=False)
+    imap_username: SecretStr | None = setting(N_("IMAP-Benutzername"), default=None, on_form=False)
+    imap_password: SecretStr | None = setting(N_("IMAP-Passwort"), default=None, on_form=False)
+
+
+def _message_id_domain(config: Mapping[str, Any]) -> str:
+    return str(config.get("message_id_domain") or str(config["address"]).rpartition("@")[2])
+
+
 @register
-class EmailAdapter:
+class EmailAdapter(ChannelAdapter):
     """One mailbox of the hub: inbound via its SMTP listener, outbound through an SMTP relay."""
 
     kind: ClassVar[str] = "email"
+    title: ClassVar[str] = N_("E-Mail")
+    label: ClassVar[str] = N_("E-Mail")
+    identity: ClassVar[Identity] = Identity("email", N_("E-Mail"), N_("E-Mail-Adresse"))
+    configuration: ClassVar[type[ChannelSettings]] = EmailSettings
+    # Mail reaches the hub by SMTP or IMAP, never by an HTTP webhook.
+    webhook: ClassVar[Webhook | None] = None
+    receives_mail: ClassVar[bool] = True
     max_body_chars: ClassVar[int] = 100_000
     max_segments: ClassVar[int | None] = None
     supports_media: ClassVar[bool] = True
+    supports_choices: ClassVar[bool] = False
+    supports_subject: ClassVar[bool] = True
+    reply_window: ClassVar[timedelta | None] = None
     rate_per_second: ClassVar[float] = 10.0
+    consent_source: ClassVar[str] = "keyword"
+    broadcast_rank: ClassVar[int] = 40
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
         self.address = str(config["address"])
@@ -143,9 +186,13 @@ class EmailAdapter:
         self.smtp_port = int(config["smtp_port"])
         self.smtp_starttls = bool(config.get("smtp_starttls", False))
         self.display_name = str(config.get("display_name") or "")
-        self.message_id_domain = str(config.get("message_id_domain") or self.address.rpartition("@")[2])
+        self.message_id_domain = _message_id_domain(config)
         self._smtp_username = secrets.get("smtp_username")
         self._smtp_password = secrets.get("smtp_password")
+
+    @classmethod
+    def new_message_id(cls, config: Mapping[str, Any]) -> str | None:
+        return make_msgid(domain=_message_id_domain(config)).strip("<>")
 
     # --- inbound -------------------------------------------------------------------------
 
@@ -240,16 +287,14 @@ class EmailAdapter:
         mail["Subject"] = _one_line(message.subject or "") or DEFAULT_SUBJECT
         mail["Date"] = formatdate(localtime=True)
         mail["Message-ID"] = (
-            _angle_bracketed(message.email_message_id)
-            if message.email_message_id
-            else make_msgid(domain=self.message_id_domain)
+            _angle_bracketed(message.message_id) if message.message_id else make_msgid(domain=self.message_id_domain)
         )
         references = list(message.references)
-        if message.in_reply_to:
-            mail["In-Reply-To"] = _angle_bracketed(message.in_reply_to)
+        if message.reply_to_ref:
+            mail["In-Reply-To"] = _angle_bracketed(message.reply_to_ref)
             # RFC 5322 §3.6.4: References ends with the parent's id.
-            if message.in_reply_to.strip("<>") not in {ref.strip("<>") for ref in references}:
-                references.append(message.in_reply_to)
+            if message.reply_to_ref.strip("<>") not in {ref.strip("<>") for ref in references}:
+                references.append(message.reply_to_ref)
         if references:
             mail["References"] = " ".join(_angle_bracketed(ref) for ref in references)
         if message.automated:

@@ -8,16 +8,21 @@ import json
 import mimetypes
 import posixpath
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import facebook
 import requests
+from pydantic import SecretStr
 
 from channels.base import (
+    N_,
     Attachment,
+    ChannelAdapter,
+    ChannelSettings,
     Choice,
+    Identity,
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
@@ -28,7 +33,9 @@ from channels.base import (
     Receipt,
     TransientError,
     VerificationError,
+    Webhook,
     WebhookRequest,
+    setting,
 )
 from channels.registry import register
 
@@ -179,14 +186,39 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+class FacebookSettings(ChannelSettings):
+    """A Page and the app that receives its webhooks; the verify token is the hub's own."""
+
+    page_id: str = setting(N_("Seiten-ID"), address=True)
+    app_secret: SecretStr = setting(N_("App-Geheimnis"))
+    page_access_token: SecretStr = setting(N_("Seiten-Zugriffstoken"))
+    graph_url: str | None = setting(N_("Graph-API-Adresse"), hint=N_("Leer lassen für Facebook selbst."), default=None)
+    graph_version: str | None = setting(N_("Graph-API-Version"), default=None, on_form=False)
+    verify_token: SecretStr = setting(N_("Prüf-Token (Verify Token)"), generated=True)
+
+
 @register
-class FacebookAdapter:
+class FacebookAdapter(ChannelAdapter):
     """One Facebook Page: Messenger conversations and comments on the Page's posts."""
 
     kind: ClassVar[str] = "facebook"
+    title: ClassVar[str] = "Facebook"
+    label: ClassVar[str] = "Facebook"
+    identity: ClassVar[Identity] = Identity("facebook", "Facebook", N_("Seitenbezogene ID (PSID) der Person"))
+    configuration: ClassVar[type[ChannelSettings]] = FacebookSettings
+    webhook: ClassVar[Webhook | None] = Webhook("EVENT_RECEIVED", "text/plain", handshake=True)
+    receives_mail: ClassVar[bool] = False
     max_body_chars: ClassVar[int] = 2000
     max_segments: ClassVar[int | None] = None
     supports_media: ClassVar[bool] = True
+    # Quick replies in Messenger; a comment reply drops them.
+    supports_choices: ClassVar[bool] = True
+    supports_subject: ClassVar[bool] = False
+    # A standard message only within 24 hours of the citizen's last one; after that only a
+    # person's answer, tagged HUMAN_AGENT, and never news (…/send-messages/message-tags).
+    reply_window: ClassVar[timedelta | None] = timedelta(hours=24)
+    consent_source: ClassVar[str] = "messenger"
+    broadcast_rank: ClassVar[int] = 20
     # Meta allows 300 Send API calls/s per Page for text (10/s for audio and video) and a
     # daily budget of 200 calls per engaged user (developers.facebook.com/documentation/
     # business-messaging/messenger-platform/overview/rate-limiting). 40/s stays far below

@@ -47,5 +47,27 @@ def known_kinds() -> list[str]:
     return sorted(_ADAPTERS)
 
 
+def adapter_classes() -> list[type[ChannelAdapter]]:
+    """Every registered adapter, ordered by kind: what callers ask when they have no kind in hand."""
+    _load_builtin_adapters()
+    return [_ADAPTERS[kind] for kind in sorted(_ADAPTERS)]
+
+
+def channel_labels() -> dict[str, str]:
+    """Each kind with the channel's name for staff (ChannelAdapter.label), in the order of those names."""
+    return {adapter.kind: adapter.label for adapter in sorted(adapter_classes(), key=lambda adapter: adapter.label)}
+
+
+def identity_labels() -> dict[str, str]:
+    """Each kind of address a channel reaches ("phone", …) with its name for staff, in the order of those names."""
+    identities = sorted((adapter.identity for adapter in adapter_classes()), key=lambda identity: identity.label)
+    return {identity.kind: identity.label for identity in identities}
+
+
+def kinds_reaching(identity_kind: str) -> list[str]:
+    """The kinds whose adapter reaches addresses of `identity_kind` ("phone", "email", …)."""
+    return [adapter.kind for adapter in adapter_classes() if adapter.identity.kind == identity_kind]
+
+
 def build_adapter(kind: str, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> ChannelAdapter:
     return adapter_class(kind)(config, secrets)

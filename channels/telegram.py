@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
+from pydantic import SecretStr
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import (
     BadRequest,
@@ -26,8 +27,12 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from channels.base import (
+    N_,
     Attachment,
+    ChannelAdapter,
+    ChannelSettings,
     Choice,
+    Identity,
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
@@ -39,8 +44,10 @@ from channels.base import (
     Receipt,
     TransientError,
     VerificationError,
+    Webhook,
     WebhookRequest,
     required_setting,
+    setting,
 )
 from channels.registry import register
 
@@ -83,16 +90,38 @@ BUTTONS_PER_ROW = 3
 T = TypeVar("T")
 
 
+class TelegramSettings(ChannelSettings):
+    """A bot from @BotFather; the secret for setWebhook is the hub's own."""
+
+    bot_username: str = setting(N_("Name des Bots"), hint=N_("Ohne @, z. B. MusterstadtBot"), address=True)
+    bot_token: SecretStr = setting(N_("Bot-Token"), hint=N_("Von @BotFather"))
+    api_base_url: str | None = setting(N_("API-Adresse"), hint=N_("Leer lassen für Telegram selbst."), default=None)
+    webhook_secret: SecretStr = setting(N_("Geheimnis für setWebhook (secret_token)"), generated=True)
+
+
 @register
-class TelegramAdapter:
+class TelegramAdapter(ChannelAdapter):
     """One Telegram bot, receiving updates by webhook and sending with sendMessage."""
 
     kind: ClassVar[str] = "telegram"
+    title: ClassVar[str] = "Telegram"
+    label: ClassVar[str] = "Telegram"
+    identity: ClassVar[Identity] = Identity(
+        "telegram", "Telegram", N_("Chat-ID der Person, die dem Bot geschrieben hat")
+    )
+    configuration: ClassVar[type[ChannelSettings]] = TelegramSettings
+    webhook: ClassVar[Webhook | None] = Webhook('{"ok":true}', "application/json")
+    receives_mail: ClassVar[bool] = False
     max_body_chars: ClassVar[int] = 4096
     max_segments: ClassVar[int | None] = None
     supports_media: ClassVar[bool] = True
+    supports_choices: ClassVar[bool] = True
+    supports_subject: ClassVar[bool] = False
+    reply_window: ClassVar[timedelta | None] = None
     # Telegram's bulk limit across chats; a single chat tolerates about one message a second.
     rate_per_second: ClassVar[float] = 30.0
+    consent_source: ClassVar[str] = "telegram"
+    broadcast_rank: ClassVar[int] = 10
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
         self._api_base_url: str = config.get("api_base_url") or DEFAULT_API_BASE_URL

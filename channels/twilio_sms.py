@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs
 
 import phonenumbers
 import requests
+from pydantic import SecretStr
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -16,7 +19,11 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from channels.base import (
+    N_,
     Attachment,
+    ChannelAdapter,
+    ChannelSettings,
+    Identity,
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
@@ -28,13 +35,20 @@ from channels.base import (
     StatusUpdate,
     TransientError,
     VerificationError,
+    Webhook,
     WebhookRequest,
     required_setting,
+    setting,
 )
 from channels.registry import register
 from channels.sms_segments import sms_segments
 
+# The SDK logs every request's headers at INFO; no process that loads the adapter should.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
+# Twilio expects TwiML back; an empty Response sends no reply of its own.
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 DEFAULT_REGION = "DE"
 SIGNATURE_HEADER = "x-twilio-signature"
 # Twilio's API usually answers within a second; a hung connection must not block a worker.
@@ -109,16 +123,41 @@ class RetryAfterKeepingHttpClient(TwilioHttpClient):
             return None
 
 
+class TwilioSettings(ChannelSettings):
+    """A Twilio sender number and the account it belongs to."""
+
+    phone_number: str = setting(N_("Telefonnummer"), hint=N_("Mit Ländervorwahl, z. B. +4930123456"), address=True)
+    account_sid: str = setting(N_("Account SID"))
+    auth_token: SecretStr = setting(N_("Auth Token"))
+    api_base_url: str | None = setting(N_("API-Adresse"), hint=N_("Leer lassen für Twilio selbst."), default=None)
+    # Numbers written without +49 are read in this region; the hub sets the municipality's.
+    default_region: str | None = setting(N_("Region für Nummern ohne Ländervorwahl"), default=None, on_form=False)
+
+
 @register
-class TwilioSmsAdapter:
+class TwilioSmsAdapter(ChannelAdapter):
     """SMS over Twilio's Programmable Messaging API, for one sender number."""
 
     kind: ClassVar[str] = "twilio"
+    title: ClassVar[str] = N_("SMS (Twilio)")
+    label: ClassVar[str] = N_("SMS")
+    identity: ClassVar[Identity] = Identity(
+        "phone", N_("Telefon"), N_("Telefonnummer mit Ländervorwahl, z. B. +491701234567")
+    )
+    configuration: ClassVar[type[ChannelSettings]] = TwilioSettings
+    webhook: ClassVar[Webhook | None] = Webhook(TWIML_EMPTY, "application/xml", status_reports=True)
+    receives_mail: ClassVar[bool] = False
     max_body_chars: ClassVar[int] = 1600
     max_segments: ClassVar[int | None] = 10
     supports_media: ClassVar[bool] = True
+    supports_choices: ClassVar[bool] = False
+    supports_subject: ClassVar[bool] = False
+    reply_window: ClassVar[timedelta | None] = None
     # Twilio sends 10 segments per second per sender to countries outside +1, Germany included.
     rate_per_second: ClassVar[float] = 10.0
+    consent_source: ClassVar[str] = "keyword"
+    # Paid per segment: a broadcast takes SMS only for citizens no free messenger reaches.
+    broadcast_rank: ClassVar[int] = 30
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
         self._account_sid: str = required_setting(config, "account_sid", "Twilio")
@@ -181,6 +220,10 @@ class TwilioSmsAdapter:
             segments=segments,
             encoding=encoding,
         )
+
+    @classmethod
+    def segments(cls, text: str) -> tuple[int, str] | None:
+        return sms_segments(text)
 
     def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
         with self._client_lock:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import httpx
 
+from channels.registry import adapter_class, adapter_classes, known_kinds
 from channels.sandbox.cli import sandbox
 from hub.broadcasts.cli import broadcast
 from hub.db import session_scope
@@ -41,8 +42,6 @@ def _configure_logging(settings: Settings) -> None:
     )
     # httpx logs each request URL at INFO, and Telegram's URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The twilio SDK logs every request's headers at INFO.
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 @click.group()
@@ -454,7 +453,7 @@ def token_revoke(token_id: int, slug: str | None) -> None:
 
 @main.group()
 def channel() -> None:
-    """Channel accounts (Twilio numbers, Telegram bots, Facebook pages, mailboxes)."""
+    """Channel accounts: one per provider account (a number, a bot, a page, a mailbox)."""
 
 
 @channel.command("list")
@@ -477,24 +476,38 @@ def channel_list(as_json: bool, show_secrets: bool) -> None:
         click.echo(f"{item['id']:>4}  {item['kind']:<9} {item['address']:<32} {where}")
 
 
-def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
-    """KEY=VALUE pairs; true/false and whole numbers become booleans and ints, the rest stays text."""
+def _parse_pairs(kind: str, pairs: tuple[str, ...], *, secret: bool) -> dict[str, Any]:
+    """KEY=VALUE pairs of the adapter's settings (secrets or config), each read as the setting's type."""
+    what = "--secret" if secret else "--config"
+    fields = {field.key: field for field in adapter_class(kind).configuration.fields() if field.secret == secret}
     parsed: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise click.BadParameter(f"{pair!r}: erwartet SCHLÜSSEL=WERT", param_hint=what)
-        if value.lower() in ("true", "false"):
-            parsed[key] = value.lower() == "true"
-        elif value.isdigit() and not value.startswith("0"):
-            parsed[key] = int(value)
-        else:
-            parsed[key] = value
+        if key not in fields:
+            raise click.BadParameter(f"{key!r} gibt es für {kind} nicht; bekannt: {', '.join(fields)}", param_hint=what)
+        try:
+            parsed[key] = fields[key].parse(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint=what) from None
     return parsed
 
 
-@channel.command("add")
-@click.option("--kind", required=True, type=click.Choice(["twilio", "telegram", "facebook", "email"]))
+def _settings_help() -> str:
+    """Per kind the settings `channel add` takes, from each adapter's configuration."""
+    lines = []
+    for adapter in adapter_classes():
+        fields = adapter.configuration.fields()
+        for secret, option in ((False, "--config"), (True, "--secret")):
+            keys = [f"{field.key}{'*' if field.required else ''}" for field in fields if field.secret == secret]
+            lines.append(f"{adapter.kind} {option}: {', '.join(keys)}")
+    footer = "* required; a required secret not given is generated (webhook secrets are meant to be)."
+    return "\b\n" + "\n".join(lines) + "\n\n" + footer
+
+
+@channel.command("add", epilog=_settings_help())
+@click.option("--kind", required=True, type=click.Choice(known_kinds()))
 @click.option("--name", required=True)
 @click.option("--config", "config_pairs", multiple=True, help="KEY=VALUE, e.g. phone_number=+4930123456")
 @click.option("--secret", "secret_pairs", multiple=True, help="KEY=VALUE, e.g. auth_token=…")
@@ -517,8 +530,8 @@ def channel_add(
             municipality_id=found.id,
             kind=kind,
             name=name,
-            config=_parse_pairs(config_pairs, "--config"),
-            secrets_=_parse_pairs(secret_pairs, "--secret"),
+            config=_parse_pairs(kind, config_pairs, secret=False),
+            secrets_=_parse_pairs(kind, secret_pairs, secret=True),
         )
         click.echo(f"Kanal {account.id} angelegt. Webhook: {webhook_url(get_settings(), account) or 'SMTP-Empfang'}")
 

@@ -1,4 +1,4 @@
-"""One route per channel kind: verify the provider's signature, parse, store, answer 200.
+"""One route per channel kind: verify the provider's signature, parse, store, answer as it expects.
 
 Nothing here waits for the pipeline: a stored event is handed to a worker, and the provider
 gets its answer as soon as the row is committed.
@@ -7,6 +7,7 @@ gets its answer as soon as the row is committed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -14,9 +15,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from sqlmodel import Session
 
-from channels.base import PayloadError, VerificationError, WebhookRequest
-from channels.facebook import FacebookAdapter
-from channels.registry import build_adapter
+from channels.base import PayloadError, VerificationError, Webhook, WebhookRequest
+from channels.registry import adapter_classes, build_adapter
 from hub.db import session_scope
 from hub.inbox.pipeline import apply_statuses_now
 from hub.inbox.receive import StoredEvent, store_events, store_unreadable
@@ -26,8 +26,6 @@ from workers.app import enqueue_inbound
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 @dataclass(frozen=True)
@@ -121,32 +119,40 @@ async def handle(kind: str, channel_id: int, request: Request) -> Received:
     return received
 
 
-@router.post("/twilio/{channel_id}")
-@router.post("/twilio/{channel_id}/status")
-async def twilio_webhook(channel_id: int, request: Request) -> Response:
-    await handle("twilio", channel_id, request)
-    return Response(TWIML_EMPTY, media_type="application/xml")
+def _delivery_route(kind: str, answer: Webhook) -> Callable[[int, Request], Awaitable[Response]]:
+    async def receive_webhook(channel_id: int, request: Request) -> Response:
+        await handle(kind, channel_id, request)
+        return Response(answer.answer, media_type=answer.media_type)
+
+    return receive_webhook
 
 
-@router.post("/telegram/{channel_id}")
-async def telegram_webhook(channel_id: int, request: Request) -> dict[str, bool]:
-    await handle("telegram", channel_id, request)
-    return {"ok": True}
+def _handshake_route(kind: str) -> Callable[[int, Request], Awaitable[Response]]:
+    async def answer_handshake(channel_id: int, request: Request) -> Response:
+        """The provider's check when the webhook is set up in its console (Meta's verify token)."""
+        account = await run_in_threadpool(load_account, kind, channel_id)
+        adapter = build_adapter(kind, account.config, account.secrets)
+        try:
+            challenge = adapter.verify_subscription(dict(request.query_params))
+        except VerificationError as error:
+            raise HTTPException(403, f"Verify-Token abgelehnt: {error}") from None
+        return PlainTextResponse(challenge)
+
+    return answer_handshake
 
 
-@router.get("/facebook/{channel_id}", response_class=PlainTextResponse)
-async def facebook_subscription(channel_id: int, request: Request) -> str:
-    """Meta's verify-token handshake when the webhook is set up in the app dashboard."""
-    account = await run_in_threadpool(load_account, "facebook", channel_id)
-    adapter = build_adapter("facebook", account.config, account.secrets)
-    assert isinstance(adapter, FacebookAdapter)
-    try:
-        return adapter.verify_subscription(dict(request.query_params))
-    except VerificationError as error:
-        raise HTTPException(403, f"Verify-Token abgelehnt: {error}") from None
+def _add_routes() -> None:
+    """One route per kind the provider calls, as each adapter's Webhook declares; mail has none."""
+    for adapter in adapter_classes():
+        if adapter.webhook is None:
+            continue
+        path, name = f"/{adapter.kind}/{{channel_id}}", f"{adapter.kind}_webhook"
+        deliveries = _delivery_route(adapter.kind, adapter.webhook)
+        router.add_api_route(path, deliveries, methods=["POST"], name=name)
+        if adapter.webhook.status_reports:
+            router.add_api_route(f"{path}/status", deliveries, methods=["POST"], name=f"{name}_status")
+        if adapter.webhook.handshake:
+            router.add_api_route(path, _handshake_route(adapter.kind), methods=["GET"], name=f"{name}_handshake")
 
 
-@router.post("/facebook/{channel_id}", response_class=PlainTextResponse)
-async def facebook_webhook(channel_id: int, request: Request) -> str:
-    await handle("facebook", channel_id, request)
-    return "EVENT_RECEIVED"
+_add_routes()

@@ -46,15 +46,12 @@ def process_inbound(event_ids: list[int]) -> None:
 
 
 def acknowledge_postback(event_id: int, ref: str) -> None:
-    """Stops the button's spinner on the citizen's phone (Telegram); best effort, after the commit."""
+    """Confirms a button press where the provider waits for that (its spinner stops); best effort, after the commit."""
     with session_scope() as session:
         event = session.get(InboundEvent, event_id)
         account = session.get(ChannelAccount, event.channel_account_id) if event else None
     if account is not None:
-        adapter = build_adapter(account.kind, account.config, account.secrets)
-        acknowledge = getattr(adapter, "acknowledge_postback", None)
-        if acknowledge is not None:
-            acknowledge(ref)
+        build_adapter(account.kind, account.config, account.secrets).acknowledge_postback(ref)
 
 
 def _count_failure(event_id: int, error: Exception) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 from sqlmodel import Session
 
+from channels.registry import known_kinds
 from hub.broadcasts import service
 from hub.db import session_scope, utcnow
 from hub.errors import DomainError
@@ -56,7 +57,7 @@ def broadcast() -> None:
 @click.option("--follows", "follows_id", type=int, default=None, help="For an all-clear: the warning's id.")
 @click.option("--topic", "topics", multiple=True, help="Topic key; repeat for several.")
 @click.option("--district", "districts", multiple=True, help="District key; repeat for several.")
-@click.option("--channel", "channels", multiple=True, type=click.Choice(["twilio", "telegram", "facebook", "email"]))
+@click.option("--channel", "channels", multiple=True, type=click.Choice(known_kinds()))
 @click.option("--fallback", is_flag=True, help="If a channel fails a recipient for good, try their next channel.")
 @click.option("--option", "options", multiple=True, help="Survey answer or RSVP choice; repeat 2 to 9 times.")
 @click.option("--send-at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from channels.base import IDENTITY_KIND
+from channels.base import window_open
+from channels.registry import adapter_class, adapter_classes
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.broadcasts.service import URGENT_KINDS, target_kinds
 from hub.contacts.models import ContactIdentity
@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1000
 BATCH = 100
-# Without a channel the citizen subscribed on, free messengers come before paid SMS.
-KIND_ORDER = ("telegram", "facebook", "twilio", "email")
-MESSENGER_WINDOW = timedelta(hours=24)
+
+
+def kind_order() -> list[str]:
+    """The channels in the order a recipient is tried on: free messengers before paid SMS, mail last."""
+    return [adapter.kind for adapter in sorted(adapter_classes(), key=lambda adapter: adapter.broadcast_rank)]
 
 
 def queue_for(broadcast: Broadcast) -> str:
@@ -114,26 +116,33 @@ def _routes(
         )
     ):
         identities.setdefault(contact_id, {})[kind] = address
-    messenger_window = _messenger_last_inbound(session, contact_ids, accounts.get("facebook"))
+    # Channels that may only write within a window after the citizen's last message (Messenger):
+    # a broadcast is unprompted, and the ways to write later may not carry news.
+    last_inbound = {
+        kind: _last_inbound(session, contact_ids, account)
+        for kind, account in accounts.items()
+        if adapter_class(kind).reply_window is not None
+    }
     routes: dict[int, Route] = {}
     now = utcnow()
+    order = [adapter_class(kind) for kind in kind_order()]
     for contact_id in contact_ids:
         reachable = identities.get(contact_id, {})
-        for kind in KIND_ORDER:
-            account = accounts.get(kind)
-            address = reachable.get(IDENTITY_KIND[kind])
-            if kind in exclude or account is None or address is None:
+        for adapter in order:
+            account = accounts.get(adapter.kind)
+            address = reachable.get(adapter.identity.kind)
+            if adapter.kind in exclude or account is None or address is None:
                 continue
             assert account.id is not None
-            if kind == "facebook":
-                last = messenger_window.get(contact_id)
-                if last is None or now - last > MESSENGER_WINDOW:
-                    # Meta forbids unprompted messages outside the window; tags may not carry news.
-                    skipped = Route(account.id, address, skipped="Messenger: außerhalb des 24-Stunden-Fensters")
-                    routes.setdefault(contact_id, skipped)
-                    if broadcast.fallback:
-                        continue  # the next channel, if the contact has one, instead of skipping
-                    break
+            windowed = last_inbound.get(adapter.kind)
+            if windowed is not None and not window_open(adapter, windowed.get(contact_id), now):
+                assert adapter.reply_window is not None
+                hours = int(adapter.reply_window.total_seconds() // 3600)
+                reason = f"{adapter.label}: außerhalb des {hours}-Stunden-Fensters"
+                routes.setdefault(contact_id, Route(account.id, address, skipped=reason))
+                if broadcast.fallback:
+                    continue  # the next channel, if the contact has one, instead of skipping
+                break
             routes[contact_id] = Route(account_id=account.id, address=address)
             break
     return routes
@@ -141,16 +150,16 @@ def _routes(
 
 def reroute(session: Session, broadcast: Broadcast, contact_id: int, failed_kind: str) -> Route | None:
     """The contact's next channel after one that failed for good; only ever forward, so it cannot loop."""
-    tried = frozenset(KIND_ORDER[: KIND_ORDER.index(failed_kind) + 1])
+    order = kind_order()
+    tried = frozenset(order[: order.index(failed_kind) + 1])
     route = _routes(session, broadcast, [contact_id], target_accounts(session, broadcast), exclude=tried).get(
         contact_id
     )
     return route if route is not None and route.skipped is None else None
 
 
-def _messenger_last_inbound(session: Session, contact_ids: list[int], account: ChannelAccount | None) -> dict[int, Any]:
-    if account is None:
-        return {}
+def _last_inbound(session: Session, contact_ids: list[int], account: ChannelAccount) -> dict[int, Any]:
+    """When each contact last wrote to the account, in a case or outside one."""
     inbound = (col(Message.channel_account_id) == account.id, col(Message.direction) == "inbound")
     in_cases = (
         select(col(Conversation.contact_id), func.max(Message.created_at))
@@ -158,7 +167,7 @@ def _messenger_last_inbound(session: Session, contact_ids: list[int], account: C
         .where(col(Conversation.contact_id).in_(contact_ids), *inbound)
         .group_by(col(Conversation.contact_id))
     )
-    # A Messenger subscriber may never have written more than the subscription's button presses.
+    # A subscriber may never have written more than the subscription's button presses.
     outside_cases = (
         select(col(Message.contact_id), func.max(Message.created_at))
         .where(col(Message.contact_id).in_(contact_ids), *inbound)

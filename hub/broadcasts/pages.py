@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
-from channels.registry import adapter_class
+from channels.registry import adapter_classes, channel_labels
 from hub.broadcasts import service
 from hub.broadcasts.api import start_if_due
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
@@ -43,7 +43,9 @@ KIND_LABELS = {
     "survey": N_("Umfrage"), "invitation": N_("Einladung"),
 }  # fmt: skip
 SEVERITY_LABELS = {"Extreme": N_("Extrem"), "Severe": N_("Schwer"), "Moderate": N_("Mäßig"), "Minor": N_("Gering")}
-CHANNEL_LABELS = {"twilio": N_("SMS"), "telegram": N_("Telegram"), "facebook": N_("Messenger"), "email": N_("E-Mail")}
+CHANNEL_LABELS = channel_labels()
+# The composer's hint names the length limit of the texts sent and paid in parts.
+SMS_LIMIT = min((a.max_body_chars for a in adapter_classes() if a.max_segments is not None), default=0)
 DELIVERY_LABELS = {
     "queued": N_("in der Warteschlange"), "claimed": N_("in Arbeit"), "sending": N_("wird gesendet"),
     "sent": N_("gesendet"), "delivered": N_("zugestellt"), "failed": N_("fehlgeschlagen"),
@@ -200,7 +202,7 @@ def _composer(request: Request, session: Session, staff: Staff, *, values: dict[
         topics=list_topics(session, municipality_id=staff.municipality_id),
         districts=list_districts(session, municipality_id=staff.municipality_id),
         channel_kinds=_connected_kinds(session, staff.municipality_id), warnings=warnings,
-        limits={kind: adapter_class(kind).max_body_chars for kind in CHANNEL_LABELS}, **LABELS,
+        sms_limit=SMS_LIMIT, **LABELS,
     )  # fmt: skip
 
 

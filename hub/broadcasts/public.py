@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
 
+from channels.registry import kinds_reaching
 from hub.broadcasts import surveys
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, read
 from hub.broadcasts.models import Broadcast, SurveyAnswer
@@ -29,6 +30,11 @@ from hub.web.security import client_address, verify_csrf
 unsubscribe_router = APIRouter(tags=["public"])
 # The survey page's buttons are an ordinary form on our page, so they carry the CSRF token.
 router = APIRouter(tags=["public"], dependencies=[Depends(verify_csrf)])
+
+
+def _mailed_on() -> str:
+    """The channel kind these links came by: they are only put into mail (sending._mail_links)."""
+    return kinds_reaching("email")[0]
 
 
 def _target(session: Session, token: str, purpose: str) -> tuple[LinkTarget, Municipality]:
@@ -68,7 +74,7 @@ def unsubscribe(token: str, request: Request, session: Session = Depends(get_ses
         "ip": client_address(request),
         "user_agent": request.headers.get("user-agent", "")[:200],
     }
-    stop(session, municipality_id=target.municipality_id, contact_id=target.contact_id, channel_kind="email",
+    stop(session, municipality_id=target.municipality_id, contact_id=target.contact_id, channel_kind=_mailed_on(),
          source="email_link", evidence=evidence)  # fmt: skip
     session.commit()
     return render(request, "citizen/unsubscribed.html", title=translate(request, "Abgemeldet"),
@@ -112,7 +118,7 @@ def answer(
         target, municipality = _target(session, token, ANSWER)
         broadcast = _survey(session, target)
         vote = surveys.Vote(broadcast=broadcast, option_index=option)
-        surveys.record(session, vote=vote, contact_id=target.contact_id, channel_kind="email")
+        surveys.record(session, vote=vote, contact_id=target.contact_id, channel_kind=_mailed_on())
     except DomainError as error:
         return _error(request, error)
     session.commit()

@@ -16,15 +16,12 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from channels.base import ChannelAdapter
 from channels.registry import adapter_class
-from channels.sms_segments import sms_segments
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
 from hub.templating import close_name_gaps, greeting, render_message, render_page
 
-# The channel template that wraps the text, per channel kind.
-_WRAPPER = {"twilio": "broadcast_sms.txt.j2", "telegram": "broadcast_chat.txt.j2", "facebook": "broadcast_chat.txt.j2",
-            "email": "broadcast_email.txt.j2"}  # fmt: skip
 SAMPLE_RECIPIENT = {"name": "Erika Mustermann", "district": "Mitte"}
 
 
@@ -53,6 +50,13 @@ class Rendered:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+def _wrapper(adapter: type[ChannelAdapter]) -> str:
+    """The template that wraps the text, by what the channel carries: a mail, a short paid SMS, a chat."""
+    if adapter.supports_subject:
+        return "broadcast_email.txt.j2"
+    return "broadcast_sms.txt.j2" if adapter.max_segments is not None else "broadcast_chat.txt.j2"
+
+
 def language_of(broadcast: Broadcast, wanted: str) -> str:
     """The recipient's language if the broadcast has a text in it, else German."""
     return wanted if wanted in broadcast.texts else "de"
@@ -78,15 +82,16 @@ def render(
         "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
         "body": body, "options": broadcast.options, "event": broadcast.event,
     }  # fmt: skip
-    if kind != "email":
-        return Rendered(text=render_message(_WRAPPER[kind], lang, **context))
+    adapter = adapter_class(kind)
+    if not adapter.supports_subject:
+        return Rendered(text=render_message(_wrapper(adapter), lang, **context))
     mail_links = links or SAMPLE_LINKS
     context.update(
         municipality=mail_links.municipality, unsubscribe_url=mail_links.unsubscribe_url,
         answer_url=mail_links.answer_url if broadcast.options else None,
     )  # fmt: skip
     return Rendered(
-        text=render_message(_WRAPPER[kind], lang, **context),
+        text=render_message(_wrapper(adapter), lang, **context),
         subject=context["title"],
         html=render_page(f"messages/{lang}/broadcast_email.html.j2", **context),
         headers=(
@@ -115,10 +120,11 @@ def preview(broadcast: Broadcast, kinds: list[str]) -> list[ChannelPreview]:
     """What each channel would carry, in each language, with SMS segments; checks the texts render."""
     previews = []
     for kind in kinds:
-        limit = adapter_class(kind).max_body_chars
+        adapter = adapter_class(kind)
+        limit = adapter.max_body_chars
         for language in sorted(broadcast.texts):
             text = render(broadcast, kind=kind, language=language, recipient=SAMPLE_RECIPIENT).text
-            segments, encoding = sms_segments(text) if kind == "twilio" else (None, None)
+            segments, encoding = adapter.segments(text) or (None, None)
             previews.append(
                 ChannelPreview(
                     kind=kind, language=language, text=text, characters=len(text), too_long=len(text) > limit,

@@ -237,10 +237,12 @@ def _send_claimed(
         if not marked:
             send_ended()
             continue  # cancelled since the claim
+        # A mail carries its own unsubscribe and answer links; other channels take STOP and buttons.
+        mail = adapter.supports_subject
         rendered = render(
             broadcast, kind=account.kind, language=delivery.language,
             recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
-            links=_mail_links(settings, broadcast, delivery, municipality_name) if account.kind == "email" else None,
+            links=_mail_links(settings, broadcast, delivery, municipality_name) if mail else None,
         )  # fmt: skip
         message = OutboundMessage(
             to=delivery.address,
@@ -249,13 +251,13 @@ def _send_claimed(
             html=rendered.html,
             headers=rendered.headers,
             # Only replies to a citizen are auto-replies (null sender); a broadcast wants its bounces.
-            automated=account.kind != "email",
+            automated=False,
             status_callback=status_callback_url(settings, account),
             choices=tuple(
                 Choice(label=option, payload=f"survey:{broadcast_id}:{index}")
                 for index, option in enumerate(broadcast.options)
             )
-            if account.kind in ("telegram", "facebook")
+            if adapter.supports_choices
             else (),
         )
         try:

@@ -330,11 +330,14 @@ def preview_broadcast(session: Session, *, municipality_id: int, broadcast_id: i
     kinds = target_kinds(session, broadcast)
     channels = preview(broadcast, kinds)
     cost = None
-    if "twilio" in kinds:
+    paid = [p for p in channels if p.segments is not None]  # texts paid per segment: SMS
+    if paid:
         municipality = session.get(Municipality, municipality_id)
         assert municipality is not None
         price = float(preference(municipality, "sms_segment_price_eur"))
-        segments = {p.language: p.segments or 0 for p in channels if p.kind == "twilio"}
+        segments: dict[str, int] = {}
+        for p in paid:
+            segments[p.language] = max(segments.get(p.language, 0), p.segments or 0)
         # An upper bound: as if every recipient were reached by SMS.
         cost = round(sum(count * segments.get(lang if lang in segments else "de", 0) * price
                          for lang, count in counts.items()), 2)  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session, col, select
 
+from channels.registry import known_kinds
 from hub.contacts.models import Contact
 from hub.db import get_session, utcnow
 from hub.inbox import service
@@ -77,7 +78,7 @@ def message_out(message: Message, attachments: list[Attachment]) -> MessageOut:
 @router.get("/conversations", response_model=ConversationPageOut)
 def list_conversations(
     status: str | None = Query(None, description="open, pending or resolved"),
-    channel: str | None = Query(None, description="twilio, telegram, facebook or email"),
+    channel: str | None = Query(None, description="A channel kind: " + ", ".join(known_kinds())),
     assignee_id: int | None = Query(None),
     unassigned: bool = Query(False, description="Only conversations nobody is assigned to."),
     q: str | None = Query(None, max_length=200, description="Full text over the messages, or a reference."),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from imapclient import SEEN, IMAPClient
 
+from channels.registry import adapter_class
 from hub.inbox.mail import accept_mail
 from hub.tenancy.models import ChannelAccount
 
@@ -27,7 +28,8 @@ class PollResult:
 
 
 def polls_imap(account: ChannelAccount) -> bool:
-    return account.kind == "email" and account.active and bool(account.config.get("imap_host"))
+    receives_mail = adapter_class(account.kind).receives_mail
+    return receives_mail and account.active and bool(account.config.get("imap_host"))
 
 
 def poll_mailbox(account: ChannelAccount) -> PollResult:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from channels.base import PayloadError, VerificationError, WebhookRequest
-from channels.registry import build_adapter
+from channels.registry import adapter_classes, build_adapter
 from hub.db import session_scope
 from hub.inbox.receive import store_events, store_unreadable
 from hub.tenancy.models import ChannelAccount
@@ -28,11 +28,12 @@ class MailIntake:
 
 
 def email_account(address: str) -> ChannelAccount | None:
-    """The active email channel whose mailbox is `address` (case-insensitive)."""
+    """The active channel receiving mail whose mailbox is `address` (case-insensitive)."""
+    kinds = [adapter.kind for adapter in adapter_classes() if adapter.receives_mail]
     with session_scope() as session:
         return session.exec(
             select(ChannelAccount).where(
-                ChannelAccount.kind == "email",
+                col(ChannelAccount.kind).in_(kinds),
                 ChannelAccount.active == True,  # noqa: E712 (SQL expression)
                 func.lower(ChannelAccount.address) == address.lower(),
             )
@@ -48,7 +49,7 @@ def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, r
         mail_from=mail_from,
         rcpt_tos=(recipient,),
     )
-    adapter = build_adapter("email", account.config, account.secrets)
+    adapter = build_adapter(account.kind, account.config, account.secrets)
     try:
         adapter.verify(mail)
         events = adapter.parse(mail)

@@ -15,20 +15,19 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
-    IDENTITY_KIND,
     Choice,
     OptedOutError,
     OutboundMessage,
     PermanentError,
     Receipt,
     TransientError,
+    window_open,
 )
-from channels.registry import build_adapter
+from channels.registry import adapter_class, build_adapter
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
 from hub.inbox.models import Conversation, Message
 from hub.inbox.pipeline import apply_early_reports
-from hub.inbox.service import messenger_window_open
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
 from hub.tenancy.service import status_callback_url
@@ -74,18 +73,18 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
                 Message.direction == "inbound",
             )
         ).one()
-    to = identity_address(session, contact_id=contact_id, kind=IDENTITY_KIND[account.kind])
+    adapter = adapter_class(account.kind)
+    to = identity_address(session, contact_id=contact_id, kind=adapter.identity.kind)
     if to is None:
         raise PermanentError("Der Kontakt hat auf diesem Kanal keine Adresse mehr.")
     return account, OutboundMessage(
         to=to,
         text=message.body,
         subject=message.subject,
-        reply_to_ref=message.reply_to_ref if account.kind == "facebook" else None,
-        email_message_id=message.email_message_id,
-        in_reply_to=message.reply_to_ref if account.kind == "email" else None,
+        reply_to_ref=message.reply_to_ref,
+        message_id=message.email_message_id,
         references=tuple(message.email_references),
-        window_open=messenger_window_open(last_inbound_at, utcnow()),
+        window_open=window_open(adapter, last_inbound_at, utcnow()),
         status_callback=status_callback_url(settings, account),
         automated=message.automated,
         choices=tuple(Choice(label=choice["label"], payload=choice["payload"]) for choice in message.choices),

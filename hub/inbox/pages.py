@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session
 
+from channels.registry import adapter_class, adapter_classes, channel_labels, identity_labels
 from hub.contacts.merge import merge
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
@@ -61,9 +62,9 @@ DELIVERY_LABELS = {
     "undelivered": N_("nicht zugestellt"),
     "failed": N_("fehlgeschlagen"),
 }
-CHANNEL_LABELS = {"twilio": N_("SMS"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
-# A contact's addresses are named by identity kind (channels.base.IDENTITY_KIND), not channel kind.
-IDENTITY_LABELS = {"phone": N_("Telefon"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
+CHANNEL_LABELS = channel_labels()
+# A contact's addresses are named by identity kind (ChannelAdapter.identity), not channel kind.
+IDENTITY_LABELS = identity_labels()
 SUBSCRIPTION_STATES = {
     "pending": N_("angefragt, noch nicht bestätigt"),
     "active": N_("aktiv"),
@@ -78,11 +79,11 @@ CONSENT_ACTIONS = {
     "imported": N_("importiert"),
     "erased": N_("gelöscht"),
 }
+# A channel's own source (its bot's buttons) is named after the channel.
 CONSENT_SOURCES = {
+    **{adapter.consent_source: adapter.label for adapter in adapter_classes()},
     "keyword": N_("Stichwort"),
     "form": N_("Webformular"),
-    "telegram": "Telegram",
-    "messenger": "Messenger",
     "email_link": N_("Link in E-Mail"),
     "import": N_("Import"),
     "api": N_("Mitarbeitende"),
@@ -577,6 +578,8 @@ def _conversation_page(
         notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
         error=error,
         draft=draft,
+        # The reply box counts SMS parts where a text is sent and paid in parts.
+        counts_segments=adapter_class(row.channel.kind).max_segments is not None,
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
         **_labels(),
     )

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, Update, bindparam, update
 from sqlmodel import Session, col, select
 
-from channels.base import IDENTITY_KIND, InboundMessage, StatusUpdate
+from channels.base import InboundMessage, StatusUpdate
+from channels.registry import adapter_class
 from hub.broadcasts.models import Delivery
 from hub.broadcasts.surveys import record_survey_answer
 from hub.contacts.models import Contact
@@ -81,7 +82,7 @@ def keep_machine_mail_out_of_cases(ctx: InboundContext) -> str | None:
     contact = find_contact(
         ctx.session,
         municipality_id=ctx.account.municipality_id,
-        kind=IDENTITY_KIND[ctx.account.kind],
+        kind=adapter_class(ctx.account.kind).identity.kind,
         address=inbound.sender,
     )
     conversation = (
@@ -103,7 +104,7 @@ def identify_contact(ctx: InboundContext) -> str | None:
     ctx.contact = resolve_contact(
         ctx.session,
         municipality_id=ctx.account.municipality_id,
-        kind=IDENTITY_KIND[ctx.account.kind],
+        kind=adapter_class(ctx.account.kind).identity.kind,
         address=ctx.inbound.sender,
         display_name=ctx.inbound.sender_name,
         language=ctx.inbound.language,
@@ -127,7 +128,8 @@ def store_message(ctx: InboundContext) -> str | None:
         subject=inbound.subject,
         automated=inbound.automated,
         reply_to_ref=inbound.reply_to_ref,
-        email_message_id=inbound.provider_id if ctx.account.kind == "email" else None,
+        # Where replies thread on message ids (mail), the message's own id is what later ones cite.
+        email_message_id=inbound.provider_id if adapter_class(ctx.account.kind).supports_subject else None,
         email_references=list(inbound.in_reply_to),
         created_at=inbound.sent_at or utcnow(),
     )
@@ -193,13 +195,14 @@ def acknowledge(ctx: InboundContext) -> str | None:
     assert municipality is not None
     language = ctx.contact.language
     # A comment's answer is public on the page, so it must not carry the private status link;
-    # an SMS gets the short text, so the link still fits in as few segments as possible.
+    # a text paid per segment (SMS) is the short one, so the link still fits in as few as possible.
     link = None if ctx.inbound.kind == "comment" else status_url(ctx.settings, ctx.conversation)
+    adapter = adapter_class(ctx.account.kind)
     # The municipality may have reworded the texts on its settings page, perhaps greeting by name.
     overrides = preference(municipality, "texts")
     personal = greeting(language, ctx.contact.display_name)
     text = render_message(
-        "acknowledgement_sms.txt.j2" if ctx.account.kind == "twilio" else "acknowledgement.txt.j2",
+        "acknowledgement_sms.txt.j2" if adapter.max_segments is not None else "acknowledgement.txt.j2",
         language,
         overrides=overrides,
         municipality=municipality.name,
@@ -208,7 +211,7 @@ def acknowledge(ctx: InboundContext) -> str | None:
         **personal,
     )
     subject = None
-    if ctx.account.kind == "email":
+    if adapter.supports_subject:
         subject = render_message(
             "acknowledgement_subject.txt.j2",
             language,

@@ -9,8 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.utils import make_msgid
+from datetime import timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +17,6 @@ from sqlmodel import Session, col, select
 
 from channels.base import Choice
 from channels.registry import adapter_class
-from channels.sms_segments import sms_segments
 from hub.contacts.models import Contact
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound, require_channel_kind
@@ -29,7 +27,6 @@ from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 
 STATUSES = ("open", "pending", "resolved")
-MESSENGER_WINDOW = timedelta(hours=24)
 
 
 def next_reference(session: Session, *, municipality: Municipality) -> str:
@@ -288,7 +285,8 @@ def queue_outbound(
     text = text.strip()
     if not text:
         raise InvalidInput("Die Antwort ist leer.")
-    limit = adapter_class(account.kind).max_body_chars
+    adapter = adapter_class(account.kind)
+    limit = adapter.max_body_chars
     if len(text) > limit:
         raise InvalidInput(f"Die Antwort ist {len(text)} Zeichen lang; {account.kind} erlaubt höchstens {limit}.")
     message = Message(
@@ -303,14 +301,15 @@ def queue_outbound(
         status="queued",
         choices=[{"label": choice.label, "payload": choice.payload} for choice in choices],
     )
-    if account.kind == "twilio":
-        message.segments, message.encoding = sms_segments(text)
-    elif account.kind == "facebook" and conversation is not None and conversation.thread_key and last_inbound:
+    counted = adapter.segments(text)
+    if counted is not None:
+        message.segments, message.encoding = counted
+    if conversation is not None and conversation.thread_key and last_inbound:
+        # A public thread (comments under a post) is answered in it, under the citizen's last words.
         message.kind = "comment"
         message.reply_to_ref = last_inbound.reply_to_ref
-    elif account.kind == "email":
-        domain = account.config.get("message_id_domain") or account.address.rpartition("@")[2]
-        message.email_message_id = make_msgid(domain=domain).strip("<>")
+    elif adapter.supports_subject:
+        message.email_message_id = adapter.new_message_id(account.config)
         message.subject = subject or render_message(
             "reply_subject.txt.j2",
             _language(session, contact_id),
@@ -401,8 +400,3 @@ def update_conversation(
         conversation.team_id = team_id  # type: ignore[assignment]
     session.flush()
     return conversation
-
-
-def messenger_window_open(last_inbound_at: datetime | None, now: datetime) -> bool:
-    """Whether Messenger still lets the page answer freely: within a day of the citizen's last message."""
-    return last_inbound_at is not None and now - last_inbound_at < MESSENGER_WINDOW

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlmodel import Session
 
-from channels.base import IDENTITY_KIND, Choice, OptOut
+from channels.base import Choice, OptOut
+from channels.registry import adapter_class
 from hub.contacts.models import Contact
 from hub.contacts.service import find_contact
 from hub.errors import DomainError
@@ -45,9 +46,6 @@ DONE_PAYLOAD = "sub:done"
 ALL_DISTRICTS = "*"
 GET_STARTED = "GET_STARTED"
 
-# Channels that show buttons; elsewhere the topics are written into the text instead.
-BUTTON_KINDS = frozenset({"telegram", "facebook"})
-SOURCE_BY_KIND = {"twilio": "keyword", "email": "keyword", "telegram": "telegram", "facebook": "messenger"}
 BUTTON_LABELS = {
     "de": {"done": "Fertig", "all_districts": "Ganze Stadt"},
     "en": {"done": "Done", "all_districts": "Whole town"},
@@ -89,13 +87,13 @@ def parse_command(
     if not normalised:
         return None
     first, _, rest = normalised.partition(" ")
-    # Telegram commands may name the bot: /start@MusterstadtBot.
-    telegram_command = first.split("@", 1)[0] if first.startswith("/") else None
-    if telegram_command == "/start":
+    # Bot commands may name the bot: /start@MusterstadtBot.
+    bot_command = first.split("@", 1)[0] if first.startswith("/") else None
+    if bot_command == "/start":
         return Command("welcome")
-    if telegram_command == "/stop" and not rest:
+    if bot_command == "/stop" and not rest:
         return Command("stop")
-    if telegram_command in ("/help", "/hilfe") and not rest:
+    if bot_command in ("/help", "/hilfe") and not rest:
         return Command("help")
     if normalised in {word.casefold() for word in stop_words}:
         return Command("stop")
@@ -119,7 +117,9 @@ def apply_subscriber_commands(ctx: InboundContext) -> str | None:
         return None
     municipality = ctx.session.get(Municipality, ctx.account.municipality_id)
     assert municipality is not None
-    text = inbound.text if inbound.text.strip() or ctx.account.kind != "email" else inbound.subject or ""
+    # A mail with an empty body may carry its command in the subject.
+    has_subject = adapter_class(ctx.account.kind).supports_subject
+    text = inbound.text if inbound.text.strip() or not has_subject else inbound.subject or ""
     command = parse_command(
         text,
         stop_words=preference(municipality, "stop_keywords"),
@@ -138,8 +138,9 @@ def stop_after_opt_out(session: Session, *, account: ChannelAccount, event_id: i
 
     An address no contact has was never subscribed, and no contact is made up for it.
     """
+    adapter = adapter_class(account.kind)
     contact = find_contact(
-        session, municipality_id=account.municipality_id, kind=IDENTITY_KIND[account.kind], address=opt_out.sender
+        session, municipality_id=account.municipality_id, kind=adapter.identity.kind, address=opt_out.sender
     )
     if contact is None or contact.id is None:
         return "ignored: no contact has this address, nothing to stop"
@@ -148,7 +149,7 @@ def stop_after_opt_out(session: Session, *, account: ChannelAccount, event_id: i
         municipality_id=account.municipality_id,
         contact_id=contact.id,
         channel_kind=account.kind,
-        source=SOURCE_BY_KIND.get(account.kind, "provider_error"),
+        source=adapter.consent_source,
         evidence={"inbound_event_id": event_id, "reason": opt_out.reason},
     )
     return f"opted out ({opt_out.reason})" if change.event else f"opted out ({opt_out.reason}), already stopped"
@@ -166,7 +167,9 @@ class _Handler:
         self.municipality_id: int = municipality.id
         self.contact_id: int = contact.id
         self.kind = ctx.account.kind
-        self.source = SOURCE_BY_KIND.get(self.kind, "keyword")
+        adapter = adapter_class(self.kind)
+        self.source = adapter.consent_source
+        self.buttons = adapter.supports_choices
         self.subscription = service.get_subscription(
             self.session, municipality_id=self.municipality_id, contact_id=self.contact_id
         )
@@ -183,10 +186,10 @@ class _Handler:
             self.answer("help.txt.j2")
             return "help"
         if command.name in ("phone", "code"):
-            if self.kind not in BUTTON_KINDS:
+            if not self.buttons:
                 return None  # on SMS and mail the number is known already; six digits are just a message
             return self.add_phone(command.words[0]) if command.name == "phone" else self.confirm_phone(command.words[0])
-        if self.kind not in BUTTON_KINDS:
+        if not self.buttons:
             # Buttons need a channel that shows them; SMS and mail get the keywords instead.
             self.answer("help.txt.j2")
             return "help"
@@ -369,7 +372,7 @@ class _Handler:
             text=text,
             author=None,
             automated=True,
-            choices=choices if choices and self.kind in BUTTON_KINDS else (),
+            choices=choices if choices and self.buttons else (),
         )
         assert message.id is not None
         self.ctx.to_send.append(message.id)

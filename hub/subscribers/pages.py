@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session
 
+from channels.registry import identity_labels
 from hub.db import get_session, session_scope
 from hub.errors import DomainError, InvalidInput
 from hub.subscribers import gdpr, importer, service
@@ -37,12 +38,7 @@ router = APIRouter(prefix="/app/subscribers", include_in_schema=False, dependenc
 PER_PAGE = 25
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 STATE_LABELS = {"pending": N_("unbestätigt"), "active": N_("aktiv"), "stopped": N_("abgemeldet")}
-IDENTITY_LABELS = {
-    "phone": N_("Telefon"),
-    "email": N_("E-Mail"),
-    "telegram": N_("Telegram"),
-    "facebook": N_("Messenger"),
-}
+IDENTITY_LABELS = identity_labels()
 ACTION_LABELS = {
     "subscribed": N_("angemeldet"), "confirmed": N_("bestätigt"), "topics_changed": N_("Auswahl geändert"),
     "stopped": N_("abgemeldet"), "restarted": N_("wieder angemeldet"), "imported": N_("importiert"),

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, func, or_
 from sqlmodel import Session, col, select
 
 from channels.base import OutboundMessage, PermanentError, TransientError
-from channels.registry import build_adapter
+from channels.registry import adapter_classes, build_adapter, kinds_reaching
 from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import resolve_contact
@@ -42,7 +42,8 @@ from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "active", "stopped")
-SOURCES = ("keyword", "form", "telegram", "messenger", "email_link", "import", "api", "provider_error")
+# How consent is given or withdrawn, besides a channel's own (ChannelAdapter.consent_source).
+SOURCES = ("keyword", "form", "email_link", "import", "api", "provider_error")
 LANGUAGES = ("de", "en")
 Match = Literal["any", "all"]
 
@@ -239,7 +240,7 @@ def record_consent(
     evidence: dict[str, Any],
 ) -> ConsentEvent:
     """Writes one consent event; callers use subscribe/stop, which decide whether anything changed."""
-    if source not in SOURCES:
+    if source not in SOURCES and source not in {adapter.consent_source for adapter in adapter_classes()}:
         raise ValueError(f"unknown consent source {source!r}")
     event = ConsentEvent(
         municipality_id=subscription.municipality_id,
@@ -670,13 +671,16 @@ EMAIL_PURPOSE = "email-double-opt-in"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def channel_account(session: Session, *, municipality_id: int, kind: str) -> ChannelAccount | None:
-    """The municipality's first active account of a kind: the one automatic messages leave from."""
+def channel_reaching(session: Session, *, municipality_id: int, identity: str) -> ChannelAccount | None:
+    """The municipality's first active account that reaches `identity` addresses ("phone", "email").
+
+    That is the one automatic messages to such an address leave from: codes by SMS, mail to staff.
+    """
     return session.exec(
         select(ChannelAccount)
         .where(
             ChannelAccount.municipality_id == municipality_id,
-            ChannelAccount.kind == kind,
+            col(ChannelAccount.kind).in_(kinds_reaching(identity)),
             col(ChannelAccount.active).is_(True),
         )
         .order_by(col(ChannelAccount.id))
@@ -714,7 +718,7 @@ def mail_staff(session: Session, *, user: StaffUser, template: str, **context: A
     when the town has no email channel or the send failed; it is logged, and the caller decides
     what the person is told instead.
     """
-    account = channel_account(session, municipality_id=user.municipality_id, kind="email")
+    account = channel_reaching(session, municipality_id=user.municipality_id, identity="email")
     if account is None:
         log.warning("mail %s to staff member %s: the municipality has no email channel", template, user.id)
         return False
@@ -777,7 +781,7 @@ def request_email_subscription(
         )
     chosen = topics_by_keys(session, municipality_id=municipality.id, words=topics)
     place = district_by_key(session, municipality_id=municipality.id, word=district) if district else None
-    account = channel_account(session, municipality_id=municipality.id, kind="email")
+    account = channel_reaching(session, municipality_id=municipality.id, identity="email")
     if account is None:
         raise ChannelUnavailable("Die Anmeldung per E-Mail ist bei dieser Gemeinde derzeit nicht möglich.")
     token = sign_token(
@@ -836,11 +840,12 @@ def confirm_email_subscription(
     assert contact.id is not None
     chosen = topics_by_keys(session, municipality_id=municipality.id, words=payload.get("t", []))
     place = district_by_key(session, municipality_id=municipality.id, word=payload["d"]) if payload.get("d") else None
+    mail = channel_reaching(session, municipality_id=municipality.id, identity="email")
     return subscribe(
         session,
         municipality_id=municipality.id,
         contact_id=contact.id,
-        channel_kind="email",
+        channel_kind=mail.kind if mail else None,
         source="email_link",
         action="confirmed",
         evidence={

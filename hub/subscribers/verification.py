@@ -322,7 +322,7 @@ def _request(
 
 
 def _sms_account(session: Session, municipality_id: int, language: str) -> ChannelAccount:
-    account = service.channel_account(session, municipality_id=municipality_id, kind="twilio")
+    account = service.channel_reaching(session, municipality_id=municipality_id, identity="phone")
     if account is None:
         raise service.ChannelUnavailable(message(language, "no_channel"))
     return account
@@ -432,11 +432,13 @@ def _apply(
     topics = service.topics_by_keys(session, municipality_id=municipality.id, words=request.get("topics", []))
     district = request.get("district")
     districts = [service.district_by_key(session, municipality_id=municipality.id, word=district)] if district else []
+    # The consent was given on the channel that carried the code.
+    sms = service.channel_reaching(session, municipality_id=municipality.id, identity="phone")
     change = service.subscribe(
         session,
         municipality_id=municipality.id,
         contact_id=contact.id,
-        channel_kind="twilio",
+        channel_kind=sms.kind if sms else None,
         source="form",
         evidence={"ip": client_ip, "user_agent": (user_agent or "")[:300], "verification_id": verification.id},
         topic_ids=[topic.id for topic in topics if topic.id is not None],

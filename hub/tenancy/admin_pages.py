@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from channels.registry import adapter_class
 from hub.db import get_session
 from hub.errors import Conflict, InvalidInput
 from hub.settings import get_settings
@@ -82,7 +83,7 @@ def channels(
         "staff/admin/channels.html",
         title=translate(request, "Kanäle"),
         accounts=accounts,
-        kind_labels=admin.KIND_LABELS,
+        kind_labels=admin.channel_kinds(),
         messages=_notices(request, done),
     )
 
@@ -96,7 +97,7 @@ def _channel_form(
         status_code=422 if error else 200,
         title=translate(request, "Neuer Kanal"),
         kind=kind,
-        kind_labels=admin.KIND_LABELS,
+        kind_labels=admin.channel_kinds(),
         fields=admin.channel_fields(kind) if kind else (),
         name=name,
         values=values or {},
@@ -106,7 +107,7 @@ def _channel_form(
 
 @router.get("/channels/new", response_class=HTMLResponse)
 def new_channel_form(request: Request, kind: str = "", staff: Staff = Depends(require("admin"))) -> HTMLResponse:
-    return _channel_form(request, kind=kind if kind in admin.CHANNEL_FIELDS else "")
+    return _channel_form(request, kind=kind if kind in admin.channel_kinds() else "")
 
 
 @router.post("/channels/new", response_class=HTMLResponse)
@@ -120,10 +121,10 @@ async def create_channel(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, kind=kind, name=name, values=values
         )
     except (InvalidInput, Conflict) as error:
-        if kind not in admin.CHANNEL_FIELDS:
+        if kind not in admin.channel_kinds():
             raise
         # Secrets typed in are not sent back into the page.
-        secret_keys = {field.key for field in admin.CHANNEL_FIELDS[kind] if field.secret}
+        secret_keys = {field.key for field in admin.channel_fields(kind) if field.secret}
         kept = {key: value for key, value in values.items() if key not in secret_keys}
         return _channel_form(request, kind=kind, name=name, values=kept, error=str(error))
     session.commit()
@@ -151,10 +152,11 @@ def _channel_page(
         title=account.name,
         account=account,
         described=described,
-        kind_labels=admin.KIND_LABELS,
+        kind_labels=admin.channel_kinds(),
+        identity=adapter_class(account.kind).identity,
         fields=admin.channel_fields(account.kind),
         masked=admin.masked_secrets(account),
-        console_secrets={key: account.secrets.get(key, "") for key in admin.CONSOLE_SECRETS.get(account.kind, ())},
+        console_secrets=admin.console_secrets(account),
         messages=messages,
         test=test,
         test_to=test_to,

@@ -15,8 +15,8 @@ from typing import Any
 import phonenumbers
 from sqlmodel import Session, col, func, select
 
-from channels.base import ChannelError, OutboundMessage, PermanentError
-from channels.registry import build_adapter
+from channels.base import ChannelError, OutboundMessage, PermanentError, SettingField
+from channels.registry import adapter_class, adapter_classes, build_adapter, known_kinds
 from hub.audit.models import AuditEvent
 from hub.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from hub.inbox.sla import WEEKDAYS
@@ -54,53 +54,6 @@ _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-@dataclass(frozen=True)
-class ChannelField:
-    """One setting of a channel account on the form; `secret` ones go to `ChannelAccount.secrets`."""
-
-    key: str
-    label: str
-    secret: bool = False
-    required: bool = False
-    hint: str | None = None
-    checkbox: bool = False
-
-
-# Per kind what the form asks for. Secrets the hub invents itself (Telegram's webhook secret,
-# Facebook's verify token) are not asked for: they are generated and shown for the console.
-CHANNEL_FIELDS: dict[str, tuple[ChannelField, ...]] = {
-    "twilio": (
-        ChannelField(
-            "phone_number", N_("Telefonnummer"), required=True, hint=N_("Mit Ländervorwahl, z. B. +4930123456")
-        ),
-        ChannelField("account_sid", N_("Account SID"), required=True),
-        ChannelField("auth_token", N_("Auth Token"), secret=True, required=True),
-        ChannelField("api_base_url", N_("API-Adresse"), hint=N_("Leer lassen für Twilio selbst.")),
-    ),
-    "telegram": (
-        ChannelField("bot_username", N_("Name des Bots"), required=True, hint=N_("Ohne @, z. B. MusterstadtBot")),
-        ChannelField("bot_token", N_("Bot-Token"), secret=True, required=True, hint=N_("Von @BotFather")),
-        ChannelField("api_base_url", N_("API-Adresse"), hint=N_("Leer lassen für Telegram selbst.")),
-    ),
-    "facebook": (
-        ChannelField("page_id", N_("Seiten-ID"), required=True),
-        ChannelField("app_secret", N_("App-Geheimnis"), secret=True, required=True),
-        ChannelField("page_access_token", N_("Seiten-Zugriffstoken"), secret=True, required=True),
-        ChannelField("graph_url", N_("Graph-API-Adresse"), hint=N_("Leer lassen für Facebook selbst.")),
-    ),
-    "email": (
-        ChannelField("address", N_("E-Mail-Adresse"), required=True),
-        ChannelField("display_name", N_("Absendername")),
-        ChannelField("smtp_host", N_("SMTP-Server"), required=True),
-        ChannelField("smtp_port", N_("SMTP-Port"), required=True, hint=N_("Meist 587")),
-        ChannelField("smtp_starttls", N_("Verbindung mit STARTTLS verschlüsseln"), checkbox=True),
-        ChannelField("smtp_username", N_("SMTP-Benutzername"), secret=True),
-        ChannelField("smtp_password", N_("SMTP-Passwort"), secret=True),
-    ),
-}
-KIND_LABELS = {"twilio": N_("SMS (Twilio)"), "telegram": "Telegram", "facebook": "Facebook", "email": N_("E-Mail")}
-# Hub-generated secrets the provider's console must be given alongside the webhook URL.
-CONSOLE_SECRETS = {"telegram": ("webhook_secret",), "facebook": ("verify_token",)}
 MASK = "********"
 
 
@@ -119,10 +72,26 @@ def audit(
 # Channel accounts
 
 
-def channel_fields(kind: str) -> tuple[ChannelField, ...]:
-    if kind not in CHANNEL_FIELDS:
+def channel_kinds() -> dict[str, str]:
+    """Each kind with the provider's name, in the order of those names."""
+    return {adapter.kind: adapter.title for adapter in sorted(adapter_classes(), key=lambda a: a.title)}
+
+
+def channel_fields(kind: str) -> tuple[SettingField, ...]:
+    """What the form asks for: the adapter's settings, less those only the command line sets.
+
+    Secrets the hub invents itself (a webhook secret, a verify token) are not asked for: they
+    are generated and shown for the provider's console (`console_secrets`).
+    """
+    if kind not in known_kinds():
         raise InvalidInput(f"Unbekannter Kanaltyp {kind!r}.")
-    return CHANNEL_FIELDS[kind]
+    return tuple(field for field in adapter_class(kind).configuration.fields() if field.on_form)
+
+
+def console_secrets(account: ChannelAccount) -> list[tuple[SettingField, str]]:
+    """The hub-made secrets the provider's console must be given alongside the webhook URL."""
+    fields = adapter_class(account.kind).configuration.fields()
+    return [(field, str(account.secrets.get(field.key, ""))) for field in fields if field.generated]
 
 
 def get_channel_account(session: Session, *, municipality_id: int, account_id: int) -> ChannelAccount:
@@ -141,24 +110,25 @@ def _split_values(kind: str, values: Mapping[str, str], *, creating: bool) -> tu
     config: dict[str, Any] = {}
     secrets: dict[str, str] = {}
     missing = []
+    malformed = []
     for field in channel_fields(kind):
         value = (values.get(field.key) or "").strip()
         if field.secret:
             if value:
                 secrets[field.key] = value
             elif field.required and creating:
-                missing.append(field.label)
+                missing.append(field.title)
             continue
-        if field.checkbox:
-            config[field.key] = value == "1"
-            continue
-        if not value and field.required:
-            missing.append(field.label)
-        config[field.key] = int(value) if field.key == "smtp_port" and value.isdigit() else value
+        if not value and field.required and field.input != "checkbox":
+            missing.append(field.title)
+        try:
+            config[field.key] = field.parse(value)
+        except ValueError as error:
+            malformed.append(str(error))
     if missing:
         raise InvalidInput("Bitte ausfüllen: " + ", ".join(missing) + ".")
-    if kind == "email" and not isinstance(config.get("smtp_port"), int):
-        raise InvalidInput("Der SMTP-Port muss eine Zahl sein.")
+    if malformed:
+        raise InvalidInput(" ".join(malformed))
     return config, secrets
 
 
@@ -195,9 +165,13 @@ def update_channel_account(
             merged.pop(key, None)
         else:
             merged[key] = value
+    configuration = adapter_class(account.kind).configuration
+    problems = configuration.problems(merged, {**account.secrets, **secrets})
+    if problems:
+        raise InvalidInput(", ".join(problems) + ".")
     account.name = name.strip()
     account.config = merged
-    account.address = str(merged[tenancy.ADDRESS_KEY[account.kind]])
+    account.address = str(merged[configuration.address_key()])
     account.secrets = {**account.secrets, **secrets}
     session.add(account)
     audit(session, actor_id=actor_id, municipality_id=municipality_id, action="channel.updated",

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from channels.registry import adapter_class
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
 from hub.settings import Settings
@@ -20,20 +21,8 @@ from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser
 ROLES = ("admin", "mayor", "staff", "viewer")
 # How precisely a token's last use is recorded.
 TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
-
-# Per kind: the config key that names the account to people, and the secrets it needs.
-ADDRESS_KEY = {
-    "twilio": "phone_number",
-    "telegram": "bot_username",
-    "facebook": "page_id",
-    "email": "address",
-}
-_GENERATED_SECRETS = {
-    "twilio": ("auth_token",),
-    "telegram": ("bot_token", "webhook_secret"),
-    "facebook": ("app_secret", "verify_token", "page_access_token"),
-    "email": (),
-}
+# A channel setting the hub fills in from the municipality when the account has none.
+REGION_KEY = "default_region"
 
 
 def create_municipality(session: Session, *, slug: str, name: str, default_region: str = "DE") -> Municipality:
@@ -187,27 +176,36 @@ def create_channel_account(
     config: Mapping[str, Any],
     secrets_: Mapping[str, Any] | None = None,
 ) -> ChannelAccount:
-    """Adds a channel account; secrets the hub itself invents (webhook secrets) are generated."""
+    """Adds a channel account; required secrets not given are generated.
+
+    The hub's own (a webhook secret, a verify token) are meant to be made here. A provider's
+    token made up stands in until the real one is set: the sandbox and the demo accept any.
+    """
     require_channel_kind(kind)
-    address_key = ADDRESS_KEY[kind]
+    configuration = adapter_class(kind).configuration
+    fields, address_key = configuration.fields(), configuration.address_key()
     if not config.get(address_key):
         raise InvalidInput(f"Für einen {kind}-Kanal fehlt die Angabe {address_key!r}.")
-    generated = {key: secrets.token_urlsafe(24) for key in _GENERATED_SECRETS[kind]}
+    generated = {field.key: secrets.token_urlsafe(24) for field in fields if field.secret and field.required}
     config = dict(config)
-    if kind == "twilio":
-        # Numbers written without +49 are read in the municipality's region unless the
-        # account says otherwise.
+    if any(field.key == REGION_KEY for field in fields):
+        # Numbers written without a country code are read in the municipality's region unless
+        # the account says otherwise.
         municipality = session.get(Municipality, municipality_id)
         if municipality is None:
             raise NotFound(f"Gemeinde {municipality_id} nicht gefunden.")
-        config.setdefault("default_region", municipality.default_region)
+        config.setdefault(REGION_KEY, municipality.default_region)
+    secrets_ = {**generated, **(secrets_ or {})}
+    problems = configuration.problems(config, secrets_)
+    if problems:
+        raise InvalidInput(f"{kind}-Kanal: " + ", ".join(problems) + ".")
     account = ChannelAccount(
         municipality_id=municipality_id,
         kind=kind,
         name=name,
         address=str(config[address_key]),
         config=config,
-        secrets={**generated, **(secrets_ or {})},
+        secrets=secrets_,
     )
     session.add(account)
     session.flush()
@@ -222,16 +220,18 @@ def list_channel_accounts(session: Session, *, municipality_id: int | None = Non
 
 
 def webhook_url(settings: Settings, account: ChannelAccount) -> str | None:
-    """The URL to paste into the provider's console; email arrives by SMTP instead."""
-    if account.kind == "email":
+    """The URL to paste into the provider's console; None where nothing is called over HTTP (mail)."""
+    if adapter_class(account.kind).webhook is None:
         return None
     return f"{settings.public_url.rstrip('/')}/webhooks/{account.kind}/{account.id}"
 
 
 def status_callback_url(settings: Settings, account: ChannelAccount) -> str | None:
-    if account.kind != "twilio":
+    """Where the provider reports delivery, for channels whose webhook takes such reports."""
+    webhook = adapter_class(account.kind).webhook
+    if webhook is None or not webhook.status_reports:
         return None
-    return f"{settings.public_url.rstrip('/')}/webhooks/twilio/{account.id}/status"
+    return f"{settings.public_url.rstrip('/')}/webhooks/{account.kind}/{account.id}/status"
 
 
 def describe_channel_account(settings: Settings, account: ChannelAccount, *, show_secrets: bool) -> dict[str, Any]:
@@ -244,9 +244,10 @@ def describe_channel_account(settings: Settings, account: ChannelAccount, *, sho
         "webhook_url": webhook_url(settings, account),
         "config": account.config,
     }
-    if account.kind == "twilio":
+    adapter = adapter_class(account.kind)
+    if adapter.webhook is not None and adapter.webhook.status_reports:
         described["status_callback_url"] = status_callback_url(settings, account)
-    if account.kind == "email":
+    if adapter.receives_mail:
         described["smtp_listener"] = f"{settings.smtp_host}:{settings.smtp_port}"
     described["secrets"] = dict(account.secrets) if show_secrets else {key: "********" for key in account.secrets}
     return described

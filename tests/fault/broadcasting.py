@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import create_engine
 from sqlmodel import Session, select
 
-from channels.base import IDENTITY_KIND
+from channels.registry import adapter_class
 from hub.contacts.models import Contact, ContactIdentity
 from hub.subscribers.models import ConsentEvent, Subscription, SubscriptionTopic, Topic
 from hub.tenancy.models import ChannelAccount
@@ -143,8 +143,9 @@ def seed_subscribers(hub: Hub, topic_key: str, numbers: list[str], kind: str = "
             contacts = [Contact(municipality_id=town) for _ in numbers]
             session.add_all(contacts)
             session.flush()
+            identity_kind = adapter_class(kind).identity.kind
             session.add_all(
-                ContactIdentity(municipality_id=town, contact_id=c.id, kind=IDENTITY_KIND[kind], address=n)
+                ContactIdentity(municipality_id=town, contact_id=c.id, kind=identity_kind, address=n)
                 for c, n in zip(contacts, numbers, strict=True)
             )
             subscriptions = [Subscription(municipality_id=town, contact_id=c.id, state="active") for c in contacts]

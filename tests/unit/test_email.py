@@ -541,7 +541,7 @@ def test_send_builds_a_threaded_quoted_printable_mail(smtp_sink: SmtpSink) -> No
             to="juergen.oeztuerk@example.org",
             text="Sehr geehrter Herr Öztürk,\n\ndie Laterne wird morgen repariert.\n\nGrüße",
             subject="Re: Straßenlaterne",
-            in_reply_to="CAF7k2xQ9Zq1@mail.gmail.com",
+            reply_to_ref="CAF7k2xQ9Zq1@mail.gmail.com",
             references=("a1b2c3d4@example.org",),
         )
     )
@@ -569,7 +569,7 @@ def test_send_builds_a_threaded_quoted_printable_mail(smtp_sink: SmtpSink) -> No
 
 def test_send_uses_a_given_message_id_and_the_default_subject(smtp_sink: SmtpSink) -> None:
     receipt = make_adapter(smtp_sink.port).send(
-        OutboundMessage(to="eva@example.org", text="Hallo", email_message_id="<case-42.1@musterstadt.example>")
+        OutboundMessage(to="eva@example.org", text="Hallo", message_id="<case-42.1@musterstadt.example>")
     )
 
     [mail] = smtp_sink.mails

@@ -10,7 +10,7 @@ from hub.web.i18n import translations
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "translate": (2,), "N_": None}
-METHODS = [("hub/**.py", "python"), ("templates/ui/**.html", "jinja2")]
+METHODS = [("hub/**.py", "python"), ("channels/**.py", "python"), ("templates/ui/**.html", "jinja2")]
 
 
 def page_texts() -> dict[str, str]:
