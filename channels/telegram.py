@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -152,17 +152,11 @@ class TelegramAdapter(ChannelAdapter):
         update_type = next((key for key in update if key != "update_id"), None)
         if update_type is None:
             return [IgnoredEvent(f"update:{update['update_id']}", reason="Update ohne Inhalt")]
-        if update_type in ("message", "edited_message"):
-            return [_message_event(update_type, _object(update, update_type))]
-        if update_type == "callback_query":
-            return [_callback_event(_object(update, update_type))]
-        if update_type == "my_chat_member":
-            return [_membership_event(_object(update, update_type))]
-        return [
-            IgnoredEvent(
-                f"{update_type}:{update['update_id']}", reason=f"Update-Typ {update_type} wird nicht verarbeitet"
-            )
-        ]
+        handler = UPDATE_HANDLERS.get(update_type)
+        if handler is not None:
+            return [handler(update_type, _object(update, update_type))]
+        known = "wird nicht verarbeitet" if update_type in IGNORED_UPDATE_TYPES else "ist unbekannt"
+        return [IgnoredEvent(f"{update_type}:{update['update_id']}", reason=f"Update-Typ {update_type} {known}")]
 
     def send(self, message: OutboundMessage) -> Receipt:
         if not message.text.strip():
@@ -443,3 +437,23 @@ def _display_name(user: Mapping[str, Any]) -> str | None:
     full_name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if isinstance(part, str))
     username = user.get("username")
     return full_name or (username if isinstance(username, str) else None)
+
+
+# What each update type the hub reads becomes (Bot API "Update" object, one field per update).
+UPDATE_HANDLERS: dict[str, Callable[[str, dict[str, Any]], InboundEvent]] = {
+    "message": _message_event,
+    "edited_message": _message_event,
+    "callback_query": lambda _type, query: _callback_event(query),
+    "my_chat_member": lambda _type, change: _membership_event(change),
+}
+# Update types a bot may be sent that carry nothing for a town hall's inbox (channels, inline
+# mode, payments, polls, reactions, business accounts, other members' changes); kept as ignored.
+# A type in neither table is new to the hub: also kept, and its reason says it is unknown.
+IGNORED_UPDATE_TYPES = frozenset(
+    {
+        "channel_post", "edited_channel_post", "business_connection", "business_message",
+        "edited_business_message", "deleted_business_messages", "message_reaction", "message_reaction_count",
+        "inline_query", "chosen_inline_result", "shipping_query", "pre_checkout_query", "purchased_paid_media",
+        "poll", "poll_answer", "chat_member", "chat_join_request", "chat_boost", "removed_chat_boost",
+    }
+)  # fmt: skip

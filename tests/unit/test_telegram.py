@@ -27,7 +27,14 @@ from channels.base import (
     VerificationError,
     WebhookRequest,
 )
-from channels.telegram import REASON_BOT_BLOCKED, REASON_BOT_REMOVED, REASON_BOT_UNBLOCKED, TelegramAdapter
+from channels.telegram import (
+    IGNORED_UPDATE_TYPES,
+    REASON_BOT_BLOCKED,
+    REASON_BOT_REMOVED,
+    REASON_BOT_UNBLOCKED,
+    UPDATE_HANDLERS,
+    TelegramAdapter,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
 BOT_TOKEN = "7123456789:AAH4kx9Qe2mT0vLrW8yZ3bN5cD6fG1hJ7kQ"
@@ -227,6 +234,19 @@ def test_unknown_update_type_is_ignored_by_name() -> None:
     event = parse_fixture("poll__unknown_type.json")
     assert isinstance(event, IgnoredEvent)
     assert "poll" in event.reason
+
+
+def test_an_update_type_of_no_use_reads_apart_from_one_the_hub_has_never_seen() -> None:
+    [known] = make_adapter().parse(webhook(json.dumps({"update_id": 7, "poll_answer": {"poll_id": "1"}}).encode()))
+    [new] = make_adapter().parse(webhook(json.dumps({"update_id": 8, "guest_message": {"id": 1}}).encode()))
+    assert isinstance(known, IgnoredEvent) and known.reason == "Update-Typ poll_answer wird nicht verarbeitet"
+    assert isinstance(new, IgnoredEvent) and new.reason == "Update-Typ guest_message ist unbekannt"
+    assert new.provider_id == "guest_message:8"
+
+
+def test_every_update_type_is_either_handled_or_named_as_ignored_not_both() -> None:
+    assert not set(UPDATE_HANDLERS) & IGNORED_UPDATE_TYPES
+    assert set(UPDATE_HANDLERS) == {"message", "edited_message", "callback_query", "my_chat_member"}
 
 
 def test_message_from_a_bot_is_ignored() -> None:
