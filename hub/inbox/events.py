@@ -38,14 +38,20 @@ def without_nul(event: InboundEvent) -> InboundEvent:
 
 
 def _cleaned(value: Any) -> Any:
+    # Returns the very object where nothing changed: a webhook on the hot path almost never has a NUL.
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, tuple):
-        return tuple(_cleaned(item) for item in value)
+        items = tuple(_cleaned(item) for item in value)
+        return items if any(new is not old for new, old in zip(items, value, strict=True)) else value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(
-            value, **{field.name: _cleaned(getattr(value, field.name)) for field in dataclasses.fields(value)}
-        )
+        changed = {}
+        for field in dataclasses.fields(value):
+            original = getattr(value, field.name)
+            cleaned = _cleaned(original)
+            if cleaned is not original:
+                changed[field.name] = cleaned
+        return dataclasses.replace(value, **changed) if changed else value
     return value
 
 
