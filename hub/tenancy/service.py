@@ -145,11 +145,14 @@ def list_api_tokens(
 
 def revoke_api_token(session: Session, *, municipality_id: int, token_id: int) -> TokenListing:
     """Revokes one of the town's tokens; revoking one twice keeps the first time."""
-    found = next(
-        (item for item in list_api_tokens(session, municipality_id=municipality_id) if item.token.id == token_id), None
-    )
-    if found is None:
+    row = session.exec(
+        select(ApiToken, StaffUser)
+        .join(StaffUser, col(StaffUser.id) == col(ApiToken.user_id))
+        .where(ApiToken.id == token_id, ApiToken.municipality_id == municipality_id)
+    ).first()
+    if row is None:
         raise NotFound(f"API-Token {token_id} gibt es in dieser Gemeinde nicht.")
+    found = TokenListing(token=row[0], user=row[1])
     if found.token.revoked_at is None:
         found.token.revoked_at = utcnow()
         session.add(found.token)
