@@ -27,6 +27,12 @@ class TooManyRequests(DomainError):
     status_code = 429
 
 
+class ChannelUnavailable(DomainError):
+    """The provider failed for a moment (or no channel is set up); trying again later may work."""
+
+    status_code = 503
+
+
 class Forbidden(DomainError):
     """The caller's role may not do this."""
 

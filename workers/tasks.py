@@ -8,9 +8,10 @@ from sqlmodel import Session
 
 from channels.registry import build_adapter
 from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
-from hub.broadcasts.models import Broadcast, Delivery
+from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
 from hub.db import get_engine, session_scope
+from hub.delivery.engine import OptedOutRecipient
 from hub.inbox.imap_poll import poll_mailbox, polls_imap
 from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
@@ -68,7 +69,7 @@ def _count_failure(event_id: int, error: Exception) -> None:
 
 @celery_app.task(name="workers.tasks.send_outbound")
 def send_outbound(message_id: int) -> str:
-    result = send_message(get_settings(), message_id)
+    result = send_message(get_settings(), message_id, on_opted_out=stop_everywhere)
     if result.retry_in is not None:
         enqueue_send(message_id, countdown=result.retry_in)
     return result.outcome
@@ -123,7 +124,7 @@ def dispatch(broadcast_id: int) -> str:
 
 @celery_app.task(name="workers.tasks.send_broadcast_batch")
 def send_broadcast_batch(broadcast_id: int, first_id: int, last_id: int) -> str:
-    outcome = send_range(get_settings(), broadcast_id, first_id, last_id, on_opted_out=stop_after_provider_opt_out)
+    outcome = send_range(get_settings(), broadcast_id, first_id, last_id, on_opted_out=stop_everywhere)
     if outcome.yielded or outcome.retry_in is not None:
         with session_scope() as session:
             broadcast = session.get(Broadcast, broadcast_id)
@@ -136,11 +137,11 @@ def send_broadcast_batch(broadcast_id: int, first_id: int, last_id: int) -> str:
     return f"sent {outcome.sent}, failed {outcome.failed}, skipped {outcome.skipped}, yielded {outcome.yielded}"
 
 
-def stop_after_provider_opt_out(session: Session, delivery: Delivery, reason: str) -> None:
-    """The provider says the citizen blocked us or texted STOP there: stop everything, everywhere."""
+def stop_everywhere(session: Session, recipient: OptedOutRecipient) -> None:
+    """The provider says the citizen blocked us or texted STOP there, whatever was sent: stop everything, everywhere."""
     stop_subscription(
-        session, municipality_id=delivery.municipality_id, contact_id=delivery.contact_id,
-        channel_kind=None, source="provider_error", evidence={"delivery_id": delivery.id, "error": reason},
+        session, municipality_id=recipient.municipality_id, contact_id=recipient.contact_id,
+        channel_kind=None, source="provider_error", evidence=recipient.evidence,
     )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Sends a range of a broadcast's deliveries: claim, rate-limit per channel account, send, record.
+"""Sends a range of a broadcast's deliveries through the delivery engine: claim, send, record.
 
 A range is claimed with one UPDATE ... RETURNING (queued -> claimed), so a task that runs
 twice, or two workers on one range, send each delivery once. Each row then moves claimed ->
@@ -21,15 +21,11 @@ from sqlalchemy import exists, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
-    ChannelAdapter,
     Choice,
-    OptedOutError,
     OutboundMessage,
     PermanentError,
     Receipt,
-    TransientError,
 )
-from channels.registry import build_adapter
 from hub.broadcasts.fanout import reroute
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
@@ -37,9 +33,9 @@ from hub.broadcasts.rendering import MailLinks, render
 from hub.broadcasts.service import URGENT_KINDS
 from hub.contacts.models import Contact
 from hub.db import session_scope, utcnow
-from hub.inbox.outbound import retry_delay
+from hub.delivery.classes import ANNOUNCEMENT, WARNING, DeliveryClass
+from hub.delivery.engine import OnOptedOut, OptedOutRecipient, Outcome, Sender
 from hub.inbox.pipeline import apply_early_reports
-from hub.ratelimit import hold_send_slot, shared_limiter
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
 from hub.tenancy.models import ChannelAccount, Municipality
@@ -57,26 +53,9 @@ PREEMPTION_CHECK_SECONDS = 0.5
 UPDATE_DELIVERIES = update(Delivery).execution_options(synchronize_session=False)
 
 
-def take_token(
-    settings: Settings, account: ChannelAccount, per_second: float, *, before_waiting: Callable[[], None] = lambda: None
-) -> Callable[[], None]:
-    """Waits until the account may send one more message without exceeding its rate in any second.
-
-    Returns what to call once the send has ended (answered or failed), since a send counts for
-    the rate from its end (hub.ratelimit). `before_waiting` runs only if there is a wait.
-    """
-    limiter, key = shared_limiter(settings), f"channel:{account.id}"
-    slot = hold_send_slot(limiter, key, max(1, int(per_second)), before_waiting=before_waiting)
-
-    def ended() -> None:
-        # Best effort: the send's outcome must be recorded even if the limiter's store is gone;
-        # an unstamped slot only stays held (counted) until SEND_HOLD_SECONDS.
-        try:
-            limiter.sent(key, slot)
-        except Exception:
-            log.warning("could not stamp the end of a send on %s; its slot stays held for a while", key)
-
-    return ended
+def delivery_class(broadcast: Broadcast) -> DeliveryClass:
+    """Warnings and all-clears go in the priority lane and are sent again after a crash; the rest is bulk."""
+    return WARNING if broadcast.kind in URGENT_KINDS else ANNOUNCEMENT
 
 
 @dataclass
@@ -146,7 +125,7 @@ def send_range(
     first_id: int,
     last_id: int,
     *,
-    on_opted_out: Callable[[Session, Delivery, str], None],
+    on_opted_out: OnOptedOut,
 ) -> BatchOutcome:
     outcome = BatchOutcome()
     with session_scope() as session:
@@ -162,7 +141,7 @@ def send_range(
     if not deliveries:
         return outcome
 
-    adapters: dict[int, tuple[ChannelAccount, ChannelAdapter]] = {}
+    senders: dict[int, Sender] = {}
     with session_scope() as session:
         stopped = _stopped_contacts(session, [d.contact_id for d in deliveries])
         names = dict(
@@ -175,7 +154,7 @@ def send_range(
         for account_id in {d.channel_account_id for d in deliveries}:
             account = session.get(ChannelAccount, account_id)
             assert account is not None
-            adapters[account_id] = (account, build_adapter(account.kind, account.config, account.secrets))
+            senders[account_id] = Sender(settings, account, delivery_class(broadcast))
 
     # A receipt is recorded in the same transaction that marks the next row as sending (one
     # commit per message instead of two); before any wait, and at the end, it is recorded alone.
@@ -186,7 +165,7 @@ def send_range(
             _record_receipt(*unrecorded.pop())
 
     try:
-        _send_claimed(settings, broadcast, deliveries, adapters, stopped, names, municipality_name, outcome,
+        _send_claimed(settings, broadcast, deliveries, senders, stopped, names, municipality_name, outcome,
                       unrecorded, record_unrecorded, on_opted_out=on_opted_out)  # fmt: skip
     finally:
         record_unrecorded()
@@ -197,7 +176,7 @@ def _send_claimed(
     settings: Settings,
     broadcast: Broadcast,
     deliveries: list[Delivery],
-    adapters: dict[int, tuple[ChannelAccount, ChannelAdapter]],
+    senders: dict[int, Sender],
     stopped: set[int],
     names: dict[int, str | None],
     municipality_name: str,
@@ -205,7 +184,7 @@ def _send_claimed(
     unrecorded: list[tuple[Delivery, Receipt]],
     record_unrecorded: Callable[[], None],
     *,
-    on_opted_out: Callable[[Session, Delivery, str], None],
+    on_opted_out: OnOptedOut,
 ) -> None:
     assert broadcast.id is not None
     broadcast_id = broadcast.id
@@ -224,73 +203,83 @@ def _send_claimed(
             _finish(delivery.id, state="skipped", error_message="abgemeldet", claimed_at=None)
             outcome.skipped += 1
             continue
-        account, adapter = adapters[delivery.channel_account_id]
-        # The token first: if the limiter's store is unreachable, the row is still only claimed
+        sender = senders[delivery.channel_account_id]
+        # The slot first: if the limiter's store is unreachable, the row is still only claimed
         # (known unsent) rather than in flight (unknowable). The last receipt is recorded before
         # waiting, so that the provider's status callback finds it.
-        send_ended = take_token(
-            settings, account, float(account.config.get("rate_per_second") or adapter.rate_per_second),
-            before_waiting=record_unrecorded,
-        )  # fmt: skip
+        slot = sender.reserve(before_waiting=record_unrecorded)
+        assert slot is not None, "a broadcast's classes wait for a slot as long as it takes"
         marked = _mark_sending(delivery.id, record=unrecorded[-1] if unrecorded else None)
         unrecorded.clear()  # only once committed: if the UPDATE failed, the finally records it
         if not marked:
-            send_ended()
+            sender.release(slot)
             continue  # cancelled since the claim
-        # A mail carries its own unsubscribe and answer links; other channels take STOP and buttons.
-        mail = adapter.supports_subject
-        rendered = render(
-            broadcast, kind=account.kind, language=delivery.language,
-            recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
-            links=_mail_links(settings, broadcast, delivery, municipality_name) if mail else None,
-        )  # fmt: skip
-        message = OutboundMessage(
-            to=delivery.address,
-            text=rendered.text,
-            subject=rendered.subject,
-            html=rendered.html,
-            headers=rendered.headers,
-            # Only replies to a citizen are auto-replies (null sender); a broadcast wants its bounces.
-            automated=False,
-            status_callback=status_callback_url(settings, account),
-            choices=tuple(
-                Choice(label=option, payload=f"survey:{broadcast_id}:{index}")
-                for index, option in enumerate(broadcast.options)
-            )
-            if adapter.supports_choices
-            else (),
-        )
-        try:
-            receipt = _send_counted(adapter, message, send_ended)
-        except OptedOutError as error:
+        message = _message(settings, broadcast, delivery, sender, names, municipality_name)
+        sent = sender.send(slot, message, attempt=delivery.attempts + 1)
+        if sent.receipt is not None:
+            unrecorded.append((delivery, sent.receipt))
+            outcome.sent += 1
+        elif sent.state == "opted_out":
             with session_scope() as session:
                 row = session.get(Delivery, delivery.id)
                 assert row is not None
-                _apply_failure(row, "opted_out", error)
-                on_opted_out(session, row, str(error))
+                _apply_failure(row, "opted_out", sent)
+                on_opted_out(session, OptedOutRecipient(
+                    municipality_id=row.municipality_id, contact_id=row.contact_id,
+                    evidence={"delivery_id": row.id, "error": str(sent.error)},
+                ))  # fmt: skip
             outcome.failed += 1
-        except PermanentError as error:
-            if broadcast.fallback and _fall_back(broadcast, delivery, account.kind, error):
+        elif sent.state == "rejected":
+            assert isinstance(sent.error, PermanentError)
+            if broadcast.fallback and _fall_back(broadcast, delivery, sender.account.kind, sent.error):
                 outcome.retry_in = min(outcome.retry_in or FALLBACK_DELAY, FALLBACK_DELAY)
                 continue
-            _finish(delivery.id, state="failed", error_code=error.code, error_message=str(error))
+            _finish(delivery.id, state="failed", error_code=sent.error_code, error_message=sent.error_text)
             outcome.failed += 1
-        except TransientError as error:
-            delay = _retry_or_fail(settings, delivery, error)
-            if delay is not None:
-                outcome.retry_in = min(outcome.retry_in or delay, delay)
-            else:
-                outcome.failed += 1
+        elif sent.state == "retry":
+            assert sent.retry_in is not None
+            _finish(
+                delivery.id, state="queued", next_attempt_at=utcnow() + timedelta(seconds=sent.retry_in),
+                error_code=sent.error_code, error_message=sent.error_text,
+            )  # fmt: skip
+            outcome.retry_in = min(outcome.retry_in or sent.retry_in, sent.retry_in)
         else:
-            unrecorded.append((delivery, receipt))
-            outcome.sent += 1
+            _finish(delivery.id, state="failed", error_code=sent.error_code,
+                    error_message=f"{sent.error} (aufgegeben)"[:500])  # fmt: skip
+            outcome.failed += 1
 
 
-def _send_counted(adapter: ChannelAdapter, message: OutboundMessage, send_ended: Callable[[], None]) -> Receipt:
-    try:
-        return adapter.send(message)
-    finally:
-        send_ended()
+def _message(
+    settings: Settings,
+    broadcast: Broadcast,
+    delivery: Delivery,
+    sender: Sender,
+    names: dict[int, str | None],
+    municipality_name: str,
+) -> OutboundMessage:
+    # A mail carries its own unsubscribe and answer links; other channels take STOP and buttons.
+    mail = sender.adapter.supports_subject
+    rendered = render(
+        broadcast, kind=sender.account.kind, language=delivery.language,
+        recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
+        links=_mail_links(settings, broadcast, delivery, municipality_name) if mail else None,
+    )  # fmt: skip
+    return OutboundMessage(
+        to=delivery.address,
+        text=rendered.text,
+        subject=rendered.subject,
+        html=rendered.html,
+        headers=rendered.headers,
+        # Only replies to a citizen are auto-replies (null sender); a broadcast wants its bounces.
+        automated=False,
+        status_callback=status_callback_url(settings, sender.account),
+        choices=tuple(
+            Choice(label=option, payload=f"survey:{broadcast.id}:{index}")
+            for index, option in enumerate(broadcast.options)
+        )
+        if sender.adapter.supports_choices
+        else (),
+    )
 
 
 def _fall_back(broadcast: Broadcast, delivery: Delivery, failed_kind: str, error: PermanentError) -> bool:
@@ -354,10 +343,9 @@ def _mark_sending(delivery_id: int | None, *, record: tuple[Delivery, Receipt] |
         return bool(marked.rowcount)  # type: ignore[attr-defined]
 
 
-def _apply_failure(row: Delivery, state: str, error: Exception) -> None:
+def _apply_failure(row: Delivery, state: str, outcome: Outcome) -> None:
     row.state = state
-    row.error_code = (getattr(error, "code", None) or "")[:32] or None
-    row.error_message = str(error)[:500]
+    row.error_code, row.error_message = outcome.error_code, outcome.error_text
 
 
 def _finish(delivery_id: int | None, **values: Any) -> None:
@@ -381,26 +369,13 @@ def _record_receipt(delivery: Delivery, receipt: Receipt) -> None:
         _write_receipt(session, delivery, receipt)
 
 
-def _retry_or_fail(settings: Settings, delivery: Delivery, error: TransientError) -> float | None:
-    attempts = delivery.attempts + 1  # the row was loaded before _mark_sending counted this attempt
-    if attempts >= settings.max_send_attempts:
-        _finish(delivery.id, state="failed", error_code=error.code, error_message=f"{error} (aufgegeben)"[:500])
-        return None
-    delay = retry_delay(settings, attempts, error.retry_after)
-    _finish(
-        delivery.id, state="queued", next_attempt_at=utcnow() + timedelta(seconds=delay), error_code=error.code,
-        error_message=str(error)[:500],
-    )  # fmt: skip
-    return delay
-
-
 def settle_stale(session: Session, settings: Settings) -> dict[str, int]:
     """Deliveries a crashed worker left behind.
 
     Claimed rows were never attempted and simply go back to the queue. For rows left in
-    "sending", whether the provider took them is unknowable: warnings err towards sending
-    again (a duplicate warning is better than a missed one); everything else errs towards not
-    sending twice and is marked uncertain.
+    "sending", whether the provider took them is unknowable, and their delivery class decides:
+    warnings are sent again (WARNING: a duplicate beats a missed one); announcements are not
+    sent twice and are marked uncertain (ANNOUNCEMENT).
     """
     cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
     unclaimed = session.execute(

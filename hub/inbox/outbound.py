@@ -1,4 +1,4 @@
-"""Sends one queued outbound message through its channel's adapter, at most once per claim.
+"""Sends one queued reply or automatic answer through the delivery engine, at most once per claim.
 
 The row is the record and the broker only carries its id: the send claims the row with one
 UPDATE (queued -> sending) that only one worker can win, so a task delivered twice sends once.
@@ -7,25 +7,18 @@ UPDATE (queued -> sending) that only one worker can win, so a task delivered twi
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from channels.base import (
-    Choice,
-    OptedOutError,
-    OutboundMessage,
-    PermanentError,
-    Receipt,
-    TransientError,
-    window_open,
-)
-from channels.registry import adapter_class, build_adapter
+from channels.base import Choice, OutboundMessage, PermanentError, window_open
+from channels.registry import adapter_class
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
+from hub.delivery.classes import REPLY
+from hub.delivery.engine import OnOptedOut, OptedOutRecipient, Outcome, Sender
 from hub.inbox.models import Conversation, Message
 from hub.inbox.pipeline import apply_early_reports
 from hub.settings import Settings
@@ -91,13 +84,8 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
     )
 
 
-def retry_delay(settings: Settings, attempts: int, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, never shorter than what the provider asked for."""
-    backoff = settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
-    return max(retry_after or 0.0, random.uniform(backoff / 2, backoff))  # noqa: S311 (jitter, not crypto)
-
-
-def send_message(settings: Settings, message_id: int) -> SendResult:
+def send_message(settings: Settings, message_id: int, *, on_opted_out: OnOptedOut) -> SendResult:
+    """Sends a queued reply or automatic answer as a `REPLY`; `on_opted_out` stops a citizen who refused it."""
     with session_scope() as session:
         if not claim(session, message_id):
             return SendResult(outcome="not claimed (already sent, sending, or not due)")
@@ -109,64 +97,64 @@ def send_message(settings: Settings, message_id: int) -> SendResult:
         except PermanentError as error:
             _fail(message, error)
             return SendResult(outcome=f"failed: {error}")
-    adapter = build_adapter(account.kind, account.config, account.secrets)
-    try:
-        receipt = adapter.send(outbound)
-    except OptedOutError as error:
-        return _record_failure(message_id, error, "opted out")
-    except PermanentError as error:
-        return _record_failure(message_id, error, "failed")
-    except TransientError as error:
-        return _record_transient(settings, message_id, error)
-    return _record_receipt(message_id, receipt)
+        attempt = message.attempts
+    outcome = Sender(settings, account, REPLY).send_now(outbound, attempt=attempt)
+    with session_scope() as session:
+        message = session.get(Message, message_id)
+        assert message is not None
+        return _record(session, message, outcome, on_opted_out)
 
 
-def _fail(message: Message, error: PermanentError) -> None:
+def _fail(message: Message, error: Exception) -> None:
     message.status = "failed"
-    message.error_code = (error.code or "")[:32] or None
+    message.error_code = (getattr(error, "code", None) or "")[:32] or None
     message.error_message = str(error)[:500]
 
 
-def _record_failure(message_id: int, error: PermanentError, label: str) -> SendResult:
-    with session_scope() as session:
-        message = session.get(Message, message_id)
-        assert message is not None
-        _fail(message, error)
-    log.warning("message %s %s: %s", message_id, label, error)
-    return SendResult(outcome=f"{label}: {error}")
-
-
-def _record_transient(settings: Settings, message_id: int, error: TransientError) -> SendResult:
-    with session_scope() as session:
-        message = session.get(Message, message_id)
-        assert message is not None
-        message.error_code = (error.code or "")[:32] or None
-        message.error_message = str(error)[:500]
-        if message.attempts >= settings.max_send_attempts:
-            message.status = "failed"
-            log.warning("message %s failed after %s attempts: %s", message_id, message.attempts, error)
-            return SendResult(outcome=f"failed after {message.attempts} attempts: {error}")
-        delay = retry_delay(settings, message.attempts, error.retry_after)
-        message.status = "queued"
-        message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-    log.info("message %s: transient error (%s), retry in %.1fs", message_id, error, delay)
-    return SendResult(outcome=f"retry: {error}", retry_in=delay)
-
-
-def _record_receipt(message_id: int, receipt: Receipt) -> SendResult:
-    with session_scope() as session:
-        message = session.get(Message, message_id)
-        assert message is not None
+def _record(session: Session, message: Message, outcome: Outcome, on_opted_out: OnOptedOut) -> SendResult:
+    if outcome.receipt is not None:
         message.status = "sent"
-        message.provider_id = receipt.provider_id
+        message.provider_id = outcome.receipt.provider_id
         message.sent_at = utcnow()
         message.error_code = message.error_message = None
-        if receipt.segments is not None:
-            message.segments, message.encoding = receipt.segments, receipt.encoding
+        if outcome.receipt.segments is not None:
+            message.segments, message.encoding = outcome.receipt.segments, outcome.receipt.encoding
         session.flush()
         # The provider may have reported on the message while it was being recorded.
-        apply_early_reports(session, channel_account_id=message.channel_account_id, provider_id=receipt.provider_id)
-    return SendResult(outcome=f"sent as {receipt.provider_id}")
+        apply_early_reports(
+            session, channel_account_id=message.channel_account_id, provider_id=outcome.receipt.provider_id
+        )
+        return SendResult(outcome=f"sent as {outcome.receipt.provider_id}")
+    message.error_code, message.error_message = outcome.error_code, outcome.error_text
+    if outcome.state == "retry":
+        assert outcome.retry_in is not None
+        message.status = "queued"
+        message.next_attempt_at = utcnow() + timedelta(seconds=outcome.retry_in)
+        log.info("message %s: transient error (%s), retry in %.1fs", message.id, outcome.error, outcome.retry_in)
+        return SendResult(outcome=f"retry: {outcome.error}", retry_in=outcome.retry_in)
+    message.status = "failed"
+    if outcome.state == "gave_up":
+        log.warning("message %s failed after %s attempts: %s", message.id, message.attempts, outcome.error)
+        return SendResult(outcome=f"failed after {message.attempts} attempts: {outcome.error}")
+    label = "opted out" if outcome.state == "opted_out" else "failed"
+    if outcome.state == "opted_out":
+        on_opted_out(session, _refusing(session, message, outcome))
+    log.warning("message %s %s: %s", message.id, label, outcome.error)
+    return SendResult(outcome=f"{label}: {outcome.error}")
+
+
+def _refusing(session: Session, message: Message, outcome: Outcome) -> OptedOutRecipient:
+    """Who refused the message: the citizen of its case, or the one it answered outside any case."""
+    contact_id = message.contact_id
+    if contact_id is None:
+        conversation = session.get(Conversation, message.conversation_id)
+        assert conversation is not None
+        contact_id = conversation.contact_id
+    return OptedOutRecipient(
+        municipality_id=message.municipality_id,
+        contact_id=contact_id,
+        evidence={"message_id": message.id, "error": str(outcome.error)},
+    )
 
 
 def stale_queued_ids(session: Session, settings: Settings) -> list[int]:
@@ -186,8 +174,9 @@ def stale_queued_ids(session: Session, settings: Settings) -> list[int]:
 def settle_stale_sending(session: Session, settings: Settings) -> int:
     """Rows stuck in "sending": the worker died between the provider call and the record.
 
-    Whether the citizen got the reply is unknowable, and a reply must never arrive twice, so
-    the row is failed with that reason for a person to decide; it is not sent again.
+    Whether the citizen got the reply is unknowable, and a reply must never arrive twice
+    (REPLY: uncertain), so the row is failed with that reason for a person to decide; it is not
+    sent again.
     """
     cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
     settled = session.execute(

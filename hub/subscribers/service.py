@@ -24,20 +24,22 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, delete, exists, func, or_
 from sqlmodel import Session, col, select
 
-from channels.base import OutboundMessage, PermanentError, TransientError
-from channels.registry import adapter_classes, build_adapter, kinds_reaching
+from channels.base import OutboundMessage
+from channels.registry import adapter_classes
 from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
-from hub.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
+from hub.delivery.engine import send_while_waiting
+from hub.errors import ChannelUnavailable, Conflict, InvalidInput, NotFound, TooManyRequests
 from hub.inbox.models import Message
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 from hub.subscribers.preferences import preference
 from hub.templating import greeting, render_message
-from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+from hub.tenancy.models import Municipality
+from hub.tenancy.service import channel_reaching
 
 log = logging.getLogger(__name__)
 
@@ -671,81 +673,6 @@ EMAIL_PURPOSE = "email-double-opt-in"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def channel_reaching(session: Session, *, municipality_id: int, identity: str) -> ChannelAccount | None:
-    """The municipality's first active account that reaches `identity` addresses ("phone", "email").
-
-    That is the one automatic messages to such an address leave from: codes by SMS, mail to staff.
-    """
-    return session.exec(
-        select(ChannelAccount)
-        .where(
-            ChannelAccount.municipality_id == municipality_id,
-            col(ChannelAccount.kind).in_(kinds_reaching(identity)),
-            col(ChannelAccount.active).is_(True),
-        )
-        .order_by(col(ChannelAccount.id))
-    ).first()
-
-
-# What a citizen on a form reads when the message to them could not be sent.
-SEND_ERRORS = {
-    "de": {
-        "unavailable": "Die Nachricht konnte gerade nicht gesendet werden, bitte gleich noch einmal versuchen.",
-        "rejected": "An diese Adresse kann keine Nachricht gesendet werden. Bitte prüfen Sie die Eingabe.",
-    },
-    "en": {
-        "unavailable": "The message could not be sent just now; please try again in a moment.",
-        "rejected": "No message can be sent to this address. Please check it.",
-    },
-}
-
-
-def send_now(account: ChannelAccount, outbound: OutboundMessage, *, language: str) -> None:
-    """Sends while a citizen waits on a form: a passing failure is a 503, a refused address a 422."""
-    errors = SEND_ERRORS.get(language, SEND_ERRORS["de"])
-    try:
-        build_adapter(account.kind, account.config, account.secrets).send(outbound)
-    except TransientError as error:
-        raise ChannelUnavailable(errors["unavailable"]) from error
-    except PermanentError as error:
-        raise InvalidInput(errors["rejected"]) from error
-
-
-def mail_staff(session: Session, *, user: StaffUser, template: str, **context: Any) -> bool:
-    """Mails a staff member from the town's email channel: `<template>_subject.txt.j2` and `<template>.txt.j2`.
-
-    The templates get `salutation` and `name` (hub.templating.greeting) besides `context`. False
-    when the town has no email channel or the send failed; it is logged, and the caller decides
-    what the person is told instead.
-    """
-    account = channel_reaching(session, municipality_id=user.municipality_id, identity="email")
-    if account is None:
-        log.warning("mail %s to staff member %s: the municipality has no email channel", template, user.id)
-        return False
-    greeted = {**greeting(user.language, user.name), **context}
-    try:
-        send_now(
-            account,
-            OutboundMessage(
-                to=user.email,
-                subject=render_message(f"{template}_subject.txt.j2", user.language, **greeted),
-                text=render_message(f"{template}.txt.j2", user.language, **greeted),
-                automated=True,
-            ),
-            language=user.language,
-        )
-    except DomainError:
-        log.warning("mail %s to staff member %s could not be sent", template, user.id, exc_info=True)
-        return False
-    return True
-
-
-class ChannelUnavailable(DomainError):
-    """The provider failed for a moment (or no channel is set up); trying again later may work."""
-
-    status_code = 503
-
-
 def request_email_subscription(
     session: Session,
     *,
@@ -807,16 +734,13 @@ def request_email_subscription(
         "district": place.name if place else None,
         "days": CONFIRMATION_VALID_SECONDS // 86400,
     }
-    send_now(
-        account,
-        OutboundMessage(
-            to=address,
-            subject=render_message("email_double_opt_in_subject.txt.j2", language, overrides=texts, **context),
-            text=render_message("email_double_opt_in.txt.j2", language, overrides=texts, **context),
-            automated=True,
-        ),
-        language=language,
+    message = OutboundMessage(
+        to=address,
+        subject=render_message("email_double_opt_in_subject.txt.j2", language, overrides=texts, **context),
+        text=render_message("email_double_opt_in.txt.j2", language, overrides=texts, **context),
+        automated=True,
     )
+    send_while_waiting(settings, account, message, language=language)
     return address
 
 

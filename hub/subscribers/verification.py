@@ -32,14 +32,18 @@ from channels.base import OutboundMessage
 from hub.audit.models import AuditEvent
 from hub.contacts.merge import merge
 from hub.contacts.models import ContactIdentity
-from hub.contacts.service import resolve_contact
-from hub.db import utcnow
-from hub.errors import DomainError, InvalidInput, TooManyRequests
+from hub.contacts.service import find_contact, resolve_contact
+from hub.db import session_scope, utcnow
+from hub.delivery.engine import RecipientOptedOut, send_while_waiting
+from hub.delivery.staff_mail import mail_staff
+from hub.errors import ChannelUnavailable, DomainError, InvalidInput, TooManyRequests
+from hub.settings import get_settings
 from hub.subscribers import service
 from hub.subscribers.models import PhoneVerification
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+from hub.tenancy.service import channel_reaching
 
 log = logging.getLogger(__name__)
 
@@ -302,8 +306,8 @@ def _alert_administrators(
         )
     ).all()
     for administrator in administrators:
-        service.mail_staff(
-            session, user=administrator, template="verification_ceiling",
+        mail_staff(
+            session, settings=get_settings(), user=administrator, template="verification_ceiling",
             municipality=municipality.name, ceiling=ceiling, per_day=per == "day",
         )  # fmt: skip
 
@@ -322,9 +326,9 @@ def _request(
 
 
 def _sms_account(session: Session, municipality_id: int, language: str) -> ChannelAccount:
-    account = service.channel_reaching(session, municipality_id=municipality_id, identity="phone")
+    account = channel_reaching(session, municipality_id=municipality_id, identity="phone")
     if account is None:
-        raise service.ChannelUnavailable(message(language, "no_channel"))
+        raise ChannelUnavailable(message(language, "no_channel"))
     return account
 
 
@@ -337,7 +341,30 @@ def _send_code(municipality: Municipality, account: ChannelAccount, phone: str, 
         municipality=municipality.name,
         minutes=int(VALID_FOR.total_seconds() // 60),
     )
-    service.send_now(account, OutboundMessage(to=phone, text=text, automated=True), language=language)
+    message = OutboundMessage(to=phone, text=text, automated=True)
+    try:
+        send_while_waiting(get_settings(), account, message, language=language)
+    except RecipientOptedOut as refusal:
+        _stop_opted_out_number(municipality, account, phone, refusal)
+        raise
+
+
+def _stop_opted_out_number(
+    municipality: Municipality, account: ChannelAccount, phone: str, refusal: RecipientOptedOut
+) -> None:
+    """The provider says the number stopped our messages: a contact it belongs to is stopped everywhere.
+
+    In a transaction of its own, since the form's answers with the refusal and takes its code back.
+    """
+    assert municipality.id is not None
+    with session_scope() as session:
+        contact = find_contact(session, municipality_id=municipality.id, kind="phone", address=phone)
+        if contact is None or contact.id is None:
+            return
+        service.stop(
+            session, municipality_id=municipality.id, contact_id=contact.id, channel_kind=None,
+            source="provider_error", evidence={"channel_account_id": account.id, "error": str(refusal.__cause__)},
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -433,7 +460,7 @@ def _apply(
     district = request.get("district")
     districts = [service.district_by_key(session, municipality_id=municipality.id, word=district)] if district else []
     # The consent was given on the channel that carried the code.
-    sms = service.channel_reaching(session, municipality_id=municipality.id, identity="phone")
+    sms = channel_reaching(session, municipality_id=municipality.id, identity="phone")
     change = service.subscribe(
         session,
         municipality_id=municipality.id,

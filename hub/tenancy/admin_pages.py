@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from channels.registry import adapter_class
 from hub.db import get_session
+from hub.delivery import staff_mail, trial
 from hub.errors import Conflict, InvalidInput
 from hub.settings import get_settings
 from hub.subscribers.preferences import preference
@@ -138,7 +139,7 @@ def _channel_page(
     account_id: int,
     *,
     messages: list[tuple[str, str]],
-    test: admin.TestResult | None = None,
+    test: trial.TestResult | None = None,
     test_to: str = "",
     test_text: str = "",
     status_code: int = 200,
@@ -220,14 +221,14 @@ def channel_test(
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
     try:
-        result = admin.send_test_message(
-            session, municipality_id=staff.municipality_id, actor_id=staff.user_id, account_id=account_id,
-            to=to, text=text,
+        result = trial.send_test_message(
+            session, settings=get_settings(), municipality_id=staff.municipality_id, actor_id=staff.user_id,
+            account_id=account_id, to=to, text=text,
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         return _channel_page(
             request, staff, session, account_id, messages=[], test_to=to, test_text=text, status_code=422,
-            test=admin.TestResult(ok=False, error=str(error), permanent=True),
+            test=trial.TestResult(ok=False, error=str(error), permanent=True),
         )  # fmt: skip
     session.commit()
     return _channel_page(request, staff, session, account_id, messages=[], test=result, test_to=to, test_text=text)
@@ -288,7 +289,7 @@ def invite(
         return _staff_page(request, staff, session, messages=[("error", str(error))], status_code=422, invite=form)
     session.commit()
     settings = get_settings()
-    if admin.mail_invitation(session, settings=settings, user=user, inviter=staff.user, token=token):
+    if staff_mail.mail_invitation(session, settings=settings, user=user, inviter=staff.user, token=token):
         notice = translate(request, "{name} wurde angelegt und hat eine E-Mail mit dem Link zum Passwort bekommen.")
         return _staff_page(request, staff, session, messages=[("success", notice.format(name=user.name))])
     notice = translate(

@@ -13,21 +13,19 @@ from datetime import timedelta
 from typing import Any
 
 import phonenumbers
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from channels.base import ChannelError, OutboundMessage, PermanentError, SettingField
-from channels.registry import adapter_class, adapter_classes, build_adapter, known_kinds
+from channels.base import SettingField
+from channels.registry import adapter_class, adapter_classes, known_kinds
 from hub.audit.models import AuditEvent
-from hub.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox.sla import WEEKDAYS
-from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings
 from hub.subscribers.preferences import DEFAULTS
-from hub.subscribers.service import mail_staff
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.roles import ROLES
-from hub.tenancy.signin import RESET_VALID, create_password_reset, end_all_sessions
+from hub.tenancy.signin import create_password_reset, end_all_sessions
 from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
@@ -191,41 +189,6 @@ def set_channel_active(
     return account
 
 
-@dataclass(frozen=True)
-class TestResult:
-    """What the provider answered to a test message: its message id, or its error in words."""
-
-    ok: bool
-    provider_id: str | None = None
-    error: str | None = None
-    code: str | None = None
-    permanent: bool = False
-
-
-def send_test_message(
-    session: Session, *, municipality_id: int, actor_id: int, account_id: int, to: str, text: str
-) -> TestResult:
-    """Sends one message through the account's real adapter, so the settings are tried as they are."""
-    account = get_channel_account(session, municipality_id=municipality_id, account_id=account_id)
-    if not to.strip():
-        raise InvalidInput("Bitte geben Sie an, wohin die Testnachricht gehen soll.")
-    outbound = OutboundMessage(
-        to=to.strip(), text=text.strip() or "Testnachricht von Rathaus Hub", subject="Testnachricht von Rathaus Hub"
-    )
-    try:
-        receipt = build_adapter(account.kind, account.config, account.secrets).send(outbound)
-        result = TestResult(ok=True, provider_id=receipt.provider_id)
-    except ChannelError as error:
-        result = TestResult(ok=False, error=str(error), code=error.code, permanent=isinstance(error, PermanentError))
-    except (KeyError, ValueError, TypeError) as error:
-        # A setting the adapter needs is missing or malformed: the account cannot even be built.
-        result = TestResult(ok=False, error=f"Die Einstellungen des Kanals sind unvollständig: {error}", permanent=True)
-    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="channel.test_sent",
-          object_type="channel_account", object_id=account.id, to=outbound.to, ok=result.ok,
-          error=result.error)  # fmt: skip
-    return result
-
-
 # Staff
 
 
@@ -279,50 +242,6 @@ def invite_staff(
 
 def invitation_link(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/app/password/reset/{token}"
-
-
-RESETS_PER_ADDRESS_PER_HOUR = 3
-RESETS_PER_CLIENT_PER_HOUR = 20
-
-
-def mail_password_reset(session: Session, *, settings: Settings, client: str | None, email: str) -> None:
-    """Mails a one-time reset link to each active account with this address, within the limits.
-
-    Says nothing of whether there was such an account: the answer must not tell addresses apart.
-    """
-    address = email.strip().lower()
-    limiter = shared_limiter(settings)
-    if not (
-        try_acquire(limiter, f"reset:ip:{client or 'unknown'}", RESETS_PER_CLIENT_PER_HOUR, 3600)
-        and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)
-    ):
-        raise TooManyRequests("Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal.")
-    users = session.exec(
-        select(StaffUser).where(func.lower(StaffUser.email) == address, col(StaffUser.active).is_(True))
-    ).all()
-    for user in users:
-        municipality = session.get(Municipality, user.municipality_id)
-        if municipality is None:
-            continue
-        token = create_password_reset(session, user=user)
-        session.commit()
-        mail_staff(
-            session, user=user, template="password_reset", municipality=municipality.name,
-            link=f"{settings.public_url.rstrip('/')}/app/password/reset/{token}",
-            minutes=int(RESET_VALID.total_seconds() // 60),
-        )  # fmt: skip
-
-
-def mail_invitation(session: Session, *, settings: Settings, user: StaffUser, inviter: StaffUser, token: str) -> bool:
-    """Mails the first-password link from the town's email channel; False when there is none or it failed."""
-    municipality = session.get(Municipality, user.municipality_id)
-    if municipality is None:
-        return False
-    return mail_staff(
-        session, user=user, template="staff_invitation", inviter=inviter.name,
-        municipality=municipality.name, email=user.email, link=invitation_link(settings, token),
-        days=INVITATION_VALID.days,
-    )  # fmt: skip
 
 
 def update_staff(

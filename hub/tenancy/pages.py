@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.db import get_session
+from hub.delivery import staff_mail
 from hub.errors import InvalidInput, TooManyRequests
 from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
-from hub.tenancy import administration as admin
 from hub.tenancy import signin
 from hub.tenancy.models import StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
@@ -167,7 +167,7 @@ def forgot(request: Request, email: Annotated[str, Form()] = "", session: Sessio
     """Always the same answer, so the form does not tell which addresses have an account."""
     title = translate(request, "Passwort vergessen")
     try:
-        admin.mail_password_reset(session, settings=get_settings(), client=client_address(request), email=email)
+        staff_mail.mail_password_reset(session, settings=get_settings(), client=client_address(request), email=email)
     except TooManyRequests as error:
         return render(
             request, "staff/password_forgot.html", status_code=429, title=title, error=translate(request, str(error))

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from channels.registry import adapter_class
+from channels.registry import adapter_class, kinds_reaching
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
 from hub.settings import Settings
@@ -235,6 +235,22 @@ def status_callback_url(settings: Settings, account: ChannelAccount) -> str | No
     if webhook is None or not webhook.status_reports:
         return None
     return f"{settings.public_url.rstrip('/')}/webhooks/{account.kind}/{account.id}/status"
+
+
+def channel_reaching(session: Session, *, municipality_id: int, identity: str) -> ChannelAccount | None:
+    """The municipality's first active account that reaches `identity` addresses ("phone", "email").
+
+    That is the one automatic messages to such an address leave from: codes by SMS, mail to staff.
+    """
+    return session.exec(
+        select(ChannelAccount)
+        .where(
+            ChannelAccount.municipality_id == municipality_id,
+            col(ChannelAccount.kind).in_(kinds_reaching(identity)),
+            col(ChannelAccount.active).is_(True),
+        )
+        .order_by(col(ChannelAccount.id))
+    ).first()
 
 
 def describe_channel_account(settings: Settings, account: ChannelAccount, *, show_secrets: bool) -> dict[str, Any]:

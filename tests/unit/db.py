@@ -80,6 +80,7 @@ class FakeAdapter:
 
     sent: list[OutboundMessage] = field(default_factory=list)
     fail_with: Exception | None = None
+    rate_per_second: float = 10.0
 
     def __call__(self, kind: str, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> FakeAdapter:
         return self

@@ -34,6 +34,7 @@ from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.redis_claim import claim_redis_database
 from tests.unit.conftest import FakeProvider
 from tests.unit.test_admin_pages import twilio_answer
+from workers.tasks import stop_everywhere
 
 
 @dataclass
@@ -153,15 +154,8 @@ def send_all(settings: Settings, broadcast_id: int, rounds: int = 40) -> None:
                 update(Delivery).where(col(Delivery.broadcast_id) == broadcast_id).values(next_attempt_at=None)
             )
         for first, last in ranges:
-            send_range(settings, broadcast_id, first, last, on_opted_out=stop_on_opt_out)
+            send_range(settings, broadcast_id, first, last, on_opted_out=stop_everywhere)
     raise AssertionError("deliveries still queued after all rounds")
-
-
-def stop_on_opt_out(session: Session, delivery: Delivery, reason: str) -> None:
-    subscribers.stop(
-        session, municipality_id=delivery.municipality_id, contact_id=delivery.contact_id, channel_kind=None,
-        source="provider_error", evidence={"delivery_id": delivery.id, "error": reason},
-    )  # fmt: skip
 
 
 def targeted(session: Session, town: Town, topic_ids: list[int] = (), topic_match: str = "any",  # type: ignore[assignment]
@@ -305,7 +299,7 @@ def test_an_announcement_yields_to_a_warning_that_is_sending(session: Session, s
     start(session, warning)
     assert announcement.id is not None and warning.id is not None
     [(first, last)] = batch_ranges(session, announcement.id)
-    outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_on_opt_out)
+    outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_everywhere)
     assert outcome.yielded and outcome.sent == 0
     send_all(settings, warning.id)
     send_all(settings, announcement.id)
@@ -498,7 +492,7 @@ def test_a_paused_broadcast_sends_nothing_until_resumed(session: Session, settin
     service.pause(session, actor=town.mayor, broadcast_id=broadcast.id)
     session.commit()
     [(first, last)] = batch_ranges(session, broadcast.id)
-    assert send_range(settings, broadcast.id, first, last, on_opted_out=stop_on_opt_out).sent == 0
+    assert send_range(settings, broadcast.id, first, last, on_opted_out=stop_everywhere).sent == 0
     assert town.sandbox.outbox(kind="twilio") == []
     with pytest.raises(Conflict, match="paused"):
         service.pause(session, actor=town.mayor, broadcast_id=broadcast.id)
@@ -621,5 +615,5 @@ def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started
     approved(session, town, kind="warning", severity="Severe", title="Glätte")  # no worker has taken it yet
     assert announcement.id is not None
     [(first, last)] = batch_ranges(session, announcement.id)
-    outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_on_opt_out)
+    outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_everywhere)
     assert outcome.yielded and town.sandbox.outbox(kind="twilio") == []

@@ -13,6 +13,7 @@ from channels.base import InboundMessage
 from hub.app import create_app
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, SurveyAnswer
+from hub.delivery import engine
 from hub.inbox import service as inbox
 from hub.inbox.models import Conversation, Message
 from hub.settings import Settings
@@ -34,7 +35,7 @@ def town(session: Session) -> Town:
 def sent(monkeypatch: pytest.MonkeyPatch) -> FakeAdapter:
     """What the sign-up pages sent (codes by SMS, confirmation mails) instead of a provider."""
     adapter = FakeAdapter()
-    monkeypatch.setattr(service, "build_adapter", adapter)
+    monkeypatch.setattr(engine, "build_adapter", adapter)
     return adapter
 
 

@@ -11,10 +11,11 @@ from sqlmodel import Session, select
 from channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channels.registry import build_adapter
 from hub.db import utcnow
+from hub.delivery.engine import retry_delay
 from hub.errors import InvalidInput
 from hub.inbox import service
 from hub.inbox.models import Conversation, InboundEvent, Message
-from hub.inbox.outbound import retry_delay, settle_stale_sending, stale_queued_ids
+from hub.inbox.outbound import settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import EARLY_REPORT_WAIT, process_event, stale_pending_events
 from hub.inbox.receive import store_events, store_unreadable
 from hub.settings import Settings

@@ -22,6 +22,7 @@ from hub.subscribers.models import ConsentEvent, Subscription
 from tests.unit.conftest import FakeProvider
 from tests.unit.db import Town, make_town, receive
 from tests.unit.web import clerk
+from workers.tasks import stop_everywhere
 
 WORDS = {
     "stop_words": ["STOP", "STOPP", "ABMELDEN"],
@@ -402,7 +403,7 @@ def test_the_answer_outside_a_case_reaches_the_messenger_user_as_a_response(
     [result] = receive(session, settings, facebook, started)
 
     [answer_id] = result.to_send
-    assert send_message(settings, answer_id).outcome == "sent as m_sent_1"
+    assert send_message(settings, answer_id, on_opted_out=stop_everywhere).outcome == "sent as m_sent_1"
     [request] = fake_provider.requests
     assert request.form["recipient"] == ['{"id": "7412589630147852"}']
     # The citizen wrote a moment ago: an answer, not a message tagged as a person's outside the window.

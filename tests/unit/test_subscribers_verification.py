@@ -11,8 +11,9 @@ from sqlmodel import Session, select
 from channels.base import PermanentError, TransientError
 from hub.audit.models import AuditEvent
 from hub.db import utcnow
-from hub.errors import InvalidInput, TooManyRequests
-from hub.subscribers import service, verification
+from hub.delivery import engine
+from hub.errors import ChannelUnavailable, InvalidInput, TooManyRequests
+from hub.subscribers import verification
 from hub.subscribers.models import ConsentEvent, PhoneVerification, Subscription
 from tests.unit.db import FakeAdapter, Town, make_town
 from tests.unit.web import staff_user
@@ -28,7 +29,7 @@ def town(session: Session) -> Town:
 @pytest.fixture
 def sms(monkeypatch: pytest.MonkeyPatch) -> FakeAdapter:
     adapter = FakeAdapter()
-    monkeypatch.setattr(service, "build_adapter", adapter)
+    monkeypatch.setattr(engine, "build_adapter", adapter)
     return adapter
 
 
@@ -183,7 +184,7 @@ def test_a_failed_send_is_taken_back_so_the_citizen_can_retry_at_once(
 ) -> None:
     now = utcnow()
     sms.fail_with = TransientError("Twilio 503")
-    with pytest.raises(service.ChannelUnavailable, match="gleich noch einmal") as error:
+    with pytest.raises(ChannelUnavailable, match="gleich noch einmal") as error:
         start(session, town, now=now)
     assert error.value.status_code == 503
     assert session.exec(select(PhoneVerification)).all() == []
