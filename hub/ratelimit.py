@@ -37,9 +37,9 @@ SEND_WINDOW_SECONDS = 1.05
 SEND_HOLD_SECONDS = 60.0
 # How often a sender waiting on slots that are all in flight looks again.
 IN_FLIGHT_POLL_SECONDS = 0.02
-# A waiting priority sender's mark lasts this long unless it looks again: one that died waiting
-# holds bulk back for no longer than this.
-PRIORITY_MARK_SECONDS = 1.0
+# A waiting priority sender's mark lasts this long unless it looks again. It outlasts the longest
+# sleep between two looks (a send window), and one that died waiting holds bulk back no longer.
+PRIORITY_MARK_SECONDS = 2.0
 
 # KEYS[1] the account's window; ARGV: window seconds, limit, a unique member.
 # Returns 0 when a slot was taken, otherwise how long to wait (seconds, as a string).
