@@ -2,6 +2,7 @@
 
 from hub.audit.models import AuditEvent
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
+from hub.consultations.models import Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
 from hub.subscribers.models import (
@@ -19,9 +20,13 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "AuditEvent",
+    "Booking",
     "Broadcast",
     "ChannelAccount",
     "ConsentEvent",
+    "ConsultationSeries",
+    "ConsultationSession",
+    "ConsultationSlot",
     "Contact",
     "ContactIdentity",
     "Conversation",

@@ -1,0 +1,1 @@
+"""Consultation hours: recurring series, their sessions and slots, and the citizens' bookings."""

@@ -1,0 +1,106 @@
+"""Tables of consultation hours: a series, the sessions its recurrence yields, their slots, and bookings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from hub.db import UtcDateTime, utcnow
+
+LOCATIONS = ("video", "phone", "in_person")
+BOOKING_STATES = ("booked", "cancelled", "no_show", "attended")
+
+
+class ConsultationSeries(SQLModel, table=True):
+    """Office hours that recur: who holds them, where, when (an RRULE in the town's time zone), and how they are booked.
+
+    Each occurrence is a session from `start_time` to `end_time` local time, cut into slots of
+    `slot_minutes` (the whole session for an open one) that take `capacity` citizens each.
+    """
+
+    __tablename__ = "consultation_series"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    host_user_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    host_team_id: int | None = Field(default=None, foreign_key="team.id")
+    location: str = Field(default="video", max_length=16, description="video, phone or in_person")
+    address: str | None = Field(default=None, max_length=300, description="Where, for in_person.")
+    first_day: date = Field(description="The first day the recurrence may fall on.")
+    start_time: str = Field(max_length=5, description="HH:MM, the town's local time.")
+    end_time: str = Field(max_length=5, description="HH:MM, the town's local time, after start_time.")
+    rrule: str = Field(max_length=500, description="RFC 5545 RRULE without DTSTART, e.g. FREQ=MONTHLY;BYDAY=1TU.")
+    exdates: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="ISO days the recurrence skips.",
+    )  # fmt: skip
+    rdates: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="ISO days of extra sessions, at the usual time.",
+    )  # fmt: skip
+    slot_minutes: int = Field(default=15)
+    capacity: int = Field(default=1, description="Citizens per slot: 1 for appointments, more for open sessions.")
+    opens_days_before: int = Field(default=30)
+    closes_hours_before: int = Field(default=2)
+    questions_allowed: bool = Field(default=True)
+    topic_id: int | None = Field(default=None, foreign_key="topic.id", description="Whose subscribers hear of it.")
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ConsultationSession(SQLModel, table=True):
+    """One occurrence of a series, in UTC; written when it first comes within the booking window."""
+
+    __tablename__ = "consultation_session"
+    __table_args__ = (UniqueConstraint("series_id", "starts_at", name="uq_consultation_session_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    series_id: int = Field(foreign_key="consultation_series.id", index=True)
+    starts_at: datetime = Field(sa_type=UtcDateTime)
+    ends_at: datetime = Field(sa_type=UtcDateTime)
+    status: str = Field(default="scheduled", max_length=16, description="scheduled or cancelled")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ConsultationSlot(SQLModel, table=True):
+    """A bookable part of a session; `booked` counts its live bookings and never exceeds `capacity`."""
+
+    __tablename__ = "consultation_slot"
+    __table_args__ = (UniqueConstraint("session_id", "starts_at", name="uq_consultation_slot_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="consultation_session.id", index=True)
+    starts_at: datetime = Field(sa_type=UtcDateTime)
+    ends_at: datetime = Field(sa_type=UtcDateTime)
+    capacity: int
+    booked: int = Field(default=0)
+
+
+class Booking(SQLModel, table=True):
+    """A citizen's place in a slot. One live booking per citizen and session (a partial unique index)."""
+
+    __table_args__ = (
+        Index(
+            "uq_booking_live_per_session", "session_id", "contact_id", unique=True,
+            postgresql_where=text("status = 'booked'"), sqlite_where=text("status = 'booked'"),
+        ),
+        UniqueConstraint("municipality_id", "reference", name="uq_booking_reference"),
+    )  # fmt: skip
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    session_id: int = Field(foreign_key="consultation_session.id", index=True)
+    slot_id: int = Field(foreign_key="consultation_slot.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    reference: str = Field(max_length=32, description="What the citizen quotes, e.g. T-2026-00007.")
+    name: str = Field(max_length=200)
+    concern: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = Field(default="booked", max_length=16, description="booked, cancelled, no_show or attended")
+    staff_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -1,0 +1,297 @@
+"""Defining consultation series, writing their sessions and slots, and booking and cancelling places.
+
+A slot's `booked` count is raised by one conditional UPDATE (`booked < capacity`) in the
+booking's own transaction, so however many citizens book the last place at once, on
+PostgreSQL (a row lock) or SQLite (one writer), exactly `capacity` succeed; the rest are
+offered the next free slots. One live booking per citizen and session is a partial unique index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from hub.consultations.models import LOCATIONS, Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
+from hub.consultations.recurrence import check_definition, clock_time, occurrences
+from hub.db import utcnow
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.inbox.service import next_reference
+from hub.tenancy.models import Municipality, StaffUser, Team
+
+# Shortest slot, and the most citizens one slot may take.
+MIN_SLOT_MINUTES = 5
+MAX_CAPACITY = 500
+# How many free slots a citizen is offered when theirs was taken.
+ALTERNATIVES = 3
+
+
+@dataclass(frozen=True)
+class SeriesDraft:
+    title: str
+    rrule: str
+    first_day: date
+    start_time: str
+    end_time: str
+    description: str = ""
+    host_user_id: int | None = None
+    host_team_id: int | None = None
+    location: str = "video"
+    address: str | None = None
+    slot_minutes: int = 15
+    capacity: int = 1
+    opens_days_before: int = 30
+    closes_hours_before: int = 2
+    questions_allowed: bool = True
+    exdates: list[str] = field(default_factory=list)
+    rdates: list[str] = field(default_factory=list)
+
+
+def _check_draft(session: Session, municipality: Municipality, draft: SeriesDraft) -> None:
+    if not draft.title.strip():
+        raise InvalidInput("Bitte geben Sie der Sprechstunde einen Titel.")
+    if draft.location not in LOCATIONS:
+        raise InvalidInput(f"Unbekannter Ort {draft.location!r}; erlaubt: Video, Telefon, vor Ort.")
+    if draft.location == "in_person" and not (draft.address or "").strip():
+        raise InvalidInput("Für eine Sprechstunde vor Ort fehlt die Adresse.")
+    if (draft.host_user_id is None) == (draft.host_team_id is None):
+        raise InvalidInput("Bitte geben Sie genau eine Person oder ein Team an, das die Sprechstunde hält.")
+    host: StaffUser | Team | None = (
+        session.get(StaffUser, draft.host_user_id)
+        if draft.host_user_id is not None
+        else session.get(Team, draft.host_team_id)
+    )
+    if host is None or host.municipality_id != municipality.id:
+        raise InvalidInput("Die angegebene Person oder das Team gibt es in dieser Gemeinde nicht.")
+    if not draft.slot_minutes >= MIN_SLOT_MINUTES:
+        raise InvalidInput(f"Ein Termin dauert mindestens {MIN_SLOT_MINUTES} Minuten.")
+    if not 1 <= draft.capacity <= MAX_CAPACITY:
+        raise InvalidInput(f"Die Plätze je Termin müssen zwischen 1 und {MAX_CAPACITY} liegen.")
+    if draft.opens_days_before < 1 or draft.closes_hours_before < 0:
+        raise InvalidInput("Die Buchung muss mindestens einen Tag vorher öffnen und darf nicht nach Beginn schließen.")
+    check_definition(
+        rule=draft.rrule, first_day=draft.first_day, start_time=draft.start_time, end_time=draft.end_time,
+        exdates=draft.exdates, rdates=draft.rdates, timezone=municipality.timezone,
+    )  # fmt: skip
+    starts, ends = clock_time(draft.start_time, field="Beginn"), clock_time(draft.end_time, field="Ende")
+    minutes = (ends.hour * 60 + ends.minute) - (starts.hour * 60 + starts.minute)
+    if draft.slot_minutes > minutes:
+        raise InvalidInput(f"Ein Termin ({draft.slot_minutes} Minuten) passt nicht in die Sprechstunde ({minutes}).")
+
+
+def define_series(session: Session, *, municipality: Municipality, draft: SeriesDraft) -> ConsultationSeries:
+    """A new series, checked as a whole first: nothing is stored from a definition that is refused."""
+    assert municipality.id is not None
+    _check_draft(session, municipality, draft)
+    series = ConsultationSeries(
+        municipality_id=municipality.id,
+        title=draft.title.strip(),
+        description=draft.description.strip(),
+        host_user_id=draft.host_user_id,
+        host_team_id=draft.host_team_id,
+        location=draft.location,
+        address=(draft.address or "").strip() or None,
+        first_day=draft.first_day,
+        start_time=draft.start_time.strip(),
+        end_time=draft.end_time.strip(),
+        rrule=draft.rrule.strip().removeprefix("RRULE:"),
+        exdates=list(draft.exdates),
+        rdates=list(draft.rdates),
+        slot_minutes=draft.slot_minutes,
+        capacity=draft.capacity,
+        opens_days_before=draft.opens_days_before,
+        closes_hours_before=draft.closes_hours_before,
+        questions_allowed=draft.questions_allowed,
+    )
+    session.add(series)
+    session.flush()
+    return series
+
+
+def get_series(session: Session, *, municipality_id: int, series_id: int) -> ConsultationSeries:
+    series = session.get(ConsultationSeries, series_id)
+    if series is None or series.municipality_id != municipality_id:
+        raise NotFound("Diese Sprechstunde gibt es nicht.")
+    return series
+
+
+def ensure_sessions(
+    session: Session, *, series: ConsultationSeries, municipality: Municipality, now: datetime | None = None
+) -> list[ConsultationSession]:
+    """Writes the sessions (and their slots) that the booking window has reached; returns every session in it.
+
+    Commits what it wrote. Safe to run at once in several processes: when another one wrote a
+    session first, this transaction is rolled back and the sessions are read again.
+    """
+    assert series.id is not None
+    now = now or utcnow()
+    horizon = now + timedelta(days=series.opens_days_before)
+    found = occurrences(
+        rule=series.rrule, first_day=series.first_day, start_time=series.start_time, end_time=series.end_time,
+        exdates=series.exdates, rdates=series.rdates, timezone=municipality.timezone,
+        between=(now.date() - timedelta(days=1), horizon.date() + timedelta(days=1)),
+    )  # fmt: skip
+    wanted = [occurrence for occurrence in found if now <= occurrence.starts_at <= horizon]
+    existing = {
+        row.starts_at: row
+        for row in session.exec(
+            select(ConsultationSession).where(
+                ConsultationSession.series_id == series.id,
+                col(ConsultationSession.starts_at).in_([occurrence.starts_at for occurrence in wanted]),
+            )
+        )
+    }
+    for occurrence in wanted:
+        if occurrence.starts_at in existing:
+            continue
+        written = ConsultationSession(
+            municipality_id=series.municipality_id, series_id=series.id,
+            starts_at=occurrence.starts_at, ends_at=occurrence.ends_at,
+        )  # fmt: skip
+        session.add(written)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            return ensure_sessions(session, series=series, municipality=municipality, now=now)
+        assert written.id is not None
+        step = timedelta(minutes=series.slot_minutes)
+        start = occurrence.starts_at
+        while start + step <= occurrence.ends_at:
+            session.add(
+                ConsultationSlot(session_id=written.id, starts_at=start, ends_at=start + step, capacity=series.capacity)
+            )
+            start += step
+        existing[occurrence.starts_at] = written
+    session.commit()
+    return [existing[occurrence.starts_at] for occurrence in wanted]
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    slot_id: int
+    session_id: int
+    starts_at: datetime
+    ends_at: datetime
+    free: int
+
+
+def free_slots(
+    session: Session, *, series: ConsultationSeries, now: datetime | None = None, limit: int = 50
+) -> list[FreeSlot]:
+    """Slots of scheduled sessions that are open for booking now and have a place left, soonest first."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(ConsultationSlot, ConsultationSession)
+        .join(ConsultationSession, col(ConsultationSession.id) == ConsultationSlot.session_id)
+        .where(
+            ConsultationSession.series_id == series.id,
+            ConsultationSession.status == "scheduled",
+            col(ConsultationSlot.booked) < col(ConsultationSlot.capacity),
+            col(ConsultationSlot.starts_at) >= now + timedelta(hours=series.closes_hours_before),
+            col(ConsultationSlot.starts_at) <= now + timedelta(days=series.opens_days_before),
+        )
+        .order_by(col(ConsultationSlot.starts_at), col(ConsultationSlot.id))
+        .limit(limit)
+    ).all()
+    return [
+        FreeSlot(
+            slot_id=slot.id,
+            session_id=held.id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            free=slot.capacity - slot.booked,
+        )
+        for slot, held in rows
+        if slot.id is not None and held.id is not None
+    ]
+
+
+class SlotTaken(Conflict):
+    """The slot filled up meanwhile; `alternatives` are the next free ones of the series."""
+
+    def __init__(self, message: str, alternatives: list[FreeSlot]) -> None:
+        super().__init__(message)
+        self.alternatives = alternatives
+
+
+def book(
+    session: Session,
+    *,
+    municipality: Municipality,
+    slot_id: int,
+    contact_id: int,
+    name: str,
+    concern: str | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Takes a place in the slot for the citizen, or refuses with the reason; a refusal leaves nothing stored.
+
+    On a refusal the session's transaction is rolled back, since the place may already have
+    been counted; the caller commits a booking that was made.
+    """
+    assert municipality.id is not None
+    now = now or utcnow()
+    slot = session.get(ConsultationSlot, slot_id)
+    held = session.get(ConsultationSession, slot.session_id) if slot else None
+    series = session.get(ConsultationSeries, held.series_id) if held else None
+    if slot is None or held is None or series is None or series.municipality_id != municipality.id:
+        raise NotFound("Diesen Termin gibt es nicht.")
+    if not name.strip():
+        raise InvalidInput("Bitte geben Sie Ihren Namen an.")
+    if concern and not series.questions_allowed:
+        raise InvalidInput("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden.")
+    if held.status != "scheduled" or not series.active:
+        raise Conflict("Diese Sprechstunde findet nicht statt.")
+    if slot.starts_at <= now:
+        raise InvalidInput("Dieser Termin liegt in der Vergangenheit.")
+    if slot.starts_at < now + timedelta(hours=series.closes_hours_before):
+        raise Conflict(f"Für diesen Termin ist die Buchung geschlossen ({series.closes_hours_before} Stunden vorher).")
+    if slot.starts_at > now + timedelta(days=series.opens_days_before):
+        raise Conflict(f"Dieser Termin kann erst {series.opens_days_before} Tage vorher gebucht werden.")
+    taken = session.execute(
+        update(ConsultationSlot)
+        .where(col(ConsultationSlot.id) == slot.id, col(ConsultationSlot.booked) < col(ConsultationSlot.capacity))
+        .values(booked=ConsultationSlot.booked + 1)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        alternatives = free_slots(session, series=series, now=now, limit=ALTERNATIVES)
+        raise SlotTaken("Dieser Termin ist inzwischen vergeben.", alternatives)
+    assert held.id is not None
+    booking = Booking(
+        municipality_id=municipality.id, session_id=held.id, slot_id=slot_id, contact_id=contact_id,
+        reference=next_reference(session, municipality=municipality), name=name.strip()[:200],
+        concern=(concern or "").strip() or None, created_at=now,
+    )  # fmt: skip
+    session.add(booking)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("Sie haben für diese Sprechstunde schon einen Termin.") from None
+    session.expire(slot)
+    return booking
+
+
+def cancel(session: Session, *, municipality_id: int, booking_id: int, now: datetime | None = None) -> Booking:
+    """Cancels a live booking and frees its place; cancelling one already cancelled changes nothing."""
+    booking = session.get(Booking, booking_id)
+    if booking is None or booking.municipality_id != municipality_id:
+        raise NotFound("Diese Buchung gibt es nicht.")
+    cancelled = session.execute(
+        update(Booking)
+        .where(col(Booking.id) == booking_id, col(Booking.status) == "booked")
+        .values(status="cancelled", cancelled_at=now or utcnow())
+    )
+    if cancelled.rowcount:  # type: ignore[attr-defined]
+        session.execute(
+            update(ConsultationSlot)
+            .where(col(ConsultationSlot.id) == booking.slot_id)
+            .values(booked=ConsultationSlot.booked - 1)
+        )
+    session.refresh(booking)
+    return booking

@@ -1,0 +1,259 @@
+"""Consultation hours: recurrence across clock changes, sessions written once, bookings that never overbook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, func, select
+
+from hub import db
+from hub import settings as settings_module
+from hub.consultations import service
+from hub.consultations.models import Booking, ConsultationSession, ConsultationSlot
+from hub.consultations.recurrence import occurrences
+from hub.contacts.models import Contact
+from hub.errors import Conflict, InvalidInput, NotFound
+from hub.migrate import upgrade_to_head
+from hub.tenancy import service as tenancy
+from hub.tenancy.models import Municipality, StaffUser
+from tests.running_hub import start_postgres_database
+
+# A Monday in November, after the clocks went back.
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def draft(**overrides: object) -> service.SeriesDraft:
+    values: dict[str, object] = {
+        "title": "Bürgermeistersprechstunde",
+        "rrule": "FREQ=WEEKLY;BYDAY=TU",
+        "first_day": date(2026, 10, 1),
+        "start_time": "17:00",
+        "end_time": "19:00",
+        "slot_minutes": 15,
+        "capacity": 1,
+    }
+    values.update(overrides)
+    return service.SeriesDraft(**values)  # type: ignore[arg-type]
+
+
+def mayor(session: Session) -> tuple[Municipality, StaffUser]:
+    town = tenancy.create_municipality(session, slug="musterstadt", name="Stadt Musterstadt")
+    assert town.id is not None
+    host = tenancy.create_user(session, municipality_id=town.id, email="bm@example.org", name="Maria", role="mayor")
+    session.commit()
+    return town, host
+
+
+def citizens(session: Session, town: Municipality, count: int) -> list[int]:
+    people = [Contact(municipality_id=town.id, display_name=f"Person {n}") for n in range(count)]  # type: ignore[arg-type]
+    session.add_all(people)
+    session.commit()
+    return [person.id for person in people if person.id is not None]
+
+
+def free_slot_ids(session: Session, series_id: int, town: Municipality) -> list[int]:
+    series = service.get_series(session, municipality_id=town.id, series_id=series_id)  # type: ignore[arg-type]
+    service.ensure_sessions(session, series=series, municipality=town, now=NOW)
+    return [free.slot_id for free in service.free_slots(session, series=series, now=NOW)]
+
+
+# Recurrence
+
+
+def test_the_first_tuesday_at_five_stays_at_five_local_time_across_the_clock_change() -> None:
+    found = occurrences(
+        rule="FREQ=MONTHLY;BYDAY=1TU", first_day=date(2026, 9, 1), start_time="17:00", end_time="19:00",
+        exdates=[], rdates=[], timezone="Europe/Berlin", between=(date(2026, 9, 1), date(2026, 12, 31)),
+    )  # fmt: skip
+    assert [(o.starts_at, o.ends_at - o.starts_at) for o in found] == [
+        (datetime(2026, 9, 1, 15, 0, tzinfo=UTC), timedelta(hours=2)),  # summer time: UTC+2
+        (datetime(2026, 10, 6, 15, 0, tzinfo=UTC), timedelta(hours=2)),
+        (datetime(2026, 11, 3, 16, 0, tzinfo=UTC), timedelta(hours=2)),  # winter time: UTC+1
+        (datetime(2026, 12, 1, 16, 0, tzinfo=UTC), timedelta(hours=2)),
+    ]
+
+
+def test_exceptions_and_extra_days_are_kept() -> None:
+    found = occurrences(
+        rule="FREQ=MONTHLY;BYDAY=1TU", first_day=date(2026, 9, 1), start_time="17:00", end_time="19:00",
+        exdates=["2026-10-06"], rdates=["2026-10-15"], timezone="Europe/Berlin",
+        between=(date(2026, 9, 1), date(2026, 10, 31)),
+    )  # fmt: skip
+    assert [o.starts_at.date() for o in found] == [date(2026, 9, 1), date(2026, 10, 15)]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rrule": "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU", "start_time": "02:30", "end_time": "03:30"},
+         "Am 28.03.2027 gibt es 02:30 Uhr nicht"),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=XX"}, "keine gültige RRULE"),
+        ({"rrule": "FREQ=HOURLY"}, "höchstens täglich"),
+        ({"start_time": "19:00", "end_time": "17:00"}, "muss nach dem Beginn"),
+        ({"start_time": "25:00"}, "keine Uhrzeit"),
+        ({"exdates": ["6.10.2026"]}, "kein Datum"),
+        ({"slot_minutes": 180}, "passt nicht in die Sprechstunde"),
+        ({"capacity": 0}, "Plätze je Termin"),
+        ({"title": "  "}, "Titel"),
+        ({"location": "in_person"}, "Adresse"),
+    ],
+)  # fmt: skip
+def test_a_series_that_cannot_be_held_is_refused_and_nothing_is_stored(
+    session: Session, changes: dict[str, object], message: str
+) -> None:
+    town, host = mayor(session)
+    with pytest.raises(InvalidInput, match=message):
+        service.define_series(session, municipality=town, draft=draft(host_user_id=host.id, **changes))
+    session.rollback()
+    assert session.exec(select(func.count()).select_from(ConsultationSession)).one() == 0
+
+
+# Sessions and slots
+
+
+def test_sessions_in_the_booking_window_are_written_once_with_their_slots(session: Session) -> None:
+    town, host = mayor(session)
+    series = service.define_series(session, municipality=town, draft=draft(host_user_id=host.id))
+    session.commit()
+    first = service.ensure_sessions(session, series=series, municipality=town, now=NOW)
+    again = service.ensure_sessions(session, series=series, municipality=town, now=NOW)
+
+    # Tuesdays within 30 days of Monday 2 November.
+    assert [s.starts_at.date() for s in first] == [date(2026, 11, 3), date(2026, 11, 10), date(2026, 11, 17),
+                                                   date(2026, 11, 24), date(2026, 12, 1)]  # fmt: skip
+    assert [s.id for s in again] == [s.id for s in first]
+    slots = session.exec(select(ConsultationSlot).where(ConsultationSlot.session_id == first[0].id)).all()
+    assert len(slots) == 8 and slots[0].starts_at == datetime(2026, 11, 3, 16, 0, tzinfo=UTC)
+
+
+# Booking
+
+
+def test_a_taken_place_is_refused_with_the_next_free_ones_and_a_cancelled_one_can_be_booked_again(
+    session: Session,
+) -> None:
+    town, host = mayor(session)
+    series = service.define_series(session, municipality=town, draft=draft(host_user_id=host.id))
+    session.commit()
+    slot_ids = free_slot_ids(session, series.id, town)  # type: ignore[arg-type]
+    erika, max_ = citizens(session, town, 2)
+
+    booking = service.book(session, municipality=town, slot_id=slot_ids[0], contact_id=erika, name="Erika", now=NOW)
+    session.commit()
+    with pytest.raises(service.SlotTaken, match="inzwischen vergeben") as taken:
+        service.book(session, municipality=town, slot_id=slot_ids[0], contact_id=max_, name="Max", now=NOW)
+    assert [free.slot_id for free in taken.value.alternatives] == slot_ids[1:4]
+
+    service.cancel(session, municipality_id=town.id, booking_id=booking.id, now=NOW)  # type: ignore[arg-type]
+    session.commit()
+    again = service.book(session, municipality=town, slot_id=slot_ids[0], contact_id=max_, name="Max", now=NOW)
+    session.commit()
+    assert again.reference.startswith("A-") and again.reference != booking.reference
+    assert session.get(ConsultationSlot, slot_ids[0]).booked == 1  # type: ignore[union-attr]
+
+
+def test_one_citizen_holds_one_place_per_session(session: Session) -> None:
+    town, host = mayor(session)
+    series = service.define_series(session, municipality=town, draft=draft(host_user_id=host.id))
+    session.commit()
+    slot_ids = free_slot_ids(session, series.id, town)  # type: ignore[arg-type]
+    [erika] = citizens(session, town, 1)
+    service.book(session, municipality=town, slot_id=slot_ids[0], contact_id=erika, name="Erika", now=NOW)
+    session.commit()
+
+    with pytest.raises(Conflict, match="schon einen Termin"):
+        service.book(session, municipality=town, slot_id=slot_ids[1], contact_id=erika, name="Erika", now=NOW)
+
+    assert session.exec(select(func.count()).select_from(Booking)).one() == 1
+    assert session.get(ConsultationSlot, slot_ids[1]).booked == 0  # type: ignore[union-attr]
+    # Next week's session is another session.
+    next_week = slot_ids[8]  # eight slots a session
+    service.book(session, municipality=town, slot_id=next_week, contact_id=erika, name="Erika", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("now", "error", "message"),
+    [
+        (datetime(2026, 11, 3, 17, 0, tzinfo=UTC), InvalidInput, "in der Vergangenheit"),
+        (datetime(2026, 11, 3, 15, 0, tzinfo=UTC), Conflict, "Buchung geschlossen"),
+        (datetime(2026, 9, 1, 9, 0, tzinfo=UTC), Conflict, "erst 30 Tage vorher"),
+    ],
+)
+def test_a_slot_outside_the_booking_window_is_refused(
+    session: Session, now: datetime, error: type[Exception], message: str
+) -> None:
+    town, host = mayor(session)
+    series = service.define_series(session, municipality=town, draft=draft(host_user_id=host.id))
+    session.commit()
+    first = free_slot_ids(session, series.id, town)[0]  # type: ignore[arg-type]  # 3 November, 16:00 UTC
+    [erika] = citizens(session, town, 1)
+    with pytest.raises(error, match=message):
+        service.book(session, municipality=town, slot_id=first, contact_id=erika, name="Erika", now=now)
+
+
+def test_an_unknown_slot_or_one_of_another_town_is_not_found(session: Session) -> None:
+    town, host = mayor(session)
+    other = tenancy.create_municipality(session, slug="nachbarort", name="Nachbarort")
+    series = service.define_series(session, municipality=town, draft=draft(host_user_id=host.id))
+    session.commit()
+    slot_id = free_slot_ids(session, series.id, town)[0]  # type: ignore[arg-type]
+    [erika] = citizens(session, town, 1)
+    for municipality, slot in ((town, 999_999), (other, slot_id)):
+        with pytest.raises(NotFound):
+            service.book(session, municipality=municipality, slot_id=slot, contact_id=erika, name="E", now=NOW)
+
+
+# Many at once, on both backends
+
+
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
+def any_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[None]:
+    """A migrated database of the backend: SQLite in a fresh folder, or a new database on PostgreSQL."""
+    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
+    drop = None
+    if request.param == "production":
+        url, drop = start_postgres_database()
+        monkeypatch.setenv("RATHAUS_DATABASE_URL", url)
+    settings_module.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    upgrade_to_head()
+    try:
+        yield
+    finally:
+        db.get_engine().dispose()
+        settings_module.get_settings.cache_clear()
+        db.get_engine.cache_clear()
+        if drop:
+            drop()
+
+
+def test_two_hundred_citizens_booking_twenty_places_at_once_get_exactly_twenty(any_backend: None) -> None:
+    with Session(db.get_engine(), expire_on_commit=False) as session:
+        town, host = mayor(session)
+        series = service.define_series(
+            session, municipality=town, draft=draft(host_user_id=host.id, slot_minutes=120, capacity=20)
+        )
+        session.commit()
+        [slot_id] = free_slot_ids(session, series.id, town)[:1]  # type: ignore[arg-type]
+        people = citizens(session, town, 200)
+
+    def book(contact_id: int) -> str:
+        with Session(db.get_engine(), expire_on_commit=False) as own:
+            try:
+                service.book(own, municipality=town, slot_id=slot_id, contact_id=contact_id, name="B", now=NOW)
+                own.commit()
+            except service.SlotTaken as taken:
+                # The others are offered the next free slots.
+                return "offered others" if taken.alternatives else "offered nothing"
+        return "booked"
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        outcomes = list(pool.map(book, people))
+
+    assert outcomes.count("booked") == 20 and outcomes.count("offered others") == 180
+    with Session(db.get_engine()) as session:
+        assert session.get(ConsultationSlot, slot_id).booked == 20  # type: ignore[union-attr]
+        assert session.exec(select(func.count()).select_from(Booking)).one() == 20
