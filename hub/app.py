@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hub import webhooks
 from hub.broadcasts import routes as broadcasts
+from hub.consultations import routes as consultations
 from hub.contacts import routes as contacts
 from hub.db import get_engine
 from hub.errors import DomainError
@@ -80,6 +81,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *inbox.ROUTERS,
     *subscribers.ROUTERS,
     *broadcasts.ROUTERS,
+    *consultations.ROUTERS,
     *reports.ROUTERS,
 )
 

@@ -8,6 +8,7 @@ offered the next free slots. One live booking per citizen and session is a parti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -16,10 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from hub.consultations.models import LOCATIONS, Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
-from hub.consultations.recurrence import check_definition, clock_time, occurrences
+from hub.consultations.recurrence import check_definition, clock_time, occurrences, zone
+from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox.service import next_reference
+from hub.subscribers.verification import normalise_phone
 from hub.tenancy.models import Municipality, StaffUser, Team
 
 # Shortest slot, and the most citizens one slot may take.
@@ -211,11 +214,69 @@ def free_slots(
 
 
 class SlotTaken(Conflict):
-    """The slot filled up meanwhile; `alternatives` are the next free ones of the series."""
+    """The slot filled up meanwhile; `alternatives` are the next free ones of the series, named in the message."""
 
-    def __init__(self, message: str, alternatives: list[FreeSlot]) -> None:
-        super().__init__(message)
+    def __init__(self, alternatives: list[FreeSlot], timezone: str) -> None:
+        tz = zone(timezone)
+        offered = ", ".join(free.starts_at.astimezone(tz).strftime("%d.%m.%Y %H:%M") for free in alternatives)
+        super().__init__(
+            f"Dieser Termin ist inzwischen vergeben. Freie Termine: {offered}."
+            if alternatives
+            else "Dieser Termin ist inzwischen vergeben, und es sind keine Termine mehr frei."
+        )
         self.alternatives = alternatives
+
+
+def list_series(session: Session, *, municipality_id: int) -> list[ConsultationSeries]:
+    return list(
+        session.exec(
+            select(ConsultationSeries)
+            .where(ConsultationSeries.municipality_id == municipality_id)
+            .order_by(col(ConsultationSeries.title), col(ConsultationSeries.id))
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SlotView:
+    slot: ConsultationSlot
+    bookings: list[Booking]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    session: ConsultationSession
+    slots: list[SlotView]
+
+    @property
+    def free(self) -> int:
+        return sum(view.slot.capacity - view.slot.booked for view in self.slots)
+
+
+def upcoming(
+    session: Session, *, series: ConsultationSeries, municipality: Municipality, now: datetime | None = None
+) -> list[SessionView]:
+    """The series' sessions in the booking window, each with its slots and their live bookings."""
+    held = ensure_sessions(session, series=series, municipality=municipality, now=now)
+    ids = [row.id for row in held]
+    slots = session.exec(
+        select(ConsultationSlot)
+        .where(col(ConsultationSlot.session_id).in_(ids))
+        .order_by(col(ConsultationSlot.starts_at))
+    ).all()
+    bookings = session.exec(
+        select(Booking).where(col(Booking.session_id).in_(ids), Booking.status == "booked").order_by(col(Booking.id))
+    ).all()
+    by_slot: dict[int, list[Booking]] = {}
+    for booking in bookings:
+        by_slot.setdefault(booking.slot_id, []).append(booking)
+    return [
+        SessionView(
+            session=row,
+            slots=[SlotView(slot, by_slot.get(slot.id or 0, [])) for slot in slots if slot.session_id == row.id],
+        )
+        for row in held
+    ]
 
 
 def book(
@@ -259,8 +320,7 @@ def book(
     )
     if not taken.rowcount:  # type: ignore[attr-defined]
         session.rollback()
-        alternatives = free_slots(session, series=series, now=now, limit=ALTERNATIVES)
-        raise SlotTaken("Dieser Termin ist inzwischen vergeben.", alternatives)
+        raise SlotTaken(free_slots(session, series=series, now=now, limit=ALTERNATIVES), municipality.timezone)
     assert held.id is not None
     booking = Booking(
         municipality_id=municipality.id, session_id=held.id, slot_id=slot_id, contact_id=contact_id,
@@ -275,6 +335,35 @@ def book(
         raise Conflict("Sie haben für diese Sprechstunde schon einen Termin.") from None
     session.expire(slot)
     return booking
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def book_for(
+    session: Session,
+    *,
+    municipality: Municipality,
+    slot_id: int,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    concern: str | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Books for a citizen who called or came in, found (or added) by their phone number or email address."""
+    assert municipality.id is not None
+    if phone and phone.strip():
+        kind, address = "phone", normalise_phone(municipality, phone, "de")
+    elif email and _EMAIL.fullmatch(email.strip()):
+        kind, address = "email", email.strip().lower()
+    else:
+        raise InvalidInput("Bitte geben Sie eine Telefonnummer oder eine gültige E-Mail-Adresse an.")
+    contact = resolve_contact(session, municipality_id=municipality.id, kind=kind, address=address, display_name=name)
+    assert contact.id is not None
+    return book(
+        session, municipality=municipality, slot_id=slot_id, contact_id=contact.id, name=name, concern=concern, now=now
+    )
 
 
 def cancel(session: Session, *, municipality_id: int, booking_id: int, now: datetime | None = None) -> Booking:

@@ -26,6 +26,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subscribers.write": _WRITERS,
     "subscribers.erase": frozenset({"admin"}),
     "reports.read": frozenset({"admin", "mayor", "viewer"}),
+    "consultations.read": _EVERYONE,
+    # Booking for a citizen, cancelling, notes on bookings.
+    "consultations.write": _WRITERS,
+    # Defining, moving and cancelling whole series and sessions.
+    "consultations.define": _LEADERS,
     "admin": frozenset({"admin"}),
     # Every signed-in person: their own account (password, second factor, language).
     "account": _EVERYONE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, get_type_hints
 
 from fastapi.dependencies.models import Dependant
@@ -24,6 +25,9 @@ from channels.base import InboundMessage
 from hub.app import create_app
 from hub.broadcasts.api import DraftIn
 from hub.broadcasts.models import Broadcast
+from hub.consultations import service as consultations
+from hub.consultations.api import BookingIn, SeriesIn
+from hub.consultations.models import Booking, ConsultationSeries
 from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
@@ -135,6 +139,8 @@ class Rows:
     district: District
     api_token: ApiToken
     other_contact: Contact  # a second citizen, for what takes two (merging)
+    series: ConsultationSeries
+    booking: Booking
 
     @property
     def contact_id(self) -> int:
@@ -166,14 +172,29 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
         session, municipality_id=town.id, kind="email", address=f"{secret.lower()}-zwei@buerger.example",
         display_name=f"Nachbarin {secret}",
     )  # fmt: skip
+    series = consultations.define_series(session, municipality=town.municipality, draft=consultations.SeriesDraft(
+        title=f"Sprechstunde {secret}", rrule="FREQ=DAILY", first_day=date.today(), start_time="10:00",
+        end_time="12:00", host_user_id=user.id, closes_hours_before=0,
+    ))  # fmt: skip
+    session.commit()
+    [slot, *_] = _slots_written(session, town, series)
+    booking = consultations.book(
+        session, municipality=town.municipality, slot_id=slot.slot_id, contact_id=other.id, name=f"Bürger {secret}"
+    )  # fmt: skip
     session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
         broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
         topic=list_topics(session, municipality_id=town.id)[0],
         district=list_districts(session, municipality_id=town.id)[0],
-        api_token=_newest(session, ApiToken, town.id), other_contact=other,
+        api_token=_newest(session, ApiToken, town.id), other_contact=other, series=series, booking=booking,
     )  # fmt: skip
+
+
+def _slots_written(session: Session, town: Town, series: ConsultationSeries) -> list[consultations.FreeSlot]:
+    """The series' free slots, once its sessions in the booking window are written."""
+    consultations.ensure_sessions(session, series=series, municipality=town.municipality)
+    return consultations.free_slots(session, series=series)
 
 
 def _newest(session: Session, model: Any, municipality_id: int) -> Any:
@@ -198,6 +219,9 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "token_id": lambda rows: rows.api_token.id,
     "slug": lambda rows: rows.town.municipality.slug,
     "report": lambda _rows: "messages",
+    "series_id": lambda rows: rows.series.id,
+    "slot_id": lambda rows: rows.booking.slot_id,
+    "booking_id": lambda rows: rows.booking.id,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
@@ -208,6 +232,15 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
     TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
     DistrictIn: lambda _rows: {"key": "probe", "name": "Probe"},
+    SeriesIn: lambda rows: {
+        "title": "Probe",
+        "rrule": "FREQ=WEEKLY;BYDAY=MO",
+        "first_day": "2030-01-07",
+        "start_time": "09:00",
+        "end_time": "10:00",
+        "host_user_id": rows.user.id,
+    },
+    BookingIn: lambda _rows: {"name": "Probe", "email": "probe@buerger.example"},
 }
 
 

@@ -143,7 +143,8 @@ def test_a_taken_place_is_refused_with_the_next_free_ones_and_a_cancelled_one_ca
 
     booking = service.book(session, municipality=town, slot_id=slot_ids[0], contact_id=erika, name="Erika", now=NOW)
     session.commit()
-    with pytest.raises(service.SlotTaken, match="inzwischen vergeben") as taken:
+    # 3 November, 17:15 local time, and the next two.
+    with pytest.raises(service.SlotTaken, match=r"Freie Termine: 03\.11\.2026 17:15, 03\.11\.2026 17:30, 03") as taken:
         service.book(session, municipality=town, slot_id=slot_ids[0], contact_id=max_, name="Max", now=NOW)
     assert [free.slot_id for free in taken.value.alternatives] == slot_ids[1:4]
 
