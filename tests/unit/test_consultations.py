@@ -7,14 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from hub import db
 from hub import settings as settings_module
+from hub.app import create_app
 from hub.consultations import service
 from hub.consultations.models import Booking, ConsultationSession, ConsultationSlot
 from hub.consultations.recurrence import occurrences
-from hub.contacts.models import Contact
+from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.migrate import upgrade_to_head
 from hub.tenancy import service as tenancy
@@ -258,3 +260,40 @@ def test_two_hundred_citizens_booking_twenty_places_at_once_get_exactly_twenty(a
     with Session(db.get_engine()) as session:
         assert session.get(ConsultationSlot, slot_id).booked == 20  # type: ignore[union-attr]
         assert session.exec(select(func.count()).select_from(Booking)).one() == 20
+
+
+# Through the API
+
+
+def test_the_mayors_office_defines_a_series_and_books_a_caller_by_phone(session: Session) -> None:
+    _town, host = mayor(session)
+    token = tenancy.create_api_token(session, user=host, name="test")
+    session.commit()
+    api = TestClient(create_app(), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)
+    body = {"title": "Bürgermeistersprechstunde", "rrule": "FREQ=WEEKLY;BYDAY=TU", "first_day": "2026-10-01",
+            "start_time": "17:00", "end_time": "18:00", "slot_minutes": 30, "host_user_id": host.id}  # fmt: skip
+
+    refused = api.post("/api/v1/consultations/series", json={**body, "rrule": "FREQ=WEEKLY;BYDAY=XX"})
+    assert refused.status_code == 422 and "keine gültige RRULE" in refused.json()["detail"]
+    created = api.post("/api/v1/consultations/series", json=body)
+    assert created.status_code == 201, created.text
+    sessions = api.get(f"/api/v1/consultations/series/{created.json()['id']}/sessions").json()
+    first_slot = sessions[0]["slots"][0]
+    assert len(sessions[0]["slots"]) == 2 and first_slot["free"] == 1
+
+    booked = api.post(f"/api/v1/consultations/slots/{first_slot['id']}/bookings",
+                      json={"name": "Erika Muster", "phone": "0151 12345678", "concern": "Parkplätze"})  # fmt: skip
+    assert booked.status_code == 201, booked.text
+    taken = api.post(f"/api/v1/consultations/slots/{first_slot['id']}/bookings",
+                     json={"name": "Max Muster", "email": "max@example.org"})  # fmt: skip
+    assert taken.status_code == 409 and "Freie Termine:" in taken.json()["detail"]
+    nobody = api.post(f"/api/v1/consultations/slots/{first_slot['id']}/bookings", json={"name": "Ohne"})
+    assert nobody.status_code == 422 and "Telefonnummer" in nobody.json()["detail"]
+
+    listed = api.get(f"/api/v1/consultations/series/{created.json()['id']}/sessions").json()
+    [booking] = listed[0]["slots"][0]["bookings"]
+    assert booking["name"] == "Erika Muster" and booking["concern"] == "Parkplätze"
+    identity = session.exec(select(ContactIdentity).where(ContactIdentity.contact_id == booking["contact_id"])).one()
+    assert identity.address == "+4915112345678"
+    assert api.delete(f"/api/v1/consultations/bookings/{booking['id']}").json()["status"] == "cancelled"
+    assert api.get(f"/api/v1/consultations/series/{created.json()['id']}/sessions").json()[0]["free"] == 2
