@@ -1,4 +1,4 @@
-"""Demo data: a municipality with staff, teams, one sandbox channel account per kind, and citizens writing in."""
+"""Demo data: a town with staff, teams, a sandbox channel account per kind, consultation hours, citizens writing in."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from channels.sandbox.client import SandboxClient
+from hub.consultations.demo import seed_consultation_demo
 from hub.inbox.models import Conversation
 from hub.settings import Settings
 from hub.subscribers.service import seed_subscriber_demo
@@ -97,6 +98,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
             )
         seed_subscriber_demo(session, municipality.id)
+        seed_consultation_demo(session, municipality)
     assert municipality.id is not None
     return DemoAccounts(
         municipality_id=municipality.id,
