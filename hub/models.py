@@ -2,7 +2,13 @@
 
 from hub.audit.models import AuditEvent
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
-from hub.consultations.models import Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
+from hub.consultations.models import (
+    Booking,
+    BookingReminder,
+    ConsultationSeries,
+    ConsultationSession,
+    ConsultationSlot,
+)
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
 from hub.subscribers.models import (
@@ -21,6 +27,7 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "Booking",
+    "BookingReminder",
     "Broadcast",
     "ChannelAccount",
     "ConsentEvent",

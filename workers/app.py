@@ -53,6 +53,7 @@ def create_celery() -> Celery:
             "workers.tasks.poll_mailboxes": {"queue": INBOUND_QUEUE},
             "workers.tasks.start_due_broadcasts": {"queue": WARNINGS_QUEUE},
             "workers.tasks.apply_retention": {"queue": INBOUND_QUEUE},
+            "workers.tasks.send_consultation_reminders": {"queue": REPLIES_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -67,6 +68,7 @@ def create_celery() -> Celery:
             "poll-mailboxes": {"task": "workers.tasks.poll_mailboxes", "schedule": settings.imap_poll_seconds},
             # Hourly is plenty for a period counted in days; each run works off a bounded slice.
             "apply-retention": {"task": "workers.tasks.apply_retention", "schedule": 3600},
+            "consultation-reminders": {"task": "workers.tasks.send_consultation_reminders", "schedule": 60},
             "start-due-broadcasts": {
                 "task": "workers.tasks.start_due_broadcasts",
                 "schedule": settings.broadcast_start_seconds,

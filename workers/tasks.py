@@ -10,6 +10,7 @@ from channels.registry import build_adapter
 from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
+from hub.consultations.reminders import queue_due_reminders
 from hub.db import get_engine, session_scope
 from hub.delivery.engine import OptedOutRecipient
 from hub.inbox.imap_poll import poll_mailbox, polls_imap
@@ -153,6 +154,16 @@ def start_due_broadcasts() -> int:
     for broadcast_id in due:
         start_broadcast.apply_async(args=[broadcast_id], queue=WARNINGS_QUEUE)
     return len(due)
+
+
+@celery_app.task(name="workers.tasks.send_consultation_reminders")
+def send_consultation_reminders() -> int:
+    """Reminders of booked consultation slots whose time has come, each queued once and sent as a reply."""
+    with session_scope() as session:
+        queued = queue_due_reminders(session)
+    for message_id in queued:
+        enqueue_send(message_id)
+    return len(queued)
 
 
 @celery_app.task(name="workers.tasks.apply_retention")

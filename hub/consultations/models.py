@@ -47,6 +47,10 @@ class ConsultationSeries(SQLModel, table=True):
     opens_days_before: int = Field(default=30)
     closes_hours_before: int = Field(default=2)
     questions_allowed: bool = Field(default=True)
+    reminder_hours: list[int] = Field(
+        default_factory=lambda: [24, 1], sa_column=Column(JSON, nullable=False, server_default="[24, 1]"),
+        description="How many hours before a booked slot the citizen is reminded, each time once.",
+    )  # fmt: skip
     topic_id: int | None = Field(default=None, foreign_key="topic.id", description="Whose subscribers hear of it.")
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
@@ -104,3 +108,16 @@ class Booking(SQLModel, table=True):
     staff_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class BookingReminder(SQLModel, table=True):
+    """A reminder sent for a booking, at most one per booking and lead time (a unique key), with its message."""
+
+    __tablename__ = "booking_reminder"
+    __table_args__ = (UniqueConstraint("booking_id", "hours_before", name="uq_booking_reminder_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="booking.id", index=True)
+    hours_before: int
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

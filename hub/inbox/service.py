@@ -254,6 +254,7 @@ def queue_outbound(
     *,
     conversation: Conversation | None = None,
     answering: Message | None = None,
+    starting: tuple[int, int] | None = None,
     text: str,
     author: StaffUser | None,
     automated: bool = False,
@@ -263,7 +264,9 @@ def queue_outbound(
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
     The message goes into `conversation`, or, answering a message kept on the contact outside
-    any case (`answering`: a command, a survey answer), stays on that contact with it.
+    any case (`answering`: a command, a survey answer), stays on that contact with it; a
+    message the hub starts itself (a reminder) goes from the account to the contact of
+    `starting` (account id, contact id), also outside any case.
     Everything the send needs to thread the answer (the comment to answer under, the mail it
     replies to, its own Message-ID) is fixed here, so a retried send is the same message.
     """
@@ -276,10 +279,14 @@ def queue_outbound(
             .order_by(col(Message.created_at).desc(), col(Message.id).desc())
         ).first()
         thread_subject, reference = conversation.subject, conversation.reference
-    else:
-        assert answering is not None and answering.contact_id is not None
+    elif answering is not None:
+        assert answering.contact_id is not None
         account_id, contact_id = answering.channel_account_id, answering.contact_id
         last_inbound, thread_subject, reference = answering, answering.subject, None
+    else:
+        assert starting is not None
+        account_id, contact_id = starting
+        last_inbound, thread_subject, reference = None, subject, None
     account = session.get(ChannelAccount, account_id)
     assert account is not None
     text = text.strip()

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("opens_days_before", sa.Integer(), nullable=False),
         sa.Column("closes_hours_before", sa.Integer(), nullable=False),
         sa.Column("questions_allowed", sa.Boolean(), nullable=False),
+        sa.Column("reminder_hours", sa.JSON(), server_default="[24, 1]", nullable=False),
         sa.Column("topic_id", sa.Integer(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", hub.db.UtcDateTime(timezone=True), nullable=False),
@@ -153,8 +154,27 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'booked'"),
         )
 
+    op.create_table(
+        "booking_reminder",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("booking_id", sa.Integer(), nullable=False),
+        sa.Column("hours_before", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", hub.db.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["booking_id"], ["booking.id"]),
+        sa.ForeignKeyConstraint(["message_id"], ["message.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("booking_id", "hours_before", name="uq_booking_reminder_once"),
+    )
+    with op.batch_alter_table("booking_reminder", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_booking_reminder_booking_id"), ["booking_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("booking_reminder", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_booking_reminder_booking_id"))
+
+    op.drop_table("booking_reminder")
     with op.batch_alter_table("booking", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_booking_live_per_session",
