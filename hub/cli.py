@@ -23,6 +23,7 @@ import httpx
 from channels.registry import adapter_class, adapter_classes, known_kinds
 from channels.sandbox.cli import sandbox
 from hub.broadcasts.cli import broadcast
+from hub.consultations.cli import consultations
 from hub.db import session_scope
 from hub.errors import DomainError
 from hub.settings import Settings, get_settings
@@ -546,6 +547,7 @@ def _domain_errors() -> Iterator[None]:
 
 main.add_command(sandbox)
 main.add_command(broadcast)
+main.add_command(consultations)
 main.add_command(subscribers)
 
 if __name__ == "__main__":

@@ -1,0 +1,54 @@
+"""`rathaus consultations ...`: the town's consultation series and their upcoming sessions with bookings."""
+
+from __future__ import annotations
+
+import click
+
+from hub.consultations import service
+from hub.consultations.recurrence import zone
+from hub.db import session_scope
+from hub.errors import DomainError
+from hub.tenancy.service import get_municipality
+
+
+@click.group()
+def consultations() -> None:
+    """Consultation hours: series, sessions, bookings."""
+
+
+@consultations.command("list")
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out with one only.")
+def list_series(slug: str | None) -> None:
+    """Each series with its recurrence, places and free places in the booking window."""
+    try:
+        with session_scope() as session:
+            municipality = get_municipality(session, slug=slug)
+            assert municipality.id is not None
+            for series in service.list_series(session, municipality_id=municipality.id):
+                views = service.upcoming(session, series=series, municipality=municipality)
+                click.echo(
+                    f"{series.id}\t{series.title}\t{series.rrule} {series.start_time}-{series.end_time}\t"
+                    f"{len(views)} Termine, {sum(view.free for view in views)} Plätze frei"
+                )
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@consultations.command("sessions")
+@click.argument("series_id", type=int)
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out with one only.")
+def sessions(series_id: int, slug: str | None) -> None:
+    """The series' sessions in the booking window, each slot with its bookings, in the town's time."""
+    try:
+        with session_scope() as session:
+            municipality = get_municipality(session, slug=slug)
+            assert municipality.id is not None
+            series = service.get_series(session, municipality_id=municipality.id, series_id=series_id)
+            tz = zone(municipality.timezone)
+            for view in service.upcoming(session, series=series, municipality=municipality):
+                click.echo(f"{view.session.starts_at.astimezone(tz):%d.%m.%Y %H:%M}\t{view.free} frei")
+                for slot in view.slots:
+                    for booking in slot.bookings:
+                        click.echo(f"  {slot.slot.starts_at.astimezone(tz):%H:%M}\t{booking.reference}\t{booking.name}")
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
