@@ -158,7 +158,10 @@ class ProviderSettings(BaseModel):
     @classmethod
     def fields(cls) -> tuple[SettingField, ...]:
         """The settings in the order the form shows them; those the family shares come last."""
-        family = next((base for base in cls.__mro__ if ProviderSettings in base.__bases__), cls)
+        family: type[ProviderSettings] = next(
+            (base for base in cls.__mro__ if ProviderSettings in base.__bases__ and issubclass(base, ProviderSettings)),
+            cls,
+        )
         own = [key for key in cls.model_fields if key not in family.model_fields]
         return tuple(_setting_field(key, cls.model_fields[key]) for key in [*own, *family.model_fields])
 

@@ -93,7 +93,7 @@ class JitsiMeet(VideoPlatform):
         `max_participants` is kept on the Room but not enforced: Jitsi limits occupants per
         server (muc_max_occupants), not per room.
         """
-        room_id = base64.b32encode(secrets.token_bytes(ROOM_ID_BYTES)).decode("ascii").lower()
+        room_id = base64.b32encode(secrets.token_bytes(ROOM_ID_BYTES)).decode("ascii").rstrip("=").lower()
         return new_room(
             self.kind, room_id, title=title, starts_at=starts_at, ends_at=ends_at, max_participants=max_participants
         )
