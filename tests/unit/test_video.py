@@ -84,6 +84,13 @@ def xml(response: requests.Response) -> dict[str, str]:
     return {child.tag: (child.text or "") for child in root}
 
 
+def host_and_citizen_links(platform: VideoPlatform, room: Room) -> tuple[str, str]:
+    host = platform.join_url(room, name="Petra Berger", moderator=True, user_id="staff-7")
+    citizen = platform.join_url(room, name="Erika Mustermann", moderator=False, user_id="citizen-42")
+    assert host != citizen
+    return host, citizen
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -185,9 +192,7 @@ def test_the_emulator_fails_like_bigbluebutton(
 def test_host_and_citizen_links_differ_and_give_their_roles(sandbox: SandboxServer, client: SandboxClient) -> None:
     platform = bigbluebutton(sandbox)
     room = create(platform)
-    host = platform.join_url(room, name="Petra Berger", moderator=True, user_id="staff-7")
-    citizen = platform.join_url(room, name="Erika Mustermann", moderator=False, user_id="citizen-42")
-    assert host != citizen
+    host, citizen = host_and_citizen_links(platform, room)
     assert not platform.is_running(room)
 
     opened = {}
@@ -290,9 +295,7 @@ def test_end_ends_the_meeting_and_old_links_stop_working(sandbox: SandboxServer,
 def test_jitsi_links_let_host_and_citizen_in_with_their_roles(sandbox: SandboxServer, client: SandboxClient) -> None:
     platform = jitsi(sandbox)
     room = create(platform)
-    host = platform.join_url(room, name="Petra Berger", moderator=True, user_id="staff-7")
-    citizen = platform.join_url(room, name="Erika Mustermann", moderator=False, user_id="citizen-42")
-    assert host != citizen
+    host, citizen = host_and_citizen_links(platform, room)
     assert client.meetings("jitsi") == []  # Jitsi has no create call: the room exists once someone enters
 
     for url in (host, citizen):
@@ -362,9 +365,7 @@ def test_jitsi_refuses_tampered_expired_and_foreign_tokens(sandbox: SandboxServe
     past = create(platform, hours_from_now=-5)
     expired = platform.join_url(past, name="Erika", moderator=False, user_id="citizen-42")
     assert "ExpiredSignatureError" in _refusal(expired)
-    wrong_secret = jitsi(sandbox, app_secret=GUESSED_SECRET).join_url(
-        room, name="Erika", moderator=True, user_id="x"
-    )
+    wrong_secret = jitsi(sandbox, app_secret=GUESSED_SECRET).join_url(room, name="Erika", moderator=True, user_id="x")
     assert "InvalidSignatureError" in _refusal(wrong_secret)
     wrong_audience = jitsi(sandbox, audience="andere").join_url(room, name="Erika", moderator=False, user_id="x")
     assert "InvalidAudienceError" in _refusal(wrong_audience)
