@@ -129,7 +129,7 @@ def setting(
     address: bool = False,
     on_form: bool = True,
 ) -> Any:
-    """A field of a ChannelSettings model: German title and help text, and how the hub treats it."""
+    """A field of a settings model: German title and help text, and how the hub treats it."""
     extra: dict[str, bool] = {"generated": generated, "address": address, "on_form": on_form and not generated}
     return Field(default, title=title, description=hint, json_schema_extra=extra)  # type: ignore[arg-type]
 
@@ -145,27 +145,25 @@ def _field_input(annotation: Any) -> Literal["text", "number", "decimal", "check
     return "text"
 
 
-class ChannelSettings(BaseModel):
-    """An adapter's typed configuration, from which the admin form and the command line are made.
+class ProviderSettings(BaseModel):
+    """A provider module's typed configuration, from which the admin form and the command line are made.
 
-    Plain fields are the account's config, SecretStr fields its secrets. Keys it does not
-    declare are let through (extra="allow"): the demo adds the sandbox's own to its accounts.
+    Plain fields are the config, SecretStr fields the secrets. Keys it does not declare are let
+    through (extra="allow"): the demo adds the sandbox's own. A family of providers (channel
+    adapters, video platforms) subclasses it once with the fields all its members share.
     """
 
     model_config = ConfigDict(extra="allow")
 
-    rate_per_second: float | None = setting(
-        N_("Nachrichten pro Sekunde"),
-        hint=N_("Leer lassen für die Grenze des Anbieters."),
-        default=None,
-        on_form=False,
-    )
-
     @classmethod
     def fields(cls) -> tuple[SettingField, ...]:
-        """The settings in the order the form shows them; the base's own come last."""
-        own = [key for key in cls.model_fields if key not in ChannelSettings.model_fields]
-        return tuple(_setting_field(key, cls.model_fields[key]) for key in [*own, *ChannelSettings.model_fields])
+        """The settings in the order the form shows them; those the family shares come last."""
+        family: type[ProviderSettings] = next(
+            (base for base in cls.__mro__ if ProviderSettings in base.__bases__ and issubclass(base, ProviderSettings)),
+            cls,
+        )
+        own = [key for key in cls.model_fields if key not in family.model_fields]
+        return tuple(_setting_field(key, cls.model_fields[key]) for key in [*own, *family.model_fields])
 
     @classmethod
     def address_key(cls) -> str:
@@ -184,6 +182,17 @@ class ChannelSettings(BaseModel):
                 for detail in error.errors()
             ]
         return []
+
+
+class ChannelSettings(ProviderSettings):
+    """A channel adapter's configuration: its own settings, then the rate every channel account has."""
+
+    rate_per_second: float | None = setting(
+        N_("Nachrichten pro Sekunde"),
+        hint=N_("Leer lassen für die Grenze des Anbieters."),
+        default=None,
+        on_form=False,
+    )
 
 
 def _setting_field(key: str, info: FieldInfo) -> SettingField:

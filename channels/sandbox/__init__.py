@@ -1,8 +1,8 @@
-"""Local emulators of the Twilio, Telegram, Graph and SMTP wire APIs, for tests, the demo and benchmarks.
+"""Local emulators of the providers' wire formats (Twilio, Telegram, Graph, SMTP, BigBlueButton, Jitsi).
 
-`SandboxServer` runs the HTTP emulators and the SMTP sink; `SandboxClient` drives the control and
-"act as a citizen" endpoints. Names are resolved lazily, so importing the client does not load the
-server stack.
+For tests, the demo and benchmarks: `SandboxServer` runs the HTTP emulators and the SMTP sink;
+`SandboxClient` drives the control and "act as a citizen" endpoints. Names are resolved lazily,
+so importing the client does not load the server stack.
 """
 
 from __future__ import annotations

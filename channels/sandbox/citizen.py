@@ -24,7 +24,8 @@ from channels.sandbox.state import Account, FaultConfig, SandboxState, get_state
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 
-Kind = Literal["twilio", "telegram", "facebook", "email"]
+Kind = Literal["twilio", "telegram", "facebook", "email", "bigbluebutton", "jitsi"]
+VideoKind = Literal["bigbluebutton", "jitsi"]
 SMTP_TIMEOUT_S = 15.0
 
 
@@ -223,6 +224,12 @@ def pending_callbacks() -> dict[str, int]:
 def discard_callbacks() -> dict[str, int]:
     """Drops the status callbacks still waiting, e.g. those of a benchmark's baseline."""
     return {"discarded": twilio_api.status_callbacks.discard()}
+
+
+@router.get("/meetings")
+def meetings(kind: VideoKind | None = None, state: SandboxState = Depends(get_state)) -> dict[str, Any]:
+    """The video rooms: BigBlueButton meetings created and Jitsi rooms entered, with who is in them, oldest first."""
+    return {"items": [meeting.to_json() for meeting in state.meetings(kind)]}
 
 
 @router.delete("/outbox")

@@ -150,3 +150,16 @@ def outbox(ctx: click.Context, kind: str | None, to: str | None) -> None:
         items = _client(ctx).outbox(kind=kind, to=to)
     for item in items:
         click.echo(f"{item['received_at']}  {item['kind']:<9} an {item['to']}: {item['text']}")
+
+
+@sandbox.command("meetings")
+@click.option("--kind", type=click.Choice(["bigbluebutton", "jitsi"]), default=None)
+@click.pass_context
+def meetings(ctx: click.Context, kind: str | None) -> None:
+    """The video rooms and who followed a join link into them, oldest first."""
+    with _reaching(ctx):
+        items = _client(ctx).meetings(kind=kind)
+    for item in items:
+        state = "läuft" if item["running"] else ("beendet" if item["ended"] else "leer")
+        people = ", ".join(f"{a['name']}{' (Moderation)' if a['moderator'] else ''}" for a in item["attendees"])
+        click.echo(f"{item['kind']:<13} {item['meeting_id']}  {item['name']} [{state}]: {people or '-'}")

@@ -99,6 +99,17 @@ class SandboxClient:
         """Per kind: count, first_at and last_at of the messages citizens received."""
         return self._call("GET", "/outbox/summary")
 
+    def meetings(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The video rooms (kind "bigbluebutton" or "jitsi"), each with its "attendees" and whether it is "running"."""
+        return self._call("GET", "/meetings", params={"kind": kind})["items"]
+
+    def meeting(self, kind: str, meeting_id: str) -> dict[str, Any]:
+        """One video room by its id; SandboxError 404 if nobody created or entered it."""
+        found = [item for item in self.meetings(kind) if item["meeting_id"] == meeting_id]
+        if not found:
+            raise SandboxError(404, f"no {kind} meeting {meeting_id!r}")
+        return found[0]
+
     def pending_callbacks(self) -> int:
         """Status callbacks the sandbox has yet to post to the hub."""
         return int(self._call("GET", "/callbacks")["pending"])

@@ -13,7 +13,8 @@ from typing import Any, Literal, NamedTuple
 
 from fastapi import Request
 
-KINDS = ("twilio", "telegram", "facebook", "email")
+# Channel kinds, then video platforms.
+KINDS = ("twilio", "telegram", "facebook", "email", "bigbluebutton", "jitsi")
 
 # The setting that tells two accounts of one kind apart, as in the hub's channel account config.
 IDENTITY_KEY = {
@@ -21,6 +22,9 @@ IDENTITY_KEY = {
     "telegram": "bot_token",
     "facebook": "page_id",
     "email": "address",
+    # One BigBlueButton server answers at /bigbluebutton/api; each secret registered is one more it accepts.
+    "bigbluebutton": "secret",
+    "jitsi": "app_id",
 }
 
 # (config keys, secret keys) a registration must carry; the rest is optional.
@@ -29,6 +33,8 @@ REQUIRED_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "telegram": ((), ("bot_token",)),
     "facebook": (("page_id",), ("app_secret", "verify_token", "page_access_token")),
     "email": (("address",), ()),
+    "bigbluebutton": ((), ("secret",)),
+    "jitsi": (("app_id",), ("app_secret",)),
 }
 
 FaultOutcome = Literal["rate_limit", "server_error", "permanent"]
@@ -194,6 +200,65 @@ class CallbackQuery:
         }
 
 
+@dataclass(frozen=True)
+class Attendee:
+    """A person who followed a join link into an emulated video room."""
+
+    user_id: str
+    name: str
+    moderator: bool
+    joined_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "name": self.name,
+            "moderator": self.moderator,
+            "joined_at": self.joined_at.isoformat(timespec="microseconds"),
+        }
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A room on an emulated video platform: a BigBlueButton meeting, or a Jitsi room someone entered.
+
+    `account_id` is the BigBlueButton secret or Jitsi app it belongs to; `create_time` is
+    BigBlueButton's createTime (epoch ms). `ended`: ended by the API, everyone put out.
+    """
+
+    kind: str
+    account_id: int
+    meeting_id: str
+    name: str
+    create_time: int
+    max_participants: int = 0
+    duration: int = 0
+    guest_policy: str | None = None
+    ended: bool = False
+    attendees: tuple[Attendee, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return not self.ended and bool(self.attendees)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "meeting_id": self.meeting_id,
+            "name": self.name,
+            "create_time": self.create_time,
+            "max_participants": self.max_participants,
+            "duration": self.duration,
+            "guest_policy": self.guest_policy,
+            "running": self.running,
+            "ended": self.ended,
+            "attendees": [attendee.to_json() for attendee in self.attendees],
+        }
+
+
+MeetingKey = tuple[str, int, str]
+
+
 @dataclass
 class _TelegramChat:
     profile: dict[str, Any] = field(default_factory=dict)
@@ -227,6 +292,9 @@ class SandboxState:
         self._tg_callback_queries: dict[str, CallbackQuery] = {}
         self._fb_last_inbound: dict[tuple[str, str], float] = {}
         self._fb_comments: dict[str, Comment] = {}
+        self._meetings: dict[MeetingKey, Meeting] = {}
+        # BigBlueButton's session tokens, handed out by join: the meeting and attendee they stand for.
+        self._video_sessions: dict[str, tuple[MeetingKey, str]] = {}
         # The hub deduplicates on comment ids, callback query ids and (chat, message id), so none
         # may come round again: not after /sandbox/reset (the counters are never reset) and not
         # after a restart of the sandbox against the same hub database, so they start at the
@@ -486,6 +554,59 @@ class SandboxState:
         with self._lock:
             return self._fb_comments.get(comment_id)
 
+    # Video rooms
+
+    def create_meeting(self, meeting: Meeting) -> tuple[Meeting, bool]:
+        """Store `meeting` unless one with its key is there and not ended; returns (the stored one, existed)."""
+        key = (meeting.kind, meeting.account_id, meeting.meeting_id)
+        with self._lock:
+            existing = self._meetings.get(key)
+            if existing is not None and not existing.ended:
+                return existing, True
+            self._meetings[key] = meeting
+            return meeting, False
+
+    def meeting(self, kind: str, account_id: int, meeting_id: str) -> Meeting | None:
+        with self._lock:
+            return self._meetings.get((kind, account_id, meeting_id))
+
+    def join_meeting(self, meeting: Meeting, attendee: Attendee, session_token: str | None = None) -> Meeting:
+        """Put `attendee` in the meeting (stored as given if new); one who comes back replaces their earlier self."""
+        key = (meeting.kind, meeting.account_id, meeting.meeting_id)
+        with self._lock:
+            current = self._meetings.get(key, meeting)
+            others = tuple(a for a in current.attendees if a.user_id != attendee.user_id)
+            joined = replace(current, attendees=(*others, attendee))
+            self._meetings[key] = joined
+            if session_token:
+                self._video_sessions[session_token] = (key, attendee.user_id)
+            return joined
+
+    def video_session(self, session_token: str) -> tuple[Meeting, Attendee] | None:
+        """The meeting and attendee a BigBlueButton session token was handed out for."""
+        with self._lock:
+            found = self._video_sessions.get(session_token)
+            meeting = self._meetings.get(found[0]) if found else None
+        if found is None or meeting is None:
+            return None
+        attendee = next((a for a in meeting.attendees if a.user_id == found[1]), None)
+        return (meeting, attendee) if attendee else None
+
+    def end_meeting(self, kind: str, account_id: int, meeting_id: str) -> Meeting | None:
+        """End the meeting and put everyone out; None if there is no such meeting."""
+        key = (kind, account_id, meeting_id)
+        with self._lock:
+            meeting = self._meetings.get(key)
+            if meeting is None:
+                return None
+            ended = self._meetings[key] = replace(meeting, ended=True, attendees=())
+            return ended
+
+    def meetings(self, kind: str | None = None) -> list[Meeting]:
+        with self._lock:
+            found = list(self._meetings.values())
+        return sorted((m for m in found if kind in (None, m.kind)), key=lambda m: m.create_time)
+
     # Shared
 
     def serial(self) -> int:
@@ -505,6 +626,8 @@ class SandboxState:
             self._tg_callback_queries.clear()
             self._fb_last_inbound.clear()
             self._fb_comments.clear()
+            self._meetings.clear()
+            self._video_sessions.clear()
 
 
 def bot_user_id(token: str) -> int:

@@ -1,7 +1,8 @@
-"""Request-body reading shared by the emulated provider APIs (form, multipart, JSON, query)."""
+"""Request-body reading shared by the emulated provider APIs (form, multipart, JSON, query), and pages for people."""
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -48,3 +49,13 @@ def param(params: Params, key: str) -> Any:
 
 def every(params: Params, key: str) -> list[Any]:
     return [value for name, value in params if name == key]
+
+
+def person_page(title: str, body: str) -> str:
+    """A plain page for a person who followed a link into an emulator (a video room); `body` is HTML."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)} (sandbox)</title></head><body><main><h1>{html.escape(title)}</h1>"
+        f"{body}</main></body></html>"
+    )

@@ -1,8 +1,9 @@
-"""Provider facts live in channels/: no other module names a channel kind or imports an adapter.
+"""Provider facts live in channels/: no other module names a channel kind or video platform, or imports one.
 
-Callers ask the adapter class (channels.registry) what it reaches and can carry; a kind's name
-in hub code means a fact leaked out of its adapter. The check reads string literals with the
-ast module and compares them with the registry's kinds, so it knows exactly what it finds.
+Callers ask the adapter class (channels.registry) what it reaches and can carry, and the video
+platform's class (channels.video) what it can tell; a kind's name in hub code means a fact
+leaked out of its module. The check reads string literals with the ast module and compares them
+with the registries' kinds, so it knows exactly what it finds.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from channels.base import (
     setting,
 )
 from channels.registry import adapter_classes, known_kinds
+from channels.video import video_platform_class, video_platform_kinds
 from hub.errors import InvalidInput
 from hub.settings import Settings
 from hub.tenancy import administration as admin
@@ -87,8 +89,9 @@ def _stands_for_a_channel(node: ast.Constant, parent: ast.AST | None, parents: d
 
 
 def python_leaks(root: Path) -> list[str]:
-    kinds = set(known_kinds())
+    kinds = set(known_kinds()) | set(video_platform_kinds())
     adapter_modules = {adapter.__module__ for adapter in adapter_classes()}
+    adapter_modules |= {video_platform_class(kind).__module__ for kind in video_platform_kinds()}
     found = []
     for path in hub_files(root, ".py"):
         where = path.relative_to(root).as_posix()
@@ -114,7 +117,8 @@ def python_leaks(root: Path) -> list[str]:
 
 def template_leaks(root: Path) -> list[str]:
     """Templates compare no kind and look up no table by one (`limits.twilio`)."""
-    kinds = "|".join(re.escape(kind) for kind in known_kinds() if kind not in SHARED_WORDS)
+    every_kind = [*known_kinds(), *video_platform_kinds()]
+    kinds = "|".join(re.escape(kind) for kind in every_kind if kind not in SHARED_WORDS)
     quoted_or_attribute = re.compile(rf"""(["'])({kinds})\1|\b\w+\.({kinds})\b(?!\.)""")
     found = []
     for path in hub_files(root, ".html"):
@@ -166,6 +170,16 @@ def test_the_check_sees_each_way_a_kind_leaks(tmp_path: Path) -> None:
         "hub/leaky.py:6",
     ]
     assert template_leaks(tmp_path) == ["templates/page.html:1: names a channel kind"]
+
+
+def test_the_check_sees_video_platforms_too(tmp_path: Path) -> None:
+    module = tmp_path / "hub" / "rooms.py"
+    module.parent.mkdir()
+    module.write_text(
+        'from channels.bigbluebutton import BigBlueButton\nif platform.kind == "jitsi": pass\n', encoding="utf-8"
+    )
+
+    assert [leak.split(": ", 1)[0] for leak in python_leaks(tmp_path)] == ["hub/rooms.py:1", "hub/rooms.py:2"]
 
 
 class SignalSettings(ChannelSettings):
