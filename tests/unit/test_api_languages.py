@@ -7,24 +7,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from hub.app import create_app
-from hub.tenancy import service as tenancy
-from tests.unit.db import Town, make_town
+from tests.unit.db import make_town
+from tests.unit.web import api_client
 
 ENGLISH = {"Accept-Language": "en-GB,en;q=0.9"}
 
 
 @pytest.fixture
-def town(session: Session) -> Town:
-    return make_town(session)
-
-
-@pytest.fixture
-def api(session: Session, town: Town) -> TestClient:
-    user = tenancy.create_user(session, municipality_id=town.id, email="api@testdorf.example", name="API", role="staff")
-    token = tenancy.create_api_token(session, user=user, name="test")
-    session.commit()
-    return TestClient(create_app(), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)
+def api(session: Session) -> TestClient:
+    return api_client(session, make_town(session, slug="sprachdorf"))
 
 
 def draft(**changes: object) -> dict[str, object]:
@@ -66,8 +57,8 @@ def test_the_validation_answer_keeps_its_shape_in_readable_german_or_english(api
     assert "without a time zone" in detail(api.post("/api/v1/broadcasts", json=naive, headers=ENGLISH), 422)
 
 
-def test_a_citizen_who_chose_a_language_is_answered_in_it(api: TestClient, town: Town) -> None:
-    signup = f"/api/v1/public/{town.municipality.slug}/subscriptions/phone"
+def test_a_citizen_who_chose_a_language_is_answered_in_it(api: TestClient) -> None:
+    signup = "/api/v1/public/sprachdorf/subscriptions/phone"
     english = detail(api.post(signup, json={"phone": "12", "language": "en"}), 422)
     assert english == "That is not a valid phone number. Please check it."
     # The language in the form wins over the browser's: the citizen picked it.
