@@ -8,6 +8,8 @@ from typing import Annotated
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
+from hub.web.i18n import N_
+
 
 def _with_offset(value: datetime) -> datetime:
     # Without an offset a moment could be UTC or the town's time, an hour or two apart: guessing
@@ -15,8 +17,11 @@ def _with_offset(value: datetime) -> datetime:
     if value.utcoffset() is None:
         raise PydanticCustomError(
             "datetime_without_offset",
-            "Zeitpunkt ohne Zeitzone; erwartet ISO 8601 mit Zeitzone, z. B. 2030-06-01T09:30:00+02:00 "
-            "oder 2030-06-01T07:30:00Z.",
+            # A msgid: the API's validation answer translates it like its own texts.
+            N_(
+                "Zeitpunkt ohne Zeitzone; erwartet ISO 8601 mit Zeitzone, z. B. 2030-06-01T09:30:00+02:00 "
+                "oder 2030-06-01T07:30:00Z."
+            ),
         )
     return value
 

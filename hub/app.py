@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from gettext import NullTranslations
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
@@ -27,7 +30,7 @@ from hub.settings import get_settings
 from hub.subscribers import routes as subscribers
 from hub.tenancy import routes as tenancy
 from hub.web.auth import SignInRequired
-from hub.web.i18n import N_, translate
+from hub.web.i18n import N_, gettext_for, language_of, translate
 from hub.web.rendering import render
 from hub.web.security import PageSecurity
 from workers.app import celery_app
@@ -47,8 +50,47 @@ _ERROR_TITLES = {
 }
 
 
+_INVALID_REQUEST = N_("Ungültige Anfrage: {problems}")
+# What the JSON API says of a value its input shapes refuse, by pydantic's error type; German
+# msgids filled from the error's context. A type not named here keeps the message it comes with
+# (the German ones of hub.api_fields are msgids too).
+_VALIDATION_TEXTS = {
+    "missing": N_("Angabe fehlt."),
+    "string_type": N_("Bitte einen Text angeben."),
+    "int_type": N_("Bitte eine ganze Zahl angeben."),
+    "int_parsing": N_("Bitte eine ganze Zahl angeben."),
+    "int_from_float": N_("Bitte eine ganze Zahl angeben."),
+    "float_type": N_("Bitte eine Zahl angeben."),
+    "float_parsing": N_("Bitte eine Zahl angeben."),
+    "bool_type": N_("Bitte true oder false angeben."),
+    "bool_parsing": N_("Bitte true oder false angeben."),
+    "list_type": N_("Bitte eine Liste angeben."),
+    "dict_type": N_("Bitte ein Objekt angeben."),
+    "model_type": N_("Bitte ein Objekt angeben."),
+    "model_attributes_type": N_("Bitte ein Objekt angeben."),
+    "literal_error": N_("Erlaubt: {expected}."),
+    "enum": N_("Erlaubt: {expected}."),
+    "string_too_short": N_("Mindestens {min_length} Zeichen."),
+    "string_too_long": N_("Höchstens {max_length} Zeichen."),
+    "too_short": N_("Mindestens {min_length} Einträge."),
+    "too_long": N_("Höchstens {max_length} Einträge."),
+    "string_pattern_mismatch": N_("Das Format stimmt nicht; erwartet: {pattern}."),
+    "greater_than": N_("Bitte eine Zahl größer als {gt} angeben."),
+    "greater_than_equal": N_("Bitte eine Zahl ab {ge} angeben."),
+    "less_than": N_("Bitte eine Zahl kleiner als {lt} angeben."),
+    "less_than_equal": N_("Bitte eine Zahl bis {le} angeben."),
+    "datetime_type": N_("Bitte einen Zeitpunkt nach ISO 8601 angeben, z. B. 2030-06-01T09:30:00+02:00."),
+    "datetime_parsing": N_("Bitte einen Zeitpunkt nach ISO 8601 angeben, z. B. 2030-06-01T09:30:00+02:00."),
+    "datetime_from_date_parsing": N_("Bitte einen Zeitpunkt nach ISO 8601 angeben, z. B. 2030-06-01T09:30:00+02:00."),
+    "date_type": N_("Bitte ein Datum im Format JJJJ-MM-TT angeben."),
+    "date_parsing": N_("Bitte ein Datum im Format JJJJ-MM-TT angeben."),
+    "date_from_datetime_parsing": N_("Bitte ein Datum im Format JJJJ-MM-TT angeben."),
+    "json_invalid": N_("Kein gültiges JSON ({error})."),
+    "extra_forbidden": N_("Diese Angabe ist unbekannt."),
+}
 _NUMBER_TOO_LARGE = N_("Ungültige Anfrage: eine Zahl ist zu groß für eine Kennung.")
 _NUL_IN_TEXT = N_("Ungültige Anfrage: ein Text enthält ein Nullzeichen (U+0000), das die Datenbank nicht annimmt.")
+_INTERNAL = N_("Interner Fehler; er wurde protokolliert.")
 
 
 def _carries_nul(parameters: object) -> bool:
@@ -58,6 +100,14 @@ def _carries_nul(parameters: object) -> bool:
     if isinstance(parameters, list | tuple):
         return any(_carries_nul(value) for value in parameters)
     return isinstance(parameters, str) and "\x00" in parameters
+
+
+def validation_problem(item: Mapping[str, Any], texts: NullTranslations) -> str:
+    """One refused value as "where: what", in the language of `texts`."""
+    where = ".".join(str(part) for part in item["loc"])
+    template = _VALIDATION_TEXTS.get(item["type"])
+    what = texts.gettext(template).format(**item.get("ctx", {})) if template else texts.gettext(item["msg"])
+    return f"{where}: {what}"
 
 
 def is_page(request: Request) -> bool:
@@ -103,10 +153,11 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
+        # In the language `choose_language` found for the request (Accept-Language), German by default.
+        message = error.text(language_of(request))
         if is_page(request):
-            # Domain messages are German; those a citizen may meet have an English entry in the catalogue.
-            return error_page(request, error.status_code, translate(request, str(error)))
-        return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+            return error_page(request, error.status_code, message)
+        return JSONResponse({"detail": message}, status_code=error.status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -121,24 +172,25 @@ def create_app() -> FastAPI:
         return RedirectResponse(f"/app/login?{urlencode({'next': error.next_path})}", status_code=303)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()]
-        return JSONResponse({"detail": "Ungültige Anfrage: " + "; ".join(problems)}, status_code=422)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        texts = gettext_for(language_of(request))
+        problems = "; ".join(validation_problem(item, texts) for item in error.errors())
+        return JSONResponse({"detail": texts.gettext(_INVALID_REQUEST).format(problems=problems)}, status_code=422)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
     async def unstorable(request: Request, error: Exception) -> Response:
         # A value the database cannot store: a number beyond 64 bits, or (PostgreSQL) a NUL in a text.
         nul = isinstance(error, DataError) and _carries_nul(error.params)
-        message = _NUL_IN_TEXT if nul else _NUMBER_TOO_LARGE
+        message = translate(request, _NUL_IN_TEXT if nul else _NUMBER_TOO_LARGE)
         if is_page(request):
-            return error_page(request, 422, translate(request, message))
+            return error_page(request, 422, message)
         return JSONResponse({"detail": message}, status_code=422)
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse({"detail": "Interner Fehler; er wurde protokolliert."}, status_code=500)
+        return JSONResponse({"detail": translate(request, _INTERNAL)}, status_code=500)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

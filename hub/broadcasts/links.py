@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from hub.errors import InvalidInput
 from hub.settings import Settings
 from hub.subscribers.service import read_token, sign_token
+from hub.web.i18n import N_
 
 UNSUBSCRIBE = "unsubscribe"
 ANSWER = "survey-answer"
@@ -38,4 +39,4 @@ def read(token: str, purpose: str) -> LinkTarget:
             municipality_id=int(payload["m"]), contact_id=int(payload["c"]), broadcast_id=int(payload["b"])
         )
     except (KeyError, TypeError, ValueError):
-        raise InvalidInput("Der Link ist ungültig.") from None
+        raise InvalidInput(N_("Der Link ist ungültig.")) from None

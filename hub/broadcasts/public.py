@@ -19,7 +19,7 @@ from hub.db import get_session
 from hub.errors import DomainError
 from hub.subscribers.service import stop
 from hub.tenancy.models import Municipality
-from hub.web.i18n import translate
+from hub.web.i18n import N_, language_of, translate
 from hub.web.rendering import render
 from hub.web.security import client_address, verify_csrf
 
@@ -41,14 +41,14 @@ def _target(session: Session, token: str, purpose: str) -> tuple[LinkTarget, Mun
     target = read(token, purpose)
     municipality = session.get(Municipality, target.municipality_id)
     if municipality is None:
-        raise DomainError("Der Link ist ungültig.")
+        raise DomainError(N_("Der Link ist ungültig."))
     return target, municipality
 
 
 def _error(request: Request, error: DomainError) -> HTMLResponse:
     return render(
         request, "citizen/notice.html", status_code=400, title=translate(request, "Link nicht gültig"),
-        text=translate(request, str(error)), failed=True,
+        text=error.text(language_of(request)), failed=True,
     )  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def unsubscribe(token: str, request: Request, session: Session = Depends(get_ses
 def _survey(session: Session, target: LinkTarget) -> Broadcast:
     broadcast = session.get(Broadcast, target.broadcast_id)
     if broadcast is None or broadcast.municipality_id != target.municipality_id or not broadcast.options:
-        raise DomainError("Zu diesem Link gibt es keine Umfrage.")
+        raise DomainError(N_("Zu diesem Link gibt es keine Umfrage."))
     return broadcast
 
 

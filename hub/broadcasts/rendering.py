@@ -21,6 +21,7 @@ from channels.registry import adapter_class
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
 from hub.templating import close_name_gaps, greeting, render_message, render_page
+from hub.web.i18n import N_
 
 SAMPLE_RECIPIENT = {"name": "Erika Mustermann", "district": "Mitte"}
 
@@ -77,7 +78,9 @@ def render(
     try:
         body = close_name_gaps(_compiled(variant["body"]).render(**variables))
     except TemplateError as error:
-        raise InvalidInput(f"Der Text ({lang}) lässt sich nicht einsetzen: {error}") from None
+        raise InvalidInput(
+            N_("Der Text ({lang}) lässt sich nicht einsetzen: {error}"), lang=lang, error=error
+        ) from None
     context: dict[str, Any] = {
         "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
         "body": body, "options": broadcast.options, "event": broadcast.event,

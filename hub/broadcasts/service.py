@@ -22,11 +22,12 @@ from hub.audit.models import AuditEvent
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast, Delivery, SurveyAnswer
 from hub.broadcasts.rendering import preview
 from hub.db import utcnow
-from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, require_channel_kind
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, Term, require_channel_kind
 from hub.subscribers.models import District, Topic
 from hub.subscribers.preferences import preference
 from hub.subscribers.service import subscriber_query
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+from hub.web.i18n import N_
 
 APPROVERS = frozenset({"admin", "mayor"})
 DRAFTERS = frozenset({"admin", "mayor", "staff"})
@@ -68,39 +69,41 @@ class Draft:
 
 def _validate(session: Session, municipality_id: int, draft: Draft) -> None:
     if draft.kind not in BROADCAST_KINDS:
-        raise InvalidInput(f"Unbekannte Art {draft.kind!r}; erlaubt: {', '.join(BROADCAST_KINDS)}.")
+        raise InvalidInput(
+            N_("Unbekannte Art {kind!r}; erlaubt: {allowed}."), kind=draft.kind, allowed=", ".join(BROADCAST_KINDS)
+        )
     if not draft.title.strip():
-        raise InvalidInput("Der Titel ist leer.")
+        raise InvalidInput(N_("Der Titel ist leer."))
     german = draft.texts.get("de", {}).get("body", "")
     if not german.strip():
-        raise InvalidInput("Der deutsche Text fehlt oder ist leer.")
+        raise InvalidInput(N_("Der deutsche Text fehlt oder ist leer."))
     for language, variant in draft.texts.items():
         if language not in ("de", "en"):
-            raise InvalidInput(f"Sprache {language!r} wird nicht unterstützt (de, en).")
+            raise InvalidInput(N_("Sprache {language!r} wird nicht unterstützt (de, en)."), language=language)
         if not variant.get("body", "").strip():
-            raise InvalidInput(f"Der Text für {language!r} ist leer.")
+            raise InvalidInput(N_("Der Text für {language!r} ist leer."), language=language)
     if draft.kind in URGENT_KINDS and draft.severity not in SEVERITIES:
-        raise InvalidInput(f"Eine Warnung braucht eine Stufe: {', '.join(SEVERITIES)}.")
+        raise InvalidInput(N_("Eine Warnung braucht eine Stufe: {allowed}."), allowed=", ".join(SEVERITIES))
     if draft.kind not in URGENT_KINDS and draft.severity is not None:
-        raise InvalidInput("Nur Warnungen und Entwarnungen haben eine Stufe.")
+        raise InvalidInput(N_("Nur Warnungen und Entwarnungen haben eine Stufe."))
     if draft.kind == "all_clear":
         warning = session.get(Broadcast, draft.follows_id) if draft.follows_id else None
         if warning is None or warning.kind != "warning" or warning.municipality_id != municipality_id:
-            raise InvalidInput("Eine Entwarnung muss sich auf eine Warnung beziehen (follows_id).")
+            raise InvalidInput(N_("Eine Entwarnung muss sich auf eine Warnung beziehen (follows_id)."))
     if draft.kind == "survey" and not 2 <= len(draft.options) <= 9:
-        raise InvalidInput("Eine Umfrage braucht 2 bis 9 Antwortmöglichkeiten.")
+        raise InvalidInput(N_("Eine Umfrage braucht 2 bis 9 Antwortmöglichkeiten."))
     if draft.kind == "invitation" and not draft.options:
-        raise InvalidInput("Eine Einladung braucht Antwortmöglichkeiten (z. B. Ja, Nein).")
+        raise InvalidInput(N_("Eine Einladung braucht Antwortmöglichkeiten (z. B. Ja, Nein)."))
     if draft.kind not in ("survey", "invitation") and draft.options:
-        raise InvalidInput("Antwortmöglichkeiten gibt es nur bei Umfragen und Einladungen.")
+        raise InvalidInput(N_("Antwortmöglichkeiten gibt es nur bei Umfragen und Einladungen."))
     if any(not option.strip() for option in draft.options):
-        raise InvalidInput("Eine Antwortmöglichkeit ist leer.")
+        raise InvalidInput(N_("Eine Antwortmöglichkeit ist leer."))
     for match in (draft.topic_match, draft.district_match):
         if match not in ("any", "all"):
-            raise InvalidInput(f"Abgleich {match!r} unbekannt; erlaubt: any, all.")
+            raise InvalidInput(N_("Abgleich {match!r} unbekannt; erlaubt: any, all."), match=match)
     _check_times(draft)
-    _require_ids(session, Topic, municipality_id, draft.topic_ids, "Thema")
-    _require_ids(session, District, municipality_id, draft.district_ids, "Ortsteil")
+    _require_ids(session, Topic, municipality_id, draft.topic_ids, N_("Thema {ids} gibt es nicht."))
+    _require_ids(session, District, municipality_id, draft.district_ids, N_("Ortsteil {ids} gibt es nicht."))
     for kind in draft.channel_kinds:
         require_channel_kind(kind)
 
@@ -109,20 +112,22 @@ def _check_times(draft: Draft) -> None:
     now = utcnow()
     if draft.send_at is not None and draft.send_at < now - SEND_AT_SLACK:
         raise InvalidInput(
-            "Die Versandzeit liegt in der Vergangenheit. Wählen Sie eine spätere oder lassen Sie sie leer, "
-            "dann geht die Nachricht nach der Freigabe hinaus."
+            N_(
+                "Die Versandzeit liegt in der Vergangenheit. Wählen Sie eine spätere oder lassen Sie sie "
+                "leer, dann geht die Nachricht nach der Freigabe hinaus."
+            )
         )
     if draft.closes_at is not None and draft.closes_at <= (draft.send_at or now):
-        raise InvalidInput("Das Ende der Umfrage muss in der Zukunft und nach der Versandzeit liegen.")
+        raise InvalidInput(N_("Das Ende der Umfrage muss in der Zukunft und nach der Versandzeit liegen."))
 
 
-def _require_ids(session: Session, table: Any, municipality_id: int, ids: Sequence[int], what: str) -> None:
+def _require_ids(session: Session, table: Any, municipality_id: int, ids: Sequence[int], refusal: str) -> None:
     if not ids:
         return
     found = set(session.exec(select(table.id).where(table.municipality_id == municipality_id, table.id.in_(ids))))
     missing = sorted(set(ids) - found)
     if missing:
-        raise InvalidInput(f"{what} {', '.join(map(str, missing))} gibt es nicht.")
+        raise InvalidInput(refusal, ids=", ".join(map(str, missing)))
 
 
 def _check_lengths(session: Session, broadcast: Broadcast) -> None:
@@ -131,8 +136,14 @@ def _check_lengths(session: Session, broadcast: Broadcast) -> None:
         if channel.too_long:
             limit = adapter_class(channel.kind).max_body_chars
             raise InvalidInput(
-                f"Der Text ({channel.language}) ist für {channel.kind} zu lang: {channel.characters} Zeichen, "
-                f"höchstens {limit}. Kürzen Sie ihn oder wählen Sie diesen Kanal ab."
+                N_(
+                    "Der Text ({language}) ist für {kind} zu lang: {characters} Zeichen, höchstens "
+                    "{limit}. Kürzen Sie ihn oder wählen Sie diesen Kanal ab."
+                ),
+                language=channel.language,
+                kind=channel.kind,
+                characters=channel.characters,
+                limit=limit,
             )
 
 
@@ -151,7 +162,7 @@ def _apply(broadcast: Broadcast, draft: Draft) -> None:
 
 def create(session: Session, *, author: StaffUser, draft: Draft) -> Broadcast:
     if author.role not in DRAFTERS:
-        raise Forbidden(f"Die Rolle {author.role!r} darf keine Nachrichten entwerfen.")
+        raise Forbidden(N_("Die Rolle {role!r} darf keine Nachrichten entwerfen."), role=author.role)
     _validate(session, author.municipality_id, draft)
     broadcast = Broadcast(municipality_id=author.municipality_id, kind=draft.kind, title=draft.title,
                           created_by_id=author.id)  # fmt: skip
@@ -168,7 +179,7 @@ def create(session: Session, *, author: StaffUser, draft: Draft) -> Broadcast:
 def get(session: Session, *, municipality_id: int, broadcast_id: int) -> Broadcast:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or broadcast.municipality_id != municipality_id:
-        raise NotFound(f"Nachricht {broadcast_id} nicht gefunden.")
+        raise NotFound(N_("Nachricht {broadcast_id} nicht gefunden."), broadcast_id=broadcast_id)
     return broadcast
 
 
@@ -187,7 +198,11 @@ def list_broadcasts(session: Session, *, municipality_id: int, status: str | Non
 def update_draft(session: Session, *, actor: StaffUser, broadcast_id: int, draft: Draft) -> Broadcast:
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if broadcast.status not in ("draft", "pending_approval"):
-        raise Conflict(f"Nachricht {broadcast_id} ist {broadcast.status} und kann nicht mehr geändert werden.")
+        raise Conflict(
+            N_("Nachricht {broadcast_id} ist {status} und kann nicht mehr geändert werden."),
+            broadcast_id=broadcast_id,
+            status=broadcast.status,
+        )
     _validate(session, actor.municipality_id, draft)
     _apply(broadcast, draft)
     _check_lengths(session, broadcast)
@@ -200,7 +215,9 @@ def update_draft(session: Session, *, actor: StaffUser, broadcast_id: int, draft
 def submit(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if broadcast.status != "draft":
-        raise Conflict(f"Nur Entwürfe können zur Freigabe gegeben werden; diese ist {broadcast.status}.")
+        raise Conflict(
+            N_("Nur Entwürfe können zur Freigabe gegeben werden; diese ist {status}."), status=broadcast.status
+        )
     broadcast.status = "pending_approval"
     audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.submitted",
           broadcast_id=broadcast_id)  # fmt: skip
@@ -215,11 +232,13 @@ def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadca
     """
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if actor.role not in APPROVERS:
-        raise Forbidden(f"Die Rolle {actor.role!r} darf keine Nachrichten freigeben.")
+        raise Forbidden(N_("Die Rolle {role!r} darf keine Nachrichten freigeben."), role=actor.role)
     direct_warning = broadcast.kind in URGENT_KINDS and broadcast.status == "draft"
     if broadcast.status != "pending_approval" and not direct_warning:
         raise Conflict(
-            f"Nachricht {broadcast_id} ist {broadcast.status}; freigeben lässt sich nur, was eingereicht ist."
+            N_("Nachricht {broadcast_id} ist {status}; freigeben lässt sich nur, was eingereicht ist."),
+            broadcast_id=broadcast_id,
+            status=broadcast.status,
         )
     _check_lengths(session, broadcast)  # channels may have been connected since the draft
     municipality = session.get(Municipality, broadcast.municipality_id)
@@ -251,9 +270,11 @@ def cancel(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcas
     """Stops a broadcast: what has not been claimed for sending yet is never sent."""
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if broadcast.status in ("completed", "cancelled"):
-        raise Conflict(f"Nachricht {broadcast_id} ist bereits {broadcast.status}.")
+        raise Conflict(
+            N_("Nachricht {broadcast_id} ist bereits {status}."), broadcast_id=broadcast_id, status=broadcast.status
+        )
     if broadcast.status in ("approved", "sending", "paused") and actor.role not in APPROVERS:
-        raise Forbidden("Nur Bürgermeisterin, Bürgermeister oder Admin können eine freigegebene Nachricht stoppen.")
+        raise Forbidden(N_("Nur Bürgermeisterin, Bürgermeister oder Admin können eine freigegebene Nachricht stoppen."))
     broadcast.status = "cancelled"
     broadcast.finished_at = utcnow()
     session.execute(
@@ -267,11 +288,11 @@ def cancel(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcas
 
 
 def pause(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
-    return _hold_or_continue(session, actor, broadcast_id, expected="sending", to="paused", verb="anhalten")
+    return _hold_or_continue(session, actor, broadcast_id, expected="sending", to="paused", verb=N_("anhalten"))
 
 
 def resume(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
-    return _hold_or_continue(session, actor, broadcast_id, expected="paused", to="sending", verb="fortsetzen")
+    return _hold_or_continue(session, actor, broadcast_id, expected="paused", to="sending", verb=N_("fortsetzen"))
 
 
 def _hold_or_continue(
@@ -279,9 +300,14 @@ def _hold_or_continue(
 ) -> Broadcast:
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if actor.role not in APPROVERS:
-        raise Forbidden(f"Die Rolle {actor.role!r} darf den Versand nicht {verb}.")
+        raise Forbidden(N_("Die Rolle {role!r} darf den Versand nicht {verb}."), role=actor.role, verb=Term(verb))
     if broadcast.status != expected:
-        raise Conflict(f"Nur eine Nachricht im Zustand {expected} lässt sich {verb}; diese ist {broadcast.status}.")
+        raise Conflict(
+            N_("Nur eine Nachricht im Zustand {expected} lässt sich {verb}; diese ist {status}."),
+            expected=expected,
+            verb=Term(verb),
+            status=broadcast.status,
+        )
     broadcast.status = to
     audit(session, actor=actor, municipality_id=actor.municipality_id,
           action="broadcast.paused" if to == "paused" else "broadcast.resumed", broadcast_id=broadcast_id)  # fmt: skip

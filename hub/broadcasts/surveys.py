@@ -20,6 +20,7 @@ from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput
 from hub.inbox.service import queue_outbound
 from hub.templating import render_message
+from hub.web.i18n import N_
 
 if TYPE_CHECKING:
     # The pipeline imports this step, so importing it back at run time would be circular.
@@ -96,9 +97,9 @@ def record(session: Session, *, vote: Vote, contact_id: int, channel_kind: str) 
     broadcast = vote.broadcast
     assert broadcast.id is not None
     if not _is_open(broadcast):
-        raise Conflict("Die Umfrage ist bereits beendet.")
+        raise Conflict(N_("Die Umfrage ist bereits beendet."))
     if not 0 <= vote.option_index < len(broadcast.options):
-        raise InvalidInput(f"Antwort {vote.option_index + 1} gibt es nicht.")
+        raise InvalidInput(N_("Antwort {number} gibt es nicht."), number=vote.option_index + 1)
     for _ in range(2):
         existing = session.exec(
             select(SurveyAnswer).where(SurveyAnswer.broadcast_id == broadcast.id, SurveyAnswer.contact_id == contact_id)

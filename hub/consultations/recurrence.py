@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rrulestr
 
-from hub.errors import InvalidInput
+from hub.errors import InvalidInput, Term
+from hub.web.i18n import N_
 
 _TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 # How far ahead a definition is checked for times the clocks skip.
@@ -34,13 +35,13 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"Unbekannte Zeitzone {name!r}.") from None
+        raise InvalidInput(N_("Unbekannte Zeitzone {name!r}."), name=name) from None
 
 
 def clock_time(value: str, *, field: str) -> time:
     match = _TIME.fullmatch(value.strip())
     if match is None:
-        raise InvalidInput(f"{field}: {value!r} ist keine Uhrzeit im Format HH:MM.")
+        raise InvalidInput(N_("{field}: {value!r} ist keine Uhrzeit im Format HH:MM."), field=Term(field), value=value)
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -48,15 +49,17 @@ def parse_rule(rule: str, first_day: date) -> rrule:
     """The RRULE (without DTSTART) as dateutil reads it, or a German message saying what is wrong."""
     text = rule.strip().removeprefix("RRULE:")
     if not text or "\n" in text or "DTSTART" in text.upper():
-        raise InvalidInput("Die Wiederholung muss eine RRULE-Zeile sein, z. B. FREQ=WEEKLY;BYDAY=TU.")
+        raise InvalidInput(N_("Die Wiederholung muss eine RRULE-Zeile sein, z. B. FREQ=WEEKLY;BYDAY=TU."))
     if _WITHIN_A_DAY.search(text.upper()):
         raise InvalidInput(
-            "Sprechstunden wiederholen sich höchstens täglich (FREQ=DAILY, WEEKLY, MONTHLY oder YEARLY)."
+            N_("Sprechstunden wiederholen sich höchstens täglich (FREQ=DAILY, WEEKLY, MONTHLY oder YEARLY).")
         )
     try:
         parsed = rrulestr(f"RRULE:{text}", dtstart=datetime.combine(first_day, time()))
     except (ValueError, TypeError) as error:
-        raise InvalidInput(f"Die Wiederholung {text!r} ist keine gültige RRULE: {error}.") from None
+        raise InvalidInput(
+            N_("Die Wiederholung {text!r} ist keine gültige RRULE: {error}."), text=text, error=error
+        ) from None
     assert isinstance(parsed, rrule)
     return parsed
 
@@ -90,7 +93,11 @@ def occurrences(
     between: tuple[date, date],
 ) -> list[Occurrence]:
     """The series' sessions on the days from `between[0]` to `between[1]`, both included; skipped times left out."""
-    tz, starts, ends = zone(timezone), clock_time(start_time, field="Beginn"), clock_time(end_time, field="Ende")
+    tz, starts, ends = (
+        zone(timezone),
+        clock_time(start_time, field=N_("Beginn")),
+        clock_time(end_time, field=N_("Ende")),
+    )
     found = []
     for day in _days(parse_rule(rule, first_day), max(first_day, between[0]), between[1], exdates, rdates):
         begin, end = local_to_utc(day, starts, tz), local_to_utc(day, ends, tz)
@@ -110,18 +117,30 @@ def check_definition(
     timezone: str,
 ) -> None:
     """Refuses, in German, a series that cannot be held as defined: the message says what is wrong."""
-    tz, starts, ends = zone(timezone), clock_time(start_time, field="Beginn"), clock_time(end_time, field="Ende")
+    tz, starts, ends = (
+        zone(timezone),
+        clock_time(start_time, field=N_("Beginn")),
+        clock_time(end_time, field=N_("Ende")),
+    )
     if ends <= starts:
-        raise InvalidInput(f"Das Ende ({end_time}) muss nach dem Beginn ({start_time}) liegen.")
+        raise InvalidInput(
+            N_("Das Ende ({end_time}) muss nach dem Beginn ({start_time}) liegen."),
+            end_time=end_time,
+            start_time=start_time,
+        )
     for listed in (*exdates, *rdates):
         try:
             date.fromisoformat(listed)
         except ValueError:
-            raise InvalidInput(f"{listed!r} ist kein Datum im Format JJJJ-MM-TT.") from None
+            raise InvalidInput(N_("{listed!r} ist kein Datum im Format JJJJ-MM-TT."), listed=listed) from None
     for day in _days(parse_rule(rule, first_day), first_day, first_day + CHECKED_AHEAD, exdates, rdates):
         for at, label in ((starts, start_time), (ends, end_time)):
             if local_to_utc(day, at, tz) is None:
                 raise InvalidInput(
-                    f"Am {day.strftime('%d.%m.%Y')} gibt es {label} Uhr nicht: die Uhren werden umgestellt. "
-                    "Bitte diesen Tag ausnehmen oder eine andere Uhrzeit wählen."
+                    N_(
+                        "Am {day} gibt es {label} Uhr nicht: die Uhren werden umgestellt. Bitte diesen "
+                        "Tag ausnehmen oder eine andere Uhrzeit wählen."
+                    ),
+                    day=day.strftime("%d.%m.%Y"),
+                    label=label,
                 )

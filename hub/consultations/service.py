@@ -24,6 +24,7 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox.service import next_reference
 from hub.subscribers.verification import normalise_phone
 from hub.tenancy.models import Municipality, StaffUser, Team
+from hub.web.i18n import N_
 
 # Shortest slot, and the most citizens one slot may take.
 MIN_SLOT_MINUTES = 5
@@ -55,26 +56,34 @@ class SeriesDraft:
 
 def _check_draft(session: Session, municipality: Municipality, draft: SeriesDraft) -> None:
     if not draft.title.strip():
-        raise InvalidInput("Bitte geben Sie der Sprechstunde einen Titel.")
+        raise InvalidInput(N_("Bitte geben Sie der Sprechstunde einen Titel."))
     if draft.location not in LOCATIONS:
-        raise InvalidInput(f"Unbekannter Ort {draft.location!r}; erlaubt: Video, Telefon, vor Ort.")
+        raise InvalidInput(
+            N_("Unbekannter Ort {location!r}; erlaubt: Video, Telefon, vor Ort."), location=draft.location
+        )
     if draft.location == "in_person" and not (draft.address or "").strip():
-        raise InvalidInput("Für eine Sprechstunde vor Ort fehlt die Adresse.")
+        raise InvalidInput(N_("Für eine Sprechstunde vor Ort fehlt die Adresse."))
     if (draft.host_user_id is None) == (draft.host_team_id is None):
-        raise InvalidInput("Bitte geben Sie genau eine Person oder ein Team an, das die Sprechstunde hält.")
+        raise InvalidInput(N_("Bitte geben Sie genau eine Person oder ein Team an, das die Sprechstunde hält."))
     host: StaffUser | Team | None = (
         session.get(StaffUser, draft.host_user_id)
         if draft.host_user_id is not None
         else session.get(Team, draft.host_team_id)
     )
     if host is None or host.municipality_id != municipality.id:
-        raise InvalidInput("Die angegebene Person oder das Team gibt es in dieser Gemeinde nicht.")
+        raise InvalidInput(N_("Die angegebene Person oder das Team gibt es in dieser Gemeinde nicht."))
     if not draft.slot_minutes >= MIN_SLOT_MINUTES:
-        raise InvalidInput(f"Ein Termin dauert mindestens {MIN_SLOT_MINUTES} Minuten.")
+        raise InvalidInput(
+            N_("Ein Termin dauert mindestens {min_slot_minutes} Minuten."), min_slot_minutes=MIN_SLOT_MINUTES
+        )
     if not 1 <= draft.capacity <= MAX_CAPACITY:
-        raise InvalidInput(f"Die Plätze je Termin müssen zwischen 1 und {MAX_CAPACITY} liegen.")
+        raise InvalidInput(
+            N_("Die Plätze je Termin müssen zwischen 1 und {max_capacity} liegen."), max_capacity=MAX_CAPACITY
+        )
     if draft.opens_days_before < 1 or draft.closes_hours_before < 0:
-        raise InvalidInput("Die Buchung muss mindestens einen Tag vorher öffnen und darf nicht nach Beginn schließen.")
+        raise InvalidInput(
+            N_("Die Buchung muss mindestens einen Tag vorher öffnen und darf nicht nach Beginn schließen.")
+        )
     check_definition(
         rule=draft.rrule, first_day=draft.first_day, start_time=draft.start_time, end_time=draft.end_time,
         exdates=draft.exdates, rdates=draft.rdates, timezone=municipality.timezone,
@@ -82,7 +91,11 @@ def _check_draft(session: Session, municipality: Municipality, draft: SeriesDraf
     starts, ends = clock_time(draft.start_time, field="Beginn"), clock_time(draft.end_time, field="Ende")
     minutes = (ends.hour * 60 + ends.minute) - (starts.hour * 60 + starts.minute)
     if draft.slot_minutes > minutes:
-        raise InvalidInput(f"Ein Termin ({draft.slot_minutes} Minuten) passt nicht in die Sprechstunde ({minutes}).")
+        raise InvalidInput(
+            N_("Ein Termin ({slot_minutes} Minuten) passt nicht in die Sprechstunde ({minutes})."),
+            slot_minutes=draft.slot_minutes,
+            minutes=minutes,
+        )
 
 
 def define_series(session: Session, *, municipality: Municipality, draft: SeriesDraft) -> ConsultationSeries:
@@ -117,7 +130,7 @@ def define_series(session: Session, *, municipality: Municipality, draft: Series
 def get_series(session: Session, *, municipality_id: int, series_id: int) -> ConsultationSeries:
     series = session.get(ConsultationSeries, series_id)
     if series is None or series.municipality_id != municipality_id:
-        raise NotFound("Diese Sprechstunde gibt es nicht.")
+        raise NotFound(N_("Diese Sprechstunde gibt es nicht."))
     return series
 
 
@@ -300,19 +313,22 @@ def book(
     held = session.get(ConsultationSession, slot.session_id) if slot else None
     series = session.get(ConsultationSeries, held.series_id) if held else None
     if slot is None or held is None or series is None or series.municipality_id != municipality.id:
-        raise NotFound("Diesen Termin gibt es nicht.")
+        raise NotFound(N_("Diesen Termin gibt es nicht."))
     if not name.strip():
-        raise InvalidInput("Bitte geben Sie Ihren Namen an.")
+        raise InvalidInput(N_("Bitte geben Sie Ihren Namen an."))
     if concern and not series.questions_allowed:
-        raise InvalidInput("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden.")
+        raise InvalidInput(N_("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden."))
     if held.status != "scheduled" or not series.active:
-        raise Conflict("Diese Sprechstunde findet nicht statt.")
+        raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
     if slot.starts_at <= now:
-        raise InvalidInput("Dieser Termin liegt in der Vergangenheit.")
+        raise InvalidInput(N_("Dieser Termin liegt in der Vergangenheit."))
     if slot.starts_at < now + timedelta(hours=series.closes_hours_before):
-        raise Conflict(f"Für diesen Termin ist die Buchung geschlossen ({series.closes_hours_before} Stunden vorher).")
+        raise Conflict(
+            N_("Für diesen Termin ist die Buchung geschlossen ({hours} Stunden vorher)."),
+            hours=series.closes_hours_before,
+        )
     if slot.starts_at > now + timedelta(days=series.opens_days_before):
-        raise Conflict(f"Dieser Termin kann erst {series.opens_days_before} Tage vorher gebucht werden.")
+        raise Conflict(N_("Dieser Termin kann erst {days} Tage vorher gebucht werden."), days=series.opens_days_before)
     taken = session.execute(
         update(ConsultationSlot)
         .where(col(ConsultationSlot.id) == slot.id, col(ConsultationSlot.booked) < col(ConsultationSlot.capacity))
@@ -332,7 +348,7 @@ def book(
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise Conflict("Sie haben für diese Sprechstunde schon einen Termin.") from None
+        raise Conflict(N_("Sie haben für diese Sprechstunde schon einen Termin.")) from None
     session.expire(slot)
     return booking
 
@@ -370,7 +386,7 @@ def cancel(session: Session, *, municipality_id: int, booking_id: int, now: date
     """Cancels a live booking and frees its place; cancelling one already cancelled changes nothing."""
     booking = session.get(Booking, booking_id)
     if booking is None or booking.municipality_id != municipality_id:
-        raise NotFound("Diese Buchung gibt es nicht.")
+        raise NotFound(N_("Diese Buchung gibt es nicht."))
     cancelled = session.execute(
         update(Booking)
         .where(col(Booking.id) == booking_id, col(Booking.status) == "booked")

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import InvalidInput, NotFound
 from hub.inbox.models import Conversation, Message
+from hub.web.i18n import N_
 
 
 def resolve_contact(
@@ -73,7 +74,7 @@ def _language(code: str | None) -> str:
 def get_contact(session: Session, *, municipality_id: int, contact_id: int) -> Contact:
     contact = session.get(Contact, contact_id)
     if contact is None or contact.municipality_id != municipality_id:
-        raise NotFound(f"Kontakt {contact_id} nicht gefunden.")
+        raise NotFound(N_("Kontakt {contact_id} nicht gefunden."), contact_id=contact_id)
     return contact
 
 
@@ -95,11 +96,11 @@ def identity_address(session: Session, *, contact_id: int, kind: str) -> str | N
 def merge_contacts(session: Session, *, municipality_id: int, target_id: int, source_id: int) -> Contact:
     """Moves the source's identities, conversations and messages to the target; the source remains as a pointer."""
     if target_id == source_id:
-        raise InvalidInput("Ein Kontakt kann nicht mit sich selbst zusammengeführt werden.")
+        raise InvalidInput(N_("Ein Kontakt kann nicht mit sich selbst zusammengeführt werden."))
     target = get_contact(session, municipality_id=municipality_id, contact_id=target_id)
     source = get_contact(session, municipality_id=municipality_id, contact_id=source_id)
     if source.merged_into_id is not None:
-        raise InvalidInput(f"Kontakt {source_id} wurde bereits zusammengeführt.")
+        raise InvalidInput(N_("Kontakt {source_id} wurde bereits zusammengeführt."), source_id=source_id)
     session.execute(
         update(ContactIdentity).where(ContactIdentity.contact_id == source_id).values(contact_id=target_id)  # type: ignore[arg-type]
     )

@@ -16,6 +16,7 @@ from hub.errors import NotFound
 from hub.inbox.models import Conversation, Message
 from hub.settings import Settings
 from hub.tenancy.models import Municipality
+from hub.web.i18n import N_
 
 # Compared against when the reference does not exist, so that both failures take the same work.
 _NO_TOKEN = "-" * 22
@@ -44,7 +45,7 @@ def citizen_view(session: Session, *, reference: str, token: str) -> CitizenView
     if not candidates:
         hmac.compare_digest(_NO_TOKEN.encode(), token.encode())  # the same work as for a reference that exists
     if conversation is None:
-        raise NotFound("Diese Anfrage gibt es nicht, oder der Link ist nicht vollständig.")
+        raise NotFound(N_("Diese Anfrage gibt es nicht, oder der Link ist nicht vollständig."))
     municipality = session.get(Municipality, conversation.municipality_id)
     assert municipality is not None
     messages = session.exec(

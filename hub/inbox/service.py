@@ -25,6 +25,7 @@ from hub.inbox.search import conversation_matches
 from hub.settings import Settings
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+from hub.web.i18n import N_
 
 STATUSES = ("open", "pending", "resolved")
 
@@ -166,7 +167,9 @@ def list_conversations(
     set, such as the conversations past their response target.
     """
     if status is not None and status not in STATUSES:
-        raise InvalidInput(f"Unbekannter Status {status!r}; erlaubt: {', '.join(STATUSES)}.")
+        raise InvalidInput(
+            N_("Unbekannter Status {status!r}; erlaubt: {allowed}."), status=status, allowed=", ".join(STATUSES)
+        )
     query = select(Conversation).where(Conversation.municipality_id == municipality_id)
     if status:
         query = query.where(Conversation.status == status)
@@ -203,7 +206,7 @@ def list_conversations(
 def get_conversation(session: Session, *, municipality_id: int, conversation_id: int) -> Conversation:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.municipality_id != municipality_id:
-        raise NotFound(f"Vorgang {conversation_id} nicht gefunden.")
+        raise NotFound(N_("Vorgang {conversation_id} nicht gefunden."), conversation_id=conversation_id)
     return conversation
 
 
@@ -242,7 +245,7 @@ def attachment_file(session: Session, *, municipality_id: int, attachment_id: in
     """A stored attachment of the town; one kept only as a provider URL (or erased) is not found."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None or attachment.municipality_id != municipality_id or attachment.data is None:
-        raise NotFound(f"Anhang {attachment_id} nicht gefunden.")
+        raise NotFound(N_("Anhang {attachment_id} nicht gefunden."), attachment_id=attachment_id)
     return StoredFile(
         name=attachment.filename or f"anhang-{attachment_id}", content_type=attachment.content_type,
         data=attachment.data,
@@ -291,11 +294,16 @@ def queue_outbound(
     assert account is not None
     text = text.strip()
     if not text:
-        raise InvalidInput("Die Antwort ist leer.")
+        raise InvalidInput(N_("Die Antwort ist leer."))
     adapter = adapter_class(account.kind)
     limit = adapter.max_body_chars
     if len(text) > limit:
-        raise InvalidInput(f"Die Antwort ist {len(text)} Zeichen lang; {account.kind} erlaubt höchstens {limit}.")
+        raise InvalidInput(
+            N_("Die Antwort ist {length} Zeichen lang; {kind} erlaubt höchstens {limit}."),
+            length=len(text),
+            kind=account.kind,
+            limit=limit,
+        )
     message = Message(
         municipality_id=account.municipality_id,
         conversation_id=conversation.id if conversation else None,
@@ -357,7 +365,7 @@ def add_note(session: Session, *, municipality_id: int, conversation_id: int, au
     """An internal note: visible to staff only, never sent."""
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
     if not text.strip():
-        raise InvalidInput("Die Notiz ist leer.")
+        raise InvalidInput(N_("Die Notiz ist leer."))
     note = Message(
         municipality_id=municipality_id,
         conversation_id=conversation_id,
@@ -387,7 +395,9 @@ def update_conversation(
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
     if status is not None:
         if status not in STATUSES:
-            raise InvalidInput(f"Unbekannter Status {status!r}; erlaubt: {', '.join(STATUSES)}.")
+            raise InvalidInput(
+                N_("Unbekannter Status {status!r}; erlaubt: {allowed}."), status=status, allowed=", ".join(STATUSES)
+            )
         if status == "resolved" and conversation.status != "resolved":
             conversation.resolved_at = utcnow()
         elif status != "resolved":
@@ -397,13 +407,13 @@ def update_conversation(
         if assignee_id is not None:
             user = session.get(StaffUser, assignee_id)
             if user is None or user.municipality_id != municipality_id:
-                raise InvalidInput(f"Benutzer {assignee_id} gibt es nicht.")
+                raise InvalidInput(N_("Benutzer {assignee_id} gibt es nicht."), assignee_id=assignee_id)
         conversation.assignee_id = assignee_id  # type: ignore[assignment]
     if team_id is not _UNSET:
         if team_id is not None:
             team = session.get(Team, team_id)
             if team is None or team.municipality_id != municipality_id:
-                raise InvalidInput(f"Team {team_id} gibt es nicht.")
+                raise InvalidInput(N_("Team {team_id} gibt es nicht."), team_id=team_id)
         conversation.team_id = team_id  # type: ignore[assignment]
     session.flush()
     return conversation

@@ -24,6 +24,7 @@ from hub.inbox.service import get_conversation
 from hub.templating import close_name_gaps, greeting
 from hub.tenancy.models import Municipality, StaffUser, Team
 from hub.tenancy.roles import PERMISSIONS
+from hub.web.i18n import N_
 
 # A viewer whose page has not reported for this long has left.
 PRESENCE_WINDOW = timedelta(seconds=30)
@@ -49,9 +50,9 @@ def list_labels(session: Session, *, municipality_id: int) -> list[Label]:
 def _label_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
-        raise InvalidInput("Das Label braucht einen Namen.")
+        raise InvalidInput(N_("Das Label braucht einen Namen."))
     if len(cleaned) > 60:
-        raise InvalidInput("Ein Label hat höchstens 60 Zeichen.")
+        raise InvalidInput(N_("Ein Label hat höchstens 60 Zeichen."))
     return cleaned
 
 
@@ -64,7 +65,7 @@ def find_label(session: Session, *, municipality_id: int, name: str) -> Label | 
 def create_label(session: Session, *, municipality_id: int, name: str) -> Label:
     cleaned = _label_name(name)
     if find_label(session, municipality_id=municipality_id, name=cleaned) is not None:
-        raise Conflict(f"Das Label „{cleaned}“ gibt es schon.")
+        raise Conflict(N_("Das Label „{cleaned}“ gibt es schon."), cleaned=cleaned)
     label = Label(municipality_id=municipality_id, name=cleaned)
     session.add(label)
     session.flush()
@@ -74,7 +75,7 @@ def create_label(session: Session, *, municipality_id: int, name: str) -> Label:
 def get_label(session: Session, *, municipality_id: int, label_id: int) -> Label:
     label = session.get(Label, label_id)
     if label is None or label.municipality_id != municipality_id:
-        raise NotFound(f"Label {label_id} nicht gefunden.")
+        raise NotFound(N_("Label {label_id} nicht gefunden."), label_id=label_id)
     return label
 
 
@@ -83,7 +84,7 @@ def rename_label(session: Session, *, municipality_id: int, label_id: int, name:
     cleaned = _label_name(name)
     other = find_label(session, municipality_id=municipality_id, name=cleaned)
     if other is not None and other.id != label.id:
-        raise Conflict(f"Das Label „{cleaned}“ gibt es schon.")
+        raise Conflict(N_("Das Label „{cleaned}“ gibt es schon."), cleaned=cleaned)
     label.name = cleaned
     session.flush()
     return label
@@ -149,7 +150,9 @@ def _render_snippet(body: str, variables: dict[str, Any]) -> str:
     try:
         return close_name_gaps(_snippets.from_string(body).render(**variables))
     except TemplateError as error:
-        raise InvalidInput(f"Der Textbaustein lässt sich nicht füllen: {error.message or error}") from error
+        raise InvalidInput(
+            N_("Der Textbaustein lässt sich nicht füllen: {error}"), error=error.message or error
+        ) from error
 
 
 def list_canned(session: Session, *, municipality_id: int) -> list[CannedReply]:
@@ -163,7 +166,7 @@ def list_canned(session: Session, *, municipality_id: int) -> list[CannedReply]:
 def get_canned(session: Session, *, municipality_id: int, canned_id: int) -> CannedReply:
     canned = session.get(CannedReply, canned_id)
     if canned is None or canned.municipality_id != municipality_id:
-        raise NotFound(f"Textbaustein {canned_id} nicht gefunden.")
+        raise NotFound(N_("Textbaustein {canned_id} nicht gefunden."), canned_id=canned_id)
     return canned
 
 
@@ -173,9 +176,9 @@ def save_canned(
     """Creates or changes a canned reply, after checking it fills with the known variables."""
     title, body = " ".join(title.split()), body.strip()
     if not title or len(title) > 120:
-        raise InvalidInput("Der Titel muss 1 bis 120 Zeichen lang sein.")
+        raise InvalidInput(N_("Der Titel muss 1 bis 120 Zeichen lang sein."))
     if not body:
-        raise InvalidInput("Der Text des Bausteins ist leer.")
+        raise InvalidInput(N_("Der Text des Bausteins ist leer."))
     _render_snippet(body, SNIPPET_EXAMPLE)
     if canned_id is None:
         canned = CannedReply(municipality_id=municipality_id, title=title, body=body)
@@ -187,7 +190,7 @@ def save_canned(
         with session.begin_nested():
             session.flush()
     except IntegrityError as error:
-        raise Conflict(f"Einen Textbaustein „{title}“ gibt es schon.") from error
+        raise Conflict(N_("Einen Textbaustein „{title}“ gibt es schon."), title=title) from error
     return canned
 
 
@@ -256,7 +259,7 @@ def find_contact(session: Session, *, municipality_id: int, address_or_reference
     """The contact behind an address (phone, email, chat id) or a conversation reference."""
     wanted = address_or_reference.strip()
     if not wanted:
-        raise InvalidInput("Geben Sie eine Telefonnummer, E-Mail-Adresse, Chat-ID oder Vorgangsnummer an.")
+        raise InvalidInput(N_("Geben Sie eine Telefonnummer, E-Mail-Adresse, Chat-ID oder Vorgangsnummer an."))
     compact = wanted.replace(" ", "")
     identity = session.exec(
         select(ContactIdentity).where(
@@ -273,7 +276,7 @@ def find_contact(session: Session, *, municipality_id: int, address_or_reference
             )
         ).first()
         if conversation is None:
-            raise InvalidInput(f"Zu „{wanted}“ gibt es keinen Kontakt.")
+            raise InvalidInput(N_("Zu „{wanted}“ gibt es keinen Kontakt."), wanted=wanted)
         contact_id = conversation.contact_id
     return get_contact(session, municipality_id=municipality_id, contact_id=contact_id)
 

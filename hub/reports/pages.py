@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from hub.db import get_session
-from hub.errors import InvalidInput, NotFound
+from hub.errors import InvalidInput, NotFound, Term
 from hub.reports import service
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, daily_chart
 from hub.web.downloads import download
-from hub.web.i18n import translate
+from hub.web.i18n import N_, translate
 from hub.web.rendering import format_duration, format_local, render
 from hub.web.security import verify_csrf
 
@@ -28,7 +28,7 @@ def _date(value: str | None, what: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{what}: bitte ein Datum wie 2026-01-31 angeben.") from None
+        raise InvalidInput(N_("{what}: bitte ein Datum wie 2026-01-31 angeben."), what=Term(what)) from None
 
 
 def _period(staff: Staff, start: str | None, end: str | None) -> service.Period:
@@ -241,7 +241,7 @@ def report_csv(
     session: Session = Depends(get_session),
 ) -> Response:
     if report not in service.REPORTS:
-        raise NotFound("Diesen Bericht gibt es nicht.")
+        raise NotFound(N_("Diesen Bericht gibt es nicht."))
     period = _period(staff, start, end)
     header, rows, _data = _tables(request, session, staff, period)[report]
     filename = f"{report}_{period.start.isoformat()}_{period.end.isoformat()}.csv"

@@ -30,6 +30,7 @@ from hub.errors import InvalidInput
 from hub.inbox import sla
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import ChannelAccount, Municipality, Team
+from hub.web.i18n import N_
 
 REPORTS = ("messages", "response-times", "targets", "broadcasts")
 DEFAULT_DAYS = 30
@@ -69,7 +70,7 @@ def period(municipality: Municipality, start: date | None = None, end: date | No
     if start > end:
         start, end = end, start
     if (end - start).days >= MAX_DAYS:
-        raise InvalidInput(f"Der Zeitraum darf höchstens {MAX_DAYS} Tage umfassen.")
+        raise InvalidInput(N_("Der Zeitraum darf höchstens {max_days} Tage umfassen."), max_days=MAX_DAYS)
     return Period(start=start, end=end, timezone=municipality.timezone)
 
 

@@ -26,7 +26,7 @@ from hub.templating import render_message
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality
-from hub.web.i18n import translate
+from hub.web.i18n import N_, gettext_for, language_of, translate
 from hub.web.rendering import render
 from hub.web.security import client_address
 
@@ -34,23 +34,9 @@ router = APIRouter(prefix="/api/v1", tags=["subscribers"])
 public_router = APIRouter(prefix="/api/v1/public/{slug}", tags=["public"])
 
 
-# Short answers of the public routes, per language.
-NOTICES = {
-    "de": {
-        "code_sent": "Wir haben Ihnen einen Code per SMS gesendet. Er gilt 10 Minuten.",
-        "subscribed": "Sie sind angemeldet.",
-        "mail_sent": "Wir haben Ihnen eine E-Mail geschickt. Bitte bestätigen Sie die Anmeldung mit dem Link darin.",
-    },
-    "en": {
-        "code_sent": "We have sent you a code by text message. It is valid for 10 minutes.",
-        "subscribed": "You are subscribed.",
-        "mail_sent": "We have sent you an email. Please confirm your subscription with the link in it.",
-    },
-}
-
-
-def _notice(language: str, key: str) -> str:
-    return NOTICES.get(language, NOTICES["de"])[key]
+# Short answers of the public routes: German msgids, in the language the citizen chose.
+_CODE_SENT = N_("Wir haben Ihnen einen Code per SMS gesendet. Er gilt 10 Minuten.")
+_MAIL_SENT = N_("Wir haben Ihnen eine E-Mail geschickt. Bitte bestätigen Sie die Anmeldung mit dem Link darin.")
 
 
 # --- shapes ---------------------------------------------------------------------------------
@@ -331,7 +317,7 @@ def start_phone_signup(
         client_ip=client_address(request),
     )
     return CodeSentOut(
-        detail=_notice(body.language, "code_sent"),
+        detail=gettext_for(body.language).gettext(_CODE_SENT),
         phone=started.phone,
         expires_at=started.expires_at,
         resend_after_seconds=started.resend_after_seconds,
@@ -379,7 +365,7 @@ def start_email_signup(
         language=body.language,
         client_ip=client_address(request),
     )
-    return NoticeOut(detail=_notice(body.language, "mail_sent"))
+    return NoticeOut(detail=gettext_for(body.language).gettext(_MAIL_SENT))
 
 
 @public_router.get("/subscriptions/email/confirm", response_class=HTMLResponse)
@@ -390,7 +376,7 @@ def confirm_email_page(
     try:
         service.check_email_confirmation(municipality=municipality, token=token)
     except DomainError as error:
-        return _page(request, municipality, translate(request, str(error)), error.status_code)
+        return _page(request, municipality, error.text(language_of(request)), error.status_code)
     return render(request, "citizen/confirm_signup.html", title=translate(request, "Anmeldung"),
                   municipality=municipality.name)  # fmt: skip
 
@@ -419,7 +405,7 @@ def confirm_email_signup(
     except DomainError as error:
         if wants_json:
             raise
-        return _page(request, municipality, translate(request, str(error)), error.status_code)
+        return _page(request, municipality, error.text(language_of(request)), error.status_code)
     session.commit()
     # The page speaks the visitor's language; the JSON answer the one the subscription asked for.
     language = getattr(request.state, "language", "de") if not wants_json else change.subscription.language

@@ -34,6 +34,7 @@ from hub.subscribers.models import District, Topic
 from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
+from hub.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, gettext_for
 
 if TYPE_CHECKING:
     # The pipeline imports this step, so importing it back at run time would be circular.
@@ -46,10 +47,9 @@ DONE_PAYLOAD = "sub:done"
 ALL_DISTRICTS = "*"
 GET_STARTED = "GET_STARTED"
 
-BUTTON_LABELS = {
-    "de": {"done": "Fertig", "all_districts": "Ganze Stadt"},
-    "en": {"done": "Done", "all_districts": "Whole town"},
-}
+# The flow's own buttons; German msgids, shown in the subscriber's language.
+DONE_LABEL = N_("Fertig")
+ALL_DISTRICTS_LABEL = N_("Ganze Stadt")
 
 CommandName = Literal["stop", "start", "help", "welcome", "topic", "district", "done", "phone", "code"]
 
@@ -263,9 +263,8 @@ class _Handler:
     def done(self) -> str:
         # Done without a topic press means every topic; either way the citizen is subscribed now.
         self.subscribe()
-        labels = BUTTON_LABELS[self._lang()]
         choices = [Choice(label=d.name, payload=DISTRICT_PREFIX + d.key) for d in self.districts]
-        choices.append(Choice(label=labels["all_districts"], payload=DISTRICT_PREFIX + ALL_DISTRICTS))
+        choices.append(Choice(label=self._label(ALL_DISTRICTS_LABEL), payload=DISTRICT_PREFIX + ALL_DISTRICTS))
         self.answer("subscribe_districts.txt.j2", choices=choices)
         return "done"
 
@@ -309,11 +308,14 @@ class _Handler:
             Choice(label=("✓ " if topic.id in chosen else "") + self._name(topic), payload=TOPIC_PREFIX + topic.key)
             for topic in self.topics
         ]
-        choices.append(Choice(label=BUTTON_LABELS[self._lang()]["done"], payload=DONE_PAYLOAD))
+        choices.append(Choice(label=self._label(DONE_LABEL), payload=DONE_PAYLOAD))
         return choices
 
     def _lang(self) -> str:
-        return self.language if self.language in BUTTON_LABELS else "de"
+        return self.language if self.language in LANGUAGES else DEFAULT_LANGUAGE
+
+    def _label(self, message: str) -> str:
+        return gettext_for(self._lang()).gettext(message)
 
     def _name(self, topic: Topic) -> str:
         return topic.name_en if self._lang() == "en" else topic.name_de

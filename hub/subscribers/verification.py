@@ -44,6 +44,7 @@ from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from hub.tenancy.service import channel_reaching
+from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -57,48 +58,31 @@ PER_IP_PER_HOUR = 20
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
-# What the citizen reads on the form when something is refused, per language.
-MESSAGES: dict[str, dict[str, str]] = {
-    "de": {
-        "invalid_number": "Das ist keine gültige Telefonnummer. Bitte prüfen Sie die Eingabe.",
-        "country": "Codes können wir nur an Nummern aus diesen Ländern schicken: {countries}.",
-        "wait": "Bitte warten Sie noch {seconds} Sekunden, bevor Sie einen neuen Code anfordern.",
-        "too_many_sends": "Für diese Anmeldung wurden schon {count} Codes gesendet. "
-        "Bitte versuchen Sie es in {minutes} Minuten noch einmal.",
-        "number_limit": "An diese Nummer wurden in der letzten Stunde zu viele Codes gesendet. "
-        "Bitte versuchen Sie es später noch einmal.",
-        "ip_limit": "Von Ihrem Anschluss wurden in der letzten Stunde zu viele Codes angefordert. "
-        "Bitte versuchen Sie es später noch einmal.",
-        "town_limit": "Im Moment können wir keine Codes senden. Bitte versuchen Sie es später noch einmal "
-        "oder melden Sie sich im Rathaus.",
-        "no_channel": "Die Anmeldung per SMS ist bei dieser Gemeinde derzeit nicht möglich.",
-        "no_code": "Für diese Nummer gibt es keinen gültigen Code (mehr). Bitte fordern Sie einen neuen an.",
-        "expired": "Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.",
-        "too_many_tries": "Der Code wurde zu oft falsch eingegeben. Bitte fordern Sie einen neuen an.",
-        "wrong_code": "Der Code stimmt nicht. Sie haben noch {left} Versuch(e).",
-        "bad_code_format": "Der Code besteht aus 6 Ziffern.",
-    },
-    "en": {
-        "invalid_number": "That is not a valid phone number. Please check it.",
-        "country": "We can only send codes to numbers from these countries: {countries}.",
-        "wait": "Please wait {seconds} more seconds before asking for a new code.",
-        "too_many_sends": "{count} codes have already been sent for this sign-up. "
-        "Please try again in {minutes} minutes.",
-        "number_limit": "Too many codes were sent to this number in the last hour. Please try again later.",
-        "ip_limit": "Too many codes were requested from your connection in the last hour. Please try again later.",
-        "town_limit": "We cannot send codes at the moment. Please try again later or contact the town hall.",
-        "no_channel": "Signing up by SMS is not available for this municipality at the moment.",
-        "no_code": "There is no valid code for this number (any more). Please ask for a new one.",
-        "expired": "The code has expired. Please ask for a new one.",
-        "too_many_tries": "The code was entered wrongly too often. Please ask for a new one.",
-        "wrong_code": "The code is not right. You have {left} more attempt(s).",
-        "bad_code_format": "The code is 6 digits.",
-    },
-}
-
-
-def message(language: str, key: str, **values: Any) -> str:
-    return MESSAGES.get(language, MESSAGES["de"])[key].format(**values)
+# What the citizen reads on the form (or in the messenger) when something is refused: German
+# msgids, English in hub/locale/en/LC_MESSAGES/subscribers.po, in the language the citizen chose.
+_INVALID_NUMBER = N_("Das ist keine gültige Telefonnummer. Bitte prüfen Sie die Eingabe.")
+_COUNTRY = N_("Codes können wir nur an Nummern aus diesen Ländern schicken: {countries}.")
+_WAIT = N_("Bitte warten Sie noch {seconds} Sekunden, bevor Sie einen neuen Code anfordern.")
+_TOO_MANY_SENDS = N_(
+    "Für diese Anmeldung wurden schon {count} Codes gesendet. Bitte versuchen Sie es in {minutes} Minuten noch einmal."
+)
+_NUMBER_LIMIT = N_(
+    "An diese Nummer wurden in der letzten Stunde zu viele Codes gesendet. Bitte versuchen Sie es später noch einmal."
+)
+_IP_LIMIT = N_(
+    "Von Ihrem Anschluss wurden in der letzten Stunde zu viele Codes angefordert. "
+    "Bitte versuchen Sie es später noch einmal."
+)
+_TOWN_LIMIT = N_(
+    "Im Moment können wir keine Codes senden. Bitte versuchen Sie es später noch einmal "
+    "oder melden Sie sich im Rathaus."
+)
+_NO_CHANNEL = N_("Die Anmeldung per SMS ist bei dieser Gemeinde derzeit nicht möglich.")
+_NO_CODE = N_("Für diese Nummer gibt es keinen gültigen Code (mehr). Bitte fordern Sie einen neuen an.")
+_EXPIRED = N_("Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.")
+_TOO_MANY_TRIES = N_("Der Code wurde zu oft falsch eingegeben. Bitte fordern Sie einen neuen an.")
+_WRONG_CODE = N_("Der Code stimmt nicht. Sie haben noch {left} Versuch(e).")
+_BAD_CODE_FORMAT = N_("Der Code besteht aus 6 Ziffern.")
 
 
 def hash_code(code: str, salt: str | None = None) -> str:
@@ -122,12 +106,12 @@ def normalise_phone(municipality: Municipality, raw: str, language: str) -> str:
     try:
         number = phonenumbers.parse(raw.strip(), municipality.default_region)
     except phonenumbers.NumberParseException:
-        raise InvalidInput(message(language, "invalid_number")) from None
+        raise InvalidInput(_INVALID_NUMBER).in_language(language) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(message(language, "invalid_number"))
+        raise InvalidInput(_INVALID_NUMBER).in_language(language)
     allowed = [country.upper() for country in preference(municipality, "allowed_phone_countries")]
     if phonenumbers.region_code_for_number(number) not in allowed:
-        raise InvalidInput(message(language, "country", countries=", ".join(allowed)))
+        raise InvalidInput(_COUNTRY, countries=", ".join(allowed)).in_language(language)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -190,12 +174,12 @@ def start_verification(
     if current is not None:
         wait = (current.last_sent_at + RESEND_AFTER - now).total_seconds()
         if wait > 0:
-            raise TooManyRequests(message(language, "wait", seconds=int(wait) + 1))
+            raise TooManyRequests(_WAIT, seconds=int(wait) + 1).in_language(language)
         if current.sends >= MAX_SENDS:
             minutes = int((current.expires_at - now).total_seconds() // 60) + 1
-            raise TooManyRequests(message(language, "too_many_sends", count=current.sends, minutes=minutes))
+            raise TooManyRequests(_TOO_MANY_SENDS, count=current.sends, minutes=minutes).in_language(language)
     if sent_to_number >= PER_NUMBER_PER_HOUR:
-        raise TooManyRequests(message(language, "number_limit"))
+        raise TooManyRequests(_NUMBER_LIMIT).in_language(language)
     if client_ip:
         sent_from_ip = session.exec(
             select(func.coalesce(func.sum(PhoneVerification.sends), 0)).where(
@@ -203,7 +187,7 @@ def start_verification(
             )
         ).one()
         if sent_from_ip >= PER_IP_PER_HOUR:
-            raise TooManyRequests(message(language, "ip_limit"))
+            raise TooManyRequests(_IP_LIMIT).in_language(language)
     _check_town_ceilings(session, municipality, now, language)
 
     code = new_code()
@@ -273,7 +257,7 @@ def _check_town_ceilings(session: Session, municipality: Municipality, now: date
         if _codes_sent(session, municipality.id, now - window) < ceiling:
             continue
         _alert_administrators(session, municipality, now, window=window, ceiling=ceiling)
-        raise TooManyRequests(message(language, "town_limit"))
+        raise TooManyRequests(_TOWN_LIMIT).in_language(language)
 
 
 def _alert_administrators(
@@ -328,7 +312,7 @@ def _request(
 def _sms_account(session: Session, municipality_id: int, language: str) -> ChannelAccount:
     account = channel_reaching(session, municipality_id=municipality_id, identity="phone")
     if account is None:
-        raise ChannelUnavailable(message(language, "no_channel"))
+        raise ChannelUnavailable(_NO_CHANNEL).in_language(language)
     return account
 
 
@@ -394,7 +378,7 @@ def verify_code(
     e164 = normalise_phone(municipality, phone, language)
     code = code.strip()
     if not (code.isdigit() and len(code) == CODE_DIGITS):
-        raise InvalidInput(message(language, "bad_code_format"))
+        raise InvalidInput(_BAD_CODE_FORMAT).in_language(language)
     verification = session.exec(
         select(PhoneVerification)
         .where(
@@ -405,10 +389,10 @@ def verify_code(
         .order_by(col(PhoneVerification.created_at).desc())
     ).first()
     if verification is None:
-        raise InvalidInput(message(language, "no_code"))
+        raise InvalidInput(_NO_CODE).in_language(language)
     language = verification.request.get("language", language)
     if verification.expires_at <= now:
-        raise InvalidInput(message(language, "expired"))
+        raise InvalidInput(_EXPIRED).in_language(language)
     counted = session.execute(
         update(PhoneVerification)
         .where(
@@ -420,20 +404,20 @@ def verify_code(
     )
     session.commit()
     if counted.rowcount == 0:  # type: ignore[attr-defined]
-        raise TooManyRequests(message(language, "too_many_tries"))
+        raise TooManyRequests(_TOO_MANY_TRIES).in_language(language)
     session.refresh(verification)
     if not code_matches(code, verification.code_hash):
         left = MAX_TRIES - verification.attempts
         if left <= 0:
-            raise TooManyRequests(message(language, "too_many_tries"))
-        raise InvalidInput(message(language, "wrong_code", left=left))
+            raise TooManyRequests(_TOO_MANY_TRIES).in_language(language)
+        raise InvalidInput(_WRONG_CODE, left=left).in_language(language)
     used = session.execute(
         update(PhoneVerification)
         .where(col(PhoneVerification.id) == verification.id, col(PhoneVerification.verified_at).is_(None))
         .values(verified_at=now)
     )
     if used.rowcount == 0:  # type: ignore[attr-defined]
-        raise InvalidInput(message(language, "no_code"))
+        raise InvalidInput(_NO_CODE).in_language(language)
     return _apply(session, municipality, verification, client_ip, user_agent)
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from channels.base import SettingField
 from channels.registry import adapter_class, adapter_classes, known_kinds
 from hub.audit.models import AuditEvent
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound, Term
 from hub.inbox.sla import WEEKDAYS
 from hub.settings import Settings
 from hub.subscribers.preferences import DEFAULTS
@@ -82,7 +82,7 @@ def channel_fields(kind: str) -> tuple[SettingField, ...]:
     are generated and shown for the provider's console (`console_secrets`).
     """
     if kind not in known_kinds():
-        raise InvalidInput(f"Unbekannter Kanaltyp {kind!r}.")
+        raise InvalidInput(N_("Unbekannter Kanaltyp {kind!r}."), kind=kind)
     return tuple(field for field in adapter_class(kind).configuration.fields() if field.on_form)
 
 
@@ -95,7 +95,7 @@ def console_secrets(account: ChannelAccount) -> list[tuple[SettingField, str]]:
 def get_channel_account(session: Session, *, municipality_id: int, account_id: int) -> ChannelAccount:
     account = session.get(ChannelAccount, account_id)
     if account is None or account.municipality_id != municipality_id:
-        raise NotFound("Diesen Kanal gibt es nicht.")
+        raise NotFound(N_("Diesen Kanal gibt es nicht."))
     return account
 
 
@@ -124,7 +124,7 @@ def _split_values(kind: str, values: Mapping[str, str], *, creating: bool) -> tu
         except ValueError as error:
             malformed.append(str(error))
     if missing:
-        raise InvalidInput("Bitte ausfüllen: " + ", ".join(missing) + ".")
+        raise InvalidInput(N_("Bitte ausfüllen: {fields}."), fields=", ".join(missing))
     if malformed:
         raise InvalidInput(" ".join(malformed))
     return config, secrets
@@ -134,7 +134,7 @@ def create_channel_account(
     session: Session, *, municipality_id: int, actor_id: int, kind: str, name: str, values: Mapping[str, str]
 ) -> ChannelAccount:
     if not name.strip():
-        raise InvalidInput("Bitte geben Sie dem Kanal einen Namen.")
+        raise InvalidInput(N_("Bitte geben Sie dem Kanal einen Namen."))
     config, secrets = _split_values(kind, values, creating=True)
     account = tenancy.create_channel_account(
         session,
@@ -155,7 +155,7 @@ def update_channel_account(
     """Changes the settings; a secret is only replaced when a new value was typed in."""
     account = get_channel_account(session, municipality_id=municipality_id, account_id=account_id)
     if not name.strip():
-        raise InvalidInput("Bitte geben Sie dem Kanal einen Namen.")
+        raise InvalidInput(N_("Bitte geben Sie dem Kanal einen Namen."))
     config, secrets = _split_values(account.kind, values, creating=False)
     merged = dict(account.config)
     for key, value in config.items():
@@ -205,7 +205,7 @@ def list_staff(session: Session, *, municipality_id: int) -> list[StaffUser]:
 def get_staff(session: Session, *, municipality_id: int, user_id: int) -> StaffUser:
     user = session.get(StaffUser, user_id)
     if user is None or user.municipality_id != municipality_id:
-        raise NotFound("Diese Person gibt es nicht.")
+        raise NotFound(N_("Diese Person gibt es nicht."))
     return user
 
 
@@ -213,7 +213,7 @@ def _check_team(session: Session, municipality_id: int, team_id: int | None) -> 
     if team_id is not None:
         team = session.get(Team, team_id)
         if team is None or team.municipality_id != municipality_id:
-            raise InvalidInput("Dieses Team gibt es nicht.")
+            raise InvalidInput(N_("Dieses Team gibt es nicht."))
 
 
 def invite_staff(
@@ -222,14 +222,14 @@ def invite_staff(
     """Creates the person without a password; returns them and the token of their first-password link."""
     address = email.strip().lower()
     if not name.strip():
-        raise InvalidInput("Bitte geben Sie den Namen an.")
+        raise InvalidInput(N_("Bitte geben Sie den Namen an."))
     if not _EMAIL.fullmatch(address):
-        raise InvalidInput(f"{email!r} ist keine gültige E-Mail-Adresse.")
+        raise InvalidInput(N_("{email!r} ist keine gültige E-Mail-Adresse."), email=email)
     existing = session.exec(
         select(StaffUser).where(StaffUser.municipality_id == municipality_id, StaffUser.email == address)
     ).first()
     if existing is not None:
-        raise Conflict(f"Es gibt schon ein Konto für {address}.")
+        raise Conflict(N_("Es gibt schon ein Konto für {address}."), address=address)
     _check_team(session, municipality_id, team_id)
     user = tenancy.create_user(session, municipality_id=municipality_id, email=address, name=name.strip(), role=role)
     user.team_id = team_id
@@ -249,10 +249,10 @@ def update_staff(
 ) -> StaffUser:
     user = get_staff(session, municipality_id=municipality_id, user_id=user_id)
     if role not in ROLES:
-        raise InvalidInput(f"Unbekannte Rolle {role!r}.")
+        raise InvalidInput(N_("Unbekannte Rolle {role!r}."), role=role)
     if user.id == actor_id and role != user.role:
         # Otherwise the last administrator could lock everyone out of this page.
-        raise InvalidInput("Ihre eigene Rolle kann nur eine andere Person mit Verwaltungsrechten ändern.")
+        raise InvalidInput(N_("Ihre eigene Rolle kann nur eine andere Person mit Verwaltungsrechten ändern."))
     _check_team(session, municipality_id, team_id)
     changes = {"role": [user.role, role], "team_id": [user.team_id, team_id]}
     user.role = role
@@ -267,7 +267,7 @@ def set_staff_active(session: Session, *, municipality_id: int, actor_id: int, u
     """Deactivating signs the person out everywhere at once and revokes every API token of theirs."""
     user = get_staff(session, municipality_id=municipality_id, user_id=user_id)
     if user.id == actor_id and not active:
-        raise InvalidInput("Sie können Ihr eigenes Konto nicht deaktivieren.")
+        raise InvalidInput(N_("Sie können Ihr eigenes Konto nicht deaktivieren."))
     user.active = active
     session.add(user)
     details: dict[str, Any] = {}
@@ -312,7 +312,7 @@ def list_teams(session: Session, *, municipality_id: int) -> list[Team]:
 def get_team(session: Session, *, municipality_id: int, team_id: int) -> Team:
     team = session.get(Team, team_id)
     if team is None or team.municipality_id != municipality_id:
-        raise NotFound("Dieses Team gibt es nicht.")
+        raise NotFound(N_("Dieses Team gibt es nicht."))
     return team
 
 
@@ -322,7 +322,7 @@ def parse_number(value: str, what: str) -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) <= 0:
-        raise InvalidInput(f"{what}: bitte eine ganze Zahl größer als 0 angeben.")
+        raise InvalidInput(N_("{what}: bitte eine ganze Zahl größer als 0 angeben."), what=Term(what))
     return int(value)
 
 
@@ -343,8 +343,11 @@ def parse_office_hours(values: Mapping[str, str]) -> dict[str, list[list[str]]]:
             follows = not spans or spans[-1][1] <= start
             if not (_TIME.fullmatch(start) and _TIME.fullmatch(end)) or start >= end or not follows:
                 raise InvalidInput(
-                    f"Öffnungszeiten {WEEKDAY_LABELS[day]}: bitte Beginn und Ende als HH:MM angeben, "
-                    "das Ende nach dem Beginn und den zweiten Zeitraum nach dem ersten."
+                    N_(
+                        "Öffnungszeiten {day}: bitte Beginn und Ende als HH:MM angeben, das Ende nach dem"
+                        " Beginn und den zweiten Zeitraum nach dem ersten."
+                    ),
+                    day=Term(WEEKDAY_LABELS[day]),
                 )
             spans.append([start, end])
         if spans:
@@ -359,10 +362,10 @@ def save_team(
     """Creates (team_id None) or changes a team; empty office hours mean the municipality's."""
     name = name.strip()
     if not name:
-        raise InvalidInput("Bitte geben Sie dem Team einen Namen.")
+        raise InvalidInput(N_("Bitte geben Sie dem Team einen Namen."))
     same_name = session.exec(select(Team).where(Team.municipality_id == municipality_id, Team.name == name)).first()
     if same_name is not None and same_name.id != team_id:
-        raise Conflict(f"Ein Team {name!r} gibt es schon.")
+        raise Conflict(N_("Ein Team {name!r} gibt es schon."), name=name)
     if team_id is None:
         team = tenancy.create_team(session, municipality_id=municipality_id, name=name)
     else:
@@ -409,18 +412,21 @@ def parse_code_limits(values: Mapping[str, str]) -> CodeLimits:
     unknown = [code for code in countries if code not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
         raise InvalidInput(
-            f"Länder für SMS-Codes: {', '.join(unknown)} ist kein Ländercode; bitte zweistellige Codes "
-            "mit Komma angeben, z. B. „DE, AT“."
+            N_(
+                "Länder für SMS-Codes: {unknown} ist kein Ländercode; bitte zweistellige Codes mit Komma "
+                "angeben, z. B. „DE, AT“."
+            ),
+            unknown=", ".join(unknown),
         )
-    per_hour = parse_number(values.get("verification_codes_per_hour", ""), "SMS-Codes pro Stunde")
-    per_day = parse_number(values.get("verification_codes_per_day", ""), "SMS-Codes pro Tag")
+    per_hour = parse_number(values.get("verification_codes_per_hour", ""), N_("SMS-Codes pro Stunde"))
+    per_day = parse_number(values.get("verification_codes_per_day", ""), N_("SMS-Codes pro Tag"))
     limits = CodeLimits(
         countries=countries or DEFAULTS["allowed_phone_countries"],
         per_hour=per_hour or DEFAULTS["verification_codes_per_hour"],
         per_day=per_day or DEFAULTS["verification_codes_per_day"],
     )
     if limits.per_day < limits.per_hour:
-        raise InvalidInput("SMS-Codes pro Tag: mindestens so viele wie pro Stunde.")
+        raise InvalidInput(N_("SMS-Codes pro Tag: mindestens so viele wie pro Stunde."))
     return limits
 
 
@@ -437,18 +443,18 @@ def save_municipality_settings(
     """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention, SMS codes."""
     municipality = session.get(Municipality, municipality_id)
     if municipality is None:
-        raise NotFound("Gemeinde nicht gefunden.")
+        raise NotFound(N_("Gemeinde nicht gefunden."))
     own_texts = {lang: dict(found) for lang, found in (municipality.preferences or {}).get("texts", {}).items()}
     for lang, by_name in texts.items():
         for name, source in by_name.items():
             if name not in EDITABLE_TEXTS or lang not in TEXT_LANGUAGES:
-                raise InvalidInput(f"Unbekannter Text {name!r} ({lang}).")
+                raise InvalidInput(N_("Unbekannter Text {name!r} ({lang})."), name=name, lang=lang)
             if source.strip():
                 own_texts.setdefault(lang, {})[name] = source.strip()
             else:
                 own_texts.get(lang, {}).pop(name, None)
     if retention_days is not None and retention_days < 30:
-        raise InvalidInput("Die Aufbewahrungsfrist muss mindestens 30 Tage betragen.")
+        raise InvalidInput(N_("Die Aufbewahrungsfrist muss mindestens 30 Tage betragen."))
     _set_preferences(
         municipality,
         texts=own_texts,

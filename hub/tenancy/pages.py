@@ -16,7 +16,7 @@ from hub.settings import get_settings
 from hub.tenancy import signin
 from hub.tenancy.models import StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
-from hub.web.i18n import translate
+from hub.web.i18n import language_of, translate
 from hub.web.rendering import render
 from hub.web.security import (
     client_address,
@@ -170,7 +170,7 @@ def forgot(request: Request, email: Annotated[str, Form()] = "", session: Sessio
         staff_mail.mail_password_reset(session, settings=get_settings(), client=client_address(request), email=email)
     except TooManyRequests as error:
         return render(
-            request, "staff/password_forgot.html", status_code=429, title=title, error=translate(request, str(error))
+            request, "staff/password_forgot.html", status_code=429, title=title, error=error.text(language_of(request))
         )
     return render(request, "staff/password_forgot.html", title=title, sent=True)
 
@@ -217,7 +217,7 @@ def reset(
             title=title,
             token=token,
             valid=signin.user_for_reset(session, token=token) is not None,
-            error=str(error),
+            error=error.text(language_of(request)),
         )
     session.commit()
     return RedirectResponse("/app/login?reset=1", status_code=303)
@@ -259,7 +259,9 @@ def change_password(
     try:
         signin.set_password(session, user=user, password=password)
     except InvalidInput as error:
-        return render(request, "staff/account.html", status_code=422, title=title, error=str(error))
+        return render(
+            request, "staff/account.html", status_code=422, title=title, error=error.text(language_of(request))
+        )
     session.commit()
     return render(
         request, "staff/account.html", title=title, success=translate(request, "Das Passwort wurde geändert.")
@@ -299,7 +301,7 @@ def confirm_second_factor(
             title=translate(request, "Mein Konto"),
             new_secret=secret,
             totp_uri=uri,
-            error=str(error),
+            error=error.text(language_of(request)),
         )
     session.commit()
     return render(

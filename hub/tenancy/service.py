@@ -17,6 +17,7 @@ from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
 from hub.settings import Settings
 from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser, Team
+from hub.web.i18n import N_
 
 ROLES = ("admin", "mayor", "staff", "viewer")
 # How precisely a token's last use is recorded.
@@ -27,7 +28,7 @@ REGION_KEY = "default_region"
 
 def create_municipality(session: Session, *, slug: str, name: str, default_region: str = "DE") -> Municipality:
     if session.exec(select(Municipality).where(Municipality.slug == slug)).first():
-        raise Conflict(f"Gemeinde {slug!r} gibt es schon.")
+        raise Conflict(N_("Gemeinde {slug!r} gibt es schon."), slug=slug)
     municipality = Municipality(slug=slug, name=name, default_region=default_region)
     session.add(municipality)
     session.flush()
@@ -41,15 +42,17 @@ def get_municipality(session: Session, *, slug: str | None = None) -> Municipali
         query = query.where(Municipality.slug == slug)
     found = session.exec(query.limit(2)).all()
     if not found:
-        raise NotFound(f"Gemeinde {slug!r} nicht gefunden." if slug else "Es gibt noch keine Gemeinde.")
+        raise NotFound(
+            N_("Gemeinde {slug!r} nicht gefunden.") if slug else N_("Es gibt noch keine Gemeinde."), slug=slug
+        )
     if len(found) > 1:
-        raise InvalidInput("Mehrere Gemeinden vorhanden: bitte --municipality angeben.")
+        raise InvalidInput(N_("Mehrere Gemeinden vorhanden: bitte --municipality angeben."))
     return found[0]
 
 
 def create_user(session: Session, *, municipality_id: int, email: str, name: str, role: str = "staff") -> StaffUser:
     if role not in ROLES:
-        raise InvalidInput(f"Unbekannte Rolle {role!r}; erlaubt: {', '.join(ROLES)}.")
+        raise InvalidInput(N_("Unbekannte Rolle {role!r}; erlaubt: {allowed}."), role=role, allowed=", ".join(ROLES))
     user = StaffUser(municipality_id=municipality_id, email=email.lower(), name=name, role=role)
     session.add(user)
     session.flush()
@@ -61,7 +64,7 @@ def get_user_by_email(session: Session, *, municipality_id: int, email: str) -> 
         select(StaffUser).where(StaffUser.municipality_id == municipality_id, StaffUser.email == email.lower())
     ).first()
     if user is None:
-        raise NotFound(f"Kein Benutzer mit der E-Mail-Adresse {email}.")
+        raise NotFound(N_("Kein Benutzer mit der E-Mail-Adresse {email}."), email=email)
     return user
 
 
@@ -151,7 +154,7 @@ def revoke_api_token(session: Session, *, municipality_id: int, token_id: int) -
         .where(ApiToken.id == token_id, ApiToken.municipality_id == municipality_id)
     ).first()
     if row is None:
-        raise NotFound(f"API-Token {token_id} gibt es in dieser Gemeinde nicht.")
+        raise NotFound(N_("API-Token {token_id} gibt es in dieser Gemeinde nicht."), token_id=token_id)
     found = TokenListing(token=row[0], user=row[1])
     if found.token.revoked_at is None:
         found.token.revoked_at = utcnow()
@@ -188,7 +191,9 @@ def create_channel_account(
     configuration = adapter_class(kind).configuration
     fields, address_key = configuration.fields(), configuration.address_key()
     if not config.get(address_key):
-        raise InvalidInput(f"Für einen {kind}-Kanal fehlt die Angabe {address_key!r}.")
+        raise InvalidInput(
+            N_("Für einen {kind}-Kanal fehlt die Angabe {address_key!r}."), kind=kind, address_key=address_key
+        )
     generated = {field.key: secrets.token_urlsafe(24) for field in fields if field.secret and field.required}
     config = dict(config)
     if any(field.key == REGION_KEY for field in fields):
@@ -196,12 +201,12 @@ def create_channel_account(
         # the account says otherwise.
         municipality = session.get(Municipality, municipality_id)
         if municipality is None:
-            raise NotFound(f"Gemeinde {municipality_id} nicht gefunden.")
+            raise NotFound(N_("Gemeinde {municipality_id} nicht gefunden."), municipality_id=municipality_id)
         config.setdefault(REGION_KEY, municipality.default_region)
     secrets_ = {**generated, **(secrets_ or {})}
     problems = configuration.problems(config, secrets_)
     if problems:
-        raise InvalidInput(f"{kind}-Kanal: " + ", ".join(problems) + ".")
+        raise InvalidInput(N_("{kind}-Kanal: {problems}."), kind=kind, problems=", ".join(problems))
     account = ChannelAccount(
         municipality_id=municipality_id,
         kind=kind,

@@ -18,6 +18,7 @@ from hub.errors import InvalidInput
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.tenancy.models import Municipality, PasswordReset, StaffSession, StaffUser
+from hub.web.i18n import N_
 
 MIN_PASSWORD_LENGTH = 10
 RESET_VALID = timedelta(hours=1)
@@ -62,7 +63,10 @@ def _digest(token: str) -> str:
 
 def set_password(session: Session, *, user: StaffUser, password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"Das Passwort muss mindestens {MIN_PASSWORD_LENGTH} Zeichen lang sein.")
+        raise InvalidInput(
+            N_("Das Passwort muss mindestens {min_password_length} Zeichen lang sein."),
+            min_password_length=MIN_PASSWORD_LENGTH,
+        )
     user.password_hash = _hasher.hash(password)
     user.failed_logins = 0
     user.locked_until = None
@@ -222,10 +226,10 @@ def is_usable_totp_secret(secret: str) -> bool:
 
 def enable_second_factor(session: Session, *, user: StaffUser, secret: str, code: str) -> None:
     if not is_usable_totp_secret(secret):
-        raise InvalidInput("Der Schlüssel ist ungültig. Bitte richten Sie die Anmeldung neu ein.")
+        raise InvalidInput(N_("Der Schlüssel ist ungültig. Bitte richten Sie die Anmeldung neu ein."))
     if not pyotp.TOTP(secret).verify(code.strip().replace(" ", ""), valid_window=1):
         raise InvalidInput(
-            "Der Code passt nicht. Bitte prüfen Sie die Uhrzeit Ihres Telefons und versuchen Sie es erneut."
+            N_("Der Code passt nicht. Bitte prüfen Sie die Uhrzeit Ihres Telefons und versuchen Sie es erneut.")
         )
     user.totp_secret = secret
     session.add(user)
@@ -256,7 +260,7 @@ def reset_password(session: Session, *, token: str, password: str) -> StaffUser:
     """Sets the new password once per link and signs the person out everywhere."""
     found = user_for_reset(session, token=token)
     if found is None:
-        raise InvalidInput("Der Link ist abgelaufen oder wurde schon benutzt. Bitte fordern Sie einen neuen an.")
+        raise InvalidInput(N_("Der Link ist abgelaufen oder wurde schon benutzt. Bitte fordern Sie einen neuen an."))
     reset, user = found
     set_password(session, user=user, password=password)
     reset.used_at = utcnow()

@@ -14,6 +14,7 @@ from hub.settings import get_settings
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.roles import PERMISSIONS, allows
 from hub.tenancy.signin import load_session
+from hub.web.i18n import N_
 from hub.web.security import SESSION_COOKIE
 
 
@@ -67,7 +68,7 @@ def require(permission: str) -> Callable[..., Staff]:
 
     def check(staff: Staff = Depends(current_staff)) -> Staff:
         if not staff.can(permission):
-            raise Forbidden("Ihre Rolle erlaubt diese Seite nicht. Fragen Sie die Verwaltung Ihrer Gemeinde.")
+            raise Forbidden(N_("Ihre Rolle erlaubt diese Seite nicht. Fragen Sie die Verwaltung Ihrer Gemeinde."))
         return staff
 
     check.permission = permission  # type: ignore[attr-defined]

@@ -55,9 +55,14 @@ def choose_language(request: Request, preferred: str | None = None) -> str:
     return DEFAULT_LANGUAGE
 
 
+def language_of(request: Request) -> str:
+    """The language the middleware chose for this request with `choose_language`, pages and API alike."""
+    return str(getattr(request.state, "language", DEFAULT_LANGUAGE))
+
+
 def translate(request: Request, message: str) -> str:
     """`message` (German) in the request's language; extracted into the catalogues as `translate:2`."""
-    return gettext_for(getattr(request.state, "language", DEFAULT_LANGUAGE)).gettext(message)
+    return gettext_for(language_of(request)).gettext(message)
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext's conventional name for "mark for translation only")

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import Forbidden
 from hub.settings import get_settings
-from hub.web.i18n import LANGUAGE_COOKIE, LANGUAGES, choose_language
+from hub.web.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, choose_language
 
 SESSION_COOKIE = "rathaus_session"
 CSRF_COOKIE = "rathaus_csrf"
@@ -146,8 +146,10 @@ async def verify_csrf(request: Request) -> None:
         return
     if not comes_from_this_site(request):
         raise Forbidden(
-            "Die Anfrage kam von einer anderen Seite und wurde deshalb nicht ausgeführt. "
-            "Bitte öffnen Sie das Formular direkt im Rathaus Hub."
+            N_(
+                "Die Anfrage kam von einer anderen Seite und wurde deshalb nicht ausgeführt. Bitte öffnen"
+                " Sie das Formular direkt im Rathaus Hub."
+            )
         )
     expected = expected_csrf_token(request) or ""
     sent = request.headers.get(CSRF_HEADER)
@@ -156,7 +158,9 @@ async def verify_csrf(request: Request) -> None:
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else ""
     if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
-        raise Forbidden("Das Formular ist abgelaufen oder kam nicht von dieser Seite. Bitte laden Sie die Seite neu.")
+        raise Forbidden(
+            N_("Das Formular ist abgelaufen oder kam nicht von dieser Seite. Bitte laden Sie die Seite neu.")
+        )
 
 
 def safe_next(target: str | None, default: str = "/app/") -> str:

@@ -9,12 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from hub.app import create_app
 from hub.broadcasts.models import Broadcast
 from hub.db import utcnow
-from hub.tenancy import service as tenancy
 from tests.unit.db import Town, make_town
-from tests.unit.web import clerk
+from tests.unit.web import api_client, clerk
 
 
 @pytest.fixture
@@ -24,11 +22,7 @@ def town(session: Session) -> Town:
 
 @pytest.fixture
 def api(session: Session, town: Town) -> TestClient:
-    user = tenancy.create_user(session, municipality_id=town.id, email="api@testdorf.example", name="API", role="staff")
-    token = tenancy.create_api_token(session, user=user, name="test")
-    session.commit()
-    # A crash must show as the 500 the caller gets, not as an exception in the test.
-    return TestClient(create_app(), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)
+    return api_client(session, town)
 
 
 def draft(**times: str) -> dict[str, object]:

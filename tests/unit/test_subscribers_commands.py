@@ -247,6 +247,19 @@ def test_messenger_get_started_and_english_labels(session: Session, settings: Se
     assert welcome.choices[1]["label"] == "Waste collection"
 
 
+@pytest.mark.parametrize(("language", "whole_town"), [("de", "Ganze Stadt"), ("en", "Whole town")])
+def test_the_flows_own_labels_come_from_the_catalogue(
+    session: Session, settings: Settings, town: Town, language: str, whole_town: str
+) -> None:
+    facebook = town.accounts["facebook"]
+    resolve_contact(session, municipality_id=town.id, kind="facebook", address="7412589630147853", language=language)
+    session.commit()
+    done = InboundMessage(provider_id="m1", sender="7412589630147853", text="sub:done", kind="postback")
+    [result] = receive(session, settings, facebook, done)
+    assert result.outcome == "command: done"
+    assert answers(session)[-1].choices[-1] == {"label": whole_town, "payload": "sub:district:*"}
+
+
 def test_sms_has_no_buttons_so_start_payloads_get_help(session: Session, settings: Settings, town: Town) -> None:
     [result] = receive(session, settings, town.accounts["twilio"], sms("SM1", "hilfe"))
     assert result.outcome == "command: help"

@@ -68,3 +68,11 @@ def clerk(session: Session, town: Town, role: str = "staff") -> Clerk:
     answer = sign_in(client, user.email)
     assert answer.status_code == 303, answer.text
     return Clerk(user=user, client=client)
+
+
+def api_client(session: Session, town: Town) -> TestClient:
+    """The JSON API with a staff member's bearer token; a crash shows as the 500 the caller gets, not in the test."""
+    user = tenancy.create_user(session, municipality_id=town.id, email="api@testdorf.example", name="API", role="staff")
+    token = tenancy.create_api_token(session, user=user, name="test")
+    session.commit()
+    return TestClient(create_app(), headers={"Authorization": f"Bearer {token}"}, raise_server_exceptions=False)

@@ -1,0 +1,66 @@
+"""The JSON API refuses in the language of Accept-Language, German by default, with texts from the catalogues."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from tests.unit.db import make_town
+from tests.unit.web import api_client
+
+ENGLISH = {"Accept-Language": "en-GB,en;q=0.9"}
+
+
+@pytest.fixture
+def api(session: Session) -> TestClient:
+    return api_client(session, make_town(session, slug="sprachdorf"))
+
+
+def draft(**changes: object) -> dict[str, object]:
+    return {"kind": "announcement", "title": "Straßenfest", "texts": {"de": {"body": "Am Samstag."}}, **changes}
+
+
+def detail(answer: httpx.Response, status: int) -> str:
+    assert answer.status_code == status, answer.text
+    return str(answer.json()["detail"])
+
+
+def test_a_domain_error_is_german_without_the_header_and_english_with_it(api: TestClient) -> None:
+    assert detail(api.get("/api/v1/broadcasts/987654"), 404) == "Nachricht 987654 nicht gefunden."
+    assert detail(api.get("/api/v1/broadcasts/987654", headers=ENGLISH), 404) == "Message 987654 not found."
+    # A language the hub does not speak gets German.
+    assert detail(api.get("/api/v1/broadcasts/987654", headers={"Accept-Language": "fr"}), 404) == (
+        "Nachricht 987654 nicht gefunden."
+    )
+
+
+def test_values_are_filled_into_either_language(api: TestClient) -> None:
+    german = detail(api.post("/api/v1/broadcasts", json=draft(channels=["fax"])), 422)
+    assert german.startswith("Unbekannter Kanaltyp 'fax'; bekannt: ") and "telegram" in german
+    english = detail(api.post("/api/v1/broadcasts", json=draft(channels=["fax"]), headers=ENGLISH), 422)
+    assert english.startswith("Unknown channel type 'fax'; known: ") and "telegram" in english
+
+
+def test_the_validation_answer_keeps_its_shape_in_readable_german_or_english(api: TestClient) -> None:
+    body = {"kind": "notice", "texts": {"de": {"body": "x"}}}
+    german = detail(api.post("/api/v1/broadcasts", json=body), 422)
+    assert german.startswith("Ungültige Anfrage: ")
+    assert "body.kind: Erlaubt: " in german and "body.title: Angabe fehlt." in german
+    english = detail(api.post("/api/v1/broadcasts", json=body, headers=ENGLISH), 422)
+    assert english.startswith("Invalid request: ")
+    assert "body.kind: Input should be " in english and "body.title: Field required." in english
+    # The hub's own field messages (a time without a zone) are catalogue texts too.
+    naive = draft(send_at="2030-06-01T09:30:00")
+    assert "ohne Zeitzone" in detail(api.post("/api/v1/broadcasts", json=naive), 422)
+    assert "without a time zone" in detail(api.post("/api/v1/broadcasts", json=naive, headers=ENGLISH), 422)
+
+
+def test_a_citizen_who_chose_a_language_is_answered_in_it(api: TestClient) -> None:
+    signup = "/api/v1/public/sprachdorf/subscriptions/phone"
+    english = detail(api.post(signup, json={"phone": "12", "language": "en"}), 422)
+    assert english == "That is not a valid phone number. Please check it."
+    # The language in the form wins over the browser's: the citizen picked it.
+    german = detail(api.post(signup, json={"phone": "12", "language": "de"}, headers=ENGLISH), 422)
+    assert german == "Das ist keine gültige Telefonnummer. Bitte prüfen Sie die Eingabe."
