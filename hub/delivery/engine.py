@@ -31,7 +31,7 @@ from hub.errors import ChannelUnavailable, InvalidInput
 from hub.ratelimit import hold_send_slot, shared_limiter
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
-from hub.web.i18n import N_, gettext_for
+from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +186,10 @@ def send_while_waiting(
     address that opted out at the provider a 422 RecipientOptedOut, each in `language`.
     """
     outcome = Sender(settings, account, delivery_class).send_now(message)
-    texts = gettext_for(language)
     if outcome.state == "opted_out":
-        raise RecipientOptedOut(texts.gettext(_OPTED_OUT)) from outcome.error
+        raise RecipientOptedOut(_OPTED_OUT).in_language(language) from outcome.error
     if outcome.state == "rejected":
-        raise InvalidInput(texts.gettext(_REJECTED)) from outcome.error
+        raise InvalidInput(_REJECTED).in_language(language) from outcome.error
     if outcome.receipt is None:
-        raise ChannelUnavailable(texts.gettext(_UNAVAILABLE)) from outcome.error
+        raise ChannelUnavailable(_UNAVAILABLE).in_language(language) from outcome.error
     return outcome.receipt
