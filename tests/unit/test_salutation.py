@@ -25,6 +25,10 @@ GREETING_TEMPLATES = {
         "inviter": "Maria", "municipality": "Gemeinde Testdorf", "email": "s@x.de", "link": "https://x/i", "days": 7,
     },
     "verification_ceiling.txt.j2": {"municipality": "Gemeinde Testdorf", "ceiling": 60, "per_day": False},
+    "consultation_reminder.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "S-ABC123",
+        "location": "in_person", "address": "Rathaus, Zimmer 12", "short": False,
+    },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
