@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from hub.web.i18n import N_
+from hub.i18n import N_
 
 
 def _with_offset(value: datetime) -> datetime:

@@ -24,13 +24,14 @@ from hub.consultations import routes as consultations
 from hub.contacts import routes as contacts
 from hub.db import get_engine
 from hub.errors import DomainError
+from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
 from hub.reports import routes as reports
 from hub.settings import get_settings
 from hub.subscribers import routes as subscribers
 from hub.tenancy import routes as tenancy
+from hub.web import routes as web
 from hub.web.auth import SignInRequired
-from hub.web.i18n import N_, gettext_for, language_of, translate
 from hub.web.rendering import render
 from hub.web.security import PageSecurity
 from workers.app import celery_app
@@ -123,9 +124,11 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back="/app/")
 
 
-# The webhooks, then each domain's pages and JSON routes (hub/<domain>/routes.py).
+# The webhooks, the sign-in and administration pages, then each domain's pages and JSON routes
+# (hub/<domain>/routes.py).
 ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
+    *web.ROUTERS,
     *tenancy.ROUTERS,
     *contacts.ROUTERS,
     *inbox.ROUTERS,

@@ -3,7 +3,7 @@
 from typing import Self
 
 from channels.registry import known_kinds
-from hub.web.i18n import DEFAULT_LANGUAGE, N_, gettext_for
+from hub.i18n import DEFAULT_LANGUAGE, N_, gettext_for
 
 
 class Term(str):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.settings import Settings
 from hub.subscribers.service import read_token, sign_token
-from hub.web.i18n import N_
 
 UNSUBSCRIBE = "unsubscribe"
 ANSWER = "survey-answer"

@@ -18,12 +18,12 @@ from hub.broadcasts.api import start_if_due
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
 from hub.db import get_session
 from hub.errors import InvalidInput
+from hub.i18n import N_, translate
 from hub.subscribers.service import list_districts, list_topics
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, count_with_share
 from hub.web.downloads import download
-from hub.web.i18n import N_, translate
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
 from workers.app import enqueue_broadcast_start

@@ -20,8 +20,8 @@ from channels.base import ChannelAdapter
 from channels.registry import adapter_class
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.templating import close_name_gaps, greeting, render_message, render_page
-from hub.web.i18n import N_
 
 SAMPLE_RECIPIENT = {"name": "Erika Mustermann", "district": "Mitte"}
 

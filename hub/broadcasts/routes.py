@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.broadcasts import api, pages, public
+from hub.broadcasts import api, pages, public_pages
 
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     api.router,
-    public.router,
-    public.unsubscribe_router,
+    public_pages.router,
+    public_pages.unsubscribe_router,
 )

@@ -23,11 +23,11 @@ from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast, Delive
 from hub.broadcasts.rendering import preview
 from hub.db import utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, Term, require_channel_kind
+from hub.i18n import N_
 from hub.subscribers.models import District, Topic
-from hub.subscribers.preferences import preference
 from hub.subscribers.service import subscriber_query
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
-from hub.web.i18n import N_
+from hub.tenancy.preferences import preference
 
 APPROVERS = frozenset({"admin", "mayor"})
 DRAFTERS = frozenset({"admin", "mayor", "staff"})

@@ -18,9 +18,9 @@ from sqlmodel import Session, col, select
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput
+from hub.i18n import N_
 from hub.inbox.service import queue_outbound
 from hub.templating import render_message
-from hub.web.i18n import N_
 
 if TYPE_CHECKING:
     # The pipeline imports this step, so importing it back at run time would be circular.

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrule, rrulestr
 
 from hub.errors import InvalidInput, Term
-from hub.web.i18n import N_
+from hub.i18n import N_
 
 _TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 # How far ahead a definition is checked for times the clocks skip.

@@ -21,10 +21,10 @@ from hub.consultations.recurrence import check_definition, clock_time, occurrenc
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.i18n import N_
 from hub.inbox.service import next_reference
 from hub.subscribers.verification import normalise_phone
 from hub.tenancy.models import Municipality, StaffUser, Team
-from hub.web.i18n import N_
 
 # Shortest slot, and the most citizens one slot may take.
 MIN_SLOT_MINUTES = 5

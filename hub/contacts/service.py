@@ -8,8 +8,8 @@ from sqlmodel import Session, col, select
 
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import InvalidInput, NotFound
+from hub.i18n import N_
 from hub.inbox.models import Conversation, Message
-from hub.web.i18n import N_
 
 
 def resolve_contact(

@@ -28,10 +28,10 @@ from channels.base import (
 from channels.registry import build_adapter
 from hub.delivery.classes import CONFIRMATION, DeliveryClass
 from hub.errors import ChannelUnavailable, InvalidInput
+from hub.i18n import N_
 from hub.ratelimit import hold_send_slot, shared_limiter
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
-from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
 

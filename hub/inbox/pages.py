@@ -21,13 +21,13 @@ from hub.contacts.merge import merge
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.i18n import N_, translate
 from hub.inbox import overview, service, sla, tools
 from hub.inbox.models import Conversation, Message
 from hub.subscribers import service as subscribers
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
-from hub.web.i18n import N_, translate
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
 from workers.app import enqueue_send

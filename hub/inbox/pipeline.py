@@ -29,9 +29,9 @@ from hub.inbox.public_status import status_url
 from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
 from hub.subscribers.commands import apply_subscriber_commands, stop_after_opt_out
-from hub.subscribers.preferences import preference
 from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
+from hub.tenancy.preferences import preference
 
 log = logging.getLogger(__name__)
 

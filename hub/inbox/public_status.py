@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from hub.errors import NotFound
+from hub.i18n import N_
 from hub.inbox.models import Conversation, Message
 from hub.settings import Settings
 from hub.tenancy.models import Municipality
-from hub.web.i18n import N_
 
 # Compared against when the reference does not exist, so that both failures take the same work.
 _NO_TOKEN = "-" * 22

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, delete, select
 
 from hub.db import utcnow
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
-from hub.subscribers.preferences import preference
 from hub.tenancy.models import Municipality
+from hub.tenancy.preferences import preference
 
 # Conversations per round: keeps each transaction short on a large backlog.
 BATCH = 200

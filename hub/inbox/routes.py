@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.inbox import api, pages, status_page
+from hub.inbox import api, pages, public_pages
 
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
-    status_page.router,
+    public_pages.router,
     api.router,
 )

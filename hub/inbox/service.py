@@ -20,12 +20,12 @@ from channels.registry import adapter_class
 from hub.contacts.models import Contact
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound, require_channel_kind
+from hub.i18n import N_
 from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message, ReferenceCounter
 from hub.inbox.search import conversation_matches
 from hub.settings import Settings
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
-from hub.web.i18n import N_
 
 STATUSES = ("open", "pending", "resolved")
 

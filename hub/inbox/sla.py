@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from hub.inbox.models import Conversation
-from hub.subscribers.preferences import preference
 from hub.tenancy.models import Municipality, Team
+from hub.tenancy.preferences import preference
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A deadline further out than this many days of looking means the hours are effectively closed.

@@ -19,12 +19,12 @@ from sqlmodel import Session, col, select
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import get_contact
 from hub.errors import Conflict, InvalidInput, NotFound
+from hub.i18n import N_
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, ConversationViewer, Label
 from hub.inbox.service import get_conversation
 from hub.templating import close_name_gaps, greeting
 from hub.tenancy.models import Municipality, StaffUser, Team
 from hub.tenancy.roles import PERMISSIONS
-from hub.web.i18n import N_
 
 # A viewer whose page has not reported for this long has left.
 PRESENCE_WINDOW = timedelta(seconds=30)

@@ -11,11 +11,11 @@ from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import InvalidInput, NotFound, Term
+from hub.i18n import N_, translate
 from hub.reports import service
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, daily_chart
 from hub.web.downloads import download
-from hub.web.i18n import N_, translate
 from hub.web.rendering import format_duration, format_local, render
 from hub.web.security import verify_csrf
 

@@ -27,10 +27,10 @@ from sqlmodel import Session, col, select
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.db import utcnow
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.inbox import sla
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import ChannelAccount, Municipality, Team
-from hub.web.i18n import N_
 
 REPORTS = ("messages", "response-times", "targets", "broadcasts")
 DEFAULT_DAYS = 30

@@ -19,14 +19,14 @@ from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import DomainError
+from hub.i18n import N_, gettext_for, language_of, translate
 from hub.settings import get_settings
 from hub.subscribers import gdpr, service, verification
-from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import Municipality, StaffUser
+from hub.tenancy.preferences import preference
 from hub.tenancy.service import get_municipality
-from hub.web.i18n import N_, gettext_for, language_of, translate
 from hub.web.rendering import render
 from hub.web.security import client_address
 

@@ -28,13 +28,13 @@ from channels.registry import adapter_class
 from hub.contacts.models import Contact
 from hub.contacts.service import find_contact
 from hub.errors import DomainError
+from hub.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, gettext_for
 from hub.inbox import service as inbox
 from hub.subscribers import service, verification
 from hub.subscribers.models import District, Topic
-from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
-from hub.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, gettext_for
+from hub.tenancy.preferences import preference
 
 if TYPE_CHECKING:
     # The pipeline imports this step, so importing it back at run time would be circular.

@@ -23,11 +23,11 @@ from sqlmodel import Session
 from channels.registry import identity_labels
 from hub.db import get_session, session_scope
 from hub.errors import DomainError, InvalidInput
+from hub.i18n import DEFAULT_LANGUAGE, N_, translate
 from hub.subscribers import gdpr, importer, service
 from hub.tenancy.models import Municipality
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
-from hub.web.i18n import DEFAULT_LANGUAGE, N_, translate
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
 

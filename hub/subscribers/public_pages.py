@@ -19,11 +19,11 @@ from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import DomainError, InvalidInput
+from hub.i18n import translate
 from hub.settings import get_settings
 from hub.subscribers import service, verification
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
-from hub.web.i18n import translate
 from hub.web.rendering import render
 from hub.web.security import client_address, set_cookie, verify_csrf
 

@@ -36,9 +36,9 @@ from hub.inbox.models import Message
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings, get_settings
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
-from hub.subscribers.preferences import preference
 from hub.templating import greeting, render_message
 from hub.tenancy.models import Municipality
+from hub.tenancy.preferences import preference
 from hub.tenancy.service import channel_reaching
 
 log = logging.getLogger(__name__)

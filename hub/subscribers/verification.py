@@ -37,14 +37,14 @@ from hub.db import session_scope, utcnow
 from hub.delivery.engine import RecipientOptedOut, send_while_waiting
 from hub.delivery.staff_mail import mail_staff
 from hub.errors import ChannelUnavailable, DomainError, InvalidInput, TooManyRequests
+from hub.i18n import N_
 from hub.settings import get_settings
 from hub.subscribers import service
 from hub.subscribers.models import PhoneVerification
-from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+from hub.tenancy.preferences import preference
 from hub.tenancy.service import channel_reaching
-from hub.web.i18n import N_
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ class Municipality(SQLModel, table=True):
     preferences: dict[str, Any] = Field(
         default_factory=dict,
         sa_column=Column(JSON, nullable=False, server_default="{}"),
-        description="Overrides of hub.subscribers.preferences.DEFAULTS (keywords, texts, quiet hours, ...).",
+        description="Overrides of hub.tenancy.preferences.DEFAULTS (keywords, texts, quiet hours, ...).",
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.web.i18n import N_
+from hub.i18n import N_
 
 ROLES = ("admin", "mayor", "staff", "viewer")
 ROLE_LABELS = {

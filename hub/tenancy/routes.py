@@ -1,13 +1,9 @@
-"""This domain's routers for hub.app: sign-in and account pages, administration, tenant JSON."""
+"""This domain's routers for hub.app: the tenant JSON routes (its pages are in hub/web/)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.tenancy import admin_pages, api, pages
+from hub.tenancy import api
 
-ROUTERS: tuple[APIRouter, ...] = (
-    pages.router,
-    admin_pages.router,
-    api.router,
-)
+ROUTERS: tuple[APIRouter, ...] = (api.router,)

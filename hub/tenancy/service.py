@@ -15,9 +15,9 @@ from sqlmodel import Session, col, select
 from channels.registry import adapter_class, kinds_reaching
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
+from hub.i18n import N_
 from hub.settings import Settings
 from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser, Team
-from hub.web.i18n import N_
 
 ROLES = ("admin", "mayor", "staff", "viewer")
 # How precisely a token's last use is recorded.

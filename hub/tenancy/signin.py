@@ -15,10 +15,10 @@ from sqlmodel import Session, col, delete, select
 
 from hub.db import utcnow
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.ratelimit import RateLimiter
 from hub.settings import Settings
 from hub.tenancy.models import Municipality, PasswordReset, StaffSession, StaffUser
-from hub.web.i18n import N_
 
 MIN_PASSWORD_LENGTH = 10
 RESET_VALID = timedelta(hours=1)

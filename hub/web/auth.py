@@ -10,11 +10,11 @@ from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import Forbidden
+from hub.i18n import N_
 from hub.settings import get_settings
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.roles import PERMISSIONS, allows
 from hub.tenancy.signin import load_session
-from hub.web.i18n import N_
 from hub.web.security import SESSION_COOKIE
 
 

@@ -13,9 +13,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from hub.i18n import DEFAULT_LANGUAGE, N_, gettext_for
 from hub.settings import get_settings
 from hub.tenancy.roles import ROLE_LABELS
-from hub.web.i18n import DEFAULT_LANGUAGE, N_, gettext_for
 from hub.web.security import CSRF_FIELD
 
 # The staff navigation: (path, label, permission). Labels are German msgids, translated in the template.

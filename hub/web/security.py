@@ -13,8 +13,8 @@ from starlette.datastructures import FormData, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.errors import Forbidden
+from hub.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, choose_language
 from hub.settings import get_settings
-from hub.web.i18n import LANGUAGE_COOKIE, LANGUAGES, N_, choose_language
 
 SESSION_COOKIE = "rathaus_session"
 CSRF_COOKIE = "rathaus_csrf"

@@ -13,10 +13,10 @@ from hub.audit.models import AuditEvent
 from hub.db import utcnow
 from hub.inbox.models import Message
 from hub.settings import Settings
-from hub.subscribers.preferences import preference
 from hub.templating import render_message
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+from hub.tenancy.preferences import preference
 from tests.unit.conftest import FakeProvider
 from tests.unit.db import make_town, receive
 from tests.unit.web import clerk

@@ -8,7 +8,7 @@ from string import Formatter
 from babel.messages.extract import extract_from_dir
 
 from hub.errors import InvalidInput, Term
-from hub.web.i18n import N_, translations
+from hub.i18n import N_, translations
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "translate": (2,), "N_": None}

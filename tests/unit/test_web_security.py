@@ -24,7 +24,7 @@ from tests.unit.web import clerk, staff_user
 # Non-GET page routes that must work without the CSRF token, and why.
 CSRF_EXEMPT = {
     # RFC 8058 one-click unsubscribe: the mail provider POSTs with no page and no cookie; the signed
-    # token in the URL is the authority (see hub/broadcasts/public.py).
+    # token in the URL is the authority (see hub/broadcasts/public_pages.py).
     "/u/{token}",
 }
 # What a page may answer when another town's id is in its path: not found, or a form that is incomplete.

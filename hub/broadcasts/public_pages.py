@@ -17,9 +17,9 @@ from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, read
 from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.db import get_session
 from hub.errors import DomainError
+from hub.i18n import N_, language_of, translate
 from hub.subscribers.service import stop
 from hub.tenancy.models import Municipality
-from hub.web.i18n import N_, language_of, translate
 from hub.web.rendering import render
 from hub.web.security import client_address, verify_csrf
 

@@ -7,8 +7,8 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from hub.db import get_session
+from hub.i18n import N_, translate
 from hub.inbox.public_status import citizen_view
-from hub.web.i18n import N_, translate
 from hub.web.rendering import render
 
 router = APIRouter(tags=["public"], include_in_schema=False)

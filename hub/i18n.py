@@ -18,7 +18,7 @@ from fastapi import Request
 
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGE_COOKIE = "rathaus_lang"
 
 

@@ -11,12 +11,12 @@ from sqlmodel import Session
 from hub.db import get_session
 from hub.delivery import staff_mail
 from hub.errors import InvalidInput, TooManyRequests
+from hub.i18n import language_of, translate
 from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
 from hub.tenancy import signin
 from hub.tenancy.models import StaffUser
 from hub.web.auth import SESSION_COOKIE, Staff, require
-from hub.web.i18n import language_of, translate
 from hub.web.rendering import render
 from hub.web.security import (
     client_address,

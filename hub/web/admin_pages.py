@@ -12,15 +12,15 @@ from channels.registry import adapter_class
 from hub.db import get_session
 from hub.delivery import staff_mail, trial
 from hub.errors import Conflict, InvalidInput
+from hub.i18n import N_, translate
 from hub.settings import get_settings
-from hub.subscribers.preferences import preference
 from hub.tenancy import administration as admin
 from hub.tenancy.models import Municipality
+from hub.tenancy.preferences import preference
 from hub.tenancy.roles import ROLES
 from hub.tenancy.service import describe_channel_account, list_api_tokens, list_channel_accounts
 from hub.tenancy.signin import lock_minutes_left
 from hub.web.auth import Staff, require
-from hub.web.i18n import N_, translate
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
 
