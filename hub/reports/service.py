@@ -30,6 +30,7 @@ from hub.errors import InvalidInput
 from hub.i18n import N_
 from hub.inbox import sla
 from hub.inbox.models import Conversation, Message
+from hub.tenancy import office_hours
 from hub.tenancy.models import ChannelAccount, Municipality, Team
 
 REPORTS = ("messages", "response-times", "targets", "broadcasts")
@@ -223,7 +224,7 @@ def response_times(
     now = utcnow()
     for conversation in rows:
         team = teams.get(conversation.team_id) if conversation.team_id else None
-        goal = sla.targets(municipality, team)
+        goal = office_hours.targets(municipality, team)
         times = by_team.setdefault(
             team.id if team else None,
             TeamTimes(name=team.name if team else no_team, first_response_target=goal.first_response_minutes,

@@ -20,10 +20,10 @@ from channels.registry import adapter_class, adapter_classes, known_kinds
 from hub.audit.models import AuditEvent
 from hub.errors import Conflict, InvalidInput, NotFound, Term
 from hub.i18n import N_
-from hub.inbox.sla import WEEKDAYS
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+from hub.tenancy.office_hours import WEEKDAYS
 from hub.tenancy.preferences import DEFAULTS
 from hub.tenancy.roles import ROLES
 from hub.tenancy.signin import create_password_reset, end_all_sessions

@@ -8,8 +8,9 @@ from sqlmodel import Session
 
 from hub.contacts.models import Contact
 from hub.inbox.models import Conversation
-from hub.inbox.sla import clock, deadline, overdue_conversation_ids
+from hub.inbox.sla import clock, overdue_conversation_ids
 from hub.tenancy.models import Municipality, Team
+from hub.tenancy.office_hours import deadline
 from tests.unit.db import make_town
 
 WEEKDAYS_8_TO_16 = {day: [["08:00", "16:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
