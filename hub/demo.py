@@ -12,7 +12,7 @@ from channels.sandbox.client import SandboxClient
 from hub.consultations.demo import seed_consultation_demo
 from hub.inbox.models import Conversation
 from hub.settings import Settings
-from hub.subscribers.service import seed_subscriber_demo
+from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.signin import set_password

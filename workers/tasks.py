@@ -19,7 +19,7 @@ from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_
 from hub.inbox.pipeline import process_event, stale_pending_events
 from hub.inbox.retention import apply_retention
 from hub.settings import get_settings
-from hub.subscribers.service import stop as stop_subscription
+from hub.subscribers.consent import stop as stop_subscription
 from hub.tenancy.models import ChannelAccount
 from hub.tenancy.service import list_channel_accounts
 from workers.app import BULK_QUEUE, WARNINGS_QUEUE, celery_app, enqueue_inbound, enqueue_send

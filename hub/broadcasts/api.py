@@ -15,7 +15,7 @@ from hub.api_fields import ZonedDatetime
 from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast
 from hub.db import get_session, utcnow
-from hub.subscribers.service import district_by_key, topics_by_keys
+from hub.subscribers.catalogue import district_by_key, topics_by_keys
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser
 from hub.web.downloads import download

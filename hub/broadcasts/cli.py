@@ -17,7 +17,7 @@ from channels.registry import known_kinds
 from hub.broadcasts import service
 from hub.db import session_scope, utcnow
 from hub.errors import DomainError
-from hub.subscribers.service import district_by_key, topics_by_keys
+from hub.subscribers.catalogue import district_by_key, topics_by_keys
 from hub.tenancy.models import StaffUser
 from hub.tenancy.service import get_municipality, get_user_by_email
 from workers.app import enqueue_broadcast_start

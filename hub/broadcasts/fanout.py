@@ -23,7 +23,7 @@ from hub.contacts.models import ContactIdentity
 from hub.db import utcnow
 from hub.inbox.models import Conversation, Message
 from hub.subscribers.models import Subscription
-from hub.subscribers.service import subscriber_query
+from hub.subscribers.selection import subscriber_query
 from hub.tenancy.models import ChannelAccount
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from hub.errors import InvalidInput
 from hub.i18n import N_
 from hub.settings import Settings
-from hub.subscribers.service import read_token, sign_token
+from hub.subscribers.signed_links import read_token, sign_token
 
 UNSUBSCRIBE = "unsubscribe"
 ANSWER = "survey-answer"

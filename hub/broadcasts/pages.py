@@ -19,7 +19,7 @@ from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
 from hub.db import get_session
 from hub.errors import InvalidInput
 from hub.i18n import N_, translate
-from hub.subscribers.service import list_districts, list_topics
+from hub.subscribers.catalogue import list_districts, list_topics
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, count_with_share

@@ -18,7 +18,7 @@ from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.db import get_session
 from hub.errors import DomainError
 from hub.i18n import N_, language_of, translate
-from hub.subscribers.service import stop
+from hub.subscribers.consent import stop
 from hub.tenancy.models import Municipality
 from hub.web.rendering import render
 from hub.web.security import client_address, verify_csrf

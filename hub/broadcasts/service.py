@@ -25,7 +25,7 @@ from hub.db import utcnow
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, Term, require_channel_kind
 from hub.i18n import N_
 from hub.subscribers.models import District, Topic
-from hub.subscribers.service import subscriber_query
+from hub.subscribers.selection import subscriber_query
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from hub.tenancy.preferences import preference
 

@@ -11,14 +11,14 @@ from sqlmodel import Session, col
 
 from hub.contacts import service as contacts
 from hub.contacts.models import Contact
-from hub.subscribers import service as subscribers
+from hub.subscribers import consent
 from hub.subscribers.models import ConsentEvent
 
 
 def merge(session: Session, *, municipality_id: int, target_id: int, source_id: int) -> Contact:
     target = contacts.merge_contacts(session, municipality_id=municipality_id, target_id=target_id, source_id=source_id)
-    source_subscription = subscribers.get_subscription(session, municipality_id=municipality_id, contact_id=source_id)
-    target_subscription = subscribers.get_subscription(session, municipality_id=municipality_id, contact_id=target_id)
+    source_subscription = consent.get_subscription(session, municipality_id=municipality_id, contact_id=source_id)
+    target_subscription = consent.get_subscription(session, municipality_id=municipality_id, contact_id=target_id)
     # The consent record is evidence about the person: it moves with them.
     session.execute(
         update(ConsentEvent)
@@ -30,7 +30,7 @@ def merge(session: Session, *, municipality_id: int, target_id: int, source_id: 
     if target_subscription is None:
         source_subscription.contact_id = target_id
     elif source_subscription.state == "stopped" and target_subscription.state != "stopped":
-        subscribers.stop(
+        consent.stop(
             session, municipality_id=municipality_id, contact_id=target_id, channel_kind=None, source="api",
             evidence={"merged_from_contact": source_id},
         )  # fmt: skip

@@ -24,7 +24,7 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.i18n import N_, translate
 from hub.inbox import overview, service, sla, tools
 from hub.inbox.models import Conversation, Message
-from hub.subscribers import service as subscribers
+from hub.subscribers import consent, listing
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
@@ -548,9 +548,7 @@ def _conversation_page(
     contact = get_contact(session, municipality_id=staff.municipality_id, contact_id=conversation.contact_id)
     users, teams = tools.assignable(session, municipality_id=staff.municipality_id)
     try:
-        subscriber = subscribers.get_subscriber(
-            session, municipality_id=staff.municipality_id, contact_id=contact.id or 0
-        )
+        subscriber = listing.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact.id or 0)
     except NotFound:
         subscriber = None
     return render(
@@ -566,7 +564,7 @@ def _conversation_page(
         contact=contact,
         identities=identities_of(session, contact_id=contact.id or 0),
         subscriber=subscriber,
-        consent=subscribers.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact.id or 0),
+        consent=consent.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact.id or 0),
         present=[
             user.name
             for user in tools.others_viewing(session, conversation=conversation, user_id=staff.user_id, now=now)

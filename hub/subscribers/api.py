@@ -21,7 +21,7 @@ from hub.db import get_session
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.settings import get_settings
-from hub.subscribers import gdpr, service, verification
+from hub.subscribers import catalogue, consent, email_opt_in, gdpr, listing, verification
 from hub.templating import render_message
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import Municipality, StaffUser
@@ -137,7 +137,7 @@ class NoticeOut(BaseModel):
     detail: str
 
 
-def _subscriber_out(found: service.Subscriber) -> dict[str, Any]:
+def _subscriber_out(found: listing.Subscriber) -> dict[str, Any]:
     subscription = found.subscription
     return {
         "contact_id": subscription.contact_id,
@@ -159,14 +159,14 @@ def _subscriber_out(found: service.Subscriber) -> dict[str, Any]:
 def list_topics(
     user: StaffUser = Depends(require_permission("subscribers.read")), session: Session = Depends(get_session)
 ) -> list[Any]:
-    return service.list_topics(session, municipality_id=user.municipality_id)
+    return catalogue.list_topics(session, municipality_id=user.municipality_id)
 
 
 @router.post("/topics", response_model=TopicOut, status_code=201)
 def create_topic(
     body: TopicIn, user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
 ) -> Any:
-    topic = service.create_topic(session, municipality_id=user.municipality_id, **body.model_dump())
+    topic = catalogue.create_topic(session, municipality_id=user.municipality_id, **body.model_dump())
     session.commit()
     return topic
 
@@ -175,14 +175,14 @@ def create_topic(
 def list_districts(
     user: StaffUser = Depends(require_permission("subscribers.read")), session: Session = Depends(get_session)
 ) -> list[Any]:
-    return service.list_districts(session, municipality_id=user.municipality_id)
+    return catalogue.list_districts(session, municipality_id=user.municipality_id)
 
 
 @router.post("/districts", response_model=DistrictOut, status_code=201)
 def create_district(
     body: DistrictIn, user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
 ) -> Any:
-    district = service.create_district(session, municipality_id=user.municipality_id, key=body.key, name=body.name)
+    district = catalogue.create_district(session, municipality_id=user.municipality_id, key=body.key, name=body.name)
     session.commit()
     return district
 
@@ -201,7 +201,7 @@ def list_subscribers(
     user: StaffUser = Depends(require_permission("subscribers.read")),
     session: Session = Depends(get_session),
 ) -> SubscriberPageOut:
-    found = service.list_subscribers(
+    found = listing.list_subscribers(
         session,
         municipality_id=user.municipality_id,
         state=state,
@@ -227,8 +227,8 @@ def get_subscriber(
     session: Session = Depends(get_session),
 ) -> SubscriberDetailOut:
     """One subscriber with the full consent record, oldest first."""
-    found = service.get_subscriber(session, municipality_id=user.municipality_id, contact_id=contact_id)
-    events = service.consent_history(session, municipality_id=user.municipality_id, contact_id=contact_id)
+    found = listing.get_subscriber(session, municipality_id=user.municipality_id, contact_id=contact_id)
+    events = consent.consent_history(session, municipality_id=user.municipality_id, contact_id=contact_id)
     return SubscriberDetailOut(
         **_subscriber_out(found),
         consent_events=[ConsentEventOut(**event.model_dump()) for event in events],
@@ -242,7 +242,7 @@ def stop_subscriber(
     session: Session = Depends(get_session),
 ) -> SubscriberDetailOut:
     """Records a STOP the citizen gave by phone, letter or at the counter."""
-    service.stop(
+    consent.stop(
         session,
         municipality_id=user.municipality_id,
         contact_id=contact_id,
@@ -288,7 +288,7 @@ def public_topics(
     municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> list[Any]:
     assert municipality.id is not None
-    return service.list_topics(session, municipality_id=municipality.id)
+    return catalogue.list_topics(session, municipality_id=municipality.id)
 
 
 @public_router.get("/districts", response_model=list[DistrictOut])
@@ -296,7 +296,7 @@ def public_districts(
     municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> list[Any]:
     assert municipality.id is not None
-    return service.list_districts(session, municipality_id=municipality.id)
+    return catalogue.list_districts(session, municipality_id=municipality.id)
 
 
 @public_router.post("/subscriptions/phone", response_model=CodeSentOut, status_code=202)
@@ -343,7 +343,7 @@ def verify_phone_signup(
     )
     session.commit()
     assert municipality.id is not None
-    found = service.get_subscriber(session, municipality_id=municipality.id, contact_id=verified.contact_id)
+    found = listing.get_subscriber(session, municipality_id=municipality.id, contact_id=verified.contact_id)
     return SubscriberOut(**_subscriber_out(found))
 
 
@@ -355,7 +355,7 @@ def start_email_signup(
     session: Session = Depends(get_session),
 ) -> NoticeOut:
     """Mails a confirmation link (double opt-in); nothing is subscribed until it is followed."""
-    service.request_email_subscription(
+    email_opt_in.request_email_subscription(
         session,
         settings=get_settings(),
         municipality=municipality,
@@ -374,7 +374,7 @@ def confirm_email_page(
 ) -> HTMLResponse:
     """The link from the mail shows a button: mail scanners open links on their own and must not confirm."""
     try:
-        service.check_email_confirmation(municipality=municipality, token=token)
+        email_opt_in.check_email_confirmation(municipality=municipality, token=token)
     except DomainError as error:
         return _page(request, municipality, error.text(language_of(request)), error.status_code)
     return render(request, "citizen/confirm_signup.html", title=translate(request, "Anmeldung"),
@@ -395,7 +395,7 @@ def confirm_email_signup(
     """
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
-        change = service.confirm_email_subscription(
+        change = email_opt_in.confirm_email_subscription(
             session,
             municipality=municipality,
             token=token,

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from hub.db import session_scope
 from hub.errors import DomainError
-from hub.subscribers import gdpr, importer, service
+from hub.subscribers import catalogue, consent, gdpr, importer, listing
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 
@@ -48,7 +48,7 @@ def topics() -> None:
 @_municipality_option
 def topics_list(slug: str | None) -> None:
     with _tenant(slug) as (session, _, municipality_id):
-        for topic in service.list_topics(session, municipality_id=municipality_id):
+        for topic in catalogue.list_topics(session, municipality_id=municipality_id):
             warning = "  (Warnungen)" if topic.is_warning else ""
             click.echo(f"{topic.key:<20} {topic.name_de} / {topic.name_en}{warning}")
 
@@ -61,7 +61,7 @@ def topics_list(slug: str | None) -> None:
 @_municipality_option
 def topics_add(key: str, name_de: str, name_en: str | None, warning: bool, slug: str | None) -> None:
     with _tenant(slug) as (session, _, municipality_id):
-        topic = service.create_topic(
+        topic = catalogue.create_topic(
             session, municipality_id=municipality_id, key=key, name_de=name_de, name_en=name_en, is_warning=warning
         )
         click.echo(f"Thema {topic.key} angelegt.")
@@ -76,7 +76,7 @@ def districts() -> None:
 @_municipality_option
 def districts_list(slug: str | None) -> None:
     with _tenant(slug) as (session, _, municipality_id):
-        for district in service.list_districts(session, municipality_id=municipality_id):
+        for district in catalogue.list_districts(session, municipality_id=municipality_id):
             click.echo(f"{district.key:<20} {district.name}")
 
 
@@ -86,12 +86,12 @@ def districts_list(slug: str | None) -> None:
 @_municipality_option
 def districts_add(key: str, name: str, slug: str | None) -> None:
     with _tenant(slug) as (session, _, municipality_id):
-        district = service.create_district(session, municipality_id=municipality_id, key=key, name=name)
+        district = catalogue.create_district(session, municipality_id=municipality_id, key=key, name=name)
         click.echo(f"Ortsteil {district.key} angelegt.")
 
 
 @subscribers.command("list")
-@click.option("--state", type=click.Choice(service.STATES), default=None)
+@click.option("--state", type=click.Choice(consent.STATES), default=None)
 @click.option("--topic", default=None, help="Topic key.")
 @click.option("--district", default=None, help="District key.")
 @click.option("--search", default=None, help="Part of a number, address or name.")
@@ -109,7 +109,7 @@ def list_subscribers(
 ) -> None:
     """Subscribers with state, addresses, topics and district, newest change first."""
     with _tenant(slug) as (session, _, municipality_id):
-        found = service.list_subscribers(
+        found = listing.list_subscribers(
             session,
             municipality_id=municipality_id,
             state=state,

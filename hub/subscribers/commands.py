@@ -30,7 +30,7 @@ from hub.contacts.service import find_contact
 from hub.errors import DomainError
 from hub.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, gettext_for
 from hub.inbox import service as inbox
-from hub.subscribers import service, verification
+from hub.subscribers import catalogue, consent, verification
 from hub.subscribers.models import District, Topic
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
@@ -144,7 +144,7 @@ def stop_after_opt_out(session: Session, *, account: ChannelAccount, event_id: i
     )
     if contact is None or contact.id is None:
         return "ignored: no contact has this address, nothing to stop"
-    change = service.stop(
+    change = consent.stop(
         session,
         municipality_id=account.municipality_id,
         contact_id=contact.id,
@@ -170,12 +170,12 @@ class _Handler:
         adapter = adapter_class(self.kind)
         self.source = adapter.consent_source
         self.buttons = adapter.supports_choices
-        self.subscription = service.get_subscription(
+        self.subscription = consent.get_subscription(
             self.session, municipality_id=self.municipality_id, contact_id=self.contact_id
         )
         self.language = self.subscription.language if self.subscription else contact.language
-        self.topics = service.list_topics(self.session, municipality_id=self.municipality_id)
-        self.districts = service.list_districts(self.session, municipality_id=self.municipality_id)
+        self.topics = catalogue.list_topics(self.session, municipality_id=self.municipality_id)
+        self.districts = catalogue.list_districts(self.session, municipality_id=self.municipality_id)
 
     def run(self, command: Command) -> str | None:
         if command.name == "stop":
@@ -205,7 +205,7 @@ class _Handler:
     # --- the commands ---------------------------------------------------------------------
 
     def stop(self) -> str:
-        change = service.stop(
+        change = consent.stop(
             self.session,
             municipality_id=self.municipality_id,
             contact_id=self.contact_id,
@@ -222,8 +222,8 @@ class _Handler:
         chosen_district: District | None = None
         unknown: list[str] = []
         for word in words:
-            topic = service.find_topic(self.session, municipality_id=self.municipality_id, word=word)
-            district = service.find_district(self.session, municipality_id=self.municipality_id, word=word)
+            topic = catalogue.find_topic(self.session, municipality_id=self.municipality_id, word=word)
+            district = catalogue.find_district(self.session, municipality_id=self.municipality_id, word=word)
             if topic is not None:
                 chosen_topics.append(topic)
             elif district is not None:
@@ -241,7 +241,7 @@ class _Handler:
         if chosen_topics:
             # An active subscriber adds topics; a new or returning one gets exactly what they named.
             active = self.subscription is not None and self.subscription.state == "active"
-            current = service.topic_ids_of(self.session, self.subscription) if self.subscription and active else []
+            current = consent.topic_ids_of(self.session, self.subscription) if self.subscription and active else []
             topic_ids = sorted({*current, *(t.id for t in chosen_topics if t.id is not None)})
         self.subscribe(
             topic_ids=topic_ids,
@@ -253,7 +253,7 @@ class _Handler:
     def toggle_topic(self, key: str) -> str:
         topic = next((t for t in self.topics if t.key == key), None)
         active = self.subscription is not None and self.subscription.state == "active"
-        current = set(service.topic_ids_of(self.session, self.subscription)) if self.subscription and active else set()
+        current = set(consent.topic_ids_of(self.session, self.subscription)) if self.subscription and active else set()
         if topic is not None and topic.id is not None:
             current ^= {topic.id}
             self.subscribe(topic_ids=sorted(current))
@@ -279,7 +279,7 @@ class _Handler:
 
     def subscribe(self, **changes: Any) -> None:
         """A press on a subscription button is an explicit wish: it makes the subscription active."""
-        change = service.subscribe(
+        change = consent.subscribe(
             self.session,
             municipality_id=self.municipality_id,
             contact_id=self.contact_id,
@@ -293,13 +293,13 @@ class _Handler:
     def chosen_topics(self) -> list[Topic]:
         if self.subscription is None or self.subscription.state != "active":
             return []
-        ids = set(service.topic_ids_of(self.session, self.subscription))
+        ids = set(consent.topic_ids_of(self.session, self.subscription))
         return [topic for topic in self.topics if topic.id in ids]
 
     def chosen_district(self) -> District | None:
         if self.subscription is None:
             return None
-        ids = service.district_ids_of(self.session, self.subscription)
+        ids = consent.district_ids_of(self.session, self.subscription)
         return next((d for d in self.districts if d.id in ids), None)
 
     def topic_choices(self) -> list[Choice]:

@@ -28,7 +28,7 @@ from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import get_contact, identities_of
 from hub.db import utcnow
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
-from hub.subscribers import service
+from hub.subscribers import catalogue, consent
 from hub.subscribers.models import ConsentEvent, PhoneVerification
 from hub.tenancy.models import ChannelAccount, Municipality
 
@@ -68,9 +68,9 @@ def export_contact(session: Session, municipality_id: int, contact_id: int) -> d
     contact = get_contact(session, municipality_id=municipality_id, contact_id=contact_id)
     municipality = session.get(Municipality, municipality_id)
     assert municipality is not None
-    subscription = service.get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
-    topics = {t.id: t.key for t in service.list_topics(session, municipality_id=municipality_id)}
-    districts = {d.id: d.key for d in service.list_districts(session, municipality_id=municipality_id)}
+    subscription = consent.get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
+    topics = {t.id: t.key for t in catalogue.list_topics(session, municipality_id=municipality_id)}
+    districts = {d.id: d.key for d in catalogue.list_districts(session, municipality_id=municipality_id)}
     channels = {
         account.id: account.kind
         for account in session.exec(select(ChannelAccount).where(ChannelAccount.municipality_id == municipality_id))
@@ -110,12 +110,12 @@ def export_contact(session: Session, municipality_id: int, contact_id: int) -> d
         if subscription is None
         else {
             **_plain(subscription),
-            "topics": [topics[i] for i in service.topic_ids_of(session, subscription)],
-            "districts": [districts[i] for i in service.district_ids_of(session, subscription)],
+            "topics": [topics[i] for i in consent.topic_ids_of(session, subscription)],
+            "districts": [districts[i] for i in consent.district_ids_of(session, subscription)],
         },
         "consent_events": [
             _plain(event)
-            for event in service.consent_history(session, municipality_id=municipality_id, contact_id=contact_id)
+            for event in consent.consent_history(session, municipality_id=municipality_id, contact_id=contact_id)
         ],
         "conversations": exported_conversations,
         # Commands and survey answers with the hub's answers to them, which belong to no case.
@@ -191,7 +191,7 @@ def erase_contact(session: Session, *, municipality_id: int, contact_id: int, ac
         .values(evidence={"redacted": True})
     )
 
-    subscription = service.get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
+    subscription = consent.get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
     already_erased = (
         subscription is not None
         and session.exec(
@@ -202,7 +202,7 @@ def erase_contact(session: Session, *, municipality_id: int, contact_id: int, ac
         is not None
     )
     if not already_erased:
-        change = service.subscribe(
+        change = consent.subscribe(
             session,
             municipality_id=municipality_id,
             contact_id=contact_id,
@@ -216,7 +216,7 @@ def erase_contact(session: Session, *, municipality_id: int, contact_id: int, ac
         )
         if change.event is None:
             # Already stopped with nothing chosen: the erasure still goes on record.
-            service.record_consent(
+            consent.record_consent(
                 session,
                 change.subscription,
                 action="erased",

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from hub.contacts.models import ContactIdentity
 from hub.contacts.service import resolve_contact
-from hub.subscribers import service
+from hub.subscribers import catalogue, consent
 from hub.subscribers.models import District, Topic
 from hub.tenancy.models import Municipality
 
@@ -85,8 +85,8 @@ def validate(
                 (1, f"Unbekannte Spalte(n): {', '.join(unknown)}; erlaubt: {', '.join(KNOWN_COLUMNS)}.")
             )
         return checked
-    topics = service.list_topics(session, municipality_id=municipality.id)
-    districts = service.list_districts(session, municipality_id=municipality.id)
+    topics = catalogue.list_topics(session, municipality_id=municipality.id)
+    districts = catalogue.list_districts(session, municipality_id=municipality.id)
     seen: dict[str, int] = {}
     for record in reader:
         if progress is not None:
@@ -123,7 +123,7 @@ def validate(
                     f"Unbekannter Ortsteil {values['district']!r}; es gibt: {', '.join(d.key for d in districts)}."
                 )
         language = values.get("language", "").lower() or "de"
-        if language not in service.LANGUAGES:
+        if language not in consent.LANGUAGES:
             problems.append(f"Unbekannte Sprache {language!r}; erlaubt: de, en.")
         evidence = values.get("consent_evidence", "")
         if not evidence:
@@ -205,7 +205,7 @@ def _owner(session: Session, municipality_id: int, kind: str, address: str) -> i
 
 def _has_stopped(session: Session, municipality_id: int, kind: str, address: str) -> bool:
     owner = _owner(session, municipality_id, kind, address)
-    return owner is not None and service.is_stopped(session, owner)
+    return owner is not None and consent.is_stopped(session, owner)
 
 
 def import_rows(
@@ -235,7 +235,7 @@ def import_rows(
                     )
                 )
         assert contact.id is not None
-        service.subscribe(
+        consent.subscribe(
             session,
             municipality_id=municipality.id,
             contact_id=contact.id,

@@ -24,7 +24,7 @@ from channels.registry import identity_labels
 from hub.db import get_session, session_scope
 from hub.errors import DomainError, InvalidInput
 from hub.i18n import DEFAULT_LANGUAGE, N_, translate
-from hub.subscribers import gdpr, importer, service
+from hub.subscribers import catalogue, consent, gdpr, importer, listing
 from hub.tenancy.models import Municipality
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
@@ -57,10 +57,10 @@ def subscriber_list(
     page: int = 1, staff: Staff = Depends(require("subscribers.read")), session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
     filters = {
-        "q": q.strip(), "state": state if state in service.STATES else "", "topic": topic, "district": district,
+        "q": q.strip(), "state": state if state in consent.STATES else "", "topic": topic, "district": district,
         "channel": channel if channel in IDENTITY_LABELS else "",
     }  # fmt: skip
-    found = service.list_subscribers(
+    found = listing.list_subscribers(
         session, municipality_id=staff.municipality_id, state=filters["state"] or None, topic=topic or None,
         district=district or None, search=filters["q"] or None, channel=filters["channel"] or None,
         page=max(page, 1), per_page=PER_PAGE,
@@ -68,9 +68,9 @@ def subscriber_list(
     query = "&".join(f"{key}={value}" for key, value in filters.items() if value)
     return render(
         request, "staff/subscribers/list.html", title=translate(request, "Abonnenten"), found=found,
-        filters=filters, query=query, states=service.STATES,
-        topics=service.list_topics(session, municipality_id=staff.municipality_id),
-        districts=service.list_districts(session, municipality_id=staff.municipality_id), **LABELS,
+        filters=filters, query=query, states=consent.STATES,
+        topics=catalogue.list_topics(session, municipality_id=staff.municipality_id),
+        districts=catalogue.list_districts(session, municipality_id=staff.municipality_id), **LABELS,
     )  # fmt: skip
 
 
@@ -79,8 +79,8 @@ def _catalogue(request: Request, session: Session, staff: Staff, *, error: str |
     return render(
         request, "staff/subscribers/topics.html", status_code=status_code,
         title=translate(request, "Themen und Ortsteile"), error=error, success=success,
-        topics=service.list_topics(session, municipality_id=staff.municipality_id),
-        districts=service.list_districts(session, municipality_id=staff.municipality_id),
+        topics=catalogue.list_topics(session, municipality_id=staff.municipality_id),
+        districts=catalogue.list_districts(session, municipality_id=staff.municipality_id),
     )  # fmt: skip
 
 
@@ -112,7 +112,7 @@ def create_topic(
 ) -> HTMLResponse:  # fmt: skip
     return _catalogue_change(
         request, session, staff,
-        lambda: service.create_topic(session, municipality_id=staff.municipality_id, key=key, name_de=name_de,
+        lambda: catalogue.create_topic(session, municipality_id=staff.municipality_id, key=key, name_de=name_de,
                                      name_en=name_en or None, is_warning=is_warning),
         "Das Thema ist angelegt.",
     )  # fmt: skip
@@ -125,7 +125,7 @@ def rename_topic(
 ) -> HTMLResponse:  # fmt: skip
     return _catalogue_change(
         request, session, staff,
-        lambda: service.rename_topic(session, municipality_id=staff.municipality_id, topic_id=topic_id,
+        lambda: catalogue.rename_topic(session, municipality_id=staff.municipality_id, topic_id=topic_id,
                                      name_de=name_de, name_en=name_en),
         "Das Thema ist umbenannt.",
     )  # fmt: skip
@@ -138,7 +138,7 @@ def create_district(
 ) -> HTMLResponse:  # fmt: skip
     return _catalogue_change(
         request, session, staff,
-        lambda: service.create_district(session, municipality_id=staff.municipality_id, key=key, name=name),
+        lambda: catalogue.create_district(session, municipality_id=staff.municipality_id, key=key, name=name),
         "Der Ortsteil ist angelegt.",
     )  # fmt: skip
 
@@ -150,7 +150,7 @@ def rename_district(
 ) -> HTMLResponse:  # fmt: skip
     return _catalogue_change(
         request, session, staff,
-        lambda: service.rename_district(session, municipality_id=staff.municipality_id, district_id=district_id,
+        lambda: catalogue.rename_district(session, municipality_id=staff.municipality_id, district_id=district_id,
                                         name=name),
         "Der Ortsteil ist umbenannt.",
     )  # fmt: skip
@@ -260,9 +260,9 @@ def subscriber_detail(
     request: Request, contact_id: int, staff: Staff = Depends(require("subscribers.read")),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
-    found = service.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
-    events = service.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact_id)
-    handled = service.handled_without_case(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    found = listing.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    events = consent.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    handled = listing.handled_without_case(session, municipality_id=staff.municipality_id, contact_id=contact_id)
     name = found.contact.display_name or translate(request, "Kontakt {id}").format(id=contact_id)
     return render(
         request, "staff/subscribers/detail.html", title=name, found=found, events=events, handled=handled,
@@ -275,8 +275,8 @@ def stop_subscription(
     contact_id: int, staff: Staff = Depends(require("subscribers.write")), session: Session = Depends(get_session)
 ) -> RedirectResponse:
     """Records a STOP the citizen gave by phone, letter or at the counter."""
-    service.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
-    service.stop(
+    listing.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    consent.stop(
         session, municipality_id=staff.municipality_id, contact_id=contact_id, channel_kind=None, source="api",
         evidence={"actor_id": staff.user_id, "via": "staff page"},
     )  # fmt: skip
@@ -302,7 +302,7 @@ def erase_confirm(
     request: Request, contact_id: int, staff: Staff = Depends(require("subscribers.erase")),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
-    found = service.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    found = listing.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
     return render(request, "staff/subscribers/erase.html", title=translate(request, "Daten löschen"), found=found,
                   error=None, kept=None, **LABELS)  # fmt: skip
 
@@ -313,7 +313,7 @@ def erase_data(
     staff: Staff = Depends(require("subscribers.erase")), session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
     """Erases the citizen's personal data (DSGVO Art. 17) once the admin has ticked the confirmation."""
-    found = service.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
+    found = listing.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact_id)
     if confirm != "yes":
         error = translate(request, "Bitte bestätigen Sie, dass die Daten gelöscht werden sollen.")
         return render(

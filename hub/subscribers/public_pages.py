@@ -21,7 +21,7 @@ from hub.db import get_session
 from hub.errors import DomainError, InvalidInput
 from hub.i18n import translate
 from hub.settings import get_settings
-from hub.subscribers import service, verification
+from hub.subscribers import catalogue, email_opt_in, listing, signed_links, verification
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
@@ -76,8 +76,8 @@ def _form(
         municipality=municipality.name,
         slug=municipality.slug,
         channel=channel,
-        topics=service.list_topics(session, municipality_id=municipality.id),
-        districts=service.list_districts(session, municipality_id=municipality.id),
+        topics=catalogue.list_topics(session, municipality_id=municipality.id),
+        districts=catalogue.list_districts(session, municipality_id=municipality.id),
         choices=choices,
         error=str(error) if error else None,
         # A refused number or address belongs to its field; limits and outages to the whole form.
@@ -119,7 +119,7 @@ def start_phone(
 
 
 def _remember(request: Request, response: Response, state: dict[str, Any]) -> None:
-    token = service.sign_token(state, purpose=SIGNUP_PURPOSE)
+    token = signed_links.sign_token(state, purpose=SIGNUP_PURPOSE)
     set_cookie(request, response, SIGNUP_COOKIE, token, max_age=SIGNUP_COOKIE_SECONDS)
 
 
@@ -129,7 +129,7 @@ def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | No
     if not token:
         return None
     try:
-        state = service.read_token(token, purpose=SIGNUP_PURPOSE, max_age_seconds=SIGNUP_COOKIE_SECONDS)
+        state = signed_links.read_token(token, purpose=SIGNUP_PURPOSE, max_age_seconds=SIGNUP_COOKIE_SECONDS)
     except DomainError:
         return None
     return state if state.get("m") == municipality.id else None
@@ -211,7 +211,7 @@ def done(
     if state is None or not state.get("done"):
         return _back_to_start(municipality)
     assert municipality.id is not None
-    found = service.get_subscriber(session, municipality_id=municipality.id, contact_id=int(state["c"]))
+    found = listing.get_subscriber(session, municipality_id=municipality.id, contact_id=int(state["c"]))
     return render(
         request, "citizen/subscribed.html", title=translate(request, "Sie sind angemeldet"),
         municipality=municipality.name, phone=state["p"], subscriber=found,
@@ -238,7 +238,7 @@ def start_email(
     """Mails the confirmation link (double opt-in); the per-address and per-client limits of the service apply."""
     choices = Choices(email=email, topics=topics, district=district, language=language)
     try:
-        service.request_email_subscription(
+        email_opt_in.request_email_subscription(
             session, settings=get_settings(), municipality=municipality, email=email, topics=topics,
             district=district or None, language=language, client_ip=client_address(request),
         )  # fmt: skip

@@ -39,7 +39,7 @@ from hub.delivery.staff_mail import mail_staff
 from hub.errors import ChannelUnavailable, DomainError, InvalidInput, TooManyRequests
 from hub.i18n import N_
 from hub.settings import get_settings
-from hub.subscribers import service
+from hub.subscribers import catalogue, consent, signed_links
 from hub.subscribers.models import PhoneVerification
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
@@ -88,7 +88,7 @@ _BAD_CODE_FORMAT = N_("Der Code besteht aus 6 Ziffern.")
 def hash_code(code: str, salt: str | None = None) -> str:
     """ "salt$hex" of HMAC-SHA256(server key, salt:code)."""
     salt = salt or secrets.token_hex(8)
-    digest = hmac.new(service.secret_key(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(signed_links.secret_key(), f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
     return f"{salt}${digest}"
 
 
@@ -142,7 +142,7 @@ def start_verification(
     """
     assert municipality.id is not None
     now = now or utcnow()
-    language = language if language in service.LANGUAGES else "de"
+    language = language if language in consent.LANGUAGES else "de"
     e164 = normalise_phone(municipality, phone, language)
     request = _request(session, municipality.id, topics, district, language)
     if link_contact_id is not None:
@@ -300,8 +300,8 @@ def _request(
     session: Session, municipality_id: int, topics: list[str], district: str | None, language: str
 ) -> dict[str, Any]:
     """What the citizen asked for, checked now so a typo shows before the SMS is paid for."""
-    found = service.topics_by_keys(session, municipality_id=municipality_id, words=topics)
-    chosen = service.district_by_key(session, municipality_id=municipality_id, word=district) if district else None
+    found = catalogue.topics_by_keys(session, municipality_id=municipality_id, words=topics)
+    chosen = catalogue.district_by_key(session, municipality_id=municipality_id, word=district) if district else None
     return {
         "topics": [topic.key for topic in found],
         "district": chosen.key if chosen else None,
@@ -345,7 +345,7 @@ def _stop_opted_out_number(
         contact = find_contact(session, municipality_id=municipality.id, kind="phone", address=phone)
         if contact is None or contact.id is None:
             return
-        service.stop(
+        consent.stop(
             session, municipality_id=municipality.id, contact_id=contact.id, channel_kind=None,
             source="provider_error", evidence={"channel_account_id": account.id, "error": str(refusal.__cause__)},
         )  # fmt: skip
@@ -354,7 +354,7 @@ def _stop_opted_out_number(
 @dataclass(frozen=True)
 class Verified:
     contact_id: int
-    change: service.Change | None  # None when a number was added to a messenger contact
+    change: consent.Change | None  # None when a number was added to a messenger contact
 
 
 def verify_code(
@@ -440,12 +440,12 @@ def _apply(
         language=request.get("language"),
     )
     assert contact.id is not None
-    topics = service.topics_by_keys(session, municipality_id=municipality.id, words=request.get("topics", []))
+    topics = catalogue.topics_by_keys(session, municipality_id=municipality.id, words=request.get("topics", []))
     district = request.get("district")
-    districts = [service.district_by_key(session, municipality_id=municipality.id, word=district)] if district else []
+    districts = [catalogue.district_by_key(session, municipality_id=municipality.id, word=district)] if district else []
     # The consent was given on the channel that carried the code.
     sms = channel_reaching(session, municipality_id=municipality.id, identity="phone")
-    change = service.subscribe(
+    change = consent.subscribe(
         session,
         municipality_id=municipality.id,
         contact_id=contact.id,

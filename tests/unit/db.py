@@ -12,7 +12,7 @@ from channels.base import InboundEvent, OutboundMessage, Receipt, WebhookRequest
 from hub.inbox.pipeline import PipelineResult, process_event
 from hub.inbox.receive import store_events
 from hub.settings import Settings
-from hub.subscribers.service import seed_subscriber_demo
+from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality
 

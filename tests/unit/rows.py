@@ -35,8 +35,8 @@ from hub.inbox.models import Attachment, CannedReply, Conversation, Label
 from hub.inbox.schemas import ConversationPatch, TextIn
 from hub.settings import Settings
 from hub.subscribers.api import DistrictIn, TopicIn
+from hub.subscribers.catalogue import list_districts, list_topics
 from hub.subscribers.models import District, Topic
-from hub.subscribers.service import list_districts, list_topics
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ApiToken, ChannelAccount, StaffUser, Team
 from tests.unit.db import Town, receive

@@ -26,9 +26,9 @@ from hub.inbox.models import InboundEvent
 from hub.inbox.pipeline import process_event
 from hub.inbox.receive import store_events
 from hub.settings import Settings
-from hub.subscribers import service as subscribers
+from hub.subscribers import consent, demo
 from hub.subscribers.models import District, Subscription, Topic
-from hub.subscribers.service import subscriber_query
+from hub.subscribers.selection import subscriber_query
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.redis_claim import claim_redis_database
@@ -64,7 +64,7 @@ def town(session: Session, sandbox: SandboxServer) -> Town:
     assert municipality.id is not None
     staff = tenancy.create_user(session, municipality_id=municipality.id, email="s@x.de", name="Sven", role="staff")
     mayor = tenancy.create_user(session, municipality_id=municipality.id, email="m@x.de", name="Maria", role="mayor")
-    subscribers.seed_subscriber_demo(session, municipality.id)
+    demo.seed_subscriber_demo(session, municipality.id)
     sms = tenancy.create_channel_account(
         session, municipality_id=municipality.id, kind="twilio", name="SMS",
         config={"account_sid": "AC" + "5" * 32, "phone_number": "+4930555000", "api_base_url": sandbox.url},
@@ -99,7 +99,7 @@ def citizen(session: Session, town: Town, address: str, *, kind: str = "phone", 
     session.flush()
     assert contact.id is not None
     session.add(ContactIdentity(municipality_id=town.id, contact_id=contact.id, kind=kind, address=address))
-    subscribers.subscribe(
+    consent.subscribe(
         session, municipality_id=town.id, contact_id=contact.id, channel_kind="twilio", source="api", evidence={},
         topic_ids=[topic(session, town, key) for key in topics],
         district_ids=[district(session, town, key) for key in districts], language=language, state=state,
@@ -468,15 +468,13 @@ def test_delivery_reports_that_come_before_the_receipts_are_recorded_reach_their
 def test_merging_contacts_keeps_a_stop_from_either_side(session: Session, town: Town) -> None:
     by_sms = citizen(session, town, "+4915180000001")
     by_telegram = citizen(session, town, "421337999", kind="telegram")
-    subscribers.stop(session, municipality_id=town.id, contact_id=by_telegram, channel_kind="telegram",
+    consent.stop(session, municipality_id=town.id, contact_id=by_telegram, channel_kind="telegram",
                      source="keyword", evidence={})  # fmt: skip
     session.commit()
     merge(session, municipality_id=town.id, target_id=by_sms, source_id=by_telegram)
     session.commit()
-    assert subscribers.is_stopped(session, by_sms)
-    history = [
-        event.action for event in subscribers.consent_history(session, municipality_id=town.id, contact_id=by_sms)
-    ]
+    assert consent.is_stopped(session, by_sms)
+    history = [event.action for event in consent.consent_history(session, municipality_id=town.id, contact_id=by_sms)]
     assert history.count("stopped") == 2  # the telegram STOP, moved over, and the merged contact's
     assert targeted(session, town) == set()
 

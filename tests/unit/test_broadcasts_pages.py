@@ -12,8 +12,8 @@ from hub.broadcasts import api as broadcasts_api
 from hub.broadcasts import pages as broadcast_pages
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
+from hub.subscribers import consent
 from hub.subscribers import pages as subscriber_pages
-from hub.subscribers import service as subscribers
 from hub.subscribers.models import District, Topic
 from hub.web.charts import bar_chart, count_with_share
 from tests.unit.db import Town, make_town
@@ -42,7 +42,7 @@ def citizen(session: Session, town: Town, phone: str, *, topics: tuple[str, ...]
     district_ids = [
         session.exec(select(District.id).where(District.municipality_id == town.id, District.key == district)).one()
     ] if district else []  # fmt: skip
-    subscribers.subscribe(
+    consent.subscribe(
         session, municipality_id=town.id, contact_id=contact.id, channel_kind="twilio", source="api", evidence={},
         topic_ids=topic_ids, district_ids=district_ids, state=state,  # type: ignore[arg-type]
     )  # fmt: skip

@@ -13,11 +13,12 @@ from channels.base import InboundMessage
 from hub.app import create_app
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, SurveyAnswer
+from hub.contacts.service import resolve_contact
 from hub.delivery import engine
 from hub.inbox import service as inbox
 from hub.inbox.models import Conversation, Message
 from hub.settings import Settings
-from hub.subscribers import service
+from hub.subscribers import consent
 from hub.subscribers.models import Subscription
 from hub.web.security import CSRF_COOKIE
 from tests.unit.db import FakeAdapter, Town, make_town, receive
@@ -227,9 +228,9 @@ def test_one_click_unsubscribe_needs_no_csrf_token_the_survey_form_does(
     session: Session, settings: Settings, town: Town, citizen: TestClient
 ) -> None:
     """RFC 8058: the mail provider POSTs to the List-Unsubscribe link with no cookie and no form token."""
-    contact_id = service.resolve_contact(session, municipality_id=town.id, kind="email", address="a@example.org").id
+    contact_id = resolve_contact(session, municipality_id=town.id, kind="email", address="a@example.org").id
     assert contact_id is not None
-    service.subscribe(session, municipality_id=town.id, contact_id=contact_id, channel_kind="email", source="form",
+    consent.subscribe(session, municipality_id=town.id, contact_id=contact_id, channel_kind="email", source="form",
                       evidence={}, topic_ids=[], district_ids=[])  # fmt: skip
     broadcast = survey(session, town)
     assert broadcast.id is not None
@@ -243,7 +244,7 @@ def test_one_click_unsubscribe_needs_no_csrf_token_the_survey_form_does(
     one_click = mail_provider.post(unsubscribe_path, content=b"List-Unsubscribe=One-Click",
                                    headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert one_click.status_code == 200 and "keine Nachrichten mehr" in one_click.text
-    subscription = service.get_subscription(session, municipality_id=town.id, contact_id=contact_id)
+    subscription = consent.get_subscription(session, municipality_id=town.id, contact_id=contact_id)
     session.refresh(subscription)
     assert subscription is not None and subscription.state == "stopped"
 

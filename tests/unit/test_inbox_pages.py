@@ -16,7 +16,7 @@ from hub.inbox import pages, service, tools
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, Message
 from hub.inbox.search import fts5_query
 from hub.settings import Settings
-from hub.subscribers import service as subscribers
+from hub.subscribers import catalogue, consent
 from hub.tenancy import service as tenancy
 from tests.unit.db import Town, make_town, receive
 from tests.unit.web import Clerk, clerk
@@ -250,9 +250,9 @@ def test_contact_panel_identities_subscription_consent_and_merge(session: Sessio
     town = make_town(session)
     by_sms = inbound(session, settings, town, "Per SMS", sender="+4915100000001")
     by_chat = inbound(session, settings, town, "Per Telegram", kind="telegram", sender="31337", name="Erika")
-    subscribers.subscribe(
+    consent.subscribe(
         session, municipality_id=town.id, contact_id=by_chat.contact_id, channel_kind="telegram", source="telegram",
-        topic_ids=[subscribers.list_topics(session, municipality_id=town.id)[0].id or 0], evidence={"message": 1},
+        topic_ids=[catalogue.list_topics(session, municipality_id=town.id)[0].id or 0], evidence={"message": 1},
     )  # fmt: skip
     session.commit()
     staff = clerk(session, town)

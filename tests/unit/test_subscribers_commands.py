@@ -16,7 +16,7 @@ from hub.inbox import service as inbox
 from hub.inbox.models import Conversation, InboundEvent, Message
 from hub.inbox.outbound import send_message
 from hub.settings import Settings
-from hub.subscribers import service
+from hub.subscribers import catalogue, consent, listing
 from hub.subscribers.commands import Command, parse_command
 from hub.subscribers.models import ConsentEvent, Subscription
 from tests.unit.conftest import FakeProvider
@@ -91,11 +91,11 @@ def subscription(session: Session) -> Subscription:
 
 def chosen(session: Session, town: Town) -> tuple[list[str], list[str]]:
     sub = subscription(session)
-    topics = {t.id: t.key for t in service.list_topics(session, municipality_id=town.id)}
-    districts = {d.id: d.key for d in service.list_districts(session, municipality_id=town.id)}
+    topics = {t.id: t.key for t in catalogue.list_topics(session, municipality_id=town.id)}
+    districts = {d.id: d.key for d in catalogue.list_districts(session, municipality_id=town.id)}
     return (
-        [topics[i] for i in service.topic_ids_of(session, sub)],
-        [districts[i] for i in service.district_ids_of(session, sub)],
+        [topics[i] for i in consent.topic_ids_of(session, sub)],
+        [districts[i] for i in consent.district_ids_of(session, sub)],
     )
 
 
@@ -154,7 +154,7 @@ def test_stop_on_telegram_silences_the_merged_sms_subscription(
         session, settings, town.accounts["telegram"], InboundMessage(provider_id="2", sender=CHAT, text="STOP")
     )
     assert result.outcome == "command: stop"
-    assert subscription(session).state == "stopped" and service.is_stopped(session, phone_owner)
+    assert subscription(session).state == "stopped" and consent.is_stopped(session, phone_owner)
     assert answers(session)[-1].body.startswith("Sie sind abgemeldet")
     # The Telegram conversation held a real question, so it stays open for staff.
     telegram_case = session.exec(
@@ -177,7 +177,7 @@ def test_merging_contacts_moves_their_commands_too(session: Session, settings: S
     chat_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "telegram")).one().contact_id
     merge_contacts(session, municipality_id=town.id, target_id=phone_owner, source_id=chat_owner)
     session.commit()
-    handled = service.handled_without_case(session, municipality_id=town.id, contact_id=phone_owner)
+    handled = listing.handled_without_case(session, municipality_id=town.id, contact_id=phone_owner)
     assert {m.body for m in handled.messages if m.direction == "inbound"} == {"START", "/start"}
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from hub.cli import main
 from hub.contacts.models import ContactIdentity
 from hub.settings import Settings
-from hub.subscribers import importer, service
+from hub.subscribers import consent, importer, listing
 from hub.subscribers.models import ConsentEvent, Subscription
 from tests.unit.db import Town, make_town
 
@@ -70,7 +70,7 @@ def test_a_good_file_imports_everyone_with_evidence(session: Session, town: Town
     )
     session.commit()
     assert seen == [1, 1, 1]
-    subscribers = service.list_subscribers(session, municipality_id=town.id, state="active").items
+    subscribers = listing.list_subscribers(session, municipality_id=town.id, state="active").items
     by_address = {s.identities[0].address: s for s in subscribers}
     first = by_address["+4915111111111"]
     assert [t.key for t in first.topics] == ["baustellen", "abfall"] and [d.key for d in first.districts] == ["nord"]
@@ -88,7 +88,7 @@ def test_a_stopped_citizen_is_not_imported_again(session: Session, town: Town) -
     checked = importer.validate(session, municipality=town.municipality, text=GOOD)
     importer.import_rows(session, municipality=town.municipality, rows=checked.rows, file_name="a.csv")
     anna = session.exec(select(ContactIdentity).where(ContactIdentity.address == "anna@example.org")).one()
-    service.stop(
+    consent.stop(
         session, municipality_id=town.id, contact_id=anna.contact_id, channel_kind=None, source="api", evidence={}
     )
     session.commit()

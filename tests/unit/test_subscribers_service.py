@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from hub.contacts.service import resolve_contact
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.subscribers import service
+from hub.subscribers import catalogue, consent, demo, listing, selection, signed_links
 from hub.subscribers.models import ConsentEvent, Topic
 from tests.unit.db import Town, make_town
 
@@ -26,13 +26,13 @@ def new_contact(session: Session, town: Town, phone: str = "+4915112345678") -> 
 
 
 def topic_id(session: Session, town: Town, key: str) -> int:
-    topic = service.find_topic(session, municipality_id=town.id, word=key)
+    topic = catalogue.find_topic(session, municipality_id=town.id, word=key)
     assert topic is not None and topic.id is not None
     return topic.id
 
 
 def district_id(session: Session, town: Town, key: str) -> int:
-    district = service.find_district(session, municipality_id=town.id, word=key)
+    district = catalogue.find_district(session, municipality_id=town.id, word=key)
     assert district is not None and district.id is not None
     return district.id
 
@@ -42,21 +42,21 @@ def events(session: Session, contact_id: int) -> list[str]:
 
 
 def test_topics_and_districts_are_found_by_key_or_name_ignoring_case(session: Session, town: Town) -> None:
-    assert service.find_topic(session, municipality_id=town.id, word="ABFALL").key == "abfall"  # type: ignore[union-attr]
-    assert service.find_topic(session, municipality_id=town.id, word="roadworks").key == "baustellen"  # type: ignore[union-attr]
-    assert service.find_district(session, municipality_id=town.id, word="süd").key == "sued"  # type: ignore[union-attr]
-    assert service.find_topic(session, municipality_id=town.id, word="sperrmüll") is None
+    assert catalogue.find_topic(session, municipality_id=town.id, word="ABFALL").key == "abfall"  # type: ignore[union-attr]
+    assert catalogue.find_topic(session, municipality_id=town.id, word="roadworks").key == "baustellen"  # type: ignore[union-attr]
+    assert catalogue.find_district(session, municipality_id=town.id, word="süd").key == "sued"  # type: ignore[union-attr]
+    assert catalogue.find_topic(session, municipality_id=town.id, word="sperrmüll") is None
     with pytest.raises(Conflict):
-        service.create_topic(session, municipality_id=town.id, key="Abfall", name_de="Abfall")
+        catalogue.create_topic(session, municipality_id=town.id, key="Abfall", name_de="Abfall")
     with pytest.raises(InvalidInput, match="Schlüssel"):
-        service.create_district(session, municipality_id=town.id, key="süd west", name="Südwest")
+        catalogue.create_district(session, municipality_id=town.id, key="süd west", name="Südwest")
 
 
 def test_topics_of_another_municipality_are_not_visible(session: Session, town: Town) -> None:
     other = make_town(session, slug="nachbarort")
     contact_id = new_contact(session, town)
     with pytest.raises(InvalidInput, match="gibt es nicht"):
-        service.subscribe(
+        consent.subscribe(
             session,
             municipality_id=town.id,
             contact_id=contact_id,
@@ -66,7 +66,7 @@ def test_topics_of_another_municipality_are_not_visible(session: Session, town: 
             topic_ids=[topic_id(session, other, "abfall")],
         )
     with pytest.raises(NotFound):
-        service.subscribe(
+        consent.subscribe(
             session, municipality_id=other.id, contact_id=contact_id, channel_kind=None, source="api", evidence={}
         )
 
@@ -74,28 +74,28 @@ def test_topics_of_another_municipality_are_not_visible(session: Session, town: 
 def test_every_change_of_consent_writes_exactly_one_event(session: Session, town: Town) -> None:
     contact_id = new_contact(session, town)
     kwargs = {"municipality_id": town.id, "contact_id": contact_id, "channel_kind": "twilio", "evidence": {}}
-    first = service.subscribe(session, source="keyword", topic_ids=[topic_id(session, town, "abfall")], **kwargs)  # type: ignore[arg-type]
+    first = consent.subscribe(session, source="keyword", topic_ids=[topic_id(session, town, "abfall")], **kwargs)  # type: ignore[arg-type]
     assert first.subscription.state == "active" and first.event is not None
-    again = service.subscribe(session, source="keyword", topic_ids=[topic_id(session, town, "abfall")], **kwargs)  # type: ignore[arg-type]
+    again = consent.subscribe(session, source="keyword", topic_ids=[topic_id(session, town, "abfall")], **kwargs)  # type: ignore[arg-type]
     assert again.event is None
-    service.subscribe(session, source="api", district_ids=[district_id(session, town, "nord")], **kwargs)  # type: ignore[arg-type]
-    stopped = service.stop(session, source="keyword", **kwargs)  # type: ignore[arg-type]
-    assert stopped.subscription.state == "stopped" and service.is_stopped(session, contact_id)
-    assert service.stop(session, source="keyword", **kwargs).event is None  # type: ignore[arg-type]
-    restarted = service.restart(session, source="keyword", **kwargs)  # type: ignore[arg-type]
-    assert restarted.subscription.state == "active" and not service.is_stopped(session, contact_id)
+    consent.subscribe(session, source="api", district_ids=[district_id(session, town, "nord")], **kwargs)  # type: ignore[arg-type]
+    stopped = consent.stop(session, source="keyword", **kwargs)  # type: ignore[arg-type]
+    assert stopped.subscription.state == "stopped" and consent.is_stopped(session, contact_id)
+    assert consent.stop(session, source="keyword", **kwargs).event is None  # type: ignore[arg-type]
+    restarted = consent.restart(session, source="keyword", **kwargs)  # type: ignore[arg-type]
+    assert restarted.subscription.state == "active" and not consent.is_stopped(session, contact_id)
     # The topics and district survive STOP and come back with START.
-    assert service.topic_ids_of(session, restarted.subscription) == [topic_id(session, town, "abfall")]
-    assert service.district_ids_of(session, restarted.subscription) == [district_id(session, town, "nord")]
+    assert consent.topic_ids_of(session, restarted.subscription) == [topic_id(session, town, "abfall")]
+    assert consent.district_ids_of(session, restarted.subscription) == [district_id(session, town, "nord")]
     assert events(session, contact_id) == ["subscribed", "topics_changed", "stopped", "restarted"]
-    history = service.consent_history(session, municipality_id=town.id, contact_id=contact_id)
+    history = consent.consent_history(session, municipality_id=town.id, contact_id=contact_id)
     assert history[0].source == "keyword" and history[0].channel_kind == "twilio"
     assert history[1].evidence["districts"] == [district_id(session, town, "nord")]
 
 
 def test_stop_without_a_subscription_records_the_objection(session: Session, town: Town) -> None:
     contact_id = new_contact(session, town)
-    change = service.stop(
+    change = consent.stop(
         session,
         municipality_id=town.id,
         contact_id=contact_id,
@@ -109,7 +109,7 @@ def test_stop_without_a_subscription_records_the_objection(session: Session, tow
 
 def subscribe(session: Session, town: Town, phone: str, topics: list[str], districts: list[str]) -> int:
     contact_id = new_contact(session, town, phone)
-    service.subscribe(
+    consent.subscribe(
         session,
         municipality_id=town.id,
         contact_id=contact_id,
@@ -128,12 +128,12 @@ def test_subscriber_query_targets_topics_and_districts_with_any_and_all(session:
     everything = subscribe(session, town, "+4915100000003", [], [])
     baustellen_sued = subscribe(session, town, "+4915100000004", ["baustellen"], ["sued"])
     stopped = subscribe(session, town, "+4915100000005", [], [])
-    service.stop(session, municipality_id=town.id, contact_id=stopped, channel_kind=None, source="api", evidence={})
+    consent.stop(session, municipality_id=town.id, contact_id=stopped, channel_kind=None, source="api", evidence={})
     other_town = make_town(session, slug="nachbarort")
     subscribe(session, other_town, "+4915100000006", [], [])
 
     def reached(topics: list[str], topic_match: str, districts: list[str], district_match: str) -> set[int]:
-        query = service.subscriber_query(
+        query = selection.subscriber_query(
             town.id,
             [topic_id(session, town, key) for key in topics],
             topic_match,  # type: ignore[arg-type]
@@ -148,50 +148,60 @@ def test_subscriber_query_targets_topics_and_districts_with_any_and_all(session:
     assert reached(["baustellen"], "any", ["nord"], "any") == {both_anywhere, everything}
     assert reached([], "any", ["nord", "sued"], "any") == {abfall_nord, both_anywhere, everything, baustellen_sued}
     assert reached([], "any", ["nord", "sued"], "all") == {both_anywhere, everything}
-    rows = session.execute(service.subscriber_query(town.id, [], "any", [], "any")).all()
+    rows = session.execute(selection.subscriber_query(town.id, [], "any", [], "any")).all()
     assert all(language == "de" for _, language in rows)
 
 
 def test_subscribers_are_listed_filtered_and_searched(session: Session, town: Town) -> None:
     first = subscribe(session, town, "+4915100000011", ["abfall"], ["nord"])
     second = subscribe(session, town, "+4915100000022", ["baustellen"], [])
-    service.stop(session, municipality_id=town.id, contact_id=second, channel_kind=None, source="api", evidence={})
-    listed = service.list_subscribers(session, municipality_id=town.id, per_page=1)
+    consent.stop(session, municipality_id=town.id, contact_id=second, channel_kind=None, source="api", evidence={})
+    listed = listing.list_subscribers(session, municipality_id=town.id, per_page=1)
     assert listed.total == 2 and listed.pages == 2 and len(listed.items) == 1
-    assert [s.contact.id for s in service.list_subscribers(session, municipality_id=town.id, state="active").items] == [
+    assert [s.contact.id for s in listing.list_subscribers(session, municipality_id=town.id, state="active").items] == [
         first
     ]
-    assert [s.contact.id for s in service.list_subscribers(session, municipality_id=town.id, topic="ABFALL").items] == [
+    assert [s.contact.id for s in listing.list_subscribers(session, municipality_id=town.id, topic="ABFALL").items] == [
         first
     ]
     assert [
-        s.contact.id for s in service.list_subscribers(session, municipality_id=town.id, district="nord").items
+        s.contact.id for s in listing.list_subscribers(session, municipality_id=town.id, district="nord").items
     ] == [first]
-    found = service.list_subscribers(session, municipality_id=town.id, search="00022").items
+    found = listing.list_subscribers(session, municipality_id=town.id, search="00022").items
     assert [s.contact.id for s in found] == [second]
     assert [i.address for i in found[0].identities] == ["+4915100000022"]
     with pytest.raises(InvalidInput):
-        service.list_subscribers(session, municipality_id=town.id, topic="sperrmuell")
+        listing.list_subscribers(session, municipality_id=town.id, topic="sperrmuell")
 
 
 def test_demo_seed_is_idempotent(session: Session, town: Town) -> None:
-    service.seed_subscriber_demo(session, town.id)
+    demo.seed_subscriber_demo(session, town.id)
     keys = [t.key for t in session.exec(select(Topic).where(Topic.municipality_id == town.id))]
     assert keys == ["baustellen", "abfall", "veranstaltungen", "warnungen"]
-    assert [t.is_warning for t in service.list_topics(session, municipality_id=town.id)] == [False, False, False, True]
-    assert [d.name for d in service.list_districts(session, municipality_id=town.id)] == ["Mitte", "Nord", "Süd", "Ost"]
+    assert [t.is_warning for t in catalogue.list_topics(session, municipality_id=town.id)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert [d.name for d in catalogue.list_districts(session, municipality_id=town.id)] == [
+        "Mitte",
+        "Nord",
+        "Süd",
+        "Ost",
+    ]
 
 
 def test_signed_tokens_refuse_tampering_other_purposes_and_age() -> None:
-    token = service.sign_token({"e": "erika@example.org"}, purpose="a")
-    assert service.read_token(token, purpose="a", max_age_seconds=60)["e"] == "erika@example.org"
+    token = signed_links.sign_token({"e": "erika@example.org"}, purpose="a")
+    assert signed_links.read_token(token, purpose="a", max_age_seconds=60)["e"] == "erika@example.org"
     body, _, signature = token.partition(".")
-    forged = service.sign_token({"e": "mallory@example.org"}, purpose="a").split(".")[0] + "." + signature
+    forged = signed_links.sign_token({"e": "mallory@example.org"}, purpose="a").split(".")[0] + "." + signature
     for bad in (forged, token + "x", "garbage", body):
         with pytest.raises(InvalidInput, match="ungültig"):
-            service.read_token(bad, purpose="a", max_age_seconds=60)
+            signed_links.read_token(bad, purpose="a", max_age_seconds=60)
     with pytest.raises(InvalidInput, match="ungültig"):
-        service.read_token(token, purpose="b", max_age_seconds=60)
+        signed_links.read_token(token, purpose="b", max_age_seconds=60)
     time.sleep(1.1)
     with pytest.raises(InvalidInput, match="abgelaufen"):
-        service.read_token(token, purpose="a", max_age_seconds=0)
+        signed_links.read_token(token, purpose="a", max_age_seconds=0)

@@ -19,7 +19,7 @@ from hub.inbox.models import Conversation, InboundEvent, Message
 from hub.inbox.pipeline import process_event
 from hub.settings import Settings
 from hub.subscribers.models import ConsentEvent, Subscription
-from hub.subscribers.service import subscriber_query
+from hub.subscribers.selection import subscriber_query
 from hub.tenancy.models import ChannelAccount
 from tests.unit.db import make_town
 
