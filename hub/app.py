@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hub import webhooks
 from hub.broadcasts import routes as broadcasts
+from hub.composition import install
 from hub.consultations import routes as consultations
 from hub.contacts import routes as contacts
 from hub.db import get_engine
@@ -140,6 +141,7 @@ ROUTERS: tuple[APIRouter, ...] = (
 
 
 def create_app() -> FastAPI:
+    install()
     app = FastAPI(
         title="Rathaus Hub",
         version="0.1.0",

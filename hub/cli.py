@@ -23,6 +23,7 @@ import httpx
 from channels.registry import adapter_class, adapter_classes, known_kinds
 from channels.sandbox.cli import sandbox
 from hub.broadcasts.cli import broadcast
+from hub.composition import install
 from hub.consultations.cli import consultations
 from hub.db import session_scope
 from hub.errors import DomainError
@@ -51,6 +52,7 @@ def main(ctx: click.Context) -> None:
     """Rathaus Hub: ein Posteingang für SMS, Telegram, Facebook und E-Mail."""
     settings = get_settings()
     _configure_logging(settings)
+    install()
     # channels/ knows nothing of the hub's settings: the sandbox commands get where the emulators run from here.
     ctx.default_map = {
         "sandbox": {

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from hub.composition import install
 from tests.running_hub import Hub, running_hub
+
+
+@pytest.fixture(scope="session", autouse=True)
+def composed() -> None:
+    """The domains wired together as create_app, the CLI and the worker wire them."""
+    install()
 
 
 @pytest.fixture(scope="session", params=["embedded", pytest.param("production", marks=pytest.mark.production)])

@@ -10,6 +10,7 @@ from channels.registry import build_adapter
 from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
+from hub.composition import install
 from hub.consultations.reminders import queue_due_reminders
 from hub.db import get_engine, session_scope
 from hub.delivery.engine import OptedOutRecipient
@@ -25,6 +26,8 @@ from hub.tenancy.service import list_channel_accounts
 from workers.app import BULK_QUEUE, WARNINGS_QUEUE, celery_app, enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
+# The worker imports this module to find its tasks: the domains are wired before any runs.
+install()
 
 MAX_PIPELINE_ATTEMPTS = 5
 SWEEP_BATCH = 500

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -19,12 +19,10 @@ from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput
 from hub.i18n import N_
+from hub.inbox.context import InboundContext
 from hub.inbox.service import queue_outbound
+from hub.subscribers.listing import RECORD_LIMIT
 from hub.templating import render_message
-
-if TYPE_CHECKING:
-    # The pipeline imports this step, so importing it back at run time would be circular.
-    from hub.inbox.pipeline import InboundContext
 
 ANSWERABLE = ("survey", "invitation")
 REPLY_WINDOW = timedelta(days=14)
@@ -154,3 +152,15 @@ def record_survey_answer(ctx: InboundContext) -> str | None:
     assert thanks.id is not None
     ctx.to_send.append(thanks.id)
     return outcome
+
+
+def answers_of_contact(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
+    """Each survey answer with its survey, newest first, for the subscriber's page (registry.SUBSCRIBER_PAGE)."""
+    answers = session.exec(
+        select(SurveyAnswer, Broadcast)
+        .join(Broadcast, col(Broadcast.id) == SurveyAnswer.broadcast_id)
+        .where(SurveyAnswer.municipality_id == municipality_id, SurveyAnswer.contact_id == contact_id)
+        .order_by(col(SurveyAnswer.answered_at).desc())
+        .limit(RECORD_LIMIT)
+    ).all()
+    return {"survey_answers": [(answer, survey) for answer, survey in answers]}

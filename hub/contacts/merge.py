@@ -1,38 +1,38 @@
-"""Merging two contacts that are one person: identities, conversations, and their consent, as one act.
+"""Merging two contacts that are one person: identities here, each domain's rows by registration, as one act.
 
-Consent follows the stricter side: if either contact said STOP, the merged contact stays
-stopped, since a citizen who objected on one channel objected as a person.
+The merged contact remains as a pointer (`merged_into_id`); what the subscribers, the inbox and
+the consultations hold of it moves by their registered mergers (hub.contacts.registry).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from hub.contacts import service as contacts
-from hub.contacts.models import Contact
-from hub.subscribers import consent
-from hub.subscribers.models import ConsentEvent
+from hub.contacts.models import Contact, ContactIdentity
+from hub.contacts.registry import personal_data
+from hub.contacts.service import get_contact
+from hub.errors import InvalidInput
+from hub.i18n import N_
 
 
 def merge(session: Session, *, municipality_id: int, target_id: int, source_id: int) -> Contact:
-    target = contacts.merge_contacts(session, municipality_id=municipality_id, target_id=target_id, source_id=source_id)
-    source_subscription = consent.get_subscription(session, municipality_id=municipality_id, contact_id=source_id)
-    target_subscription = consent.get_subscription(session, municipality_id=municipality_id, contact_id=target_id)
-    # The consent record is evidence about the person: it moves with them.
+    """Moves the source's identities and every domain's rows to the target."""
+    if target_id == source_id:
+        raise InvalidInput(N_("Ein Kontakt kann nicht mit sich selbst zusammengeführt werden."))
+    target = get_contact(session, municipality_id=municipality_id, contact_id=target_id)
+    source = get_contact(session, municipality_id=municipality_id, contact_id=source_id)
+    if source.merged_into_id is not None:
+        raise InvalidInput(N_("Kontakt {source_id} wurde bereits zusammengeführt."), source_id=source_id)
     session.execute(
-        update(ConsentEvent)
-        .where(col(ConsentEvent.contact_id) == source_id, col(ConsentEvent.municipality_id) == municipality_id)
-        .values(contact_id=target_id)
+        update(ContactIdentity).where(ContactIdentity.contact_id == source_id).values(contact_id=target_id)  # type: ignore[arg-type]
     )
-    if source_subscription is None:
-        return target
-    if target_subscription is None:
-        source_subscription.contact_id = target_id
-    elif source_subscription.state == "stopped" and target_subscription.state != "stopped":
-        consent.stop(
-            session, municipality_id=municipality_id, contact_id=target_id, channel_kind=None, source="api",
-            evidence={"merged_from_contact": source_id},
-        )  # fmt: skip
+    source.merged_into_id = target_id
+    if not target.display_name:
+        target.display_name = source.display_name
+    session.flush()
+    for part in personal_data():
+        if part.merge is not None:
+            part.merge(session, municipality_id, target_id, source_id)
     session.flush()
     return target

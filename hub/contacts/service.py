@@ -1,15 +1,13 @@
-"""Finding a citizen by a channel address, and merging two contacts that are one person."""
+"""Finding a citizen by a channel address, and reading one with their identities."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from hub.contacts.models import Contact, ContactIdentity
-from hub.errors import InvalidInput, NotFound
+from hub.errors import NotFound
 from hub.i18n import N_
-from hub.inbox.models import Conversation, Message
 
 
 def resolve_contact(
@@ -91,26 +89,3 @@ def identity_address(session: Session, *, contact_id: int, kind: str) -> str | N
         select(ContactIdentity).where(ContactIdentity.contact_id == contact_id, ContactIdentity.kind == kind)
     ).first()
     return identity.address if identity else None
-
-
-def merge_contacts(session: Session, *, municipality_id: int, target_id: int, source_id: int) -> Contact:
-    """Moves the source's identities, conversations and messages to the target; the source remains as a pointer."""
-    if target_id == source_id:
-        raise InvalidInput(N_("Ein Kontakt kann nicht mit sich selbst zusammengeführt werden."))
-    target = get_contact(session, municipality_id=municipality_id, contact_id=target_id)
-    source = get_contact(session, municipality_id=municipality_id, contact_id=source_id)
-    if source.merged_into_id is not None:
-        raise InvalidInput(N_("Kontakt {source_id} wurde bereits zusammengeführt."), source_id=source_id)
-    session.execute(
-        update(ContactIdentity).where(ContactIdentity.contact_id == source_id).values(contact_id=target_id)  # type: ignore[arg-type]
-    )
-    session.execute(
-        update(Conversation).where(Conversation.contact_id == source_id).values(contact_id=target_id)  # type: ignore[arg-type]
-    )
-    # Commands and survey answers are kept on the contact, not in a case: they move too.
-    session.execute(update(Message).where(col(Message.contact_id) == source_id).values(contact_id=target_id))
-    source.merged_into_id = target_id
-    if not target.display_name:
-        target.display_name = source.display_name
-    session.flush()
-    return target

@@ -18,13 +18,13 @@ from sqlmodel import Session
 
 from channels.registry import adapter_class, adapter_classes, channel_labels, identity_labels
 from hub.contacts.merge import merge
+from hub.contacts.registry import CONVERSATION_PANEL, contact_record
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput
 from hub.i18n import N_, translate
 from hub.inbox import overview, service, sla, tools
 from hub.inbox.models import Conversation, Message
-from hub.subscribers import consent, listing
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
@@ -547,10 +547,6 @@ def _conversation_page(
     row = overview.summaries(session, municipality=staff.municipality, conversations=[conversation], now=now)[0]
     contact = get_contact(session, municipality_id=staff.municipality_id, contact_id=conversation.contact_id)
     users, teams = tools.assignable(session, municipality_id=staff.municipality_id)
-    try:
-        subscriber = listing.get_subscriber(session, municipality_id=staff.municipality_id, contact_id=contact.id or 0)
-    except NotFound:
-        subscriber = None
     return render(
         request,
         "staff/inbox/conversation.html",
@@ -563,8 +559,9 @@ def _conversation_page(
         authors=_authors(session, messages),
         contact=contact,
         identities=identities_of(session, contact_id=contact.id or 0),
-        subscriber=subscriber,
-        consent=consent.consent_history(session, municipality_id=staff.municipality_id, contact_id=contact.id or 0),
+        **contact_record(
+            session, page=CONVERSATION_PANEL, municipality_id=staff.municipality_id, contact_id=contact.id or 0
+        ),
         present=[
             user.name
             for user in tools.others_viewing(session, conversation=conversation, user_id=staff.user_id, now=now)

@@ -1,57 +1,38 @@
 """The inbound pipeline: small named steps that turn a stored event into a threaded, acknowledged message.
 
-Each step takes the context and either returns None (go on) or an outcome that ends the
-run. Outcomes are logged and stored on the event in one place, `process_event`.
+Each step takes the context (hub/inbox/context.py) and either returns None (go on) or an
+outcome that ends the run. Outcomes are logged and stored on the event in one place,
+`process_event`. Domains above the inbox add their own steps (subscriber commands, survey
+answers), what an opt-out does, and the rows a delivery report may move, by the register
+functions here, called once at start from hub/composition.py.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Select, Update, bindparam, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
-from channels.base import InboundMessage, StatusUpdate
+from channels.base import OptOut, StatusUpdate
 from channels.registry import adapter_class
-from hub.broadcasts.models import Delivery
-from hub.broadcasts.surveys import record_survey_answer
-from hub.contacts.models import Contact
 from hub.contacts.service import find_contact, resolve_contact
 from hub.db import utcnow
 from hub.inbox import service
+from hub.inbox.context import InboundContext, Step
 from hub.inbox.events import message_from_json, opt_out_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.public_status import status_url
 from hub.inbox.receive import StoredEvent
 from hub.settings import Settings
-from hub.subscribers.commands import apply_subscriber_commands, stop_after_opt_out
 from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.preferences import preference
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class InboundContext:
-    session: Session
-    settings: Settings
-    event: InboundEvent
-    account: ChannelAccount
-    inbound: InboundMessage
-    contact: Contact | None = None
-    conversation: Conversation | None = None
-    is_new_conversation: bool = False
-    message: Message | None = None
-    # Outbound messages written by a step, to be enqueued once the transaction commits.
-    to_send: list[int] = field(default_factory=list)
-
-
-Step = Callable[[InboundContext], str | None]
 
 
 def skip_our_own_messages(ctx: InboundContext) -> str | None:
@@ -233,18 +214,46 @@ def acknowledge(ctx: InboundContext) -> str | None:
     return "stored, acknowledged with " + ctx.conversation.reference
 
 
-# Commands and survey answers are recognised before threading, so that one never lands in,
-# reopens, or shows on the status page of a case; what they do not handle goes on into one.
-MESSAGE_PIPELINE: tuple[Step, ...] = (
-    skip_our_own_messages,
-    keep_machine_mail_out_of_cases,
-    identify_contact,
-    store_message,
-    apply_subscriber_commands,
-    record_survey_answer,
-    thread_into_conversation,
-    acknowledge,
-)
+# Steps registered by other domains (subscriber commands, survey answers), in the order registered.
+_RECOGNISERS: list[Step] = []
+
+
+def register_step(step: Step) -> None:
+    """Adds a step that recognises a message before it is threaded; registering it again changes nothing."""
+    if step not in _RECOGNISERS:
+        _RECOGNISERS.append(step)
+
+
+def message_pipeline() -> tuple[Step, ...]:
+    """The steps a citizen's message runs through.
+
+    Commands and survey answers are recognised before threading, so that one never lands in,
+    reopens, or shows on the status page of a case; what they do not handle goes on into one.
+    """
+    return (
+        skip_our_own_messages,
+        keep_machine_mail_out_of_cases,
+        identify_contact,
+        store_message,
+        *_RECOGNISERS,
+        thread_into_conversation,
+        acknowledge,
+    )
+
+
+class OptOutHandler(Protocol):
+    """What a provider's opt-out does (hub.subscribers stops the citizen); returns the outcome."""
+
+    def __call__(self, session: Session, *, account: ChannelAccount, event_id: int, opt_out: OptOut) -> str: ...
+
+
+_OPT_OUT: list[OptOutHandler] = []
+
+
+def register_opt_out(handler: OptOutHandler) -> None:
+    """Sets what a provider's opt-out does; there is one, and registering again replaces it."""
+    _OPT_OUT[:] = [handler]
+
 
 # Later statuses never move a message back: a late "sent" callback after "delivered" is ignored.
 _STATUS_RANK = {
@@ -265,23 +274,35 @@ class ReportTarget(NamedTuple):
     state: str
     lookup: Select[Any]
     move: Update
+    # What the provider's "undelivered" becomes in the state column.
+    undelivered: str
 
 
-def _report_target(model: type[Message] | type[Delivery], state: str) -> ReportTarget:
-    table = model.__table__  # type: ignore[union-attr]
+def report_target(model: type[SQLModel], state: str, *, undelivered: str = "undelivered") -> ReportTarget:
+    """The statements for a table with channel_account_id, provider_id and a state column, built once.
+
+    The values are bound at execution: building the statements anew for each report cost as
+    much as running them.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
     lookup = (
         select(table.c.id, table.c[state])
         .where(table.c.channel_account_id == bindparam("account_id"), table.c.provider_id == bindparam("provider_id"))
         .limit(1)
     )
     move = table.update().where(table.c.id == bindparam("target_id"))
-    return ReportTarget(model.__name__.lower(), state, lookup, move)
+    return ReportTarget(model.__name__.lower(), state, lookup, move, undelivered)
 
 
-# Broadcast deliveries first: they bring one or two reports per message, replies only a few, so
-# most reports find their row with the first lookup. Built once, with the values bound at
-# execution: building the statements anew for each report cost as much as running them.
-_REPORT_TARGETS = (_report_target(Delivery, "state"), _report_target(Message, "status"))
+# Registered targets (broadcast deliveries) are looked up before the inbox's own replies: they
+# bring one or two reports per message, replies only a few, so most reports find their row
+# with the first lookup.
+_REPORT_TARGETS: list[ReportTarget] = [report_target(Message, "status")]
+
+
+def register_report_target(target: ReportTarget) -> None:
+    """Adds rows a delivery report may move, looked up before the replies; the same name again replaces it."""
+    _REPORT_TARGETS[:] = [target, *(known for known in _REPORT_TARGETS if known.name != target.name)]
 
 
 def apply_status(session: Session, channel_account_id: int, update_: StatusUpdate) -> str | None:
@@ -305,7 +326,7 @@ def apply_status(session: Session, channel_account_id: int, update_: StatusUpdat
         return f"status {update_.status} ignored, {label} already {current}"
     values: dict[str, object] = {
         "target_id": target_id,
-        target.state: "failed" if target.name == "delivery" and update_.status == "undelivered" else update_.status,
+        target.state: target.undelivered if update_.status == "undelivered" else update_.status,
     }
     if update_.status == "delivered":
         values["delivered_at"] = utcnow()
@@ -370,7 +391,8 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
         result = PipelineResult(outcome=outcome, to_send=[])
     elif event.event_type == "opt_out":
         opt_out = opt_out_from_json(event.payload)
-        outcome = stop_after_opt_out(session, account=account, event_id=event_id, opt_out=opt_out)
+        [handle_opt_out] = _OPT_OUT  # registered by hub.composition.install()
+        outcome = handle_opt_out(session, account=account, event_id=event_id, opt_out=opt_out)
         if outcome.startswith("ignored"):
             event.state = "ignored"
         result = PipelineResult(outcome=outcome, to_send=[])
@@ -383,7 +405,7 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
             inbound=message_from_json(event.payload),
         )
         outcome = "stored"
-        for step in MESSAGE_PIPELINE:
+        for step in message_pipeline():
             stop = step(ctx)
             if stop is not None:
                 outcome = stop

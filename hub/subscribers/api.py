@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from hub.contacts import gdpr
 from hub.db import get_session
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.settings import get_settings
-from hub.subscribers import catalogue, consent, email_opt_in, gdpr, listing, verification
+from hub.subscribers import catalogue, consent, email_opt_in, listing, verification
 from hub.templating import render_message
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import Municipality, StaffUser

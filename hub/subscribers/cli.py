@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 from sqlmodel import Session
 
+from hub.contacts import gdpr
 from hub.db import session_scope
 from hub.errors import DomainError
-from hub.subscribers import catalogue, consent, gdpr, importer, listing
+from hub.subscribers import catalogue, consent, importer, listing
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -30,15 +30,12 @@ from hub.contacts.service import find_contact
 from hub.errors import DomainError
 from hub.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, gettext_for
 from hub.inbox import service as inbox
+from hub.inbox.context import InboundContext
 from hub.subscribers import catalogue, consent, verification
 from hub.subscribers.models import District, Topic
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.preferences import preference
-
-if TYPE_CHECKING:
-    # The pipeline imports this step, so importing it back at run time would be circular.
-    from hub.inbox.pipeline import InboundContext
 
 OUTCOME_PREFIX = "command: "
 TOPIC_PREFIX = "sub:topic:"

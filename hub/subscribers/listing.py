@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exists, func, or_
 from sqlmodel import Session, col, select
 
-from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import InvalidInput, NotFound
 from hub.inbox.models import Message
 from hub.subscribers.catalogue import district_by_key, list_districts, list_topics, topics_by_keys
-from hub.subscribers.consent import STATES, get_subscription
+from hub.subscribers.consent import STATES, consent_history, get_subscription
 from hub.subscribers.models import District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 
 
@@ -34,26 +34,17 @@ class HandledWithoutCase:
 
     # Commands and survey replies with the hub's answers to them, newest first.
     messages: list[Message]
-    # Each survey answer with its survey, newest first.
-    answers: list[tuple[SurveyAnswer, Broadcast]]
 
 
 def handled_without_case(session: Session, *, municipality_id: int, contact_id: int) -> HandledWithoutCase:
-    """The newest commands and survey answers of one contact, for staff to see on the subscriber's page."""
+    """The newest commands and survey replies of one contact, for staff to see on the subscriber's page."""
     messages = session.exec(
         select(Message)
         .where(Message.municipality_id == municipality_id, Message.contact_id == contact_id)
         .order_by(col(Message.created_at).desc(), col(Message.id).desc())
         .limit(RECORD_LIMIT)
     ).all()
-    answers = session.exec(
-        select(SurveyAnswer, Broadcast)
-        .join(Broadcast, col(Broadcast.id) == SurveyAnswer.broadcast_id)
-        .where(SurveyAnswer.municipality_id == municipality_id, SurveyAnswer.contact_id == contact_id)
-        .order_by(col(SurveyAnswer.answered_at).desc())
-        .limit(RECORD_LIMIT)
-    ).all()
-    return HandledWithoutCase(messages=list(messages), answers=[(answer, survey) for answer, survey in answers])
+    return HandledWithoutCase(messages=list(messages))
 
 
 @dataclass(frozen=True)
@@ -185,3 +176,12 @@ def _describe(session: Session, municipality_id: int, subscriptions: list[Subscr
         )
         for s in subscriptions
     ]
+
+
+def contact_panel(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
+    """The subscription and consent record beside a conversation (hub.contacts.registry.CONVERSATION_PANEL)."""
+    subscription = get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
+    return {
+        "subscriber": _describe(session, municipality_id, [subscription])[0] if subscription is not None else None,
+        "consent": consent_history(session, municipality_id=municipality_id, contact_id=contact_id),
+    }

@@ -21,10 +21,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlmodel import Session
 
 from channels.registry import identity_labels
+from hub.contacts import gdpr
+from hub.contacts.registry import SUBSCRIBER_PAGE, contact_record
 from hub.db import get_session, session_scope
 from hub.errors import DomainError, InvalidInput
 from hub.i18n import DEFAULT_LANGUAGE, N_, translate
-from hub.subscribers import catalogue, consent, gdpr, importer, listing
+from hub.subscribers import catalogue, consent, importer, listing
 from hub.tenancy.models import Municipality
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
@@ -267,6 +269,7 @@ def subscriber_detail(
     return render(
         request, "staff/subscribers/detail.html", title=name, found=found, events=events, handled=handled,
         stopped=request.query_params.get("stopped") == "1", **LABELS,
+        **contact_record(session, page=SUBSCRIBER_PAGE, municipality_id=staff.municipality_id, contact_id=contact_id),
     )  # fmt: skip
 
 

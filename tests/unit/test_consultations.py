@@ -16,6 +16,8 @@ from hub.app import create_app
 from hub.consultations import service
 from hub.consultations.models import Booking, ConsultationSession, ConsultationSlot
 from hub.consultations.recurrence import occurrences
+from hub.contacts import gdpr
+from hub.contacts.merge import merge
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.migrate import upgrade_to_head
@@ -297,3 +299,61 @@ def test_the_mayors_office_defines_a_series_and_books_a_caller_by_phone(session:
     assert identity.address == "+4915112345678"
     assert api.delete(f"/api/v1/consultations/bookings/{booking['id']}").json()["status"] == "cancelled"
     assert api.get(f"/api/v1/consultations/series/{created.json()['id']}/sessions").json()[0]["free"] == 2
+
+
+# Personal data: bookings join the DSGVO export, erasure and contact merge
+
+
+def booked(session: Session) -> tuple[Municipality, list[int], list[int]]:
+    """A series with Erika's booking in its first slot (with a concern and a staff note); the slots; two citizens."""
+    town, host = mayor(session)
+    series = service.define_series(session, municipality=town, draft=draft(host_user_id=host.id))
+    session.commit()
+    slot_ids = free_slot_ids(session, series.id, town)  # type: ignore[arg-type]
+    people = citizens(session, town, 2)
+    booking = service.book(
+        session, municipality=town, slot_id=slot_ids[0], contact_id=people[0], name="Erika Mustermann",
+        concern="Bauantrag Lindenstraße 3", now=NOW,
+    )  # fmt: skip
+    booking.staff_note = "Unterlagen mitbringen lassen"
+    session.commit()
+    return town, slot_ids, people
+
+
+def test_the_export_holds_the_citizens_bookings(session: Session) -> None:
+    town, _slots, (erika, _max) = booked(session)
+    [booking] = gdpr.export_contact(session, town.id, erika)["bookings"]  # type: ignore[arg-type]
+    assert (booking["name"], booking["concern"], booking["status"]) == (
+        "Erika Mustermann",
+        "Bauantrag Lindenstraße 3",
+        "booked",
+    )
+    assert booking["staff_note"] == "Unterlagen mitbringen lassen"
+
+
+def test_erasure_blanks_a_booking_and_keeps_its_place(session: Session) -> None:
+    town, slot_ids, (erika, _max) = booked(session)
+    gdpr.erase_contact(session, municipality_id=town.id, contact_id=erika, actor_id=None)  # type: ignore[arg-type]
+    session.commit()
+    booking = session.exec(select(Booking)).one()
+    assert (booking.name, booking.concern, booking.staff_note) == ("[gelöscht]", "[gelöscht]", "[gelöscht]")
+    assert booking.status == "booked" and session.get(ConsultationSlot, slot_ids[0]).booked == 1  # type: ignore[union-attr]
+
+
+def test_merging_contacts_moves_their_bookings_and_keeps_one_place_per_session(session: Session) -> None:
+    town, slot_ids, (erika, by_phone) = booked(session)
+    # The same person booked again by phone, in the same session and next week.
+    service.book(session, municipality=town, slot_id=slot_ids[1], contact_id=by_phone, name="E. M.", now=NOW)
+    service.book(session, municipality=town, slot_id=slot_ids[8], contact_id=by_phone, name="E. M.", now=NOW)
+    session.commit()
+
+    merge(session, municipality_id=town.id, target_id=erika, source_id=by_phone)  # type: ignore[arg-type]
+    session.commit()
+    bookings = session.exec(select(Booking).order_by(Booking.slot_id)).all()  # type: ignore[arg-type]
+    assert {booking.contact_id for booking in bookings} == {erika}
+    assert [(booking.slot_id, booking.status) for booking in bookings] == [
+        (slot_ids[0], "booked"),
+        (slot_ids[1], "cancelled"),
+        (slot_ids[8], "booked"),
+    ]
+    assert session.get(ConsultationSlot, slot_ids[1]).booked == 0  # type: ignore[union-attr]

@@ -9,8 +9,9 @@ from sqlmodel import Session, col, select
 from channels.base import InboundMessage
 from hub.app import create_app
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
+from hub.contacts.merge import merge
 from hub.contacts.models import ContactIdentity
-from hub.contacts.service import merge_contacts, resolve_contact
+from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.inbox import service as inbox
 from hub.inbox.models import Conversation, InboundEvent, Message
@@ -147,7 +148,7 @@ def test_stop_on_telegram_silences_the_merged_sms_subscription(
     receive(session, settings, town.accounts["telegram"], InboundMessage(provider_id="1", sender=CHAT, text="Hallo"))
     phone_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "phone")).one().contact_id
     chat_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "telegram")).one().contact_id
-    merge_contacts(session, municipality_id=town.id, target_id=phone_owner, source_id=chat_owner)
+    merge(session, municipality_id=town.id, target_id=phone_owner, source_id=chat_owner)
     session.commit()
 
     [result] = receive(
@@ -175,7 +176,7 @@ def test_merging_contacts_moves_their_commands_too(session: Session, settings: S
     receive(session, settings, town.accounts["telegram"], InboundMessage(provider_id="1", sender=CHAT, text="/start"))
     phone_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "phone")).one().contact_id
     chat_owner = session.exec(select(ContactIdentity).where(ContactIdentity.kind == "telegram")).one().contact_id
-    merge_contacts(session, municipality_id=town.id, target_id=phone_owner, source_id=chat_owner)
+    merge(session, municipality_id=town.id, target_id=phone_owner, source_id=chat_owner)
     session.commit()
     handled = listing.handled_without_case(session, municipality_id=town.id, contact_id=phone_owner)
     assert {m.body for m in handled.messages if m.direction == "inbound"} == {"START", "/start"}

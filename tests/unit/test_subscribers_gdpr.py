@@ -12,13 +12,13 @@ from channels.base import Attachment as InboundAttachment
 from channels.base import InboundMessage
 from hub.audit.models import AuditEvent
 from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
+from hub.contacts import gdpr
 from hub.contacts.models import Contact, ContactIdentity
 from hub.db import utcnow
 from hub.errors import NotFound
 from hub.inbox import service as inbox
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.settings import Settings
-from hub.subscribers import gdpr
 from hub.subscribers.models import ConsentEvent, PhoneVerification, Subscription, SubscriptionTopic
 from hub.tenancy import service as tenancy
 from tests.unit.db import Town, make_town, receive

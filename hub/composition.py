@@ -1,0 +1,37 @@
+"""Wires the domains together at start: pipeline steps, delivery reports, personal data and contact pages.
+
+The lower layers offer register functions so that they never import the domains above them;
+this is the one place that calls them. hub.app.create_app, the CLI and the Celery worker call
+`install()` (tests too, from tests/conftest.py); calling it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from hub.broadcasts import gdpr as broadcasts_gdpr
+from hub.broadcasts import surveys
+from hub.broadcasts.models import Delivery
+from hub.consultations import gdpr as consultations_gdpr
+from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
+from hub.inbox import gdpr as inbox_gdpr
+from hub.inbox import pipeline
+from hub.subscribers import commands, listing
+from hub.subscribers import gdpr as subscribers_gdpr
+
+
+def install() -> None:
+    # Subscriber commands before survey answers: "STOP" is never a vote.
+    pipeline.register_step(commands.apply_subscriber_commands)
+    pipeline.register_step(surveys.record_survey_answer)
+    pipeline.register_opt_out(commands.stop_after_opt_out)
+    # A delivery's states have no "undelivered": a broadcast message the provider could not deliver failed.
+    pipeline.register_report_target(pipeline.report_target(Delivery, "state", undelivered="failed"))
+    # The order of the export document's sections.
+    for part in (
+        subscribers_gdpr.PERSONAL_DATA,
+        inbox_gdpr.PERSONAL_DATA,
+        broadcasts_gdpr.PERSONAL_DATA,
+        consultations_gdpr.PERSONAL_DATA,
+    ):
+        register_personal_data(part)
+    register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)
+    register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
