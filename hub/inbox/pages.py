@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -23,8 +19,8 @@ from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, InvalidInput
 from hub.i18n import N_, translate
-from hub.inbox import overview, service, sla, tools
-from hub.inbox.models import Conversation, Message
+from hub.inbox import live, overview, service, sla, tools
+from hub.inbox.models import Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
@@ -35,13 +31,6 @@ from workers.app import enqueue_send
 router = APIRouter(prefix="/app/inbox", include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
 PER_PAGE = 25
-# How often a live page's stream looks for news, and how long one stream lasts before the
-# browser reconnects (which checks the sign-in again).
-POLL_SECONDS = 1.0
-STREAM_SECONDS = 30.0
-PRESENCE_EVERY_SECONDS = 10.0
-KEEPALIVE_SECONDS = 15.0
-
 # What a form left behind, shown after the redirect (German msgids).
 NOTICES = {
     "reply": N_("Die Antwort ist unterwegs."),
@@ -229,86 +218,26 @@ def download_attachment(
 # --- live updates ---------------------------------------------------------------------------
 
 
-def _sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-@dataclass
-class _Stream:
-    """One page's view of the news: what it has been sent, and what to poll next."""
-
-    request: Request
-    staff: Staff
-    filters: Filters
-    cursor: int
-    conversation_id: int | None
-    seen: set[int]
-    deliveries: dict[int, tuple[str | None, str | None]]
-    present: list[str]
-    marked_at: float = 0.0
-
-    def poll(self) -> list[str]:
-        """One look at the database; the events to send (runs in a worker thread)."""
-        events: list[str] = []
-        with Session(get_engine(), expire_on_commit=False) as session:
-            changes = overview.changes_since(
-                session,
-                municipality_id=self.staff.municipality_id,
-                cursor=self.cursor,
-                seen=self.seen,
-                conversation_id=self.conversation_id,
-            )
-            self.cursor = changes.cursor
-            if self.conversation_id is None:
-                if changes.conversation_ids:
-                    events.extend(self._rows(session, changes.conversation_ids))
-            else:
-                events.extend(self._conversation(session, changes.messages))
-            # Everything up to the cursor that is visible now has been handled, in any conversation.
-            self.seen |= overview.known_ids(session, municipality_id=self.staff.municipality_id, cursor=self.cursor)
-        return events
-
-    def _rows(self, session: Session, conversation_ids: list[int]) -> list[str]:
-        _found, rows = _list(session, self.staff, self.filters, page=1, only_ids=conversation_ids)
-        return [
-            _sse("row", {"id": row.conversation.id, "html": _fragment(self.request, "_row.html", row=row)}, self.cursor)
+def _live_events(request: Request, staff: Staff, filters: Filters, view: live.LiveView) -> list[str]:
+    """One look for news (in a worker thread), as server-sent events carrying the page's HTML fragments."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        news = view.poll(session)
+        _found, rows = (
+            _list(session, staff, filters, page=1, only_ids=news.conversation_ids)
+            if news.conversation_ids
+            else (None, [])
+        )
+        events = [
+            live.sse("row", {"id": row.conversation.id, "html": _fragment(request, "_row.html", row=row)}, view.cursor)
             for row in rows
         ]
-
-    def _conversation(self, session: Session, messages: list[Message]) -> list[str]:
-        assert self.conversation_id is not None
-        events: list[str] = []
-        conversation = session.get(Conversation, self.conversation_id)
-        if conversation is None:
-            return events
-        authors = _authors(session, messages)
-        for message in messages:
-            html = _fragment(self.request, "_message.html", message=message, authors=authors, attachments={})
-            events.append(_sse("message", {"id": message.id, "html": html}, self.cursor))
-        states = overview.delivery_states(session, conversation_id=self.conversation_id)
-        for message_id, state in states.items():
-            if message_id in self.deliveries and self.deliveries[message_id] != state:
-                changed = session.get(Message, message_id)
-                assert changed is not None
-                html = _fragment(
-                    self.request, "_message.html", message=changed, authors=_authors(session, [changed]), attachments={}
-                )
-                events.append(_sse("message", {"id": message_id, "html": html}, self.cursor))
-        self.deliveries = states
-        now = utcnow()
-        if time.monotonic() - self.marked_at >= PRESENCE_EVERY_SECONDS:
-            tools.mark_viewing(session, conversation=conversation, user_id=self.staff.user_id, now=now)
-            session.commit()
-            self.marked_at = time.monotonic()
-        present = [
-            user.name
-            for user in tools.others_viewing(session, conversation=conversation, user_id=self.staff.user_id, now=now)
-        ]
-        if present != self.present:
-            self.present = present
-            events.append(_sse("presence", {"html": _fragment(self.request, "_presence.html", present=present)}))
-        return events
+        authors = _authors(session, news.messages)
+        for message in news.messages:
+            html = _fragment(request, "_message.html", message=message, authors=authors, attachments={})
+            events.append(live.sse("message", {"id": message.id, "html": html}, view.cursor))
+    if news.present is not None:
+        events.append(live.sse("presence", {"html": _fragment(request, "_presence.html", present=news.present)}))
+    return events
 
 
 def _authors(session: Session, messages: list[Message]) -> dict[int, str]:
@@ -324,43 +253,18 @@ async def events(
     staff: Staff = Depends(require("inbox.read")),
     session: Session = Depends(get_session),
 ) -> StreamingResponse:
-    """Server-sent events for an open list (new and changed rows) or conversation (messages, delivery, presence).
-
-    Every process answers from the database alone, polled once a second from the message id
-    the page was rendered at (or the browser's Last-Event-ID after a reconnect).
-    """
+    """Server-sent events for an open list (new and changed rows) or conversation (messages, delivery, presence)."""
     resumed = request.headers.get("last-event-id", "")
-    start = int(resumed) if resumed.isdigit() else cursor
-    deliveries: dict[int, tuple[str | None, str | None]] = {}
-    if conversation is not None:
-        service.get_conversation(session, municipality_id=staff.municipality_id, conversation_id=conversation)
-        deliveries = overview.delivery_states(session, conversation_id=conversation)
-    stream = _Stream(
-        request=request,
-        staff=staff,
-        filters=Filters.from_request(request),
-        cursor=start,
-        conversation_id=conversation,
-        seen=overview.known_ids(session, municipality_id=staff.municipality_id, cursor=start),
-        deliveries=deliveries,
-        present=[],
-    )
+    view = live.LiveView.start(
+        session, municipality_id=staff.municipality_id, user_id=staff.user_id,
+        cursor=int(resumed) if resumed.isdigit() else cursor, conversation_id=conversation,
+    )  # fmt: skip
     session.close()
-
-    async def generate() -> AsyncIterator[str]:
-        yield "retry: 2000\n\n"
-        started = last_sent = time.monotonic()
-        while time.monotonic() - started < STREAM_SECONDS and not await request.is_disconnected():
-            for event in await run_in_threadpool(stream.poll):
-                last_sent = time.monotonic()
-                yield event
-            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                last_sent = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
-
+    filters = Filters.from_request(request)
     return StreamingResponse(
-        generate(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        live.stream(lambda: run_in_threadpool(_live_events, request, staff, filters, view), request.is_disconnected),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 

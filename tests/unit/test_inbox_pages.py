@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from channels.base import InboundMessage
 from hub.contacts.models import Contact
-from hub.inbox import pages, service, tools
+from hub.inbox import live, pages, service, tools
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, Message
 from hub.inbox.search import fts5_query
 from hub.settings import Settings
@@ -292,7 +292,7 @@ def test_viewer_sees_everything_but_no_forms_and_every_post_is_refused(session: 
 def test_staff_of_another_town_never_see_its_conversations(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pages, "STREAM_SECONDS", 0.2)
+    monkeypatch.setattr(live, "STREAM_SECONDS", 0.2)
     town_a = make_town(session, "stadt-a")
     town_b = make_town(session, "stadt-b")
     secret = inbound(session, settings, town_a, "Vertraulich: Baugenehmigung Lindenweg")
@@ -336,8 +336,8 @@ def test_a_citizens_markup_is_shown_as_inert_text(session: Session, settings: Se
 def test_live_stream_sends_new_rows_messages_and_presence(
     session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pages, "STREAM_SECONDS", 0.5)
-    monkeypatch.setattr(pages, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(live, "STREAM_SECONDS", 0.5)
+    monkeypatch.setattr(live, "POLL_SECONDS", 0.05)
     town = make_town(session)
     conversation = inbound(session, settings, town, "Erste Nachricht", sender="+4915100000077")
     staff = clerk(session, town)

@@ -1,0 +1,133 @@
+"""Live updates for open inbox pages: what changed since a page's cursor, and who else has a conversation open.
+
+Every process answers from the database alone, polled once a second from the message id the
+page was rendered at (or the browser's Last-Event-ID after a reconnect), so any number of API
+processes serve the same pages. The page (hub/inbox/pages.py) turns the news into HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from hub.db import utcnow
+from hub.inbox import overview, service, tools
+from hub.inbox.models import Conversation, Message
+
+# How often a live page's stream looks for news, and how long one stream lasts before the
+# browser reconnects (which checks the sign-in again).
+POLL_SECONDS = 1.0
+STREAM_SECONDS = 30.0
+PRESENCE_EVERY_SECONDS = 10.0
+KEEPALIVE_SECONDS = 15.0
+
+
+def sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@dataclass
+class News:
+    """What one look found: changed rows of a list, or a conversation's new and changed messages and viewers."""
+
+    conversation_ids: list[int] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    # The colleagues who have the conversation open, when that changed since the last look.
+    present: list[str] | None = None
+
+
+@dataclass
+class LiveView:
+    """One page's view of the news: what it has been sent, and what to poll next."""
+
+    municipality_id: int
+    user_id: int
+    cursor: int
+    conversation_id: int | None
+    seen: set[int]
+    deliveries: dict[int, tuple[str | None, str | None]]
+    present: list[str] = field(default_factory=list)
+    marked_at: float = 0.0
+
+    @classmethod
+    def start(
+        cls, session: Session, *, municipality_id: int, user_id: int, cursor: int, conversation_id: int | None
+    ) -> LiveView:
+        """The view of a page rendered at `cursor`; a conversation of another town is not found."""
+        deliveries: dict[int, tuple[str | None, str | None]] = {}
+        if conversation_id is not None:
+            service.get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+            deliveries = overview.delivery_states(session, conversation_id=conversation_id)
+        return cls(
+            municipality_id=municipality_id,
+            user_id=user_id,
+            cursor=cursor,
+            conversation_id=conversation_id,
+            seen=overview.known_ids(session, municipality_id=municipality_id, cursor=cursor),
+            deliveries=deliveries,
+        )
+
+    def poll(self, session: Session) -> News:
+        """One look at the database (runs in a worker thread); marks this viewer present now and then."""
+        changes = overview.changes_since(
+            session,
+            municipality_id=self.municipality_id,
+            cursor=self.cursor,
+            seen=self.seen,
+            conversation_id=self.conversation_id,
+        )
+        self.cursor = changes.cursor
+        news = News() if self.conversation_id is not None else News(conversation_ids=changes.conversation_ids)
+        if self.conversation_id is not None:
+            self._conversation(session, changes.messages, news)
+        # Everything up to the cursor that is visible now has been handled, in any conversation.
+        self.seen |= overview.known_ids(session, municipality_id=self.municipality_id, cursor=self.cursor)
+        return news
+
+    def _conversation(self, session: Session, messages: list[Message], news: News) -> None:
+        assert self.conversation_id is not None
+        conversation = session.get(Conversation, self.conversation_id)
+        if conversation is None:
+            return
+        news.messages.extend(messages)
+        states = overview.delivery_states(session, conversation_id=self.conversation_id)
+        for message_id, state in states.items():
+            if message_id in self.deliveries and self.deliveries[message_id] != state:
+                changed = session.get(Message, message_id)
+                assert changed is not None
+                news.messages.append(changed)
+        self.deliveries = states
+        now = utcnow()
+        if time.monotonic() - self.marked_at >= PRESENCE_EVERY_SECONDS:
+            tools.mark_viewing(session, conversation=conversation, user_id=self.user_id, now=now)
+            session.commit()
+            self.marked_at = time.monotonic()
+        present = [
+            user.name
+            for user in tools.others_viewing(session, conversation=conversation, user_id=self.user_id, now=now)
+        ]
+        if present != self.present:
+            self.present = news.present = present
+
+
+async def stream(
+    poll: Callable[[], Awaitable[list[str]]], disconnected: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
+    """Server-sent events from `poll` once a second for STREAM_SECONDS, with a keep-alive comment in quiet times."""
+    yield "retry: 2000\n\n"
+    started = last_sent = time.monotonic()
+    while time.monotonic() - started < STREAM_SECONDS and not await disconnected():
+        for event in await poll():
+            last_sent = time.monotonic()
+            yield event
+        if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(POLL_SECONDS)
