@@ -31,6 +31,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy hub channels workers
+	$(BIN)/lint-imports
 
 test: $(INSTALLED) services $(AXE) lint
 	$(BIN)/pytest
