@@ -1,1 +1,1 @@
-"""Topics, districts, subscriptions with their consent record, phone verification and GDPR."""
+"""Topics, districts, subscriptions with their consent record, keyword commands and phone verification."""

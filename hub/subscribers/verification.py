@@ -463,7 +463,7 @@ def _link_phone(session: Session, municipality_id: int, contact_id: int, phone: 
     """Adds the verified number to the messenger contact; a contact that already had it is merged in.
 
     The subscription is left as it is: proving a number is not consent to more, and a STOP
-    on either side stays in force (see hub.contacts.merge).
+    on either side stays in force (see hub.subscribers.gdpr.merge).
     """
     owner = session.exec(
         select(ContactIdentity).where(

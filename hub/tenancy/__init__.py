@@ -1,1 +1,1 @@
-"""Municipalities (tenants), staff users, teams, API tokens and channel accounts."""
+"""Municipalities (tenants) with their settings and office hours, staff, teams, API tokens and channel accounts."""

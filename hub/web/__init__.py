@@ -1,1 +1,1 @@
-"""The web pages' shared machinery: translations, rendering, security headers, CSRF and staff sign-in checks."""
+"""The pages' shared machinery (rendering, security headers, CSRF, sign-in checks) and the sign-in and admin pages."""
