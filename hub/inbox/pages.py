@@ -30,6 +30,7 @@ from hub.web.downloads import download
 from hub.web.i18n import N_, translate
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
+from hub.web.town_lists import TownList
 from workers.app import enqueue_send
 
 router = APIRouter(prefix="/app/inbox", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -50,8 +51,6 @@ NOTICES = {
     "status": N_("Der Status ist geändert."),
     "label": N_("Die Labels sind geändert."),
     "merged": N_("Die Kontakte sind zusammengeführt."),
-    "saved": N_("Gespeichert."),
-    "deleted": N_("Gelöscht."),
 }
 STATUS_LABELS = {"open": N_("Offen"), "pending": N_("Wartend"), "resolved": N_("Erledigt")}
 DELIVERY_LABELS = {
@@ -366,161 +365,17 @@ async def events(
 
 # --- canned replies and labels management --------------------------------------------------
 
-
-@router.get("/canned-replies", response_class=HTMLResponse)
-def canned_replies(
-    request: Request,
-    done: str = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> HTMLResponse:
-    return _canned_page(request, staff, session, notice=done)
-
-
-def _canned_page(
-    request: Request,
-    staff: Staff,
-    session: Session,
-    *,
-    notice: str = "",
-    error: str | None = None,
-    status_code: int = 200,
-    draft: dict[str, str] | None = None,
-) -> HTMLResponse:
-    return render(
-        request,
-        "staff/inbox/canned_replies.html",
-        status_code=status_code,
-        title=translate(request, "Textbausteine"),
-        replies=tools.list_canned(session, municipality_id=staff.municipality_id),
-        variables=tools.SNIPPET_EXAMPLE,
-        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
-        error=error,
-        draft=draft or {"title": "", "body": ""},
-    )
-
-
-@router.post("/canned-replies")
-def create_canned_reply(
-    request: Request,
-    title: Annotated[str, Form()] = "",
-    body: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.save_canned(session, municipality_id=staff.municipality_id, title=title, body=body)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _canned_page(
-            request,
-            staff,
-            session,
-            error=str(error),
-            status_code=error.status_code,
-            draft={"title": title, "body": body},
-        )
-    session.commit()
-    return RedirectResponse("/app/inbox/canned-replies?done=saved", status_code=303)
-
-
-@router.post("/canned-replies/{canned_id:int}")
-def update_canned_reply(
-    request: Request,
-    canned_id: int,
-    title: Annotated[str, Form()] = "",
-    body: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.save_canned(session, municipality_id=staff.municipality_id, title=title, body=body, canned_id=canned_id)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _canned_page(request, staff, session, error=str(error), status_code=error.status_code)
-    session.commit()
-    return RedirectResponse("/app/inbox/canned-replies?done=saved", status_code=303)
-
-
-@router.post("/canned-replies/{canned_id:int}/delete")
-def delete_canned_reply(
-    canned_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
-) -> Response:
-    tools.delete_canned(session, municipality_id=staff.municipality_id, canned_id=canned_id)
-    session.commit()
-    return RedirectResponse("/app/inbox/canned-replies?done=deleted", status_code=303)
-
-
-@router.get("/labels", response_class=HTMLResponse)
-def labels_page(
-    request: Request,
-    done: str = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> HTMLResponse:
-    return _labels_page(request, staff, session, notice=done)
-
-
-def _labels_page(
-    request: Request,
-    staff: Staff,
-    session: Session,
-    *,
-    notice: str = "",
-    error: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    return render(
-        request,
-        "staff/inbox/labels.html",
-        status_code=status_code,
-        title=translate(request, "Labels"),
-        labels=tools.list_labels(session, municipality_id=staff.municipality_id),
-        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
-        error=error,
-    )
-
-
-@router.post("/labels")
-def create_label(
-    request: Request,
-    name: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.create_label(session, municipality_id=staff.municipality_id, name=name)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _labels_page(request, staff, session, error=str(error), status_code=error.status_code)
-    session.commit()
-    return RedirectResponse("/app/inbox/labels?done=saved", status_code=303)
-
-
-@router.post("/labels/{label_id:int}")
-def rename_label(
-    request: Request,
-    label_id: int,
-    name: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.rename_label(session, municipality_id=staff.municipality_id, label_id=label_id, name=name)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _labels_page(request, staff, session, error=str(error), status_code=error.status_code)
-    session.commit()
-    return RedirectResponse("/app/inbox/labels?done=saved", status_code=303)
-
-
-@router.post("/labels/{label_id:int}/delete")
-def delete_label(
-    label_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
-) -> Response:
-    tools.delete_label(session, municipality_id=staff.municipality_id, label_id=label_id)
-    session.commit()
-    return RedirectResponse("/app/inbox/labels?done=deleted", status_code=303)
+TownList(
+    path="/canned-replies", id_name="canned_id", template="staff/inbox/canned_replies.html",
+    title=N_("Textbausteine"), items_name="replies", fields=("title", "body"), permission="inbox.write",
+    list_items=tools.list_canned, create=tools.save_canned, update=tools.save_canned, delete=tools.delete_canned,
+    context={"variables": tools.SNIPPET_EXAMPLE},
+).add_to(router)  # fmt: skip
+TownList(
+    path="/labels", id_name="label_id", template="staff/inbox/labels.html", title=N_("Labels"), items_name="labels",
+    fields=("name",), permission="inbox.write", list_items=tools.list_labels, create=tools.create_label,
+    update=tools.rename_label, delete=tools.delete_label,
+).add_to(router)  # fmt: skip
 
 
 # --- one conversation -----------------------------------------------------------------------

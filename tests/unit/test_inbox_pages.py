@@ -246,6 +246,23 @@ def test_labels_page_creates_renames_and_deletes(session: Session, settings: Set
     assert session.exec(select(ConversationLabel)).all() == []
 
 
+def test_a_refused_label_or_canned_reply_says_why_in_the_pages_language_and_keeps_what_was_typed(
+    session: Session,
+) -> None:
+    town = make_town(session)
+    staff = clerk(session, town)
+    staff.post("/app/inbox/labels", {"name": "Baustelle"})
+    again = staff.post("/app/inbox/labels", {"name": "Baustelle"})
+    assert again.status_code == 409 and "Das Label „Baustelle“ gibt es schon." in again.text
+    assert 'id="label-new" name="name" maxlength="60" required value="Baustelle"' in again.text
+    english = staff.post("/app/inbox/labels?lang=en", {"name": "Baustelle"})
+    assert english.status_code == 409 and "The label “Baustelle” already exists." in english.text
+    empty = staff.post("/app/inbox/canned-replies?lang=en", {"title": "Leer", "body": " "})
+    assert empty.status_code == 422 and "The text of the canned reply is empty." in empty.text
+    assert 'name="title" maxlength="120" required value="Leer"' in empty.text
+    assert "Saved." in staff.get("/app/inbox/labels?lang=en&done=saved").text
+
+
 def test_contact_panel_identities_subscription_consent_and_merge(session: Session, settings: Settings) -> None:
     town = make_town(session)
     by_sms = inbound(session, settings, town, "Per SMS", sender="+4915100000001")
