@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,14 +20,14 @@ from channels.registry import adapter_class, adapter_classes, channel_labels, id
 from hub.contacts.merge import merge
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.inbox import overview, service, sla, tools
 from hub.inbox.models import Conversation, Message
 from hub.subscribers import service as subscribers
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
-from hub.web.i18n import N_, translate
+from hub.web.i18n import N_, language_of, translate
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
 from hub.web.town_lists import TownList
@@ -388,7 +388,7 @@ def _conversation_page(
     conversation_id: int,
     *,
     notice: str = "",
-    error: str | None = None,
+    error: DomainError | None = None,
     status_code: int = 200,
     draft: str = "",
 ) -> HTMLResponse:
@@ -431,7 +431,7 @@ def _conversation_page(
         labels=tools.list_labels(session, municipality_id=staff.municipality_id),
         canned=tools.list_canned(session, municipality_id=staff.municipality_id),
         notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
-        error=error,
+        error=error.text(language_of(request)) if error else None,
         draft=draft,
         # The reply box counts SMS parts where a text is sent and paid in parts.
         counts_segments=adapter_class(row.channel.kind).max_segments is not None,
@@ -461,7 +461,7 @@ def conversation_page(
                 author=staff.user,
             )
         except InvalidInput as problem:
-            error = str(problem)
+            error = problem
     return _conversation_page(request, staff, session, conversation_id, notice=done, draft=draft, error=error)
 
 
@@ -487,6 +487,39 @@ def _back(conversation_id: int, done: str) -> RedirectResponse:
     return RedirectResponse(f"/app/inbox/{conversation_id}?done={done}", status_code=303)
 
 
+def _use_tool(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    conversation_id: int,
+    change: Callable[[], object],
+    *,
+    done: str,
+    draft: str = "",
+    then: Callable[[Any], None] | None = None,
+) -> Response:
+    """Runs one tool of the conversation page: back to the page saying `done`, or saying why it was refused.
+
+    `then` gets what `change` returned once it is committed (a reply goes to the broker only then).
+    """
+    try:
+        changed = change()
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _conversation_page(
+            request, staff, session, conversation_id, error=error, status_code=error.status_code, draft=draft
+        )
+    session.commit()
+    if then is not None:
+        then(changed)
+    return _back(conversation_id, done)
+
+
+def _send(message: Message) -> None:
+    assert message.id is not None
+    enqueue_send(message.id)
+
+
 @router.post("/{conversation_id:int}/reply")
 def post_reply(
     request: Request,
@@ -495,23 +528,13 @@ def post_reply(
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
-    try:
-        message = service.reply(
-            session,
-            municipality_id=staff.municipality_id,
-            conversation_id=conversation_id,
-            author=staff.user,
+    return _use_tool(
+        request, staff, session, conversation_id, done="reply", draft=text, then=_send,
+        change=lambda: service.reply(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
             text=text,
-        )
-    except InvalidInput as error:
-        session.rollback()
-        return _conversation_page(
-            request, staff, session, conversation_id, error=str(error), status_code=422, draft=text
-        )
-    session.commit()
-    assert message.id is not None
-    enqueue_send(message.id)
-    return _back(conversation_id, "reply")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/note")
@@ -522,19 +545,13 @@ def post_note(
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
-    try:
-        service.add_note(
-            session,
-            municipality_id=staff.municipality_id,
-            conversation_id=conversation_id,
-            author=staff.user,
+    return _use_tool(
+        request, staff, session, conversation_id, done="note",
+        change=lambda: service.add_note(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
             text=text,
-        )
-    except InvalidInput as error:
-        session.rollback()
-        return _conversation_page(request, staff, session, conversation_id, error=str(error), status_code=422)
-    session.commit()
-    return _back(conversation_id, "note")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/assign")
@@ -581,21 +598,13 @@ def post_label(
     session: Session = Depends(get_session),
 ) -> Response:
     """Adds an existing label (`label`) or a new one by `name`."""
-    try:
-        tools.add_label(
-            session,
-            municipality_id=staff.municipality_id,
-            conversation_id=conversation_id,
-            label_id=_int(label),
+    return _use_tool(
+        request, staff, session, conversation_id, done="label",
+        change=lambda: tools.add_label(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, label_id=_int(label),
             name=name,
-        )
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _conversation_page(
-            request, staff, session, conversation_id, error=str(error), status_code=error.status_code
-        )
-    session.commit()
-    return _back(conversation_id, "label")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/labels/{label_id:int}/remove")
@@ -624,13 +633,11 @@ def post_merge(
     conversation = service.get_conversation(
         session, municipality_id=staff.municipality_id, conversation_id=conversation_id
     )
-    try:
+
+    def merge_named() -> None:
         found = tools.find_contact(session, municipality_id=staff.municipality_id, address_or_reference=other)
         merge(
             session, municipality_id=staff.municipality_id, target_id=conversation.contact_id, source_id=found.id or 0
         )
-    except InvalidInput as error:
-        session.rollback()
-        return _conversation_page(request, staff, session, conversation_id, error=str(error), status_code=422)
-    session.commit()
-    return _back(conversation_id, "merged")
+
+    return _use_tool(request, staff, session, conversation_id, merge_named, done="merged")
