@@ -440,6 +440,39 @@ def _conversation_page(
     )
 
 
+def _use_tool(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    conversation_id: int,
+    change: Callable[[], object],
+    *,
+    done: str,
+    draft: str = "",
+    then: Callable[[Any], None] | None = None,
+) -> Response:
+    """Runs one tool of the conversation page: back to the page saying `done`, or saying why it was refused.
+
+    `then` gets what `change` returned once it is committed (a reply goes to the broker only then).
+    """
+    try:
+        changed = change()
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _conversation_page(
+            request, staff, session, conversation_id, error=error, status_code=error.status_code, draft=draft
+        )
+    session.commit()
+    if then is not None:
+        then(changed)
+    return _back(conversation_id, done)
+
+
+def _send(message: Message) -> None:
+    assert message.id is not None
+    enqueue_send(message.id)
+
+
 @router.get("/{conversation_id:int}", response_class=HTMLResponse)
 def conversation_page(
     request: Request,
@@ -485,39 +518,6 @@ def filled_canned_reply(
 
 def _back(conversation_id: int, done: str) -> RedirectResponse:
     return RedirectResponse(f"/app/inbox/{conversation_id}?done={done}", status_code=303)
-
-
-def _use_tool(
-    request: Request,
-    staff: Staff,
-    session: Session,
-    conversation_id: int,
-    change: Callable[[], object],
-    *,
-    done: str,
-    draft: str = "",
-    then: Callable[[Any], None] | None = None,
-) -> Response:
-    """Runs one tool of the conversation page: back to the page saying `done`, or saying why it was refused.
-
-    `then` gets what `change` returned once it is committed (a reply goes to the broker only then).
-    """
-    try:
-        changed = change()
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _conversation_page(
-            request, staff, session, conversation_id, error=error, status_code=error.status_code, draft=draft
-        )
-    session.commit()
-    if then is not None:
-        then(changed)
-    return _back(conversation_id, done)
-
-
-def _send(message: Message) -> None:
-    assert message.id is not None
-    enqueue_send(message.id)
 
 
 @router.post("/{conversation_id:int}/reply")
