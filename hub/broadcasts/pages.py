@@ -17,8 +17,8 @@ from hub.broadcasts import service
 from hub.broadcasts.api import start_if_due
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
 from hub.db import get_session
-from hub.errors import InvalidInput
-from hub.i18n import N_, translate
+from hub.errors import InvalidInput, Term
+from hub.i18n import N_, language_of, translate
 from hub.subscribers.catalogue import list_districts, list_topics
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.web.auth import Staff, require
@@ -81,13 +81,13 @@ def _parse_local(raw: str, municipality: Municipality, what: str) -> datetime | 
     try:
         return datetime.fromisoformat(raw.strip()).replace(tzinfo=ZoneInfo(municipality.timezone))
     except ValueError:
-        raise InvalidInput(f"{what}: {raw!r} ist kein Datum mit Uhrzeit.") from None
+        raise InvalidInput(N_("{what}: {raw!r} ist kein Datum mit Uhrzeit."), what=Term(what), raw=raw) from None
 
 
 def _ids(form: FormData, name: str) -> list[int]:
     values = [value for value in form.getlist(name) if isinstance(value, str) and value]
     if not all(value.isdigit() for value in values):
-        raise InvalidInput(f"Ungültige Auswahl in {name}.")
+        raise InvalidInput(N_("Ungültige Auswahl in {name}."), name=name)
     return [int(value) for value in values]
 
 
@@ -143,7 +143,7 @@ def _draft(form: FormData, municipality: Municipality) -> service.Draft:
     kind = _text(form, "kind")
     follows = _text(form, "follows_id")
     if follows and not follows.isdigit():
-        raise InvalidInput("Ungültige Warnung für die Entwarnung.")
+        raise InvalidInput(N_("Ungültige Warnung für die Entwarnung."))
     event = {key: _text(form, f"event_{key}") for key in ("when", "where") if _text(form, f"event_{key}")}
     return service.Draft(
         kind=kind, title=_text(form, "title"), texts=texts,
@@ -155,8 +155,8 @@ def _draft(form: FormData, municipality: Municipality) -> service.Draft:
         options=[line.strip() for line in _text(form, "options").splitlines() if line.strip()]
         if kind in ("survey", "invitation") else [],
         event=event if kind == "invitation" else None,
-        closes_at=_parse_local(_text(form, "closes_at"), municipality, "Ende der Umfrage"),
-        send_at=_parse_local(_text(form, "send_at"), municipality, "Versandzeit"),
+        closes_at=_parse_local(_text(form, "closes_at"), municipality, N_("Ende der Umfrage")),
+        send_at=_parse_local(_text(form, "send_at"), municipality, N_("Versandzeit")),
     )  # fmt: skip
 
 
@@ -229,7 +229,7 @@ def _save(request: Request, session: Session, staff: Staff, form: FormData,
         session.rollback()
         return _composer(
             request, session, staff, values=values, broadcast=broadcast if broadcast and broadcast.id else None,
-            error=str(problem), status_code=422,
+            error=problem.text(language_of(request)), status_code=422,
         )  # fmt: skip
     session.commit()
     target = f"/app/broadcasts/{broadcast.id}" if action == "submit" else f"/app/broadcasts/{broadcast.id}/edit"
@@ -424,7 +424,7 @@ def send_warning(
     """A warning or all-clear goes out straight from the draft, without a second person."""
     broadcast = service.get(session, municipality_id=staff.municipality_id, broadcast_id=broadcast_id)
     if broadcast.kind not in service.URGENT_KINDS:
-        raise InvalidInput("Sofort senden lässt sich nur eine Warnung oder Entwarnung.")
+        raise InvalidInput(N_("Sofort senden lässt sich nur eine Warnung oder Entwarnung."))
     broadcast = service.approve(session, actor=staff.user, broadcast_id=broadcast_id)
     session.commit()
     start_if_due(broadcast)

@@ -10,6 +10,7 @@ from channels.base import OutboundMessage
 from hub.delivery.classes import CHANNEL_TEST
 from hub.delivery.engine import Sender
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.settings import Settings
 from hub.tenancy.administration import audit, get_channel_account
 
@@ -31,7 +32,7 @@ def send_test_message(
     """Sends one message through the account's real adapter, so the settings are tried as they are."""
     account = get_channel_account(session, municipality_id=municipality_id, account_id=account_id)
     if not to.strip():
-        raise InvalidInput("Bitte geben Sie an, wohin die Testnachricht gehen soll.")
+        raise InvalidInput(N_("Bitte geben Sie an, wohin die Testnachricht gehen soll."))
     outbound = OutboundMessage(
         to=to.strip(), text=text.strip() or "Testnachricht von Rathaus Hub", subject="Testnachricht von Rathaus Hub"
     )

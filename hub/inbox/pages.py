@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -17,8 +18,8 @@ from hub.contacts.merge import merge
 from hub.contacts.registry import CONVERSATION_PANEL, contact_record
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
-from hub.errors import Conflict, InvalidInput
-from hub.i18n import N_, translate
+from hub.errors import Conflict, DomainError, InvalidInput
+from hub.i18n import N_, language_of, translate
 from hub.inbox import live, overview, service, sla, tools
 from hub.inbox.models import Message
 from hub.tenancy.models import StaffUser
@@ -26,6 +27,7 @@ from hub.web.auth import Staff, require
 from hub.web.downloads import download
 from hub.web.rendering import environment, render
 from hub.web.security import verify_csrf
+from hub.web.town_lists import TownList
 from workers.app import enqueue_send
 
 router = APIRouter(prefix="/app/inbox", include_in_schema=False, dependencies=[Depends(verify_csrf)])
@@ -39,8 +41,6 @@ NOTICES = {
     "status": N_("Der Status ist geändert."),
     "label": N_("Die Labels sind geändert."),
     "merged": N_("Die Kontakte sind zusammengeführt."),
-    "saved": N_("Gespeichert."),
-    "deleted": N_("Gelöscht."),
 }
 STATUS_LABELS = {"open": N_("Offen"), "pending": N_("Wartend"), "resolved": N_("Erledigt")}
 DELIVERY_LABELS = {
@@ -270,161 +270,17 @@ async def events(
 
 # --- canned replies and labels management --------------------------------------------------
 
-
-@router.get("/canned-replies", response_class=HTMLResponse)
-def canned_replies(
-    request: Request,
-    done: str = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> HTMLResponse:
-    return _canned_page(request, staff, session, notice=done)
-
-
-def _canned_page(
-    request: Request,
-    staff: Staff,
-    session: Session,
-    *,
-    notice: str = "",
-    error: str | None = None,
-    status_code: int = 200,
-    draft: dict[str, str] | None = None,
-) -> HTMLResponse:
-    return render(
-        request,
-        "staff/inbox/canned_replies.html",
-        status_code=status_code,
-        title=translate(request, "Textbausteine"),
-        replies=tools.list_canned(session, municipality_id=staff.municipality_id),
-        variables=tools.SNIPPET_EXAMPLE,
-        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
-        error=error,
-        draft=draft or {"title": "", "body": ""},
-    )
-
-
-@router.post("/canned-replies")
-def create_canned_reply(
-    request: Request,
-    title: Annotated[str, Form()] = "",
-    body: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.save_canned(session, municipality_id=staff.municipality_id, title=title, body=body)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _canned_page(
-            request,
-            staff,
-            session,
-            error=str(error),
-            status_code=error.status_code,
-            draft={"title": title, "body": body},
-        )
-    session.commit()
-    return RedirectResponse("/app/inbox/canned-replies?done=saved", status_code=303)
-
-
-@router.post("/canned-replies/{canned_id:int}")
-def update_canned_reply(
-    request: Request,
-    canned_id: int,
-    title: Annotated[str, Form()] = "",
-    body: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.save_canned(session, municipality_id=staff.municipality_id, title=title, body=body, canned_id=canned_id)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _canned_page(request, staff, session, error=str(error), status_code=error.status_code)
-    session.commit()
-    return RedirectResponse("/app/inbox/canned-replies?done=saved", status_code=303)
-
-
-@router.post("/canned-replies/{canned_id:int}/delete")
-def delete_canned_reply(
-    canned_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
-) -> Response:
-    tools.delete_canned(session, municipality_id=staff.municipality_id, canned_id=canned_id)
-    session.commit()
-    return RedirectResponse("/app/inbox/canned-replies?done=deleted", status_code=303)
-
-
-@router.get("/labels", response_class=HTMLResponse)
-def labels_page(
-    request: Request,
-    done: str = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> HTMLResponse:
-    return _labels_page(request, staff, session, notice=done)
-
-
-def _labels_page(
-    request: Request,
-    staff: Staff,
-    session: Session,
-    *,
-    notice: str = "",
-    error: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    return render(
-        request,
-        "staff/inbox/labels.html",
-        status_code=status_code,
-        title=translate(request, "Labels"),
-        labels=tools.list_labels(session, municipality_id=staff.municipality_id),
-        notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
-        error=error,
-    )
-
-
-@router.post("/labels")
-def create_label(
-    request: Request,
-    name: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.create_label(session, municipality_id=staff.municipality_id, name=name)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _labels_page(request, staff, session, error=str(error), status_code=error.status_code)
-    session.commit()
-    return RedirectResponse("/app/inbox/labels?done=saved", status_code=303)
-
-
-@router.post("/labels/{label_id:int}")
-def rename_label(
-    request: Request,
-    label_id: int,
-    name: Annotated[str, Form()] = "",
-    staff: Staff = Depends(require("inbox.write")),
-    session: Session = Depends(get_session),
-) -> Response:
-    try:
-        tools.rename_label(session, municipality_id=staff.municipality_id, label_id=label_id, name=name)
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _labels_page(request, staff, session, error=str(error), status_code=error.status_code)
-    session.commit()
-    return RedirectResponse("/app/inbox/labels?done=saved", status_code=303)
-
-
-@router.post("/labels/{label_id:int}/delete")
-def delete_label(
-    label_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
-) -> Response:
-    tools.delete_label(session, municipality_id=staff.municipality_id, label_id=label_id)
-    session.commit()
-    return RedirectResponse("/app/inbox/labels?done=deleted", status_code=303)
+TownList(
+    path="/canned-replies", id_name="canned_id", template="staff/inbox/canned_replies.html",
+    title=N_("Textbausteine"), items_name="replies", fields=("title", "body"), permission="inbox.write",
+    list_items=tools.list_canned, create=tools.save_canned, update=tools.save_canned, delete=tools.delete_canned,
+    context={"variables": tools.SNIPPET_EXAMPLE},
+).add_to(router)  # fmt: skip
+TownList(
+    path="/labels", id_name="label_id", template="staff/inbox/labels.html", title=N_("Labels"), items_name="labels",
+    fields=("name",), permission="inbox.write", list_items=tools.list_labels, create=tools.create_label,
+    update=tools.rename_label, delete=tools.delete_label,
+).add_to(router)  # fmt: skip
 
 
 # --- one conversation -----------------------------------------------------------------------
@@ -437,7 +293,7 @@ def _conversation_page(
     conversation_id: int,
     *,
     notice: str = "",
-    error: str | None = None,
+    error: DomainError | None = None,
     status_code: int = 200,
     draft: str = "",
 ) -> HTMLResponse:
@@ -475,13 +331,46 @@ def _conversation_page(
         labels=tools.list_labels(session, municipality_id=staff.municipality_id),
         canned=tools.list_canned(session, municipality_id=staff.municipality_id),
         notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
-        error=error,
+        error=error.text(language_of(request)) if error else None,
         draft=draft,
         # The reply box counts SMS parts where a text is sent and paid in parts.
         counts_segments=adapter_class(row.channel.kind).max_segments is not None,
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
         **_labels(),
     )
+
+
+def _use_tool(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    conversation_id: int,
+    change: Callable[[], object],
+    *,
+    done: str,
+    draft: str = "",
+    then: Callable[[Any], None] | None = None,
+) -> Response:
+    """Runs one tool of the conversation page: back to the page saying `done`, or saying why it was refused.
+
+    `then` gets what `change` returned once it is committed (a reply goes to the broker only then).
+    """
+    try:
+        changed = change()
+    except (InvalidInput, Conflict) as error:
+        session.rollback()
+        return _conversation_page(
+            request, staff, session, conversation_id, error=error, status_code=error.status_code, draft=draft
+        )
+    session.commit()
+    if then is not None:
+        then(changed)
+    return _back(conversation_id, done)
+
+
+def _send(message: Message) -> None:
+    assert message.id is not None
+    enqueue_send(message.id)
 
 
 @router.get("/{conversation_id:int}", response_class=HTMLResponse)
@@ -505,7 +394,7 @@ def conversation_page(
                 author=staff.user,
             )
         except InvalidInput as problem:
-            error = str(problem)
+            error = problem
     return _conversation_page(request, staff, session, conversation_id, notice=done, draft=draft, error=error)
 
 
@@ -539,23 +428,13 @@ def post_reply(
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
-    try:
-        message = service.reply(
-            session,
-            municipality_id=staff.municipality_id,
-            conversation_id=conversation_id,
-            author=staff.user,
+    return _use_tool(
+        request, staff, session, conversation_id, done="reply", draft=text, then=_send,
+        change=lambda: service.reply(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
             text=text,
-        )
-    except InvalidInput as error:
-        session.rollback()
-        return _conversation_page(
-            request, staff, session, conversation_id, error=str(error), status_code=422, draft=text
-        )
-    session.commit()
-    assert message.id is not None
-    enqueue_send(message.id)
-    return _back(conversation_id, "reply")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/note")
@@ -566,19 +445,13 @@ def post_note(
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
-    try:
-        service.add_note(
-            session,
-            municipality_id=staff.municipality_id,
-            conversation_id=conversation_id,
-            author=staff.user,
+    return _use_tool(
+        request, staff, session, conversation_id, done="note",
+        change=lambda: service.add_note(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
             text=text,
-        )
-    except InvalidInput as error:
-        session.rollback()
-        return _conversation_page(request, staff, session, conversation_id, error=str(error), status_code=422)
-    session.commit()
-    return _back(conversation_id, "note")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/assign")
@@ -625,21 +498,13 @@ def post_label(
     session: Session = Depends(get_session),
 ) -> Response:
     """Adds an existing label (`label`) or a new one by `name`."""
-    try:
-        tools.add_label(
-            session,
-            municipality_id=staff.municipality_id,
-            conversation_id=conversation_id,
-            label_id=_int(label),
+    return _use_tool(
+        request, staff, session, conversation_id, done="label",
+        change=lambda: tools.add_label(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, label_id=_int(label),
             name=name,
-        )
-    except (InvalidInput, Conflict) as error:
-        session.rollback()
-        return _conversation_page(
-            request, staff, session, conversation_id, error=str(error), status_code=error.status_code
-        )
-    session.commit()
-    return _back(conversation_id, "label")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/labels/{label_id:int}/remove")
@@ -668,13 +533,11 @@ def post_merge(
     conversation = service.get_conversation(
         session, municipality_id=staff.municipality_id, conversation_id=conversation_id
     )
-    try:
+
+    def merge_named() -> None:
         found = tools.find_contact(session, municipality_id=staff.municipality_id, address_or_reference=other)
         merge(
             session, municipality_id=staff.municipality_id, target_id=conversation.contact_id, source_id=found.id or 0
         )
-    except InvalidInput as error:
-        session.rollback()
-        return _conversation_page(request, staff, session, conversation_id, error=str(error), status_code=422)
-    session.commit()
-    return _back(conversation_id, "merged")
+
+    return _use_tool(request, staff, session, conversation_id, merge_named, done="merged")

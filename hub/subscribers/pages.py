@@ -25,7 +25,7 @@ from hub.contacts import gdpr
 from hub.contacts.registry import SUBSCRIBER_PAGE, contact_record
 from hub.db import get_session, session_scope
 from hub.errors import DomainError, InvalidInput
-from hub.i18n import DEFAULT_LANGUAGE, N_, translate
+from hub.i18n import DEFAULT_LANGUAGE, N_, language_of, translate
 from hub.subscribers import catalogue, consent, importer, listing
 from hub.tenancy.models import Municipality
 from hub.web.auth import Staff, require
@@ -101,7 +101,9 @@ def _catalogue_change(
         change()
     except DomainError as problem:
         session.rollback()
-        return _catalogue(request, session, staff, error=str(problem), status_code=problem.status_code)
+        return _catalogue(
+            request, session, staff, error=problem.text(language_of(request)), status_code=problem.status_code
+        )
     session.commit()
     return _catalogue(request, session, staff, success=translate(request, done))
 
@@ -116,7 +118,7 @@ def create_topic(
         request, session, staff,
         lambda: catalogue.create_topic(session, municipality_id=staff.municipality_id, key=key, name_de=name_de,
                                      name_en=name_en or None, is_warning=is_warning),
-        "Das Thema ist angelegt.",
+        N_("Das Thema ist angelegt."),
     )  # fmt: skip
 
 
@@ -129,7 +131,7 @@ def rename_topic(
         request, session, staff,
         lambda: catalogue.rename_topic(session, municipality_id=staff.municipality_id, topic_id=topic_id,
                                      name_de=name_de, name_en=name_en),
-        "Das Thema ist umbenannt.",
+        N_("Das Thema ist umbenannt."),
     )  # fmt: skip
 
 
@@ -141,7 +143,7 @@ def create_district(
     return _catalogue_change(
         request, session, staff,
         lambda: catalogue.create_district(session, municipality_id=staff.municipality_id, key=key, name=name),
-        "Der Ortsteil ist angelegt.",
+        N_("Der Ortsteil ist angelegt."),
     )  # fmt: skip
 
 
@@ -154,7 +156,7 @@ def rename_district(
         request, session, staff,
         lambda: catalogue.rename_district(session, municipality_id=staff.municipality_id, district_id=district_id,
                                         name=name),
-        "Der Ortsteil ist umbenannt.",
+        N_("Der Ortsteil ist umbenannt."),
     )  # fmt: skip
 
 
@@ -168,11 +170,11 @@ async def _read_upload(file: UploadFile) -> tuple[str, str]:
     """The uploaded CSV as text, and its name for the consent record."""
     raw = await file.read(MAX_IMPORT_BYTES + 1)
     if len(raw) > MAX_IMPORT_BYTES:
-        raise InvalidInput("Die Datei ist größer als 5 MB; bitte teilen Sie sie auf.")
+        raise InvalidInput(N_("Die Datei ist größer als 5 MB; bitte teilen Sie sie auf."))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidInput("Die Datei ist nicht in UTF-8 gespeichert.") from None
+        raise InvalidInput(N_("Die Datei ist nicht in UTF-8 gespeichert.")) from None
     return text, (file.filename or "import.csv")[:200]
 
 

@@ -10,6 +10,7 @@ that they stay out of logs and the pages can be reloaded (or switched to English
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import DomainError, InvalidInput
-from hub.i18n import translate
+from hub.i18n import N_, language_of, translate
 from hub.settings import get_settings
 from hub.subscribers import catalogue, email_opt_in, listing, signed_links, verification
 from hub.tenancy.models import Municipality
@@ -39,10 +40,6 @@ def _municipality(slug: str, session: Session = Depends(get_session)) -> Municip
     return get_municipality(session, slug=slug)
 
 
-def _language(request: Request) -> str:
-    return str(getattr(request.state, "language", "de"))
-
-
 @dataclass
 class Choices:
     """What the citizen filled in, shown again when the form comes back with an error."""
@@ -54,65 +51,92 @@ class Choices:
     language: str = "de"
 
 
+def _choices(
+    phone: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    topics: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies form defaults per request)
+    district: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "de",
+) -> Choices:
+    return Choices(phone=phone, email=email, topics=topics, district=district, language=language)
+
+
+@dataclass(frozen=True)
+class SignUpForm:
+    """One way to sign up: where its form is, what it is called, and what sending it off does.
+
+    `start` calls the service and answers with the next step; a DomainError it raises brings the
+    form back with the reason.
+    """
+
+    path: str
+    channel: str  # the template's name for it
+    title: str  # a German msgid
+    start: Callable[[Request, Session, Municipality, Choices], Response]
+
+
 def _form(
     request: Request,
     session: Session,
     municipality: Municipality,
     *,
-    channel: str,
+    way: SignUpForm,
     choices: Choices,
     error: DomainError | None = None,
 ) -> HTMLResponse:
     assert municipality.id is not None
-    if channel == "sms":
-        title = translate(request, "Nachrichten per SMS erhalten")
-    else:
-        title = translate(request, "Nachrichten per E-Mail erhalten")
+    message = error.text(language_of(request)) if error else None
     return render(
         request,
         "citizen/subscribe.html",
         status_code=error.status_code if error else 200,
-        title=title,
+        title=translate(request, way.title),
         municipality=municipality.name,
         slug=municipality.slug,
-        channel=channel,
+        channel=way.channel,
         topics=catalogue.list_topics(session, municipality_id=municipality.id),
         districts=catalogue.list_districts(session, municipality_id=municipality.id),
         choices=choices,
-        error=str(error) if error else None,
+        error=message,
         # A refused number or address belongs to its field; limits and outages to the whole form.
-        field_error=str(error) if isinstance(error, InvalidInput) else None,
+        field_error=message if isinstance(error, InvalidInput) else None,
     )
 
 
-@router.get("", response_class=HTMLResponse)
-def phone_form(
-    request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
-) -> HTMLResponse:
-    return _form(request, session, municipality, channel="sms", choices=Choices(language=_language(request)))
+def _serve(way: SignUpForm) -> None:
+    """The form at /abo/{slug}<way.path>: shown empty (in the page's language), and sent off."""
+
+    def show_form(
+        request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
+    ) -> HTMLResponse:
+        return _form(request, session, municipality, way=way, choices=Choices(language=language_of(request)))
+
+    def send_form(
+        request: Request,
+        choices: Choices = Depends(_choices),
+        municipality: Municipality = Depends(_municipality),
+        session: Session = Depends(get_session),
+    ) -> Response:
+        try:
+            return way.start(request, session, municipality, choices)
+        except DomainError as error:
+            session.rollback()
+            return _form(request, session, municipality, way=way, choices=choices, error=error)
+
+    router.add_api_route(way.path, show_form, methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route(way.path, send_form, methods=["POST"], response_class=HTMLResponse)
 
 
-@router.post("", response_class=HTMLResponse)
-def start_phone(
-    request: Request,
-    phone: Annotated[str, Form()] = "",
-    topics: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies form defaults per request)
-    district: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "de",
-    municipality: Municipality = Depends(_municipality),
-    session: Session = Depends(get_session),
-) -> Response:
-    """Sends the code by SMS and goes on to the code step; a refusal comes back on the form, in plain words."""
-    choices = Choices(phone=phone, topics=topics, district=district, language=language)
-    try:
-        started = verification.start_verification(
-            session, municipality=municipality, phone=phone, topics=topics, district=district or None,
-            language=language, client_ip=client_address(request),
-        )  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _form(request, session, municipality, channel="sms", choices=choices, error=error)
-    state = {"m": municipality.id, "p": started.phone, "t": topics, "d": district or None, "l": language}
+def _send_code(request: Request, session: Session, municipality: Municipality, choices: Choices) -> Response:
+    """Sends the code by SMS and goes on to the code step."""
+    started = verification.start_verification(
+        session, municipality=municipality, phone=choices.phone, topics=choices.topics,
+        district=choices.district or None, language=choices.language, client_ip=client_address(request),
+    )  # fmt: skip
+    state = {
+        "m": municipality.id, "p": started.phone, "t": choices.topics, "d": choices.district or None,
+        "l": choices.language,
+    }  # fmt: skip
     response = RedirectResponse(f"/abo/{municipality.slug}/code", status_code=303)
     _remember(request, response, state)
     return response
@@ -147,7 +171,7 @@ def _code_form(
         request, "citizen/subscribe_code.html", status_code=error.status_code if error else 200,
         title=translate(request, "Code eingeben"), municipality=municipality.name, slug=municipality.slug,
         phone=state["p"], minutes=int(verification.VALID_FOR.total_seconds() // 60),
-        error=str(error) if error else None, sent_again=sent_again,
+        error=error.text(language_of(request)) if error else None, sent_again=sent_again,
     )  # fmt: skip
 
 
@@ -218,32 +242,12 @@ def done(
     )  # fmt: skip
 
 
-@router.get("/email", response_class=HTMLResponse)
-def email_form(
-    request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
-) -> HTMLResponse:
-    return _form(request, session, municipality, channel="email", choices=Choices(language=_language(request)))
-
-
-@router.post("/email", response_class=HTMLResponse)
-def start_email(
-    request: Request,
-    email: Annotated[str, Form()] = "",
-    topics: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies form defaults per request)
-    district: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "de",
-    municipality: Municipality = Depends(_municipality),
-    session: Session = Depends(get_session),
-) -> Response:
+def _mail_link(request: Request, session: Session, municipality: Municipality, choices: Choices) -> Response:
     """Mails the confirmation link (double opt-in); the per-address and per-client limits of the service apply."""
-    choices = Choices(email=email, topics=topics, district=district, language=language)
-    try:
-        email_opt_in.request_email_subscription(
-            session, settings=get_settings(), municipality=municipality, email=email, topics=topics,
-            district=district or None, language=language, client_ip=client_address(request),
-        )  # fmt: skip
-    except DomainError as error:
-        return _form(request, session, municipality, channel="email", choices=choices, error=error)
+    email_opt_in.request_email_subscription(
+        session, settings=get_settings(), municipality=municipality, email=choices.email, topics=choices.topics,
+        district=choices.district or None, language=choices.language, client_ip=client_address(request),
+    )  # fmt: skip
     return RedirectResponse(f"/abo/{municipality.slug}/email/gesendet", status_code=303)
 
 
@@ -255,3 +259,7 @@ def email_sent(request: Request, municipality: Municipality = Depends(_municipal
         text=translate(request, "Wir haben Ihnen eine E-Mail geschickt. Bitte öffnen Sie den Link darin und "
                                 "bestätigen Sie die Anmeldung. Erst dann schicken wir Ihnen Nachrichten."),
     )  # fmt: skip
+
+
+_serve(SignUpForm(path="", channel="sms", title=N_("Nachrichten per SMS erhalten"), start=_send_code))
+_serve(SignUpForm(path="/email", channel="email", title=N_("Nachrichten per E-Mail erhalten"), start=_mail_link))

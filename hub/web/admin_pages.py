@@ -12,7 +12,7 @@ from channels.registry import adapter_class
 from hub.db import get_session
 from hub.delivery import staff_mail, trial
 from hub.errors import Conflict, InvalidInput
-from hub.i18n import N_, translate
+from hub.i18n import N_, language_of, translate
 from hub.settings import get_settings
 from hub.tenancy import administration as admin
 from hub.tenancy.models import Municipality
@@ -127,7 +127,7 @@ async def create_channel(
         # Secrets typed in are not sent back into the page.
         secret_keys = {field.key for field in admin.channel_fields(kind) if field.secret}
         kept = {key: value for key, value in values.items() if key not in secret_keys}
-        return _channel_form(request, kind=kind, name=name, values=kept, error=str(error))
+        return _channel_form(request, kind=kind, name=name, values=kept, error=error.text(language_of(request)))
     session.commit()
     return _back(f"/app/admin/channels/{account.id}", "channel_created")
 
@@ -191,7 +191,9 @@ async def save_channel(
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()
-        return _channel_page(request, staff, session, account_id, messages=[("error", str(error))], status_code=422)
+        return _channel_page(
+            request, staff, session, account_id, messages=[("error", error.text(language_of(request)))], status_code=422
+        )
     session.commit()
     return _back(f"/app/admin/channels/{account_id}", "channel_saved")
 
@@ -228,7 +230,7 @@ def channel_test(
     except (InvalidInput, Conflict) as error:
         return _channel_page(
             request, staff, session, account_id, messages=[], test_to=to, test_text=text, status_code=422,
-            test=trial.TestResult(ok=False, error=str(error), permanent=True),
+            test=trial.TestResult(ok=False, error=error.text(language_of(request)), permanent=True),
         )  # fmt: skip
     session.commit()
     return _channel_page(request, staff, session, account_id, messages=[], test=result, test_to=to, test_text=text)
@@ -286,7 +288,8 @@ def invite(
     except (InvalidInput, Conflict) as error:
         session.rollback()
         form = {"name": name, "email": email, "role": role, "team_id": team_id}
-        return _staff_page(request, staff, session, messages=[("error", str(error))], status_code=422, invite=form)
+        problem = [("error", error.text(language_of(request)))]
+        return _staff_page(request, staff, session, messages=problem, status_code=422, invite=form)
     session.commit()
     settings = get_settings()
     if staff_mail.mail_invitation(session, settings=settings, user=user, inviter=staff.user, token=token):
@@ -465,13 +468,13 @@ async def _save_team(request: Request, staff: Staff, session: Session, team_id: 
         saved = admin.save_team(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, team_id=team_id,
             name=values.get("name", ""),
-            first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), "Erste Antwort"),
-            resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), "Erledigung"),
+            first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), N_("Erste Antwort")),
+            resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), N_("Erledigung")),
             office_hours=admin.parse_office_hours(values),
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()
-        return _team_form(request, team_id=team_id, values=values, error=str(error))
+        return _team_form(request, team_id=team_id, values=values, error=error.text(language_of(request)))
     session.commit()
     return _back(f"/app/admin/teams/{saved.id}", "team_saved") if team_id else _back("/app/admin/teams", "team_saved")
 
@@ -551,13 +554,13 @@ async def save_municipality_settings(
         admin.save_municipality_settings(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, texts=texts,
             office_hours=admin.parse_office_hours(values),
-            first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), "Erste Antwort"),
-            resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), "Erledigung"),
-            retention_days=admin.parse_number(retention, "Aufbewahrungsfrist"),
+            first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), N_("Erste Antwort")),
+            resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), N_("Erledigung")),
+            retention_days=admin.parse_number(retention, N_("Aufbewahrungsfrist")),
             code_limits=admin.parse_code_limits(values),
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()
-        return _settings_page(request, values, messages=[("error", str(error))], status_code=422)
+        return _settings_page(request, values, messages=[("error", error.text(language_of(request)))], status_code=422)
     session.commit()
     return _back("/app/admin/settings", "settings_saved")

@@ -269,6 +269,15 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
     assert admin.post("/app/admin/settings", {"retention_days": "7"}).status_code == 422
 
 
+def test_a_refused_team_or_test_message_is_explained_in_english_on_the_english_page(session: Session) -> None:
+    town = make_town(session)
+    admin = clerk(session, town, "admin")
+    wrong = admin.post("/app/admin/teams/new?lang=en", {"name": "Bauamt", "first_response_minutes": "bald"})
+    assert wrong.status_code == 422 and "First response: please give a whole number greater than 0." in wrong.text
+    nowhere = admin.post(f"/app/admin/channels/{town.accounts['twilio'].id}/test?lang=en", {"to": " ", "text": "x"})
+    assert nowhere.status_code == 422 and "Please say where the test message should go." in nowhere.text
+
+
 def test_the_sms_code_countries_and_ceilings_are_set_and_checked_on_the_settings_page(session: Session) -> None:
     town = make_town(session)
     admin = clerk(session, town, "admin")

@@ -238,6 +238,9 @@ def test_schedule_is_entered_and_shown_in_the_municipality_time_zone(session: Se
     assert 'value="2030-06-01T09:30"' in staff.get(saved.headers["location"]).text
     wrong = staff.post("/app/broadcasts/new", form(send_at="morgen früh"))
     assert wrong.status_code == 422 and "kein Datum mit Uhrzeit" in wrong.text
+    english = staff.post("/app/broadcasts/new?lang=en", form(send_at="morgen früh"))
+    assert english.status_code == 422
+    assert "Sending time: &#39;morgen früh&#39; is not a date with a time." in english.text
 
 
 def test_only_a_mayor_or_admin_pauses_resumes_or_stops_a_broadcast_on_its_way(

@@ -107,6 +107,19 @@ def test_a_refused_number_comes_back_on_the_form_in_plain_words(
     assert not sent.sent
 
 
+def test_the_english_form_refuses_in_english_and_the_email_form_keeps_the_choices(
+    town: Town, sent: FakeAdapter, citizen: TestClient
+) -> None:
+    refused = form(citizen, "/abo/testdorf?lang=en", {"phone": "12", "language": "en"})
+    assert refused.status_code == 422 and "That is not a valid phone number." in refused.text
+    assert "<h1>Get messages by text message</h1>" in refused.text
+    choices = {"email": "erika.example.org", "topics": ["abfall"], "district": "nord"}
+    typo = form(citizen, "/abo/testdorf/email", choices)
+    assert typo.status_code == 422 and 'value="erika.example.org"' in typo.text
+    assert 'value="abfall" checked' in typo.text and 'value="nord" selected' in typo.text
+    assert not sent.sent
+
+
 def test_limits_hold_on_the_pages_too(town: Town, sent: FakeAdapter, citizen: TestClient) -> None:
     form(citizen, "/abo/testdorf", {"phone": PHONE, "language": "de"})
     again = form(citizen, "/abo/testdorf/code/neu", {})

@@ -153,6 +153,13 @@ def test_reply_queues_an_outbound_message_on_the_conversations_channel(
     assert "Die Antwort ist unterwegs." in shown and "in der Warteschlange" in shown
     empty = staff.post(f"/app/inbox/{conversation.id}/reply", {"text": "   "})
     assert empty.status_code == 422 and "Die Antwort ist leer." in empty.text
+    english = staff.post(f"/app/inbox/{conversation.id}/reply?lang=en", {"text": "   "})
+    assert english.status_code == 422 and "The reply is empty." in english.text
+    note = staff.post(f"/app/inbox/{conversation.id}/note", {"text": ""})
+    assert note.status_code == 422 and "The note is empty." in note.text
+    stranger = staff.post(f"/app/inbox/{conversation.id}/merge", {"other": "A-1999-99999"})
+    assert stranger.status_code == 422 and "There is no contact for “A-1999-99999”." in stranger.text
+    assert sent == [reply.id]  # nothing refused went to the broker
 
 
 def test_assign_status_and_labels(session: Session, settings: Settings) -> None:
@@ -244,6 +251,23 @@ def test_labels_page_creates_renames_and_deletes(session: Session, settings: Set
     staff.post(f"/app/inbox/labels/{label.id}/delete")
     assert tools.list_labels(session, municipality_id=town.id) == []
     assert session.exec(select(ConversationLabel)).all() == []
+
+
+def test_a_refused_label_or_canned_reply_says_why_in_the_pages_language_and_keeps_what_was_typed(
+    session: Session,
+) -> None:
+    town = make_town(session)
+    staff = clerk(session, town)
+    staff.post("/app/inbox/labels", {"name": "Baustelle"})
+    again = staff.post("/app/inbox/labels", {"name": "Baustelle"})
+    assert again.status_code == 409 and "Das Label „Baustelle“ gibt es schon." in again.text
+    assert 'id="label-new" name="name" maxlength="60" required value="Baustelle"' in again.text
+    english = staff.post("/app/inbox/labels?lang=en", {"name": "Baustelle"})
+    assert english.status_code == 409 and "The label “Baustelle” already exists." in english.text
+    empty = staff.post("/app/inbox/canned-replies?lang=en", {"title": "Leer", "body": " "})
+    assert empty.status_code == 422 and "The text of the canned reply is empty." in empty.text
+    assert 'name="title" maxlength="120" required value="Leer"' in empty.text
+    assert "Saved." in staff.get("/app/inbox/labels?lang=en&done=saved").text
 
 
 def test_contact_panel_identities_subscription_consent_and_merge(session: Session, settings: Settings) -> None:

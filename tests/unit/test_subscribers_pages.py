@@ -103,6 +103,15 @@ def test_topics_and_districts_are_created_and_renamed_by_staff_only(session: Ses
     assert viewer.post("/app/subscribers/districts", {"key": "x", "name": "X"}).status_code == 403
 
 
+def test_the_topics_page_says_what_happened_in_english(session: Session) -> None:
+    town = make_town(session)
+    staff = clerk(session, town, "staff")
+    created = staff.post("/app/subscribers/topics?lang=en", {"key": "kultur", "name_de": "Kultur"})
+    assert "The topic has been created." in created.text
+    district = staff.post("/app/subscribers/districts?lang=en", {"key": "au", "name": "Au"})
+    assert "The district has been created." in district.text
+
+
 def test_another_municipality_sees_none_of_the_subscribers(session: Session) -> None:
     town, other = make_town(session), make_town(session, slug="nachbarort")
     anna = citizen(session, town, "+4915111111111")
