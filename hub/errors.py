@@ -95,6 +95,12 @@ class DomainError(Exception):
         return self.text()
 
 
+class NotSignedIn(DomainError):
+    """The API request names no one: no token, or one that is not (or no longer) valid."""
+
+    status_code = 401
+
+
 class NotFound(DomainError):
     status_code = 404
 
@@ -105,6 +111,12 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     status_code = 422
+
+
+class TooLarge(DomainError):
+    """A request's body is larger than the hub reads."""
+
+    status_code = 413
 
 
 class TooManyRequests(DomainError):

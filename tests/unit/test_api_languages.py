@@ -107,3 +107,19 @@ def test_a_citizens_broken_confirmation_link_is_refused_in_either_language(api: 
     assert detail(api.post(confirm, headers={**json, **ENGLISH}), 422) == (
         "The confirmation link is not valid. Please sign up again."
     )
+
+
+def test_a_request_without_a_valid_token_is_refused_in_either_language(api: TestClient) -> None:
+    del api.headers["Authorization"]
+    assert detail(api.get("/api/v1/subscribers"), 401).startswith("Anmeldung erforderlich: ")
+    assert detail(api.get("/api/v1/subscribers", headers=ENGLISH), 401).startswith("Sign-in required: ")
+    wrong = {"Authorization": "Bearer falsch"}
+    assert detail(api.get("/api/v1/subscribers", headers=wrong), 401) == "Token ungültig oder widerrufen."
+    assert detail(api.get("/api/v1/subscribers", headers={**wrong, **ENGLISH}), 401) == "Token invalid or revoked."
+
+
+def test_a_webhook_for_no_channel_is_refused_in_either_language(api: TestClient) -> None:
+    assert detail(api.post("/webhooks/twilio/987654", content=b"x"), 404) == "Kanal 987654 ist nicht eingerichtet."
+    assert detail(api.post("/webhooks/twilio/987654", content=b"x", headers=ENGLISH), 404) == (
+        "Channel 987654 is not set up."
+    )
