@@ -83,6 +83,28 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class SettingProblem:
+    """What is wrong with one setting: a German msgid naming the setting as `{title}`, its title a msgid too.
+
+    The hub says it in the reader's language; str() is the German phrase, for the command line.
+    """
+
+    message: str
+    title: str
+
+    def __str__(self) -> str:
+        return self.message.format(title=self.title)
+
+
+class InvalidSetting(ValueError):
+    """A value typed for a setting that is not of the setting's type."""
+
+    def __init__(self, problem: SettingProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
 class SettingField:
     """One setting of a channel account, as the admin form and `rathaus channel add` offer it.
 
@@ -110,13 +132,13 @@ class SettingField:
             return value.lower() in ("1", "true", "yes", "on", "ja")
         if self.input == "number" and value:
             if not value.isdigit():
-                raise ValueError(f"{self.title}: bitte eine ganze Zahl angeben.")
+                raise InvalidSetting(SettingProblem(N_("{title}: bitte eine ganze Zahl angeben."), self.title))
             return int(value)
         if self.input == "decimal" and value:
             try:
                 return float(value.replace(",", "."))
             except ValueError:
-                raise ValueError(f"{self.title}: bitte eine Zahl angeben.") from None
+                raise InvalidSetting(SettingProblem(N_("{title}: bitte eine Zahl angeben."), self.title)) from None
         return value
 
 
@@ -170,15 +192,17 @@ class ProviderSettings(BaseModel):
         return next(item.key for item in cls.fields() if item.address)
 
     @classmethod
-    def problems(cls, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> list[str]:
-        """What is missing or malformed in an account's settings, one German phrase each."""
+    def problems(cls, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> list[SettingProblem]:
+        """What is missing or malformed in an account's settings, one problem each."""
         try:
             cls.model_validate({**config, **secrets})
         except ValidationError as error:
             titles = {item.key: item.title for item in cls.fields()}
             return [
-                f"{titles.get(str(detail['loc'][0]), detail['loc'][0])} "
-                + ("fehlt" if detail["type"] == "missing" else "hat nicht die erwartete Form")
+                SettingProblem(
+                    N_("{title} fehlt") if detail["type"] == "missing" else N_("{title} hat nicht die erwartete Form"),
+                    titles.get(str(detail["loc"][0]), str(detail["loc"][0])),
+                )
                 for detail in error.errors()
             ]
         return []

@@ -76,7 +76,7 @@ def load_settings(
     """A platform's settings as its model types them; PermanentError naming what is missing or malformed."""
     problems = model.problems(config, secrets)
     if problems:
-        raise PermanentError(f"{label}: " + "; ".join(problems))
+        raise PermanentError(f"{label}: " + "; ".join(map(str, problems)))
     return model.model_validate({**config, **secrets})
 
 

@@ -1,7 +1,10 @@
 """Domain errors that routes map to HTTP answers; their messages are shown to the caller, in the caller's language."""
 
+from collections.abc import Iterable, Mapping
+from gettext import NullTranslations
 from typing import Self
 
+from channels.base import SettingProblem
 from channels.registry import known_kinds
 from hub.i18n import DEFAULT_LANGUAGE, N_, gettext_for
 
@@ -12,19 +15,65 @@ class Term(str):
     __slots__ = ()
 
 
+class Phrase:
+    """A part of a message with values of its own (one of several problems), filled in the message's language."""
+
+    __slots__ = ("message", "values")
+
+    def __init__(self, message: str, /, **values: object) -> None:
+        self.message = message
+        self.values = values
+
+
+class Joined:
+    """Parts of a message (Terms, Phrases), each in the reader's language, joined with `separator`, then `end`."""
+
+    __slots__ = ("end", "parts", "separator")
+
+    def __init__(self, parts: Iterable[object], separator: str = ", ", end: str = "") -> None:
+        self.parts = tuple(parts)
+        self.separator = separator
+        self.end = end
+
+
+def in_language(texts: NullTranslations, value: object) -> object:
+    """A value put into a message, as `texts` say it: Terms, Phrases and Joined parts translated, the rest as it is."""
+    if isinstance(value, Term):
+        return texts.gettext(value)
+    if isinstance(value, Phrase):
+        return fill(texts, value.message, value.values)
+    if isinstance(value, Joined):
+        return value.separator.join(str(in_language(texts, part)) for part in value.parts) + value.end
+    return value
+
+
+def fill(texts: NullTranslations, message: str, values: Mapping[str, object]) -> str:
+    """The msgid `message` translated by `texts`, its `{name}` placeholders filled with `values` in that language."""
+    translated = texts.gettext(message)
+    if not values:
+        return translated  # only a message with values is a format string: a plain one may hold braces
+    return translated.format(**{name: in_language(texts, value) for name, value in values.items()})
+
+
+def setting_problems(problems: Iterable[SettingProblem], separator: str = ", ", end: str = "") -> Joined:
+    """What is wrong with a channel's settings, each problem naming its setting in the reader's language."""
+    return Joined((Phrase(problem.message, title=Term(problem.title)) for problem in problems), separator, end)
+
+
 class DomainError(Exception):
     """Base: a request the domain refuses, with a message a person can act on.
 
     The message is a German msgid (marked with N_, English in the catalogues) whose `{name}`
     placeholders are filled from the keyword values, so each answer can be given in its reader's
     language; str() is the German text, for logs and callers that show it as it is. A value that
-    is a `Term` is translated too. A plain German string works as well: it is looked up in the
+    is a `Term`, a `Phrase` or `Joined` parts is translated too, and a message put together from
+    parts is `Joined` itself. A plain German string works as well: it is looked up in the
     catalogues like any msgid.
     """
 
     status_code = 400
 
-    def __init__(self, message: str, /, **values: object) -> None:
+    def __init__(self, message: str | Joined, /, **values: object) -> None:
         super().__init__(message)
         self.message = message
         self.values = values
@@ -38,16 +87,18 @@ class DomainError(Exception):
     def text(self, language: str | None = None) -> str:
         """The message in the fixed language, else in `language`, else in German."""
         texts = gettext_for(self.language or language or DEFAULT_LANGUAGE)
-        translated = texts.gettext(self.message)
-        if not self.values:
-            return translated  # only a message with values is a format string: a plain one may hold braces
-        values = {
-            name: texts.gettext(value) if isinstance(value, Term) else value for name, value in self.values.items()
-        }
-        return translated.format(**values)
+        if isinstance(self.message, Joined):
+            return str(in_language(texts, self.message))
+        return fill(texts, self.message, self.values)
 
     def __str__(self) -> str:
         return self.text()
+
+
+class NotSignedIn(DomainError):
+    """The API request names no one: no token, or one that is not (or no longer) valid."""
+
+    status_code = 401
 
 
 class NotFound(DomainError):
@@ -60,6 +111,12 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     status_code = 422
+
+
+class TooLarge(DomainError):
+    """A request's body is larger than the hub reads."""
+
+    status_code = 413
 
 
 class TooManyRequests(DomainError):

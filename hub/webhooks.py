@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from sqlmodel import Session
@@ -18,6 +18,8 @@ from sqlmodel import Session
 from channels.base import PayloadError, VerificationError, Webhook, WebhookRequest
 from channels.registry import adapter_classes, build_adapter
 from hub.db import session_scope
+from hub.errors import DomainError, Forbidden, NotFound, TooLarge
+from hub.i18n import N_
 from hub.inbox.pipeline import apply_statuses_now
 from hub.inbox.receive import StoredEvent, store_events, store_unreadable
 from hub.settings import get_settings
@@ -39,12 +41,14 @@ async def read_body(request: Request) -> bytes:
     limit = get_settings().max_webhook_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"Nachricht zu groß: {declared} Bytes, höchstens {limit} erlaubt.")
+        raise TooLarge(
+            N_("Nachricht zu groß: {declared} Bytes, höchstens {limit} erlaubt."), declared=declared, limit=limit
+        )
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise HTTPException(413, f"Nachricht zu groß: mehr als {limit} Bytes.")
+            raise TooLarge(N_("Nachricht zu groß: mehr als {limit} Bytes."), limit=limit)
     return bytes(body)
 
 
@@ -70,9 +74,14 @@ def load_account(kind: str, channel_id: int) -> ChannelAccount:
 def _account(session: Session, kind: str, channel_id: int) -> ChannelAccount:
     account = session.get(ChannelAccount, channel_id)
     if account is None or not account.active:
-        raise HTTPException(404, f"Kanal {channel_id} ist nicht eingerichtet.")
+        raise NotFound(N_("Kanal {channel_id} ist nicht eingerichtet."), channel_id=channel_id)
     if account.kind != kind:
-        raise HTTPException(404, f"Kanal {channel_id} ist ein {account.kind}-Kanal, kein {kind}-Kanal.")
+        raise NotFound(
+            N_("Kanal {channel_id} ist ein {actual}-Kanal, kein {kind}-Kanal."),
+            channel_id=channel_id,
+            actual=account.kind,
+            kind=kind,
+        )
     return account
 
 
@@ -88,7 +97,7 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
             adapter.verify(webhook)
         except VerificationError as error:
             log.warning("%s webhook for channel %s refused: %s", kind, channel_id, error)
-            raise HTTPException(403, f"Signatur abgelehnt: {error}") from None
+            raise Forbidden(N_("Signatur abgelehnt: {error}"), error=error) from None
         reason: str | None = None
         stored: list[StoredEvent] = []
         try:
@@ -115,7 +124,9 @@ async def handle(kind: str, channel_id: int, request: Request) -> Received:
     received = await run_in_threadpool(receive, kind, channel_id, webhook)
     if received.unreadable_reason is not None:
         # Stored raw and flagged for staff; the provider is told what was wrong.
-        raise HTTPException(400, f"Nachricht nicht lesbar (gespeichert zur Prüfung): {received.unreadable_reason}")
+        raise DomainError(
+            N_("Nachricht nicht lesbar (gespeichert zur Prüfung): {reason}"), reason=received.unreadable_reason
+        )
     return received
 
 
@@ -135,7 +146,7 @@ def _handshake_route(kind: str) -> Callable[[int, Request], Awaitable[Response]]
         try:
             challenge = adapter.verify_subscription(dict(request.query_params))
         except VerificationError as error:
-            raise HTTPException(403, f"Verify-Token abgelehnt: {error}") from None
+            raise Forbidden(N_("Verify-Token abgelehnt: {error}"), error=error) from None
         return PlainTextResponse(challenge)
 
     return answer_handshake

@@ -11,6 +11,7 @@ from channels.base import OutboundMessage
 from hub.delivery.classes import STAFF_MAIL
 from hub.delivery.engine import send_while_waiting
 from hub.errors import DomainError, TooManyRequests
+from hub.i18n import N_
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings
 from hub.templating import greeting, render_message
@@ -61,7 +62,7 @@ def mail_password_reset(session: Session, *, settings: Settings, client: str | N
         try_acquire(limiter, f"reset:ip:{client or 'unknown'}", RESETS_PER_CLIENT_PER_HOUR, 3600)
         and try_acquire(limiter, f"reset:mail:{address}", RESETS_PER_ADDRESS_PER_HOUR, 3600)
     ):
-        raise TooManyRequests("Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal.")
+        raise TooManyRequests(N_("Zu viele Anfragen. Bitte versuchen Sie es in einer Stunde noch einmal."))
     users = session.exec(
         select(StaffUser).where(func.lower(StaffUser.email) == address, col(StaffUser.active).is_(True))
     ).all()

@@ -6,15 +6,22 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound, Term
+from hub.i18n import N_
 from hub.subscribers.models import District, Topic
+
+
+def _listed(keys: list[str]) -> str:
+    """The keys there are, for a refusal that names them, or the word for none."""
+    return ", ".join(keys) or Term(N_("keine"))
 
 
 def _clean_key(key: str) -> str:
     cleaned = key.strip().lower()
     if not cleaned or len(cleaned) > 40 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in cleaned):
         raise InvalidInput(
-            f"Ungültiger Schlüssel {key!r}: 1 bis 40 Zeichen, nur Buchstaben a-z, Ziffern, - und _ (keine Umlaute)."
+            N_("Ungültiger Schlüssel {key!r}: 1 bis 40 Zeichen, nur Buchstaben a-z, Ziffern, - und _ (keine Umlaute)."),
+            key=key,
         )
     return cleaned
 
@@ -30,9 +37,9 @@ def create_topic(
 ) -> Topic:
     key = _clean_key(key)
     if not name_de.strip():
-        raise InvalidInput("Der Name des Themas fehlt.")
+        raise InvalidInput(N_("Der Name des Themas fehlt."))
     if find_topic(session, municipality_id=municipality_id, word=key) is not None:
-        raise Conflict(f"Das Thema {key!r} gibt es schon.")
+        raise Conflict(N_("Das Thema {key!r} gibt es schon."), key=key)
     topic = Topic(
         municipality_id=municipality_id,
         key=key,
@@ -49,9 +56,9 @@ def rename_topic(session: Session, *, municipality_id: int, topic_id: int, name_
     """Changes what subscribers read; the key stays, since SMS keywords and the API use it."""
     topic = session.get(Topic, topic_id)
     if topic is None or topic.municipality_id != municipality_id:
-        raise NotFound(f"Thema {topic_id} nicht gefunden.")
+        raise NotFound(N_("Thema {topic_id} nicht gefunden."), topic_id=topic_id)
     if not name_de.strip():
-        raise InvalidInput("Der Name des Themas fehlt.")
+        raise InvalidInput(N_("Der Name des Themas fehlt."))
     topic.name_de, topic.name_en = name_de.strip(), (name_en or name_de).strip()
     return topic
 
@@ -78,9 +85,9 @@ def find_topic(session: Session, *, municipality_id: int, word: str) -> Topic | 
 def create_district(session: Session, *, municipality_id: int, key: str, name: str) -> District:
     key = _clean_key(key)
     if not name.strip():
-        raise InvalidInput("Der Name des Ortsteils fehlt.")
+        raise InvalidInput(N_("Der Name des Ortsteils fehlt."))
     if find_district(session, municipality_id=municipality_id, word=key) is not None:
-        raise Conflict(f"Den Ortsteil {key!r} gibt es schon.")
+        raise Conflict(N_("Den Ortsteil {key!r} gibt es schon."), key=key)
     district = District(municipality_id=municipality_id, key=key, name=name.strip())
     session.add(district)
     session.flush()
@@ -90,9 +97,9 @@ def create_district(session: Session, *, municipality_id: int, key: str, name: s
 def rename_district(session: Session, *, municipality_id: int, district_id: int, name: str) -> District:
     district = session.get(District, district_id)
     if district is None or district.municipality_id != municipality_id:
-        raise NotFound(f"Ortsteil {district_id} nicht gefunden.")
+        raise NotFound(N_("Ortsteil {district_id} nicht gefunden."), district_id=district_id)
     if not name.strip():
-        raise InvalidInput("Der Name des Ortsteils fehlt.")
+        raise InvalidInput(N_("Der Name des Ortsteils fehlt."))
     district.name = name.strip()
     return district
 
@@ -129,14 +136,16 @@ def topics_by_keys(session: Session, *, municipality_id: int, words: Iterable[st
         elif topic not in found:
             found.append(topic)
     if unknown:
-        known = ", ".join(topic.key for topic in list_topics(session, municipality_id=municipality_id))
-        raise InvalidInput(f"Unbekannte Themen: {', '.join(unknown)}. Es gibt: {known or 'keine'}.")
+        known = [topic.key for topic in list_topics(session, municipality_id=municipality_id)]
+        raise InvalidInput(
+            N_("Unbekannte Themen: {unknown}. Es gibt: {known}."), unknown=", ".join(unknown), known=_listed(known)
+        )
     return found
 
 
 def district_by_key(session: Session, *, municipality_id: int, word: str) -> District:
     district = find_district(session, municipality_id=municipality_id, word=word)
     if district is None:
-        known = ", ".join(d.key for d in list_districts(session, municipality_id=municipality_id))
-        raise InvalidInput(f"Unbekannter Ortsteil {word!r}. Es gibt: {known or 'keine'}.")
+        known = [d.key for d in list_districts(session, municipality_id=municipality_id)]
+        raise InvalidInput(N_("Unbekannter Ortsteil {word!r}. Es gibt: {known}."), word=word, known=_listed(known))
     return district

@@ -18,6 +18,7 @@ from channels.registry import adapter_classes
 from hub.contacts.models import Contact
 from hub.db import utcnow
 from hub.errors import InvalidInput, NotFound
+from hub.i18n import N_
 from hub.subscribers.models import ConsentEvent, District, Subscription, SubscriptionDistrict, SubscriptionTopic, Topic
 
 STATES = ("pending", "active", "stopped")
@@ -67,8 +68,12 @@ def _check_ids(session: Session, model: type[Topic] | type[District], municipali
     )
     missing = sorted(set(ids) - found)
     if missing:
-        what = "Themen" if model is Topic else "Ortsteile"
-        raise InvalidInput(f"{what} mit den Nummern {missing} gibt es nicht.")
+        refusal = (
+            N_("Themen mit den Nummern {missing} gibt es nicht.")
+            if model is Topic
+            else N_("Ortsteile mit den Nummern {missing} gibt es nicht.")
+        )
+        raise InvalidInput(refusal, missing=missing)
 
 
 def record_consent(
@@ -129,12 +134,14 @@ def subscribe(
     that changes nothing writes no event.
     """
     if state not in STATES:
-        raise InvalidInput(f"Unbekannter Zustand {state!r}; erlaubt: {', '.join(STATES)}.")
+        raise InvalidInput(
+            N_("Unbekannter Zustand {state!r}; erlaubt: {allowed}."), state=state, allowed=", ".join(STATES)
+        )
     if language is not None and language not in LANGUAGES:
-        raise InvalidInput(f"Unbekannte Sprache {language!r}; erlaubt: de, en.")
+        raise InvalidInput(N_("Unbekannte Sprache {language!r}; erlaubt: de, en."), language=language)
     contact = session.get(Contact, contact_id)
     if contact is None or contact.municipality_id != municipality_id:
-        raise NotFound(f"Kontakt {contact_id} nicht gefunden.")
+        raise NotFound(N_("Kontakt {contact_id} nicht gefunden."), contact_id=contact_id)
     subscription = get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
     is_new = subscription is None
     if subscription is None:

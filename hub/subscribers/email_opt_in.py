@@ -13,6 +13,7 @@ from channels.base import OutboundMessage
 from hub.contacts.service import resolve_contact
 from hub.delivery.engine import send_while_waiting
 from hub.errors import ChannelUnavailable, InvalidInput, TooManyRequests
+from hub.i18n import N_
 from hub.ratelimit import shared_limiter, try_acquire
 from hub.settings import Settings
 from hub.subscribers.catalogue import district_by_key, topics_by_keys
@@ -48,10 +49,11 @@ def request_email_subscription(
     """
     assert municipality.id is not None
     address = email.strip().lower()
-    if not _EMAIL.fullmatch(address) or len(address) > 254:
-        raise InvalidInput(f"{email!r} ist keine gültige E-Mail-Adresse.")
     if language not in LANGUAGES:
-        raise InvalidInput(f"Unbekannte Sprache {language!r}; erlaubt: de, en.")
+        raise InvalidInput(N_("Unbekannte Sprache {language!r}; erlaubt: de, en."), language=language)
+    # Like the phone sign-up's, these refusals speak the language the citizen chose on the form.
+    if not _EMAIL.fullmatch(address) or len(address) > 254:
+        raise InvalidInput(N_("{email!r} ist keine gültige E-Mail-Adresse."), email=email).in_language(language)
     # The form mails whoever is named in it: without limits it would mail a stranger on and on.
     limiter = shared_limiter(settings)
     if not (
@@ -59,15 +61,15 @@ def request_email_subscription(
         and try_acquire(limiter, f"opt-in:mail:{address}", OPT_IN_PER_ADDRESS_PER_HOUR, 3600)
     ):
         raise TooManyRequests(
-            "Too many sign-up requests; please try again in an hour."
-            if language == "en"
-            else "Zu viele Anmeldeversuche. Bitte versuchen Sie es in einer Stunde noch einmal."
-        )
+            N_("Zu viele Anmeldeversuche. Bitte versuchen Sie es in einer Stunde noch einmal.")
+        ).in_language(language)
     chosen = topics_by_keys(session, municipality_id=municipality.id, words=topics)
     place = district_by_key(session, municipality_id=municipality.id, word=district) if district else None
     account = channel_reaching(session, municipality_id=municipality.id, identity="email")
     if account is None:
-        raise ChannelUnavailable("Die Anmeldung per E-Mail ist bei dieser Gemeinde derzeit nicht möglich.")
+        raise ChannelUnavailable(
+            N_("Die Anmeldung per E-Mail ist bei dieser Gemeinde derzeit nicht möglich.")
+        ).in_language(language)
     token = sign_token(
         {
             "m": municipality.id,
@@ -105,7 +107,7 @@ def check_email_confirmation(*, municipality: Municipality, token: str) -> dict[
     """The request a confirmation link carries, if the link is genuine, unexpired and for this town."""
     payload = read_token(token, purpose=EMAIL_PURPOSE, max_age_seconds=CONFIRMATION_VALID_SECONDS)
     if payload.get("m") != municipality.id:
-        raise InvalidInput("Der Bestätigungslink gehört zu einer anderen Gemeinde.")
+        raise InvalidInput(N_("Der Bestätigungslink gehört zu einer anderen Gemeinde."))
     return payload
 
 

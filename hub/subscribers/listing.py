@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import InvalidInput, NotFound
+from hub.i18n import N_
 from hub.inbox.models import Message
 from hub.subscribers.catalogue import district_by_key, list_districts, list_topics, topics_by_keys
 from hub.subscribers.consent import STATES, consent_history, get_subscription
@@ -20,7 +21,7 @@ from hub.subscribers.models import District, Subscription, SubscriptionDistrict,
 def _existing(session: Session, municipality_id: int, contact_id: int) -> Subscription:
     subscription = get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
     if subscription is None:
-        raise NotFound(f"Kontakt {contact_id} hat kein Abonnement.")
+        raise NotFound(N_("Kontakt {contact_id} hat kein Abonnement."), contact_id=contact_id)
     return subscription
 
 
@@ -85,7 +86,9 @@ def list_subscribers(
     `channel` is an identity kind (phone, email, telegram, facebook): subscribers reachable there.
     """
     if state is not None and state not in STATES:
-        raise InvalidInput(f"Unbekannter Zustand {state!r}; erlaubt: {', '.join(STATES)}.")
+        raise InvalidInput(
+            N_("Unbekannter Zustand {state!r}; erlaubt: {allowed}."), state=state, allowed=", ".join(STATES)
+        )
     query = select(Subscription).where(Subscription.municipality_id == municipality_id)
     if state:
         query = query.where(Subscription.state == state)

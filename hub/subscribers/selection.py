@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, or_
 from sqlmodel import col, select
 
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.subscribers.models import Subscription, SubscriptionDistrict, SubscriptionTopic
 
 Match = Literal["any", "all"]
@@ -51,4 +52,4 @@ def _matches(
     if match == "all":
         counted = select(func.count()).select_from(link).where(owner, column.in_(ids)).scalar_subquery()
         return or_(chose_none, counted == len(ids))
-    raise InvalidInput(f"Unbekannte Verknüpfung {match!r}; erlaubt: any, all.")
+    raise InvalidInput(N_("Unbekannte Verknüpfung {match!r}; erlaubt: any, all."), match=match)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from hub.errors import InvalidInput
+from hub.i18n import N_
 from hub.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def read_token(token: str, *, purpose: str, max_age_seconds: int) -> dict[str, A
     except (ValueError, UnicodeError):
         payload = None
     if not isinstance(payload, dict):
-        raise InvalidInput("Der Bestätigungslink ist ungültig. Bitte melden Sie sich noch einmal an.")
+        raise InvalidInput(N_("Der Bestätigungslink ist ungültig. Bitte melden Sie sich noch einmal an."))
     if time.time() - float(payload.get("iat", 0)) > max_age_seconds:
-        raise InvalidInput("Der Bestätigungslink ist abgelaufen. Bitte melden Sie sich noch einmal an.")
+        raise InvalidInput(N_("Der Bestätigungslink ist abgelaufen. Bitte melden Sie sich noch einmal an."))
     return payload

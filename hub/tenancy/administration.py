@@ -15,10 +15,10 @@ from typing import Any
 import phonenumbers
 from sqlmodel import Session, col, select
 
-from channels.base import SettingField
+from channels.base import InvalidSetting, SettingField
 from channels.registry import adapter_class, adapter_classes, known_kinds
 from hub.audit.models import AuditEvent
-from hub.errors import Conflict, InvalidInput, NotFound, Term
+from hub.errors import Conflict, InvalidInput, Joined, NotFound, Term, setting_problems
 from hub.i18n import N_
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
@@ -121,12 +121,12 @@ def _split_values(kind: str, values: Mapping[str, str], *, creating: bool) -> tu
             missing.append(field.title)
         try:
             config[field.key] = field.parse(value)
-        except ValueError as error:
-            malformed.append(str(error))
+        except InvalidSetting as error:
+            malformed.append(error.problem)
     if missing:
-        raise InvalidInput(N_("Bitte ausfüllen: {fields}."), fields=", ".join(missing))
+        raise InvalidInput(N_("Bitte ausfüllen: {fields}."), fields=Joined(map(Term, missing)))
     if malformed:
-        raise InvalidInput(" ".join(malformed))
+        raise InvalidInput(setting_problems(malformed, " "))
     return config, secrets
 
 
@@ -166,7 +166,7 @@ def update_channel_account(
     configuration = adapter_class(account.kind).configuration
     problems = configuration.problems(merged, {**account.secrets, **secrets})
     if problems:
-        raise InvalidInput(", ".join(problems) + ".")
+        raise InvalidInput(setting_problems(problems, end="."))
     account.name = name.strip()
     account.config = merged
     account.address = str(merged[configuration.address_key()])

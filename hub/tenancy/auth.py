@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from hub.db import get_session
+from hub.errors import Forbidden, NotSignedIn
+from hub.i18n import N_
 from hub.tenancy.models import StaffUser
 from hub.tenancy.roles import PERMISSIONS, allows
 from hub.tenancy.service import user_for_token
@@ -21,10 +23,10 @@ def current_user(
     session: Session = Depends(get_session),
 ) -> StaffUser:
     if credentials is None:
-        raise HTTPException(401, "Anmeldung erforderlich: Header 'Authorization: Bearer <Token>' fehlt.")
+        raise NotSignedIn(N_("Anmeldung erforderlich: Header 'Authorization: Bearer <Token>' fehlt."))
     user = user_for_token(session, credentials.credentials)
     if user is None:
-        raise HTTPException(401, "Token ungültig oder widerrufen.")
+        raise NotSignedIn(N_("Token ungültig oder widerrufen."))
     return user
 
 
@@ -39,7 +41,9 @@ def require_permission(permission: str) -> Callable[..., StaffUser]:
 
     def check(user: StaffUser = Depends(current_user)) -> StaffUser:
         if not allows(user.role, permission):
-            raise HTTPException(403, f"Die Rolle {user.role!r} darf das nicht (nötig: {permission}).")
+            raise Forbidden(
+                N_("Die Rolle {role!r} darf das nicht (nötig: {permission})."), role=user.role, permission=permission
+            )
         return user
 
     check.permission = permission  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from channels.registry import adapter_class, kinds_reaching
 from hub.db import utcnow
-from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
+from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind, setting_problems
 from hub.i18n import N_
 from hub.settings import Settings
 from hub.tenancy.models import ApiToken, ChannelAccount, Municipality, StaffUser, Team
@@ -206,7 +206,7 @@ def create_channel_account(
     secrets_ = {**generated, **(secrets_ or {})}
     problems = configuration.problems(config, secrets_)
     if problems:
-        raise InvalidInput(N_("{kind}-Kanal: {problems}."), kind=kind, problems=", ".join(problems))
+        raise InvalidInput(N_("{kind}-Kanal: {problems}."), kind=kind, problems=setting_problems(problems))
     account = ChannelAccount(
         municipality_id=municipality_id,
         kind=kind,

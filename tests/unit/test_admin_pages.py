@@ -375,3 +375,25 @@ def test_every_administration_page_renders_in_english_for_every_channel_kind(ses
         assert answer.status_code == 200, path
     facebook = admin.get(f"/app/admin/channels/{town.accounts['facebook'].id}", params={"lang": "en"}).text
     assert "Verify token" in facebook and "Webhook address" in facebook
+
+
+def test_a_refused_channel_setting_is_named_in_the_language_of_the_browser(session: Session) -> None:
+    town = make_town(session)
+    admin = clerk(session, town, "admin")
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+    bot = {"kind": "telegram", "name": "Bot", "bot_username": "", "bot_token": "123:geheim"}
+    assert "Please fill in: Bot name." in admin.post("/app/admin/channels/new", bot, headers=english).text
+    mailbox = {"kind": "email", "name": "Postfach", "address": "bb@testdorf.example", "smtp_host": "mail.example"}
+    german = admin.post("/app/admin/channels/new", {**mailbox, "smtp_port": "viele"})
+    assert german.status_code == 422 and "SMTP-Port: bitte eine ganze Zahl angeben." in german.text
+    answer = admin.post("/app/admin/channels/new", {**mailbox, "smtp_port": "viele"}, headers=english)
+    assert answer.status_code == 422 and "SMTP port: please give a whole number." in answer.text
+    # A setting only the command line sets, gone wrong, is named when the form is saved.
+    account = town.accounts["email"]
+    account.config = {**account.config, "imap_port": "viele"}
+    session.commit()
+    form = {"name": "Postfach", "address": account.config["address"], "smtp_host": "127.0.0.1", "smtp_port": "1"}
+    german = admin.post(f"/app/admin/channels/{account.id}", form)
+    assert german.status_code == 422 and "IMAP-Port hat nicht die erwartete Form." in german.text
+    answer = admin.post(f"/app/admin/channels/{account.id}", form, headers=english)
+    assert answer.status_code == 422 and "IMAP port does not have the expected form." in answer.text

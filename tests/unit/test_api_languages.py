@@ -57,10 +57,69 @@ def test_the_validation_answer_keeps_its_shape_in_readable_german_or_english(api
     assert "without a time zone" in detail(api.post("/api/v1/broadcasts", json=naive, headers=ENGLISH), 422)
 
 
-def test_a_citizen_who_chose_a_language_is_answered_in_it(api: TestClient) -> None:
-    signup = "/api/v1/public/sprachdorf/subscriptions/phone"
-    english = detail(api.post(signup, json={"phone": "12", "language": "en"}), 422)
-    assert english == "That is not a valid phone number. Please check it."
+# Each public sign-up with a refused address: (form, the refusal in English, in German).
+SIGN_UPS = {
+    "phone": (
+        {"phone": "12"},
+        "That is not a valid phone number. Please check it.",
+        "Das ist keine gültige Telefonnummer. Bitte prüfen Sie die Eingabe.",
+    ),
+    "email": (
+        {"email": "erika.example.org"},
+        "'erika.example.org' is not a valid email address.",
+        "'erika.example.org' ist keine gültige E-Mail-Adresse.",
+    ),
+}
+
+
+@pytest.mark.parametrize("way", SIGN_UPS)
+def test_a_citizen_who_chose_a_language_is_answered_in_it(api: TestClient, way: str) -> None:
+    signup = f"/api/v1/public/sprachdorf/subscriptions/{way}"
+    form, in_english, in_german = SIGN_UPS[way]
+    english = detail(api.post(signup, json={**form, "language": "en"}), 422)
+    assert english == in_english
     # The language in the form wins over the browser's: the citizen picked it.
-    german = detail(api.post(signup, json={"phone": "12", "language": "de"}, headers=ENGLISH), 422)
-    assert german == "Das ist keine gültige Telefonnummer. Bitte prüfen Sie die Eingabe."
+    german = detail(api.post(signup, json={**form, "language": "de"}, headers=ENGLISH), 422)
+    assert german == in_german
+
+
+def test_the_subscribers_api_refuses_in_either_language(api: TestClient) -> None:
+    assert detail(api.get("/api/v1/subscribers", params={"state": "weg"}), 422) == (
+        "Unbekannter Zustand 'weg'; erlaubt: pending, active, stopped."
+    )
+    assert detail(api.get("/api/v1/subscribers", params={"state": "weg"}, headers=ENGLISH), 422) == (
+        "Unknown state 'weg'; allowed: pending, active, stopped."
+    )
+    german = detail(api.get("/api/v1/subscribers", params={"topic": "kirmes"}), 422)
+    assert german.startswith("Unbekannte Themen: kirmes. Es gibt: ") and "abfall" in german
+    english = detail(api.get("/api/v1/subscribers", params={"topic": "kirmes"}, headers=ENGLISH), 422)
+    assert english.startswith("Unknown topics: kirmes. There are: ") and "abfall" in english
+    assert detail(api.get("/api/v1/subscribers/987654"), 404) == "Kontakt 987654 hat kein Abonnement."
+    assert detail(api.get("/api/v1/subscribers/987654", headers=ENGLISH), 404) == "Contact 987654 has no subscription."
+
+
+def test_a_citizens_broken_confirmation_link_is_refused_in_either_language(api: TestClient) -> None:
+    confirm = "/api/v1/public/sprachdorf/subscriptions/email/confirm?token=kaputt"
+    json = {"Accept": "application/json"}
+    assert detail(api.post(confirm, headers=json), 422) == (
+        "Der Bestätigungslink ist ungültig. Bitte melden Sie sich noch einmal an."
+    )
+    assert detail(api.post(confirm, headers={**json, **ENGLISH}), 422) == (
+        "The confirmation link is not valid. Please sign up again."
+    )
+
+
+def test_a_request_without_a_valid_token_is_refused_in_either_language(api: TestClient) -> None:
+    del api.headers["Authorization"]
+    assert detail(api.get("/api/v1/subscribers"), 401).startswith("Anmeldung erforderlich: ")
+    assert detail(api.get("/api/v1/subscribers", headers=ENGLISH), 401).startswith("Sign-in required: ")
+    wrong = {"Authorization": "Bearer falsch"}
+    assert detail(api.get("/api/v1/subscribers", headers=wrong), 401) == "Token ungültig oder widerrufen."
+    assert detail(api.get("/api/v1/subscribers", headers={**wrong, **ENGLISH}), 401) == "Token invalid or revoked."
+
+
+def test_a_webhook_for_no_channel_is_refused_in_either_language(api: TestClient) -> None:
+    assert detail(api.post("/webhooks/twilio/987654", content=b"x"), 404) == "Kanal 987654 ist nicht eingerichtet."
+    assert detail(api.post("/webhooks/twilio/987654", content=b"x", headers=ENGLISH), 404) == (
+        "Channel 987654 is not set up."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from string import Formatter
 
@@ -76,3 +77,94 @@ def test_a_domain_error_answers_in_german_and_english_from_the_catalogue() -> No
     assert str(pinned) == pinned.text("de") == "The code is 6 digits."
     # A plain string with braces of its own is left as it is.
     assert InvalidInput("Vorlage {{ name }} kaputt").text("en") == "Vorlage {{ name }} kaputt"
+
+
+# What may stand where a hub.errors class takes its message: a msgid marked where it is written,
+# or parts that are (hub.errors.Joined and what builds one). A plain name is looked up below.
+MARKED = {"N_", "Joined", "setting_problems"}
+# Plain texts that stay for now, with why: (file, the text's start).
+UNMARKED = {
+    # hub/consultations is being changed on another branch just now: converted there, not here, to keep clear of it.
+    ("hub/consultations/service.py", "Bitte geben Sie eine Telefonnummer"),
+    ("hub/consultations/service.py", "Dieser Termin ist inzwischen vergeben"),
+}
+
+
+def error_classes(trees: dict[str, ast.Module]) -> tuple[set[str], set[str]]:
+    """The names of DomainError and its subclasses anywhere in hub/, and those with an __init__ of their own."""
+    classes = {node for tree in trees.values() for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    names = {"DomainError"}
+    while grown := {
+        node.name
+        for node in classes
+        if node.name not in names and any(ast.unparse(base).rpartition(".")[2] in names for base in node.bases)
+    }:
+        names |= grown
+    own_init = {
+        node.name
+        for node in classes
+        if node.name in names
+        and any(isinstance(item, ast.FunctionDef) and item.name == "__init__" for item in node.body)
+    }
+    return names, own_init
+
+
+def is_marked(message: ast.expr, assigned: dict[str, list[ast.expr]]) -> bool:
+    """Whether a message is a marked msgid; `assigned` holds what the module sets each plain name to."""
+    if isinstance(message, ast.IfExp):
+        return is_marked(message.body, assigned) and is_marked(message.orelse, assigned)
+    if isinstance(message, ast.Call):
+        return isinstance(message.func, ast.Name) and message.func.id in MARKED
+    if isinstance(message, ast.Name):
+        # A constant of the module must be marked where it is set; a parameter was marked by the caller.
+        return all(is_marked(value, assigned) for value in assigned.get(message.id, []))
+    return isinstance(message, ast.Attribute)
+
+
+def unmarked_messages() -> list[str]:
+    """Where hub/ builds a domain error from a plain string, an f-string or strings joined in code."""
+    trees = {str(path.relative_to(ROOT)): ast.parse(path.read_text()) for path in sorted(ROOT.glob("hub/**/*.py"))}
+    names, own_init = error_classes(trees)
+    found = []
+    for where, tree in trees.items():
+        assigned: dict[str, list[ast.expr]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        assigned.setdefault(target.id, []).append(node.value)
+        messages = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name in own_init:
+                # Such a class makes its message itself: what it hands to DomainError is checked.
+                messages += [
+                    call.args[0]
+                    for call in ast.walk(node)
+                    if isinstance(call, ast.Call) and ast.unparse(call.func) == "super().__init__" and call.args
+                ]
+            elif isinstance(node, ast.Call) and ast.unparse(node.func).rpartition(".")[2] in names - own_init:
+                messages += node.args[:1]
+        for message in messages:
+            text = ast.unparse(message)
+            if not is_marked(message, assigned) and not any(
+                where == path and start in text for path, start in UNMARKED
+            ):
+                found.append(f"{where}:{message.lineno}: {text}")
+    return found
+
+
+def test_every_domain_error_in_hub_is_built_from_a_marked_msgid() -> None:
+    # A plain or f-string message is German in every language: the catalogue never sees it.
+    unmarked = unmarked_messages()
+    assert not unmarked, "\n".join(unmarked)
+
+
+def test_the_check_tells_a_marked_message_from_a_plain_one() -> None:
+    def marked(source: str, **assigned: str) -> bool:
+        values = {name: [ast.parse(value, mode="eval").body] for name, value in assigned.items()}
+        return is_marked(ast.parse(source, mode="eval").body, values)
+
+    assert marked('N_("Thema {key} fehlt.")') and marked('N_("a") if new else N_("b")')
+    assert marked("refusal") and marked("_LIMIT", _LIMIT='N_("Zu viele.")')
+    assert not marked('f"Thema {key} fehlt."') and not marked('"; ".join(parts)') and not marked('"a" + "b"')
+    assert not marked("_LIMIT", _LIMIT='"Zu viele."') and not marked('N_("a") if new else "b"')
