@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from hub.consultations import service
+from hub.consultations import service, sessions
 from hub.consultations.models import Booking, ConsultationSeries
 from hub.db import get_session
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import Municipality, StaffUser
+from workers.app import enqueue_send
 
 router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
 
@@ -35,6 +36,7 @@ class SeriesIn(BaseModel):
     questions_allowed: bool = True
     exdates: list[str] = Field(default_factory=list, description="ISO days the recurrence skips.")
     rdates: list[str] = Field(default_factory=list, description="ISO days of extra sessions.")
+    topic_id: int | None = Field(default=None, description="The topic whose subscribers hear of the series.")
 
 
 class SeriesOut(SeriesIn):
@@ -163,3 +165,55 @@ def cancel_booking(
     booking = service.cancel(session, municipality_id=user.municipality_id, booking_id=booking_id)
     session.commit()
     return _booking_out(booking)
+
+
+class MoveIn(BaseModel):
+    day: date = Field(description="The new day, in the town's calendar.")
+    start_time: str = Field(description="HH:MM, the town's local time; the session keeps its length.")
+
+
+class SessionChangeOut(BaseModel):
+    id: int
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    told: int = Field(description="Booked citizens a message was queued to.")
+    unreached: list[str] = Field(description="References of bookings whose citizen no channel reaches: call them.")
+
+
+def _changed(session: Session, user: StaffUser, session_id: int, told: sessions.Told) -> SessionChangeOut:
+    """Commits the change with its messages, then hands the messages to the workers."""
+    session.commit()
+    for message_id in told.message_ids:
+        enqueue_send(message_id)
+    held = sessions.get_session(session, municipality_id=user.municipality_id, session_id=session_id)
+    assert held.id is not None
+    return SessionChangeOut(
+        id=held.id, status=held.status, starts_at=held.starts_at, ends_at=held.ends_at, told=len(told.message_ids),
+        unreached=[booking.reference for booking in told.unreached],
+    )  # fmt: skip
+
+
+@router.post("/sessions/{session_id}/cancel", response_model=SessionChangeOut)
+def cancel_session(
+    session_id: int,
+    user: StaffUser = Depends(require_permission("consultations.write")),
+    session: Session = Depends(get_session),
+) -> SessionChangeOut:
+    """Cancels the session and its bookings; each booked citizen is told and offered the next free slots."""
+    told = sessions.cancel_session(session, municipality=_town(session, user), session_id=session_id)
+    return _changed(session, user, session_id, told)
+
+
+@router.post("/sessions/{session_id}/move", response_model=SessionChangeOut)
+def move_session(
+    session_id: int,
+    body: MoveIn,
+    user: StaffUser = Depends(require_permission("consultations.write")),
+    session: Session = Depends(get_session),
+) -> SessionChangeOut:
+    """Moves the session with its bookings to another day and time; each booked citizen is told."""
+    told = sessions.move_session(
+        session, municipality=_town(session, user), session_id=session_id, day=body.day, start_time=body.start_time
+    )
+    return _changed(session, user, session_id, told)

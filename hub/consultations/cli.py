@@ -1,14 +1,16 @@
-"""`rathaus consultations ...`: the town's consultation series and their upcoming sessions with bookings."""
+"""`rathaus consultations ...`: the town's consultation series, their sessions with bookings, cancelling one."""
 
 from __future__ import annotations
 
 import click
 
 from hub.consultations import service
+from hub.consultations import sessions as held_sessions
 from hub.consultations.recurrence import zone
 from hub.db import session_scope
 from hub.errors import DomainError
 from hub.tenancy.service import get_municipality
+from workers.app import enqueue_send
 
 
 @click.group()
@@ -52,3 +54,21 @@ def sessions(series_id: int, slug: str | None) -> None:
                         click.echo(f"  {slot.slot.starts_at.astimezone(tz):%H:%M}\t{booking.reference}\t{booking.name}")
     except DomainError as error:
         raise click.ClickException(str(error)) from None
+
+
+@consultations.command("cancel-session")
+@click.argument("session_id", type=int)
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out with one only.")
+def cancel_session(session_id: int, slug: str | None) -> None:
+    """Cancels a session and its bookings; every booked citizen is told on their channel, with free slots offered."""
+    try:
+        with session_scope() as session:
+            municipality = get_municipality(session, slug=slug)
+            told = held_sessions.cancel_session(session, municipality=municipality, session_id=session_id)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+    for message_id in told.message_ids:
+        enqueue_send(message_id)
+    click.echo(f"Abgesagt; {len(told.message_ids)} Buchende benachrichtigt.")
+    for booking in told.unreached:
+        click.echo(f"Nicht erreichbar, bitte anrufen: {booking.reference}\t{booking.name}")

@@ -8,8 +8,11 @@ from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hub.db import UtcDateTime, utcnow
+from hub.i18n import N_
 
 LOCATIONS = ("video", "phone", "in_person")
+# What staff and calendars read for each, German msgids.
+LOCATION_LABELS = {"video": N_("Videogespräch"), "phone": N_("Telefon"), "in_person": N_("Vor Ort")}
 BOOKING_STATES = ("booked", "cancelled", "no_show", "attended")
 
 
@@ -68,6 +71,9 @@ class ConsultationSession(SQLModel, table=True):
     starts_at: datetime = Field(sa_type=UtcDateTime)
     ends_at: datetime = Field(sa_type=UtcDateTime)
     status: str = Field(default="scheduled", max_length=16, description="scheduled or cancelled")
+    moved_from: datetime | None = Field(
+        default=None, sa_type=UtcDateTime, description="The occurrence it stands for, once staff moved it elsewhere."
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
@@ -120,4 +126,17 @@ class BookingReminder(SQLModel, table=True):
     booking_id: int = Field(foreign_key="booking.id", index=True)
     hours_before: int
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """The unguessable token of an iCalendar feed: one per series, or one per host for all the series they hold."""
+
+    __tablename__ = "consultation_calendar_feed"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    series_id: int | None = Field(default=None, foreign_key="consultation_series.id", unique=True)
+    host_user_id: int | None = Field(default=None, foreign_key="staffuser.id", unique=True)
+    token: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

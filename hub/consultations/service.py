@@ -23,6 +23,7 @@ from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.i18n import N_
 from hub.inbox.service import next_reference
+from hub.subscribers.models import Topic
 from hub.subscribers.verification import normalise_phone
 from hub.tenancy.models import Municipality, StaffUser, Team
 
@@ -52,6 +53,7 @@ class SeriesDraft:
     questions_allowed: bool = True
     exdates: list[str] = field(default_factory=list)
     rdates: list[str] = field(default_factory=list)
+    topic_id: int | None = None
 
 
 def _check_draft(session: Session, municipality: Municipality, draft: SeriesDraft) -> None:
@@ -72,6 +74,9 @@ def _check_draft(session: Session, municipality: Municipality, draft: SeriesDraf
     )
     if host is None or host.municipality_id != municipality.id:
         raise InvalidInput(N_("Die angegebene Person oder das Team gibt es in dieser Gemeinde nicht."))
+    topic = session.get(Topic, draft.topic_id) if draft.topic_id is not None else None
+    if draft.topic_id is not None and (topic is None or topic.municipality_id != municipality.id):
+        raise InvalidInput(N_("Das angegebene Thema gibt es in dieser Gemeinde nicht."))
     if not draft.slot_minutes >= MIN_SLOT_MINUTES:
         raise InvalidInput(
             N_("Ein Termin dauert mindestens {min_slot_minutes} Minuten."), min_slot_minutes=MIN_SLOT_MINUTES
@@ -121,6 +126,7 @@ def define_series(session: Session, *, municipality: Municipality, draft: Series
         opens_days_before=draft.opens_days_before,
         closes_hours_before=draft.closes_hours_before,
         questions_allowed=draft.questions_allowed,
+        topic_id=draft.topic_id,
     )
     session.add(series)
     session.flush()
@@ -140,7 +146,9 @@ def ensure_sessions(
     """Writes the sessions (and their slots) that the booking window has reached; returns every session in it.
 
     Commits what it wrote. Safe to run at once in several processes: when another one wrote a
-    session first, this transaction is rolled back and the sessions are read again.
+    session first, this transaction is rolled back and the sessions are read again. A session
+    staff moved stands for the occurrence it was moved from (and holds the time it was moved to),
+    so the recurrence does not write that occurrence again.
     """
     assert series.id is not None
     now = now or utcnow()
@@ -151,15 +159,17 @@ def ensure_sessions(
         between=(now.date() - timedelta(days=1), horizon.date() + timedelta(days=1)),
     )  # fmt: skip
     wanted = [occurrence for occurrence in found if now <= occurrence.starts_at <= horizon]
-    existing = {
-        row.starts_at: row
-        for row in session.exec(
-            select(ConsultationSession).where(
-                ConsultationSession.series_id == series.id,
-                col(ConsultationSession.starts_at).in_([occurrence.starts_at for occurrence in wanted]),
-            )
+    times = [occurrence.starts_at for occurrence in wanted]
+    existing: dict[datetime, ConsultationSession] = {}
+    for row in session.exec(
+        select(ConsultationSession).where(
+            ConsultationSession.series_id == series.id,
+            col(ConsultationSession.starts_at).in_(times) | col(ConsultationSession.moved_from).in_(times),
         )
-    }
+    ):
+        existing[row.starts_at] = row
+        if row.moved_from is not None:
+            existing[row.moved_from] = row
     for occurrence in wanted:
         if occurrence.starts_at in existing:
             continue
@@ -183,7 +193,8 @@ def ensure_sessions(
             start += step
         existing[occurrence.starts_at] = written
     session.commit()
-    return [existing[occurrence.starts_at] for occurrence in wanted]
+    # A session moved onto another occurrence's time stands for both: listed once.
+    return list({existing[occurrence.starts_at].id: existing[occurrence.starts_at] for occurrence in wanted}.values())
 
 
 @dataclass(frozen=True)
@@ -265,12 +276,23 @@ class SessionView:
     def free(self) -> int:
         return sum(view.slot.capacity - view.slot.booked for view in self.slots)
 
+    @property
+    def booked(self) -> int:
+        return sum(view.slot.booked for view in self.slots)
+
 
 def upcoming(
     session: Session, *, series: ConsultationSeries, municipality: Municipality, now: datetime | None = None
 ) -> list[SessionView]:
     """The series' sessions in the booking window, each with its slots and their live bookings."""
     held = ensure_sessions(session, series=series, municipality=municipality, now=now)
+    return session_views(session, held=held)
+
+
+def session_views(
+    session: Session, *, held: list[ConsultationSession], states: tuple[str, ...] = ("booked",)
+) -> list[SessionView]:
+    """Each session with its slots and their bookings in `states` (the live ones unless told otherwise)."""
     ids = [row.id for row in held]
     slots = session.exec(
         select(ConsultationSlot)
@@ -278,7 +300,9 @@ def upcoming(
         .order_by(col(ConsultationSlot.starts_at))
     ).all()
     bookings = session.exec(
-        select(Booking).where(col(Booking.session_id).in_(ids), Booking.status == "booked").order_by(col(Booking.id))
+        select(Booking)
+        .where(col(Booking.session_id).in_(ids), col(Booking.status).in_(states))
+        .order_by(col(Booking.id))
     ).all()
     by_slot: dict[int, list[Booking]] = {}
     for booking in bookings:

@@ -27,9 +27,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subscribers.erase": frozenset({"admin"}),
     "reports.read": frozenset({"admin", "mayor", "viewer"}),
     "consultations.read": _EVERYONE,
-    # Booking for a citizen, cancelling, notes on bookings.
+    # Booking for a citizen, cancelling, notes on bookings; cancelling and moving a session (the clerks run them).
     "consultations.write": _WRITERS,
-    # Defining, moving and cancelling whole series and sessions.
+    # Defining whole series, and renewing a series' calendar link.
     "consultations.define": _LEADERS,
     "admin": frozenset({"admin"}),
     # Every signed-in person: their own account (password, second factor, language).

@@ -23,6 +23,7 @@ NAVIGATION = (
     ("/app/inbox", N_("Posteingang"), "inbox.read"),
     ("/app/broadcasts", N_("Rundsendungen"), "broadcasts.read"),
     ("/app/subscribers", N_("Abonnenten"), "subscribers.read"),
+    ("/app/consultations", N_("Sprechstunden"), "consultations.read"),
     ("/app/reports", N_("Berichte"), "reports.read"),
     ("/app/admin", N_("Verwaltung"), "admin"),
 )

@@ -26,7 +26,7 @@ from hub.app import create_app
 from hub.broadcasts.api import DraftIn
 from hub.broadcasts.models import Broadcast
 from hub.consultations import service as consultations
-from hub.consultations.api import BookingIn, SeriesIn
+from hub.consultations.api import BookingIn, MoveIn, SeriesIn
 from hub.consultations.models import Booking, ConsultationSeries
 from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
@@ -222,6 +222,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "series_id": lambda rows: rows.series.id,
     "slot_id": lambda rows: rows.booking.slot_id,
     "booking_id": lambda rows: rows.booking.id,
+    "session_id": lambda rows: rows.booking.session_id,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
@@ -241,6 +242,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
         "host_user_id": rows.user.id,
     },
     BookingIn: lambda _rows: {"name": "Probe", "email": "probe@buerger.example"},
+    MoveIn: lambda _rows: {"day": "2030-01-08", "start_time": "09:00"},
 }
 
 

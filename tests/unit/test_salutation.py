@@ -29,6 +29,14 @@ GREETING_TEMPLATES = {
         "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "S-ABC123",
         "location": "in_person", "address": "Rathaus, Zimmer 12", "short": False,
     },
+    "consultation_cancelled.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "S-ABC123",
+        "offered": ["08.12.2026 17:00"], "short": False,
+    },
+    "consultation_moved.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "before": "01.12.2026 17:00", "when": "02.12.2026 17:00",
+        "reference": "S-ABC123", "short": False,
+    },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
