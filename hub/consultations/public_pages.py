@@ -16,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from hub.consultations import web_booking
+from hub.consultations.recurrence import zone
 from hub.consultations.web_booking import Outcome
 from hub.db import get_session
-from hub.errors import DomainError, InvalidInput
+from hub.errors import DomainError
 from hub.i18n import language_of, translate
 from hub.settings import get_settings
 from hub.subscribers import signed_links, verification
@@ -85,7 +86,7 @@ def show_series(
     return render(
         request, "citizen/consultation_series.html", title=series.title, municipality=municipality.name,
         slug=municipality.slug, series=series, days=[(_day(request, day), day.slots) for day in days],
-        timezone=web_booking.zone(municipality.timezone),
+        timezone=zone(municipality.timezone),
     )  # fmt: skip
 
 
@@ -99,7 +100,6 @@ def _form(
         request, "citizen/consultation_book.html", status_code=error.status_code if error else 200,
         title=translate(request, "Termin buchen"), municipality=municipality.name, slug=municipality.slug,
         slot=view, values=values, error=message,
-        field=getattr(error, "field", None) if isinstance(error, InvalidInput) else None,
     )  # fmt: skip
 
 
@@ -127,26 +127,19 @@ def send_booking_form(
 ) -> Response:
     """Sends the code by SMS (or the link by mail); nothing is booked before the address is proven."""
     values = {"name": name, "way": way, "phone": phone, "email": email, "concern": concern}
-    language = language_of(request)
     try:
-        asked, series = web_booking.check_request(
-            session, municipality=municipality, slot_id=slot_id, name=name, concern=concern
-        )
-        if way == "email":
-            web_booking.mail_link(
-                session, settings=get_settings(), municipality=municipality, request=asked, series=series,
-                email=email, language=language, client_ip=client_address(request),
-            )  # fmt: skip
-            return RedirectResponse(f"/sprechstunden/{municipality.slug}/email/gesendet", status_code=303)
-        started = web_booking.ask_for_code(
-            session, municipality=municipality, request=asked, phone=phone, language=language,
-            client_ip=client_address(request),
+        asked, started = web_booking.start(
+            session, settings=get_settings(), municipality=municipality, slot_id=slot_id, name=name, concern=concern,
+            way=way, phone=phone, email=email, language=language_of(request), client_ip=client_address(request),
         )  # fmt: skip
     except DomainError as error:
         session.rollback()
         return _form(request, session, municipality, slot_id, values=values, error=error)
+    if started is None:
+        return RedirectResponse(f"/sprechstunden/{municipality.slug}/email/gesendet", status_code=303)
     response = RedirectResponse(f"/sprechstunden/{municipality.slug}/code", status_code=303)
-    _remember(request, response, municipality, p=started.phone, s=slot_id, n=asked.name, q=asked.concern, l=language)
+    _remember(request, response, municipality, p=started.phone, s=slot_id, n=asked.name, q=asked.concern,
+              l=language_of(request))  # fmt: skip
     return response
 
 
@@ -174,8 +167,7 @@ def code_form(request: Request, municipality: Municipality = Depends(_municipali
     return _code_form(request, municipality, state)
 
 
-def _after(request: Request, session: Session, municipality: Municipality, outcome: Outcome,
-           asked: web_booking.Request) -> Response:  # fmt: skip
+def _after(request: Request, municipality: Municipality, outcome: Outcome) -> Response:
     """To the booking's page; or, the slot gone, the next free ones, bookable at once by the proven citizen."""
     if outcome.booking is not None:
         token = web_booking.link_token(outcome.booking, outcome.reached_on)
@@ -189,6 +181,7 @@ def _after(request: Request, session: Session, municipality: Municipality, outco
         slug=municipality.slug, error=outcome.refusal.text(language_of(request)),
         alternatives=web_booking.local_slots(outcome.alternatives, municipality),
     )  # fmt: skip
+    asked = outcome.request
     _remember(request, response, municipality, c=outcome.contact_id, r=outcome.reached_on, n=asked.name,
               q=asked.concern, l=language_of(request))  # fmt: skip
     return response
@@ -212,8 +205,7 @@ def check_code(
     except DomainError as error:
         session.rollback()
         return _code_form(request, municipality, state, error=error)
-    asked = web_booking.Request(slot_id=int(state["s"]), name=state["n"], concern=state.get("q"))
-    return _after(request, session, municipality, outcome, asked)
+    return _after(request, municipality, outcome)
 
 
 @router.post("/code/neu", response_class=HTMLResponse)
@@ -244,12 +236,12 @@ def take_instead(
     state = _recall(request, municipality)
     if state is None or "c" not in state:
         return _start(municipality)
-    asked = web_booking.Request(slot_id=slot_id, name=state["n"], concern=state.get("q"))
     outcome = web_booking.book_proven(
         session, settings=get_settings(), municipality=municipality, contact_id=int(state["c"]),
-        reached_on=state["r"], request=asked, language=state["l"],
+        reached_on=state["r"], request=web_booking.Request(slot_id=slot_id, name=state["n"], concern=state.get("q")),
+        language=state["l"],
     )  # fmt: skip
-    return _after(request, session, municipality, outcome, asked)
+    return _after(request, municipality, outcome)
 
 
 @router.get("/email/gesendet", response_class=HTMLResponse)
@@ -286,8 +278,7 @@ def confirm(
     session: Session = Depends(get_session),
 ) -> Response:
     outcome = web_booking.confirm_mail_link(session, settings=get_settings(), municipality=municipality, token=token)
-    asked, _address, _language = web_booking.read_mail_link(municipality=municipality, token=token)
-    return _after(request, session, municipality, outcome, asked)
+    return _after(request, municipality, outcome)
 
 
 @router.get("/buchung/{token}", response_class=HTMLResponse)
@@ -353,7 +344,7 @@ def _move_page(
         request, "citizen/consultation_move.html", status_code=error.status_code if error else 200,
         title=translate(request, "Termin verschieben"), municipality=municipality.name, view=view,
         path=web_booking.booking_path(municipality, token), days=[(_day(request, day), day.slots) for day in days],
-        timezone=web_booking.zone(municipality.timezone), error=error.text(language_of(request)) if error else None,
+        timezone=zone(municipality.timezone), error=error.text(language_of(request)) if error else None,
     )  # fmt: skip
 
 

@@ -303,6 +303,25 @@ def upcoming(
     ]
 
 
+def check_booking(
+    session: Session, *, municipality: Municipality, slot_id: int, name: str, concern: str | None
+) -> tuple[ConsultationSlot, ConsultationSession, ConsultationSeries]:
+    """The slot, its session and series, if the slot is the town's and the request fits the series.
+
+    What is checked here is what the citizen typed; whether the slot can be had now, book() checks.
+    """
+    slot = session.get(ConsultationSlot, slot_id)
+    held = session.get(ConsultationSession, slot.session_id) if slot else None
+    series = session.get(ConsultationSeries, held.series_id) if held else None
+    if slot is None or held is None or series is None or series.municipality_id != municipality.id:
+        raise NotFound(N_("Diesen Termin gibt es nicht."))
+    if not name.strip():
+        raise InvalidInput(N_("Bitte geben Sie Ihren Namen an."))
+    if (concern or "").strip() and not series.questions_allowed:
+        raise InvalidInput(N_("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden."))
+    return slot, held, series
+
+
 def book(
     session: Session,
     *,
@@ -323,15 +342,7 @@ def book(
     """
     assert municipality.id is not None
     now = now or utcnow()
-    slot = session.get(ConsultationSlot, slot_id)
-    held = session.get(ConsultationSession, slot.session_id) if slot else None
-    series = session.get(ConsultationSeries, held.series_id) if held else None
-    if slot is None or held is None or series is None or series.municipality_id != municipality.id:
-        raise NotFound(N_("Diesen Termin gibt es nicht."))
-    if not name.strip():
-        raise InvalidInput(N_("Bitte geben Sie Ihren Namen an."))
-    if concern and not series.questions_allowed:
-        raise InvalidInput(N_("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden."))
+    slot, held, series = check_booking(session, municipality=municipality, slot_id=slot_id, name=name, concern=concern)
     if held.status != "scheduled" or not series.active:
         raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
     if slot.starts_at <= now:

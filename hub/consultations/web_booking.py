@@ -24,7 +24,7 @@ from hub.consultations.recurrence import zone
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
-from hub.errors import Conflict, DomainError, InvalidInput, NotFound
+from hub.errors import Conflict, DomainError, NotFound
 from hub.i18n import N_
 from hub.inbox.service import queue_outbound
 from hub.settings import Settings
@@ -60,17 +60,10 @@ class Request:
 def check_request(
     session: Session, *, municipality: Municipality, slot_id: int, name: str, concern: str | None
 ) -> tuple[Request, ConsultationSeries]:
-    """Refuses what booking would refuse anyway before the citizen is sent anything; the rest book() checks."""
-    assert municipality.id is not None
-    slot = session.get(ConsultationSlot, slot_id)
-    held = session.get(ConsultationSession, slot.session_id) if slot else None
-    series = session.get(ConsultationSeries, held.series_id) if held else None
-    if slot is None or held is None or series is None or series.municipality_id != municipality.id:
-        raise NotFound(N_("Diesen Termin gibt es nicht."))
-    if not name.strip():
-        raise InvalidInput(N_("Bitte geben Sie Ihren Namen an."))
-    if (concern or "").strip() and not series.questions_allowed:
-        raise InvalidInput(N_("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden."))
+    """Refuses what booking would refuse anyway before the citizen is sent anything, a full slot too."""
+    slot, _held, series = service.check_booking(
+        session, municipality=municipality, slot_id=slot_id, name=name, concern=concern
+    )
     if slot.booked >= slot.capacity:
         raise service.SlotTaken(
             service.free_slots(session, series=series, limit=service.ALTERNATIVES), municipality.timezone
@@ -84,6 +77,7 @@ class Outcome:
 
     contact_id: int
     reached_on: str  # the kind of address proven: "phone" or "email"
+    request: Request
     booking: Booking | None = None
     refusal: DomainError | None = None
     alternatives: tuple[service.FreeSlot, ...] = ()
@@ -109,33 +103,59 @@ def book_proven(
         )
     ).first()
     if held is not None:
-        return Outcome(contact_id=contact_id, reached_on=reached_on, booking=held)
+        return Outcome(contact_id=contact_id, reached_on=reached_on, request=request, booking=held)
     try:
         booking = service.book(
             session, municipality=municipality, slot_id=request.slot_id, contact_id=contact_id, name=request.name,
             concern=request.concern, reached_on=reached_on,
         )  # fmt: skip
-    except (service.SlotTaken, Conflict) as refusal:
-        slot = session.get(ConsultationSlot, request.slot_id)
-        held_session = session.get(ConsultationSession, slot.session_id) if slot else None
-        series = session.get(ConsultationSeries, held_session.series_id) if held_session else None
-        offered = (
-            refusal.alternatives
-            if isinstance(refusal, service.SlotTaken)
-            else service.free_slots(session, series=series, limit=service.ALTERNATIVES)
-            if series
-            else []
+    except Conflict as refusal:
+        # A slot taken names the next free ones; closed or cancelled meanwhile, the same are offered.
+        offered = refusal.alternatives if isinstance(refusal, service.SlotTaken) else _next_free(session, request)
+        return Outcome(
+            contact_id=contact_id, reached_on=reached_on, request=request, refusal=refusal, alternatives=tuple(offered)
         )
-        return Outcome(contact_id=contact_id, reached_on=reached_on, refusal=refusal, alternatives=tuple(offered))
     contact = session.get(Contact, contact_id)
     if contact is not None:
-        contact.language = language
+        contact.language = language  # the confirmation and the reminders speak the language of the page they booked on
     message_id = queue_confirmation(session, settings=settings, municipality=municipality, booking=booking,
                                     reached_on=reached_on)  # fmt: skip
     session.commit()
     if message_id is not None:
         enqueue_send(message_id)
-    return Outcome(contact_id=contact_id, reached_on=reached_on, booking=booking)
+    return Outcome(contact_id=contact_id, reached_on=reached_on, request=request, booking=booking)
+
+
+def _next_free(session: Session, request: Request) -> list[service.FreeSlot]:
+    slot = session.get(ConsultationSlot, request.slot_id)
+    held = session.get(ConsultationSession, slot.session_id) if slot else None
+    series = session.get(ConsultationSeries, held.series_id) if held else None
+    return service.free_slots(session, series=series, limit=service.ALTERNATIVES) if series else []
+
+
+def start(
+    session: Session,
+    *,
+    settings: Settings,
+    municipality: Municipality,
+    slot_id: int,
+    name: str,
+    concern: str | None,
+    way: str,
+    phone: str,
+    email: str,
+    language: str,
+    client_ip: str | None,
+) -> tuple[Request, verification.Started | None]:
+    """Checks the request and sends the proof: a code by SMS (the Started answered), or by `way` "email" a link."""
+    request, series = check_request(session, municipality=municipality, slot_id=slot_id, name=name, concern=concern)
+    if way == "email":
+        mail_link(session, settings=settings, municipality=municipality, request=request, series=series, email=email,
+                  language=language, client_ip=client_ip)  # fmt: skip
+        return request, None
+    return request, ask_for_code(
+        session, municipality=municipality, request=request, phone=phone, language=language, client_ip=client_ip
+    )
 
 
 # By phone: a code with this module's purpose
@@ -186,10 +206,9 @@ def check_code(
     """Checks the code (its tries and limits are the verification's) and books what it was asked for."""
     proven = verification.verify_code(
         session, municipality=municipality, phone=phone, code=code, client_ip=client_ip, user_agent=user_agent,
-        language=language,
+        language=language, purpose=BOOKING_PURPOSE,
     )  # fmt: skip
-    if not isinstance(proven.result, Request):
-        raise InvalidInput(N_("Dieser Code gehört nicht zu einer Buchung. Bitte fordern Sie einen neuen an."))
+    assert isinstance(proven.result, Request)
     return book_proven(
         session, settings=settings, municipality=municipality, contact_id=proven.contact_id, reached_on="phone",
         request=proven.result, language=language,
@@ -228,8 +247,8 @@ def mail_link(
 def read_mail_link(*, municipality: Municipality, token: str) -> tuple[Request, str, str]:
     """The request, address and language a booking mail's link carries, if it is genuine and for this town."""
     payload = email_opt_in.check_email_confirmation(municipality=municipality, token=token, purpose=EMAIL_PURPOSE)
-    return Request(slot_id=int(payload["s"]), name=str(payload["n"]), concern=payload.get("c")), payload["e"], \
-        payload.get("l", "de")  # fmt: skip
+    request = Request(slot_id=int(payload["s"]), name=str(payload["n"]), concern=payload.get("c"))
+    return request, str(payload["e"]), str(payload.get("l", "de"))
 
 
 def confirm_mail_link(session: Session, *, settings: Settings, municipality: Municipality, token: str) -> Outcome:

@@ -410,6 +410,7 @@ def verify_code(
     user_agent: str | None,
     language: str = "de",
     now: datetime | None = None,
+    purpose: str = SUBSCRIBE,
 ) -> Verified:
     """Checks the code and, if right, does what it was asked for: subscribes the number as asked
     (source "form"), or what the registered purpose does.
@@ -432,7 +433,8 @@ def verify_code(
         )
         .order_by(col(PhoneVerification.created_at).desc())
     ).first()
-    if verification is None:
+    # A code asked for one purpose does nothing for another (a booking's code subscribes no one).
+    if verification is None or verification.request.get("purpose", SUBSCRIBE) != purpose:
         raise InvalidInput(_NO_CODE).in_language(language)
     language = verification.request.get("language", language)
     if verification.expires_at <= now:
@@ -463,8 +465,7 @@ def verify_code(
     if used.rowcount == 0:  # type: ignore[attr-defined]
         raise InvalidInput(_NO_CODE).in_language(language)
     evidence = {"ip": client_ip, "user_agent": (user_agent or "")[:300], "verification_id": verification.id}
-    purpose = _PURPOSES[verification.request.get("purpose", SUBSCRIBE)]
-    return purpose.apply(session, municipality, verification, evidence)
+    return _PURPOSES[purpose].apply(session, municipality, verification, evidence)
 
 
 def _subscribe(

@@ -20,10 +20,13 @@ from hub.consultations import service
 from hub.consultations.models import Booking, ConsultationSeries, ConsultationSlot
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
+from hub.errors import InvalidInput
 from hub.inbox.models import Conversation, Message
 from hub.inbox.outbound import send_message
 from hub.settings import get_settings
+from hub.subscribers import verification
 from hub.subscribers.demo import seed_subscriber_demo
+from hub.subscribers.models import Subscription
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality, Team
 from hub.web.security import CSRF_COOKIE
@@ -138,9 +141,13 @@ def test_booking_by_phone_code_confirms_by_sms_with_links(session: Session, town
         citizen, "/sprechstunden/musterdorf/code", {"code": "000000" if code_for(town) != "000000" else "1" * 6}
     )
     assert wrong.status_code == 422 and "Der Code stimmt nicht" in wrong.text
+    with pytest.raises(InvalidInput, match="keinen gültigen Code"):  # a booking's code subscribes no one
+        verification.verify_code(session, municipality=town.municipality, phone=PHONE, code=code_for(town),
+                                 client_ip=None, user_agent=None)  # fmt: skip
     done = form(citizen, "/sprechstunden/musterdorf/code", {"code": code_for(town)}, follow_redirects=False)
     assert done.status_code == 303 and "/sprechstunden/musterdorf/buchung/" in done.headers["location"]
     booking = session.exec(select(Booking)).one()
+    assert session.exec(select(Subscription)).first() is None
     confirmation = citizen.get(done.headers["location"]).text
     assert booking.reference in confirmation and "Ihr Termin ist gebucht" in confirmation
     assert "termin.ics" in confirmation and "/absagen" in confirmation and "/verschieben" in confirmation
