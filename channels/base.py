@@ -352,6 +352,8 @@ class OutboundMessage:
     `status_callback`: where the provider should report delivery (Webhook.status_reports).
     `automated`: an automatic answer (acknowledgement), marked so robots do not answer it.
     `sender_name`: who writes, where the channel shows a sender's name.
+    `attachments`: files with their bytes (a calendar entry), carried where mail is
+    (supports_subject); other channels send the text alone.
     """
 
     to: str
@@ -367,6 +369,7 @@ class OutboundMessage:
     choices: tuple[Choice, ...] = ()
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -429,7 +432,7 @@ class ChannelAdapter(Protocol):
     - Capabilities: `max_body_chars`; `max_segments`, None unless the text is sent and paid
       in parts (SMS: then short texts are chosen); `supports_media`; `supports_choices`
       (buttons); `supports_subject` (a subject line, and with it what mail has: an HTML
-      alternative, header fields, threading on message ids); `reply_window`, how long after
+      alternative, header fields, attached files, threading on message ids); `reply_window`, how long after
       the citizen's last message the channel may be written to unprompted (None: any time);
       `rate_per_second`, the provider's send limit per account.
     - `consent_source`: what a subscription made by writing on it records as its source

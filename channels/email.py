@@ -306,6 +306,13 @@ class EmailAdapter(ChannelAdapter):
         mail.set_content(message.text, cte="quoted-printable")
         if message.html is not None:
             mail.add_alternative(message.html, subtype="html", cte="quoted-printable")
+        for attachment in message.attachments:
+            if attachment.data is None:
+                continue  # a provider's URL is nothing a mail can carry
+            maintype, _, subtype = attachment.content_type.partition("/")
+            mail.add_attachment(
+                attachment.data, maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename
+            )
         return mail
 
 

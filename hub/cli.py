@@ -266,6 +266,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
     from hub.demo import (
         DEMO_ADMIN,
         DEMO_PASSWORD,
+        DEMO_SLUG,
         has_conversations,
         register_with_sandbox,
         seed_demo,
@@ -296,6 +297,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  API-Token:  {token}\n"
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
             f"                {settings.public_url}/api/v1/conversations\n"
+            f"  Bürgerseiten: {settings.public_url}/abo/{DEMO_SLUG}  {settings.public_url}/sprechstunden/{DEMO_SLUG}\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
         )

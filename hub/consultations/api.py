@@ -58,6 +58,7 @@ class BookingOut(BaseModel):
     contact_id: int
     name: str
     concern: str | None
+    conversation_id: int | None = Field(description="The inbox case the concern opened, for staff to prepare.")
     status: str
     created_at: datetime
 

@@ -112,6 +112,9 @@ class Booking(SQLModel, table=True):
     concern: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     status: str = Field(default="booked", max_length=16, description="booked, cancelled, no_show or attended")
     staff_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversation.id", description="The inbox case the concern given at booking opened."
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 

@@ -1,9 +1,9 @@
-"""This domain's routers for hub.app: the consultation JSON routes, the staff pages and the calendar feeds."""
+"""This domain's routers for hub.app: JSON routes, staff pages, calendar feeds and the citizens' booking pages."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.consultations import api, calendar, staff_pages
+from hub.consultations import api, calendar, public_pages, staff_pages
 
-ROUTERS: tuple[APIRouter, ...] = (api.router, staff_pages.router, calendar.feed_router)
+ROUTERS: tuple[APIRouter, ...] = (api.router, staff_pages.router, calendar.feed_router, public_pages.router)

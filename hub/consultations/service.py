@@ -12,11 +12,19 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from hub.consultations.models import LOCATIONS, Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
+from hub.consultations.concerns import open_concern
+from hub.consultations.models import (
+    LOCATIONS,
+    Booking,
+    BookingReminder,
+    ConsultationSeries,
+    ConsultationSession,
+    ConsultationSlot,
+)
 from hub.consultations.recurrence import check_definition, clock_time, occurrences, zone
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
@@ -237,17 +245,20 @@ def free_slots(
     ]
 
 
+_TAKEN = N_("Dieser Termin ist inzwischen vergeben. Freie Termine: {offered}.")
+_TAKEN_ALL = N_("Dieser Termin ist inzwischen vergeben, und es sind keine Termine mehr frei.")
+
+
 class SlotTaken(Conflict):
     """The slot filled up meanwhile; `alternatives` are the next free ones of the series, named in the message."""
 
     def __init__(self, alternatives: list[FreeSlot], timezone: str) -> None:
         tz = zone(timezone)
         offered = ", ".join(free.starts_at.astimezone(tz).strftime("%d.%m.%Y %H:%M") for free in alternatives)
-        super().__init__(
-            f"Dieser Termin ist inzwischen vergeben. Freie Termine: {offered}."
-            if alternatives
-            else "Dieser Termin ist inzwischen vergeben, und es sind keine Termine mehr frei."
-        )
+        if alternatives:
+            super().__init__(_TAKEN, offered=offered)
+        else:
+            super().__init__(_TAKEN_ALL)
         self.alternatives = alternatives
 
 
@@ -316,6 +327,25 @@ def session_views(
     ]
 
 
+def check_booking(
+    session: Session, *, municipality: Municipality, slot_id: int, name: str, concern: str | None
+) -> tuple[ConsultationSlot, ConsultationSession, ConsultationSeries]:
+    """The slot, its session and series, if the slot is the town's and the request fits the series.
+
+    What is checked here is what the citizen typed; whether the slot can be had now, book() checks.
+    """
+    slot = session.get(ConsultationSlot, slot_id)
+    held = session.get(ConsultationSession, slot.session_id) if slot else None
+    series = session.get(ConsultationSeries, held.series_id) if held else None
+    if slot is None or held is None or series is None or series.municipality_id != municipality.id:
+        raise NotFound(N_("Diesen Termin gibt es nicht."))
+    if not name.strip():
+        raise InvalidInput(N_("Bitte geben Sie Ihren Namen an."))
+    if (concern or "").strip() and not series.questions_allowed:
+        raise InvalidInput(N_("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden."))
+    return slot, held, series
+
+
 def book(
     session: Session,
     *,
@@ -324,24 +354,19 @@ def book(
     contact_id: int,
     name: str,
     concern: str | None = None,
+    reached_on: str | None = None,
     now: datetime | None = None,
 ) -> Booking:
     """Takes a place in the slot for the citizen, or refuses with the reason; a refusal leaves nothing stored.
 
+    A concern opens a case in the inbox for the series' host, on the channel of `reached_on`
+    (the kind of address the citizen gave, e.g. "phone"), else the first one that reaches them.
     On a refusal the session's transaction is rolled back, since the place may already have
     been counted; the caller commits a booking that was made.
     """
     assert municipality.id is not None
     now = now or utcnow()
-    slot = session.get(ConsultationSlot, slot_id)
-    held = session.get(ConsultationSession, slot.session_id) if slot else None
-    series = session.get(ConsultationSeries, held.series_id) if held else None
-    if slot is None or held is None or series is None or series.municipality_id != municipality.id:
-        raise NotFound(N_("Diesen Termin gibt es nicht."))
-    if not name.strip():
-        raise InvalidInput(N_("Bitte geben Sie Ihren Namen an."))
-    if concern and not series.questions_allowed:
-        raise InvalidInput(N_("Zu dieser Sprechstunde können vorab keine Fragen gestellt werden."))
+    slot, held, series = check_booking(session, municipality=municipality, slot_id=slot_id, name=name, concern=concern)
     if held.status != "scheduled" or not series.active:
         raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
     if slot.starts_at <= now:
@@ -374,6 +399,8 @@ def book(
         session.rollback()
         raise Conflict(N_("Sie haben für diese Sprechstunde schon einen Termin.")) from None
     session.expire(slot)
+    if booking.concern:
+        open_concern(session, booking=booking, series=series, reached_on=reached_on, now=now)
     return booking
 
 
@@ -398,12 +425,71 @@ def book_for(
     elif email and _EMAIL.fullmatch(email.strip()):
         kind, address = "email", email.strip().lower()
     else:
-        raise InvalidInput("Bitte geben Sie eine Telefonnummer oder eine gültige E-Mail-Adresse an.")
+        raise InvalidInput(N_("Bitte geben Sie eine Telefonnummer oder eine gültige E-Mail-Adresse an."))
     contact = resolve_contact(session, municipality_id=municipality.id, kind=kind, address=address, display_name=name)
     assert contact.id is not None
     return book(
-        session, municipality=municipality, slot_id=slot_id, contact_id=contact.id, name=name, concern=concern, now=now
+        session, municipality=municipality, slot_id=slot_id, contact_id=contact.id, name=name, concern=concern,
+        reached_on=kind, now=now,
+    )  # fmt: skip
+
+
+def move(
+    session: Session, *, municipality: Municipality, booking_id: int, slot_id: int, now: datetime | None = None
+) -> Booking:
+    """Moves a live booking to another slot of its series, keeping its reference; refused like a new booking.
+
+    The new place is taken with the same conditional UPDATE as a booking and the old one given
+    back in the same transaction; reminders already sent for the old time are forgotten, so the
+    new time is reminded of. On a refusal the transaction is rolled back; the caller commits.
+    """
+    assert municipality.id is not None
+    now = now or utcnow()
+    booking = session.get(Booking, booking_id)
+    if booking is None or booking.municipality_id != municipality.id:
+        raise NotFound(N_("Diese Buchung gibt es nicht."))
+    if booking.status != "booked":
+        raise Conflict(N_("Diese Buchung ist abgesagt und kann nicht mehr verschoben werden."))
+    held = session.get(ConsultationSession, booking.session_id)
+    slot = session.get(ConsultationSlot, slot_id)
+    target = session.get(ConsultationSession, slot.session_id) if slot else None
+    if slot is None or target is None or held is None or target.series_id != held.series_id:
+        raise NotFound(N_("Diesen Termin gibt es nicht."))
+    if slot_id == booking.slot_id:
+        return booking
+    series = session.get(ConsultationSeries, held.series_id)
+    assert series is not None
+    if target.status != "scheduled" or not series.active:
+        raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
+    if (
+        not now + timedelta(hours=series.closes_hours_before)
+        <= slot.starts_at
+        <= now + timedelta(days=series.opens_days_before)
+    ):
+        raise Conflict(N_("Dieser Termin kann jetzt nicht gebucht werden."))
+    taken = session.execute(
+        update(ConsultationSlot)
+        .where(col(ConsultationSlot.id) == slot.id, col(ConsultationSlot.booked) < col(ConsultationSlot.capacity))
+        .values(booked=ConsultationSlot.booked + 1)
     )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        raise SlotTaken(free_slots(session, series=series, now=now, limit=ALTERNATIVES), municipality.timezone)
+    session.execute(
+        update(ConsultationSlot)
+        .where(col(ConsultationSlot.id) == booking.slot_id)
+        .values(booked=ConsultationSlot.booked - 1)
+    )
+    session.execute(delete(BookingReminder).where(col(BookingReminder.booking_id) == booking.id))
+    assert target.id is not None
+    booking.slot_id, booking.session_id = slot_id, target.id
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(N_("Sie haben für diese Sprechstunde schon einen Termin.")) from None
+    session.expire(slot)
+    return booking
 
 
 def cancel(session: Session, *, municipality_id: int, booking_id: int, now: datetime | None = None) -> Booking:

@@ -13,13 +13,14 @@ from datetime import timedelta
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from channels.base import Attachment as FileAttachment
 from channels.base import Choice, OutboundMessage, PermanentError, window_open
 from channels.registry import adapter_class
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
 from hub.delivery.classes import REPLY
 from hub.delivery.engine import OnOptedOut, OptedOutRecipient, Outcome, Sender
-from hub.inbox.models import Conversation, Message
+from hub.inbox.models import Attachment, Conversation, Message
 from hub.inbox.pipeline import apply_early_reports
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
@@ -81,6 +82,10 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
         status_callback=status_callback_url(settings, account),
         automated=message.automated,
         choices=tuple(Choice(label=choice["label"], payload=choice["payload"]) for choice in message.choices),
+        attachments=tuple(
+            FileAttachment(filename=kept.filename, content_type=kept.content_type, data=kept.data, size=kept.size)
+            for kept in session.exec(select(Attachment).where(Attachment.message_id == message.id))
+        ),
     )
 
 

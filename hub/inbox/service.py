@@ -15,6 +15,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from channels.base import Attachment as FileAttachment
 from channels.base import Choice
 from channels.registry import adapter_class
 from hub.contacts.models import Contact
@@ -115,11 +116,20 @@ def thread_conversation(
         if recent is not None:
             return _reopen_if_resolved(recent, settings, force=True), False
 
+    return open_conversation(
+        session, account=account, contact_id=contact.id, thread_key=thread_key, subject=subject
+    ), True
+
+
+def open_conversation(
+    session: Session, *, account: ChannelAccount, contact_id: int, subject: str | None, thread_key: str | None = None
+) -> Conversation:
+    """A new case of the contact on the account, with its public reference; the caller adds the first message."""
     municipality = session.get(Municipality, account.municipality_id)
-    assert municipality is not None
+    assert municipality is not None and account.id is not None
     conversation = Conversation(
         municipality_id=account.municipality_id,
-        contact_id=contact.id,
+        contact_id=contact_id,
         channel_account_id=account.id,
         thread_key=thread_key,
         reference=next_reference(session, municipality=municipality),
@@ -128,7 +138,7 @@ def thread_conversation(
     )
     session.add(conversation)
     session.flush()
-    return conversation, True
+    return conversation
 
 
 def _reopen_if_resolved(conversation: Conversation, settings: Settings, *, force: bool) -> Conversation:
@@ -263,6 +273,7 @@ def queue_outbound(
     automated: bool = False,
     subject: str | None = None,
     choices: Sequence[Choice] = (),
+    attachments: Sequence[FileAttachment] = (),
 ) -> Message:
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
@@ -272,6 +283,7 @@ def queue_outbound(
     `starting` (account id, contact id), also outside any case.
     Everything the send needs to thread the answer (the comment to answer under, the mail it
     replies to, its own Message-ID) is fixed here, so a retried send is the same message.
+    `attachments` are kept with it where the channel carries files (mail) and left off elsewhere.
     """
     if conversation is not None:
         assert conversation.id is not None
@@ -338,6 +350,16 @@ def queue_outbound(
                 last_inbound.email_message_id,
             ]
     session.add(message)
+    if attachments and adapter.supports_subject:
+        session.flush()
+        assert message.id is not None
+        for attached in attachments:
+            session.add(
+                Attachment(
+                    municipality_id=account.municipality_id, message_id=message.id, filename=attached.filename,
+                    content_type=attached.content_type, size=len(attached.data or b""), data=attached.data,
+                )
+            )  # fmt: skip
     if conversation is not None:
         now = utcnow()
         conversation.last_activity_at = now

@@ -31,6 +31,75 @@ EMAIL_PURPOSE = "email-double-opt-in"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
+def check_address(email: str, language: str) -> str:
+    """The address as stored (trimmed, lower case), or a 422 if it is none, in the form's `language`.
+
+    The language is checked first: like the phone sign-up's, these refusals speak the language
+    the citizen chose on the form.
+    """
+    if language not in LANGUAGES:
+        raise InvalidInput(N_("Unbekannte Sprache {language!r}; erlaubt: de, en."), language=language)
+    address = email.strip().lower()
+    if not _EMAIL.fullmatch(address) or len(address) > 254:
+        raise InvalidInput(N_("{email!r} ist keine gültige E-Mail-Adresse."), email=email).in_language(language)
+    return address
+
+
+def mail_signed_link(
+    session: Session,
+    *,
+    settings: Settings,
+    municipality: Municipality,
+    email: str,
+    language: str,
+    client_ip: str | None,
+    purpose: str,
+    payload: dict[str, Any],
+    path: str,
+    template: str,
+    context: dict[str, Any],
+) -> str:
+    """Mails a link to `path` carrying `payload` signed for `purpose`; nothing is stored until it is followed.
+
+    The link carries the whole request, signed, so an unconfirmed request leaves no trace in
+    the database. `template` names the mail (with its `_subject` beside it), filled with
+    `context`, the greeting, the town's name, the link and how many days it is valid.
+    Returns the address the mail went to.
+    """
+    assert municipality.id is not None
+    address = check_address(email, language)
+    # The form mails whoever is named in it: without limits it would mail a stranger on and on.
+    limiter = shared_limiter(settings)
+    if not (
+        try_acquire(limiter, f"opt-in:ip:{client_ip}", OPT_IN_PER_IP_PER_HOUR, 3600)
+        and try_acquire(limiter, f"opt-in:mail:{address}", OPT_IN_PER_ADDRESS_PER_HOUR, 3600)
+    ):
+        raise TooManyRequests(
+            N_("Zu viele Anmeldeversuche. Bitte versuchen Sie es in einer Stunde noch einmal.")
+        ).in_language(language)
+    account = channel_reaching(session, municipality_id=municipality.id, identity="email")
+    if account is None:
+        raise ChannelUnavailable(N_("E-Mails kann diese Gemeinde derzeit nicht verschicken.")).in_language(language)
+    token = sign_token({**payload, "m": municipality.id, "e": address, "l": language, "ip": client_ip}, purpose=purpose)
+    texts = preference(municipality, "texts")
+    filled = {
+        **context,
+        **greeting(language, context.get("name")),
+        "municipality": municipality.name,
+        "link": f"{settings.public_url.rstrip('/')}{path}?token={token}",
+        "days": CONFIRMATION_VALID_SECONDS // 86400,
+    }
+    stem = template.removesuffix(".txt.j2")
+    message = OutboundMessage(
+        to=address,
+        subject=render_message(f"{stem}_subject.txt.j2", language, overrides=texts, **filled),
+        text=render_message(template, language, overrides=texts, **filled),
+        automated=True,
+    )
+    send_while_waiting(settings, account, message, language=language)
+    return address
+
+
 def request_email_subscription(
     session: Session,
     *,
@@ -42,70 +111,30 @@ def request_email_subscription(
     language: str,
     client_ip: str | None,
 ) -> str:
-    """Mails a signed confirmation link (double opt-in); nothing is stored until it is followed.
-
-    The link carries the whole request, signed, so an unconfirmed request leaves no trace in
-    the database. Returns the address the mail went to.
-    """
+    """Mails a signed confirmation link (double opt-in) for the topics and district chosen."""
     assert municipality.id is not None
-    address = email.strip().lower()
-    if language not in LANGUAGES:
-        raise InvalidInput(N_("Unbekannte Sprache {language!r}; erlaubt: de, en."), language=language)
-    # Like the phone sign-up's, these refusals speak the language the citizen chose on the form.
-    if not _EMAIL.fullmatch(address) or len(address) > 254:
-        raise InvalidInput(N_("{email!r} ist keine gültige E-Mail-Adresse."), email=email).in_language(language)
-    # The form mails whoever is named in it: without limits it would mail a stranger on and on.
-    limiter = shared_limiter(settings)
-    if not (
-        try_acquire(limiter, f"opt-in:ip:{client_ip}", OPT_IN_PER_IP_PER_HOUR, 3600)
-        and try_acquire(limiter, f"opt-in:mail:{address}", OPT_IN_PER_ADDRESS_PER_HOUR, 3600)
-    ):
-        raise TooManyRequests(
-            N_("Zu viele Anmeldeversuche. Bitte versuchen Sie es in einer Stunde noch einmal.")
-        ).in_language(language)
+    check_address(email, language)
     chosen = topics_by_keys(session, municipality_id=municipality.id, words=topics)
     place = district_by_key(session, municipality_id=municipality.id, word=district) if district else None
-    account = channel_reaching(session, municipality_id=municipality.id, identity="email")
-    if account is None:
+    if channel_reaching(session, municipality_id=municipality.id, identity="email") is None:
         raise ChannelUnavailable(
             N_("Die Anmeldung per E-Mail ist bei dieser Gemeinde derzeit nicht möglich.")
         ).in_language(language)
-    token = sign_token(
-        {
-            "m": municipality.id,
-            "e": address,
-            "t": [topic.key for topic in chosen],
-            "d": place.key if place else None,
-            "l": language,
-            "ip": client_ip,
+    return mail_signed_link(
+        session, settings=settings, municipality=municipality, email=email, language=language, client_ip=client_ip,
+        purpose=EMAIL_PURPOSE, payload={"t": [topic.key for topic in chosen], "d": place.key if place else None},
+        path=f"/api/v1/public/{municipality.slug}/subscriptions/email/confirm", template="email_double_opt_in.txt.j2",
+        # The address is all the hub knows of the person yet: no name to greet.
+        context={
+            "topics": [topic.name_en if language == "en" else topic.name_de for topic in chosen],
+            "district": place.name if place else None,
         },
-        purpose=EMAIL_PURPOSE,
-    )
-    link = (
-        f"{settings.public_url.rstrip('/')}/api/v1/public/{municipality.slug}/subscriptions/email/confirm?token={token}"
-    )
-    texts = preference(municipality, "texts")
-    context = {
-        **greeting(language, None),  # the address is all the hub knows of the person yet
-        "municipality": municipality.name,
-        "link": link,
-        "topics": [topic.name_en if language == "en" else topic.name_de for topic in chosen],
-        "district": place.name if place else None,
-        "days": CONFIRMATION_VALID_SECONDS // 86400,
-    }
-    message = OutboundMessage(
-        to=address,
-        subject=render_message("email_double_opt_in_subject.txt.j2", language, overrides=texts, **context),
-        text=render_message("email_double_opt_in.txt.j2", language, overrides=texts, **context),
-        automated=True,
-    )
-    send_while_waiting(settings, account, message, language=language)
-    return address
+    )  # fmt: skip
 
 
-def check_email_confirmation(*, municipality: Municipality, token: str) -> dict[str, Any]:
-    """The request a confirmation link carries, if the link is genuine, unexpired and for this town."""
-    payload = read_token(token, purpose=EMAIL_PURPOSE, max_age_seconds=CONFIRMATION_VALID_SECONDS)
+def check_email_confirmation(*, municipality: Municipality, token: str, purpose: str = EMAIL_PURPOSE) -> dict[str, Any]:
+    """The request a link mailed by mail_signed_link carries, if it is genuine, unexpired and for this town."""
+    payload = read_token(token, purpose=purpose, max_age_seconds=CONFIRMATION_VALID_SECONDS)
     if payload.get("m") != municipality.id:
         raise InvalidInput(N_("Der Bestätigungslink gehört zu einer anderen Gemeinde."))
     return payload

@@ -7,6 +7,11 @@ Above those, the town as a whole sends at most its hourly and daily ceiling (pre
 `verification_codes_per_hour` and `_per_day`): fraud that spreads over many numbers and
 clients stops there, and the administrators are mailed once per window that it happens.
 
+A code proves a number for a purpose named in its request: subscribing (this module's own), or
+one that a higher layer registers with `register_purpose` (booking a consultation), which says
+what the SMS reads and what is done once the number is proven. Subscribers cannot import those
+layers, so they come to it.
+
 Codes are stored as HMAC-SHA256 under the server key (RATHAUS_SECRET_KEY) with a per-row salt,
 not with scrypt or PBKDF2: a 6-digit code has only a million values, so a slow hash would not
 stop anyone holding a database dump (and codes are dead after 10 minutes anyway), while it
@@ -20,6 +25,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -123,28 +129,69 @@ class Started:
     resend_after_seconds: int
 
 
+@dataclass(frozen=True)
+class Verified:
+    contact_id: int
+    change: consent.Change | None  # None when a number was added to a messenger contact, or not subscribed
+    result: Any = None  # what a registered purpose made of the proof (a booking)
+
+
+# What a purpose does once the number is proven: (session, town, the verification with its
+# request, evidence of the proof: ip, user_agent, verification_id). It does not commit.
+Apply = Callable[[Session, Municipality, PhoneVerification, dict[str, Any]], Verified]
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """What a code is asked for: the message template of the SMS, and what proving the number does."""
+
+    name: str
+    code_template: str
+    apply: Apply
+
+
+SUBSCRIBE = "subscribe"
+_PURPOSES: dict[str, Purpose] = {}
+
+
+def register_purpose(purpose: Purpose) -> None:
+    """Lets a higher layer ask for codes for its own purpose; a name is registered once."""
+    known = _PURPOSES.get(purpose.name)
+    if known is not None and known != purpose:
+        raise ValueError(f"verification purpose {purpose.name!r} is already registered")
+    _PURPOSES[purpose.name] = purpose
+
+
 def start_verification(
     session: Session,
     *,
     municipality: Municipality,
     phone: str,
-    topics: list[str],
-    district: str | None,
+    topics: Sequence[str] = (),
+    district: str | None = None,
     language: str,
     client_ip: str | None,
     now: datetime | None = None,
     link_contact_id: int | None = None,
+    purpose: str = SUBSCRIBE,
+    details: Mapping[str, Any] | None = None,
 ) -> Started:
     """Checks the limits, records the code and sends it by SMS while the citizen waits on the form.
 
+    `topics` and `district` are what subscribing asks for; another purpose brings its request
+    in `details` (JSON), handed back to its `apply` once the code is right.
     Commits itself: the limits must be on record before the SMS leaves (two requests at once
     must not both pass), and a send that fails is taken back so the citizen may try again.
     """
     assert municipality.id is not None
     now = now or utcnow()
     language = language if language in consent.LANGUAGES else "de"
+    chosen = _PURPOSES[purpose]
     e164 = normalise_phone(municipality, phone, language)
-    request = _request(session, municipality.id, topics, district, language)
+    if purpose == SUBSCRIBE:
+        request = _request(session, municipality.id, list(topics), district, language)
+    else:
+        request = {**(details or {}), "purpose": purpose, "language": language}
     if link_contact_id is not None:
         # Asked from a messenger chat: on success the number joins that contact.
         request["link_contact_id"] = link_contact_id
@@ -221,7 +268,7 @@ def start_verification(
         verification.expires_at = now + VALID_FOR
     session.commit()
     try:
-        _send_code(municipality, account, e164, code, language)
+        _send_code(municipality, account, e164, code, language, chosen.code_template)
     except DomainError:
         if undo is None:
             session.delete(verification)
@@ -316,9 +363,11 @@ def _sms_account(session: Session, municipality_id: int, language: str) -> Chann
     return account
 
 
-def _send_code(municipality: Municipality, account: ChannelAccount, phone: str, code: str, language: str) -> None:
+def _send_code(
+    municipality: Municipality, account: ChannelAccount, phone: str, code: str, language: str, template: str
+) -> None:
     text = render_message(
-        "verification_code.txt.j2",
+        template,
         language,
         overrides=preference(municipality, "texts"),
         code=code,
@@ -351,12 +400,6 @@ def _stop_opted_out_number(
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Verified:
-    contact_id: int
-    change: consent.Change | None  # None when a number was added to a messenger contact
-
-
 def verify_code(
     session: Session,
     *,
@@ -367,8 +410,10 @@ def verify_code(
     user_agent: str | None,
     language: str = "de",
     now: datetime | None = None,
+    purpose: str = SUBSCRIBE,
 ) -> Verified:
-    """Checks the code and, if right, subscribes the number as asked (source "form").
+    """Checks the code and, if right, does what it was asked for: subscribes the number as asked
+    (source "form"), or what the registered purpose does.
 
     Each try is counted and committed before the code is compared, with one UPDATE that
     refuses a sixth, so parallel guesses cannot get more than five.
@@ -388,7 +433,8 @@ def verify_code(
         )
         .order_by(col(PhoneVerification.created_at).desc())
     ).first()
-    if verification is None:
+    # A code asked for one purpose does nothing for another (a booking's code subscribes no one).
+    if verification is None or verification.request.get("purpose", SUBSCRIBE) != purpose:
         raise InvalidInput(_NO_CODE).in_language(language)
     language = verification.request.get("language", language)
     if verification.expires_at <= now:
@@ -418,15 +464,12 @@ def verify_code(
     )
     if used.rowcount == 0:  # type: ignore[attr-defined]
         raise InvalidInput(_NO_CODE).in_language(language)
-    return _apply(session, municipality, verification, client_ip, user_agent)
+    evidence = {"ip": client_ip, "user_agent": (user_agent or "")[:300], "verification_id": verification.id}
+    return _PURPOSES[purpose].apply(session, municipality, verification, evidence)
 
 
-def _apply(
-    session: Session,
-    municipality: Municipality,
-    verification: PhoneVerification,
-    client_ip: str | None,
-    user_agent: str | None,
+def _subscribe(
+    session: Session, municipality: Municipality, verification: PhoneVerification, evidence: dict[str, Any]
 ) -> Verified:
     assert municipality.id is not None
     request = verification.request
@@ -451,7 +494,7 @@ def _apply(
         contact_id=contact.id,
         channel_kind=sms.kind if sms else None,
         source="form",
-        evidence={"ip": client_ip, "user_agent": (user_agent or "")[:300], "verification_id": verification.id},
+        evidence=evidence,
         topic_ids=[topic.id for topic in topics if topic.id is not None],
         district_ids=[d.id for d in districts if d.id is not None],
         language=request.get("language"),
@@ -480,6 +523,9 @@ def _link_phone(session: Session, municipality_id: int, contact_id: int, phone: 
     elif owner.contact_id != contact_id:
         merge(session, municipality_id=municipality_id, target_id=contact_id, source_id=owner.contact_id)
     return Verified(contact_id=contact_id, change=None)
+
+
+register_purpose(Purpose(name=SUBSCRIBE, code_template="verification_code.txt.j2", apply=_subscribe))
 
 
 def pending_link(session: Session, *, municipality_id: int, contact_id: int) -> PhoneVerification | None:

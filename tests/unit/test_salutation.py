@@ -25,6 +25,15 @@ GREETING_TEMPLATES = {
         "inviter": "Maria", "municipality": "Gemeinde Testdorf", "email": "s@x.de", "link": "https://x/i", "days": 7,
     },
     "verification_ceiling.txt.j2": {"municipality": "Gemeinde Testdorf", "ceiling": 60, "per_day": False},
+    "consultation_confirm.txt.j2": {
+        "municipality": "Gemeinde Testdorf", "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00",
+        "link": "https://x/c", "days": 7,
+    },
+    "consultation_booked.txt.j2": {
+        "municipality": "Gemeinde Testdorf", "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00",
+        "reference": "A-2026-00001", "location": "video", "address": None, "link": "https://x/b",
+        "cancel_link": "https://x/b/absagen", "move_link": "https://x/b/verschieben", "moved": False, "short": False,
+    },
     "consultation_reminder.txt.j2": {
         "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "S-ABC123",
         "location": "in_person", "address": "Rathaus, Zimmer 12", "short": False,
