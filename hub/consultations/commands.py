@@ -336,10 +336,12 @@ class _Exchange:
         Two messages of one citizen handled at the same moment may both write an offer: the
         second then fails on the unique key, and its event is run again by the sweeper.
         """
+        chosen = [found for found in ids if found is not None]
+        assert len(chosen) == len(ids), "offered rows are stored ones"
         self.forget_offer()
         kept = ConsultationOffer(
             municipality_id=self.municipality_id, contact_id=self.contact_id, channel_account_id=self.account_id,
-            purpose=purpose, choices=[found for found in ids if found is not None], concern=concern,
+            purpose=purpose, choices=chosen, concern=concern,
             expires_at=self.now + OFFER_VALIDITY, created_at=self.now,
         )  # fmt: skip
         self.session.add(kept)
