@@ -29,6 +29,14 @@ GREETING_TEMPLATES = {
         "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "S-ABC123",
         "location": "in_person", "address": "Rathaus, Zimmer 12", "short": False,
     },
+    "consultation_booked.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "A-2026-00007",
+        "location": "video", "address": None, "short": False, "cancel_keyword": "ABSAGEN",
+    },
+    "consultation_cancelled.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "A-2026-00007",
+        "short": False, "keyword": "TERMIN",
+    },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
