@@ -10,6 +10,7 @@ from __future__ import annotations
 from hub.broadcasts import gdpr as broadcasts_gdpr
 from hub.broadcasts import surveys
 from hub.broadcasts.models import Delivery
+from hub.consultations import commands as consultation_commands
 from hub.consultations import gdpr as consultations_gdpr
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
@@ -19,8 +20,10 @@ from hub.subscribers import gdpr as subscribers_gdpr
 
 
 def install() -> None:
-    # Subscriber commands before survey answers: "STOP" is never a vote.
+    # Subscriber commands before survey answers: "STOP" is never a vote. Consultation commands
+    # between them: STOP still stops, and a digit answering an open offer of slots is not a vote.
     pipeline.register_step(commands.apply_subscriber_commands)
+    pipeline.register_step(consultation_commands.apply_consultation_commands)
     pipeline.register_step(surveys.record_survey_answer)
     pipeline.register_opt_out(commands.stop_after_opt_out)
     # A delivery's states have no "undelivered": a broadcast message the provider could not deliver failed.
@@ -31,6 +34,7 @@ def install() -> None:
         inbox_gdpr.PERSONAL_DATA,
         broadcasts_gdpr.PERSONAL_DATA,
         consultations_gdpr.PERSONAL_DATA,
+        consultation_commands.OFFERS_DATA,
     ):
         register_personal_data(part)
     register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)

@@ -5,6 +5,7 @@ from hub.broadcasts.models import Broadcast, Delivery, SurveyAnswer
 from hub.consultations.models import (
     Booking,
     BookingReminder,
+    ConsultationOffer,
     ConsultationSeries,
     ConsultationSession,
     ConsultationSlot,
@@ -31,6 +32,7 @@ __all__ = [
     "Broadcast",
     "ChannelAccount",
     "ConsentEvent",
+    "ConsultationOffer",
     "ConsultationSeries",
     "ConsultationSession",
     "ConsultationSlot",

@@ -143,3 +143,25 @@ class CalendarFeed(SQLModel, table=True):
     host_user_id: int | None = Field(default=None, foreign_key="staffuser.id", unique=True)
     token: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ConsultationOffer(SQLModel, table=True):
+    """What a citizen was last offered on one channel account, so that their answer ("2", a button) can be matched.
+
+    `choices` are the ids the answers 1, 2, … stand for: series to pick from, slots to book or
+    bookings to cancel; an offer waiting for the citizen's name holds the one slot they chose.
+    One per contact and channel account (a unique key): a new offer replaces the last one.
+    """
+
+    __tablename__ = "consultation_offer"
+    __table_args__ = (UniqueConstraint("contact_id", "channel_account_id", name="uq_consultation_offer_per_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    channel_account_id: int = Field(foreign_key="channelaccount.id")
+    purpose: str = Field(max_length=16, description="series, slots, cancel or name")
+    choices: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    concern: str | None = Field(default=None, sa_column=Column(Text, nullable=True), description="What a mail asked.")
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

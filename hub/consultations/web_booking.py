@@ -279,6 +279,12 @@ def booking_path(municipality: Municipality, token: str) -> str:
     return f"/sprechstunden/{municipality.slug}/buchung/{token}"
 
 
+def booking_links(settings: Settings, municipality: Municipality, token: str) -> dict[str, str]:
+    """The booking page's address and its cancel and move pages, as a confirmation names them."""
+    link = settings.public_url.rstrip("/") + booking_path(municipality, token)
+    return {"link": link, "cancel_link": f"{link}/absagen", "move_link": f"{link}/verschieben"}
+
+
 @dataclass(frozen=True)
 class BookingView:
     """A booking as its page and messages show it: times in the town's zone, where and how to join."""
@@ -359,11 +365,10 @@ def queue_confirmation(
                    reached_on=reached_on)  # fmt: skip
     contact = session.get(Contact, booking.contact_id)
     language = contact.language if contact else "de"
-    link = settings.public_url.rstrip("/") + booking_path(municipality, view.token)
     context: dict[str, Any] = {
         **greeting(language, booking.name), "title": view.series.title, "when": view.when,
         "reference": booking.reference, "location": view.series.location, "address": view.series.address,
-        "link": link, "cancel_link": f"{link}/absagen", "move_link": f"{link}/verschieben",
+        **booking_links(settings, municipality, view.token), "cancel_keyword": None,
         "municipality": municipality.name, "moved": moved, "short": reached_on == "phone",
     }  # fmt: skip
     texts = preference(municipality, "texts")

@@ -13,6 +13,13 @@ DEFAULTS: dict[str, Any] = {
     "help_keywords": ["HILFE", "HELP"],
     # In a messenger chat, "TELEFON +49…" adds a phone number, confirmed by a code sent to it.
     "phone_keywords": ["TELEFON", "HANDY", "PHONE"],
+    # Whole-message keywords for consultation hours: the first books, the second cancels. CANCEL
+    # alone is a STOP keyword above (and Twilio's own), so the English one is two words.
+    "consultation_keywords": ["TERMIN", "APPOINTMENT"],
+    "consultation_cancel_keywords": ["ABSAGEN", "CANCEL APPOINTMENT"],
+    # The address of one of the town's channel accounts (a mailbox such as termin@…) where every
+    # message asks for a consultation slot and is answered with the next free ones; None: none.
+    "consultation_address": None,
     # Non-warning broadcasts wait for the end of quiet hours (municipality's time zone).
     "quiet_hours": {"start": "21:00", "end": "07:00"},
     # One-time codes go only to numbers from these countries (SMS pumping fraud).

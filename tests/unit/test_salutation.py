@@ -33,6 +33,7 @@ GREETING_TEMPLATES = {
         "municipality": "Gemeinde Testdorf", "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00",
         "reference": "A-2026-00001", "location": "video", "address": None, "link": "https://x/b",
         "cancel_link": "https://x/b/absagen", "move_link": "https://x/b/verschieben", "moved": False, "short": False,
+        "cancel_keyword": "ABSAGEN",
     },
     "consultation_reminder.txt.j2": {
         "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "S-ABC123",
@@ -45,6 +46,10 @@ GREETING_TEMPLATES = {
     "consultation_moved.txt.j2": {
         "title": "Bürgermeistersprechstunde", "before": "01.12.2026 17:00", "when": "02.12.2026 17:00",
         "reference": "S-ABC123", "short": False,
+    },
+    "consultation_cancel_done.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "A-2026-00007",
+        "short": False, "keyword": "TERMIN",
     },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
