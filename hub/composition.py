@@ -14,12 +14,14 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
 from hub.inbox import pipeline
-from hub.subscribers import commands, listing
+from hub.subscribers import commands, listing, opt_in
 from hub.subscribers import gdpr as subscribers_gdpr
 
 
 def install() -> None:
-    # Subscriber commands before survey answers: "STOP" is never a vote.
+    # The opt-in first, as a first "ANMELDEN" is one; subscriber commands before survey answers:
+    # "STOP" is never a vote.
+    pipeline.register_step(opt_in.record_opt_in)
     pipeline.register_step(commands.apply_subscriber_commands)
     pipeline.register_step(surveys.record_survey_answer)
     pipeline.register_opt_out(commands.stop_after_opt_out)

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from channels.base import Choice, OutboundMessage, PermanentError, window_open
 from channels.registry import adapter_class
+from hub.contacts.models import Contact
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
 from hub.delivery.classes import REPLY
@@ -81,6 +82,7 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
         status_callback=status_callback_url(settings, account),
         automated=message.automated,
         choices=tuple(Choice(label=choice["label"], payload=choice["payload"]) for choice in message.choices),
+        language=contact.language if (contact := session.get(Contact, contact_id)) else None,
     )
 
 

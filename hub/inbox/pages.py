@@ -67,6 +67,7 @@ CONSENT_ACTIONS = {
     "restarted": N_("wieder angemeldet"),
     "imported": N_("importiert"),
     "erased": N_("gelöscht"),
+    "opted_in": N_("Einwilligung auf dem Kanal"),
 }
 # A channel's own source (its bot's buttons) is named after the channel.
 CONSENT_SOURCES = {
