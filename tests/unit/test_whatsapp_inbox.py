@@ -188,3 +188,22 @@ def test_a_new_message_after_stop_is_a_new_opt_in(town: WhatsAppTown) -> None:
     town.citizen_writes("message__text.json", MessageSid="SM" + "4" * 32)
 
     assert [action for action, _, _ in town.consent()] == ["opted_in", "stopped", "opted_in"]
+
+
+def test_a_reminder_the_hub_starts_goes_out_as_the_towns_template(town: WhatsAppTown) -> None:
+    town.citizen_writes("message__text.json")
+    template = town.sandbox.whatsapp_template("Erinnerung Ihres Rathauses: {{1}}")
+    town.account.config = {**town.account.config, "template_de": template}
+    town.session.commit()
+    contact_id = town.conversation().contact_id
+
+    reminder = service.queue_outbound(
+        town.session,
+        starting=(town.account.id, contact_id),
+        text="Ihr Termin ist morgen um 10 Uhr.",
+        author=None,  # type: ignore[arg-type]
+    )
+
+    assert send(town, reminder).startswith("sent")
+    [item] = [item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"] == template]
+    assert item["text"] == "Erinnerung Ihres Rathauses: Ihr Termin ist morgen um 10 Uhr."
