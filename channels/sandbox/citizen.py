@@ -202,6 +202,9 @@ async def register_account(body: AccountIn, state: SandboxState = Depends(get_st
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     result = {**account.public(), "replaced": replaced}
+    if account.kind == "whatsapp":
+        # Templates approved in the console: config "templates" maps content SID to language and body.
+        whatsapp_api.register_templates(state, account)
     if account.kind == "facebook":
         # Meta checks the callback URL when it is saved; a hub that is not up yet just fails it.
         result["verified"] = await graph_api.verify_subscription(account)

@@ -225,6 +225,17 @@ def new_content(state: SandboxState, account_sid: str, data: dict[str, Any], *, 
     return content
 
 
+def register_templates(state: SandboxState, account: Account) -> None:
+    """The approved templates an account registration names (config "templates": SID -> language, body)."""
+    for sid, spec in (account.config.get("templates") or {}).items():
+        types = {"twilio/text": {"body": str(spec.get("body") or "")}}
+        content = Content(
+            sid=str(sid), account_sid=str(account.config["account_sid"]), friendly_name=str(sid),
+            language=str(spec.get("language") or "de"), types=types, variables={}, approved=True,
+        )  # fmt: skip
+        state.add_content(content)
+
+
 @router.post("/v1/Content")
 async def create_content(request: Request, state: SandboxState = Depends(get_state)) -> JSONResponse:
     account_sid = _account_sid_of(request, state)
