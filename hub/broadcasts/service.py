@@ -405,6 +405,7 @@ DELIVERY_STATES = (
     "sending",
     "sent",
     "delivered",
+    "read",
     "failed",
     "skipped",
     "opted_out",

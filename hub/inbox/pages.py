@@ -48,6 +48,7 @@ DELIVERY_LABELS = {
     "sending": N_("wird gesendet"),
     "sent": N_("gesendet"),
     "delivered": N_("zugestellt"),
+    "read": N_("gelesen"),
     "undelivered": N_("nicht zugestellt"),
     "failed": N_("fehlgeschlagen"),
 }

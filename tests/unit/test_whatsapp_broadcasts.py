@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
-from channels.base import InboundMessage
+from channels.base import InboundMessage, StatusUpdate
 from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.errors import InvalidInput
@@ -88,9 +88,34 @@ def test_those_who_wrote_on_whatsapp_get_the_template_and_the_others_an_sms(
     assert (routed[on_whatsapp][:2], routed[sms_only][:2]) == (("whatsapp", "sent"), ("twilio", "sent"))
     [message] = [item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"]]
     assert message["to"] == on_whatsapp and message["content_sid"] == template
-    # The chat text (title, then body) as the one line a template variable may hold.
-    assert message["text"] == "Neues aus Ihrem Rathaus: Straßensperrung Morgen wird die Hauptstraße gesperrt."
+    # The text as for SMS (title, body, STOP) in the one line a template variable may hold.
+    assert message["text"] == (
+        "Neues aus Ihrem Rathaus: Straßensperrung Morgen wird die Hauptstraße gesperrt. STOP zum Abmelden"
+    )
     assert [item["to"] for item in town.sandbox.outbox(kind="twilio")] == [sms_only]
+
+
+def test_a_survey_by_whatsapp_template_is_answered_by_number_and_its_read_receipts_count_as_reached(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    account = whatsapp_account(session, town, "Umfrage Ihres Rathauses: {{1}}")
+    [number] = phones(1)
+    citizen(session, town, number)
+    writes_on_whatsapp(session, settings, account, number)
+    survey = approved(session, town, kind="survey", title="Stadtfest", options=["Samstag", "Sonntag"],
+                      texts={"de": {"body": "Wann soll das Stadtfest sein?"}})  # fmt: skip
+    start(session, survey)
+    assert survey.id is not None
+    send_all(settings, survey.id)
+    [message] = [item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"]]
+    assert "Antworten Sie mit 1 für Samstag, 2 für Sonntag." in message["text"]
+
+    receive(session, settings, account, StatusUpdate(provider_id=message["provider_id"], status="read"))
+    receive(session, settings, account, InboundMessage(provider_id="SMvote", sender=number, text="2"))
+
+    report = service.report(session, municipality_id=town.id, broadcast_id=survey.id)
+    assert report["per_channel"]["whatsapp"]["read"] == 1
+    assert report["answers"] == [{"option": "Samstag", "count": 0}, {"option": "Sonntag", "count": 1}]
 
 
 @pytest.mark.parametrize("fallback", [False, True])

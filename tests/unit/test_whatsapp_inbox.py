@@ -28,7 +28,9 @@ from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
 from hub.subscribers.models import ConsentEvent, Subscription
 from hub.tenancy import service as tenancy
-from hub.tenancy.models import ChannelAccount, StaffUser
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+from tests.unit import db as test_db
+from tests.unit.web import clerk
 from workers.tasks import stop_everywhere
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "whatsapp"
@@ -45,6 +47,7 @@ class WhatsAppTown:
     session: Session
     settings: Settings
     web: TestClient
+    municipality: Municipality
     account: ChannelAccount
     clerk: StaffUser
     sandbox: SandboxClient
@@ -103,7 +106,7 @@ def town(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
         queued: list[list[int]] = []
         monkeypatch.setattr("hub.webhooks.enqueue_inbound", queued.append)
         with TestClient(create_app()) as web:
-            yield WhatsAppTown(session, backend_settings, web, account, clerk, client, queued)
+            yield WhatsAppTown(session, backend_settings, web, municipality, account, clerk, client, queued)
         client.close()
 
 
@@ -164,6 +167,21 @@ def test_a_reply_after_the_window_is_refused_before_anything_is_sent(town: Whats
     town.session.rollback()
     assert len(town.outbound()) == before
     assert not [item for item in town.sandbox.outbox(kind="whatsapp") if item["text"] == "Späte Antwort"]
+
+
+def test_the_clerk_sees_the_refusal_on_the_conversation_page_with_the_draft_kept(town: WhatsAppTown) -> None:
+    town.citizen_writes("message__text.json")
+    conversation = town.conversation()
+    conversation.last_inbound_at = conversation.last_inbound_at - timedelta(days=2)  # type: ignore[operator]
+    town.session.commit()
+    staff = clerk(town.session, test_db.Town(town.municipality, {"whatsapp": town.account}))
+
+    page = staff.post(f"/app/inbox/{conversation.id}/reply", {"text": "Der Hof ist samstags offen."})
+    english = staff.post(f"/app/inbox/{conversation.id}/reply?lang=en", {"text": "Der Hof ist samstags offen."})
+
+    assert page.status_code == 409 and "Antwort nur mit Vorlage möglich" in page.text
+    assert "Der Hof ist samstags offen." in page.text
+    assert english.status_code == 409 and "Reply only possible with a template" in english.text
 
 
 def test_anmelden_and_stop_on_whatsapp_keep_the_consent_record(town: WhatsAppTown) -> None:
