@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from channels.base import (
@@ -30,6 +31,8 @@ from channels.registry import adapter_class, kinds_reaching
 from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from channels.whatsapp import WhatsAppAdapter
+from hub.tenancy import administration as admin
+from hub.tenancy import service as tenancy
 from tests.unit.conftest import FakeProvider
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "whatsapp"
@@ -375,3 +378,20 @@ def test_an_invalid_number_is_refused_before_sending(fake_provider: FakeProvider
     with pytest.raises(PermanentError, match="Ungültige Telefonnummer"):
         make_adapter(api_base_url=fake_provider.url).send(OutboundMessage(to="0000", text="x"))
     assert fake_provider.requests == []
+
+
+def test_the_administration_connects_a_whatsapp_sender_with_its_templates_and_tier(session: Session) -> None:
+    town = tenancy.create_municipality(session, slug="wastadt", name="Wastadt")
+    assert town.id is not None
+    actor = tenancy.create_user(session, municipality_id=town.id, email="a@wa.de", name="A", role="admin")
+    assert actor.id is not None
+    values = {"phone_number": HUB_NUMBER, "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+              "template_de": "HX" + "1" * 32, "daily_recipients": "2000"}  # fmt: skip
+
+    account = admin.create_channel_account(
+        session, municipality_id=town.id, actor_id=actor.id, kind="whatsapp", name="WhatsApp", values=values
+    )
+
+    assert account.address == HUB_NUMBER and account.secrets == {"auth_token": AUTH_TOKEN}
+    assert WhatsAppAdapter.template_for(account.config, "de") == "HX" + "1" * 32
+    assert WhatsAppAdapter.daily_recipient_limit(account.config) == 2000
