@@ -354,6 +354,9 @@ class OutboundMessage:
     `sender_name`: who writes, where the channel shows a sender's name.
     `attachments`: files with their bytes (a calendar entry), carried where mail is
     (supports_subject); other channels send the text alone.
+    `language`: the language of the text ("de", "en"), for channels that pick a template by it.
+    `unprompted`: the hub starts this message itself (a broadcast), it answers nothing; where
+    such messages may only be approved templates (templates_outside_window), one is sent.
     """
 
     to: str
@@ -370,6 +373,8 @@ class OutboundMessage:
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    language: str | None = None
+    unprompted: bool = False
 
 
 @dataclass(frozen=True)
@@ -439,6 +444,10 @@ class ChannelAdapter(Protocol):
       ("keyword" where keywords are typed, the bot's flow where buttons are pressed).
     - `broadcast_rank`: which channel a broadcast takes first for a citizen reachable on
       several (lower first: free messengers before paid SMS, mail last).
+    - `templates_outside_window`: outside the reply_window only the account's pre-approved
+      templates go out (`template_for`), so a free-form reply there is refused before sending.
+    - `opt_in_required`: the hub may write unprompted only to citizens who wrote on the channel
+      first (their opt-in); having their kind of address (a phone number) is not enough.
     """
 
     kind: ClassVar[str]
@@ -457,6 +466,8 @@ class ChannelAdapter(Protocol):
     rate_per_second: ClassVar[float]
     consent_source: ClassVar[str]
     broadcast_rank: ClassVar[int]
+    templates_outside_window: ClassVar[bool] = False
+    opt_in_required: ClassVar[bool] = False
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None: ...
 
@@ -490,6 +501,16 @@ class ChannelAdapter(Protocol):
     @classmethod
     def new_message_id(cls, config: Mapping[str, Any]) -> str | None:
         """An id for a new outbound message where the sender chooses it (a mail's Message-ID)."""
+        return None
+
+    @classmethod
+    def template_for(cls, config: Mapping[str, Any], language: str) -> str | None:
+        """The account's approved template for texts in `language` (templates_outside_window), if one is set."""
+        return None
+
+    @classmethod
+    def daily_recipient_limit(cls, config: Mapping[str, Any]) -> int | None:
+        """How many citizens the account may write to unprompted per moving 24 hours; None: no such limit."""
         return None
 
 

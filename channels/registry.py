@@ -31,7 +31,7 @@ def register(adapter: type[ChannelAdapter]) -> type[ChannelAdapter]:
 
 def _load_builtin_adapters() -> None:
     # Importing the modules runs their @register decorators.
-    from channels import email, facebook, telegram, twilio_sms  # noqa: F401
+    from channels import email, facebook, telegram, twilio_sms, whatsapp  # noqa: F401
 
 
 def adapter_class(kind: str) -> type[ChannelAdapter]:

@@ -15,13 +15,15 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
 from hub.inbox import pipeline
-from hub.subscribers import commands, listing
+from hub.subscribers import commands, listing, opt_in
 from hub.subscribers import gdpr as subscribers_gdpr
 
 
 def install() -> None:
-    # Subscriber commands before survey answers: "STOP" is never a vote. Consultation commands
-    # between them: STOP still stops, and a digit answering an open offer of slots is not a vote.
+    # The opt-in first, as a first "ANMELDEN" is one. Subscriber commands before survey answers:
+    # "STOP" is never a vote. Consultation commands between them: STOP still stops, and a digit
+    # answering an open offer of slots is not a vote.
+    pipeline.register_step(opt_in.record_opt_in)
     pipeline.register_step(commands.apply_subscriber_commands)
     pipeline.register_step(consultation_commands.apply_consultation_commands)
     pipeline.register_step(surveys.record_survey_answer)

@@ -31,6 +31,11 @@ DEMO_STAFF = (
 )
 DEMO_MAILBOX = "rathaus@musterstadt.example"
 DEMO_PDF = b"%PDF-1.4\n% Antrag Strassenfest\n%%EOF\n"
+# The WhatsApp sender's approved templates (content SID, language, text), as the provider's console holds them.
+DEMO_WHATSAPP_TEMPLATES = {
+    "HX" + "0" * 30 + "de": ("de", "Neues aus der Stadt Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "e0": ("en", "News from the town of Musterstadt: {{1}}"),
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,17 @@ def demo_channel_configs(settings: Settings) -> list[tuple[str, str, dict[str, A
                 "account_sid": "AC" + "0" * 30 + "42",
                 "phone_number": "+4930901820",
                 "api_base_url": sandbox,
+            },
+        ),
+        (
+            "whatsapp",
+            "WhatsApp Bürgertelefon",
+            {
+                "account_sid": "AC" + "0" * 30 + "42",
+                "phone_number": "+4930901821",
+                "api_base_url": sandbox,
+                "daily_recipients": 1000,
+                **{f"template_{language}": sid for sid, (language, _) in DEMO_WHATSAPP_TEMPLATES.items()},
             },
         ),
         (
@@ -112,6 +128,9 @@ def register_with_sandbox(settings: Settings, sandbox: SandboxClient, accounts: 
         config = dict(account.config)
         if account.kind == "email":
             config.update(hub_smtp_host=settings.smtp_host, hub_smtp_port=settings.smtp_port)
+        if account.kind == "whatsapp":
+            templates = {sid: {"language": lang, "body": body} for sid, (lang, body) in DEMO_WHATSAPP_TEMPLATES.items()}
+            config.update(templates=templates)
         sandbox.register_account(
             kind=account.kind,
             webhook_url=tenancy.webhook_url(settings, account),
@@ -134,6 +153,14 @@ def send_demo_citizen_messages(sandbox: SandboxClient, accounts: list[ChannelAcc
         from_="+4915112345678",
         to=by_kind["twilio"].address,
         body="Guten Tag, die Straßenlaterne vor der Hauptstraße 12 ist seit gestern dunkel.",
+    )
+    sandbox.send_whatsapp(
+        "+4917612345678",
+        "Im Stadtpark liegt ein umgestürzter Baum quer über dem Weg.",
+        to=by_kind["whatsapp"].address,
+        profile_name="Lena Vogel",
+        location=(52.5163, 13.3777),
+        label="Stadtpark, Eingang Nord",
     )
     sandbox.send_telegram(
         bot_username=by_kind["telegram"].address,

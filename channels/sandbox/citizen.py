@@ -19,12 +19,12 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from channels.sandbox import graph_api, telegram_api, twilio_api
+from channels.sandbox import graph_api, telegram_api, twilio_api, whatsapp_api
 from channels.sandbox.state import Account, FaultConfig, SandboxState, get_state
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])
 
-Kind = Literal["twilio", "telegram", "facebook", "email", "bigbluebutton", "jitsi"]
+Kind = Literal["twilio", "whatsapp", "telegram", "facebook", "email", "bigbluebutton", "jitsi"]
 VideoKind = Literal["bigbluebutton", "jitsi"]
 SMTP_TIMEOUT_S = 15.0
 
@@ -53,6 +53,29 @@ class SmsIn(_Model):
         if not twilio_api.E164.match(value):
             raise ValueError("must be an E.164 number such as +4915112345678")
         return value
+
+
+class WhatsAppIn(SmsIn):
+    """A WhatsApp message: text, media, a shared location or a button press (the number as for SMS)."""
+
+    body: str = ""
+    profile_name: str = "Erika Mustermann"
+    latitude: float | None = None
+    longitude: float | None = None
+    label: str | None = None
+    address: str | None = None
+    # A press on a button the hub sent: its id and its title.
+    button_payload: str | None = None
+    button_text: str | None = None
+    # How long ago the citizen wrote: a value over 24 lets tests exercise the closed window.
+    hours_ago: float = Field(0.0, ge=0.0)
+
+
+class WhatsAppTemplateIn(_Model):
+    phone_number: str | None = None
+    body: str
+    language: str = "de"
+    friendly_name: str = "rathaus_mitteilung"
 
 
 class TelegramChatIn(_Model):
@@ -179,6 +202,9 @@ async def register_account(body: AccountIn, state: SandboxState = Depends(get_st
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     result = {**account.public(), "replaced": replaced}
+    if account.kind == "whatsapp":
+        # Templates approved in the console: config "templates" maps content SID to language and body.
+        whatsapp_api.register_templates(state, account)
     if account.kind == "facebook":
         # Meta checks the callback URL when it is saved; a hub that is not up yet just fails it.
         result["verified"] = await graph_api.verify_subscription(account)
@@ -282,6 +308,30 @@ async def citizen_sms(body: SmsIn, state: SandboxState = Depends(get_state)) -> 
     account = _pick(state, "twilio", phone_number=body.to)
     sid, delivery = await twilio_api.send_inbound(state, account, body.from_, body.body, body.media_urls)
     return {"message_sid": sid, **delivery.to_json()}
+
+
+@router.post("/whatsapp/message")
+async def citizen_whatsapp(body: WhatsAppIn, state: SandboxState = Depends(get_state)) -> dict[str, Any]:
+    account = _pick(state, "whatsapp", phone_number=body.to)
+    location = None
+    if body.latitude is not None and body.longitude is not None:
+        location = (body.latitude, body.longitude, body.label, body.address)
+    button = (body.button_payload, body.button_text or body.button_payload) if body.button_payload else None
+    sid, delivery = await whatsapp_api.send_inbound(
+        state, account, body.from_, body=body.body, profile_name=body.profile_name, media_urls=body.media_urls,
+        location=location, button=button, hours_ago=body.hours_ago,
+    )  # fmt: skip
+    return {"message_sid": sid, **delivery.to_json()}
+
+
+@router.post("/whatsapp/templates")
+def whatsapp_template(body: WhatsAppTemplateIn, state: SandboxState = Depends(get_state)) -> dict[str, Any]:
+    """A template as if made in the Twilio console and approved by WhatsApp; `body` has {{1}} for the text."""
+    account = _pick(state, "whatsapp", phone_number=body.phone_number)
+    types = {"twilio/text": {"body": body.body}}
+    data = {"friendly_name": body.friendly_name, "language": body.language, "types": types}
+    content = whatsapp_api.new_content(state, str(account.config["account_sid"]), data, approved=True)
+    return {"content_sid": content.sid, "language": content.language, "body": body.body}
 
 
 def _bot(state: SandboxState, body: TelegramChatIn) -> Account:

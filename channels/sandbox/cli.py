@@ -76,6 +76,32 @@ def sms(ctx: click.Context, sender: str, to: str | None, text: str) -> None:
     _call(ctx, lambda: _client(ctx).send_sms(from_=sender, to=to, body=text))
 
 
+@sandbox.command("whatsapp")
+@click.option("--from", "sender", default="+4917612345678", show_default=True, help="The citizen's mobile number.")
+@click.option("--to", default=None, help="The hub's WhatsApp number (default: the only WhatsApp account).")
+@click.option("--text", default="")
+@click.option(
+    "--name", "profile_name", default="Erika Mustermann", show_default=True, help="The WhatsApp profile name."
+)
+@click.option("--location", default=None, help="A shared place as LAT,LON, e.g. 52.5163,13.3777.")
+@click.option("--button", default=None, help="Press a button the hub sent: its payload.")
+@click.option("--hours-ago", default=0.0, type=float, help="When the citizen wrote (over 24 closes the window).")
+@click.pass_context
+def whatsapp(ctx: click.Context, sender: str, to: str | None, text: str, profile_name: str, location: str | None,
+             button: str | None, hours_ago: float) -> None:  # fmt: skip
+    """Send a WhatsApp message (text, a place or a button press) to the hub, signed as Twilio signs it."""
+    place = None
+    if location:
+        latitude, _, longitude = location.partition(",")
+        try:
+            place = (float(latitude), float(longitude))
+        except ValueError:
+            raise click.BadParameter("LAT,LON, e.g. 52.5163,13.3777", param_hint="--location") from None
+    _call(ctx, lambda: _client(ctx).send_whatsapp(
+        sender, text, to, profile_name=profile_name, location=place, button_payload=button, hours_ago=hours_ago,
+    ))  # fmt: skip
+
+
 @sandbox.command("telegram")
 @click.option("--chat-id", default=421337001, show_default=True, type=int)
 @click.option("--name", "first_name", default="Erika", show_default=True)

@@ -178,6 +178,38 @@ class SandboxClient:
         payload["media_urls"] = list(media_urls)
         return self._call("POST", "/twilio/sms", payload)
 
+    def send_whatsapp(
+        self,
+        from_: str,
+        body: str = "",
+        to: str | None = None,
+        *,
+        profile_name: str = "Erika Mustermann",
+        media_urls: Iterable[str] = (),
+        location: tuple[float, float] | None = None,
+        label: str | None = None,
+        address: str | None = None,
+        button_payload: str | None = None,
+        button_text: str | None = None,
+        hours_ago: float = 0.0,
+    ) -> dict[str, Any]:
+        """Write to the town's WhatsApp number as `from_`; `hours_ago` backdates the window it opens."""
+        payload = _drop_none(
+            {
+                "from": from_, "to": to, "body": body, "profile_name": profile_name,
+                "latitude": location[0] if location else None, "longitude": location[1] if location else None,
+                "label": label, "address": address, "button_payload": button_payload, "button_text": button_text,
+                "hours_ago": hours_ago,
+            }
+        )  # fmt: skip
+        payload["media_urls"] = list(media_urls)
+        return self._call("POST", "/whatsapp/message", payload)
+
+    def whatsapp_template(self, body: str, language: str = "de", phone_number: str | None = None) -> str:
+        """An approved template (its {{1}} carries the text) for the WhatsApp number; returns its content SID."""
+        payload = _drop_none({"body": body, "language": language, "phone_number": phone_number})
+        return str(self._call("POST", "/whatsapp/templates", payload)["content_sid"])
+
     def send_telegram(
         self,
         chat_id: int,

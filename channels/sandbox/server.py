@@ -10,7 +10,7 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
-from channels.sandbox import bigbluebutton_api, citizen, graph_api, jitsi, telegram_api, twilio_api
+from channels.sandbox import bigbluebutton_api, citizen, graph_api, jitsi, telegram_api, twilio_api, whatsapp_api
 from channels.sandbox.smtp_sink import AnyPortController, make_controller
 from channels.sandbox.state import SandboxState
 
@@ -23,8 +23,8 @@ def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(
         title="Rathaus Hub sandbox",
         description=(
-            "Local emulators of the Twilio, Telegram and Graph APIs, of BigBlueButton's API and of"
-            " Jitsi Meet rooms secured by tokens."
+            "Local emulators of the Twilio (SMS, WhatsApp, Content), Telegram and Graph APIs, of BigBlueButton's API"
+            " and of Jitsi Meet rooms secured by tokens."
         ),
         docs_url="/sandbox/docs",
         openapi_url="/sandbox/openapi.json",
@@ -34,6 +34,7 @@ def create_app(state: SandboxState) -> FastAPI:
     # Order matters: the Graph router ends in a catch-all for unknown /vX.Y/... paths.
     app.include_router(citizen.router)
     app.include_router(twilio_api.router)
+    app.include_router(whatsapp_api.router)
     app.include_router(telegram_api.router)
     app.include_router(bigbluebutton_api.router)
     app.include_router(jitsi.router)

@@ -14,11 +14,12 @@ from typing import Any, Literal, NamedTuple
 from fastapi import Request
 
 # Channel kinds, then video platforms.
-KINDS = ("twilio", "telegram", "facebook", "email", "bigbluebutton", "jitsi")
+KINDS = ("twilio", "whatsapp", "telegram", "facebook", "email", "bigbluebutton", "jitsi")
 
 # The setting that tells two accounts of one kind apart, as in the hub's channel account config.
 IDENTITY_KEY = {
     "twilio": "phone_number",
+    "whatsapp": "phone_number",
     "telegram": "bot_token",
     "facebook": "page_id",
     "email": "address",
@@ -30,6 +31,7 @@ IDENTITY_KEY = {
 # (config keys, secret keys) a registration must carry; the rest is optional.
 REQUIRED_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "twilio": (("account_sid", "phone_number"), ("auth_token",)),
+    "whatsapp": (("account_sid", "phone_number"), ("auth_token",)),
     "telegram": ((), ("bot_token",)),
     "facebook": (("page_id",), ("app_secret", "verify_token", "page_access_token")),
     "email": (("address",), ()),
@@ -99,6 +101,9 @@ class OutboxItem:
     quick_replies: tuple[dict[str, str], ...] = ()
     media_urls: tuple[str, ...] = ()
     attachments: tuple[dict[str, Any], ...] = ()
+    # WhatsApp only: the Content API item sent (a template or buttons) and its variables.
+    content_sid: str | None = None
+    content_variables: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +122,8 @@ class OutboxItem:
             "quick_replies": list(self.quick_replies),
             "media_urls": list(self.media_urls),
             "attachments": list(self.attachments),
+            "content_sid": self.content_sid,
+            "content_variables": self.content_variables,
             "received_at": self.received_at.isoformat(timespec="microseconds"),
         }
 
@@ -259,6 +266,37 @@ class Meeting:
 MeetingKey = tuple[str, int, str]
 
 
+@dataclass(frozen=True)
+class Content:
+    """An item of Twilio's Content API: `types` as created ("twilio/text", "twilio/quick-reply", …).
+
+    `approved`: WhatsApp approved it as a template, so it may go out outside the 24-hour window.
+    """
+
+    sid: str
+    account_sid: str
+    friendly_name: str
+    language: str
+    types: dict[str, Any]
+    variables: dict[str, str]
+    approved: bool = False
+
+    def body(self, variables: dict[str, str] | None = None) -> str:
+        """The text the citizen reads, with {{n}} filled from `variables` (else the defaults)."""
+        text = next((str(spec.get("body") or "") for spec in self.types.values() if isinstance(spec, dict)), "")
+        for name, value in {**self.variables, **(variables or {})}.items():
+            text = text.replace("{{" + str(name) + "}}", str(value))
+        return text
+
+    def buttons(self) -> tuple[dict[str, str], ...]:
+        """Its reply buttons or list rows as {"title", "payload"}, like Messenger's quick replies."""
+        quick = self.types.get("twilio/quick-reply") or {}
+        listed = self.types.get("twilio/list-picker") or {}
+        found = [{"title": a.get("title", ""), "payload": a.get("id", "")} for a in quick.get("actions") or []]
+        found += [{"title": i.get("item", ""), "payload": i.get("id", "")} for i in listed.get("items") or []]
+        return tuple(found)
+
+
 @dataclass
 class _TelegramChat:
     profile: dict[str, Any] = field(default_factory=dict)
@@ -291,6 +329,11 @@ class SandboxState:
         self._tg_update_ids: dict[str, int] = {}
         self._tg_callback_queries: dict[str, CallbackQuery] = {}
         self._fb_last_inbound: dict[tuple[str, str], float] = {}
+        # WhatsApp: last message per (hub number, citizen), Content API items, and per hub number
+        # when each citizen last got a business-initiated message (the tier counts those).
+        self._wa_last_inbound: dict[tuple[str, str], datetime] = {}
+        self._wa_contents: dict[str, Content] = {}
+        self._wa_initiated: dict[str, dict[str, datetime]] = {}
         self._fb_comments: dict[str, Comment] = {}
         self._meetings: dict[MeetingKey, Meeting] = {}
         # BigBlueButton's session tokens, handed out by join: the meeting and attendee they stand for.
@@ -554,6 +597,46 @@ class SandboxState:
         with self._lock:
             return self._fb_comments.get(comment_id)
 
+    # WhatsApp
+
+    def note_whatsapp_inbound(self, hub_number: str, citizen: str, at: datetime) -> None:
+        """The citizen wrote at `at`: the 24-hour customer service window runs from there."""
+        with self._lock:
+            key = (hub_number, citizen)
+            last = self._wa_last_inbound.get(key)
+            self._wa_last_inbound[key] = at if last is None else max(at, last)
+
+    def whatsapp_last_inbound(self, hub_number: str, citizen: str) -> datetime | None:
+        with self._lock:
+            return self._wa_last_inbound.get((hub_number, citizen))
+
+    def add_content(self, content: Content) -> None:
+        with self._lock:
+            self._wa_contents[content.sid] = content
+
+    def content(self, sid: str) -> Content | None:
+        with self._lock:
+            return self._wa_contents.get(sid)
+
+    def approve_content(self, sid: str) -> Content | None:
+        with self._lock:
+            content = self._wa_contents.get(sid)
+            if content is not None:
+                content = self._wa_contents[sid] = replace(content, approved=True)
+            return content
+
+    def take_initiated(self, hub_number: str, citizen: str, limit: int | None, now: datetime, window_s: float) -> bool:
+        """Count a business-initiated message to `citizen`; False if it would be one recipient beyond `limit`."""
+        with self._lock:
+            sent = self._wa_initiated.get(hub_number, {})
+            recent = {to: at for to, at in sent.items() if (now - at).total_seconds() < window_s}
+            if citizen not in recent and limit is not None and len(recent) >= limit:
+                self._wa_initiated[hub_number] = recent
+                return False
+            recent[citizen] = now
+            self._wa_initiated[hub_number] = recent
+            return True
+
     # Video rooms
 
     def create_meeting(self, meeting: Meeting) -> tuple[Meeting, bool]:
@@ -626,6 +709,8 @@ class SandboxState:
             self._tg_callback_queries.clear()
             self._fb_last_inbound.clear()
             self._fb_comments.clear()
+            self._wa_last_inbound.clear()
+            self._wa_initiated.clear()
             self._meetings.clear()
             self._video_sessions.clear()
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, update
@@ -86,6 +87,46 @@ class Route:
     skipped: str | None = None
 
 
+@dataclass
+class Budget:
+    """What is left of an account's daily limit of recipients (ChannelAdapter.daily_recipient_limit)."""
+
+    label: str
+    limit: int
+    reached: set[int] = field(default_factory=set)
+
+    def take(self, contact_id: int) -> bool:
+        """Counts the contact (once a day); False when a new one would exceed the limit."""
+        if contact_id in self.reached:
+            return True
+        if len(self.reached) >= self.limit:
+            return False
+        self.reached.add(contact_id)
+        return True
+
+
+def daily_budgets(session: Session, accounts: dict[str, ChannelAccount]) -> dict[str, Budget]:
+    """Per limited account: the contacts it has written to in the last 24 hours (in broadcasts), and its limit."""
+    budgets: dict[str, Budget] = {}
+    since = utcnow() - timedelta(hours=24)
+    for kind, account in accounts.items():
+        adapter = adapter_class(kind)
+        limit = adapter.daily_recipient_limit(account.config)
+        if limit is None:
+            continue
+        reached = session.exec(
+            select(Delivery.contact_id)
+            .where(
+                Delivery.channel_account_id == account.id,
+                col(Delivery.created_at) >= since,
+                col(Delivery.state).not_in(("skipped", "cancelled", "failed", "opted_out")),
+            )
+            .distinct()
+        ).all()
+        budgets[kind] = Budget(adapter.label, limit, set(reached))
+    return budgets
+
+
 def target_accounts(session: Session, broadcast: Broadcast) -> dict[str, ChannelAccount]:
     """The account used per channel kind the broadcast may use (the first connected one)."""
     accounts: dict[str, ChannelAccount] = {}
@@ -107,6 +148,7 @@ def _routes(
     broadcast: Broadcast,
     contact_ids: list[int],
     accounts: dict[str, ChannelAccount],
+    budgets: dict[str, Budget],
     exclude: frozenset[str] = frozenset(),
 ) -> dict[int, Route]:
     identities: dict[int, dict[str, str]] = {}
@@ -135,10 +177,20 @@ def _routes(
                 continue
             assert account.id is not None
             windowed = last_inbound.get(adapter.kind)
-            if windowed is not None and not window_open(adapter, windowed.get(contact_id), now):
+            if adapter.opt_in_required and windowed is not None and contact_id not in windowed:
+                continue  # never wrote here, so never opted in: not reachable on this channel
+            reason = None
+            # Outside the window only channels with templates may still carry news.
+            closed = windowed is not None and not window_open(adapter, windowed.get(contact_id), now)
+            if closed and not adapter.templates_outside_window:
                 assert adapter.reply_window is not None
                 hours = int(adapter.reply_window.total_seconds() // 3600)
                 reason = f"{adapter.label}: außerhalb des {hours}-Stunden-Fensters"
+            budget = budgets.get(adapter.kind)
+            if reason is None and budget is not None and not budget.take(contact_id):
+                # Beyond the sender's daily limit the provider would refuse; stop here and say so.
+                reason = f"{budget.label}: Tageslimit von {budget.limit} Empfängern in 24 Stunden erreicht"
+            if reason is not None:
                 routes.setdefault(contact_id, Route(account.id, address, skipped=reason))
                 if broadcast.fallback:
                     continue  # the next channel, if the contact has one, instead of skipping
@@ -152,7 +204,8 @@ def reroute(session: Session, broadcast: Broadcast, contact_id: int, failed_kind
     """The contact's next channel after one that failed for good; only ever forward, so it cannot loop."""
     order = kind_order()
     tried = frozenset(order[: order.index(failed_kind) + 1])
-    route = _routes(session, broadcast, [contact_id], target_accounts(session, broadcast), exclude=tried).get(
+    accounts = target_accounts(session, broadcast)
+    route = _routes(session, broadcast, [contact_id], accounts, daily_budgets(session, accounts), exclude=tried).get(
         contact_id
     )
     return route if route is not None and route.skipped is None else None
@@ -194,8 +247,9 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
         if broadcast.expanded_at is not None:
             return int(broadcast.recipient_count or 0)
         accounts = target_accounts(session, broadcast)
+        budgets = daily_budgets(session, accounts)
         for chunk in _recipient_chunks(session, broadcast):
-            routes = _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts)
+            routes = _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts, budgets)
             rows = [
                 {
                     "municipality_id": broadcast.municipality_id,

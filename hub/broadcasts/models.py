@@ -69,8 +69,8 @@ class Delivery(SQLModel, table=True):
     """One broadcast to one contact on one channel; unique per (broadcast, contact).
 
     state: queued -> claimed (by a batch) -> sending (in the provider call) -> sent ->
-    delivered, or failed, skipped (e.g. outside Messenger's window), opted_out, cancelled,
-    uncertain (a crash left it unknowable).
+    delivered -> read (where the channel reports it: WhatsApp), or failed, skipped (e.g. outside
+    Messenger's window), opted_out, cancelled, uncertain (a crash left it unknowable).
     """
 
     __table_args__ = (

@@ -48,7 +48,8 @@ CHANNEL_LABELS = channel_labels()
 SMS_LIMIT = min((a.max_body_chars for a in adapter_classes() if a.max_segments is not None), default=0)
 DELIVERY_LABELS = {
     "queued": N_("in der Warteschlange"), "claimed": N_("in Arbeit"), "sending": N_("wird gesendet"),
-    "sent": N_("gesendet"), "delivered": N_("zugestellt"), "failed": N_("fehlgeschlagen"),
+    "sent": N_("gesendet"), "delivered": N_("zugestellt"), "read": N_("gelesen"),
+    "failed": N_("fehlgeschlagen"),
     "skipped": N_("übersprungen"), "opted_out": N_("abgemeldet"), "cancelled": N_("abgebrochen"),
     "uncertain": N_("ungewiss"),
 }  # fmt: skip
@@ -58,7 +59,7 @@ ACTION_LABELS = {
     "broadcast.resumed": N_("Fortgesetzt"), "broadcast.cancelled": N_("Abgebrochen"),
 }  # fmt: skip
 WAITING = ("queued", "claimed", "sending")
-REACHED = ("sent", "delivered")
+REACHED = ("sent", "delivered", "read")
 LABELS: dict[str, Any] = {
     "status_labels": STATUS_LABELS, "kind_labels": KIND_LABELS, "severity_labels": SEVERITY_LABELS,
     "channel_labels": CHANNEL_LABELS, "delivery_labels": DELIVERY_LABELS, "action_labels": ACTION_LABELS,

@@ -52,10 +52,15 @@ class Rendered:
 
 
 def _wrapper(adapter: type[ChannelAdapter]) -> str:
-    """The template that wraps the text, by what the channel carries: a mail, a short paid SMS, a chat."""
+    """The template that wraps the text, by what the channel carries: a mail, a short paid SMS, a chat.
+
+    A chat whose broadcasts go out as approved templates (WhatsApp) has no buttons there either, so
+    it gets the SMS text: answers typed as numbers, and STOP, which that provider does not handle.
+    """
     if adapter.supports_subject:
         return "broadcast_email.txt.j2"
-    return "broadcast_sms.txt.j2" if adapter.max_segments is not None else "broadcast_chat.txt.j2"
+    plain = adapter.max_segments is not None or adapter.templates_outside_window
+    return "broadcast_sms.txt.j2" if plain else "broadcast_chat.txt.j2"
 
 
 def language_of(broadcast: Broadcast, wanted: str) -> str:

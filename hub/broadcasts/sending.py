@@ -29,7 +29,7 @@ from channels.base import (
 from hub.broadcasts.fanout import reroute
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
-from hub.broadcasts.rendering import MailLinks, render
+from hub.broadcasts.rendering import MailLinks, language_of, render
 from hub.broadcasts.service import URGENT_KINDS
 from hub.contacts.models import Contact
 from hub.db import session_scope, utcnow
@@ -279,6 +279,10 @@ def _message(
         )
         if sender.adapter.supports_choices
         else (),
+        # A broadcast answers nothing: where the channel wants such messages as approved
+        # templates, the language picks the template.
+        language=language_of(broadcast, delivery.language),
+        unprompted=True,
     )
 
 

@@ -147,6 +147,34 @@ def _check_lengths(session: Session, broadcast: Broadcast) -> None:
             )
 
 
+def _check_templates(session: Session, broadcast: Broadcast) -> None:
+    """Refuses approval while a targeted channel that sends broadcasts only as approved templates has none for a
+    language the broadcast is written in."""
+    kinds = [kind for kind in target_kinds(session, broadcast) if adapter_class(kind).templates_outside_window]
+    if not kinds:
+        return
+    for account in session.exec(
+        select(ChannelAccount).where(
+            ChannelAccount.municipality_id == broadcast.municipality_id,
+            col(ChannelAccount.kind).in_(kinds),
+            ChannelAccount.active == True,  # noqa: E712
+        )
+    ):
+        adapter = adapter_class(account.kind)
+        for language in sorted(broadcast.texts):
+            if not adapter.template_for(account.config, language):
+                raise InvalidInput(
+                    N_(
+                        "Für {channel} ({account}) ist keine freigegebene Vorlage für den Text ({language}) "
+                        "eingetragen; ohne sie kann {channel} die Nachricht nicht zustellen. Tragen Sie die "
+                        "Vorlage in den Kanaleinstellungen ein oder wählen Sie diesen Kanal ab."
+                    ),
+                    channel=adapter.label,
+                    account=account.name,
+                    language=language,
+                )
+
+
 def _apply(broadcast: Broadcast, draft: Draft) -> None:
     broadcast.kind, broadcast.title, broadcast.severity = draft.kind, draft.title.strip(), draft.severity
     broadcast.texts = {lang: dict(variant) for lang, variant in draft.texts.items()}
@@ -241,6 +269,7 @@ def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadca
             status=broadcast.status,
         )
     _check_lengths(session, broadcast)  # channels may have been connected since the draft
+    _check_templates(session, broadcast)
     municipality = session.get(Municipality, broadcast.municipality_id)
     assert municipality is not None
     now = utcnow()
@@ -376,6 +405,7 @@ DELIVERY_STATES = (
     "sending",
     "sent",
     "delivered",
+    "read",
     "failed",
     "skipped",
     "opted_out",

@@ -66,7 +66,7 @@ def vote_from_reply(session: Session, *, contact_id: int, channel_account_id: in
             col(Broadcast.kind).in_(ANSWERABLE),
             Delivery.contact_id == contact_id,
             Delivery.channel_account_id == channel_account_id,
-            col(Delivery.state).in_(("sent", "delivered")),
+            col(Delivery.state).in_(("sent", "delivered", "read")),
             col(Delivery.sent_at) >= utcnow() - REPLY_WINDOW,
         )
         .order_by(col(Delivery.sent_at).desc())

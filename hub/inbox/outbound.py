@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from channels.base import Attachment as FileAttachment
 from channels.base import Choice, OutboundMessage, PermanentError, window_open
 from channels.registry import adapter_class
+from hub.contacts.models import Contact
 from hub.contacts.service import identity_address
 from hub.db import session_scope, utcnow
 from hub.delivery.classes import REPLY
@@ -86,6 +87,7 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
             FileAttachment(filename=kept.filename, content_type=kept.content_type, data=kept.data, size=kept.size)
             for kept in session.exec(select(Attachment).where(Attachment.message_id == message.id))
         ),
+        language=contact.language if (contact := session.get(Contact, contact_id)) else None,
     )
 
 

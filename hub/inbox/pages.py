@@ -48,6 +48,7 @@ DELIVERY_LABELS = {
     "sending": N_("wird gesendet"),
     "sent": N_("gesendet"),
     "delivered": N_("zugestellt"),
+    "read": N_("gelesen"),
     "undelivered": N_("nicht zugestellt"),
     "failed": N_("fehlgeschlagen"),
 }
@@ -67,6 +68,7 @@ CONSENT_ACTIONS = {
     "restarted": N_("wieder angemeldet"),
     "imported": N_("importiert"),
     "erased": N_("gelöscht"),
+    "opted_in": N_("Einwilligung auf dem Kanal"),
 }
 # A channel's own source (its bot's buttons) is named after the channel.
 CONSENT_SOURCES = {

@@ -9,18 +9,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from channels.base import Attachment as FileAttachment
-from channels.base import Choice
+from channels.base import ChannelAdapter, Choice, window_open
 from channels.registry import adapter_class
 from hub.contacts.models import Contact
 from hub.db import utcnow
-from hub.errors import InvalidInput, NotFound, require_channel_kind
+from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
 from hub.i18n import N_
 from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message, ReferenceCounter
 from hub.inbox.search import conversation_matches
@@ -316,6 +316,9 @@ def queue_outbound(
             kind=account.kind,
             limit=limit,
         )
+    if author is not None and adapter.templates_outside_window:
+        last_at = last_inbound.created_at if last_inbound else None
+        _require_open_window(adapter, conversation.last_inbound_at if conversation else last_at)
     message = Message(
         municipality_id=account.municipality_id,
         conversation_id=conversation.id if conversation else None,
@@ -367,6 +370,22 @@ def queue_outbound(
             conversation.first_response_at = now
     session.flush()
     return message
+
+
+def _require_open_window(adapter: type[ChannelAdapter], last_inbound_at: datetime | None) -> None:
+    """A person's free-form answer where the channel carries only approved templates after its window: refused now,
+    before it is queued, rather than failed by the provider later."""
+    if window_open(adapter, last_inbound_at, utcnow()):
+        return
+    assert adapter.reply_window is not None
+    raise Conflict(
+        N_(
+            "Antwort nur mit Vorlage möglich: Die letzte Nachricht liegt mehr als {hours} Stunden zurück, "
+            "{channel} lässt danach nur freigegebene Vorlagen zu."
+        ),
+        hours=int(adapter.reply_window.total_seconds() // 3600),
+        channel=adapter.label,
+    )
 
 
 def _language(session: Session, contact_id: int) -> str:

@@ -275,7 +275,7 @@ def broadcast_reach(session: Session, *, municipality_id: int, period: Period) -
             col(Broadcast.kind),
             col(Broadcast.started_at),
             func.count(col(Delivery.id)),
-            counted("delivered"),
+            counted("delivered", "read"),
             counted("failed", "uncertain"),
             counted("opted_out"),
         )

@@ -66,7 +66,8 @@ class SubscriptionDistrict(SQLModel, table=True):
 class ConsentEvent(SQLModel, table=True):
     """Evidence of every change of consent (DSGVO Art. 7(1): the controller must be able to show it).
 
-    action: subscribed, confirmed, topics_changed, stopped, restarted, imported, erased.
+    action: subscribed, confirmed, topics_changed, stopped, restarted, imported, erased, opted_in (the
+    first message on a channel that needs an opt-in before the hub may write unprompted).
     source: keyword, form, telegram, messenger, email_link, import, api, provider_error.
     evidence: message id, client IP, import file and line, provider error code.
     """

@@ -44,7 +44,7 @@ IDENTITY_LABELS = identity_labels()
 ACTION_LABELS = {
     "subscribed": N_("angemeldet"), "confirmed": N_("bestätigt"), "topics_changed": N_("Auswahl geändert"),
     "stopped": N_("abgemeldet"), "restarted": N_("wieder angemeldet"), "imported": N_("importiert"),
-    "erased": N_("gelöscht"),
+    "erased": N_("gelöscht"), "opted_in": N_("Einwilligung auf dem Kanal"),
 }  # fmt: skip
 LABELS: dict[str, Any] = {
     "state_labels": STATE_LABELS,

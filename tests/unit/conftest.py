@@ -17,6 +17,7 @@ from hub import db, ratelimit
 from hub import settings as settings_module
 from hub.migrate import upgrade_to_head
 from hub.settings import Settings
+from tests.running_hub import start_postgres_database
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,30 @@ def settings(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     db.get_engine().dispose()
     settings_module.get_settings.cache_clear()
     db.get_engine.cache_clear()
+
+
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
+def backend_settings(
+    request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Like `settings`, once on SQLite and once on a new database on this machine's PostgreSQL."""
+    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
+    drop = None
+    if request.param == "production":
+        url, drop = start_postgres_database()
+        monkeypatch.setenv("RATHAUS_DATABASE_URL", url)
+    settings_module.get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    ratelimit._limiter.cache_clear()
+    upgrade_to_head()
+    try:
+        yield settings_module.get_settings()
+    finally:
+        db.get_engine().dispose()
+        settings_module.get_settings.cache_clear()
+        db.get_engine.cache_clear()
+        if drop:
+            drop()
 
 
 @pytest.fixture
