@@ -134,8 +134,75 @@ class TwilioSettings(ChannelSettings):
     default_region: str | None = setting(N_("Region für Nummern ohne Ländervorwahl"), default=None, on_form=False)
 
 
+class TwilioMessagingAdapter(ChannelAdapter):
+    """What every sender on Twilio's Programmable Messaging API shares: one account's credentials,
+    the signed webhook with its status callbacks, and the SDK client pointed at `api_base_url`.
+
+    The channels on it (SMS, WhatsApp) differ in what a message is; each reads one in `_inbound_message`.
+    """
+
+    # The name refusals of a missing setting give the channel ("Twilio-Kanal: …").
+    provider_name: ClassVar[str] = "Twilio"
+
+    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
+        self._account_sid: str = required_setting(config, "account_sid", self.provider_name)
+        self._phone_number: str = required_setting(config, "phone_number", self.provider_name)
+        self._api_base_url: str | None = config.get("api_base_url") or None
+        self._default_region: str = config.get("default_region") or DEFAULT_REGION
+        self._auth_token: str = required_setting(secrets, "auth_token", self.provider_name)
+        self._validator = RequestValidator(self._auth_token)
+        self._client: Client | None = None
+        self._http_client: RetryAfterKeepingHttpClient | None = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        # Spelled out so that the auth token can never end up in a log through repr().
+        return f"{type(self).__name__}(account_sid={self._account_sid!r}, phone_number={self._phone_number!r})"
+
+    def verify(self, request: WebhookRequest) -> None:
+        signature = request.header(SIGNATURE_HEADER)
+        if not signature:
+            raise VerificationError("X-Twilio-Signature fehlt")
+        try:
+            form = TwilioForm.from_body(request.body)
+        except PayloadError as exc:
+            raise VerificationError(f"X-Twilio-Signature nicht prüfbar: {exc}") from exc
+        if not self._validator.validate(request.url, form, signature):
+            raise VerificationError("X-Twilio-Signature stimmt nicht")
+
+    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
+        form = TwilioForm.from_body(request.body)
+        message_sid = form.first("MessageSid")
+        if not message_sid:
+            raise PayloadError("MessageSid fehlt")
+        status = form.first("MessageStatus")
+        if status is not None and status not in INBOUND_STATUSES:
+            # A delivery report: sent, delivered, failed, and WhatsApp's own "read".
+            return [_status_event(message_sid, status, form)]
+        return [self._inbound_message(message_sid, form)]
+
+    def _inbound_message(self, message_sid: str, form: TwilioForm) -> InboundMessage:
+        raise NotImplementedError
+
+    def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
+        with self._client_lock:
+            if self._client is None or self._http_client is None:
+                http_client = RetryAfterKeepingHttpClient(timeout=SEND_TIMEOUT_SECONDS)
+                client = Client(self._account_sid, self._auth_token, http_client=http_client)
+                # The constructor falls back to TWILIO_EDGE/TWILIO_REGION from the environment,
+                # which would rewrite the host and bypass api_base_url.
+                client.edge = None
+                client.region = None
+                client.api.base_url = self._api_base_url or DEFAULT_API_BASE_URL
+                if self._api_base_url:
+                    # An emulator answers the Content API (WhatsApp's buttons) at the same address.
+                    client.content.base_url = self._api_base_url
+                self._client, self._http_client = client, http_client
+            return self._client, self._http_client
+
+
 @register
-class TwilioSmsAdapter(ChannelAdapter):
+class TwilioSmsAdapter(TwilioMessagingAdapter):
     """SMS over Twilio's Programmable Messaging API, for one sender number."""
 
     kind: ClassVar[str] = "twilio"
@@ -158,42 +225,6 @@ class TwilioSmsAdapter(ChannelAdapter):
     consent_source: ClassVar[str] = "keyword"
     # Paid per segment: a broadcast takes SMS only for citizens no free messenger reaches.
     broadcast_rank: ClassVar[int] = 30
-
-    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
-        self._account_sid: str = required_setting(config, "account_sid", "Twilio")
-        self._phone_number: str = required_setting(config, "phone_number", "Twilio")
-        self._api_base_url: str = config.get("api_base_url") or DEFAULT_API_BASE_URL
-        self._default_region: str = config.get("default_region") or DEFAULT_REGION
-        self._auth_token: str = required_setting(secrets, "auth_token", "Twilio")
-        self._validator = RequestValidator(self._auth_token)
-        self._client: Client | None = None
-        self._http_client: RetryAfterKeepingHttpClient | None = None
-        self._client_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        # Spelled out so that the auth token can never end up in a log through repr().
-        return f"TwilioSmsAdapter(account_sid={self._account_sid!r}, phone_number={self._phone_number!r})"
-
-    def verify(self, request: WebhookRequest) -> None:
-        signature = request.header(SIGNATURE_HEADER)
-        if not signature:
-            raise VerificationError("X-Twilio-Signature fehlt")
-        try:
-            form = TwilioForm.from_body(request.body)
-        except PayloadError as exc:
-            raise VerificationError(f"X-Twilio-Signature nicht prüfbar: {exc}") from exc
-        if not self._validator.validate(request.url, form, signature):
-            raise VerificationError("X-Twilio-Signature stimmt nicht")
-
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        form = TwilioForm.from_body(request.body)
-        message_sid = form.first("MessageSid")
-        if not message_sid:
-            raise PayloadError("MessageSid fehlt")
-        status = form.first("MessageStatus")
-        if status is not None and status not in INBOUND_STATUSES:
-            return [_status_event(message_sid, status, form)]
-        return [self._inbound_message(message_sid, form)]
 
     def send(self, message: OutboundMessage) -> Receipt:
         if len(message.text) > self.max_body_chars:
@@ -224,19 +255,6 @@ class TwilioSmsAdapter(ChannelAdapter):
     @classmethod
     def segments(cls, text: str) -> tuple[int, str] | None:
         return sms_segments(text)
-
-    def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
-        with self._client_lock:
-            if self._client is None or self._http_client is None:
-                http_client = RetryAfterKeepingHttpClient(timeout=SEND_TIMEOUT_SECONDS)
-                client = Client(self._account_sid, self._auth_token, http_client=http_client)
-                # The constructor falls back to TWILIO_EDGE/TWILIO_REGION from the environment,
-                # which would rewrite the host and bypass api_base_url.
-                client.edge = None
-                client.region = None
-                client.api.base_url = self._api_base_url
-                self._client, self._http_client = client, http_client
-            return self._client, self._http_client
 
     def _inbound_message(self, message_sid: str, form: TwilioForm) -> InboundMessage:
         raw_sender = form.first("From")

@@ -21,17 +21,14 @@ from typing import Any, ClassVar
 import requests
 from pydantic import SecretStr
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.rest.content.v1.content import ContentList
 
 from channels.base import (
     N_,
-    ChannelAdapter,
     ChannelSettings,
     Choice,
     Identity,
-    InboundEvent,
     InboundMessage,
     OptedOutError,
     OutboundMessage,
@@ -39,27 +36,18 @@ from channels.base import (
     PermanentError,
     Receipt,
     TransientError,
-    VerificationError,
     Webhook,
-    WebhookRequest,
-    required_setting,
     setting,
 )
 from channels.registry import register
 from channels.twilio_sms import (
-    DEFAULT_API_BASE_URL,
-    DEFAULT_REGION,
     DELIVERY_STATUSES,
-    INBOUND_STATUSES,
-    SEND_TIMEOUT_SECONDS,
-    SIGNATURE_HEADER,
     TWIML_EMPTY,
-    RetryAfterKeepingHttpClient,
     TwilioForm,
+    TwilioMessagingAdapter,
     TwilioSmsAdapter,
     _classify,
     _media_attachments,
-    _status_event,
     _to_e164,
 )
 
@@ -123,7 +111,7 @@ class WhatsAppSettings(ChannelSettings):
 
 
 @register
-class WhatsAppAdapter(ChannelAdapter):
+class WhatsAppAdapter(TwilioMessagingAdapter):
     """One WhatsApp sender over Twilio's Programmable Messaging API (addresses `whatsapp:+49…`)."""
 
     kind: ClassVar[str] = "whatsapp"
@@ -148,22 +136,12 @@ class WhatsAppAdapter(ChannelAdapter):
     consent_source: ClassVar[str] = "whatsapp"
     # Templates are paid per message, like SMS, but cheaper: after the free messengers, before SMS.
     broadcast_rank: ClassVar[int] = 25
+    provider_name: ClassVar[str] = "WhatsApp"
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
-        self._account_sid: str = required_setting(config, "account_sid", "WhatsApp")
-        self._phone_number: str = _bare(required_setting(config, "phone_number", "WhatsApp"))
-        self._api_base_url: str | None = config.get("api_base_url") or None
-        self._default_region: str = config.get("default_region") or DEFAULT_REGION
+        super().__init__(config, secrets)
+        self._phone_number = _bare(self._phone_number)
         self._templates = {language: config.get(f"template_{language}") for language in ("de", "en")}
-        self._auth_token: str = required_setting(secrets, "auth_token", "WhatsApp")
-        self._validator = RequestValidator(self._auth_token)
-        self._client: Client | None = None
-        self._http_client: RetryAfterKeepingHttpClient | None = None
-        self._client_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        # Spelled out so that the auth token can never end up in a log through repr().
-        return f"WhatsAppAdapter(account_sid={self._account_sid!r}, phone_number={self._phone_number!r})"
 
     @classmethod
     def template_for(cls, config: Mapping[str, Any], language: str) -> str | None:
@@ -178,28 +156,6 @@ class WhatsAppAdapter(ChannelAdapter):
         return int(value) or None
 
     # --- inbound -------------------------------------------------------------------------
-
-    def verify(self, request: WebhookRequest) -> None:
-        signature = request.header(SIGNATURE_HEADER)
-        if not signature:
-            raise VerificationError("X-Twilio-Signature fehlt")
-        try:
-            form = TwilioForm.from_body(request.body)
-        except PayloadError as exc:
-            raise VerificationError(f"X-Twilio-Signature nicht prüfbar: {exc}") from exc
-        if not self._validator.validate(request.url, form, signature):
-            raise VerificationError("X-Twilio-Signature stimmt nicht")
-
-    def parse(self, request: WebhookRequest) -> list[InboundEvent]:
-        form = TwilioForm.from_body(request.body)
-        message_sid = form.first("MessageSid")
-        if not message_sid:
-            raise PayloadError("MessageSid fehlt")
-        status = form.first("MessageStatus")
-        if status is not None and status not in INBOUND_STATUSES:
-            # "read" is WhatsApp's own: the citizen opened the message.
-            return [_status_event(message_sid, status, form)]
-        return [self._inbound_message(message_sid, form)]
 
     def _inbound_message(self, message_sid: str, form: TwilioForm) -> InboundMessage:
         raw_sender = form.first("From")
@@ -294,21 +250,6 @@ class WhatsAppAdapter(ChannelAdapter):
         with _contents_lock:
             _contents[key] = sid
         return sid
-
-    def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
-        with self._client_lock:
-            if self._client is None or self._http_client is None:
-                http_client = RetryAfterKeepingHttpClient(timeout=SEND_TIMEOUT_SECONDS)
-                client = Client(self._account_sid, self._auth_token, http_client=http_client)
-                # As for SMS: TWILIO_EDGE/TWILIO_REGION would rewrite the host past api_base_url.
-                client.edge = None
-                client.region = None
-                client.api.base_url = self._api_base_url or DEFAULT_API_BASE_URL
-                if self._api_base_url:
-                    # An emulator answers the Content API at the same address.
-                    client.content.base_url = self._api_base_url
-                self._client, self._http_client = client, http_client
-            return self._client, self._http_client
 
 
 # Buttons made through the Content API, by account and content: a survey sent to thousands makes one.

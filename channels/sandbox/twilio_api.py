@@ -88,7 +88,10 @@ def _authenticated(request: Request, account_sid: str, state: SandboxState) -> b
     )
 
 
-def _message_resource(sid: str, account_sid: str, from_: str, to: str, body: str, num_media: int) -> dict[str, Any]:
+def message_resource(
+    sid: str, account_sid: str, from_: str, to: str, body: str, num_media: int, segments: int
+) -> dict[str, Any]:
+    """The Message resource Twilio answers a create with (status "queued"), for SMS and WhatsApp alike."""
     now = format_datetime(utcnow())
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
     return {
@@ -104,7 +107,7 @@ def _message_resource(sid: str, account_sid: str, from_: str, to: str, body: str
         "from": from_,
         "messaging_service_sid": None,
         "num_media": str(num_media),
-        "num_segments": str(sms_segments(body)[0]),
+        "num_segments": str(segments),
         "price": None,
         "price_unit": "USD",
         "sid": sid,
@@ -188,7 +191,7 @@ async def create_message(account_sid: str, request: Request, state: SandboxState
         )
     if decision.answer_latency_s:
         await asyncio.sleep(decision.answer_latency_s)
-    resource = _message_resource(sid, account_sid, from_, to, body, len(media_urls))
+    resource = message_resource(sid, account_sid, from_, to, body, len(media_urls), sms_segments(body)[0])
     return JSONResponse(resource, status_code=201)
 
 

@@ -17,7 +17,6 @@ import json
 import mimetypes
 import uuid
 from datetime import timedelta
-from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -31,6 +30,7 @@ from channels.sandbox.twilio_api import (
     WHATSAPP_PREFIX,
     _authenticated,
     _unauthorized,
+    message_resource,
     new_sid,
     post_status_callbacks,
     sign,
@@ -141,7 +141,9 @@ async def create_message(account_sid: str, form: Params, state: SandboxState) ->
             str(callback), str(sender.secrets["auth_token"]), base,
             [{**step, "SmsStatus": step["MessageStatus"]} for step in steps],
         )  # fmt: skip
-    return JSONResponse(_resource(sid, account_sid, from_, to, text, len(media_urls)), status_code=201)
+    return JSONResponse(
+        message_resource(sid, account_sid, from_, to, text, len(media_urls), segments=1), status_code=201
+    )
 
 
 def _variables(raw: Any) -> dict[str, str]:
@@ -151,33 +153,6 @@ def _variables(raw: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError("ContentVariables must be a JSON object")
     return {str(key): str(item) for key, item in value.items()}
-
-
-def _resource(sid: str, account_sid: str, from_: str, to: str, body: str, num_media: int) -> dict[str, Any]:
-    now = format_datetime(utcnow())
-    uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}"
-    return {
-        "account_sid": account_sid,
-        "api_version": API_VERSION,
-        "body": body,
-        "date_created": now,
-        "date_sent": None,
-        "date_updated": now,
-        "direction": "outbound-api",
-        "error_code": None,
-        "error_message": None,
-        "from": from_,
-        "messaging_service_sid": None,
-        "num_media": str(num_media),
-        "num_segments": "1",
-        "price": None,
-        "price_unit": "USD",
-        "sid": sid,
-        "status": "queued",
-        "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
-        "to": to,
-        "uri": f"{uri}.json",
-    }
 
 
 # The Content API (content.twilio.com/v1/Content): what buttons and templates are made of.
