@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,7 +18,6 @@ from icalendar import Calendar
 from sqlmodel import Session, col, func, select
 
 from hub import db
-from hub import settings as settings_module
 from hub.app import create_app
 from hub.cli import main
 from hub.consultations import calendar, service, sessions
@@ -29,11 +27,9 @@ from hub.demo import seed_demo
 from hub.errors import Conflict, InvalidInput
 from hub.inbox.models import Message
 from hub.inbox.outbound import send_message
-from hub.migrate import upgrade_to_head
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality
-from tests.running_hub import start_postgres_database
 from tests.unit import test_broadcasts as broadcasts
 from tests.unit.db import Town as PlainTown
 from tests.unit.test_broadcasts import Town, citizen
@@ -47,25 +43,10 @@ NOW = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
 ERIKA, TOM_CHAT = "+4915170001111", "421337009"
 
 
-@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
-def settings(request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A migrated database of the backend: SQLite in a fresh folder, or a new database on PostgreSQL."""
-    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
-    drop = None
-    if request.param == "production":
-        url, drop = start_postgres_database()
-        monkeypatch.setenv("RATHAUS_DATABASE_URL", url)
-    settings_module.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    upgrade_to_head()
-    try:
-        yield settings_module.get_settings()
-    finally:
-        db.get_engine().dispose()
-        settings_module.get_settings.cache_clear()
-        db.get_engine.cache_clear()
-        if drop:
-            drop()
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_settings
 
 
 def office_hours(session: Session, town: Town, now: datetime = NOW, **overrides: object) -> ConsultationSeries:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -11,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from hub import db
-from hub import settings as settings_module
 from hub.app import create_app
 from hub.consultations import service
 from hub.consultations.models import Booking, ConsultationSession, ConsultationSlot
@@ -20,10 +18,9 @@ from hub.contacts import gdpr
 from hub.contacts.merge import merge
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.migrate import upgrade_to_head
+from hub.settings import Settings
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality, StaffUser
-from tests.running_hub import start_postgres_database
 
 # A Monday in November, after the clocks went back.
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -214,25 +211,9 @@ def test_an_unknown_slot_or_one_of_another_town_is_not_found(session: Session) -
 # Many at once, on both backends
 
 
-@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
-def any_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[None]:
-    """A migrated database of the backend: SQLite in a fresh folder, or a new database on PostgreSQL."""
-    monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
-    drop = None
-    if request.param == "production":
-        url, drop = start_postgres_database()
-        monkeypatch.setenv("RATHAUS_DATABASE_URL", url)
-    settings_module.get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    upgrade_to_head()
-    try:
-        yield
-    finally:
-        db.get_engine().dispose()
-        settings_module.get_settings.cache_clear()
-        db.get_engine.cache_clear()
-        if drop:
-            drop()
+@pytest.fixture
+def any_backend(backend_settings: Settings) -> None:
+    """A migrated database of each backend (conftest's backend_settings), for tests that reach it through hub.db."""
 
 
 def test_two_hundred_citizens_booking_twenty_places_at_once_get_exactly_twenty(any_backend: None) -> None:
