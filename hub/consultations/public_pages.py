@@ -26,35 +26,18 @@ from hub.subscribers import signed_links, verification
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
-from hub.web.security import client_address, set_cookie, verify_csrf
+from hub.web.security import client_address, verify_csrf
 
 router = APIRouter(
     prefix="/sprechstunden/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)]
 )
 
-STATE_COOKIE = "rathaus_termin"
-STATE_PURPOSE = "web-consultation-booking"
-STATE_SECONDS = 30 * 60
+# The booking form's steps (slot, name, how to reach them, the code) between requests.
+BOOKING_FORM = signed_links.FormState(cookie="rathaus_termin", purpose="web-consultation-booking", seconds=30 * 60)
 
 
 def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
     return get_municipality(session, slug=slug)
-
-
-def _remember(request: Request, response: Response, municipality: Municipality, **state: Any) -> None:
-    token = signed_links.sign_token({"m": municipality.id, **state}, purpose=STATE_PURPOSE)
-    set_cookie(request, response, STATE_COOKIE, token, max_age=STATE_SECONDS)
-
-
-def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | None:
-    token = request.cookies.get(STATE_COOKIE)
-    if not token:
-        return None
-    try:
-        state = signed_links.read_token(token, purpose=STATE_PURPOSE, max_age_seconds=STATE_SECONDS)
-    except DomainError:
-        return None
-    return state if state.get("m") == municipality.id else None
 
 
 def _day(request: Request, day: web_booking.Day) -> str:
@@ -138,8 +121,10 @@ def send_booking_form(
     if started is None:
         return RedirectResponse(f"/sprechstunden/{municipality.slug}/email/gesendet", status_code=303)
     response = RedirectResponse(f"/sprechstunden/{municipality.slug}/code", status_code=303)
-    _remember(request, response, municipality, p=started.phone, s=slot_id, n=asked.name, q=asked.concern,
-              l=language_of(request))  # fmt: skip
+    BOOKING_FORM.remember(
+        request, response, municipality_id=municipality.id, p=started.phone, s=slot_id, n=asked.name,
+        q=asked.concern, l=language_of(request),
+    )  # fmt: skip
     return response
 
 
@@ -161,7 +146,7 @@ def _start(municipality: Municipality) -> RedirectResponse:
 
 @router.get("/code", response_class=HTMLResponse)
 def code_form(request: Request, municipality: Municipality = Depends(_municipality)) -> Response:
-    state = _recall(request, municipality)
+    state = BOOKING_FORM.recall(request, municipality_id=municipality.id)
     if state is None or "p" not in state:
         return _start(municipality)
     return _code_form(request, municipality, state)
@@ -172,7 +157,7 @@ def _after(request: Request, municipality: Municipality, outcome: Outcome) -> Re
     if outcome.booking is not None:
         token = web_booking.link_token(outcome.booking, outcome.reached_on)
         response: Response = RedirectResponse(web_booking.booking_path(municipality, token), status_code=303)
-        response.delete_cookie(STATE_COOKIE, path="/")
+        BOOKING_FORM.forget(response)
         return response
     assert outcome.refusal is not None
     response = render(
@@ -182,8 +167,10 @@ def _after(request: Request, municipality: Municipality, outcome: Outcome) -> Re
         alternatives=web_booking.local_slots(outcome.alternatives, municipality),
     )  # fmt: skip
     asked = outcome.request
-    _remember(request, response, municipality, c=outcome.contact_id, r=outcome.reached_on, n=asked.name,
-              q=asked.concern, l=language_of(request))  # fmt: skip
+    BOOKING_FORM.remember(
+        request, response, municipality_id=municipality.id, c=outcome.contact_id, r=outcome.reached_on,
+        n=asked.name, q=asked.concern, l=language_of(request),
+    )  # fmt: skip
     return response
 
 
@@ -194,7 +181,7 @@ def check_code(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    state = _recall(request, municipality)
+    state = BOOKING_FORM.recall(request, municipality_id=municipality.id)
     if state is None or "p" not in state:
         return _start(municipality)
     try:
@@ -212,7 +199,7 @@ def check_code(
 def send_again(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> Response:
-    state = _recall(request, municipality)
+    state = BOOKING_FORM.recall(request, municipality_id=municipality.id)
     if state is None or "p" not in state:
         return _start(municipality)
     asked = web_booking.Request(slot_id=int(state["s"]), name=state["n"], concern=state.get("q"))
@@ -233,7 +220,7 @@ def take_instead(
     session: Session = Depends(get_session),
 ) -> Response:
     """Books another free slot for a citizen who was proven a moment ago, when theirs had filled."""
-    state = _recall(request, municipality)
+    state = BOOKING_FORM.recall(request, municipality_id=municipality.id)
     if state is None or "c" not in state:
         return _start(municipality)
     outcome = web_booking.book_proven(

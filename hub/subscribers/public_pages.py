@@ -26,14 +26,13 @@ from hub.subscribers import catalogue, email_opt_in, listing, signed_links, veri
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
-from hub.web.security import client_address, set_cookie, verify_csrf
+from hub.web.security import client_address, verify_csrf
 
 router = APIRouter(prefix="/abo/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
-SIGNUP_COOKIE = "rathaus_abo"
-SIGNUP_PURPOSE = "web-phone-signup"
-# Long enough for a code, two resends and a slow reader; the codes themselves expire sooner.
-SIGNUP_COOKIE_SECONDS = 30 * 60
+# The phone sign-up's steps between requests: long enough for a code, two resends and a slow
+# reader; the codes themselves expire sooner.
+SIGNUP_FORM = signed_links.FormState(cookie="rathaus_abo", purpose="web-phone-signup", seconds=30 * 60)
 
 
 def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
@@ -133,30 +132,12 @@ def _send_code(request: Request, session: Session, municipality: Municipality, c
         session, municipality=municipality, phone=choices.phone, topics=choices.topics,
         district=choices.district or None, language=choices.language, client_ip=client_address(request),
     )  # fmt: skip
-    state = {
-        "m": municipality.id, "p": started.phone, "t": choices.topics, "d": choices.district or None,
-        "l": choices.language,
-    }  # fmt: skip
     response = RedirectResponse(f"/abo/{municipality.slug}/code", status_code=303)
-    _remember(request, response, state)
+    SIGNUP_FORM.remember(
+        request, response, municipality_id=municipality.id, p=started.phone, t=choices.topics,
+        d=choices.district or None, l=choices.language,
+    )  # fmt: skip
     return response
-
-
-def _remember(request: Request, response: Response, state: dict[str, Any]) -> None:
-    token = signed_links.sign_token(state, purpose=SIGNUP_PURPOSE)
-    set_cookie(request, response, SIGNUP_COOKIE, token, max_age=SIGNUP_COOKIE_SECONDS)
-
-
-def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | None:
-    """The sign-up this browser started for this municipality, if the cookie is genuine and fresh."""
-    token = request.cookies.get(SIGNUP_COOKIE)
-    if not token:
-        return None
-    try:
-        state = signed_links.read_token(token, purpose=SIGNUP_PURPOSE, max_age_seconds=SIGNUP_COOKIE_SECONDS)
-    except DomainError:
-        return None
-    return state if state.get("m") == municipality.id else None
 
 
 def _back_to_start(municipality: Municipality) -> RedirectResponse:
@@ -177,7 +158,7 @@ def _code_form(
 
 @router.get("/code", response_class=HTMLResponse)
 def code_form(request: Request, municipality: Municipality = Depends(_municipality)) -> Response:
-    state = _recall(request, municipality)
+    state = SIGNUP_FORM.recall(request, municipality_id=municipality.id)
     if state is None or state.get("done"):
         return _back_to_start(municipality)
     return _code_form(request, municipality, state)
@@ -190,7 +171,7 @@ def check_code(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    state = _recall(request, municipality)
+    state = SIGNUP_FORM.recall(request, municipality_id=municipality.id)
     if state is None or state.get("done"):
         return _back_to_start(municipality)
     try:
@@ -203,7 +184,9 @@ def check_code(
         return _code_form(request, municipality, state, error=error)
     session.commit()
     response = RedirectResponse(f"/abo/{municipality.slug}/fertig", status_code=303)
-    _remember(request, response, {"m": municipality.id, "p": state["p"], "c": verified.contact_id, "done": True})
+    SIGNUP_FORM.remember(
+        request, response, municipality_id=municipality.id, p=state["p"], c=verified.contact_id, done=True
+    )
     return response
 
 
@@ -212,7 +195,7 @@ def send_again(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> Response:
     """A new code for the same number and choices; the resend limits of the service apply."""
-    state = _recall(request, municipality)
+    state = SIGNUP_FORM.recall(request, municipality_id=municipality.id)
     if state is None or state.get("done"):
         return _back_to_start(municipality)
     try:
@@ -231,7 +214,7 @@ def done(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> Response:
     """What the citizen is now signed up for, read back from the subscription itself."""
-    state = _recall(request, municipality)
+    state = SIGNUP_FORM.recall(request, municipality_id=municipality.id)
     if state is None or not state.get("done"):
         return _back_to_start(municipality)
     assert municipality.id is not None

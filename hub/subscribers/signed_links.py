@@ -8,12 +8,16 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from hub.errors import InvalidInput
+from fastapi import Request, Response
+
+from hub.errors import DomainError, InvalidInput
 from hub.i18n import N_
 from hub.settings import get_settings
+from hub.web.security import set_cookie
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +70,33 @@ def read_token(token: str, *, purpose: str, max_age_seconds: int) -> dict[str, A
     if time.time() - float(payload.get("iat", 0)) > max_age_seconds:
         raise InvalidInput(N_("Der Bestätigungslink ist abgelaufen. Bitte melden Sie sich noch einmal an."))
     return payload
+
+
+@dataclass(frozen=True)
+class FormState:
+    """What a browser carries between the steps of a citizen's form: a signed cookie, for one town, fresh for `seconds`.
+
+    Nothing of an unfinished form is stored on the server; a cookie that is forged, stale or
+    another town's reads as none, and the form starts again.
+    """
+
+    cookie: str
+    purpose: str
+    seconds: int
+
+    def remember(self, request: Request, response: Response, *, municipality_id: int | None, **state: Any) -> None:
+        token = sign_token({**state, "m": municipality_id}, purpose=self.purpose)
+        set_cookie(request, response, self.cookie, token, max_age=self.seconds)
+
+    def recall(self, request: Request, *, municipality_id: int | None) -> dict[str, Any] | None:
+        token = request.cookies.get(self.cookie)
+        if not token:
+            return None
+        try:
+            state = read_token(token, purpose=self.purpose, max_age_seconds=self.seconds)
+        except DomainError:
+            return None
+        return state if state.get("m") == municipality_id else None
+
+    def forget(self, response: Response) -> None:
+        response.delete_cookie(self.cookie, path="/")
