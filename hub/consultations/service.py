@@ -346,6 +346,47 @@ def check_booking(
     return slot, held, series
 
 
+def _take_place(
+    session: Session,
+    *,
+    municipality: Municipality,
+    slot: ConsultationSlot,
+    held: ConsultationSession,
+    series: ConsultationSeries,
+    now: datetime,
+) -> None:
+    """Counts one more citizen in the slot if it is open for booking now and has room, else refuses.
+
+    The count is one conditional UPDATE (`booked < capacity`), so concurrent bookings of the last
+    place cannot both pass. A full slot rolls the transaction back and names the next free ones.
+    """
+    if held.status != "scheduled" or not series.active:
+        raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
+    if slot.starts_at <= now:
+        raise InvalidInput(N_("Dieser Termin liegt in der Vergangenheit."))
+    if slot.starts_at < now + timedelta(hours=series.closes_hours_before):
+        raise Conflict(
+            N_("Für diesen Termin ist die Buchung geschlossen ({hours} Stunden vorher)."),
+            hours=series.closes_hours_before,
+        )
+    if slot.starts_at > now + timedelta(days=series.opens_days_before):
+        raise Conflict(N_("Dieser Termin kann erst {days} Tage vorher gebucht werden."), days=series.opens_days_before)
+    taken = session.execute(
+        update(ConsultationSlot)
+        .where(col(ConsultationSlot.id) == slot.id, col(ConsultationSlot.booked) < col(ConsultationSlot.capacity))
+        .values(booked=ConsultationSlot.booked + 1)
+    )
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        raise SlotTaken(free_slots(session, series=series, now=now, limit=ALTERNATIVES), municipality.timezone)
+
+
+def _give_back_place(session: Session, *, slot_id: int) -> None:
+    session.execute(
+        update(ConsultationSlot).where(col(ConsultationSlot.id) == slot_id).values(booked=ConsultationSlot.booked - 1)
+    )
+
+
 def book(
     session: Session,
     *,
@@ -367,25 +408,7 @@ def book(
     assert municipality.id is not None
     now = now or utcnow()
     slot, held, series = check_booking(session, municipality=municipality, slot_id=slot_id, name=name, concern=concern)
-    if held.status != "scheduled" or not series.active:
-        raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
-    if slot.starts_at <= now:
-        raise InvalidInput(N_("Dieser Termin liegt in der Vergangenheit."))
-    if slot.starts_at < now + timedelta(hours=series.closes_hours_before):
-        raise Conflict(
-            N_("Für diesen Termin ist die Buchung geschlossen ({hours} Stunden vorher)."),
-            hours=series.closes_hours_before,
-        )
-    if slot.starts_at > now + timedelta(days=series.opens_days_before):
-        raise Conflict(N_("Dieser Termin kann erst {days} Tage vorher gebucht werden."), days=series.opens_days_before)
-    taken = session.execute(
-        update(ConsultationSlot)
-        .where(col(ConsultationSlot.id) == slot.id, col(ConsultationSlot.booked) < col(ConsultationSlot.capacity))
-        .values(booked=ConsultationSlot.booked + 1)
-    )
-    if not taken.rowcount:  # type: ignore[attr-defined]
-        session.rollback()
-        raise SlotTaken(free_slots(session, series=series, now=now, limit=ALTERNATIVES), municipality.timezone)
+    _take_place(session, municipality=municipality, slot=slot, held=held, series=series, now=now)
     assert held.id is not None
     booking = Booking(
         municipality_id=municipality.id, session_id=held.id, slot_id=slot_id, contact_id=contact_id,
@@ -459,27 +482,8 @@ def move(
         return booking
     series = session.get(ConsultationSeries, held.series_id)
     assert series is not None
-    if target.status != "scheduled" or not series.active:
-        raise Conflict(N_("Diese Sprechstunde findet nicht statt."))
-    if (
-        not now + timedelta(hours=series.closes_hours_before)
-        <= slot.starts_at
-        <= now + timedelta(days=series.opens_days_before)
-    ):
-        raise Conflict(N_("Dieser Termin kann jetzt nicht gebucht werden."))
-    taken = session.execute(
-        update(ConsultationSlot)
-        .where(col(ConsultationSlot.id) == slot.id, col(ConsultationSlot.booked) < col(ConsultationSlot.capacity))
-        .values(booked=ConsultationSlot.booked + 1)
-    )
-    if not taken.rowcount:  # type: ignore[attr-defined]
-        session.rollback()
-        raise SlotTaken(free_slots(session, series=series, now=now, limit=ALTERNATIVES), municipality.timezone)
-    session.execute(
-        update(ConsultationSlot)
-        .where(col(ConsultationSlot.id) == booking.slot_id)
-        .values(booked=ConsultationSlot.booked - 1)
-    )
+    _take_place(session, municipality=municipality, slot=slot, held=target, series=series, now=now)
+    _give_back_place(session, slot_id=booking.slot_id)
     session.execute(delete(BookingReminder).where(col(BookingReminder.booking_id) == booking.id))
     assert target.id is not None
     booking.slot_id, booking.session_id = slot_id, target.id
@@ -503,10 +507,6 @@ def cancel(session: Session, *, municipality_id: int, booking_id: int, now: date
         .values(status="cancelled", cancelled_at=now or utcnow())
     )
     if cancelled.rowcount:  # type: ignore[attr-defined]
-        session.execute(
-            update(ConsultationSlot)
-            .where(col(ConsultationSlot.id) == booking.slot_id)
-            .values(booked=ConsultationSlot.booked - 1)
-        )
+        _give_back_place(session, slot_id=booking.slot_id)
     session.refresh(booking)
     return booking
