@@ -38,6 +38,7 @@ from hub.consultations.models import (
 )
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
+from hub.demo import seed_demo
 from hub.errors import Conflict
 from hub.inbox.models import Message
 from hub.inbox.outbound import send_message
@@ -46,6 +47,7 @@ from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality, Team
 from hub.web.security import CSRF_COOKIE
 from tests.unit import test_consultations
+from tests.unit.db import Town as PlainTown
 from tests.unit.web import clerk
 from workers.tasks import stop_everywhere
 
@@ -450,3 +452,15 @@ def test_the_command_line_sets_and_shows_the_platform(session: Session, town: To
     assert shown.exit_code == 0 and "jitsi" in shown.output and APP_SECRET not in shown.output
     wrong = runner.invoke(main, ["consultations", "video", "set", "--kind", "jitsi", "--config", "colour=red"])
     assert wrong.exit_code != 0 and "colour" in wrong.output
+
+
+def test_the_demo_has_a_video_platform_and_a_citizen_waiting(session: Session) -> None:
+    seed_demo(session, get_settings())
+    demo = session.exec(select(Municipality).where(Municipality.slug == "musterstadt")).one()
+    assert demo.id is not None
+    assert rooms.platform_of(session, municipality_id=demo.id) is not None
+    views = {view.name: view for view in waiting.queues(session, municipality_id=demo.id)}
+    [row] = views["Bürgerbüro"].waiting
+    assert row.booking.name == "Jana Schulz" and row.series.location == "video"
+    person = clerk(session, PlainTown(municipality=demo, accounts={}), "staff")
+    assert "Jana Schulz" in person.get("/app/waiting-rooms").text
