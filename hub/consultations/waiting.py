@@ -149,9 +149,11 @@ def place_of(session: Session, entry: Entry) -> Place:
     ahead = session.exec(
         select(func.count())
         .select_from(Entry)
+        .join(Booking, col(Booking.id) == Entry.booking_id)
         .where(
             _where(_queue_of(entry)),
             Entry.status == "waiting",
+            Booking.status == "booked",
             (col(Entry.queued_at) < entry.queued_at)
             | ((col(Entry.queued_at) == entry.queued_at) & (col(Entry.id) < entry.id)),
         )
@@ -180,13 +182,15 @@ def call_next(
     now = now or utcnow()
     tried: list[int] = []
     for _ in range(CLAIM_TRIES):
+        # A booking cancelled while its citizen waited is passed over.
         candidate = session.exec(
             select(Entry.id)
+            .join(Booking, col(Booking.id) == Entry.booking_id)
             .where(Entry.municipality_id == municipality_id, _where(queue), Entry.status == "waiting",
-                   col(Entry.id).not_in(tried))
+                   Booking.status == "booked", col(Entry.id).not_in(tried))
             .order_by(col(Entry.queued_at), col(Entry.id))
             .limit(1)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Entry, skip_locked=True)
         ).first()  # fmt: skip
         if candidate is None:
             return None
@@ -338,7 +342,10 @@ def queues(session: Session, *, municipality_id: int) -> list[QueueView]:
         select(Entry, Booking, ConsultationSeries)
         .join(Booking, col(Booking.id) == Entry.booking_id)
         .join(ConsultationSeries, col(ConsultationSeries.id) == Entry.series_id)
-        .where(Entry.municipality_id == municipality_id, col(Entry.status).in_(("waiting", "called")))
+        .where(
+            Entry.municipality_id == municipality_id,
+            (col(Entry.status) == "called") | ((col(Entry.status) == "waiting") & (col(Booking.status) == "booked")),
+        )
         .order_by(col(Entry.queued_at), col(Entry.id))
     ).all()
     teams = {team.id: team.name for team in session.exec(select(Team).where(Team.municipality_id == municipality_id))}

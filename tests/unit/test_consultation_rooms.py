@@ -305,6 +305,18 @@ def test_two_clerks_calling_next_at_once_get_two_different_citizens(session: Ses
                              staff_id=town.clerk_ids[0]) is None  # fmt: skip
 
 
+def test_a_booking_cancelled_while_waiting_is_passed_over(session: Session, town: Town) -> None:
+    gone, stays = book(session, town, 2)
+    check_in(session, gone)
+    later = check_in(session, stays, minutes_after_start=1)
+    service.cancel(session, municipality_id=town.id, booking_id=gone.id)  # type: ignore[arg-type]
+    session.commit()
+    assert waiting.place_of(session, later).number == 1
+    called = waiting.call_next(session, settings=get_settings(), municipality_id=town.id, queue=queue_of(town),
+                               staff_id=town.clerk_ids[0])  # fmt: skip
+    assert called is not None and called.booking.id == stays.id
+
+
 def test_forwarding_keeps_the_place_age_and_the_note(session: Session, town: Town) -> None:
     first, second = book(session, town, 2)
     forwarded = check_in(session, first, minutes_after_start=-5)
