@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from channels.sandbox.client import SandboxClient
+from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.inbox.models import Conversation
 from hub.settings import Settings
@@ -36,6 +37,10 @@ DEMO_WHATSAPP_TEMPLATES = {
     "HX" + "0" * 30 + "de": ("de", "Neues aus der Stadt Musterstadt: {{1}}"),
     "HX" + "0" * 30 + "e0": ("en", "News from the town of Musterstadt: {{1}}"),
 }
+
+# The demo's video platform: the sandbox's BigBlueButton, which is told the same shared secret.
+DEMO_VIDEO_KIND = "bigbluebutton"
+DEMO_VIDEO_SECRET = "musterstadt-demo-bigbluebutton-secret"  # noqa: S105 (the sandbox's only)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,10 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
             )
         seed_subscriber_demo(session, municipality.id)
+        video = {"api_url": f"{settings.sandbox_url}/bigbluebutton/", "secret": DEMO_VIDEO_SECRET}
+        rooms.configure_platform(
+            session, municipality_id=municipality.id, actor_id=None, kind=DEMO_VIDEO_KIND, values=video
+        )
         seed_consultation_demo(session, municipality)
     assert municipality.id is not None
     return DemoAccounts(
@@ -137,6 +146,7 @@ def register_with_sandbox(settings: Settings, sandbox: SandboxClient, accounts: 
             config=config,
             secrets=account.secrets,
         )
+    sandbox.register_account(kind=DEMO_VIDEO_KIND, webhook_url=None, config={}, secrets={"secret": DEMO_VIDEO_SECRET})
 
 
 def has_conversations(session: Session, municipality_id: int) -> bool:

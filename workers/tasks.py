@@ -12,6 +12,7 @@ from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
 from hub.composition import install
 from hub.consultations.reminders import queue_due_reminders
+from hub.consultations.rooms import prepare_rooms
 from hub.db import get_engine, session_scope
 from hub.delivery.engine import OptedOutRecipient
 from hub.inbox.imap_poll import poll_mailbox, polls_imap
@@ -167,6 +168,13 @@ def send_consultation_reminders() -> int:
     for message_id in queued:
         enqueue_send(message_id)
     return len(queued)
+
+
+@celery_app.task(name="workers.tasks.prepare_video_rooms")
+def prepare_video_rooms() -> int:
+    """Rooms of video consultations starting soon that have none yet (the video server was down, or no one looked)."""
+    with session_scope() as session:
+        return prepare_rooms(session)
 
 
 @celery_app.task(name="workers.tasks.apply_retention")

@@ -1,10 +1,11 @@
-"""`rathaus consultations ...`: the town's consultation series, their sessions with bookings, cancelling one."""
+"""`rathaus consultations ...`: the series, their sessions with bookings, cancelling one, and the video platform."""
 
 from __future__ import annotations
 
 import click
 
-from hub.consultations import service
+from channels.video import video_platform_kinds
+from hub.consultations import rooms, service
 from hub.consultations import sessions as held_sessions
 from hub.consultations.recurrence import zone
 from hub.db import session_scope
@@ -72,3 +73,42 @@ def cancel_session(session_id: int, slug: str | None) -> None:
     click.echo(f"Abgesagt; {len(told.message_ids)} Buchende benachrichtigt.")
     for booking in told.unreached:
         click.echo(f"Nicht erreichbar, bitte anrufen: {booking.reference}\t{booking.name}")
+
+
+@consultations.group("video")
+def video() -> None:
+    """The town's video platform for consultations held by video."""
+
+
+@video.command("set")
+@click.option("--kind", required=True, type=click.Choice(video_platform_kinds()))
+@click.option("--config", "config_pairs", multiple=True, help="KEY=VALUE, a setting of the platform")
+@click.option("--secret", "secret_pairs", multiple=True, help="KEY=VALUE, a secret of the platform (never shown)")
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out with one only.")
+def video_set(kind: str, config_pairs: tuple[str, ...], secret_pairs: tuple[str, ...], slug: str | None) -> None:
+    """Sets the platform; secrets not given again keep their stored value."""
+    try:
+        with session_scope() as session:
+            municipality = get_municipality(session, slug=slug)
+            assert municipality.id is not None
+            account = rooms.configure_platform(
+                session, municipality_id=municipality.id, actor_id=None, kind=kind,
+                values=rooms.parse_pairs(kind, config_pairs + secret_pairs),
+            )  # fmt: skip
+            click.echo(rooms.settings_summary(account))
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@video.command("show")
+@click.option("--municipality", "slug", default=None, help="Slug; may be left out with one only.")
+def video_show(slug: str | None) -> None:
+    """The platform and its settings; secrets only as set."""
+    try:
+        with session_scope() as session:
+            municipality = get_municipality(session, slug=slug)
+            assert municipality.id is not None
+            account = rooms.platform_account(session, municipality_id=municipality.id)
+            click.echo(rooms.settings_summary(account) if account else "Keine Videoplattform eingerichtet.")
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None

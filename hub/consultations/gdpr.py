@@ -1,4 +1,4 @@
-"""The consultations' part of a citizen's data: their bookings, with the name and concern they gave."""
+"""The consultations' part of a citizen's data: their bookings, with the name and concern they gave, and their waits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from hub.consultations import service
-from hub.consultations.models import Booking
+from hub.consultations.models import Booking, WaitingRoomEntry
 from hub.contacts.registry import ERASED, Erasure, PersonalData, plain
 
 
@@ -18,7 +18,10 @@ def export(session: Session, municipality_id: int, contact_id: int) -> dict[str,
         .where(Booking.municipality_id == municipality_id, Booking.contact_id == contact_id)
         .order_by(col(Booking.created_at), col(Booking.id))
     ).all()
-    return {"bookings": [plain(booking) for booking in bookings]}
+    waits = session.exec(
+        select(WaitingRoomEntry).where(col(WaitingRoomEntry.booking_id).in_([booking.id for booking in bookings]))
+    ).all()
+    return {"bookings": [plain(booking) for booking in bookings], "waiting_rooms": [plain(wait) for wait in waits]}
 
 
 def erase(session: Session, erasure: Erasure) -> dict[str, int]:
@@ -27,6 +30,13 @@ def erase(session: Session, erasure: Erasure) -> dict[str, int]:
     session.execute(update(Booking).where(*theirs).values(name=ERASED))
     session.execute(update(Booking).where(*theirs, col(Booking.concern).is_not(None)).values(concern=ERASED))
     session.execute(update(Booking).where(*theirs, col(Booking.staff_note).is_not(None)).values(staff_note=ERASED))
+    # A forward's note may say what the citizen came for.
+    session.execute(
+        update(WaitingRoomEntry)
+        .where(col(WaitingRoomEntry.booking_id).in_(select(Booking.id).where(*theirs)),
+               col(WaitingRoomEntry.note).is_not(None))
+        .values(note=ERASED)
+    )  # fmt: skip
     return {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -165,3 +166,68 @@ class ConsultationOffer(SQLModel, table=True):
     concern: str | None = Field(default=None, sa_column=Column(Text, nullable=True), description="What a mail asked.")
     expires_at: datetime = Field(sa_type=UtcDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+WAITING_STATES = ("waiting", "called", "done", "no_show")
+
+
+class VideoPlatformAccount(SQLModel, table=True):
+    """The town's video platform, one per town: its kind, what may be shown (`config`) and its `secrets`.
+
+    Like a channel account's, the secrets are kept apart from the settings and never shown back.
+    """
+
+    __tablename__ = "consultation_video_platform"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", unique=True)
+    kind: str = Field(max_length=32)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    secrets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class VideoRoom(SQLModel, table=True):
+    """A room on the town's platform: one per booking, or one per session for an open session (capacity > 1).
+
+    It keeps what the platform's Room holds, so that links can be made whenever they are handed out.
+    """
+
+    __tablename__ = "consultation_video_room"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    booking_id: int | None = Field(default=None, foreign_key="booking.id", unique=True)
+    session_id: int | None = Field(default=None, foreign_key="consultation_session.id", unique=True)
+    kind: str = Field(max_length=32)
+    room_id: str = Field(max_length=128)
+    title: str = Field(max_length=200)
+    starts_at: datetime = Field(sa_type=UtcDateTime)
+    ends_at: datetime = Field(sa_type=UtcDateTime)
+    max_participants: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class WaitingRoomEntry(SQLModel, table=True):
+    """A checked-in citizen in a department's waiting room (`team_id`; none: the series' own room).
+
+    `queued_at` orders the queue and is kept when the citizen is forwarded; the timestamps of
+    checking in, being called and being done are what waiting-time reports read.
+    """
+
+    __tablename__ = "consultation_waiting_entry"
+    __table_args__ = (Index("ix_consultation_waiting_queue", "municipality_id", "team_id", "status", "queued_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id")
+    booking_id: int = Field(foreign_key="booking.id", unique=True)
+    series_id: int = Field(foreign_key="consultation_series.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    status: str = Field(default="waiting", max_length=16, description="waiting, called, done or no_show")
+    queued_at: datetime = Field(sa_type=UtcDateTime)
+    checked_in_at: datetime = Field(sa_type=UtcDateTime)
+    called_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    called_by_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    done_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    forwarded_from_team_id: int | None = Field(default=None, foreign_key="team.id")

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.consultations import api, calendar, public_pages, staff_pages
+from hub.consultations import api, calendar, join_pages, public_pages, staff_pages, waiting_pages
 
-ROUTERS: tuple[APIRouter, ...] = (api.router, staff_pages.router, calendar.feed_router, public_pages.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    api.router,
+    staff_pages.router,
+    waiting_pages.router,
+    calendar.feed_router,
+    public_pages.router,
+    join_pages.router,
+)

@@ -24,6 +24,7 @@ NAVIGATION = (
     ("/app/broadcasts", N_("Rundsendungen"), "broadcasts.read"),
     ("/app/subscribers", N_("Abonnenten"), "subscribers.read"),
     ("/app/consultations", N_("Sprechstunden"), "consultations.read"),
+    ("/app/waiting-rooms", N_("Warteräume"), "consultations.read"),
     ("/app/reports", N_("Berichte"), "reports.read"),
     ("/app/admin", N_("Verwaltung"), "admin"),
 )

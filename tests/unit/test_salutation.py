@@ -51,6 +51,10 @@ GREETING_TEMPLATES = {
         "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "A-2026-00007",
         "short": False, "keyword": "TERMIN",
     },
+    "consultation_called.txt.j2": {
+        "title": "Bürgermeistersprechstunde", "reference": "A-2026-00007", "join_link": "https://x/join",
+        "page": "https://x/b/warteraum", "short": False,
+    },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
