@@ -54,6 +54,7 @@ def create_celery() -> Celery:
             "workers.tasks.start_due_broadcasts": {"queue": WARNINGS_QUEUE},
             "workers.tasks.apply_retention": {"queue": INBOUND_QUEUE},
             "workers.tasks.send_consultation_reminders": {"queue": REPLIES_QUEUE},
+            "workers.tasks.send_feedback_requests": {"queue": REPLIES_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -69,6 +70,7 @@ def create_celery() -> Celery:
             # Hourly is plenty for a period counted in days; each run works off a bounded slice.
             "apply-retention": {"task": "workers.tasks.apply_retention", "schedule": 3600},
             "consultation-reminders": {"task": "workers.tasks.send_consultation_reminders", "schedule": 60},
+            "feedback-requests": {"task": "workers.tasks.send_feedback_requests", "schedule": 300},
             "start-due-broadcasts": {
                 "task": "workers.tasks.start_due_broadcasts",
                 "schedule": settings.broadcast_start_seconds,

@@ -1,9 +1,15 @@
-"""This domain's routers for hub.app: JSON routes, staff pages, calendar feeds and the citizens' booking pages."""
+"""This domain's routers for hub.app: JSON routes, staff pages, calendar feeds, the citizens' booking and feedback."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.consultations import api, calendar, public_pages, staff_pages
+from hub.consultations import api, calendar, feedback_pages, public_pages, staff_pages
 
-ROUTERS: tuple[APIRouter, ...] = (api.router, staff_pages.router, calendar.feed_router, public_pages.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    api.router,
+    staff_pages.router,
+    calendar.feed_router,
+    public_pages.router,
+    feedback_pages.router,
+)
