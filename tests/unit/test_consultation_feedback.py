@@ -27,6 +27,7 @@ from hub.inbox.outbound import send_message
 from hub.web.security import CSRF_COOKIE
 from tests.unit import test_consultation_commands as commands
 from tests.unit.test_consultation_commands import PHONE, Hall, known_citizen, series
+from tests.unit.web import clerk
 from workers.tasks import stop_everywhere
 
 # The consultation commands' town hall: webhooks, the pipeline as the worker runs it, the sandbox; both backends.
@@ -209,6 +210,33 @@ def test_the_form_completes_a_rating_given_by_sms(hall: Hall) -> None:
     assert post(hall, path, {"rating": "4", "resolved": "nein", "comment": "Parken ist noch offen."}).status_code == 200
     assert answers(hall) == [(4, False, "Parken ist noch offen.", "twilio")]
     assert post(hall, path, {"rating": "5"}).status_code == 409
+
+
+def test_the_reports_count_bookings_no_shows_and_ratings_per_series_and_team_with_csv(hall: Hall) -> None:
+    [_erika, _max, (missed, _slot)] = held_consultation(hall, (PHONE, *OTHERS))
+    assert missed.id is not None
+    mark_booking(hall.session, municipality_id=hall.town.id, booking_id=missed.id, status="no_show")
+    hall.session.commit()
+    ask(hall)
+    post(hall, form_path(hall), {"rating": "5", "resolved": "ja", "comment": "=1+1 Sehr gut"})
+    post(hall, form_path(hall, OTHERS[0]), {"rating": "2", "resolved": "nein"})
+
+    mayor = clerk(hall.session, hall.town, "mayor")
+    page = mayor.get("/app/reports")
+    assert page.status_code == 200
+    assert "Sprechstunden und Rückmeldungen" in page.text and "Bewertungen der Sprechstunden und Vorgänge" in page.text
+    assert "=1+1 Sehr gut" in page.text
+    csv = mayor.get("/app/reports/consultations.csv")
+    assert csv.status_code == 200
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("Name;Art;Buchungen;Nicht erschienen;Abgesagt;Rückmeldungen;")
+    assert "Bürgermeistersprechstunde;Sprechstunde;3;1;0;2;3.5;0.5" in lines
+    assert "Ohne Team;Team;3;1;0;2;3.5;0.5" in lines
+    comments = mayor.get("/app/reports/feedback.csv").text.splitlines()
+    # A citizen's text never runs as a spreadsheet formula.
+    assert len(comments) == 2 and comments[1].endswith(";Bürgermeistersprechstunde;Ohne Team;5;Ja;'=1+1 Sehr gut")
+    # The reports are for those who may read reports.
+    assert clerk(hall.session, hall.town, "staff").get("/app/reports/feedback.csv").status_code == 403
 
 
 def test_feedback_is_in_the_export_erased_with_the_citizen_and_its_text_goes_after_the_retention_period(
