@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 
 import httpx
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from hub.consultations import feedback, service
 from hub.consultations.models import Booking, ConsultationSlot, Feedback, FeedbackRequest
@@ -20,10 +20,12 @@ from hub.consultations.sessions import mark_booking
 from hub.contacts import gdpr
 from hub.contacts.registry import ERASED
 from hub.db import utcnow
+from hub.demo import seed_demo
 from hub.errors import InvalidInput
 from hub.inbox import service as inbox
 from hub.inbox.models import Conversation, Message
 from hub.inbox.outbound import send_message
+from hub.settings import Settings
 from hub.web.security import CSRF_COOKIE
 from tests.unit import test_consultation_commands as commands
 from tests.unit.test_consultation_commands import PHONE, Hall, known_citizen, series
@@ -259,3 +261,10 @@ def test_feedback_is_in_the_export_erased_with_the_citizen_and_its_text_goes_aft
     assert feedback.apply_feedback_retention(hall.session, now=utcnow() + timedelta(days=731)) == 1
     hall.session.commit()
     assert answers(hall) == [(4, True, None, "web")]
+
+
+def test_the_demo_town_has_weeks_of_feedback_for_the_chart(session: Session, settings: Settings) -> None:
+    seed_demo(session, settings)
+    given = session.exec(select(Feedback)).all()
+    assert len({answer.created_at.date() for answer in given}) == 3, "three past weeks, so the chart shows a course"
+    assert {answer.rating for answer in given} >= {2, 4, 5} and any(answer.comment for answer in given)
