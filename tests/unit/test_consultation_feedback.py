@@ -28,7 +28,7 @@ from hub.inbox.outbound import send_message
 from hub.settings import Settings
 from hub.web.security import CSRF_COOKIE
 from tests.unit import test_consultation_commands as commands
-from tests.unit.test_consultation_commands import PHONE, Hall, known_citizen, series
+from tests.unit.test_consultation_commands import CHAT, PHONE, Hall, known_citizen, series
 from tests.unit.web import clerk
 from workers.tasks import stop_everywhere
 
@@ -38,17 +38,20 @@ LINK = re.compile(r"http://127\.0\.0\.1:8000(/rueckmeldung/testdorf/\S+)")
 OTHERS = ("+4915112340088", "+4915112340099")
 
 
-def held_consultation(hall: Hall, phones: tuple[str, ...] = (PHONE,)) -> list[tuple[Booking, ConsultationSlot]]:
-    """Bookings of one citizen each in yesterday's (or the day before's) office hours, made two days ago."""
+def held_consultation(
+    hall: Hall, addresses: tuple[str, ...] = (PHONE,), kind: str = "phone"
+) -> list[tuple[Booking, ConsultationSlot]]:
+    """Bookings of one citizen each (by phone, or another kind of address) in office hours of a day or two ago."""
     office_hours = series(hall, first_day=utcnow().date() - timedelta(days=3))
     past = utcnow() - timedelta(days=2)
     service.ensure_sessions(hall.session, series=office_hours, municipality=hall.town.municipality, now=past)
     free = service.free_slots(hall.session, series=office_hours, now=past)
     booked = []
-    for phone, slot in zip(phones, free, strict=False):
-        contact_id = known_citizen(hall, "phone", phone, f"Bürger {phone[-2:]}" if phone != PHONE else "Erika")
+    for number, (address, slot) in enumerate(zip(addresses, free, strict=False)):
+        name = "Erika" if number == 0 else f"Bürger {number}"
+        contact_id = known_citizen(hall, kind, address, name)
         booking = service.book(hall.session, municipality=hall.town.municipality, slot_id=slot.slot_id,
-                               contact_id=contact_id, name="Erika" if phone == PHONE else "Max", now=past)  # fmt: skip
+                               contact_id=contact_id, name=name, now=past)  # fmt: skip
         hall.session.commit()
         found = hall.session.get(ConsultationSlot, slot.slot_id)
         assert found is not None and found.ends_at < utcnow()
@@ -130,6 +133,22 @@ def test_4_by_sms_records_the_rating_opens_no_case_and_a_second_digit_is_ignored
     assert hall.cases() == []
     # Neither digit is on a case: they stay on the contact, like commands.
     assert hall.session.exec(select(Message).where(col(Message.conversation_id).is_not(None))).all() == []
+
+
+def test_a_digit_on_telegram_is_the_rating_too(hall: Hall) -> None:
+    held_consultation(hall, (str(CHAT),), kind="telegram")
+    ask(hall)
+    [request] = hall.got("telegram", str(CHAT))
+    assert request.startswith(
+        "Guten Tag Erika,\n\ndanke für Ihren Besuch in der Sprechstunde Bürgermeistersprechstunde"
+    )
+    assert "Antworten Sie einfach mit einer Zahl von 1 (gar nicht zufrieden) bis 5 (sehr zufrieden)" in request
+    assert hall.telegram("5").outcome.startswith("feedback: rating 5")
+    assert answers(hall) == [(5, None, None, "telegram")]
+    assert hall.got("telegram", str(CHAT))[-1].startswith(
+        "Danke für Ihre Bewertung (5 von 5)! Möchten Sie uns mehr sagen"
+    )
+    assert hall.cases() == []
 
 
 def test_a_resolved_case_is_asked_about_only_when_the_town_wants_it_and_a_digit_does_not_reopen_it(
