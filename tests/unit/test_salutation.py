@@ -51,6 +51,10 @@ GREETING_TEMPLATES = {
         "title": "Bürgermeistersprechstunde", "when": "01.12.2026 17:00", "reference": "A-2026-00007",
         "short": False, "keyword": "TERMIN",
     },
+    "feedback_request.txt.j2": {
+        "booking": True, "title": "Bürgermeistersprechstunde", "when": "01.12.2026", "reference": "A-2026-00007",
+        "link": "https://x/r", "short": False, "digits": True,
+    },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
