@@ -157,9 +157,12 @@ def test_a_resolved_case_is_asked_about_only_when_the_town_wants_it_and_a_digit_
     case = resolved_case(hall)
     later = utcnow() + timedelta(hours=1)
     assert ask(hall, now=later) == 0, "off by default"
-    hall.town.municipality.preferences = {**hall.town.municipality.preferences, "feedback_after_conversations": True}
-    hall.session.add(hall.town.municipality)
-    hall.session.commit()
+    admin = clerk(hall.session, hall.town, "admin")
+    assert 'name="feedback_after_conversations" value="1">' in admin.get("/app/admin/settings").text
+    saved = admin.post("/app/admin/settings", {"feedback_after_conversations": "1"})
+    assert "Die Einstellungen wurden gespeichert." in saved.text
+    assert 'name="feedback_after_conversations" value="1" checked>' in saved.text
+    hall.session.expire_all()
     assert ask(hall, now=utcnow()) == 0, "not at once: a case reopened soon after is not asked about"
     assert ask(hall, now=later) == 1
     assert hall.got("twilio", PHONE)[-1].startswith(
