@@ -11,6 +11,7 @@ from hub.broadcasts import gdpr as broadcasts_gdpr
 from hub.broadcasts import surveys
 from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
+from hub.consultations import feedback
 from hub.consultations import gdpr as consultations_gdpr
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
@@ -22,9 +23,11 @@ from hub.subscribers import gdpr as subscribers_gdpr
 def install() -> None:
     # The opt-in first, as a first "ANMELDEN" is one. Subscriber commands before survey answers:
     # "STOP" is never a vote. Consultation commands between them: STOP still stops, and a digit
-    # answering an open offer of slots is not a vote.
+    # answering an open offer of slots is not a vote. A digit answering a feedback request before the
+    # consultation commands: it yields to an offer made since, and is never threaded into a case.
     pipeline.register_step(opt_in.record_opt_in)
     pipeline.register_step(commands.apply_subscriber_commands)
+    pipeline.register_step(feedback.record_feedback_reply)
     pipeline.register_step(consultation_commands.apply_consultation_commands)
     pipeline.register_step(surveys.record_survey_answer)
     pipeline.register_opt_out(commands.stop_after_opt_out)
@@ -37,6 +40,7 @@ def install() -> None:
         broadcasts_gdpr.PERSONAL_DATA,
         consultations_gdpr.PERSONAL_DATA,
         consultation_commands.OFFERS_DATA,
+        feedback.PERSONAL_DATA,
     ):
         register_personal_data(part)
     register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)

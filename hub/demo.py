@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 from channels.sandbox.client import SandboxClient
 from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
+from hub.consultations.feedback_demo import seed_feedback_demo
 from hub.inbox.models import Conversation
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
@@ -124,6 +125,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
             session, municipality_id=municipality.id, actor_id=None, kind=DEMO_VIDEO_KIND, values=video
         )
         seed_consultation_demo(session, municipality)
+        seed_feedback_demo(session, municipality)
     assert municipality.id is not None
     return DemoAccounts(
         municipality_id=municipality.id,

@@ -9,6 +9,8 @@ from hub.consultations.models import (
     ConsultationSeries,
     ConsultationSession,
     ConsultationSlot,
+    Feedback,
+    FeedbackRequest,
 )
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
@@ -41,6 +43,8 @@ __all__ = [
     "Conversation",
     "Delivery",
     "District",
+    "Feedback",
+    "FeedbackRequest",
     "InboundEvent",
     "Message",
     "Municipality",

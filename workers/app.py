@@ -55,6 +55,7 @@ def create_celery() -> Celery:
             "workers.tasks.apply_retention": {"queue": INBOUND_QUEUE},
             "workers.tasks.send_consultation_reminders": {"queue": REPLIES_QUEUE},
             "workers.tasks.prepare_video_rooms": {"queue": REPLIES_QUEUE},
+            "workers.tasks.send_feedback_requests": {"queue": REPLIES_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -71,6 +72,7 @@ def create_celery() -> Celery:
             "apply-retention": {"task": "workers.tasks.apply_retention", "schedule": 3600},
             "consultation-reminders": {"task": "workers.tasks.send_consultation_reminders", "schedule": 60},
             "video-rooms": {"task": "workers.tasks.prepare_video_rooms", "schedule": 300},
+            "feedback-requests": {"task": "workers.tasks.send_feedback_requests", "schedule": 300},
             "start-due-broadcasts": {
                 "task": "workers.tasks.start_due_broadcasts",
                 "schedule": settings.broadcast_start_seconds,

@@ -11,6 +11,7 @@ from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, 
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
 from hub.composition import install
+from hub.consultations.feedback import apply_feedback_retention, queue_feedback_requests
 from hub.consultations.reminders import queue_due_reminders
 from hub.consultations.rooms import prepare_rooms
 from hub.db import get_engine, session_scope
@@ -177,11 +178,23 @@ def prepare_video_rooms() -> int:
         return prepare_rooms(session)
 
 
+@celery_app.task(name="workers.tasks.send_feedback_requests")
+def send_feedback_requests() -> int:
+    """Feedback requests after consultations (and resolved cases, where wanted), each queued once and sent."""
+    with session_scope() as session:
+        queued = queue_feedback_requests(session, settings=get_settings())
+    for message_id in queued:
+        enqueue_send(message_id)
+    return len(queued)
+
+
 @celery_app.task(name="workers.tasks.apply_retention")
 def delete_expired_messages() -> int:
-    """Messages of conversations resolved longer ago than the municipality's retention period."""
+    """Messages of conversations resolved longer ago than the municipality's retention period, and feedback texts."""
     with session_scope() as session:
-        return apply_retention(session)
+        deleted = apply_retention(session)
+        apply_feedback_retention(session)
+        return deleted
 
 
 @celery_app.task(name="workers.tasks.sweep")

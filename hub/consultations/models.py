@@ -231,3 +231,41 @@ class WaitingRoomEntry(SQLModel, table=True):
     done_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     forwarded_from_team_id: int | None = Field(default=None, foreign_key="team.id")
+
+
+class FeedbackRequest(SQLModel, table=True):
+    """The one feedback request after a booking's consultation or a resolved conversation (a unique key each).
+
+    Written in the transaction that queues its message, as a reminder is. `channel_account_id`
+    is where it went: a digit in reply counts only there.
+    """
+
+    __tablename__ = "feedback_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    booking_id: int | None = Field(default=None, foreign_key="booking.id", unique=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id", unique=True)
+    channel_account_id: int = Field(foreign_key="channelaccount.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Feedback(SQLModel, table=True):
+    """A citizen's answer to a feedback request, one per request (a unique key): a rating, resolved or not, a text.
+
+    A digit sent in reply gives the rating alone (`completed_at` empty); the form then may add
+    the rest once, and a form sent is final.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    request_id: int = Field(foreign_key="feedback_request.id", unique=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    rating: int = Field(description="1 (not at all satisfied) to 5 (very satisfied)")
+    resolved: bool | None = Field(default=None, description="Whether the citizen's concern was resolved, if they said.")
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    channel: str = Field(max_length=16, description="web, or the kind of channel the digit came on")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="When the form was sent.")

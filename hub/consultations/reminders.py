@@ -69,9 +69,14 @@ def due_reminders(session: Session, *, now: datetime) -> list[Due]:
 
 
 def reminder_account(session: Session, booking: Booking) -> ChannelAccount | None:
+    """The town's account that reaches the booking's citizen."""
+    return account_reaching(session, municipality_id=booking.municipality_id, contact_id=booking.contact_id)
+
+
+def account_reaching(session: Session, *, municipality_id: int, contact_id: int) -> ChannelAccount | None:
     """The town's account that reaches the citizen, by the first of their addresses that one reaches."""
-    for identity in identities_of(session, contact_id=booking.contact_id):
-        account = channel_reaching(session, municipality_id=booking.municipality_id, identity=identity.kind)
+    for identity in identities_of(session, contact_id=contact_id):
+        account = channel_reaching(session, municipality_id=municipality_id, identity=identity.kind)
         if account is not None:
             return account
     return None

@@ -1,10 +1,10 @@
-"""This domain's routers for hub.app: JSON routes, staff pages, calendar feeds and the citizens' booking pages."""
+"""This domain's routers for hub.app: JSON routes, staff pages, calendar feeds, the citizens' booking and feedback."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.consultations import api, calendar, join_pages, public_pages, staff_pages, waiting_pages
+from hub.consultations import api, calendar, feedback_pages, join_pages, public_pages, staff_pages, waiting_pages
 
 ROUTERS: tuple[APIRouter, ...] = (
     api.router,
@@ -13,4 +13,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     calendar.feed_router,
     public_pages.router,
     join_pages.router,
+    feedback_pages.router,
 )

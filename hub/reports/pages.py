@@ -12,7 +12,7 @@ from sqlmodel import Session
 from hub.db import get_session
 from hub.errors import InvalidInput, NotFound, Term
 from hub.i18n import N_, translate
-from hub.reports import service
+from hub.reports import consultations, service
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, daily_chart
 from hub.web.downloads import download
@@ -41,6 +41,10 @@ def _share(value: float | None) -> str:
 
 def _percent(share: float | None) -> float | None:
     return None if share is None else share * 100
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _tables(request: Request, session: Session, staff: Staff, period: service.Period) -> dict[str, Any]:
@@ -98,7 +102,63 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
         ]
         for item in reach
     ]
+    visits = consultations.consultation_report(
+        session, municipality_id=staff.municipality_id, period=period, no_team=translate(request, "Ohne Team")
+    )
+    series_label, team_label = translate(request, "Sprechstunde"), translate(request, "Team")
+    visit_rows = [
+        [
+            row.name,
+            kind,
+            row.bookings,
+            row.no_shows,
+            row.cancelled,
+            row.answers,
+            _rounded(row.rating_average),
+            row.resolved_share,
+        ]
+        for kind, rows in ((series_label, visits.series), (team_label, visits.teams))
+        for row in rows
+    ]
+    yes, no = translate(request, "Ja"), translate(request, "Nein")
+    # The page shows what citizens wrote as they wrote it; the CSV so that no spreadsheet runs it.
+    comment_rows = [
+        [
+            format_local(comment.at, language, period.timezone), comment.about, comment.team, comment.rating,
+            None if comment.resolved is None else yes if comment.resolved else no, comment.text,
+        ]
+        for comment in visits.comments
+    ]  # fmt: skip
     return {
+        "consultations": (
+            [
+                translate(request, "Name"),
+                translate(request, "Art"),
+                translate(request, "Buchungen"),
+                translate(request, "Nicht erschienen"),
+                translate(request, "Abgesagt"),
+                translate(request, "Rückmeldungen"),
+                translate(request, "Bewertung, Durchschnitt (1–5)"),
+                translate(request, "Anliegen gelöst"),
+            ],
+            visit_rows,
+            visits,
+        ),
+        "feedback": (
+            [
+                translate(request, "Zeitpunkt"),
+                translate(request, "Zu"),
+                translate(request, "Team"),
+                translate(request, "Bewertung"),
+                translate(request, "Gelöst"),
+                translate(request, "Kommentar"),
+            ],
+            [
+                [consultations.spreadsheet_safe(cell) if isinstance(cell, str) else cell for cell in row]
+                for row in comment_rows
+            ],
+            comment_rows,
+        ),
         "messages": (
             [
                 translate(request, "Tag"),
@@ -216,6 +276,16 @@ def reports(
             bars=[(item.title, item.delivered) for item in reach],
         ),
     }
+    visits: consultations.ConsultationReport = tables["consultations"][2]
+    charts["ratings"] = daily_chart(
+        title=translate(request, "Bewertungen der Sprechstunden und Vorgänge"),
+        description=translate(
+            request,
+            "Durchschnittliche Bewertung (1 bis 5) der Rückmeldungen pro Tag, {span}; Tage ohne Rückmeldung zeigen 0.",
+        ).format(span=span),
+        days=visits.days,
+        series=[(translate(request, "Bewertung, Durchschnitt"), [value or 0 for value in visits.average_per_day])],
+    )
     return render(
         request,
         "staff/reports/index.html",
@@ -227,6 +297,8 @@ def reports(
         messages=messages,
         charts=charts,
         share=_share,
+        average=lambda value: "–" if value is None else f"{value:.1f}".replace(".", ","),
+        comments_shown=consultations.COMMENTS_SHOWN,
         duration=lambda seconds: format_duration(seconds, language),
     )
 

@@ -33,7 +33,7 @@ from hub.inbox.models import Conversation, Message
 from hub.tenancy import office_hours
 from hub.tenancy.models import ChannelAccount, Municipality, Team
 
-REPORTS = ("messages", "response-times", "targets", "broadcasts")
+REPORTS = ("messages", "response-times", "targets", "broadcasts", "consultations", "feedback")
 DEFAULT_DAYS = 30
 # A year and a day: one column per day still reads as a chart, and the page stays quick.
 MAX_DAYS = 366

@@ -438,9 +438,10 @@ def _set_preferences(municipality: Municipality, **changes: Any) -> None:
 def save_municipality_settings(
     session: Session, *, municipality_id: int, actor_id: int, texts: Mapping[str, Mapping[str, str]],
     office_hours: dict[str, list[list[str]]], first_response_minutes: int | None, resolution_minutes: int | None,
-    retention_days: int | None, code_limits: CodeLimits,
+    retention_days: int | None, code_limits: CodeLimits, feedback_after_conversations: bool = False,
 ) -> Municipality:  # fmt: skip
-    """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention, SMS codes."""
+    """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention, SMS codes,
+    and whether resolved cases are followed by a feedback request."""
     municipality = session.get(Municipality, municipality_id)
     if municipality is None:
         raise NotFound(N_("Gemeinde nicht gefunden."))
@@ -464,11 +465,13 @@ def save_municipality_settings(
         allowed_phone_countries=code_limits.countries,
         verification_codes_per_hour=code_limits.per_hour,
         verification_codes_per_day=code_limits.per_day,
+        feedback_after_conversations=feedback_after_conversations,
     )
     session.add(municipality)
     audit(session, actor_id=actor_id, municipality_id=municipality_id, action="municipality.settings_changed",
           object_type="municipality", object_id=municipality_id, retention_days=retention_days,
           code_limits=asdict(code_limits),
           first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
-          office_hours=office_hours, texts=own_texts)  # fmt: skip
+          office_hours=office_hours, texts=own_texts,
+          feedback_after_conversations=feedback_after_conversations)  # fmt: skip
     return municipality

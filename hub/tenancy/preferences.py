@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     # The address of one of the town's channel accounts (a mailbox such as termin@…) where every
     # message asks for a consultation slot and is answered with the next free ones; None: none.
     "consultation_address": None,
+    # After a resolved conversation, ask the citizen for feedback as after a consultation (off: only those).
+    "feedback_after_conversations": False,
     # Non-warning broadcasts wait for the end of quiet hours (municipality's time zone).
     "quiet_hours": {"start": "21:00", "end": "07:00"},
     # One-time codes go only to numbers from these countries (SMS pumping fraud).

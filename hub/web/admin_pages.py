@@ -507,6 +507,7 @@ def _settings_values(municipality: Municipality) -> dict[str, str]:
         "allowed_phone_countries": ", ".join(preference(municipality, "allowed_phone_countries")),
         "verification_codes_per_hour": str(preference(municipality, "verification_codes_per_hour")),
         "verification_codes_per_day": str(preference(municipality, "verification_codes_per_day")),
+        "feedback_after_conversations": "1" if preference(municipality, "feedback_after_conversations") else "",
         **_hours_values(preference(municipality, "office_hours")),
     }
     for lang, texts in preference(municipality, "texts").items():
@@ -558,6 +559,7 @@ async def save_municipality_settings(
             resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), N_("Erledigung")),
             retention_days=admin.parse_number(retention, N_("Aufbewahrungsfrist")),
             code_limits=admin.parse_code_limits(values),
+            feedback_after_conversations=values.get("feedback_after_conversations") == "1",
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()

@@ -190,7 +190,8 @@ def test_the_reports_page_draws_charts_and_tables_and_the_csv_matches(session: S
     mayor = clerk(session, dataset, "mayor")
     page = mayor.get(f"/app/reports{QUERY}")
     assert page.status_code == 200
-    assert page.text.count('<svg class="chart"') == 6
+    # Six of messages, times, targets and broadcasts; one of the consultations' ratings.
+    assert page.text.count('<svg class="chart"') == 7
     assert "<title" in page.text and "<desc" in page.text
     # Values are written in the chart, not only drawn.
     assert "Straßenfest: 4" in page.text

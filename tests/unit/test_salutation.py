@@ -55,6 +55,10 @@ GREETING_TEMPLATES = {
         "title": "Bürgermeistersprechstunde", "reference": "A-2026-00007", "join_link": "https://x/join",
         "page": "https://x/b/warteraum", "short": False,
     },
+    "feedback_request.txt.j2": {
+        "booking": True, "title": "Bürgermeistersprechstunde", "when": "01.12.2026", "reference": "A-2026-00007",
+        "link": "https://x/r", "short": False, "digits": True,
+    },
 }  # fmt: skip
 STRAY = re.compile(r" [,.!?]|, *[.!?]|  |^[,.]", re.MULTILINE)
 
