@@ -33,6 +33,7 @@ from channels.base import (
     Identity,
     InboundEvent,
     InboundMessage,
+    Location,
     OptedOutError,
     OutboundMessage,
     PayloadError,
@@ -223,7 +224,8 @@ class WhatsAppAdapter(ChannelAdapter):
         place = _place(form)
         if place:
             text = f"{text}\n{place}".strip()
-        return InboundMessage(**common, text=text, attachments=_media_attachments(form))
+        location = Location(float(form.first("Latitude") or 0), float(form.first("Longitude") or 0)) if place else None
+        return InboundMessage(**common, text=text, attachments=_media_attachments(form), location=location)
 
     # --- outbound ------------------------------------------------------------------------
 
