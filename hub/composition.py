@@ -15,8 +15,10 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
 from hub.inbox import pipeline
+from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
+from hub.problems import listing as problem_listing
 from hub.subscribers import commands, listing, opt_in
 from hub.subscribers import gdpr as subscribers_gdpr
 
@@ -46,3 +48,4 @@ def install() -> None:
         register_personal_data(part)
     register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
+    register_status_section(problem_listing.status_section)

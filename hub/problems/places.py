@@ -13,11 +13,12 @@ from sqlmodel import Session, select
 
 from channels.geocoding import Geocoder, GeocodingUnavailable, NominatimGeocoder, Place
 from hub.db import utcnow
-from hub.errors import ChannelUnavailable, InvalidInput
+from hub.errors import ChannelUnavailable, InvalidInput, NotFound
 from hub.i18n import N_
 from hub.problems.models import DistrictShape
 from hub.settings import Settings
 from hub.subscribers.catalogue import district_by_key
+from hub.subscribers.models import District
 from hub.tenancy.models import Municipality
 from hub.tenancy.preferences import preference
 
@@ -70,6 +71,14 @@ def set_district_shape(session: Session, *, municipality_id: int, district_key: 
     session.add(row)
     session.flush()
     return row
+
+
+def set_shape_of(session: Session, *, municipality_id: int, district_id: int, geometry: Any) -> DistrictShape:
+    """The same, for a district named by its id (the API's path)."""
+    district = session.get(District, district_id)
+    if district is None or district.municipality_id != municipality_id:
+        raise NotFound(N_("Den Ortsteil {district_id} gibt es nicht."), district_id=district_id)
+    return set_district_shape(session, municipality_id=municipality_id, district_key=district.key, geometry=geometry)
 
 
 def _shapes(session: Session, municipality_id: int) -> list[tuple[int, BaseGeometry]]:

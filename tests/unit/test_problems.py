@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 import telegram
+from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import Session, col, select
 
@@ -22,6 +23,7 @@ from channels.base import WebhookRequest
 from channels.registry import build_adapter
 from channels.sandbox.server import SandboxServer
 from hub import db
+from hub.app import create_app
 from hub.errors import InvalidInput, TooLarge
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
@@ -33,7 +35,7 @@ from hub.settings import Settings
 from hub.subscribers.models import District
 from hub.tenancy.models import ChannelAccount, Team
 from tests.unit.db import Town, make_town, receive
-from tests.unit.web import staff_user
+from tests.unit.web import api_client, staff_user
 
 CHAT = 5012345678
 PSID = "7012345678901234"
@@ -333,3 +335,63 @@ def test_duplicates_are_open_reports_of_the_category_within_the_distance_and_mer
     assert len(told) == 2
     news = f"Neuigkeiten zu Meldung {place.conversation(first).reference}: In Bearbeitung beim Bauhof"
     assert place.answers()[-2:] == [news, news]
+
+
+# --- staff API, the public list and the status page -----------------------------------------------
+
+
+def mailed_photo_report(place: Place, sender: str, text: str, lat_lon: tuple[float, float]) -> ProblemReport:
+    mail = EmailMessage()
+    mail["From"], mail["To"] = sender, "rathaus@testdorf.example"
+    mail["Subject"], mail["Message-ID"] = "Laterne", f"<{sender}>"
+    mail.set_content(text)
+    mail.add_attachment(jpeg_with_gps(*lat_lon), maintype="image", subtype="jpeg", filename="IMG.jpg")
+    account = place.account("email")
+    request = WebhookRequest(url="mailto:x", headers={}, body=mail.as_bytes(), mail_from=sender)
+    events = build_adapter("email", account.config, account.secrets).parse(request)
+    receive(place.session, place.settings, account, *events, request=request)
+    return place.reports()[-1]
+
+
+def test_staff_see_duplicates_merge_them_and_the_public_list_shows_no_personal_data(place: Place) -> None:
+    first = mailed_photo_report(place, "erika.mustermann@example.org", "LATERNE kaputt, Erika Mustermann", MITTE)
+    second = mailed_photo_report(place, "max@example.org", "Laterne flackert", (51.01520, 10.01510))
+    api = api_client(place.session, place.town)
+
+    found = api.get(f"/api/v1/problems/reports/{first.id}/duplicates").json()
+    assert [item["id"] for item in found] == [second.id]
+
+    assert api.post(f"/api/v1/problems/reports/{first.id}/merge", json={"source_ids": [second.id]}).json() == {
+        "told": 1
+    }
+    answer = api.post(f"/api/v1/problems/reports/{first.id}/status", json={"text": "Bauhof ist informiert"})
+    assert answer.json() == {"told": 2}
+
+    public = TestClient(create_app()).get("/api/v1/public/testdorf/problems", params={"category": "laterne"})
+    [listed] = public.json()
+    assert listed["public_status"] == "Bauhof ist informiert" and listed["district"] == "mitte"
+    assert listed["photos"] == []
+    for personal in ("Erika", "Mustermann", "erika.mustermann", "max@", "kaputt"):
+        assert personal not in public.text
+    assert TestClient(create_app()).get("/api/v1/public/testdorf/problems", params={"district": "nord"}).json() == []
+
+    released = {"text": "Bauhof ist informiert", "photos_released": True}
+    api.post(f"/api/v1/problems/reports/{first.id}/status", json=released)
+    [listed] = TestClient(create_app()).get("/api/v1/public/testdorf/problems").json()
+    [photo_url] = listed["photos"]
+    photo = TestClient(create_app()).get(photo_url)
+    assert photo.headers["content-type"] == "image/jpeg"
+    assert dict(Image.open(BytesIO(photo.content)).getexif()) == {}
+
+
+def test_the_status_page_shows_the_place_the_public_status_and_the_own_photo(place: Place) -> None:
+    report = mailed_photo_report(place, "erika@example.org", "Laterne dunkel", MITTE)
+    conversation = place.conversation(report)
+    page = TestClient(create_app()).get(f"/anfrage/{conversation.reference}/{conversation.public_token}")
+
+    assert "Ihre Meldung" in page.text and "Straßenbeleuchtung" in page.text and "Hauptstraße" in page.text
+    [photo] = place.session.exec(select(ProblemPhoto)).all()
+    own = f"/anfrage/{conversation.reference}/{conversation.public_token}/foto/{photo.id}"
+    assert own not in page.text, "unreleased photos stay off the page"
+    assert TestClient(create_app()).get(own).status_code == 200
+    assert TestClient(create_app()).get(f"/api/v1/public/testdorf/problems/photos/{photo.id}").status_code == 404
