@@ -21,15 +21,15 @@ LICENCE = "Data © OpenStreetMap contributors, ODbL 1.0. https://osm.org/copyrig
 # Reverse answers the nearest address within this distance, as Nominatim does at zoom 18.
 REVERSE_RADIUS_METRES = 150.0
 
-# The demo town (Testdorf, districts Mitte, Nord, Süd, Ost) and one place beyond its border.
+# The demo town (Musterstadt, districts Mitte, Nord, Süd, Ost) and one place beyond its border.
 # (street, house number, district or town part, town, postcode, lat, lon)
 ADDRESSES: tuple[tuple[str, str, str, str, str, float, float], ...] = (
-    ("Hauptstraße", "12", "Mitte", "Testdorf", "99999", 51.01500, 10.01500),
-    ("Hauptstraße", "14", "Mitte", "Testdorf", "99999", 51.01530, 10.01520),
-    ("Am Markt", "1", "Mitte", "Testdorf", "99999", 51.01620, 10.01800),
-    ("Bahnhofstraße", "3", "Nord", "Testdorf", "99999", 51.02500, 10.01000),
-    ("Lindenweg", "7", "Süd", "Testdorf", "99999", 51.00500, 10.02000),
-    ("Gartenweg", "2", "Ost", "Testdorf", "99999", 51.02000, 10.03500),
+    ("Hauptstraße", "12", "Mitte", "Musterstadt", "99999", 51.01500, 10.01500),
+    ("Hauptstraße", "14", "Mitte", "Musterstadt", "99999", 51.01530, 10.01520),
+    ("Am Markt", "1", "Mitte", "Musterstadt", "99999", 51.01620, 10.01800),
+    ("Bahnhofstraße", "3", "Nord", "Musterstadt", "99999", 51.02500, 10.01000),
+    ("Lindenweg", "7", "Süd", "Musterstadt", "99999", 51.00500, 10.02000),
+    ("Gartenweg", "2", "Ost", "Musterstadt", "99999", 51.02000, 10.03500),
     ("Kreisstraße", "1", "Nachbarstadt", "Nachbarstadt", "99998", 51.10000, 10.10000),
 )
 

@@ -24,6 +24,7 @@ from channels.registry import build_adapter
 from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
+from hub.demo import seed_demo
 from hub.errors import InvalidInput, TooLarge
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
@@ -33,7 +34,7 @@ from hub.problems.photos import check_photo
 from hub.problems.places import district_at, geocode, set_district_shape
 from hub.settings import Settings
 from hub.subscribers.models import District
-from hub.tenancy.models import ChannelAccount, Team
+from hub.tenancy.models import ChannelAccount, Municipality, Team
 from tests.unit.db import Town, make_town, receive
 from tests.unit.web import api_client, staff_user
 
@@ -124,7 +125,7 @@ def test_a_telegram_location_asks_for_the_category_by_buttons_and_a_press_files_
     assert (report.lat, report.lon) == MITTE
     mitte = place.session.exec(select(District).where(District.key == "mitte")).one()
     assert report.district_id == mitte.id
-    assert report.address == "12, Hauptstraße, Mitte, Testdorf, 99999, Deutschland"
+    assert report.address == "12, Hauptstraße, Mitte, Musterstadt, 99999, Deutschland"
     assert report.category_id is None
     ack, question = place.answers()
     assert place.conversation(report).reference in ack
@@ -196,7 +197,7 @@ def test_an_sms_with_a_category_word_and_an_address_is_geocoded(place: Place) ->
 
     [report] = place.reports()
     assert (report.lat, report.lon) == MITTE
-    assert report.address == "12, Hauptstraße, Mitte, Testdorf, 99999, Deutschland"
+    assert report.address == "12, Hauptstraße, Mitte, Musterstadt, 99999, Deutschland"
     assert report.category_id is not None
 
 
@@ -395,3 +396,18 @@ def test_the_status_page_shows_the_place_the_public_status_and_the_own_photo(pla
     assert own not in page.text, "unreleased photos stay off the page"
     assert TestClient(create_app()).get(own).status_code == 200
     assert TestClient(create_app()).get(f"/api/v1/public/testdorf/problems/photos/{photo.id}").status_code == 404
+
+
+def test_the_demo_town_has_categories_district_shapes_and_reports_its_sandbox_addresses(place: Place) -> None:
+    seeded = seed_demo(place.session, place.settings)
+    place.session.commit()
+    municipality = place.session.get(Municipality, seeded.municipality_id)
+    assert municipality is not None
+
+    keys = [category.key for category in service.list_categories(place.session, municipality_id=seeded.municipality_id)]
+    assert sorted(keys) == ["gruen", "laterne", "muell", "schlagloch"]
+    found = geocode(place.session, settings=place.settings, municipality=municipality, address="Lindenweg 7")
+    district = place.session.get(
+        District, district_at(place.session, municipality=municipality, lat=found.lat, lon=found.lon)
+    )
+    assert district is not None and district.key == "sued"
