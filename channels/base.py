@@ -247,6 +247,14 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Location:
+    """A point a citizen shared in a chat (Telegram location, Messenger location attachment), WGS 84 degrees."""
+
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A citizen's message, comment, button press or edit, free of provider dicts.
 
@@ -263,6 +271,7 @@ class InboundMessage:
     auto-answered.
     `shared_chat`: written where others read along (a Telegram group), so an answer there
     reaches all of them and must carry nothing personal such as the status link.
+    `location`: a place the citizen shared, on channels that can share one.
     """
 
     provider_id: str
@@ -281,6 +290,7 @@ class InboundMessage:
     recipient: str | None = None
     postback_ref: str | None = None
     shared_chat: bool = False
+    location: Location | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from channels.base import (
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
+    Location,
     OptedOutError,
     OutboundMessage,
     PayloadError,
@@ -186,6 +187,18 @@ def _attachments(message: Mapping[str, Any]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+def _location(message: Mapping[str, Any]) -> Location | None:
+    """A location attachment: `{"type": "location", "payload": {"coordinates": {"lat": …, "long": …}}}`."""
+    for item in _list(message, "attachments", "message"):
+        payload = item.get("payload") if isinstance(item, Mapping) and item.get("type") == "location" else None
+        coordinates = payload.get("coordinates") if isinstance(payload, Mapping) else None
+        if isinstance(coordinates, Mapping):
+            lat, lon = coordinates.get("lat"), coordinates.get("long")
+            if isinstance(lat, int | float) and isinstance(lon, int | float):
+                return Location(lat=float(lat), lon=float(lon))
+    return None
+
+
 class FacebookSettings(ChannelSettings):
     """A Page and the app that receives its webhooks; the verify token is the hub's own."""
 
@@ -315,6 +328,7 @@ class FacebookAdapter(ChannelAdapter):
                 sent_at=sent_at,
                 attachments=_attachments(message),
                 in_reply_to=(replied_mid,) if isinstance(replied_mid, str) else (),
+                location=_location(message),
             )
 
         if "postback" in item:

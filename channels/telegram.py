@@ -36,6 +36,7 @@ from channels.base import (
     IgnoredEvent,
     InboundEvent,
     InboundMessage,
+    Location,
     OptedOutError,
     OptOut,
     OutboundMessage,
@@ -345,8 +346,9 @@ def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
     text = message.get("text") or message.get("caption") or sticker_emoji or ""
     if not isinstance(text, str):
         raise PayloadError(f"{update_type}.text ist kein Text")
-    if not text and not attachments:
-        return IgnoredEvent(key, reason=f"{update_type} ohne Text oder Datei")
+    location = _location(message, update_type)
+    if not text and not attachments and location is None:
+        return IgnoredEvent(key, reason=f"{update_type} ohne Text, Datei oder Standort")
     timestamp = message.get("edit_date") or message.get("date")
     return InboundMessage(
         provider_id=key,
@@ -358,7 +360,20 @@ def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
         language=_text_or_none(author.get("language_code")),
         attachments=attachments,
         shared_chat=_is_shared(chat),
+        location=location,
     )
+
+
+def _location(message: Mapping[str, Any], update_type: str) -> Location | None:
+    """A shared location, or a venue's (a place picked from the map's list), as the Bot API's Location object."""
+    venue = _optional_object(message, "venue", f"{update_type}.venue")
+    place = _optional_object(venue or message, "location", f"{update_type}.location")
+    if not place:
+        return None
+    lat, lon = place.get("latitude"), place.get("longitude")
+    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in (lat, lon)):
+        raise PayloadError(f"{update_type}.location ohne Breite und Länge als Zahlen")
+    return Location(lat=float(lat), lon=float(lon))  # type: ignore[arg-type]
 
 
 def _callback_event(query: dict[str, Any]) -> InboundMessage:

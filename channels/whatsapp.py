@@ -30,6 +30,7 @@ from channels.base import (
     Choice,
     Identity,
     InboundMessage,
+    Location,
     OptedOutError,
     OutboundMessage,
     PayloadError,
@@ -179,7 +180,8 @@ class WhatsAppAdapter(TwilioMessagingAdapter):
         place = _place(form)
         if place:
             text = f"{text}\n{place}".strip()
-        return InboundMessage(**common, text=text, attachments=_media_attachments(form))
+        location = Location(float(form.first("Latitude") or 0), float(form.first("Longitude") or 0)) if place else None
+        return InboundMessage(**common, text=text, attachments=_media_attachments(form), location=location)
 
     # --- outbound ------------------------------------------------------------------------
 

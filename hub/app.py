@@ -27,6 +27,7 @@ from hub.db import get_engine
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
+from hub.problems import routes as problems
 from hub.reports import routes as reports
 from hub.settings import get_settings
 from hub.subscribers import routes as subscribers
@@ -136,6 +137,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *subscribers.ROUTERS,
     *broadcasts.ROUTERS,
     *consultations.ROUTERS,
+    *problems.ROUTERS,
     *reports.ROUTERS,
 )
 

@@ -16,6 +16,10 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
 from hub.inbox import pipeline
+from hub.inbox.public_status import register_status_section
+from hub.problems import gdpr as problems_gdpr
+from hub.problems import intake as problem_intake
+from hub.problems import listing as problem_listing
 from hub.subscribers import commands, listing, opt_in
 from hub.subscribers import gdpr as subscribers_gdpr
 
@@ -30,6 +34,8 @@ def install() -> None:
     pipeline.register_step(feedback.record_feedback_reply)
     pipeline.register_step(consultation_commands.apply_consultation_commands)
     pipeline.register_step(surveys.record_survey_answer)
+    # Once a message is in its case: a report's place, photos and category.
+    pipeline.register_case_step(problem_intake.record_problem_report)
     pipeline.register_opt_out(commands.stop_after_opt_out)
     # A delivery's states have no "undelivered": a broadcast message the provider could not deliver failed.
     pipeline.register_report_target(pipeline.report_target(Delivery, "state", undelivered="failed"))
@@ -41,7 +47,9 @@ def install() -> None:
         consultations_gdpr.PERSONAL_DATA,
         consultation_commands.OFFERS_DATA,
         feedback.PERSONAL_DATA,
+        problems_gdpr.PERSONAL_DATA,
     ):
         register_personal_data(part)
     register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
+    register_status_section(problem_listing.status_section)

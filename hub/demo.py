@@ -13,6 +13,7 @@ from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
 from hub.inbox.models import Conversation
+from hub.problems.demo import seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
@@ -113,8 +114,10 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         for email, name, role in DEMO_STAFF:
             staff = tenancy.create_user(session, municipality_id=municipality.id, email=email, name=name, role=role)
             set_password(session, user=staff, password=DEMO_PASSWORD)
-        for team in ("Bürgerbüro", "Bauamt", "Ordnungsamt"):
-            tenancy.create_team(session, municipality_id=municipality.id, name=team)
+        teams = {
+            name: tenancy.create_team(session, municipality_id=municipality.id, name=name)
+            for name in ("Bürgerbüro", "Bauamt", "Ordnungsamt")
+        }
         for kind, name, config in demo_channel_configs(settings):
             tenancy.create_channel_account(
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
@@ -126,6 +129,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         )
         seed_consultation_demo(session, municipality)
         seed_feedback_demo(session, municipality)
+        seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
     assert municipality.id is not None
     return DemoAccounts(
         municipality_id=municipality.id,
@@ -166,12 +170,16 @@ def send_demo_citizen_messages(sandbox: SandboxClient, accounts: list[ChannelAcc
         to=by_kind["twilio"].address,
         body="Guten Tag, die Straßenlaterne vor der Hauptstraße 12 ist seit gestern dunkel.",
     )
+    # Problem reports by SMS: a category word and an address, geocoded by the sandbox's Nominatim.
+    sandbox.send_sms(from_="+4915187654321", to=by_kind["twilio"].address, body="Laterne defekt Hauptstraße 12")
+    sandbox.send_sms(from_="+4915176543210", to=by_kind["twilio"].address, body="Schlagloch am Lindenweg 7")
     sandbox.send_whatsapp(
         "+4917612345678",
         "Im Stadtpark liegt ein umgestürzter Baum quer über dem Weg.",
         to=by_kind["whatsapp"].address,
         profile_name="Lena Vogel",
-        location=(52.5163, 13.3777),
+        # In the demo town's Nord (hub/problems/demo.py): a report, asked for its category.
+        location=(51.0255, 10.0105),
         label="Stadtpark, Eingang Nord",
     )
     sandbox.send_telegram(

@@ -14,6 +14,7 @@ from hub.consultations.models import (
 )
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
+from hub.problems.models import DistrictShape, ProblemCategory, ProblemPhoto, ProblemReport
 from hub.subscribers.models import (
     ConsentEvent,
     District,
@@ -43,12 +44,16 @@ __all__ = [
     "Conversation",
     "Delivery",
     "District",
+    "DistrictShape",
     "Feedback",
     "FeedbackRequest",
     "InboundEvent",
     "Message",
     "Municipality",
     "PhoneVerification",
+    "ProblemCategory",
+    "ProblemPhoto",
+    "ProblemReport",
     "ReferenceCounter",
     "StaffUser",
     "Subscription",

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     )
     sign_in_lock_minutes: int = Field(15, description="The window of those counts, and how long the wait lasts.")
     log_level: str = Field("INFO", description="Python logging level.")
+    geocoder_url: str = Field(
+        "",
+        description="Base URL of a Nominatim-compatible geocoder (a town's own, or the public one within its usage "
+        "policy); empty: the sandbox's emulator.",
+    )
+    problem_duplicate_metres: float = Field(
+        50.0, description="Open reports of the same category this close to a new one are suggested as duplicates."
+    )
+    max_photo_bytes: int = Field(10_485_760, description="Largest photo accepted with a problem report.")
+    max_photo_pixels: int = Field(
+        40_000_000, description="Largest photo in pixels (width × height); beyond it a file is refused as a bomb."
+    )
+    photo_display_pixels: int = Field(1280, description="Longest side of the copy of a photo shown on pages.")
 
     @property
     def effective_database_url(self) -> str:
@@ -89,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def sandbox_url(self) -> str:
         return f"http://{self.sandbox_host}:{self.sandbox_port}"
+
+    @property
+    def effective_geocoder_url(self) -> str:
+        return self.geocoder_url or f"{self.sandbox_url}/nominatim"
 
 
 @lru_cache

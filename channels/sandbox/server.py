@@ -10,7 +10,16 @@ from types import TracebackType
 import uvicorn
 from fastapi import FastAPI
 
-from channels.sandbox import bigbluebutton_api, citizen, graph_api, jitsi, telegram_api, twilio_api, whatsapp_api
+from channels.sandbox import (
+    bigbluebutton_api,
+    citizen,
+    graph_api,
+    jitsi,
+    nominatim,
+    telegram_api,
+    twilio_api,
+    whatsapp_api,
+)
 from channels.sandbox.smtp_sink import AnyPortController, make_controller
 from channels.sandbox.state import SandboxState
 
@@ -24,7 +33,7 @@ def create_app(state: SandboxState) -> FastAPI:
         title="Rathaus Hub sandbox",
         description=(
             "Local emulators of the Twilio (SMS, WhatsApp, Content), Telegram and Graph APIs, of BigBlueButton's API"
-            " and of Jitsi Meet rooms secured by tokens."
+            ", of Jitsi Meet rooms secured by tokens and of a Nominatim geocoder."
         ),
         docs_url="/sandbox/docs",
         openapi_url="/sandbox/openapi.json",
@@ -38,6 +47,7 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(telegram_api.router)
     app.include_router(bigbluebutton_api.router)
     app.include_router(jitsi.router)
+    app.include_router(nominatim.router)
     app.include_router(graph_api.router)
     return app
 

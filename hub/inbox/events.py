@@ -7,7 +7,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from channels.base import Attachment, IgnoredEvent, InboundEvent, InboundMessage, OptOut, StatusUpdate
+from channels.base import Attachment, IgnoredEvent, InboundEvent, InboundMessage, Location, OptOut, StatusUpdate
 
 EVENT_TYPES: dict[type, str] = {
     InboundMessage: "message",
@@ -63,6 +63,8 @@ def to_json(event: InboundEvent) -> dict[str, Any]:
             value = value.isoformat()
         elif field.name == "attachments":
             value = [_attachment_to_json(attachment) for attachment in value]
+        elif isinstance(value, Location):
+            value = dataclasses.asdict(value)
         elif isinstance(value, tuple):
             value = list(value)
         data[field.name] = value
@@ -92,6 +94,7 @@ def message_from_json(data: dict[str, Any]) -> InboundMessage:
         )
         for item in values.get("attachments") or ()
     )
+    values["location"] = Location(**values["location"]) if values.get("location") else None
     return InboundMessage(**values)
 
 

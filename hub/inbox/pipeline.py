@@ -224,6 +224,17 @@ def register_step(step: Step) -> None:
         _RECOGNISERS.append(step)
 
 
+# Steps registered by other domains that add to the case a message was threaded into (a
+# problem report's place and photos), in the order registered.
+_CASE_STEPS: list[Step] = []
+
+
+def register_case_step(step: Step) -> None:
+    """Adds a step that runs once the message is in its case, before the acknowledgement; again changes nothing."""
+    if step not in _CASE_STEPS:
+        _CASE_STEPS.append(step)
+
+
 def message_pipeline() -> tuple[Step, ...]:
     """The steps a citizen's message runs through.
 
@@ -237,6 +248,7 @@ def message_pipeline() -> tuple[Step, ...]:
         store_message,
         *_RECOGNISERS,
         thread_into_conversation,
+        *_CASE_STEPS,
         acknowledge,
     )
 

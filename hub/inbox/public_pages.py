@@ -37,7 +37,7 @@ def status_page(reference: str, token: str, request: Request, session: Session =
     response = render(
         request, "citizen/status.html", title=translate(request, "Ihre Anfrage"),
         municipality=view.municipality.name, conversation=view.conversation, messages=view.messages,
-        state=translate(request, state), explanation=translate(request, explanation),
+        state=translate(request, state), explanation=translate(request, explanation), sections=view.sections,
     )  # fmt: skip
     # The page shows what a citizen wrote: no copy in shared caches or the browser's history cache.
     response.headers["Cache-Control"] = "no-store"

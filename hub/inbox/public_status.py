@@ -8,7 +8,9 @@ compared in constant time, so the link cannot be guessed piece by piece.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -32,6 +34,27 @@ class CitizenView:
     conversation: Conversation
     # Oldest first: what the citizen wrote (inbound) and what the town hall answered (outbound).
     messages: list[Message]
+    # What domains above the inbox add to the page (a problem report's place and photo), in order.
+    sections: list[StatusSection] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StatusSection:
+    """A part of the status page another domain renders: a template under templates/ and its values."""
+
+    template: str
+    values: dict[str, Any]
+
+
+# Given the conversation behind a status link, a section for its page, or None.
+StatusSource = Callable[[Session, Conversation], StatusSection | None]
+_SECTIONS: list[StatusSource] = []
+
+
+def register_status_section(source: StatusSource) -> None:
+    """Adds a section to every status page, after the status box; registering it again changes nothing."""
+    if source not in _SECTIONS:
+        _SECTIONS.append(source)
 
 
 def citizen_view(session: Session, *, reference: str, token: str) -> CitizenView:
@@ -58,4 +81,5 @@ def citizen_view(session: Session, *, reference: str, token: str) -> CitizenView
         )
         .order_by(col(Message.created_at), col(Message.id))
     ).all()
-    return CitizenView(municipality=municipality, conversation=conversation, messages=list(messages))
+    sections = [section for source in _SECTIONS if (section := source(session, conversation)) is not None]
+    return CitizenView(municipality=municipality, conversation=conversation, messages=list(messages), sections=sections)

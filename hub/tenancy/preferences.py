@@ -40,6 +40,13 @@ DEFAULTS: dict[str, Any] = {
     "office_hours": {day: [["08:00", "16:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
     # Targets for conversations without a team (a team's own targets replace them); minutes of office time.
     "response_targets": {"first_response_minutes": 480, "resolution_minutes": 2400},
+    # Mängelmelder: a text starting with one of these words is a problem report ("MELDUNG Laterne
+    # defekt Hauptstraße 12"), as is one starting with a category's own key ("LATERNE Hauptstraße 12").
+    "problem_keywords": ["MELDUNG", "MANGEL", "MÄNGEL", "REPORT"],
+    # The town's area when it has no district shapes: [min lon, min lat, max lon, max lat]; None: anywhere.
+    "problem_area_bbox": None,
+    # Who takes reports from outside the town's area, named in the answer ("Landkreis …, Tel. …"); None: no one named.
+    "problem_outside_contact": None,
     # Resolved conversations older than this many days may be deleted.
     "retention_days": 730,
 }

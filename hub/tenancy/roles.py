@@ -31,6 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "consultations.write": _WRITERS,
     # Defining whole series, and renewing a series' calendar link.
     "consultations.define": _LEADERS,
+    # Problem reports: duplicates and categories to read; merging and the public status to write.
+    "problems.read": _EVERYONE,
+    "problems.write": _WRITERS,
     "admin": frozenset({"admin"}),
     # Every signed-in person: their own account (password, second factor, language).
     "account": _EVERYONE,

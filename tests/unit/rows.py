@@ -33,6 +33,10 @@ from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
 from hub.inbox.schemas import ConversationPatch, TextIn
+from hub.inbox.service import open_conversation
+from hub.problems import service as problems
+from hub.problems.api import CategoryIn, MergeReportsIn, PublicStatusIn, ShapeIn
+from hub.problems.models import ProblemPhoto, ProblemReport
 from hub.settings import Settings
 from hub.subscribers.api import DistrictIn, TopicIn
 from hub.subscribers.catalogue import list_districts, list_topics
@@ -106,6 +110,8 @@ PUBLIC_API_ROUTES = frozenset(
         ("POST", "/api/v1/public/{slug}/subscriptions/email"),
         ("GET", "/api/v1/public/{slug}/subscriptions/email/confirm"),
         ("POST", "/api/v1/public/{slug}/subscriptions/email/confirm"),
+        ("GET", "/api/v1/public/{slug}/problems"),
+        ("GET", "/api/v1/public/{slug}/problems/photos/{photo_id}"),
     }
 )
 
@@ -141,6 +147,9 @@ class Rows:
     other_contact: Contact  # a second citizen, for what takes two (merging)
     series: ConsultationSeries
     booking: Booking
+    problem_report: ProblemReport  # the conversation's, with a released photo
+    other_report: ProblemReport  # the second citizen's, for merging
+    photo: ProblemPhoto
 
     @property
     def contact_id(self) -> int:
@@ -182,13 +191,37 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
         session, municipality=town.municipality, slot_id=slot.slot_id, contact_id=other.id, name=f"Bürger {secret}"
     )  # fmt: skip
     session.commit()
+    report, other_report, photo = _problem_rows(session, town, conversation, other, attachment)
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
         broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
         topic=list_topics(session, municipality_id=town.id)[0],
         district=list_districts(session, municipality_id=town.id)[0],
         api_token=_newest(session, ApiToken, town.id), other_contact=other, series=series, booking=booking,
+        problem_report=report, other_report=other_report, photo=photo,
     )  # fmt: skip
+
+
+def _problem_rows(
+    session: Session, town: Town, conversation: Conversation, other: Contact, attachment: Attachment
+) -> tuple[ProblemReport, ProblemReport, ProblemPhoto]:
+    """Two reports of one category at one point, the first with a released photo (standing in for a checked one)."""
+    category = problems.create_category(session, municipality_id=town.id, key="laterne", name_de="Beleuchtung")
+    assert other.id is not None
+    second = open_conversation(session, account=town.accounts["email"], contact_id=other.id, subject=None)
+    reports = []
+    for case in (conversation, second):
+        report = problems.open_report(session, conversation=case)
+        report.category_id, report.lat, report.lon, report.photos_released = category.id, 51.015, 10.015, True
+        reports.append(report)
+    assert reports[0].id is not None and attachment.id is not None
+    photo = ProblemPhoto(
+        municipality_id=town.id, report_id=reports[0].id, attachment_id=attachment.id, width=1, height=1,
+        display=b"\xff\xd8\xff\xd9",
+    )  # fmt: skip
+    session.add_all([*reports, photo])
+    session.commit()
+    return reports[0], reports[1], photo
 
 
 def _slots_written(session: Session, town: Town, series: ConsultationSeries) -> list[consultations.FreeSlot]:
@@ -223,6 +256,8 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "slot_id": lambda rows: rows.booking.slot_id,
     "booking_id": lambda rows: rows.booking.id,
     "session_id": lambda rows: rows.booking.session_id,
+    "report_id": lambda rows: rows.problem_report.id,
+    "photo_id": lambda rows: rows.photo.id,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
@@ -243,6 +278,12 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     },
     BookingIn: lambda _rows: {"name": "Probe", "email": "probe@buerger.example"},
     MoveIn: lambda _rows: {"day": "2030-01-08", "start_time": "09:00"},
+    CategoryIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
+    ShapeIn: lambda _rows: {
+        "geometry": {"type": "Polygon", "coordinates": [[[10, 51], [10.1, 51], [10.1, 51.1], [10, 51.1], [10, 51]]]}
+    },
+    MergeReportsIn: lambda rows: {"source_ids": [rows.other_report.id]},
+    PublicStatusIn: lambda _rows: {"text": "In Bearbeitung", "photos_released": True},
 }
 
 

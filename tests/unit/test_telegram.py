@@ -17,6 +17,7 @@ from channels.base import (
     Choice,
     IgnoredEvent,
     InboundMessage,
+    Location,
     OptedOutError,
     OptOut,
     OutboundMessage,
@@ -257,12 +258,21 @@ def test_message_from_a_bot_is_ignored() -> None:
     assert "Bot" in event.reason
 
 
-def test_message_without_text_or_file_is_ignored() -> None:
+def test_message_without_text_file_or_location_is_ignored() -> None:
+    update = json.loads(fixture_body("message__text.json"))
+    del update["message"]["text"]
+    update["message"]["dice"] = {"emoji": "🎲", "value": 3}
+    [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
+    assert isinstance(event, IgnoredEvent)
+
+
+def test_a_shared_location_is_a_message_with_its_place() -> None:
     update = json.loads(fixture_body("message__text.json"))
     del update["message"]["text"]
     update["message"]["location"] = {"latitude": 52.52, "longitude": 13.405}
     [event] = make_adapter().parse(webhook(json.dumps(update).encode()))
-    assert isinstance(event, IgnoredEvent)
+    assert isinstance(event, InboundMessage)
+    assert event.location == Location(lat=52.52, lon=13.405)
 
 
 # Malformed updates

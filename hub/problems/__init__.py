@@ -1,0 +1,1 @@
+"""The Mängelmelder: problems reported with a place, a category and photos, built on the inbox's conversations."""
