@@ -1,6 +1,7 @@
 """Consultation hours in the browser: a citizen books by SMS code, moves, cancels and books again by email link; a
-clerk in a second browser sees the booking on the series page, notes it and marks the no-show. Every page is checked
-with axe-core at desktop width and at 375 px, where it must not scroll sideways.
+clerk in a second browser sees the booking on the series page and notes it; at the appointment's time the citizen
+checks in to the waiting room, is called, forwarded once to another department and called there, and the clerk marks
+the booking. Every page is checked with axe-core at desktop width and at 375 px, where it must not scroll sideways.
 
 The test defines its own series through the API, so the demo's bookings stay as they are for other tests.
 """
@@ -57,8 +58,8 @@ def define_series(hub: Hub) -> dict[str, Any]:
 
 def let_slot_begin(hub: Hub, reference: str) -> None:
     """Stands for the passing of time: the booked session is put five minutes before now, as if staff had moved it
-    there (the old time kept as `moved_from`, so the recurrence does not write it again). No-shows can only be
-    marked once a slot has begun, and a served hub has no clock to turn."""
+    there (the old time kept as `moved_from`, so the recurrence does not write it again). Checking in and marking
+    a no-show need the slot's time to have come, and a served hub has no clock to turn."""
     booking = Booking.__table__  # type: ignore[attr-defined]
     held = ConsultationSession.__table__  # type: ignore[attr-defined]
     slot = ConsultationSlot.__table__  # type: ignore[attr-defined]
@@ -102,7 +103,7 @@ def clerk(browser: Browser) -> Iterator[BrowserContext]:
     created.close()
 
 
-def test_citizen_books_moves_cancels_and_books_again_while_a_clerk_sees_it(
+def test_citizen_books_moves_cancels_books_again_and_is_called_from_the_waiting_room(
     page: Page, clerk: BrowserContext, hub: Hub
 ) -> None:
     series = define_series(hub)
@@ -192,10 +193,47 @@ def test_citizen_books_moves_cancels_and_books_again_while_a_clerk_sees_it(
     staff.reload()
     expect(staff.locator("li[id^=booking-]", has_text=reference)).to_have_count(0)  # cancelled: gone from the list
     expect(staff.locator("li[id^=booking-]", has_text=again)).to_contain_text(name)
+
+    # At the appointment's time: the citizen checks in, the clerk calls her and forwards her once, then closes.
     let_slot_begin(hub, again)
-    staff.reload()
-    rebooked = staff.locator("li[id^=booking-]", has_text=again)
-    rebooked.get_by_role("button", name=re.compile("nicht erschienen")).click()
+    page.get_by_role("link", name="Zum Warteraum (zur Terminzeit)").click()
+    page.get_by_role("button", name="Im Warteraum anmelden").click()
+    expect(page.get_by_role("status")).to_contain_text("Sie warten im Warteraum: Ordnungsamt.")
+    expect(page.get_by_role("status")).to_contain_text("Sie sind an Platz 1.")
+    check_page(page, "consultation-waiting")
+
+    staff.goto(f"{hub.url}/app/waiting-rooms")
+    room = staff.locator("ul.cards > li", has=staff.get_by_role("heading", name="Ordnungsamt", exact=True))
+    expect(room.locator("ul.bookings li", has_text=again)).to_contain_text(name)
+    check_page(staff, "consultation-waiting-rooms")
+    room.get_by_role("button", name="Nächste Person aufrufen").click()
+    expect(staff.get_by_role("status")).to_contain_text("Aufgerufen")
+
+    # The citizen's page asks the hub every few seconds and changes by itself.
+    expect(page.get_by_role("heading", name="Jetzt eintreten")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Bitte kommen Sie jetzt herein: Rathaus, Zimmer 7")
+    check_page(page, "consultation-called")
+
+    called = staff.locator("ul.bookings li", has_text=again)
+    called.get_by_label("Weiterleiten an").select_option(label="Bauamt")
+    called.get_by_label("Notiz für die Abteilung").fill("Es geht um einen Bauantrag")
+    called.get_by_role("button", name="Weiterleiten").click()
+    expect(staff.get_by_role("status")).to_contain_text("Weitergeleitet.")
+    building = staff.locator("ul.cards > li", has=staff.get_by_role("heading", name="Bauamt", exact=True))
+    expect(building.locator("ul.bookings li", has_text=again)).to_contain_text("Es geht um einen Bauantrag")
+    expect(page.get_by_role("status")).to_contain_text(
+        "Sie wurden weitergeleitet. Sie warten jetzt im Warteraum: Bauamt."
+    )
+    check_page(page, "consultation-forwarded")
+
+    building.get_by_role("button", name="Nächste Person aufrufen").click()
+    expect(page.get_by_role("heading", name="Jetzt eintreten")).to_be_visible()
+    staff.locator("ul.bookings li", has_text=again).get_by_role("button", name="Erledigt").click()
+    expect(page.get_by_role("status")).to_contain_text("Ihr Gespräch ist beendet.")
+
+    staff.goto(f"{hub.url}/app/consultations/{series['id']}")
+    expect(staff.locator("li[id^=booking-]", has_text=again).locator(".badge")).to_have_text("erschienen")
+    staff.locator("li[id^=booking-]", has_text=again).get_by_role("button", name=re.compile("nicht erschienen")).click()
     expect(staff.get_by_role("status")).to_contain_text("Vermerkt.")
     expect(staff.locator("li[id^=booking-]", has_text=again).locator(".badge")).to_have_text("nicht erschienen")
     check_page(staff, "consultation-staff-marked")
