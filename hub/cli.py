@@ -267,7 +267,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
         DEMO_ADMIN,
         DEMO_PASSWORD,
         DEMO_SLUG,
-        has_conversations,
+        citizens_have_written,
         register_with_sandbox,
         seed_demo,
         send_demo_citizen_messages,
@@ -282,7 +282,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
         seeded = seed_demo(session, settings)
         admin = get_user_by_email(session, municipality_id=seeded.municipality_id, email=DEMO_ADMIN)
         token = create_api_token(session, user=admin, name="demo")
-        first_run = not has_conversations(session, seeded.municipality_id)
+        first_run = not citizens_have_written(session, seeded.municipality_id)
     sandbox = SandboxClient(settings.sandbox_url)
     register_with_sandbox(settings, sandbox, seeded.accounts)
 

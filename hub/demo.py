@@ -12,7 +12,7 @@ from channels.sandbox.client import SandboxClient
 from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
-from hub.inbox.models import Conversation
+from hub.inbox.models import InboundEvent
 from hub.problems.demo import seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
@@ -155,9 +155,13 @@ def register_with_sandbox(settings: Settings, sandbox: SandboxClient, accounts: 
     sandbox.register_account(kind=DEMO_VIDEO_KIND, webhook_url=None, config={}, secrets={"secret": DEMO_VIDEO_SECRET})
 
 
-def has_conversations(session: Session, municipality_id: int) -> bool:
+def citizens_have_written(session: Session, municipality_id: int) -> bool:
+    """Whether the demo's citizens have written in yet: their messages come through the webhooks.
+
+    Conversations alone do not tell: the seeded bookings' concerns open some before anyone wrote.
+    """
     count = session.exec(
-        select(func.count()).select_from(Conversation).where(Conversation.municipality_id == municipality_id)
+        select(func.count()).select_from(InboundEvent).where(InboundEvent.municipality_id == municipality_id)
     ).one()
     return count > 0
 

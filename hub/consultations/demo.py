@@ -12,7 +12,7 @@ from hub.contacts.service import resolve_contact
 from hub.db import utcnow
 from hub.tenancy.models import Municipality, StaffUser, Team
 
-WAITING_CITIZEN = ("+4915112340003", "Jana Schulz", "Frage zum Anwohnerparkausweis")
+WAITING_CITIZEN = ("+4915112340003", "Jana Schulz", "Wie beantrage ich einen Anwohnerparkausweis?")
 DEMO_CITIZENS = (("+4915112340001", "Erika Mustermann", "Parken am Marktplatz"), ("+4915112340002", "Max Meier", None))
 
 

@@ -78,5 +78,5 @@ def test_staff_teams_settings_and_reports_pages(signed_in: Callable[..., Page], 
     page.goto(f"{hub.url}/app/reports")
     expect(page.get_by_role("heading", name="Berichte", level=1)).to_be_visible()
     expect(page.get_by_role("img", name="Nachrichten pro Tag")).to_be_visible()
-    assert page.locator("svg.chart").count() == 6
+    assert page.locator("svg.chart").count() == 7
     assert_accessible(page, "reports")

@@ -24,7 +24,9 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     page = signed_in("staff", next_path="/app/inbox")
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     rows = page.locator("#conversation-rows tr")
-    expect(rows).to_have_count(5)  # the demo's five citizens
+    # The demo's cases: five citizens on four channels, two problem reports by SMS, one place shared on
+    # WhatsApp, and the concerns two citizens gave with their bookings.
+    expect(rows).to_have_count(10)
     assert_accessible(page, "inbox-list")
 
     # A citizen writes while the list is open: the row appears without reloading.
@@ -90,7 +92,7 @@ def test_canned_replies_labels_and_help(signed_in: Callable[..., Page], hub: Hub
     assert_accessible(page, "inbox-canned-replies")
 
     page.goto(f"{hub.url}/app/inbox/labels")
-    page.get_by_label("Name").fill("Verkehr")
+    page.get_by_label("Name", exact=True).fill("Verkehr")
     page.get_by_role("button", name="Anlegen").click()
     expect(page.locator("table")).to_contain_text("Verkehr")
     assert_accessible(page, "inbox-labels")
