@@ -13,6 +13,7 @@ from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
 from hub.consultations import feedback
 from hub.consultations import gdpr as consultations_gdpr
+from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
 from hub.inbox import pipeline
@@ -51,5 +52,6 @@ def install() -> None:
     ):
         register_personal_data(part)
     register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)
+    register_record(CONVERSATION_PANEL, "consultations", consultation_sessions.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
     register_status_section(problem_listing.status_section)

@@ -15,6 +15,10 @@ LOCATIONS = ("video", "phone", "in_person")
 # What staff and calendars read for each, German msgids.
 LOCATION_LABELS = {"video": N_("Videogespräch"), "phone": N_("Telefon"), "in_person": N_("Vor Ort")}
 BOOKING_STATES = ("booked", "cancelled", "no_show", "attended")
+BOOKING_LABELS = {
+    "booked": N_("gebucht"), "cancelled": N_("abgesagt"), "no_show": N_("nicht erschienen"),
+    "attended": N_("erschienen"),
+}  # fmt: skip
 
 
 class ConsultationSeries(SQLModel, table=True):

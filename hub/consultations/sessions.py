@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from channels.registry import adapter_class
-from hub.consultations.models import Booking, BookingReminder, ConsultationSeries, ConsultationSession, ConsultationSlot
+from hub.consultations.models import (
+    BOOKING_LABELS,
+    Booking,
+    BookingReminder,
+    ConsultationSeries,
+    ConsultationSession,
+    ConsultationSlot,
+)
 from hub.consultations.recurrence import clock_time, local_to_utc, zone
 from hub.consultations.reminders import reminder_account
 from hub.consultations.service import (
@@ -60,6 +67,39 @@ def overview(
         .order_by(col(ConsultationSession.starts_at))
     ).all()
     return session_views(session, held=list(held), states=HELD_STATES)
+
+
+# How many of a citizen's bookings stand beside a conversation, the latest first.
+BOOKINGS_BESIDE_CONVERSATION = 5
+
+
+@dataclass(frozen=True)
+class ContactBooking:
+    """One of a citizen's bookings as staff see it beside their conversation."""
+
+    booking: Booking
+    series: ConsultationSeries
+    starts_at: datetime
+
+
+def contact_panel(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
+    """The citizen's latest bookings beside a conversation (hub.contacts.registry.CONVERSATION_PANEL).
+
+    A conversation opened by a booking's concern shows the booking it belongs to among them.
+    """
+    rows = session.exec(
+        select(Booking, ConsultationSeries, ConsultationSlot.starts_at)
+        .join(ConsultationSlot, col(ConsultationSlot.id) == Booking.slot_id)
+        .join(ConsultationSession, col(ConsultationSession.id) == Booking.session_id)
+        .join(ConsultationSeries, col(ConsultationSeries.id) == ConsultationSession.series_id)
+        .where(Booking.municipality_id == municipality_id, Booking.contact_id == contact_id)
+        .order_by(col(ConsultationSlot.starts_at).desc(), col(Booking.id).desc())
+        .limit(BOOKINGS_BESIDE_CONVERSATION)
+    ).all()
+    return {
+        "bookings": [ContactBooking(booking, series, starts_at) for booking, series, starts_at in rows],
+        "booking_labels": BOOKING_LABELS,
+    }
 
 
 def get_booking(session: Session, *, municipality_id: int, booking_id: int) -> Booking:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from hub.consultations import calendar, service, sessions
-from hub.consultations.models import LOCATION_LABELS, LOCATIONS, ConsultationSeries
+from hub.consultations.models import BOOKING_LABELS, LOCATION_LABELS, LOCATIONS, ConsultationSeries
 from hub.db import get_session, utcnow
 from hub.errors import DomainError, InvalidInput, Term
 from hub.i18n import N_, language_of, translate
@@ -34,10 +34,6 @@ from workers.app import enqueue_send
 router = APIRouter(prefix="/app/consultations", include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
 # German msgids for what staff read; the templates translate them.
-BOOKING_LABELS = {
-    "booked": N_("gebucht"), "cancelled": N_("abgesagt"), "no_show": N_("nicht erschienen"),
-    "attended": N_("erschienen"),
-}  # fmt: skip
 WEEKDAYS = (
     ("MO", N_("Montag")), ("TU", N_("Dienstag")), ("WE", N_("Mittwoch")), ("TH", N_("Donnerstag")),
     ("FR", N_("Freitag")), ("SA", N_("Samstag")), ("SU", N_("Sonntag")),

@@ -1,9 +1,10 @@
-"""The consultation hours' numbers for a date range: bookings, no-shows and feedback per series and team, comments.
+"""The consultation hours' numbers for a date range: bookings, no-shows, waits and feedback per series and team.
 
-Bookings count by their slot's start in the period, feedback by when it was given. A series
-belongs to its host team (a series held by a person counts as "without team"); feedback after
-a resolved case counts for the case's team. Waiting times are not here yet: the waiting rooms
-that record them are not part of this hub yet.
+Bookings count by their slot's start in the period, feedback by when it was given, waits by
+when the citizen was called in. A series belongs to its host team (a series held by a person
+counts as "without team"); feedback after a resolved case counts for the case's team, a wait
+for the department whose room called the citizen in. A wait runs from checking in to the last
+call: a citizen forwarded keeps the moment they checked in, so their wait is the whole of it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from hub.consultations.models import (
     ConsultationSlot,
     Feedback,
     FeedbackRequest,
+    WaitingRoomEntry,
 )
 from hub.inbox.models import Conversation
-from hub.reports.service import Period
+from hub.reports.service import Period, percentile
 from hub.tenancy.models import Team
 
 # The comments the page lists, newest first; the CSV has them all.
@@ -43,6 +45,7 @@ class Tally:
     cancelled: int = 0
     ratings: list[int] = field(default_factory=list)
     resolved: list[bool] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)  # seconds from checking in to being called
 
     @property
     def answers(self) -> int:
@@ -51,6 +54,14 @@ class Tally:
     @property
     def rating_average(self) -> float | None:
         return sum(self.ratings) / len(self.ratings) if self.ratings else None
+
+    @property
+    def wait_median(self) -> float | None:
+        return percentile(self.waits, 0.5)
+
+    @property
+    def wait_p95(self) -> float | None:
+        return percentile(self.waits, 0.95)
 
     @property
     def resolved_share(self) -> float | None:
@@ -114,6 +125,20 @@ def consultation_report(session: Session, *, municipality_id: int, period: Perio
             tally.no_shows += status == "no_show"
             tally.cancelled += status == "cancelled"
 
+    waits = session.exec(
+        select(WaitingRoomEntry).where(
+            WaitingRoomEntry.municipality_id == municipality_id,
+            col(WaitingRoomEntry.called_at).is_not(None),
+            col(WaitingRoomEntry.called_at) >= period.since,
+            col(WaitingRoomEntry.called_at) < period.until,
+        )
+    ).all()
+    for entry in waits:
+        assert entry.called_at is not None
+        seconds = (entry.called_at - entry.queued_at).total_seconds()
+        for tally in (by_series[entry.series_id], team_tally(entry.team_id)):
+            tally.waits.append(seconds)
+
     answered = (col(Feedback.created_at) >= period.since, col(Feedback.created_at) < period.until)
     after_consultations = session.exec(
         select(Feedback, ConsultationSeries)
@@ -150,7 +175,7 @@ def consultation_report(session: Session, *, municipality_id: int, period: Perio
     counted = Counter({day: len(ratings) for day, ratings in per_day.items()})
     return ConsultationReport(
         days=days,
-        series=[tally for tally in by_series.values() if tally.bookings or tally.answers],
+        series=[tally for tally in by_series.values() if tally.bookings or tally.answers or tally.waits],
         teams=sorted(by_team.values(), key=lambda tally: tally.name),
         comments=comments,
         ratings_per_day=[counted[day] for day in days],

@@ -13,8 +13,15 @@ from datetime import timedelta
 import httpx
 from sqlmodel import Session, col, select
 
-from hub.consultations import feedback, service
-from hub.consultations.models import Booking, ConsultationSlot, Feedback, FeedbackRequest
+from hub.consultations import feedback, service, waiting
+from hub.consultations.models import (
+    Booking,
+    ConsultationSeries,
+    ConsultationSession,
+    ConsultationSlot,
+    Feedback,
+    FeedbackRequest,
+)
 from hub.consultations.recurrence import zone
 from hub.consultations.sessions import mark_booking
 from hub.contacts import gdpr
@@ -71,6 +78,13 @@ def ask(hall: Hall, **when: object) -> int:
 def answers(hall: Hall) -> list[tuple[int, bool | None, str | None, str]]:
     rows = hall.session.exec(select(Feedback).order_by(col(Feedback.id))).all()
     return [(row.rating, row.resolved, row.comment, row.channel) for row in rows]
+
+
+def office_hours_of(hall: Hall, booking: Booking) -> ConsultationSeries:
+    held = hall.session.get(ConsultationSession, booking.session_id)
+    found = hall.session.get(ConsultationSeries, held.series_id) if held else None
+    assert found is not None
+    return found
 
 
 def form_path(hall: Hall, phone: str = PHONE) -> str:
@@ -253,14 +267,36 @@ def test_the_reports_count_bookings_no_shows_and_ratings_per_series_and_team_wit
     csv = mayor.get("/app/reports/consultations.csv")
     assert csv.status_code == 200
     lines = csv.text.splitlines()
-    assert lines[0].startswith("Name;Art;Buchungen;Nicht erschienen;Abgesagt;Rückmeldungen;")
-    assert "Bürgermeistersprechstunde;Sprechstunde;3;1;0;2;3.5;0.5" in lines
-    assert "Ohne Team;Team;3;1;0;2;3.5;0.5" in lines
+    assert lines[0].startswith(
+        "Name;Art;Buchungen;Nicht erschienen;Abgesagt;Wartezeit, Median (s);Wartezeit, 95. Perzentil (s);Rückmeldungen;"
+    )
+    # Nobody waited in a waiting room: no waiting times.
+    assert "Bürgermeistersprechstunde;Sprechstunde;3;1;0;;;2;3.5;0.5" in lines
+    assert "Ohne Team;Team;3;1;0;;;2;3.5;0.5" in lines
     comments = mayor.get("/app/reports/feedback.csv").text.splitlines()
     # A citizen's text never runs as a spreadsheet formula.
     assert len(comments) == 2 and comments[1].endswith(";Bürgermeistersprechstunde;Ohne Team;5;Ja;'=1+1 Sehr gut")
     # The reports are for those who may read reports.
     assert clerk(hall.session, hall.town, "staff").get("/app/reports/feedback.csv").status_code == 403
+
+
+def test_the_reports_give_the_median_and_95th_percentile_wait_from_check_in_to_call(hall: Hall) -> None:
+    held = held_consultation(hall, (PHONE, *OTHERS))
+    mayor = clerk(hall.session, hall.town, "mayor")
+    assert mayor.user.id is not None
+    for (booking, slot), minutes in zip(held, (2, 4, 10), strict=True):
+        waiting.check_in(hall.session, booking=booking, now=slot.starts_at)
+        called = waiting.call_next(
+            hall.session, settings=hall.settings, municipality_id=hall.town.id, staff_id=mayor.user.id,
+            queue=waiting.department_of(hall.session, office_hours_of(hall, booking)),
+            now=slot.starts_at + timedelta(minutes=minutes),
+        )  # fmt: skip
+        assert called is not None and called.booking.id == booking.id
+        hall.session.commit()
+
+    lines = mayor.get("/app/reports/consultations.csv").text.splitlines()
+    # Waits of 2, 4 and 10 minutes: the median 4 minutes, the 95th percentile between 4 and 10 (linear).
+    assert "Bürgermeistersprechstunde;Sprechstunde;3;0;0;240.0;564.0;0;;" in lines
 
 
 def test_feedback_is_in_the_export_erased_with_the_citizen_and_its_text_goes_after_the_retention_period(

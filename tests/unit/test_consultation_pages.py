@@ -29,8 +29,10 @@ from hub.subscribers.demo import seed_subscriber_demo
 from hub.subscribers.models import Subscription
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality, Team
+from hub.tenancy.signin import set_password
 from hub.web.security import CSRF_COOKIE
 from tests.unit import test_consultations
+from tests.unit.web import PASSWORD, sign_in
 from workers.tasks import stop_everywhere
 
 # SQLite in a fresh folder, or a new database on PostgreSQL.
@@ -270,6 +272,16 @@ def test_a_concern_becomes_a_case_for_the_host_team_and_the_api_shows_it(
     sessions = town.api.get(f"/api/v1/consultations/series/{town.series.id}/sessions").json()
     [listed] = [b for held in sessions for slot in held["slots"] for b in slot["bookings"]]
     assert listed["conversation_id"] == conversation.id
+    # The clerk preparing the case sees the booking beside it.
+    clerk = tenancy.create_user(session, municipality_id=town.municipality.id or 0, email="sb@musterdorf.example",
+                                name="Sachbearbeitung", role="staff")  # fmt: skip
+    set_password(session, user=clerk, password=PASSWORD)
+    session.commit()
+    staff = TestClient(create_app())
+    assert sign_in(staff, clerk.email).status_code == 303
+    page = staff.get(f"/app/inbox/{conversation.id}")
+    assert page.status_code == 200
+    assert booking.reference in page.text and "Anliegen zu diesem Termin" in page.text
 
 
 def test_the_pages_speak_english_and_refuse_a_series_without_questions(
