@@ -1,4 +1,4 @@
-"""Wires the domains together at start: pipeline steps, delivery reports, personal data and contact pages.
+"""Wires the domains together at start: pipeline steps, delivery reports, personal data, pages, announcements.
 
 The lower layers offer register functions so that they never import the domains above them;
 this is the one place that calls them. hub.app.create_app, the CLI and the Celery worker call
@@ -8,10 +8,11 @@ this is the one place that calls them. hub.app.create_app, the CLI and the Celer
 from __future__ import annotations
 
 from hub.broadcasts import gdpr as broadcasts_gdpr
+from hub.broadcasts import service as broadcasts
 from hub.broadcasts import surveys
 from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
-from hub.consultations import feedback
+from hub.consultations import feedback, recording
 from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
@@ -55,3 +56,4 @@ def install() -> None:
     register_record(CONVERSATION_PANEL, "consultations", consultation_sessions.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
     register_status_section(problem_listing.status_section)
+    recording.register_announcer(broadcasts.announce)

@@ -252,6 +252,15 @@ def submit(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcas
     return broadcast
 
 
+def announce(session: Session, *, author: StaffUser, topic_id: int, title: str, texts: dict[str, str]) -> Broadcast:
+    """An announcement to one topic's subscribers (texts by language), submitted for a leader's approval."""
+    draft = Draft(kind="announcement", title=title, texts={lang: {"body": body} for lang, body in texts.items()},
+                  topic_ids=(topic_id,))  # fmt: skip
+    broadcast = create(session, author=author, draft=draft)
+    assert broadcast.id is not None
+    return submit(session, actor=author, broadcast_id=broadcast.id)
+
+
 def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
     """Approves for sending at send_at (or now), moved past quiet hours unless it is urgent.
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from hub.consultations import service, sessions
+from hub.consultations import recording, service, sessions
 from hub.consultations.models import Booking, ConsultationSeries
 from hub.db import get_session
 from hub.tenancy.auth import require_permission
@@ -218,3 +218,31 @@ def move_session(
         session, municipality=_town(session, user), session_id=session_id, day=body.day, start_time=body.start_time
     )
     return _changed(session, user, session_id, told)
+
+
+class RecordingIn(BaseModel):
+    url: str = Field(max_length=2000, description="The http(s) link where the held session can be watched.")
+
+
+class RecordingOut(BaseModel):
+    session_id: int
+    recording_url: str
+    broadcast_id: int = Field(description="The announcement to the series' topic, waiting for a leader's approval.")
+    broadcast_status: str
+
+
+@router.post("/sessions/{session_id}/recording", response_model=RecordingOut, status_code=201)
+def publish_recording(
+    session_id: int,
+    body: RecordingIn,
+    user: StaffUser = Depends(require_permission("consultations.write")),
+    session: Session = Depends(get_session),
+) -> RecordingOut:
+    """Stores the recording link of a held session and submits its announcement to the series' topic for approval."""
+    announced = recording.publish_recording(
+        session, actor=user, municipality=_town(session, user), session_id=session_id, url=body.url
+    )
+    session.commit()
+    assert announced.id is not None
+    return RecordingOut(session_id=session_id, recording_url=body.url.strip(), broadcast_id=announced.id,
+                        broadcast_status=announced.status)  # fmt: skip

@@ -79,6 +79,12 @@ class ConsultationSession(SQLModel, table=True):
     moved_from: datetime | None = Field(
         default=None, sa_type=UtcDateTime, description="The occurrence it stands for, once staff moved it elsewhere."
     )
+    recording_url: str | None = Field(
+        default=None, max_length=500, description="Where the held session can be watched."
+    )
+    recording_broadcast_id: int | None = Field(
+        default=None, foreign_key="broadcast.id", description="The announcement of the recording to the series' topic."
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from hub.consultations import calendar, service, sessions
+from hub.consultations import calendar, recording, service, sessions
 from hub.consultations.models import BOOKING_LABELS, LOCATION_LABELS, LOCATIONS, ConsultationSeries
 from hub.db import get_session, utcnow
 from hub.errors import DomainError, InvalidInput, Term
@@ -172,8 +172,12 @@ def _host_name(session: Session, series: ConsultationSeries) -> str:
 
 
 def _act(request: Request, session: Session, staff: Staff, series_id: int, done: str,
-         change: Callable[[], sessions.Told | object]) -> Response:  # fmt: skip
-    """Runs the change; commits it with its messages and returns to the series page, or shows why it was refused."""
+         change: Callable[[], sessions.Told | object],
+         then: Callable[[Any], str] | None = None) -> Response:  # fmt: skip
+    """Runs the change; commits it with its messages and returns to the series page, or shows why it was refused.
+
+    With `then`, it goes on to the page `then(outcome)` names instead.
+    """
     series = service.get_series(session, municipality_id=staff.municipality_id, series_id=series_id)
     try:
         outcome = change()
@@ -182,6 +186,8 @@ def _act(request: Request, session: Session, staff: Staff, series_id: int, done:
         return _series_page(request, session, staff, series, error=problem.text(language_of(request)),
                             status_code=problem.status_code)  # fmt: skip
     session.commit()
+    if then is not None:
+        return RedirectResponse(then(outcome), status_code=303)
     query = {"done": done}
     if isinstance(outcome, sessions.Told):
         for message_id in outcome.message_ids:
@@ -316,6 +322,17 @@ def move_session(
         session, municipality=staff.municipality, session_id=session_id,
         day=_day(_text(form, "day"), N_("Neuer Tag")), start_time=_text(form, "start_time"),
     ))  # fmt: skip
+
+
+@router.post("/{series_id}/sessions/{session_id}/recording")
+def publish_recording(
+    request: Request, series_id: int, session_id: int, form: FormData = Depends(_form),
+    staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
+) -> Response:  # fmt: skip
+    """Stores a held session's recording link and goes on to its announcement, submitted for approval."""
+    return _act(request, session, staff, series_id, "recording", lambda: recording.publish_recording(
+        session, actor=staff.user, municipality=staff.municipality, session_id=session_id, url=_text(form, "url"),
+    ), then=lambda announced: f"/app/broadcasts/{announced.id}?saved=1")  # fmt: skip
 
 
 @router.post("/{series_id}/feed")

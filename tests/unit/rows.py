@@ -26,7 +26,7 @@ from hub.app import create_app
 from hub.broadcasts.api import DraftIn
 from hub.broadcasts.models import Broadcast
 from hub.consultations import service as consultations
-from hub.consultations.api import BookingIn, MoveIn, SeriesIn
+from hub.consultations.api import BookingIn, MoveIn, RecordingIn, SeriesIn
 from hub.consultations.models import Booking, ConsultationSeries
 from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
@@ -278,6 +278,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     },
     BookingIn: lambda _rows: {"name": "Probe", "email": "probe@buerger.example"},
     MoveIn: lambda _rows: {"day": "2030-01-08", "start_time": "09:00"},
+    RecordingIn: lambda _rows: {"url": "https://video.example/aufzeichnung"},
     CategoryIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
     ShapeIn: lambda _rows: {
         "geometry": {"type": "Polygon", "coordinates": [[[10, 51], [10.1, 51], [10.1, 51.1], [10, 51.1], [10, 51]]]}
