@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+import hub.models  # noqa: F401  (every table: the domains' rows point at each other's)
 from channels.sandbox.client import SandboxClient
 from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo

@@ -65,6 +65,14 @@ def search(q: str = Query(""), limit: int = Query(10)) -> JSONResponse:
     found = [
         _item(index, entry) for index, entry in enumerate(ADDRESSES) if f" {_normalised(entry[0])} {entry[1]} " in words
     ]
+    if not found:
+        # Another house number of a street it knows: Nominatim answers from the street's address
+        # interpolation, here placed at the street's first known house.
+        for index, entry in enumerate(ADDRESSES):
+            number = re.search(rf" {re.escape(_normalised(entry[0]))} (\d+[a-z]?) ", words)
+            if number:
+                found = [{**_item(index, (entry[0], number.group(1), *entry[2:])), "osm_type": "way"}]
+                break
     return JSONResponse(found[: max(limit, 1)])
 
 
