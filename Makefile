@@ -33,8 +33,11 @@ lint: $(INSTALLED)
 	$(BIN)/mypy hub channels workers
 	$(BIN)/lint-imports
 
+# The unit tests, each with its own databases, run on both cores; the served hubs, browsers and
+# fault runs after them, one at a time, since they time what they see.
 test: $(INSTALLED) services $(AXE) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 tests/unit
+	$(BIN)/pytest --ignore=tests/unit
 
 # Benchmarks of issue #5 against this machine's PostgreSQL and Redis: `make bench` (full sizes, hours on
 # 2 cores) or `make bench BENCH_ARGS=--quick`; each also runs alone, e.g. `python -m bench.rate_limit`.
