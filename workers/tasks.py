@@ -12,6 +12,7 @@ from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
 from hub.composition import install
 from hub.consultations.feedback import apply_feedback_retention, queue_feedback_requests
+from hub.consultations.gdpr import apply_booking_retention
 from hub.consultations.reminders import queue_due_reminders
 from hub.consultations.rooms import prepare_rooms
 from hub.db import get_engine, session_scope
@@ -190,10 +191,12 @@ def send_feedback_requests() -> int:
 
 @celery_app.task(name="workers.tasks.apply_retention")
 def delete_expired_messages() -> int:
-    """Messages of conversations resolved longer ago than the municipality's retention period, and feedback texts."""
+    """Messages of conversations resolved longer ago than the municipality's retention period, feedback texts and
+    what citizens gave with their bookings."""
     with session_scope() as session:
         deleted = apply_retention(session)
         apply_feedback_retention(session)
+        apply_booking_retention(session)
         return deleted
 
 

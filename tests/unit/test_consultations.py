@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 
 from hub import db
 from hub.app import create_app
+from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import service
 from hub.consultations.models import Booking, ConsultationSession, ConsultationSlot
 from hub.consultations.recurrence import occurrences
@@ -319,6 +320,28 @@ def test_erasure_blanks_a_booking_and_keeps_its_place(session: Session) -> None:
     booking = session.exec(select(Booking)).one()
     assert (booking.name, booking.concern, booking.staff_note) == ("[gelöscht]", "[gelöscht]", "[gelöscht]")
     assert booking.status == "booked" and session.get(ConsultationSlot, slot_ids[0]).booked == 1  # type: ignore[union-attr]
+
+
+def test_after_the_retention_period_a_booking_keeps_its_place_and_loses_what_the_citizen_said(
+    session: Session,
+) -> None:
+    town, slot_ids, (_erika, other) = booked(session)
+    later = service.book(session, municipality=town, slot_id=slot_ids[8], contact_id=other, name="Max", now=NOW,
+                         concern="Gewerbeanmeldung")  # fmt: skip
+    session.commit()
+    first, second = session.get(ConsultationSlot, slot_ids[0]), session.get(ConsultationSlot, slot_ids[8])
+    assert first is not None and second is not None and first.ends_at < second.ends_at
+    town.preferences = {**town.preferences, "retention_days": 30}
+    session.commit()
+    # Thirty days after the first appointment ended, and before the second one's thirty are over.
+    assert consultations_gdpr.apply_booking_retention(session, now=first.ends_at + timedelta(days=30, minutes=1)) == 1
+    session.commit()
+    kept = {booking.slot_id: booking for booking in session.exec(select(Booking)).all()}
+    assert (kept[first.id].name, kept[first.id].concern, kept[first.id].staff_note) == ("[gelöscht]",) * 3
+    assert kept[first.id].status == "booked" and first.booked == 1
+    assert (kept[second.id].name, kept[second.id].concern) == ("Max", "Gewerbeanmeldung") and later.id
+    # Once blanked, a booking is not counted again.
+    assert consultations_gdpr.apply_booking_retention(session, now=first.ends_at + timedelta(days=31)) == 0
 
 
 def test_merging_contacts_moves_their_bookings_and_keeps_one_place_per_session(session: Session) -> None:
