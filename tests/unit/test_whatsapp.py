@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from channels.sandbox.server import SandboxServer
 from channels.whatsapp import WhatsAppAdapter
 from hub.tenancy import administration as admin
 from hub.tenancy import service as tenancy
+from tests.running_hub import wait_for
 from tests.unit.conftest import FakeProvider
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "whatsapp"
@@ -198,12 +198,9 @@ def sandbox_adapter(sandbox: SandboxServer, **config: Any) -> WhatsAppAdapter:
     return make_adapter(api_base_url=sandbox.url, **config)
 
 
-def callbacks(hub: FakeProvider, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
+def callbacks(hub: FakeProvider, count: int) -> list[dict[str, str]]:
     """The status callbacks the sandbox posted to the hub stand-in, checked with the adapter's verify."""
-    deadline = time.monotonic() + timeout
-    while len(hub.requests) < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(hub.requests) >= count, f"{len(hub.requests)} of {count} callbacks"
+    wait_for(lambda: len(hub.requests) >= count, what=f"{count} status callbacks")
     forms = []
     for recorded in hub.requests:
         request = WebhookRequest(url=hub.url + recorded.path, headers=recorded.headers, body=recorded.body)
