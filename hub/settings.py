@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="Base URL of a Nominatim-compatible geocoder (a town's own, or the public one within its usage "
         "policy); empty: the sandbox's emulator.",
     )
+    warning_api_url: str = Field(
+        "",
+        description="Base URL of the federal warning API (https://warnung.bund.de/api31); empty: the sandbox's "
+        "emulator.",
+    )
+    warning_poll_seconds: float = Field(120.0, description="How often beat asks the warning API for new warnings.")
     problem_duplicate_metres: float = Field(
         50.0, description="Open reports of the same category this close to a new one are suggested as duplicates."
     )
@@ -106,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def effective_geocoder_url(self) -> str:
         return self.geocoder_url or f"{self.sandbox_url}/nominatim"
+
+    @property
+    def effective_warning_api_url(self) -> str:
+        return self.warning_api_url or f"{self.sandbox_url}/api31"
 
 
 @lru_cache

@@ -1,4 +1,4 @@
-"""Local emulators of the providers' wire formats (Twilio, Telegram, Graph, SMTP, BigBlueButton, Jitsi).
+"""Local emulators of the providers' wire formats (Twilio, Telegram, Graph, SMTP, BigBlueButton, Jitsi, warnings).
 
 For tests, the demo and benchmarks: `SandboxServer` runs the HTTP emulators and the SMTP sink;
 `SandboxClient` drives the control and "act as a citizen" endpoints. Names are resolved lazily,

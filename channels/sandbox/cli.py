@@ -189,3 +189,50 @@ def meetings(ctx: click.Context, kind: str | None) -> None:
         state = "läuft" if item["running"] else ("beendet" if item["ended"] else "leer")
         people = ", ".join(f"{a['name']}{' (Moderation)' if a['moderator'] else ''}" for a in item["attendees"])
         click.echo(f"{item['kind']:<13} {item['meeting_id']}  {item['name']} [{state}]: {people or '-'}")
+
+
+@sandbox.group("warning")
+def warning() -> None:
+    """Act as the federal warning API: publish, update and cancel official warnings."""
+
+
+@warning.command("publish")
+@click.option("--provider", type=click.Choice(["MOWAS", "KATWARN", "BIWAPP", "DWD", "LHP", "POLICE"]),
+              default="MOWAS", show_default=True)  # fmt: skip
+@click.option("--severity", type=click.Choice(["Extreme", "Severe", "Moderate", "Minor"]), default="Severe",
+              show_default=True)  # fmt: skip
+@click.option("--headline", required=True)
+@click.option("--description", default="")
+@click.option("--instruction", default="")
+@click.option("--ars", "region_keys", multiple=True, required=True, help="A 12-digit regional key (repeatable).")
+@click.option("--area", default="", help="The area's name (areaDesc).")
+@click.pass_context
+def warning_publish(ctx: click.Context, provider: str, severity: str, headline: str, description: str,
+                    instruction: str, region_keys: tuple[str, ...], area: str) -> None:  # fmt: skip
+    """A new warning on the dashboards of the regions it is for."""
+    _call(ctx, lambda: _client(ctx).publish_warning(
+        headline=headline, region_keys=region_keys, provider=provider, severity=severity, description=description,
+        instruction=instruction, area=area,
+    ))  # fmt: skip
+
+
+@warning.command("update")
+@click.argument("warning_id")
+@click.option("--severity", type=click.Choice(["Extreme", "Severe", "Moderate", "Minor"]), default=None)
+@click.option("--headline", default=None)
+@click.option("--description", default=None)
+@click.option("--instruction", default=None)
+@click.pass_context
+def warning_update(ctx: click.Context, warning_id: str, severity: str | None, headline: str | None,
+                   description: str | None, instruction: str | None) -> None:  # fmt: skip
+    """The warning's next version (msgType Update) with what changed."""
+    changes = {"severity": severity, "headline": headline, "description": description, "instruction": instruction}
+    _call(ctx, lambda: _client(ctx).update_warning(warning_id, **{k: v for k, v in changes.items() if v is not None}))
+
+
+@warning.command("cancel")
+@click.argument("warning_id")
+@click.pass_context
+def warning_cancel(ctx: click.Context, warning_id: str) -> None:
+    """The warning's next version, msgType Cancel: the all-clear."""
+    _call(ctx, lambda: _client(ctx).cancel_warning(warning_id))

@@ -110,6 +110,31 @@ class SandboxClient:
             raise SandboxError(404, f"no {kind} meeting {meeting_id!r}")
         return found[0]
 
+    # The federal warning API
+
+    def publish_warning(self, *, headline: str, region_keys: Iterable[str], provider: str = "MOWAS",
+                        severity: str = "Severe", **fields: Any) -> dict[str, Any]:  # fmt: skip
+        """A new official warning (fields: description, instruction, area, geometry, status, urgency, certainty);
+        answers its "id" and "version"."""
+        body = {"headline": headline, "region_keys": list(region_keys), "provider": provider, "severity": severity}
+        return self._call("POST", "/warnings", {**body, **fields})
+
+    def update_warning(self, warning_id: str, **changes: Any) -> dict[str, Any]:
+        """The warning's next version, msgType Update (changes: severity, headline, description, instruction)."""
+        return self._call("POST", f"/warnings/{warning_id}/update", changes)
+
+    def cancel_warning(self, warning_id: str) -> dict[str, Any]:
+        """The warning's next version, msgType Cancel: the all-clear."""
+        return self._call("POST", f"/warnings/{warning_id}/cancel", {})
+
+    def withdraw_warning(self, warning_id: str) -> dict[str, Any]:
+        """Takes the warning off the dashboards, as when it expires."""
+        return self._call("DELETE", f"/warnings/{warning_id}")
+
+    def set_warning_fault(self, mode: str | None) -> dict[str, Any]:
+        """ "error": the API answers 503; "partial": details come without their info; None: all well again."""
+        return self._call("PUT", "/warnings/fault", {"mode": mode})
+
     def pending_callbacks(self) -> int:
         """Status callbacks the sandbox has yet to post to the hub."""
         return int(self._call("GET", "/callbacks")["pending"])

@@ -18,6 +18,7 @@ from channels.sandbox import (
     nominatim,
     telegram_api,
     twilio_api,
+    warning_api,
     whatsapp_api,
 )
 from channels.sandbox.smtp_sink import AnyPortController, make_controller
@@ -33,13 +34,14 @@ def create_app(state: SandboxState) -> FastAPI:
         title="Rathaus Hub sandbox",
         description=(
             "Local emulators of the Twilio (SMS, WhatsApp, Content), Telegram and Graph APIs, of BigBlueButton's API"
-            ", of Jitsi Meet rooms secured by tokens and of a Nominatim geocoder."
+            ", of Jitsi Meet rooms secured by tokens, of a Nominatim geocoder and of the federal warning API."
         ),
         docs_url="/sandbox/docs",
         openapi_url="/sandbox/openapi.json",
         redoc_url=None,
     )
     app.state.sandbox = state
+    app.state.warning_feed = warning_api.WarningFeed()
     # Order matters: the Graph router ends in a catch-all for unknown /vX.Y/... paths.
     app.include_router(citizen.router)
     app.include_router(twilio_api.router)
@@ -48,6 +50,7 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(bigbluebutton_api.router)
     app.include_router(jitsi.router)
     app.include_router(nominatim.router)
+    app.include_router(warning_api.router)
     app.include_router(graph_api.router)
     return app
 
