@@ -84,7 +84,7 @@ class Dashboard:
 
 
 @dataclass(frozen=True)
-class OfficialWarning:
+class WarningDetail:
     """A warning's detail: the CAP alert's fields and its first (German) info."""
 
     identifier: str
@@ -162,7 +162,7 @@ def parse_dashboard_item(item: Any) -> DashboardItem:
         raise WarningApiError(f"dashboard item without {error}: {str(item)[:200]}") from None
 
 
-def parse_warning(document: Any) -> OfficialWarning:
+def parse_warning(document: Any) -> WarningDetail:
     """The detail document as a record; a document without its required CAP fields is refused whole."""
     try:
         info = document["info"][0]
@@ -171,7 +171,7 @@ def parse_warning(document: Any) -> OfficialWarning:
         headline = _text(info.get("headline"))
         if not headline:
             raise WarningApiError("warning without a headline")
-        return OfficialWarning(
+        return WarningDetail(
             identifier=str(document["identifier"]),
             sender=str(document["sender"]),
             sent=_time(document["sent"], "sent"),
@@ -249,7 +249,7 @@ class WarningApiClient:
             last_modified=validators[1],
         )
 
-    def warning(self, warning_id: str) -> OfficialWarning:
+    def warning(self, warning_id: str) -> WarningDetail:
         return parse_warning(self._json(self._get(f"/warnings/{warning_id}.json")))
 
     def geometry(self, warning_id: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from hub.consultations.models import (
 )
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
+from hub.official_warnings.models import OfficialWarning, WarningRelay
 from hub.problems.models import DistrictShape, ProblemCategory, ProblemPhoto, ProblemReport
 from hub.subscribers.models import (
     ConsentEvent,
@@ -50,6 +51,7 @@ __all__ = [
     "InboundEvent",
     "Message",
     "Municipality",
+    "OfficialWarning",
     "PhoneVerification",
     "ProblemCategory",
     "ProblemPhoto",
@@ -62,4 +64,5 @@ __all__ = [
     "SurveyAnswer",
     "Team",
     "Topic",
+    "WarningRelay",
 ]

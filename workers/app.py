@@ -56,6 +56,8 @@ def create_celery() -> Celery:
             "workers.tasks.send_consultation_reminders": {"queue": REPLIES_QUEUE},
             "workers.tasks.prepare_video_rooms": {"queue": REPLIES_QUEUE},
             "workers.tasks.send_feedback_requests": {"queue": REPLIES_QUEUE},
+            # Waits on another server's answers: not on the warnings queue, whose workers only send.
+            "workers.tasks.poll_official_warnings": {"queue": INBOUND_QUEUE},
         },
         # Tasks only carry ids and are safe to run twice, so acknowledge after running:
         # a worker that dies mid-task gives the task back instead of losing it.
@@ -73,6 +75,10 @@ def create_celery() -> Celery:
             "consultation-reminders": {"task": "workers.tasks.send_consultation_reminders", "schedule": 60},
             "video-rooms": {"task": "workers.tasks.prepare_video_rooms", "schedule": 300},
             "feedback-requests": {"task": "workers.tasks.send_feedback_requests", "schedule": 300},
+            "official-warnings": {
+                "task": "workers.tasks.poll_official_warnings",
+                "schedule": settings.warning_poll_seconds,
+            },
             "start-due-broadcasts": {
                 "task": "workers.tasks.start_due_broadcasts",
                 "schedule": settings.broadcast_start_seconds,

@@ -22,11 +22,12 @@ from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event, stale_pending_events
 from hub.inbox.retention import apply_retention
+from hub.official_warnings.relay import client_for, poll, relaying_towns
 from hub.settings import get_settings
 from hub.subscribers.consent import stop as stop_subscription
 from hub.tenancy.models import ChannelAccount
 from hub.tenancy.service import list_channel_accounts
-from workers.app import BULK_QUEUE, WARNINGS_QUEUE, celery_app, enqueue_inbound, enqueue_send
+from workers.app import BULK_QUEUE, WARNINGS_QUEUE, celery_app, enqueue_broadcast_start, enqueue_inbound, enqueue_send
 
 log = logging.getLogger(__name__)
 # The worker imports this module to find its tasks: the domains are wired before any runs.
@@ -160,6 +161,26 @@ def start_due_broadcasts() -> int:
     for broadcast_id in due:
         start_broadcast.apply_async(args=[broadcast_id], queue=WARNINGS_QUEUE)
     return len(due)
+
+
+@celery_app.task(name="workers.tasks.poll_official_warnings")
+def poll_official_warnings() -> dict[str, int]:
+    """Each relaying town's dashboard of the federal warning API; new versions become broadcasts, started at once."""
+    settings = get_settings()
+    client = client_for(settings)
+    totals = {"towns": 0, "taken": 0, "started": 0, "failed": 0}
+    try:
+        for municipality_id in relaying_towns():
+            result = poll(municipality_id=municipality_id, client=client, settings=settings)
+            totals["towns"] += 1
+            totals["taken"] += result.taken
+            totals["failed"] += len(result.failed)
+            for broadcast_id in result.to_start:
+                enqueue_broadcast_start(broadcast_id, urgent=True)
+                totals["started"] += 1
+    finally:
+        client.close()
+    return totals
 
 
 @celery_app.task(name="workers.tasks.send_consultation_reminders")

@@ -204,6 +204,36 @@ def create(session: Session, *, author: StaffUser, draft: Draft) -> Broadcast:
     return broadcast
 
 
+def relay(session: Session, *, municipality_id: int, draft: Draft, send: bool, source: str) -> Broadcast:
+    """A warning or all-clear the hub writes itself (from an official warning), checked as staff's are.
+
+    With `send` it is approved at once, as a mayor's warning would be, unless a channel it targets
+    cannot carry it yet; otherwise, or then, it waits in the approval queue. Audited without a person.
+    """
+    if draft.kind not in URGENT_KINDS:
+        raise InvalidInput(N_("Nur Warnungen und Entwarnungen werden weitergeleitet."))
+    _validate(session, municipality_id, draft)
+    broadcast = Broadcast(municipality_id=municipality_id, kind=draft.kind, title=draft.title)
+    _apply(broadcast, draft)
+    _check_lengths(session, broadcast)
+    broadcast.status = "pending_approval"
+    session.add(broadcast)
+    session.flush()
+    assert broadcast.id is not None
+    held = None
+    if send:
+        try:
+            _check_templates(session, broadcast)
+        except InvalidInput as refusal:
+            held = refusal.text("de")
+        else:
+            now = utcnow()
+            broadcast.status, broadcast.send_at, broadcast.approved_at = "approved", now, now
+    audit(session, actor=None, municipality_id=municipality_id, action="broadcast.relayed", broadcast_id=broadcast.id,
+          source=source, status=broadcast.status, held=held)  # fmt: skip
+    return broadcast
+
+
 def get(session: Session, *, municipality_id: int, broadcast_id: int) -> Broadcast:
     broadcast = session.get(Broadcast, broadcast_id)
     if broadcast is None or broadcast.municipality_id != municipality_id:

@@ -86,6 +86,19 @@ def _shapes(session: Session, municipality_id: int) -> list[tuple[int, BaseGeome
     return [(row.district_id, _geometry(row.geometry)) for row in rows]
 
 
+def districts_meeting(session: Session, *, municipality_id: int, area: Any) -> list[int] | None:
+    """The districts whose shapes share ground with a GeoJSON area (Polygon, MultiPolygon or a Feature of one);
+    None where the town has given its districts no shapes."""
+    shapes = _shapes(session, municipality_id)
+    if not shapes:
+        return None
+    reach = _geometry(area)
+    # Neighbouring districts only share a border with an area drawn along it: they are not in it.
+    return sorted(
+        district_id for district_id, geometry in shapes if geometry.intersects(reach) and not geometry.touches(reach)
+    )
+
+
 def town_area(session: Session, municipality: Municipality) -> BaseGeometry | None:
     """The union of the district shapes, else the bounding box preference; None: the town set no area."""
     assert municipality.id is not None

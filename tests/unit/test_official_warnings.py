@@ -1,0 +1,216 @@
+"""Official warnings relayed on SQLite and PostgreSQL, polled from the sandbox's federal warning API through the real
+client: new, update, cancel, outside the town, ignored, replayed and concurrent polls, and an API that fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+
+from channels.sandbox.client import SandboxClient
+from channels.sandbox.server import SandboxServer
+from channels.warning_api import WarningApiClient
+from hub import db
+from hub import settings as settings_module
+from hub.app import create_app
+from hub.broadcasts.models import Broadcast
+from hub.errors import Forbidden, InvalidInput
+from hub.official_warnings import relay as relay_module
+from hub.official_warnings.models import OfficialWarning, WarningRelay
+from hub.official_warnings.relay import ADVICE_CHARS, PollResult, configure, poll
+from hub.problems.demo import DEMO_SHAPES, seed_problem_demo
+from hub.settings import Settings
+from hub.subscribers.catalogue import find_district, find_topic
+from tests.unit.db import Town, make_town
+from tests.unit.web import staff_user
+
+TOWN = "169990001001"
+NEIGHBOUR = "169990002002"
+LONG_ADVICE = "Halten Sie Fenster und Türen geschlossen und schalten Sie Lüftungen ab. " * 8
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@dataclass
+class Relay:
+    session: Session
+    settings: Settings
+    town: Town
+    control: SandboxClient
+    api: WarningApiClient
+
+    def poll(self) -> PollResult:
+        return poll(municipality_id=self.town.id, client=self.api, settings=self.settings)
+
+    def broadcasts(self) -> list[Broadcast]:
+        self.session.expire_all()
+        query = select(Broadcast).where(Broadcast.municipality_id == self.town.id).order_by(col(Broadcast.id))
+        return list(self.session.exec(query).all())
+
+    def rows(self) -> list[OfficialWarning]:
+        self.session.expire_all()
+        query = select(OfficialWarning).where(OfficialWarning.municipality_id == self.town.id)
+        return list(self.session.exec(query.order_by(col(OfficialWarning.id))).all())
+
+
+@pytest.fixture
+def relay(backend_settings: Settings, sandbox: SandboxServer) -> Iterator[Relay]:
+    control = SandboxClient(sandbox.url)
+    api = WarningApiClient(f"{sandbox.url}/api31")
+    with Session(db.get_engine(), expire_on_commit=False) as session:
+        town = make_town(session)
+        seed_problem_demo(session, town.id)
+        admin = staff_user(session, town, "admin")
+        configure(session, actor=admin, ars=TOWN, default_action="draft",
+                  actions={"MOWAS": {"Extreme": "send", "Severe": "send"}, "DWD": {"Minor": "ignore"}})  # fmt: skip
+        session.commit()
+        yield Relay(session, backend_settings, town, control, api)
+    control.set_warning_fault(None)
+    api.close()
+    control.close()
+
+
+def test_settings_are_checked(relay: Relay) -> None:
+    assert relay.session.exec(select(WarningRelay)).one().ars == TOWN
+    staff = staff_user(relay.session, relay.town, "mayor")
+    with pytest.raises(Forbidden):
+        configure(relay.session, actor=staff, ars=TOWN, actions={})
+    owner = staff_user(relay.session, relay.town, "admin", email="zweite@testdorf.example")
+    with pytest.raises(InvalidInput, match="12 Ziffern"):
+        configure(relay.session, actor=owner, ars="0916", actions={})
+    with pytest.raises(InvalidInput, match="Warnquelle"):
+        configure(relay.session, actor=owner, ars=TOWN, actions={"NINA": {"Severe": "send"}})
+    with pytest.raises(InvalidInput, match="Aktion"):
+        configure(relay.session, actor=owner, ars=TOWN, actions={"DWD": {"Severe": "shout"}})
+
+
+def test_a_warning_is_sent_updated_and_cleared(relay: Relay) -> None:
+    mitte = DEMO_SHAPES["mitte"]
+    published = relay.control.publish_warning(
+        headline="Großbrand in einer Lagerhalle", region_keys=[TOWN], severity="Severe", instruction=LONG_ADVICE,
+        description="Starke Rauchentwicklung.", area="Musterstadt Mitte", geometry=mitte,
+    )  # fmt: skip
+    result = relay.poll()
+    [warning] = relay.broadcasts()
+    assert result.to_start == [warning.id] and result.failed == []
+    assert (warning.kind, warning.status, warning.severity) == ("warning", "approved", "Severe")
+    assert warning.title == "Großbrand in einer Lagerhalle"
+    body = warning.texts["de"]["body"]
+    row = relay.rows()[0]
+    assert f"/public/testdorf/amtliche-warnungen/{row.id}" in body
+    assert len(body) < ADVICE_CHARS + 200 and "…" in body
+    topic = find_topic(relay.session, municipality_id=relay.town.id, word="warnungen")
+    district = find_district(relay.session, municipality_id=relay.town.id, word="mitte")
+    assert topic is not None and district is not None
+    assert warning.topic_ids == [topic.id] and warning.district_ids == [district.id]
+
+    relay.control.update_warning(published["id"], severity="Extreme", instruction="Gebiet weiträumig meiden.")
+    relay.poll()
+    update = relay.broadcasts()[1]
+    assert (update.kind, update.severity, update.status) == ("warning", "Extreme", "approved")
+    assert update.texts["de"]["body"].startswith("Aktualisiert: Gebiet weiträumig meiden.")
+
+    relay.control.cancel_warning(published["id"])
+    relay.poll()
+    clear = relay.broadcasts()[2]
+    assert (clear.kind, clear.follows_id, clear.status) == ("all_clear", update.id, "approved")
+    assert "ist aufgehoben" in clear.texts["de"]["body"]
+    assert [(row.version, row.msg_type, row.outcome) for row in relay.rows()] == [
+        (1, "Alert", "sent"), (2, "Update", "sent"), (3, "Cancel", "sent"),
+    ]  # fmt: skip
+
+    with TestClient(create_app()) as client:
+        page = client.get(f"/public/testdorf/amtliche-warnungen/{row.id}")
+        assert page.status_code == 200 and "Starke Rauchentwicklung." in page.text
+        assert client.get("/public/testdorf/amtliche-warnungen/999999").status_code == 404
+
+
+def test_the_town_chooses_per_source_and_severity_and_other_places_are_left_out(relay: Relay) -> None:
+    relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                  severity="Moderate")  # fmt: skip
+    relay.control.publish_warning(headline="Glätte", region_keys=["160000000000"], provider="DWD", severity="Minor")
+    relay.control.publish_warning(headline="Bombenfund in Nachbarstadt", region_keys=[NEIGHBOUR], provider="POLICE")
+    relay.control.publish_warning(headline="Gefahrstoff im Osten", region_keys=[TOWN], geometry={
+        "type": "Polygon", "coordinates": [[[10.5, 51.5], [10.6, 51.5], [10.6, 51.6], [10.5, 51.5]]]})  # fmt: skip
+    result = relay.poll()
+    assert result.taken == 4 and result.to_start == []
+    outcomes = {row.headline: row.outcome for row in relay.rows()}
+    assert outcomes == {"Hochwasser an der Ilm": "drafted", "Glätte": "ignored",
+                        "Bombenfund in Nachbarstadt": "outside", "Gefahrstoff im Osten": "outside"}  # fmt: skip
+    [draft] = relay.broadcasts()
+    assert (draft.title, draft.status) == ("Hochwasser an der Ilm", "pending_approval")
+    outside = next(row for row in relay.rows() if row.outcome == "outside")
+    with TestClient(create_app()) as client:
+        assert client.get(f"/public/testdorf/amtliche-warnungen/{outside.id}").status_code == 404
+
+
+def test_a_warning_is_taken_once_by_repeated_and_concurrent_polls(relay: Relay) -> None:
+    relay.control.publish_warning(headline="Stromausfall", region_keys=[TOWN], severity="Extreme")
+    results: list[PollResult] = []
+    threads = [threading.Thread(target=lambda: results.append(relay.poll())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result.taken for result in results) == 1
+    assert relay.poll().not_modified
+    relay.session.exec(select(WarningRelay)).one().etag = None  # as after a restart that lost the validators
+    relay.session.commit()
+    assert relay.poll().taken == 0
+    assert len(relay.broadcasts()) == 1 and len(relay.rows()) == 1
+
+
+def test_the_claim_holds_when_two_polls_read_the_dashboard_before_either_wrote(
+    relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay.control.publish_warning(headline="Trinkwasser abkochen", region_keys=[TOWN], severity="Severe")
+    monkeypatch.setattr(relay_module, "_seen", lambda *_: set())
+    assert relay.poll().taken == 1
+    relay.session.exec(select(WarningRelay)).one().etag = None
+    relay.session.commit()
+    second = relay.poll()
+    assert second.taken == 0 and second.failed == []
+    assert len(relay.broadcasts()) == 1 and len(relay.rows()) == 1
+
+
+def test_failing_and_half_answers_are_retried_and_never_half_applied(relay: Relay) -> None:
+    relay.control.publish_warning(headline="Sturmböen", region_keys=[TOWN], provider="DWD", severity="Severe")
+    relay.control.set_warning_fault("error")
+    failed = relay.poll()
+    assert failed.taken == 0 and "503" in failed.failed[0]
+    relay.control.set_warning_fault("partial")
+    half = relay.poll()
+    assert half.taken == 0 and "info" in half.failed[0]
+    stored = relay.session.exec(select(WarningRelay)).one()
+    relay.session.refresh(stored)
+    assert stored.etag is None and stored.last_error
+    assert relay.rows() == [] and relay.broadcasts() == []
+    relay.control.set_warning_fault(None)
+    recovered = relay.poll()
+    assert recovered.taken == 1 and recovered.failed == []
+    relay.session.refresh(stored)
+    assert stored.etag and stored.last_error is None
+    assert [broadcast.status for broadcast in relay.broadcasts()] == ["pending_approval"]
+
+
+def test_beat_polls_every_relaying_town_and_starts_what_is_sent(
+    relay: Relay, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers import tasks
+
+    monkeypatch.setenv("RATHAUS_WARNING_API_URL", f"{sandbox.url}/api31")
+    settings_module.get_settings.cache_clear()
+    started: list[int] = []
+    monkeypatch.setattr(tasks, "enqueue_broadcast_start", lambda broadcast_id, *, urgent: started.append(broadcast_id))
+    relay.control.publish_warning(headline="Unwetter mit Orkanböen", region_keys=[TOWN], severity="Extreme")
+    assert tasks.poll_official_warnings() == {"towns": 1, "taken": 1, "started": 1, "failed": 0}
+    assert started == [relay.broadcasts()[0].id]
