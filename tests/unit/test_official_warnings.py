@@ -1,5 +1,6 @@
 """Official warnings relayed on SQLite and PostgreSQL, polled from the sandbox's federal warning API through the real
-client: new, update, cancel, outside the town, ignored, replayed and concurrent polls, and an API that fails.
+client: new, update, cancel, outside the town, ignored, replayed and concurrent polls, and an API that fails; and every
+warning sent published as CAP 1.2 (checked against the official schema) and in the town's Atom feed.
 """
 
 from __future__ import annotations
@@ -7,8 +8,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+import xmlschema
+from defusedxml import ElementTree as SafeElementTree
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -18,6 +23,7 @@ from channels.warning_api import WarningApiClient
 from hub import db
 from hub import settings as settings_module
 from hub.app import create_app
+from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Broadcast
 from hub.errors import Forbidden, InvalidInput
 from hub.official_warnings import relay as relay_module
@@ -214,3 +220,71 @@ def test_beat_polls_every_relaying_town_and_starts_what_is_sent(
     relay.control.publish_warning(headline="Unwetter mit Orkanböen", region_keys=[TOWN], severity="Extreme")
     assert tasks.poll_official_warnings() == {"towns": 1, "taken": 1, "started": 1, "failed": 0}
     assert started == [relay.broadcasts()[0].id]
+
+
+CAP_SCHEMA = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "fixtures" / "CAP-v1.2.xsd"))
+CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def valid_cap(document: bytes) -> Any:
+    """The alert parsed without entities or DTDs, after the official CAP 1.2 schema accepted it."""
+    tree = SafeElementTree.fromstring(document)
+    CAP_SCHEMA.validate(tree)
+    return tree
+
+
+def test_every_warning_sent_is_published_as_cap_and_in_the_feed(relay: Relay) -> None:
+    published = relay.control.publish_warning(
+        headline="Großbrand in einer Lagerhalle", region_keys=[TOWN], severity="Severe", status="Exercise",
+        instruction="Fenster schließen.", description="Rauch.", geometry=DEMO_SHAPES["mitte"],
+    )  # fmt: skip
+    relay.poll()
+    relay.control.update_warning(published["id"], severity="Extreme")
+    relay.poll()
+    relay.control.cancel_warning(published["id"])
+    relay.poll()
+    mayor = staff_user(relay.session, relay.town, "mayor")
+    own = broadcasts.create(relay.session, author=mayor, draft=broadcasts.Draft(
+        kind="warning", title="Wasserrohrbruch", texts={"de": {"body": "Kein Trinkwasser bis 18 Uhr."}},
+        severity="Moderate"))  # fmt: skip
+    assert own.id is not None
+    broadcasts.approve(relay.session, actor=mayor, broadcast_id=own.id)
+    waiting = broadcasts.create(relay.session, author=mayor, draft=broadcasts.Draft(
+        kind="warning", title="Noch nicht gesendet", texts={"de": {"body": "Entwurf"}}, severity="Minor"))  # fmt: skip
+    relay.session.commit()
+    alert, update, clear, _ = relay.broadcasts()[:4]
+
+    with TestClient(create_app()) as client:
+        documents = {}
+        for broadcast in (alert, update, clear, own):
+            answer = client.get(f"/public/testdorf/cap/{broadcast.id}.xml")
+            assert answer.status_code == 200 and answer.headers["content-type"] == "application/cap+xml"
+            documents[broadcast.id] = valid_cap(answer.content)
+        assert client.get(f"/public/testdorf/cap/{waiting.id}.xml").status_code == 404
+        feed = SafeElementTree.fromstring(client.get("/public/testdorf/cap.atom").content)
+
+    first, second, third, mine = (documents[b.id] for b in (alert, update, clear, own))
+    assert [doc.findtext(f"{CAP}msgType") for doc in (first, second, third, mine)] == [
+        "Alert", "Update", "Cancel", "Alert"]  # fmt: skip
+    assert first.findtext(f"{CAP}status") == "Exercise" and mine.findtext(f"{CAP}status") == "Actual"
+    references = third.findtext(f"{CAP}references").split()
+    assert [triple.split(",")[1] for triple in references] == [f"testdorf-{alert.id}", f"testdorf-{update.id}"]
+    assert second.findtext(f"{CAP}references").split(",")[1:] == [
+        f"testdorf-{alert.id}", first.findtext(f"{CAP}sent")]  # fmt: skip
+    info = first.find(f"{CAP}info")
+    assert (info.findtext(f"{CAP}severity"), info.findtext(f"{CAP}instruction")) == ("Severe", "Fenster schließen.")
+    [area] = info.findall(f"{CAP}area")
+    assert area.findtext(f"{CAP}areaDesc") == "Gemeinde Testdorf, Mitte"
+    polygon = area.findtext(f"{CAP}polygon").split()
+    assert polygon[0] == polygon[-1] == "51.010000,10.000000" and len(polygon) == 5
+    assert area.find(f"{CAP}geocode").findtext(f"{CAP}value") == TOWN
+    assert third.find(f"{CAP}info").findtext(f"{CAP}responseType") == "AllClear"
+    whole_town = mine.find(f"{CAP}info").findall(f"{CAP}area")
+    assert [len(area.findall(f"{CAP}polygon")) for area in whole_town] == [1, 1, 1, 1]
+
+    entries = feed.findall(f"{ATOM}entry")
+    links = [entry.find(f"{ATOM}link").get("href") for entry in entries]
+    base = relay.settings.public_url
+    assert links == [f"{base}/public/testdorf/cap/{b.id}.xml" for b in (own, clear, update, alert)]
+    assert feed.findtext(f"{ATOM}title") == "Warnungen: Gemeinde Testdorf"
