@@ -272,7 +272,9 @@ def _start_demo(settings: Settings) -> SandboxServer:
         seed_demo,
         send_demo_citizen_messages,
     )
+    from hub.official_warnings.demo import publish_demo_warnings
     from hub.tenancy.service import create_api_token, get_user_by_email
+    from workers.app import celery_app
 
     sandbox_server = SandboxServer(
         host=settings.sandbox_host, http_port=settings.sandbox_port, smtp_port=settings.sandbox_smtp_port
@@ -290,6 +292,9 @@ def _start_demo(settings: Settings) -> SandboxServer:
         _wait_until_up(f"http://{settings.host}:{settings.port}/healthz")
         if first_run:
             send_demo_citizen_messages(sandbox, seeded.accounts)
+            publish_demo_warnings(sandbox)
+            # At once rather than at beat's first interval, so that the demo shows them relayed.
+            celery_app.send_task("workers.tasks.poll_official_warnings")
         click.echo(
             "\nRathaus Hub läuft (Demo: Stadt Musterstadt).\n"
             f"  Im Browser: {settings.public_url}/app/  ({DEMO_ADMIN}, Passwort {DEMO_PASSWORD})\n"
@@ -298,6 +303,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
             f"                {settings.public_url}/api/v1/conversations\n"
             f"  Bürgerseiten: {settings.public_url}/abo/{DEMO_SLUG}  {settings.public_url}/sprechstunden/{DEMO_SLUG}\n"
+            f"  Warnungen (CAP): {settings.public_url}/public/{DEMO_SLUG}/cap.atom\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
         )

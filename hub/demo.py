@@ -1,4 +1,5 @@
-"""Demo data: a town with staff, teams, a sandbox channel account per kind, consultation hours, citizens writing in."""
+"""Demo data: a town with staff, teams, a sandbox channel account per kind, consultation hours, citizens writing in,
+official warnings relayed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
 from hub.inbox.models import InboundEvent
+from hub.official_warnings.demo import seed_warning_demo
 from hub.problems.demo import seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
@@ -132,6 +134,9 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         seed_feedback_demo(session, municipality)
         seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
     assert municipality.id is not None
+    # Outside the first seeding: a demo database from before official warnings gets them too.
+    admin = tenancy.get_user_by_email(session, municipality_id=municipality.id, email=DEMO_ADMIN)
+    seed_warning_demo(session, admin)
     return DemoAccounts(
         municipality_id=municipality.id,
         accounts=tenancy.list_channel_accounts(session, municipality_id=municipality.id),

@@ -25,15 +25,18 @@ from hub import settings as settings_module
 from hub.app import create_app
 from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Broadcast
+from hub.demo import seed_demo
 from hub.errors import Forbidden, InvalidInput
 from hub.official_warnings import relay as relay_module
+from hub.official_warnings.demo import publish_demo_warnings
 from hub.official_warnings.models import OfficialWarning, WarningRelay
 from hub.official_warnings.relay import ADVICE_CHARS, PollResult, configure, poll
 from hub.problems.demo import DEMO_SHAPES, seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.catalogue import find_district, find_topic
+from hub.tenancy import service as tenancy
 from tests.unit.db import Town, make_town
-from tests.unit.web import staff_user
+from tests.unit.web import api_client, staff_user
 
 TOWN = "169990001001"
 NEIGHBOUR = "169990002002"
@@ -288,3 +291,40 @@ def test_every_warning_sent_is_published_as_cap_and_in_the_feed(relay: Relay) ->
     base = relay.settings.public_url
     assert links == [f"{base}/public/testdorf/cap/{b.id}.xml" for b in (own, clear, update, alert)]
     assert feed.findtext(f"{ATOM}title") == "Warnungen: Gemeinde Testdorf"
+
+
+def test_the_demo_relays_what_the_emulated_api_publishes(settings: Settings, sandbox: SandboxServer) -> None:
+    with Session(db.get_engine(), expire_on_commit=False) as session, SandboxClient(sandbox.url) as control:
+        seeded = seed_demo(session, settings)
+        session.commit()
+        publish_demo_warnings(control)
+        api = WarningApiClient(f"{sandbox.url}/api31")
+        result = poll(municipality_id=seeded.municipality_id, client=api, settings=settings)
+        api.close()
+        rows = session.exec(select(OfficialWarning).order_by(col(OfficialWarning.id))).all()
+        assert [(row.provider, row.outcome) for row in rows] == [
+            ("MOWAS", "sent"), ("LHP", "drafted"), ("DWD", "ignored"), ("POLICE", "outside")]  # fmt: skip
+        assert len(result.to_start) == 1
+        with TestClient(create_app()) as client:
+            feed = SafeElementTree.fromstring(client.get("/public/musterstadt/cap.atom").content)
+        [entry] = feed.findall(f"{ATOM}entry")
+        assert entry.findtext(f"{ATOM}title") == "Großbrand in einem Gewerbebetrieb in Musterstadt-Mitte"
+
+
+def test_admins_set_the_relay_through_the_api(relay: Relay) -> None:
+    admin = staff_user(relay.session, relay.town, "admin", email="it@testdorf.example")
+    token = tenancy.create_api_token(relay.session, user=admin, name="test")
+    relay.session.commit()
+    relay.control.publish_warning(headline="Stromausfall", region_keys=[TOWN])
+    relay.poll()
+    with TestClient(create_app(), headers={"Authorization": f"Bearer {token}"}) as client:
+        wanted = {"ars": TOWN, "actions": {"LHP": {"Severe": "send"}}, "default_action": "ignore"}
+        answer = client.put("/api/v1/official-warnings/settings", json=wanted)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["actions"] == {"LHP": {"Severe": "send"}} and answer.json()["polled_at"]
+        refused = client.put("/api/v1/official-warnings/settings", json={"ars": "12345", "actions": {}})
+        assert refused.status_code == 422 and "12 Ziffern" in refused.json()["detail"]
+        [seen] = client.get("/api/v1/official-warnings").json()
+        assert (seen["headline"], seen["outcome"]) == ("Stromausfall", "sent")
+    with api_client(relay.session, relay.town) as staff:
+        assert staff.put("/api/v1/official-warnings/settings", json={"ars": TOWN}).status_code == 403

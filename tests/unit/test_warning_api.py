@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 
 from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from channels.warning_api import WarningApiClient, WarningApiError, covers, kreis_of
+from hub.cli import main
 
 TOWN = "169990001001"
 NEIGHBOUR = "169990002002"
@@ -92,3 +95,23 @@ def test_a_warning_with_an_area_has_its_geometry(sandbox: tuple[SandboxClient, W
     collection = api.geometry(published["id"])
     assert collection is not None and collection["features"][0]["geometry"] == shape
     assert api.warning(published["id"]).categories == ("Security",)
+
+
+def test_the_sandbox_cli_publishes_updates_and_cancels(sandbox: tuple[SandboxClient, WarningApiClient]) -> None:
+    control, api = sandbox
+    runner = CliRunner()
+
+    def run(*words: str) -> dict[str, object]:
+        outcome = runner.invoke(main, ["sandbox", "--url", control.base_url, "warning", *words])
+        assert outcome.exit_code == 0, outcome.output
+        return dict(json.loads(outcome.output))
+
+    published = run("publish", "--provider", "DWD", "--severity", "Moderate", "--headline", "Sturmböen",
+                    "--ars", TOWN, "--instruction", "Gegenstände sichern.")  # fmt: skip
+    assert (published["version"], published["msgType"]) == (1, "Alert")
+    warning_id = str(published["id"])
+    assert run("update", warning_id, "--severity", "Severe")["msgType"] == "Update"
+    assert run("cancel", warning_id)["version"] == 3
+    assert [item.msg_type for item in api.dashboard(TOWN).items] == ["Cancel"]
+    missing = runner.invoke(main, ["sandbox", "--url", control.base_url, "warning", "cancel", "mow.none"])
+    assert missing.exit_code == 1 and "404" in missing.output
