@@ -57,6 +57,7 @@ ACTION_LABELS = {
     "broadcast.drafted": N_("Entworfen"), "broadcast.edited": N_("Geändert"), "broadcast.submitted": N_("Eingereicht"),
     "broadcast.approved": N_("Freigegeben"), "broadcast.paused": N_("Angehalten"),
     "broadcast.resumed": N_("Fortgesetzt"), "broadcast.cancelled": N_("Abgebrochen"),
+    "broadcast.relayed": N_("Aus einer amtlichen Warnung erstellt"),
 }  # fmt: skip
 WAITING = ("queued", "claimed", "sending")
 REACHED = ("sent", "delivered", "read")
