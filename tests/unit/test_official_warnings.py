@@ -36,6 +36,7 @@ from hub.settings import Settings
 from hub.subscribers.catalogue import find_district, find_topic
 from hub.tenancy import service as tenancy
 from tests.unit.db import Town, make_town
+from tests.unit.test_broadcasts import citizen, send_all, start
 from tests.unit.web import api_client, staff_user
 
 TOWN = "169990001001"
@@ -328,3 +329,28 @@ def test_admins_set_the_relay_through_the_api(relay: Relay) -> None:
         assert (seen["headline"], seen["outcome"]) == ("Stromausfall", "sent")
     with api_client(relay.session, relay.town) as staff:
         assert staff.put("/api/v1/official-warnings/settings", json={"ars": TOWN}).status_code == 403
+
+
+def test_a_relayed_warning_reaches_the_warning_subscribers_of_the_districts_it_touches(
+    relay: Relay, sandbox: SandboxServer
+) -> None:
+    sms = relay.town.accounts["twilio"]
+    sms.config = {**sms.config, "api_base_url": sandbox.url}
+    relay.session.add(sms)
+    relay.session.commit()
+    relay.control.register_account(kind="twilio", config=sms.config, secrets=sms.secrets, webhook_url=None)
+    numbers = {"mitte": "+4915100000001", "nord": "+4915100000002", "abfall": "+4915100000003"}
+    citizen(relay.session, relay.town, numbers["mitte"], topics=["warnungen"], districts=["mitte"])  # type: ignore[arg-type]
+    citizen(relay.session, relay.town, numbers["nord"], topics=["warnungen"], districts=["nord"])  # type: ignore[arg-type]
+    citizen(relay.session, relay.town, numbers["abfall"], topics=["abfall"], districts=["mitte"])  # type: ignore[arg-type]
+    relay.control.publish_warning(headline="Großbrand in der Hauptstraße", region_keys=[TOWN], severity="Severe",
+                                  instruction="Fenster schließen.", geometry=DEMO_SHAPES["mitte"])  # fmt: skip
+    [broadcast_id] = relay.poll().to_start
+    broadcast = relay.session.get(Broadcast, broadcast_id)
+    assert broadcast is not None
+    start(relay.session, broadcast)  # as the worker's start_broadcast does
+    send_all(relay.settings, broadcast_id)
+    [received] = relay.control.outbox(kind="twilio")
+    assert received["to"] == numbers["mitte"]
+    assert received["text"].startswith("WARNUNG (schwer): Großbrand in der Hauptstraße\nFenster schließen.")
+    assert "/public/testdorf/amtliche-warnungen/" in received["text"]
