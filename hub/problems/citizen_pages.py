@@ -18,7 +18,7 @@ from hub.errors import DomainError
 from hub.i18n import language_of, translate
 from hub.inbox.models import Conversation
 from hub.problems import listing, service, web_form
-from hub.problems.places import viewbox
+from hub.problems.maps import map_settings, pin
 from hub.settings import Settings, get_settings
 from hub.subscribers import signed_links, verification
 from hub.subscribers.catalogue import list_districts
@@ -36,21 +36,6 @@ def _municipality(slug: str, session: Session = Depends(get_session)) -> Municip
     return get_municipality(session, slug=slug)
 
 
-def map_settings(settings: Settings, area: tuple[float, float, float, float] | None) -> dict[str, Any]:
-    """What a page's map needs: the tile server and its credit, and the town's area to open on."""
-    return {"tiles": settings.map_tile_url, "attribution": settings.map_tile_attribution,
-            "bounds": ",".join(f"{value:.5f}" for value in area) if area else ""}  # fmt: skip
-
-
-def pins(reports: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
-    """The reports as a map's pins: the place and a label with reference, category and address."""
-    return [
-        {"lat": item["lat"], "lon": item["lon"],
-         "label": " · ".join(filter(None, (item["reference"], item["category"][f"name_{language}"], item["address"])))}
-        for item in reports
-    ]  # fmt: skip
-
-
 def _form(
     request: Request, session: Session, municipality: Municipality, *, values: dict[str, str],
     error: DomainError | None = None,
@@ -61,7 +46,7 @@ def _form(
         title=translate(request, "Mangel melden"), municipality=municipality.name, slug=municipality.slug,
         categories=service.list_categories(session, municipality_id=municipality.id), values=values,
         error=error.text(language_of(request)) if error else None, max_photos=web_form.MAX_PHOTOS,
-        map=map_settings(get_settings(), viewbox(session, municipality)),
+        map=map_settings(session, get_settings(), municipality),
     )  # fmt: skip
 
 
@@ -302,6 +287,8 @@ def public_list(
         municipality=municipality.name, slug=municipality.slug, filters=filters,
         categories=service.list_categories(session, municipality_id=municipality.id),
         districts=list_districts(session, municipality_id=municipality.id),
-        reports=reports, pins=pins(reports, language_of(request)),
-        map=map_settings(get_settings(), viewbox(session, municipality)),
+        reports=reports,
+        pins=[pin(item["lat"], item["lon"], item["reference"], item["category"][f"name_{language_of(request)}"],
+                  item["address"]) for item in reports],
+        map=map_settings(session, get_settings(), municipality),
     )  # fmt: skip

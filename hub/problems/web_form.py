@@ -185,14 +185,15 @@ def file_report(
 # --- "Ist das schon gemeldet?" ---------------------------------------------------------------------
 
 
-def _supporters(session: Session, report_ids: list[int]) -> dict[int, int]:
-    """How many reports were merged into each: the people who said "ich auch" or reported it again."""
+def reporters_of(session: Session, report_ids: list[int]) -> dict[int, int]:
+    """How many people reported each report: its own reporter and those of the reports merged into it."""
     rows = session.exec(
         select(ProblemReport.merged_into_id, func.count())
         .where(col(ProblemReport.merged_into_id).in_(report_ids))
         .group_by(col(ProblemReport.merged_into_id))
     )
-    return {target: count for target, count in rows if target is not None}
+    merged = {target: count for target, count in rows if target is not None}
+    return {report_id: 1 + merged.get(report_id, 0) for report_id in report_ids}
 
 
 def nearby(
@@ -211,7 +212,7 @@ def nearby(
         )
         if item.report.public
     ][:NEARBY_SHOWN]
-    counts = _supporters(session, [item.report.id for item in found if item.report.id is not None])
+    counts = reporters_of(session, [item.report.id for item in found if item.report.id is not None])
     return [
         {
             "id": item.report.id,
@@ -221,7 +222,7 @@ def nearby(
             "address": item.report.address,
             "metres": round(item.metres),
             "public_status": item.report.public_status,
-            "reporters": 1 + counts.get(item.report.id or 0, 0),
+            "reporters": counts.get(item.report.id or 0, 1),
         }
         for item in found
     ]

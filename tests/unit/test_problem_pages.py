@@ -31,8 +31,10 @@ from hub.subscribers.demo import seed_subscriber_demo
 from hub.subscribers.models import District
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality, StaffUser
+from hub.tenancy.signin import set_password
 from hub.web.security import CSRF_COOKIE
 from tests.unit.test_problems import MITTE, NORD, OUTSIDE, jpeg_with_gps
+from tests.unit.web import PASSWORD, sign_in
 
 PHONE = "+4915112345678"
 NEARBY = "/musterdorf/meldung/in-der-naehe"
@@ -291,3 +293,33 @@ def test_the_public_list_shows_reports_on_a_map_without_personal_data(town: Town
     only = citizen.get("/musterdorf/meldungen", params={"category": "muell", "district": "sued", "status": "offen"})
     assert "Wilder Müll" in only.text and "Meldungen: 1" in only.text
     assert citizen.get("/musterdorf/meldungen", params={"status": "kaputt"}).status_code == 422
+
+
+def test_staff_see_the_reports_on_a_map_filtered_like_the_list_and_the_place_beside_the_case(
+    town: Town, citizen: TestClient
+) -> None:
+    report(citizen, **pin(MITTE))
+    report(citizen, category="muell", address="Lindenweg 7")
+    report(citizen, category="muell", **pin(NORD))
+    lamp, dumped, done = town.reports()
+    finished = town.conversation(done)
+    finished.status = "resolved"
+    town.session.add(finished)
+    set_password(town.session, user=town.clerk, password=PASSWORD)
+    town.session.commit()
+    clerk = TestClient(create_app())
+    assert sign_in(clerk, town.clerk.email).status_code == 303
+
+    page = clerk.get("/app/problems")
+    assert page.status_code == 200 and 'data-map="pins"' in page.text and "Meldungen: 2" in page.text
+    assert (
+        f"/app/inbox/{town.conversation(lamp).id}" in page.text and town.conversation(done).reference not in page.text
+    )
+    only = clerk.get("/app/problems", params={"category": "muell", "district": "sued"}).text
+    assert town.conversation(dumped).reference in only and town.conversation(lamp).reference not in only
+    assert town.conversation(done).reference in clerk.get("/app/problems", params={"status": "erledigt"}).text
+    assert clerk.get("/app/problems", params={"status": "kaputt"}).status_code == 422
+
+    case = clerk.get(f"/app/inbox/{town.conversation(lamp).id}")
+    assert case.status_code == 200 and 'data-map="point"' in case.text
+    assert f'data-lat="{MITTE[0]}" data-lon="{MITTE[1]}"' in case.text
