@@ -22,6 +22,7 @@ from hub import db, ratelimit
 from hub import settings as settings_module
 from hub.app import create_app
 from hub.contacts.models import Contact, ContactIdentity
+from hub.demo import seed_demo
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
 from hub.problems.demo import seed_problem_demo
@@ -323,3 +324,13 @@ def test_staff_see_the_reports_on_a_map_filtered_like_the_list_and_the_place_bes
     case = clerk.get(f"/app/inbox/{town.conversation(lamp).id}")
     assert case.status_code == 200 and 'data-map="point"' in case.text
     assert f'data-lat="{MITTE[0]}" data-lon="{MITTE[1]}"' in case.text
+
+
+def test_the_demo_town_shows_reports_on_its_maps(town: Town, citizen: TestClient) -> None:
+    seeded = seed_demo(town.session, settings_module.get_settings())
+    town.session.commit()
+    slug = town.session.get(Municipality, seeded.municipality_id).slug  # type: ignore[union-attr]
+    page = citizen.get(f"/{slug}/meldungen")
+    assert "Meldungen: 3" in page.text and "Gartenweg 2" in page.text and page.text.count("&#34;lat&#34;") == 3
+    near = citizen.get(f"/{slug}/meldung/in-der-naehe", params={"category": "muell", "lat": 51.02, "lon": 10.035})
+    assert near.json()[0]["reporters"] == 2
