@@ -119,6 +119,7 @@ def test_the_form_offers_categories_a_map_served_here_and_the_address_without_ja
     assert page.status_code == 200
     assert "Straßenbeleuchtung" in page.text and 'name="address"' in page.text
     assert 'src="/static/vendor/leaflet/leaflet.js"' in page.text and 'data-map="pick"' in page.text
+    assert 'data-nearby="/musterdorf/meldung/in-der-naehe" aria-describedby="map-hint"' in page.text
     assert re.search(r'data-bounds="10\.00000,51\.00000,10\.04000,51\.03000"', page.text)
     assert "Ihr Browser fragt Sie dann, ob er Ihren Standort weitergeben darf" in page.text
     assert "https://" not in re.sub(r"<a [^>]*>", "", page.text.split("<main", 1)[1])  # nothing from elsewhere
