@@ -22,6 +22,7 @@ from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
 from hub.problems import listing as problem_listing
+from hub.problems import staff_pages as problem_pages
 from hub.subscribers import commands, listing, opt_in
 from hub.subscribers import gdpr as subscribers_gdpr
 
@@ -54,6 +55,7 @@ def install() -> None:
         register_personal_data(part)
     register_record(CONVERSATION_PANEL, "subscribers", listing.contact_panel)
     register_record(CONVERSATION_PANEL, "consultations", consultation_sessions.contact_panel)
+    register_record(CONVERSATION_PANEL, "problems", problem_pages.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
     register_status_section(problem_listing.status_section)
     recording.register_announcer(broadcasts.announce)

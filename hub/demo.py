@@ -17,6 +17,7 @@ from hub.consultations.feedback_demo import seed_feedback_demo
 from hub.inbox.models import InboundEvent
 from hub.official_warnings.demo import seed_warning_demo
 from hub.problems.demo import seed_problem_demo
+from hub.problems.web_demo import seed_web_reports
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
@@ -133,6 +134,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         seed_consultation_demo(session, municipality)
         seed_feedback_demo(session, municipality)
         seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
+        seed_web_reports(session, settings, municipality)
     assert municipality.id is not None
     # Outside the first seeding: a demo database from before official warnings gets them too.
     admin = tenancy.get_user_by_email(session, municipality_id=municipality.id, email=DEMO_ADMIN)

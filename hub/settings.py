@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         40_000_000, description="Largest photo in pixels (width × height); beyond it a file is refused as a bomb."
     )
     photo_display_pixels: int = Field(1280, description="Longest side of the copy of a photo shown on pages.")
+    map_tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Tile server of the maps ({z}/{x}/{y} template, e.g. a town's own); empty: maps without tiles.",
+    )
+    map_tile_attribution: str = Field(
+        "© OpenStreetMap-Mitwirkende", description="The credit the tile server asks for, shown on every map."
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from hub.contacts.models import Contact
+from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_
 from hub.inbox.models import Attachment, Conversation
@@ -279,6 +279,10 @@ def _tell(session: Session, *, conversation: Conversation, template: str, **cont
     municipality = session.get(Municipality, conversation.municipality_id)
     contact = session.get(Contact, conversation.contact_id)
     assert municipality is not None and contact is not None
+    if session.exec(select(ContactIdentity.id).where(ContactIdentity.contact_id == contact.id)).first() is None:
+        # A web report whose reporter left no address: there is no one to write to.
+        log.info("reporter of %s has no address (%s)", conversation.reference, template)
+        return None
     text = render_message(
         template,
         contact.language,

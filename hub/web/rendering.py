@@ -25,6 +25,7 @@ NAVIGATION = (
     ("/app/subscribers", N_("Abonnenten"), "subscribers.read"),
     ("/app/consultations", N_("Sprechstunden"), "consultations.read"),
     ("/app/waiting-rooms", N_("Warteräume"), "consultations.read"),
+    ("/app/problems", N_("Mängelmelder"), "problems.read"),
     ("/app/reports", N_("Berichte"), "reports.read"),
     ("/app/admin", N_("Verwaltung"), "admin"),
 )

@@ -22,11 +22,6 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 WEBHOOK_PREFIX = "/webhooks/"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Pages load nothing from elsewhere and run no inline script or style: injected markup stays inert.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
 
 
 def client_address(request: Request) -> str | None:
@@ -78,6 +73,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def content_security_policy(tile_url: str) -> str:
+    """Pages load nothing from elsewhere but map tiles (from the tile server's origin) and run no inline script or
+    style: injected markup stays inert."""
+    # A {s} subdomain template stands for any of the server's subdomains.
+    tiles = _origin(tile_url).replace("{s}", "*") if tile_url.startswith(("https://", "http://")) else ""
+    return (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{' ' + tiles if tiles else ''}; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+
+
 def comes_from_this_site(request: Request) -> bool:
     """Origin (or, without it, Referer) names the public URL or the address the page was served from.
 
@@ -103,6 +109,7 @@ class PageSecurity:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.policy = content_security_policy(get_settings().map_tile_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,7 +135,7 @@ class PageSecurity:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                    headers.setdefault("Content-Security-Policy", self.policy)
                     headers.setdefault("X-Frame-Options", "DENY")
             await send(message)
 
