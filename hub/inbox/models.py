@@ -115,6 +115,11 @@ class Message(SQLModel, table=True):
         sa_column=Column(JSON, nullable=False, server_default="[]"),
         description='Buttons sent with an outbound message: [{"label": ..., "payload": ...}].',
     )
+    template: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The approved template (the provider's id) a reply was sent as, its body the template's variable.",
+    )
     status: str | None = Field(
         default=None,
         max_length=16,
