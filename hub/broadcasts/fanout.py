@@ -24,6 +24,7 @@ from hub.contacts.models import ContactIdentity
 from hub.db import utcnow
 from hub.inbox.models import Conversation, Message
 from hub.subscribers.models import Subscription
+from hub.subscribers.opt_in import opted_in
 from hub.subscribers.selection import subscriber_query
 from hub.tenancy.models import ChannelAccount
 
@@ -165,6 +166,12 @@ def _routes(
         for kind, account in accounts.items()
         if adapter_class(kind).reply_window is not None
     }
+    # An opt-in is a first message there (in last_inbound) or a consent given elsewhere (a form's box).
+    opted_in_on = {
+        kind: opted_in(session, contact_ids=contact_ids, kind=kind)
+        for kind in accounts
+        if adapter_class(kind).opt_in_required
+    }
     routes: dict[int, Route] = {}
     now = utcnow()
     order = [adapter_class(kind) for kind in kind_order()]
@@ -177,8 +184,12 @@ def _routes(
                 continue
             assert account.id is not None
             windowed = last_inbound.get(adapter.kind)
-            if adapter.opt_in_required and windowed is not None and contact_id not in windowed:
-                continue  # never wrote here, so never opted in: not reachable on this channel
+            if (
+                adapter.opt_in_required
+                and contact_id not in (windowed or {})
+                and contact_id not in opted_in_on[adapter.kind]
+            ):
+                continue  # never opted in: not reachable on this channel
             reason = None
             # Outside the window only channels with templates may still carry news.
             closed = windowed is not None and not window_open(adapter, windowed.get(contact_id), now)
