@@ -7,8 +7,8 @@ this is the one place that calls them. hub.app.create_app, the CLI and the Celer
 
 from __future__ import annotations
 
+from hub.broadcasts import fanout, sending, surveys
 from hub.broadcasts import gdpr as broadcasts_gdpr
-from hub.broadcasts import sending, surveys
 from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
@@ -17,7 +17,7 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
-from hub.inbox import pipeline
+from hub.inbox import pipeline, reach
 from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
@@ -44,6 +44,8 @@ def install() -> None:
     pipeline.register_report_target(
         pipeline.report_target(Delivery, "state", undelivered="failed", on_failure=sending.fall_back_after_report)
     )
+    # A sender's daily limit of recipients counts the broadcasts as well as reminders and the like.
+    reach.register_reach_counter(fanout.contacts_reached)
     # The order of the export document's sections.
     for part in (
         subscribers_gdpr.PERSONAL_DATA,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, update
@@ -23,6 +23,7 @@ from hub.broadcasts.service import URGENT_KINDS, target_kinds
 from hub.contacts.models import ContactIdentity
 from hub.db import utcnow
 from hub.inbox.models import Conversation, Message
+from hub.inbox.reach import limit_reason, reached_today
 from hub.subscribers.models import Subscription
 from hub.subscribers.opt_in import opted_in
 from hub.subscribers.selection import subscriber_query
@@ -107,25 +108,29 @@ class Budget:
 
 
 def daily_budgets(session: Session, accounts: dict[str, ChannelAccount]) -> dict[str, Budget]:
-    """Per limited account: the contacts it has written to in the last 24 hours (in broadcasts), and its limit."""
+    """Per limited account: the contacts it has written to unprompted in the last 24 hours, and its limit."""
     budgets: dict[str, Budget] = {}
-    since = utcnow() - timedelta(hours=24)
     for kind, account in accounts.items():
         adapter = adapter_class(kind)
         limit = adapter.daily_recipient_limit(account.config)
-        if limit is None:
-            continue
-        reached = session.exec(
+        if limit is not None:
+            budgets[kind] = Budget(adapter.label, limit, reached_today(session, account))
+    return budgets
+
+
+def contacts_reached(session: Session, account_id: int, since: datetime) -> set[int]:
+    """The broadcasts' part of an account's daily count (hub.inbox.reach): deliveries not skipped or failed."""
+    return set(
+        session.exec(
             select(Delivery.contact_id)
             .where(
-                Delivery.channel_account_id == account.id,
+                Delivery.channel_account_id == account_id,
                 col(Delivery.created_at) >= since,
                 col(Delivery.state).not_in(("skipped", "cancelled", "failed", "opted_out")),
             )
             .distinct()
         ).all()
-        budgets[kind] = Budget(adapter.label, limit, set(reached))
-    return budgets
+    )
 
 
 def target_accounts(session: Session, broadcast: Broadcast) -> dict[str, ChannelAccount]:
@@ -200,7 +205,7 @@ def _routes(
             budget = budgets.get(adapter.kind)
             if reason is None and budget is not None and not budget.take(contact_id):
                 # Beyond the sender's daily limit the provider would refuse; stop here and say so.
-                reason = f"{budget.label}: Tageslimit von {budget.limit} Empfängern in 24 Stunden erreicht"
+                reason = limit_reason(budget.label, budget.limit)
             if reason is not None:
                 routes.setdefault(contact_id, Route(account.id, address, skipped=reason))
                 if broadcast.fallback:

@@ -23,6 +23,7 @@ from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
 from hub.i18n import LANGUAGES, N_
 from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message, ReferenceCounter
+from hub.inbox.reach import over_limit
 from hub.inbox.search import conversation_matches
 from hub.settings import Settings
 from hub.templating import render_message
@@ -285,6 +286,8 @@ def queue_outbound(
     Everything the send needs to thread the answer (the comment to answer under, the mail it
     replies to, its own Message-ID) is fixed here, so a retried send is the same message.
     `attachments` are kept with it where the channel carries files (mail) and left off elsewhere.
+    A message the hub starts (`starting`) is `unprompted`, and counts against the account's daily
+    limit of recipients (hub.inbox.reach).
     `template`: an approved template of the account (see `reply_templates`) the text goes out as,
     which the channel's reply window does not limit.
     """
@@ -334,7 +337,14 @@ def queue_outbound(
         status="queued",
         choices=[{"label": choice.label, "payload": choice.payload} for choice in choices],
         template=template,
+        unprompted=starting is not None,
     )
+    if starting is not None:
+        # Beyond the sender's daily limit of recipients the provider would refuse it: it is kept
+        # as refused, with the reason, and never sent (the send finds nothing queued).
+        refused = over_limit(session, account, contact_id)
+        if refused is not None:
+            message.status, message.error_message = "failed", f"{refused}; nicht gesendet"
     counted = adapter.segments(text)
     if counted is not None:
         message.segments, message.encoding = counted

@@ -13,6 +13,7 @@ from hub.app import create_app
 from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.errors import InvalidInput
+from hub.inbox import service as inbox
 from hub.settings import Settings
 from hub.subscribers.models import ConsentEvent
 from hub.tenancy import service as tenancy
@@ -130,8 +131,9 @@ def test_the_hub_stops_at_the_senders_daily_limit_and_says_so(
 ) -> None:
     account = whatsapp_account(session, town, "Info: {{1}}", daily_recipients=2)
     numbers = phones(3)
+    contacts = []
     for number in numbers:
-        citizen(session, town, number)
+        contacts.append(citizen(session, town, number))
         writes_on_whatsapp(session, settings, account, number)
 
     broadcast = approved(session, town, fallback=fallback)
@@ -150,6 +152,10 @@ def test_the_hub_stops_at_the_senders_daily_limit_and_says_so(
             "WhatsApp: Tageslimit von 2 Empfängern in 24 Stunden erreicht",
         )
     assert len([item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"]]) == 2
+    # The broadcast used the day's budget: a reminder to the third is refused, to the first still goes.
+    late = inbox.queue_outbound(session, starting=(account.id, contacts[2]), text="Termin morgen", author=None)  # type: ignore[arg-type]
+    known = inbox.queue_outbound(session, starting=(account.id, contacts[0]), text="Termin morgen", author=None)  # type: ignore[arg-type]
+    assert (late.status, known.status) == ("failed", "queued") and "Tageslimit von 2" in (late.error_message or "")
 
 
 def sign_up_on_the_web(town: Town, number: str, **fields: object) -> None:

@@ -18,7 +18,9 @@ from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
+from hub.broadcasts.fanout import daily_budgets
 from hub.contacts.models import ContactIdentity
+from hub.contacts.service import resolve_contact
 from hub.demo import seed_demo
 from hub.errors import Conflict
 from hub.inbox import service
@@ -297,3 +299,34 @@ def test_the_demo_has_a_whatsapp_case_past_the_window_that_offers_both_templates
 
     offers = service.reply_templates(session, municipality_id=seeded.municipality_id, conversation_id=late.id)  # type: ignore[arg-type]
     assert [offer.language for offer in offers] == ["de", "en"]
+
+
+def test_reminders_count_against_the_senders_daily_limit_and_beyond_it_are_refused_with_the_reason(
+    town: WhatsAppTown,
+) -> None:
+    town.citizen_writes("message__text.json")
+    template = town.sandbox.whatsapp_template("Erinnerung Ihres Rathauses: {{1}}")
+    town.account.config = {**town.account.config, "template_de": template, "daily_recipients": 1}
+    town.session.commit()
+    writer = town.conversation().contact_id
+    other = resolve_contact(town.session, municipality_id=town.municipality.id, kind="phone", address="+4915199999999")  # type: ignore[arg-type]
+    assert other.id is not None
+
+    def remind(contact_id: int) -> Message:
+        return service.queue_outbound(
+            town.session, starting=(town.account.id, contact_id), text="Ihr Termin ist morgen.", author=None,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    first, again, beyond = remind(writer), remind(writer), remind(other.id)
+
+    assert send(town, first).startswith("sent") and send(town, again).startswith("sent")  # one recipient, twice
+    assert send(town, beyond).startswith("not claimed")
+    town.session.refresh(beyond)
+    assert (beyond.status, beyond.error_message) == (
+        "failed",
+        "WhatsApp: Tageslimit von 1 Empfängern in 24 Stunden erreicht; nicht gesendet",
+    )
+    assert len([item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"] == template]) == 2
+    # A broadcast sees the same budget: the reminder's recipient is counted, no one else fits.
+    budget = daily_budgets(town.session, {"whatsapp": town.account})["whatsapp"]
+    assert budget.reached == {writer} and not budget.take(other.id)

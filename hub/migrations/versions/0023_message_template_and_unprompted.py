@@ -1,4 +1,5 @@
-"""message template: the approved template a clerk sent a reply as, outside the channel's reply window
+"""message template and unprompted: the approved template a clerk sent a reply as, outside the channel's
+reply window; and whether the hub started the message itself (counted against a sender's daily limit)
 
 Revision ID: 0023
 Revises: 0019
@@ -20,8 +21,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.add_column(sa.Column("template", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.add_column(sa.Column("unprompted", sa.Boolean(), server_default="0", nullable=False))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_column("unprompted")
         batch_op.drop_column("template")
