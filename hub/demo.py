@@ -45,6 +45,9 @@ DEMO_WHATSAPP_TEMPLATES = {
     "HX" + "0" * 30 + "e0": ("en", "News from the town of Musterstadt: {{1}}"),
 }
 
+# The citizen who wrote on WhatsApp longer ago than its window allows free replies (seed_late_whatsapp_case).
+DEMO_LATE_WHATSAPP = "+4917698765432"
+
 # The demo's video platform: the sandbox's BigBlueButton, which is told the same shared secret.
 DEMO_VIDEO_KIND = "bigbluebutton"
 DEMO_VIDEO_SECRET = "musterstadt-demo-bigbluebutton-secret"  # noqa: S105 (the sandbox's only)
@@ -153,7 +156,7 @@ def seed_late_whatsapp_case(session: Session, municipality_id: int) -> None:
     )
     assert account.id is not None
     contact = resolve_contact(
-        session, municipality_id=municipality_id, kind="phone", address="+4917698765432", display_name="Jonas Weber"
+        session, municipality_id=municipality_id, kind="phone", address=DEMO_LATE_WHATSAPP, display_name="Jonas Weber"
     )
     assert contact.id is not None
     conversation = open_conversation(session, account=account, contact_id=contact.id, subject=None)
