@@ -1,15 +1,18 @@
 """Broadcast throughput: an approved announcement to N recipients through the sandbox, against a plain SDK loop.
 
-For each backend and channel (SMS via Twilio, Telegram) it times approval -> last message
-accepted by the sandbox, with no provider rate cap, and the same number of messages sent by a
-plain loop of the provider's SDK against the same sandbox with as many threads (or tasks) as the
-hub's broadcast worker has. It also prints the peak RSS of that worker (benchmark 6).
+For each backend and channel (SMS via Twilio, Telegram, WhatsApp via Twilio) it times approval
+-> last message accepted by the sandbox, with no provider rate cap, and the same number of
+messages sent by a plain loop of the provider's SDK against the same sandbox with as many threads
+(or tasks) as the hub's broadcast worker has. It also prints the peak RSS of that worker
+(benchmark 6). WhatsApp's subscribers have opted in but never wrote, so both send the town's
+approved template; the sender's tier is lifted at the hub and the sandbox alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import threading
 import time
 from typing import Any
@@ -30,20 +33,44 @@ from bench.harness import (
     ratio,
     running_hub,
     sandbox_count,
+    set_config,
     set_rate,
     table,
     wait_for_arrivals,
 )
 from tests.running_hub import wait_for
 
-CHANNELS = ("twilio", "telegram")
+CHANNELS = ("twilio", "telegram", "whatsapp")
 
 
 def twilio_loop(hub: Hub, total: int, threads: int) -> float:
     """The baseline: `threads` threads, each with its own twilio Client, calling messages.create in a loop."""
+    config = hub.accounts["twilio"]["config"]
+    return _twilio_threads(
+        hub, "twilio", total, threads, lambda number: {"to": address("twilio", number),
+                                                       "from_": config["phone_number"], "body": TEXT},
+    )  # fmt: skip
+
+
+def whatsapp_loop(hub: Hub, total: int, threads: int) -> float:
+    """The baseline: as for SMS, each message the account's approved German template with the text as {{1}}."""
+    from channels.whatsapp import ADDRESS_PREFIX
+
+    config = hub.accounts["whatsapp"]["config"]
+    variables = json.dumps({"1": TEXT}, ensure_ascii=False)
+    return _twilio_threads(
+        hub, "whatsapp", total, threads,
+        lambda number: {"to": ADDRESS_PREFIX + address("whatsapp", number),
+                        "from_": ADDRESS_PREFIX + config["phone_number"], "content_sid": config["template_de"],
+                        "content_variables": variables},
+    )  # fmt: skip
+
+
+def _twilio_threads(hub: Hub, kind: str, total: int, threads: int, fields: Any) -> float:
+    """`threads` threads, each with its own twilio Client, creating the messages `fields(number)` describes."""
     from twilio.rest import Client
 
-    account = hub.accounts["twilio"]
+    account = hub.accounts[kind]
     config, secrets = account["config"], account["secrets"]
 
     def run(numbers: range) -> None:
@@ -51,12 +78,22 @@ def twilio_loop(hub: Hub, total: int, threads: int) -> float:
         client.edge = client.region = None
         client.api.base_url = config["api_base_url"]
         for number in numbers:
-            client.messages.create(
-                to=address("twilio", number), from_=config["phone_number"], body=TEXT,
-                status_callback=account["status_callback_url"],
-            )  # fmt: skip
+            client.messages.create(**fields(number), status_callback=account["status_callback_url"])
 
     return _timed_threads(run, total, threads)
+
+
+def lift_tier(hub: Hub) -> None:
+    """No daily limit of recipients for the WhatsApp sender, at the hub and at the sandbox (its tier at Meta)."""
+    from hub.demo import DEMO_WHATSAPP_TEMPLATES
+
+    account = hub.accounts["whatsapp"]
+    set_config(hub, "whatsapp", daily_recipients=0)
+    templates = {sid: {"language": lang, "body": body} for sid, (lang, body) in DEMO_WHATSAPP_TEMPLATES.items()}
+    hub.sandbox.register_account(
+        "whatsapp", {**account["config"], "messaging_limit": 0, "templates": templates}, account["secrets"],
+        webhook_url=account["webhook_url"],
+    )  # fmt: skip
 
 
 def telegram_loop(hub: Hub, total: int, threads: int) -> float:
@@ -116,7 +153,9 @@ def measure(hub: Hub, kind: str, recipients: int, *, first_number: int) -> dict[
     """One channel on a running hub: the SDK loop first, then the hub's broadcast, same sandbox."""
     threads = hub.bulk_threads
     hub.sandbox.clear_outbox()
-    loop = twilio_loop if kind == "twilio" else telegram_loop
+    loop = {"twilio": twilio_loop, "telegram": telegram_loop, "whatsapp": whatsapp_loop}[kind]
+    if kind == "whatsapp":
+        lift_tier(hub)
     print(f"  {hub.backend}/{kind}: baseline, {recipients:,} messages by a plain SDK loop, {threads} threads")
     baseline_seconds = loop(hub, recipients, threads)
     print(f"  {hub.backend}/{kind}: baseline {recipients / baseline_seconds:.0f} msg/s", flush=True)
@@ -148,7 +187,7 @@ def measure(hub: Hub, kind: str, recipients: int, *, first_number: int) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=100_000, help="Recipients per channel (quick: 2000).")
-    parser.add_argument("--channels", default=",".join(CHANNELS), help="Comma-separated: twilio,telegram.")
+    parser.add_argument("--channels", default=",".join(CHANNELS), help="Comma-separated: twilio,telegram,whatsapp.")
     common_arguments(parser)
     args = parser.parse_args()
     header(

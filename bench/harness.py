@@ -241,6 +241,11 @@ def municipality_id(engine: sa.Engine) -> int:
 
 def set_rate(hub: Hub, kind: str, per_second: int) -> None:
     """Sets the channel account's send cap (`rate_per_second` in its config), as an administrator would."""
+    set_config(hub, kind, rate_per_second=per_second)
+
+
+def set_config(hub: Hub, kind: str, **values: Any) -> None:
+    """Changes settings in the channel account's config, as an administrator would."""
     from hub.tenancy.models import ChannelAccount
 
     table = ChannelAccount.__table__  # type: ignore[attr-defined]
@@ -248,26 +253,31 @@ def set_rate(hub: Hub, kind: str, per_second: int) -> None:
         account_id, config = connection.execute(
             sa.select(table.c.id, table.c.config).where(table.c.kind == kind).order_by(table.c.id)
         ).first()
-        connection.execute(
-            table.update().where(table.c.id == account_id).values(config={**config, "rate_per_second": per_second})
-        )
+        connection.execute(table.update().where(table.c.id == account_id).values(config={**config, **values}))
 
 
 def address(kind: str, number: int) -> str:
-    """A distinct, valid address per citizen: a German mobile number or a Telegram chat id."""
-    return f"+49151{10_000_000 + number}" if kind == "twilio" else str(500_000_000 + number)
+    """A distinct, valid address per citizen: a German mobile number (SMS, WhatsApp) or a Telegram chat id."""
+    from channels.registry import adapter_class
+
+    return f"+49151{10_000_000 + number}" if adapter_class(kind).identity.kind == "phone" else str(500_000_000 + number)
 
 
 def add_subscribers(hub: Hub, count: int, kind: str, *, start: int = 0, chunk: int = 5000) -> float:
-    """`count` active subscribers reachable only on `kind`, by multi-row INSERT; returns seconds taken."""
+    """`count` active subscribers reachable only on `kind`, by multi-row INSERT; returns seconds taken.
+
+    On a channel that needs an opt-in before the hub may write unprompted (WhatsApp), each has one.
+    """
     from channels.registry import adapter_class
     from hub.contacts.models import Contact, ContactIdentity
-    from hub.subscribers.models import Subscription
+    from hub.subscribers.models import ConsentEvent, Subscription
+    from hub.subscribers.opt_in import OPTED_IN
 
-    contact, identity, subscription = (
+    contact, identity, subscription, consent = (
         model.__table__  # type: ignore[attr-defined]
-        for model in (Contact, ContactIdentity, Subscription)
+        for model in (Contact, ContactIdentity, Subscription, ConsentEvent)
     )
+    opt_in = adapter_class(kind).opt_in_required
     engine = hub.engine()
     town = municipality_id(engine)
     now = datetime.now(UTC)
@@ -300,6 +310,15 @@ def add_subscribers(hub: Hub, count: int, kind: str, *, start: int = 0, chunk: i
                     for cid in ids
                 ],
             )  # fmt: skip
+            if opt_in:
+                connection.execute(
+                    consent.insert(),
+                    [
+                        {"municipality_id": town, "contact_id": cid, "action": OPTED_IN, "channel_kind": kind,
+                         "source": "form", "evidence": {"how": "bench"}, "created_at": now}
+                        for cid in ids
+                    ],
+                )  # fmt: skip
     return time.monotonic() - started
 
 

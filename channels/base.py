@@ -367,6 +367,8 @@ class OutboundMessage:
     `language`: the language of the text ("de", "en"), for channels that pick a template by it.
     `unprompted`: the hub starts this message itself (a broadcast), it answers nothing; where
     such messages may only be approved templates (templates_outside_window), one is sent.
+    `template`: an approved template (template_for) a person chose for this message; it is sent
+    as that template whatever the window, `text` carrying its variable.
     """
 
     to: str
@@ -385,6 +387,7 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = ()
     language: str | None = None
     unprompted: bool = False
+    template: str | None = None
 
 
 @dataclass(frozen=True)

@@ -200,15 +200,16 @@ class WhatsAppAdapter(TwilioMessagingAdapter):
             "status_callback": message.status_callback,
         }
         try:
-            if message.window_open and not message.unprompted:
+            if message.template is None and message.window_open and not message.unprompted:
                 if message.choices:
                     fields["content_sid"] = self._buttons(client, message.text, message.choices, message.language)
                 else:
                     fields["body"] = message.text
             else:
-                # Outside the window, and for what the hub starts itself, only an approved
-                # template may go out; its one variable carries the text.
-                fields["content_sid"] = self._template(message.language)
+                # The template a clerk chose, or, outside the window and for what the hub starts
+                # itself, the account's one for the language: only approved templates may go out
+                # there; their one variable carries the text.
+                fields["content_sid"] = message.template or self._template(message.language)
                 fields["content_variables"] = json.dumps({"1": _one_line(message.text)}, ensure_ascii=False)
             created = client.messages.create(**fields)
         except (TwilioRestException, TwilioServiceException) as exc:

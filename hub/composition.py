@@ -7,9 +7,9 @@ this is the one place that calls them. hub.app.create_app, the CLI and the Celer
 
 from __future__ import annotations
 
+from hub.broadcasts import fanout, sending, surveys
 from hub.broadcasts import gdpr as broadcasts_gdpr
 from hub.broadcasts import service as broadcasts
-from hub.broadcasts import surveys
 from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
 from hub.consultations import feedback, recording
@@ -17,7 +17,7 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
-from hub.inbox import pipeline
+from hub.inbox import pipeline, reach
 from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
@@ -40,8 +40,13 @@ def install() -> None:
     # Once a message is in its case: a report's place, photos and category.
     pipeline.register_case_step(problem_intake.record_problem_report)
     pipeline.register_opt_out(commands.stop_after_opt_out)
-    # A delivery's states have no "undelivered": a broadcast message the provider could not deliver failed.
-    pipeline.register_report_target(pipeline.report_target(Delivery, "state", undelivered="failed"))
+    # A delivery's states have no "undelivered": a broadcast message the provider could not deliver
+    # failed, and goes to the citizen's next channel where the broadcast falls back.
+    pipeline.register_report_target(
+        pipeline.report_target(Delivery, "state", undelivered="failed", on_failure=sending.fall_back_after_report)
+    )
+    # A sender's daily limit of recipients counts the broadcasts as well as reminders and the like.
+    reach.register_reach_counter(fanout.contacts_reached)
     # The order of the export document's sections.
     for part in (
         subscribers_gdpr.PERSONAL_DATA,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, func, select
@@ -14,7 +15,10 @@ from channels.sandbox.client import SandboxClient
 from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
-from hub.inbox.models import InboundEvent
+from hub.contacts.service import resolve_contact
+from hub.db import utcnow
+from hub.inbox.models import InboundEvent, Message
+from hub.inbox.service import open_conversation
 from hub.official_warnings.demo import seed_warning_demo
 from hub.problems.demo import seed_problem_demo
 from hub.problems.web_demo import seed_web_reports
@@ -43,6 +47,9 @@ DEMO_WHATSAPP_TEMPLATES = {
     "HX" + "0" * 30 + "de": ("de", "Neues aus der Stadt Musterstadt: {{1}}"),
     "HX" + "0" * 30 + "e0": ("en", "News from the town of Musterstadt: {{1}}"),
 }
+
+# The citizen who wrote on WhatsApp longer ago than its window allows free replies (seed_late_whatsapp_case).
+DEMO_LATE_WHATSAPP = "+4917698765432"
 
 # The demo's video platform: the sandbox's BigBlueButton, which is told the same shared secret.
 DEMO_VIDEO_KIND = "bigbluebutton"
@@ -127,6 +134,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
             )
         seed_subscriber_demo(session, municipality.id)
+        seed_late_whatsapp_case(session, municipality.id)
         video = {"api_url": f"{settings.sandbox_url}/bigbluebutton/", "secret": DEMO_VIDEO_SECRET}
         rooms.configure_platform(
             session, municipality_id=municipality.id, actor_id=None, kind=DEMO_VIDEO_KIND, values=video
@@ -143,6 +151,32 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         municipality_id=municipality.id,
         accounts=tenancy.list_channel_accounts(session, municipality_id=municipality.id),
     )
+
+
+def seed_late_whatsapp_case(session: Session, municipality_id: int) -> None:
+    """A WhatsApp case whose citizen wrote 30 hours ago: its composer offers the approved templates.
+
+    Stored directly rather than through the webhook, which would date the message now.
+    """
+    account = next(
+        a for a in tenancy.list_channel_accounts(session, municipality_id=municipality_id) if a.kind == "whatsapp"
+    )
+    assert account.id is not None
+    contact = resolve_contact(
+        session, municipality_id=municipality_id, kind="phone", address=DEMO_LATE_WHATSAPP, display_name="Jonas Weber"
+    )
+    assert contact.id is not None
+    conversation = open_conversation(session, account=account, contact_id=contact.id, subject=None)
+    written = utcnow() - timedelta(hours=30)
+    session.add(
+        Message(
+            municipality_id=municipality_id, conversation_id=conversation.id, channel_account_id=account.id,
+            direction="inbound", body="Ist mein Antrag auf einen Anwohnerparkausweis schon bearbeitet?",
+            created_at=written,
+        )
+    )  # fmt: skip
+    conversation.last_inbound_at = conversation.last_activity_at = written
+    session.flush()
 
 
 def register_with_sandbox(settings: Settings, sandbox: SandboxClient, accounts: list[ChannelAccount]) -> None:

@@ -112,6 +112,14 @@ def enqueue_broadcast_start(broadcast_id: int, *, urgent: bool) -> None:
         log.exception("could not enqueue broadcast %s; beat will start it", broadcast_id)
 
 
+def enqueue_broadcast_batch(broadcast_id: int, first_id: int, last_id: int, *, queue: str) -> None:
+    """Sends a range of a broadcast's deliveries; if this fails, the sweeper dispatches the queued rows."""
+    try:
+        celery_app.send_task("workers.tasks.send_broadcast_batch", args=[broadcast_id, first_id, last_id], queue=queue)
+    except Exception:
+        log.exception("could not enqueue deliveries %s-%s of broadcast %s", first_id, last_id, broadcast_id)
+
+
 def enqueue_send(message_id: int, *, countdown: float | None = None) -> None:
     try:
         celery_app.send_task(

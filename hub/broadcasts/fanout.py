@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, update
@@ -23,7 +23,9 @@ from hub.broadcasts.service import URGENT_KINDS, target_kinds
 from hub.contacts.models import ContactIdentity
 from hub.db import utcnow
 from hub.inbox.models import Conversation, Message
+from hub.inbox.reach import limit_reason, reached_today
 from hub.subscribers.models import Subscription
+from hub.subscribers.opt_in import opted_in
 from hub.subscribers.selection import subscriber_query
 from hub.tenancy.models import ChannelAccount
 
@@ -106,25 +108,29 @@ class Budget:
 
 
 def daily_budgets(session: Session, accounts: dict[str, ChannelAccount]) -> dict[str, Budget]:
-    """Per limited account: the contacts it has written to in the last 24 hours (in broadcasts), and its limit."""
+    """Per limited account: the contacts it has written to unprompted in the last 24 hours, and its limit."""
     budgets: dict[str, Budget] = {}
-    since = utcnow() - timedelta(hours=24)
     for kind, account in accounts.items():
         adapter = adapter_class(kind)
         limit = adapter.daily_recipient_limit(account.config)
-        if limit is None:
-            continue
-        reached = session.exec(
+        if limit is not None:
+            budgets[kind] = Budget(adapter.label, limit, reached_today(session, account))
+    return budgets
+
+
+def contacts_reached(session: Session, account_id: int, since: datetime) -> set[int]:
+    """The broadcasts' part of an account's daily count (hub.inbox.reach): deliveries not skipped or failed."""
+    return set(
+        session.exec(
             select(Delivery.contact_id)
             .where(
-                Delivery.channel_account_id == account.id,
+                Delivery.channel_account_id == account_id,
                 col(Delivery.created_at) >= since,
                 col(Delivery.state).not_in(("skipped", "cancelled", "failed", "opted_out")),
             )
             .distinct()
         ).all()
-        budgets[kind] = Budget(adapter.label, limit, set(reached))
-    return budgets
+    )
 
 
 def target_accounts(session: Session, broadcast: Broadcast) -> dict[str, ChannelAccount]:
@@ -165,6 +171,12 @@ def _routes(
         for kind, account in accounts.items()
         if adapter_class(kind).reply_window is not None
     }
+    # An opt-in is a first message there (in last_inbound) or a consent given elsewhere (a form's box).
+    opted_in_on = {
+        kind: opted_in(session, contact_ids=contact_ids, kind=kind)
+        for kind in accounts
+        if adapter_class(kind).opt_in_required
+    }
     routes: dict[int, Route] = {}
     now = utcnow()
     order = [adapter_class(kind) for kind in kind_order()]
@@ -177,8 +189,12 @@ def _routes(
                 continue
             assert account.id is not None
             windowed = last_inbound.get(adapter.kind)
-            if adapter.opt_in_required and windowed is not None and contact_id not in windowed:
-                continue  # never wrote here, so never opted in: not reachable on this channel
+            if (
+                adapter.opt_in_required
+                and contact_id not in (windowed or {})
+                and contact_id not in opted_in_on[adapter.kind]
+            ):
+                continue  # never opted in: not reachable on this channel
             reason = None
             # Outside the window only channels with templates may still carry news.
             closed = windowed is not None and not window_open(adapter, windowed.get(contact_id), now)
@@ -189,7 +205,7 @@ def _routes(
             budget = budgets.get(adapter.kind)
             if reason is None and budget is not None and not budget.take(contact_id):
                 # Beyond the sender's daily limit the provider would refuse; stop here and say so.
-                reason = f"{budget.label}: Tageslimit von {budget.limit} Empfängern in 24 Stunden erreicht"
+                reason = limit_reason(budget.label, budget.limit)
             if reason is not None:
                 routes.setdefault(contact_id, Route(account.id, address, skipped=reason))
                 if broadcast.fallback:

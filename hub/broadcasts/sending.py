@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, update
+from sqlalchemy import event, exists, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
@@ -26,7 +26,7 @@ from channels.base import (
     PermanentError,
     Receipt,
 )
-from hub.broadcasts.fanout import reroute
+from hub.broadcasts.fanout import Route, queue_for, reroute
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.broadcasts.rendering import MailLinks, language_of, render
@@ -40,6 +40,7 @@ from hub.settings import Settings
 from hub.subscribers.models import Subscription
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.service import status_callback_url
+from workers.app import enqueue_broadcast_batch
 
 log = logging.getLogger(__name__)
 
@@ -298,12 +299,59 @@ def _fall_back(broadcast: Broadcast, delivery: Delivery, failed_kind: str, error
         session.execute(
             update(Delivery)
             .where(col(Delivery.id) == delivery.id, col(Delivery.state) == "sending")
-            .values(
-                state="queued", channel_account_id=route.account_id, address=route.address, claimed_at=None,
-                attempts=0, error_code=error.code, error_message=f"{failed_kind}: {error}; nächster Kanal"[:500],
-            )
-        )  # fmt: skip
+            .values(error_code=error.code, **_moved_to(route, f"{failed_kind}: {error}"))
+        )
     return True
+
+
+def _moved_to(route: Route, reason: str) -> dict[str, Any]:
+    """A row's values once it goes to the contact's next channel, queued as new, with why the last one failed."""
+    return {
+        "state": "queued", "channel_account_id": route.account_id, "address": route.address, "claimed_at": None,
+        "attempts": 0, "error_message": f"{reason}; nächster Kanal"[:500],
+    }  # fmt: skip
+
+
+def fall_back_after_report(session: Session, delivery_id: int) -> str | None:
+    """A delivery the provider took and later reported failed (a WhatsApp number without WhatsApp): where the
+    broadcast falls back, to the contact's next channel, once.
+
+    Called by the report in its transaction. The row then belongs to the next account, so a
+    repeated report on the first message no longer finds it; the guarded UPDATE keeps two
+    reports at once from moving it twice. Its batch is sent once that transaction commits (else
+    the sweeper finds the queued row).
+    """
+    delivery = session.get(Delivery, delivery_id, populate_existing=True)
+    assert delivery is not None
+    broadcast = session.get(Broadcast, delivery.broadcast_id)
+    failed = session.get(ChannelAccount, delivery.channel_account_id)
+    assert broadcast is not None and failed is not None and broadcast.id is not None
+    if not broadcast.fallback or delivery.state != "failed":
+        return None
+    route = reroute(session, broadcast, delivery.contact_id, failed.kind)
+    if route is None:
+        return None
+    reason = f"{failed.kind}: {delivery.error_message or delivery.error_code or 'nicht zugestellt'}"
+    moved = session.execute(
+        UPDATE_DELIVERIES.where(
+            col(Delivery.id) == delivery_id, col(Delivery.state) == "failed",
+            col(Delivery.channel_account_id) == failed.id,
+        ).values(provider_id=None, next_attempt_at=None, **_moved_to(route, reason))
+    )  # fmt: skip
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        return None
+    # A broadcast already reported completed has a row to send again.
+    session.execute(
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == "completed")
+        .values(status="sending", finished_at=None)
+    )
+    broadcast_id, queue = broadcast.id, queue_for(broadcast)
+    event.listen(
+        session, "after_commit",
+        lambda _: enqueue_broadcast_batch(broadcast_id, delivery_id, delivery_id, queue=queue), once=True,
+    )  # fmt: skip
+    return f"falls back to account {route.account_id}"
 
 
 def _mail_links(settings: Settings, broadcast: Broadcast, delivery: Delivery, municipality: str) -> MailLinks:

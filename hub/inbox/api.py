@@ -22,6 +22,8 @@ from hub.inbox.schemas import (
     ConversationPatch,
     InboundEventOut,
     MessageOut,
+    ReplyIn,
+    ReplyTemplateOut,
     TextIn,
 )
 from hub.tenancy.auth import require_permission
@@ -130,10 +132,21 @@ def list_messages(
     return [message_out(message, attachments.get(message.id or 0, [])) for message in messages]
 
 
+@router.get("/conversations/{conversation_id}/templates", response_model=list[ReplyTemplateOut])
+def reply_templates(
+    conversation_id: int,
+    user: StaffUser = Depends(require_permission("inbox.read")),
+    session: Session = Depends(get_session),
+) -> list[ReplyTemplateOut]:
+    """The approved templates a reply may go out as, once the channel's reply window is closed (else none)."""
+    offers = service.reply_templates(session, municipality_id=user.municipality_id, conversation_id=conversation_id)
+    return [ReplyTemplateOut(language=offer.language, template=offer.template) for offer in offers]
+
+
 @router.post("/conversations/{conversation_id}/replies", response_model=MessageOut, status_code=202)
 def reply(
     conversation_id: int,
-    body: TextIn,
+    body: ReplyIn,
     user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> MessageOut:
@@ -144,6 +157,7 @@ def reply(
         conversation_id=conversation_id,
         author=user,
         text=body.text,
+        template_language=body.template,
     )
     session.commit()
     assert message.id is not None

@@ -115,6 +115,16 @@ class Message(SQLModel, table=True):
         sa_column=Column(JSON, nullable=False, server_default="[]"),
         description='Buttons sent with an outbound message: [{"label": ..., "payload": ...}].',
     )
+    unprompted: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": "0"},
+        description="Started by the hub itself (a reminder), answering nothing: counted against a daily limit.",
+    )
+    template: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The approved template (the provider's id) a reply was sent as, its body the template's variable.",
+    )
     status: str | None = Field(
         default=None,
         max_length=16,

@@ -337,6 +337,10 @@ def _conversation_page(
         draft=draft,
         # The reply box counts SMS parts where a text is sent and paid in parts.
         counts_segments=adapter_class(row.channel.kind).max_segments is not None,
+        # Once the channel's window is closed, the approved templates are the way to answer.
+        reply_templates=service.reply_templates(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id
+        ),
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
         **_labels(),
     )
@@ -427,6 +431,7 @@ def post_reply(
     request: Request,
     conversation_id: int,
     text: Annotated[str, Form()] = "",
+    template: Annotated[str, Form()] = "",
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -434,7 +439,7 @@ def post_reply(
         request, staff, session, conversation_id, done="reply", draft=text, then=_send,
         change=lambda: service.reply(
             session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
-            text=text,
+            text=text, template_language=template or None,
         ),
     )  # fmt: skip
 

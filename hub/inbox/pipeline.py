@@ -10,6 +10,7 @@ functions here, called once at start from hub/composition.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
@@ -288,9 +289,18 @@ class ReportTarget(NamedTuple):
     move: Update
     # What the provider's "undelivered" becomes in the state column.
     undelivered: str
+    # Called once a report has moved a row to failed or undelivered (a broadcast's fallback), with
+    # the row's id; what it returns is added to the report's outcome.
+    on_failure: Callable[[Session, int], str | None] | None = None
 
 
-def report_target(model: type[SQLModel], state: str, *, undelivered: str = "undelivered") -> ReportTarget:
+def report_target(
+    model: type[SQLModel],
+    state: str,
+    *,
+    undelivered: str = "undelivered",
+    on_failure: Callable[[Session, int], str | None] | None = None,
+) -> ReportTarget:
     """The statements for a table with channel_account_id, provider_id and a state column, built once.
 
     The values are bound at execution: building the statements anew for each report cost as
@@ -303,7 +313,7 @@ def report_target(model: type[SQLModel], state: str, *, undelivered: str = "unde
         .limit(1)
     )
     move = table.update().where(table.c.id == bindparam("target_id"))
-    return ReportTarget(model.__name__.lower(), state, lookup, move, undelivered)
+    return ReportTarget(model.__name__.lower(), state, lookup, move, undelivered, on_failure)
 
 
 # Registered targets (broadcast deliveries) are looked up before the inbox's own replies: they
@@ -346,7 +356,10 @@ def apply_status(session: Session, channel_account_id: int, update_: StatusUpdat
         values["error_code"] = update_.error_code[:32]
         values["error_message"] = (update_.error_message or "")[:500] or None
     session.execute(target.move, values)
-    return f"{label} is now {update_.status}"
+    followed = None
+    if target.on_failure is not None and update_.status in ("failed", "undelivered"):
+        followed = target.on_failure(session, target_id)
+    return f"{label} is now {update_.status}" + (f"; {followed}" if followed else "")
 
 
 # A report on a message whose send is not recorded yet waits this long, pending, for the

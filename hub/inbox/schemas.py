@@ -74,11 +74,25 @@ class MessageOut(BaseModel):
     created_at: datetime
     sent_at: datetime | None
     delivered_at: datetime | None
+    template: str | None = Field(None, description="The approved template the reply was sent as, if one.")
     attachments: list[AttachmentOut] = []
 
 
 class TextIn(BaseModel):
     text: str = Field(min_length=1, max_length=100_000)
+
+
+class ReplyIn(TextIn):
+    template: Literal["de", "en"] | None = Field(
+        None,
+        description="Send as the channel's approved template in this language (see .../templates); "
+        "the text is its variable. Needed once the channel's reply window is closed.",
+    )
+
+
+class ReplyTemplateOut(BaseModel):
+    language: str
+    template: str = Field(description="The provider's id of the approved template (a content SID).")
 
 
 class ConversationPatch(BaseModel):

@@ -21,8 +21,9 @@ from channels.registry import adapter_class
 from hub.contacts.models import Contact
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
-from hub.i18n import N_
+from hub.i18n import LANGUAGES, N_
 from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message, ReferenceCounter
+from hub.inbox.reach import over_limit
 from hub.inbox.search import conversation_matches
 from hub.settings import Settings
 from hub.templating import render_message
@@ -274,6 +275,7 @@ def queue_outbound(
     subject: str | None = None,
     choices: Sequence[Choice] = (),
     attachments: Sequence[FileAttachment] = (),
+    template: str | None = None,
 ) -> Message:
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
@@ -284,6 +286,10 @@ def queue_outbound(
     Everything the send needs to thread the answer (the comment to answer under, the mail it
     replies to, its own Message-ID) is fixed here, so a retried send is the same message.
     `attachments` are kept with it where the channel carries files (mail) and left off elsewhere.
+    A message the hub starts (`starting`) is `unprompted`, and counts against the account's daily
+    limit of recipients (hub.inbox.reach).
+    `template`: an approved template of the account (see `reply_templates`) the text goes out as,
+    which the channel's reply window does not limit.
     """
     if conversation is not None:
         assert conversation.id is not None
@@ -316,7 +322,7 @@ def queue_outbound(
             kind=account.kind,
             limit=limit,
         )
-    if author is not None and adapter.templates_outside_window:
+    if author is not None and adapter.templates_outside_window and template is None:
         last_at = last_inbound.created_at if last_inbound else None
         _require_open_window(adapter, conversation.last_inbound_at if conversation else last_at)
     message = Message(
@@ -330,7 +336,15 @@ def queue_outbound(
         automated=automated,
         status="queued",
         choices=[{"label": choice.label, "payload": choice.payload} for choice in choices],
+        template=template,
+        unprompted=starting is not None,
     )
+    if starting is not None:
+        # Beyond the sender's daily limit of recipients the provider would refuse it: it is kept
+        # as refused, with the reason, and never sent (the send finds nothing queued).
+        refused = over_limit(session, account, contact_id)
+        if refused is not None:
+            message.status, message.error_message = "failed", f"{refused}; nicht gesendet"
     counted = adapter.segments(text)
     if counted is not None:
         message.segments, message.encoding = counted
@@ -393,13 +407,62 @@ def _language(session: Session, contact_id: int) -> str:
     return contact.language if contact else "de"
 
 
-def reply(session: Session, *, municipality_id: int, conversation_id: int, author: StaffUser, text: str) -> Message:
+@dataclass(frozen=True)
+class ReplyTemplate:
+    """An approved template a clerk may answer with: its language and the provider's id for it."""
+
+    language: str
+    template: str
+
+
+def reply_templates(session: Session, *, municipality_id: int, conversation_id: int) -> list[ReplyTemplate]:
+    """The account's approved templates, per language, once the channel's window allows nothing else; else none."""
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
-    message = queue_outbound(session, conversation=conversation, text=text, author=author)
+    account = session.get(ChannelAccount, conversation.channel_account_id)
+    assert account is not None
+    adapter = adapter_class(account.kind)
+    if not adapter.templates_outside_window or window_open(adapter, conversation.last_inbound_at, utcnow()):
+        return []
+    return [
+        ReplyTemplate(language, template)
+        for language in LANGUAGES
+        if (template := adapter.template_for(account.config, language))
+    ]
+
+
+def reply(
+    session: Session,
+    *,
+    municipality_id: int,
+    conversation_id: int,
+    author: StaffUser,
+    text: str,
+    template_language: str | None = None,
+) -> Message:
+    """A clerk's answer; with `template_language`, sent as the account's approved template in that language."""
+    conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    template = None
+    if template_language is not None:
+        template = _template_of(session, conversation, template_language)
+    message = queue_outbound(session, conversation=conversation, text=text, author=author, template=template)
     if conversation.status == "resolved":
         conversation.status = "open"
         conversation.resolved_at = None
     return message
+
+
+def _template_of(session: Session, conversation: Conversation, language: str) -> str:
+    account = session.get(ChannelAccount, conversation.channel_account_id)
+    assert account is not None
+    adapter = adapter_class(account.kind)
+    template = adapter.template_for(account.config, language) if adapter.templates_outside_window else None
+    if template is None:
+        raise InvalidInput(
+            N_("Für {channel} ist keine freigegebene Vorlage in der Sprache {language!r} eingetragen."),
+            channel=adapter.label,
+            language=language,
+        )
+    return template
 
 
 def add_note(session: Session, *, municipality_id: int, conversation_id: int, author: StaffUser, text: str) -> Message:

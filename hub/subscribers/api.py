@@ -112,6 +112,11 @@ class PhoneSignupIn(BaseModel):
     topics: list[str] = Field(default_factory=list, description="Topic keys; none means every topic.")
     district: str | None = Field(None, description="District key; none means the whole municipality.")
     language: Literal["de", "en"] = "de"
+    opt_in: list[str] = Field(
+        default_factory=list,
+        description="Channel kinds on the number that need an opt-in before the town may write unprompted "
+        "(the sign-up form's boxes); recorded as consent once the code is right.",
+    )
 
 
 class PhoneVerifyIn(BaseModel):
@@ -316,6 +321,7 @@ def start_phone_signup(
         district=body.district,
         language=body.language,
         client_ip=client_address(request),
+        opt_in=body.opt_in,
     )
     return CodeSentOut(
         detail=gettext_for(body.language).gettext(_CODE_SENT),

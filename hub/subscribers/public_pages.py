@@ -23,6 +23,7 @@ from hub.errors import DomainError, InvalidInput
 from hub.i18n import N_, language_of, translate
 from hub.settings import get_settings
 from hub.subscribers import catalogue, email_opt_in, listing, signed_links, verification
+from hub.subscribers.opt_in import opt_in_channels
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
@@ -48,6 +49,7 @@ class Choices:
     topics: list[str] = field(default_factory=list)
     district: str = ""
     language: str = "de"
+    opt_in: list[str] = field(default_factory=list)
 
 
 def _choices(
@@ -56,8 +58,9 @@ def _choices(
     topics: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI copies form defaults per request)
     district: Annotated[str, Form()] = "",
     language: Annotated[str, Form()] = "de",
+    opt_in: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> Choices:
-    return Choices(phone=phone, email=email, topics=topics, district=district, language=language)
+    return Choices(phone=phone, email=email, topics=topics, district=district, language=language, opt_in=opt_in)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def _form(
         topics=catalogue.list_topics(session, municipality_id=municipality.id),
         districts=catalogue.list_districts(session, municipality_id=municipality.id),
         choices=choices,
+        # Channels on the number that may write unprompted only after an opt-in: a box each.
+        opt_in_channels=opt_in_channels(session, municipality_id=municipality.id, identity="phone"),
         error=message,
         # A refused number or address belongs to its field; limits and outages to the whole form.
         field_error=message if isinstance(error, InvalidInput) else None,
@@ -131,11 +136,12 @@ def _send_code(request: Request, session: Session, municipality: Municipality, c
     started = verification.start_verification(
         session, municipality=municipality, phone=choices.phone, topics=choices.topics,
         district=choices.district or None, language=choices.language, client_ip=client_address(request),
+        opt_in=choices.opt_in,
     )  # fmt: skip
     response = RedirectResponse(f"/abo/{municipality.slug}/code", status_code=303)
     SIGNUP_FORM.remember(
         request, response, municipality_id=municipality.id, p=started.phone, t=choices.topics,
-        d=choices.district or None, l=choices.language,
+        d=choices.district or None, l=choices.language, o=choices.opt_in,
     )  # fmt: skip
     return response
 
@@ -201,7 +207,7 @@ def send_again(
     try:
         verification.start_verification(
             session, municipality=municipality, phone=state["p"], topics=state["t"], district=state["d"],
-            language=state["l"], client_ip=client_address(request),
+            language=state["l"], client_ip=client_address(request), opt_in=state.get("o", []),
         )  # fmt: skip
     except DomainError as error:
         session.rollback()

@@ -47,6 +47,7 @@ from hub.i18n import N_
 from hub.settings import get_settings
 from hub.subscribers import catalogue, consent, signed_links
 from hub.subscribers.models import PhoneVerification
+from hub.subscribers.opt_in import add_opt_in, opt_in_channels
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from hub.tenancy.preferences import preference
@@ -89,6 +90,7 @@ _EXPIRED = N_("Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.")
 _TOO_MANY_TRIES = N_("Der Code wurde zu oft falsch eingegeben. Bitte fordern Sie einen neuen an.")
 _WRONG_CODE = N_("Der Code stimmt nicht. Sie haben noch {left} Versuch(e).")
 _BAD_CODE_FORMAT = N_("Der Code besteht aus 6 Ziffern.")
+_NO_OPT_IN = N_("Nachrichten über {kind!r} bietet diese Gemeinde nicht an.")
 
 
 def hash_code(code: str, salt: str | None = None) -> str:
@@ -175,11 +177,13 @@ def start_verification(
     link_contact_id: int | None = None,
     purpose: str = SUBSCRIBE,
     details: Mapping[str, Any] | None = None,
+    opt_in: Sequence[str] = (),
 ) -> Started:
     """Checks the limits, records the code and sends it by SMS while the citizen waits on the form.
 
     `topics` and `district` are what subscribing asks for; another purpose brings its request
-    in `details` (JSON), handed back to its `apply` once the code is right.
+    in `details` (JSON), handed back to its `apply` once the code is right. `opt_in`: the channel
+    kinds needing an opt-in (opt_in_channels) the citizen ticked, recorded once the number is proven.
     Commits itself: the limits must be on record before the SMS leaves (two requests at once
     must not both pass), and a send that fails is taken back so the citizen may try again.
     """
@@ -189,7 +193,7 @@ def start_verification(
     chosen = _PURPOSES[purpose]
     e164 = normalise_phone(municipality, phone, language)
     if purpose == SUBSCRIBE:
-        request = _request(session, municipality.id, list(topics), district, language)
+        request = _request(session, municipality.id, list(topics), district, language, list(opt_in))
     else:
         request = {**(details or {}), "purpose": purpose, "language": language}
     if link_contact_id is not None:
@@ -344,15 +348,20 @@ def _alert_administrators(
 
 
 def _request(
-    session: Session, municipality_id: int, topics: list[str], district: str | None, language: str
+    session: Session, municipality_id: int, topics: list[str], district: str | None, language: str, opt_in: list[str]
 ) -> dict[str, Any]:
     """What the citizen asked for, checked now so a typo shows before the SMS is paid for."""
     found = catalogue.topics_by_keys(session, municipality_id=municipality_id, words=topics)
     chosen = catalogue.district_by_key(session, municipality_id=municipality_id, word=district) if district else None
+    offered = {channel.kind for channel in opt_in_channels(session, municipality_id=municipality_id, identity="phone")}
+    unknown = sorted(set(opt_in) - offered)
+    if unknown:
+        raise InvalidInput(_NO_OPT_IN, kind=unknown[0]).in_language(language)
     return {
         "topics": [topic.key for topic in found],
         "district": chosen.key if chosen else None,
         "language": language,
+        "opt_in": sorted(set(opt_in)),
     }
 
 
@@ -499,6 +508,12 @@ def _subscribe(
         district_ids=[d.id for d in districts if d.id is not None],
         language=request.get("language"),
     )
+    for kind in request.get("opt_in", []):
+        # The ticked box, proven by the code like the subscription itself.
+        add_opt_in(
+            session, municipality_id=municipality.id, contact_id=contact.id, kind=kind, source="form",
+            evidence={**evidence, "how": "web_form_checkbox"},
+        )  # fmt: skip
     return Verified(contact_id=contact.id, change=change)
 
 

@@ -10,12 +10,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from channels.sms_segments import sms_segments
-from hub.demo import DEMO_PASSWORD
+from hub.demo import DEMO_LATE_WHATSAPP, DEMO_PASSWORD
 from tests.e2e.conftest import DEMO_USERS, assert_accessible
 from tests.running_hub import DEADLINE, Hub, wait_for
 
 # How many open cases the demo has once its citizens have written in.
-DEMO_CASES = 10
+DEMO_CASES = 11
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
@@ -28,7 +28,8 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     rows = page.locator("#conversation-rows tr")
     # Every open case is listed: the demo's (five citizens on four channels, two problem reports by
-    # SMS, a place shared on WhatsApp, two bookings' concerns) and any a test before this one opened.
+    # SMS, a place shared on WhatsApp, two bookings' concerns, a WhatsApp message from yesterday) and
+    # any a test before this one opened.
     open_cases = wait_for(
         lambda: len(found := hub.conversations(status="open")) >= DEMO_CASES and found, what="the demo's cases"
     )
@@ -87,6 +88,24 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     # Its delivery state follows live (the sandbox reports delivery by a signed callback).
     expect(page.locator("#messages li.outbound").last).to_contain_text(re.compile("gesendet|zugestellt"))
     assert dialogs == []
+
+
+def test_after_whatsapps_window_the_composer_sends_an_approved_template(
+    signed_in: Callable[..., Page], hub: Hub
+) -> None:
+    [case] = hub.conversations_with(DEMO_LATE_WHATSAPP)  # wrote 30 hours ago (hub/demo.py)
+    page = signed_in("staff", next_path=f"/app/inbox/{case['id']}")
+    expect(page.get_by_role("heading", name="Mit freigegebener Vorlage antworten")).to_be_visible()
+    assert_accessible(page, "inbox-template-reply")
+
+    page.get_by_label(re.compile("Vorlage auf Deutsch")).fill("Ihr Antrag ist bearbeitet.")
+    page.get_by_role("button", name="Vorlage senden").first.click()
+    expect(page.get_by_role("status").first).to_contain_text("Die Antwort ist unterwegs.")
+    received = wait_for(
+        lambda: [m for m in hub.outbox(kind="whatsapp", to=DEMO_LATE_WHATSAPP) if "Antrag" in m["text"]],
+        what="the template on the citizen's WhatsApp",
+    )
+    assert received[0]["text"] == "Neues aus der Stadt Musterstadt: Ihr Antrag ist bearbeitet."
 
 
 def test_canned_replies_labels_and_help(signed_in: Callable[..., Page], hub: Hub) -> None:

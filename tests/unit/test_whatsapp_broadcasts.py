@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from channels.base import InboundMessage, StatusUpdate
+from hub.app import create_app
 from hub.broadcasts import service
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.errors import InvalidInput
+from hub.inbox import service as inbox
 from hub.settings import Settings
+from hub.subscribers.models import ConsentEvent
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount
+from hub.web.security import CSRF_COOKIE
 from tests.unit.db import receive
 from tests.unit.test_broadcasts import Town, approved, citizen, draft, phones, send_all, start
 from tests.unit.test_broadcasts import sandbox as sandbox  # the broadcast tests' fixtures
@@ -124,8 +131,9 @@ def test_the_hub_stops_at_the_senders_daily_limit_and_says_so(
 ) -> None:
     account = whatsapp_account(session, town, "Info: {{1}}", daily_recipients=2)
     numbers = phones(3)
+    contacts = []
     for number in numbers:
-        citizen(session, town, number)
+        contacts.append(citizen(session, town, number))
         writes_on_whatsapp(session, settings, account, number)
 
     broadcast = approved(session, town, fallback=fallback)
@@ -144,3 +152,53 @@ def test_the_hub_stops_at_the_senders_daily_limit_and_says_so(
             "WhatsApp: Tageslimit von 2 Empfängern in 24 Stunden erreicht",
         )
     assert len([item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"]]) == 2
+    # The broadcast used the day's budget: a reminder to the third is refused, to the first still goes.
+    late = inbox.queue_outbound(session, starting=(account.id, contacts[2]), text="Termin morgen", author=None)  # type: ignore[arg-type]
+    known = inbox.queue_outbound(session, starting=(account.id, contacts[0]), text="Termin morgen", author=None)  # type: ignore[arg-type]
+    assert (late.status, known.status) == ("failed", "queued") and "Tageslimit von 2" in (late.error_message or "")
+
+
+def sign_up_on_the_web(town: Town, number: str, **fields: object) -> None:
+    """The citizen fills in the town's sign-up form and types the code the SMS brought."""
+    with TestClient(create_app()) as browser:
+        page = browser.get("/abo/musterdorf")
+        token = browser.cookies[CSRF_COOKIE]
+        started = browser.post("/abo/musterdorf", data={"csrf_token": token, "phone": number, **fields})
+        assert started.status_code == 200 and "/code" in str(started.url), started.text
+        [code] = re.findall(r"\b\d{6}\b", town.sandbox.outbox(kind="twilio")[-1]["text"])
+        done = browser.post("/abo/musterdorf/code", data={"csrf_token": token, "code": code})
+        assert done.status_code == 200 and "/fertig" in str(done.url), done.text
+    assert "über WhatsApp an diese Nummer" in page.text
+
+
+def test_the_sign_up_forms_opt_in_box_lets_whatsapp_carry_the_broadcast_and_without_it_sms_does(
+    session: Session, settings: Settings, town: Town
+) -> None:
+    account = whatsapp_account(session, town, "Neues aus Ihrem Rathaus: {{1}}")
+    ticked, unticked = phones(2)
+    sign_up_on_the_web(town, ticked, opt_in="whatsapp")
+    sign_up_on_the_web(town, unticked)
+
+    events = session.exec(select(ConsentEvent).where(ConsentEvent.action == "opted_in"))
+    assert [(event.channel_kind, event.source, event.evidence["how"]) for event in events] == [
+        ("whatsapp", "form", "web_form_checkbox")
+    ]
+    broadcast = approved(session, town)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    send_all(settings, broadcast.id)
+
+    routed = deliveries(session, broadcast)
+    assert (routed[ticked][:2], routed[unticked][:2]) == (("whatsapp", "sent"), ("twilio", "sent"))
+    [message] = [item for item in town.sandbox.outbox(kind="whatsapp") if item["to"] == ticked]
+    assert message["content_sid"] == account.config["template_de"]  # never wrote: the window is closed
+
+
+def test_the_form_refuses_an_opt_in_to_a_channel_the_town_does_not_have(town: Town) -> None:
+    with TestClient(create_app()) as browser:
+        page = browser.get("/abo/musterdorf")
+        assert 'name="opt_in"' not in page.text
+        data = {"csrf_token": browser.cookies[CSRF_COOKIE], "phone": phones(1)[0], "opt_in": "whatsapp"}
+        refused = browser.post("/abo/musterdorf", data=data)
+    assert refused.status_code == 422 and "bietet diese Gemeinde nicht an" in refused.text
+    assert town.sandbox.outbox(kind="twilio") == []

@@ -18,7 +18,10 @@ from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
+from hub.broadcasts.fanout import daily_budgets
 from hub.contacts.models import ContactIdentity
+from hub.contacts.service import resolve_contact
+from hub.demo import seed_demo
 from hub.errors import Conflict
 from hub.inbox import service
 from hub.inbox.models import Conversation, Message
@@ -30,7 +33,7 @@ from hub.subscribers.models import ConsentEvent, Subscription
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.unit import db as test_db
-from tests.unit.web import clerk
+from tests.unit.web import api_client, clerk
 from workers.tasks import stop_everywhere
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "whatsapp"
@@ -225,3 +228,105 @@ def test_a_reminder_the_hub_starts_goes_out_as_the_towns_template(town: WhatsApp
     assert send(town, reminder).startswith("sent")
     [item] = [item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"] == template]
     assert item["text"] == "Erinnerung Ihres Rathauses: Ihr Termin ist morgen um 10 Uhr."
+
+
+def window_closed_with_templates(town: WhatsAppTown) -> tuple[Conversation, str]:
+    """The citizen wrote two days ago; the town has an approved German template for answers after the window."""
+    town.citizen_writes("message__text.json")
+    template = town.sandbox.whatsapp_template("Antwort Ihres Rathauses: {{1}}")
+    town.account.config = {**town.account.config, "template_de": template}
+    conversation = town.conversation()
+    conversation.last_inbound_at = conversation.last_inbound_at - timedelta(days=2)  # type: ignore[operator]
+    town.session.commit()
+    return conversation, template
+
+
+def test_after_the_window_the_composer_offers_the_towns_template_and_it_goes_out_with_the_text(
+    town: WhatsAppTown, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr("hub.inbox.pages.enqueue_send", queued.append)
+    conversation, template = window_closed_with_templates(town)
+    staff = clerk(town.session, test_db.Town(town.municipality, {"whatsapp": town.account}))
+
+    page = staff.get(f"/app/inbox/{conversation.id}")
+    assert "Mit freigegebener Vorlage antworten" in page.text and template in page.text
+    assert 'name="template" value="en"' not in page.text  # no English template registered
+    answer = staff.post(
+        f"/app/inbox/{conversation.id}/reply", {"text": "Der Hof ist\nsamstags offen.", "template": "de"},
+        follow_redirects=False,
+    )  # fmt: skip
+
+    assert answer.status_code == 303, answer.text
+    [message_id] = queued
+    reply = town.session.get(Message, message_id)
+    assert reply is not None and reply.template == template
+    assert send(town, reply).startswith("sent")
+    [item] = [item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"] == template]
+    assert item["to"] == CITIZEN and item["text"] == "Antwort Ihres Rathauses: Der Hof ist samstags offen."
+    assert "als Vorlage" in staff.get(f"/app/inbox/{conversation.id}").text
+
+    town.citizen_writes("message__text.json", MessageSid="SM" + "5" * 32)  # the window is open again
+    assert "Mit freigegebener Vorlage antworten" not in staff.get(f"/app/inbox/{conversation.id}").text
+
+
+def test_the_api_lists_the_templates_and_refuses_a_language_without_one(
+    town: WhatsAppTown, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr("hub.inbox.api.enqueue_send", queued.append)
+    conversation, template = window_closed_with_templates(town)
+    api = api_client(town.session, test_db.Town(town.municipality, {"whatsapp": town.account}))
+    base = f"/api/v1/conversations/{conversation.id}"
+
+    assert api.get(f"{base}/templates").json() == [{"language": "de", "template": template}]
+    english = api.post(f"{base}/replies", json={"text": "Hello", "template": "en"})
+    free = api.post(f"{base}/replies", json={"text": "Hallo"})
+    sent = api.post(f"{base}/replies", json={"text": "Hallo", "template": "de"})
+
+    assert english.status_code == 422 and "keine freigegebene Vorlage" in english.text
+    assert free.status_code == 409 and "Antwort nur mit Vorlage möglich" in free.text
+    assert sent.status_code == 202 and sent.json()["template"] == template
+    assert len(queued) == 1
+
+
+def test_the_demo_has_a_whatsapp_case_past_the_window_that_offers_both_templates(
+    session: Session, settings: Settings
+) -> None:
+    seeded = seed_demo(session, settings)
+    [whatsapp] = [account for account in seeded.accounts if account.kind == "whatsapp"]
+    [late] = session.exec(select(Conversation).where(Conversation.channel_account_id == whatsapp.id))
+
+    offers = service.reply_templates(session, municipality_id=seeded.municipality_id, conversation_id=late.id)  # type: ignore[arg-type]
+    assert [offer.language for offer in offers] == ["de", "en"]
+
+
+def test_reminders_count_against_the_senders_daily_limit_and_beyond_it_are_refused_with_the_reason(
+    town: WhatsAppTown,
+) -> None:
+    town.citizen_writes("message__text.json")
+    template = town.sandbox.whatsapp_template("Erinnerung Ihres Rathauses: {{1}}")
+    town.account.config = {**town.account.config, "template_de": template, "daily_recipients": 1}
+    town.session.commit()
+    writer = town.conversation().contact_id
+    other = resolve_contact(town.session, municipality_id=town.municipality.id, kind="phone", address="+4915199999999")  # type: ignore[arg-type]
+    assert other.id is not None
+
+    def remind(contact_id: int) -> Message:
+        return service.queue_outbound(
+            town.session, starting=(town.account.id, contact_id), text="Ihr Termin ist morgen.", author=None,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    first, again, beyond = remind(writer), remind(writer), remind(other.id)
+
+    assert send(town, first).startswith("sent") and send(town, again).startswith("sent")  # one recipient, twice
+    assert send(town, beyond).startswith("not claimed")
+    town.session.refresh(beyond)
+    assert (beyond.status, beyond.error_message) == (
+        "failed",
+        "WhatsApp: Tageslimit von 1 Empfängern in 24 Stunden erreicht; nicht gesendet",
+    )
+    assert len([item for item in town.sandbox.outbox(kind="whatsapp") if item["content_sid"] == template]) == 2
+    # A broadcast sees the same budget: the reminder's recipient is counted, no one else fits.
+    budget = daily_budgets(town.session, {"whatsapp": town.account})["whatsapp"]
+    assert budget.reached == {writer} and not budget.take(other.id)
