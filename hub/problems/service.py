@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
@@ -100,6 +102,18 @@ def category_by_key(session: Session, *, municipality_id: int, word: str) -> Pro
 
 def category_name(category: ProblemCategory, language: str) -> str:
     return category.name_en if language == "en" else category.name_de
+
+
+def response_targets(session: Session, conversation_ids: Collection[int]) -> dict[int, timedelta]:
+    """The first-response target of each report conversation whose category has one (for hub.inbox.sla)."""
+    rows = session.exec(
+        select(ProblemReport.conversation_id, ProblemCategory.response_hours)
+        .join(ProblemCategory, col(ProblemCategory.id) == ProblemReport.category_id)
+        .where(
+            col(ProblemReport.conversation_id).in_(conversation_ids), col(ProblemCategory.response_hours).is_not(None)
+        )
+    )
+    return {conversation_id: timedelta(hours=hours) for conversation_id, hours in rows if hours}
 
 
 # --- reports --------------------------------------------------------------------------------

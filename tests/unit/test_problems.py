@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from io import BytesIO
 from typing import Any
@@ -25,8 +25,10 @@ from channels.sandbox import graph_api
 from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
+from hub.db import utcnow
 from hub.demo import seed_demo
 from hub.errors import InvalidInput, TooLarge
+from hub.inbox import overview, sla
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
 from hub.problems.demo import seed_problem_demo
@@ -485,3 +487,33 @@ def test_the_demo_town_has_categories_district_shapes_and_reports_its_sandbox_ad
         District, district_at(place.session, municipality=municipality, lat=found.lat, lon=found.lon)
     )
     assert district is not None and district.key == "sued"
+
+
+def test_a_reports_response_target_is_its_categorys_not_its_teams(place: Place) -> None:
+    """Bauhof answers in 30 minutes; a dark lamp (72 h) and wild dumping (48 h) have targets of their own."""
+    bauhof = place.session.exec(select(Team).where(Team.name == "Bauhof")).one()
+    bauhof.first_response_minutes, bauhof.office_hours = 30, {}
+    place.session.add(bauhof)
+    place.session.commit()
+    lamp = mailed_photo_report(place, "erika@example.org", "LATERNE dunkel", MITTE)
+    dumping = mailed_photo_report(place, "max@example.org", "MUELL am Weg", NORD)
+    place.arrives("twilio", sms("Wann ist der Wertstoffhof offen?"))
+    municipality = place.town.municipality
+    question = place.session.exec(select(Conversation).where(col(Conversation.id).not_in(
+        [lamp.conversation_id, dumping.conversation_id]))).one()  # fmt: skip
+    lamp_case = place.conversation(lamp)
+    question.team_id = bauhof.id
+    place.session.add(question)
+    place.session.commit()
+
+    own = sla.own_targets(place.session, [lamp.conversation_id, dumping.conversation_id, question.id or 0])
+    assert own == {lamp.conversation_id: timedelta(hours=72), dumping.conversation_id: timedelta(hours=48)}
+    lamp_clock = sla.clock(lamp_case, team=bauhof, municipality=municipality, now=utcnow(),
+                           own_target=own[lamp.conversation_id])  # fmt: skip
+    assert lamp_clock.first_response_due == lamp_case.created_at + timedelta(hours=72)
+
+    in_two_days = utcnow() + timedelta(hours=50)
+    overdue = sla.overdue_conversation_ids(place.session, municipality_id=place.town.id, now=in_two_days)
+    assert set(overdue) == {dumping.conversation_id, question.id}
+    [row] = overview.summaries(place.session, municipality=municipality, conversations=[lamp_case], now=in_two_days)
+    assert not row.clock.overdue
