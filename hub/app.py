@@ -27,6 +27,7 @@ from hub.db import get_engine
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
+from hub.open311 import routes as open311
 from hub.problems import routes as problems
 from hub.reports import routes as reports
 from hub.settings import get_settings
@@ -138,6 +139,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *broadcasts.ROUTERS,
     *consultations.ROUTERS,
     *problems.ROUTERS,
+    *open311.ROUTERS,
     *reports.ROUTERS,
 )
 

@@ -14,6 +14,7 @@ from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
 from hub.inbox.models import InboundEvent
+from hub.open311.demo import seed_open311_demo
 from hub.problems.demo import seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
@@ -131,6 +132,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         seed_consultation_demo(session, municipality)
         seed_feedback_demo(session, municipality)
         seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
+        seed_open311_demo(session, settings, municipality)
     assert municipality.id is not None
     return DemoAccounts(
         municipality_id=municipality.id,

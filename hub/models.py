@@ -14,6 +14,7 @@ from hub.consultations.models import (
 )
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
+from hub.open311.models import Open311Client
 from hub.problems.models import DistrictShape, ProblemCategory, ProblemPhoto, ProblemReport
 from hub.subscribers.models import (
     ConsentEvent,
@@ -50,6 +51,7 @@ __all__ = [
     "InboundEvent",
     "Message",
     "Municipality",
+    "Open311Client",
     "PhoneVerification",
     "ProblemCategory",
     "ProblemPhoto",

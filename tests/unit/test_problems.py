@@ -31,14 +31,13 @@ from hub.errors import InvalidInput, TooLarge
 from hub.inbox import overview, sla
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
-from hub.problems.demo import seed_problem_demo
 from hub.problems.models import ProblemPhoto, ProblemReport
 from hub.problems.photos import check_photo
 from hub.problems.places import district_at, geocode, set_district_shape
 from hub.settings import Settings
 from hub.subscribers.models import District
 from hub.tenancy.models import ChannelAccount, Municipality, Team
-from tests.unit.db import Town, make_town, receive
+from tests.unit.db import Town, make_problem_town, receive
 from tests.unit.web import api_client, staff_user
 
 CHAT = 5012345678
@@ -92,12 +91,7 @@ class Place:
 def place(backend_settings: Settings, sandbox: SandboxServer) -> Iterator[Place]:
     settings = backend_settings.model_copy(update={"geocoder_url": f"{sandbox.url}/nominatim"})
     with Session(db.get_engine(), expire_on_commit=False) as session:
-        town = make_town(session)
-        bauhof = Team(municipality_id=town.id, name="Bauhof")
-        session.add(bauhof)
-        session.flush()
-        seed_problem_demo(session, town.id, team_id=bauhof.id)
-        session.commit()
+        town = make_problem_town(session)
         yield Place(session, settings, town)
 
 
