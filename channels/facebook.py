@@ -455,7 +455,8 @@ class FacebookAdapter(ChannelAdapter):
         if not on_cdn and parts.netloc != self._graph_host:
             raise PermanentError(f"Keine Messenger-Datei: {parts.netloc or url[:40]!r}")
         try:
-            with requests.get(url, stream=True, timeout=REQUEST_TIMEOUT_SECONDS) as response:
+            # No redirects: a link may only lead to the host checked above.
+            with requests.get(url, stream=True, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False) as response:
                 if response.status_code >= 500:
                     raise TransientError(f"Messenger-Datei: HTTP {response.status_code}")
                 if response.status_code != 200:
