@@ -420,6 +420,10 @@ class PermanentError(ChannelError):
     """Retrying cannot help: invalid number, policy window closed, bad credentials."""
 
 
+class FileTooLarge(PermanentError):
+    """An inbound file is larger than the caller takes (fetch_file's max_bytes)."""
+
+
 class OptedOutError(PermanentError):
     """The recipient has blocked us or replied STOP at the provider (Twilio 21610, Telegram 403)."""
 
@@ -505,6 +509,14 @@ class ChannelAdapter(Protocol):
     def acknowledge_postback(self, ref: str) -> None:
         """Confirm a button press (InboundMessage.postback_ref) where the provider waits for that."""
         return None
+
+    def fetch_file(self, url: str, *, max_bytes: int) -> bytes:
+        """The bytes of an inbound Attachment that came as a provider reference (its `url`).
+
+        Raises FileTooLarge when the provider's file is over `max_bytes` (nothing more is read),
+        TransientError when the provider cannot be reached, PermanentError when the file is gone.
+        """
+        raise PermanentError("Dieser Kanal liefert keine Dateien nach")
 
     @classmethod
     def segments(cls, text: str) -> tuple[int, str] | None:

@@ -22,6 +22,7 @@ from channels.base import (
     ChannelAdapter,
     ChannelSettings,
     Choice,
+    FileTooLarge,
     Identity,
     IgnoredEvent,
     InboundEvent,
@@ -48,6 +49,12 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 
 # The keys every `messaging[]` item carries; the one remaining key names the event type.
 _MESSAGING_ENVELOPE_KEYS = frozenset({"sender", "recipient", "timestamp"})
+
+# Where Messenger attachments live: payload.url is a signed link on Meta's CDN that needs no
+# token and expires after some days. Only these hosts (and the configured Graph URL's, for the
+# sandbox or a proxy) are fetched, so that a payload can never make the hub call elsewhere.
+CDN_HOST_SUFFIXES = (".fbcdn.net", ".fbsbx.com")
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
 # Messenger attachment types that are files; templates, fallbacks (shared links) and the
 # like are not downloadable media.
@@ -243,6 +250,7 @@ class FacebookAdapter(ChannelAdapter):
         self._app_secret = str(secrets["app_secret"]).encode("utf-8")
         self._verify_token = str(secrets["verify_token"])
         graph_url = str(config.get("graph_url") or DEFAULT_GRAPH_URL)
+        self._graph_host = urlsplit(graph_url).netloc
         self._graph = facebook.GraphAPI(
             access_token=str(secrets["page_access_token"]),
             timeout=REQUEST_TIMEOUT_SECONDS,
@@ -439,6 +447,29 @@ class FacebookAdapter(ChannelAdapter):
             # E.g. a JSON content type with an unreadable body: the outcome is unknown, and
             # retrying could send the message twice.
             raise PermanentError(f"Graph API-Anfrage fehlgeschlagen ({type(exc).__name__})") from exc
+
+    def fetch_file(self, url: str, *, max_bytes: int) -> bytes:
+        """An attachment's payload.url, read in chunks and abandoned once over `max_bytes`."""
+        parts = urlsplit(url)
+        on_cdn = parts.scheme == "https" and (parts.hostname or "").endswith(CDN_HOST_SUFFIXES)
+        if not on_cdn and parts.netloc != self._graph_host:
+            raise PermanentError(f"Keine Messenger-Datei: {parts.netloc or url[:40]!r}")
+        try:
+            # No redirects: a link may only lead to the host checked above.
+            with requests.get(url, stream=True, timeout=REQUEST_TIMEOUT_SECONDS, allow_redirects=False) as response:
+                if response.status_code >= 500:
+                    raise TransientError(f"Messenger-Datei: HTTP {response.status_code}")
+                if response.status_code != 200:
+                    # 403 from the CDN: the link expired or was changed; 404: the file is gone.
+                    raise PermanentError(f"Messenger-Datei: HTTP {response.status_code}")
+                data = bytearray()
+                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise FileTooLarge(f"Messenger-Datei ist größer als {max_bytes} Bytes")
+                return bytes(data)
+        except requests.RequestException as exc:
+            raise TransientError(f"Messenger-Datei nicht erreichbar ({type(exc).__name__})") from exc
 
     def _reply_to_comment(self, comment_id: str, text: str) -> Receipt:
         # put_object builds "{version}/{comment_id}/comments" itself.

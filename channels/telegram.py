@@ -32,6 +32,7 @@ from channels.base import (
     ChannelAdapter,
     ChannelSettings,
     Choice,
+    FileTooLarge,
     Identity,
     IgnoredEvent,
     InboundEvent,
@@ -55,6 +56,9 @@ from channels.registry import register
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+# Files are served beside the methods: https://api.telegram.org/file/bot<token>/<file_path>,
+# the file_path from getFile; a bot may download files of up to 20 MB (larger: "file is too big").
+API_PATH_SUFFIX, FILE_PATH_SUFFIX = "/bot", "/file/bot"
 SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name, not a secret)
 
 # my_chat_member in a private chat means the user blocked or unblocked the bot; in a group, that
@@ -195,6 +199,31 @@ class TelegramAdapter(ChannelAdapter):
         except TelegramError as exc:
             log.warning("Telegram answerCallbackQuery %s failed: %s", ref, self._scrub(exc.message))
 
+    def fetch_file(self, url: str, *, max_bytes: int) -> bytes:
+        """A file of an update (FILE_URL_PREFIX + file_id): getFile, then the download from the file server."""
+        if not url.startswith(FILE_URL_PREFIX):
+            raise PermanentError(f"Keine Telegram-Datei: {url[:40]!r}")
+        try:
+            return bytes(_run(self._download(url.removeprefix(FILE_URL_PREFIX), max_bytes)))
+        except FileTooLarge:
+            raise
+        except BadRequest as exc:  # "file is too big" (over 20 MB) or a file_id the bot cannot see
+            too_big = "too big" in exc.message
+            raise (FileTooLarge if too_big else PermanentError)(self._scrub(f"Telegram: {exc.message}")) from exc
+        except NetworkError as exc:
+            raise TransientError(self._scrub(f"Telegram nicht erreichbar: {exc.message}")) from exc
+        except TelegramError as exc:
+            raise PermanentError(self._scrub(f"Telegram: {exc.message}")) from exc
+
+    async def _download(self, file_id: str, max_bytes: int) -> bytearray:
+        file = await self._bot().get_file(file_id)
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise FileTooLarge(f"Telegram-Datei hat {file.file_size} Bytes, erlaubt sind {max_bytes}")
+        data = await file.download_as_bytearray()
+        if len(data) > max_bytes:
+            raise FileTooLarge(f"Telegram-Datei hat {len(data)} Bytes, erlaubt sind {max_bytes}")
+        return data
+
     def _bot(self) -> Bot:
         # Calling methods without Bot.initialize() saves the getMe round trip; PTB only
         # needs getMe for Bot.bot, and its failure message would contain the token.
@@ -203,7 +232,10 @@ class TelegramAdapter(ChannelAdapter):
         bot = _bots.get(key)
         if bot is None:
             request = HTTPXRequest(connection_pool_size=POOL_SIZE)
-            bot = Bot(self._bot_token, base_url=self._api_base_url, request=request, get_updates_request=request)
+            bot = Bot(
+                self._bot_token, base_url=self._api_base_url, base_file_url=_file_base_url(self._api_base_url),
+                request=request, get_updates_request=request,
+            )  # fmt: skip
             _bots[key] = bot
         return bot
 
@@ -228,6 +260,12 @@ POOL_SIZE = 8
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 _bots: dict[tuple[str, str], Bot] = {}
+
+
+def _file_base_url(api_base_url: str) -> str:
+    """The file server beside an API base URL: "…/bot" becomes "…/file/bot" (Telegram, a local Bot API server)."""
+    root = api_base_url.rstrip("/").removesuffix(API_PATH_SUFFIX)
+    return f"{root}{FILE_PATH_SUFFIX}"
 
 
 def _shared_loop() -> asyncio.AbstractEventLoop:

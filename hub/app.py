@@ -28,6 +28,7 @@ from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
 from hub.official_warnings import routes as official_warnings
+from hub.open311 import routes as open311
 from hub.problems import routes as problems
 from hub.reports import routes as reports
 from hub.settings import get_settings
@@ -139,6 +140,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *broadcasts.ROUTERS,
     *consultations.ROUTERS,
     *problems.ROUTERS,
+    *open311.ROUTERS,
     *official_warnings.ROUTERS,
     *reports.ROUTERS,
 )

@@ -27,6 +27,7 @@ from hub.composition import install
 from hub.consultations.cli import consultations
 from hub.db import session_scope
 from hub.errors import DomainError
+from hub.open311.cli import open311
 from hub.settings import Settings, get_settings
 from hub.subscribers.cli import subscribers
 
@@ -273,6 +274,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
         send_demo_citizen_messages,
     )
     from hub.official_warnings.demo import publish_demo_warnings
+    from hub.open311.demo import DEMO_OPEN311_KEY
     from hub.tenancy.service import create_api_token, get_user_by_email
     from workers.app import celery_app
 
@@ -303,6 +305,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
             f"                {settings.public_url}/api/v1/conversations\n"
             f"  Bürgerseiten: {settings.public_url}/abo/{DEMO_SLUG}  {settings.public_url}/sprechstunden/{DEMO_SLUG}\n"
+            f"  Open311:    {settings.public_url}/open311/v2/{DEMO_SLUG}/requests.json  (api_key {DEMO_OPEN311_KEY})\n"
             f"  Warnungen (CAP): {settings.public_url}/public/{DEMO_SLUG}/cap.atom\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
@@ -559,6 +562,7 @@ main.add_command(sandbox)
 main.add_command(broadcast)
 main.add_command(consultations)
 main.add_command(subscribers)
+main.add_command(open311)
 
 if __name__ == "__main__":
     main()

@@ -17,11 +17,12 @@ from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
 from hub.inbox import gdpr as inbox_gdpr
-from hub.inbox import pipeline, reach
+from hub.inbox import pipeline, reach, sla
 from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
 from hub.problems import listing as problem_listing
+from hub.problems import service as problems
 from hub.problems import staff_pages as problem_pages
 from hub.subscribers import commands, listing, opt_in
 from hub.subscribers import gdpr as subscribers_gdpr
@@ -63,4 +64,6 @@ def install() -> None:
     register_record(CONVERSATION_PANEL, "problems", problem_pages.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
     register_status_section(problem_listing.status_section)
+    # A problem report is answered within its category's target, whichever team takes it.
+    sla.register_own_targets(problems.response_targets)
     recording.register_announcer(broadcasts.announce)

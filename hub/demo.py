@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from io import BytesIO
 from typing import Any
 
+from PIL import Image, ImageDraw
 from sqlmodel import Session, func, select
 
 import hub.models  # noqa: F401  (every table: the domains' rows point at each other's)
@@ -20,6 +22,7 @@ from hub.db import utcnow
 from hub.inbox.models import InboundEvent, Message
 from hub.inbox.service import open_conversation
 from hub.official_warnings.demo import seed_warning_demo
+from hub.open311.demo import seed_open311_demo
 from hub.problems.demo import seed_problem_demo
 from hub.problems.web_demo import seed_web_reports
 from hub.settings import Settings
@@ -143,6 +146,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         seed_feedback_demo(session, municipality)
         seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
         seed_web_reports(session, settings, municipality)
+        seed_open311_demo(session, settings, municipality)
     assert municipality.id is not None
     # Outside the first seeding: a demo database from before official warnings gets them too.
     admin = tenancy.get_user_by_email(session, municipality_id=municipality.id, email=DEMO_ADMIN)
@@ -208,6 +212,15 @@ def citizens_have_written(session: Session, municipality_id: int) -> bool:
     return count > 0
 
 
+def demo_photo() -> bytes:
+    """A photo as a phone sends it in a chat (a JPEG), for the demo's Telegram report."""
+    image = Image.new("RGB", (800, 600), (96, 128, 72))
+    ImageDraw.Draw(image).rectangle((250, 300, 550, 520), fill=(120, 100, 80))
+    out = BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 def send_demo_citizen_messages(sandbox: SandboxClient, accounts: list[ChannelAccount]) -> None:
     """Citizens write in on every channel, through the same wire path the real providers use."""
     by_kind = {account.kind: account for account in accounts}
@@ -234,6 +247,14 @@ def send_demo_citizen_messages(sandbox: SandboxClient, accounts: list[ChannelAcc
         first_name="Erika",
         last_name="Mustermann",
         text="Wann wird im Ortsteil Nord der Sperrmüll abgeholt?",
+    )
+    # A photo in the chat: fetched through the bot's getFile and file download, the report's picture.
+    sandbox.send_telegram(
+        bot_username=by_kind["telegram"].address,
+        chat_id=421337002,
+        first_name="Jonas",
+        text="MUELL hier wurde Sperrmüll abgeladen",
+        photo=demo_photo(),
     )
     sandbox.send_messenger(
         page_id=by_kind["facebook"].address,

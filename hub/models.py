@@ -15,6 +15,7 @@ from hub.consultations.models import (
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message, ReferenceCounter
 from hub.official_warnings.models import OfficialWarning, WarningRelay
+from hub.open311.models import Open311Client
 from hub.problems.models import DistrictShape, ProblemCategory, ProblemPhoto, ProblemReport
 from hub.subscribers.models import (
     ConsentEvent,
@@ -52,6 +53,7 @@ __all__ = [
     "Message",
     "Municipality",
     "OfficialWarning",
+    "Open311Client",
     "PhoneVerification",
     "ProblemCategory",
     "ProblemPhoto",

@@ -15,7 +15,7 @@ from email.parser import BytesHeaderParser
 from email.utils import format_datetime, make_msgid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -99,6 +99,8 @@ class TelegramChatIn(_Model):
 
 class TelegramMessageIn(TelegramChatIn):
     text: str
+    # A photo sent with the text as its caption (base64 of a JPEG).
+    photo_base64: str | None = None
 
 
 class TelegramCallbackIn(TelegramChatIn):
@@ -113,6 +115,8 @@ class FacebookMessageIn(_Model):
     quick_reply_payload: str | None = None
     # When the citizen wrote (epoch ms): an old value lets tests exercise the closed window.
     timestamp_ms: int | None = None
+    # A photo sent with the text (base64 of a JPEG), served from the emulated CDN.
+    photo_base64: str | None = None
 
 
 class FacebookCommentIn(_Model):
@@ -334,14 +338,24 @@ def whatsapp_template(body: WhatsAppTemplateIn, state: SandboxState = Depends(ge
     return {"content_sid": content.sid, "language": content.language, "body": body.body}
 
 
+def _decoded(photo_base64: str | None) -> bytes | None:
+    if photo_base64 is None:
+        return None
+    try:
+        return base64.b64decode(photo_base64, validate=True)
+    except ValueError as exc:
+        raise HTTPException(422, "photo_base64 is not base64") from exc
+
+
 def _bot(state: SandboxState, body: TelegramChatIn) -> Account:
     return _pick(state, "telegram", bot_username=body.bot_username, bot_token=body.bot_token)
 
 
 @router.post("/telegram/message")
 async def citizen_telegram_message(body: TelegramMessageIn, state: SandboxState = Depends(get_state)) -> dict[str, Any]:
+    photo = _decoded(body.photo_base64)
     update_id, message_id, delivery = await telegram_api.citizen_message(
-        state, _bot(state, body), body.profile(), body.text
+        state, _bot(state, body), body.profile(), body.text, photo
     )
     return {"update_id": update_id, "message_id": message_id, **delivery.to_json()}
 
@@ -390,10 +404,14 @@ async def citizen_telegram_unblock(body: TelegramChatIn, state: SandboxState = D
 
 
 @router.post("/facebook/message")
-async def citizen_facebook_message(body: FacebookMessageIn, state: SandboxState = Depends(get_state)) -> dict[str, Any]:
+async def citizen_facebook_message(
+    body: FacebookMessageIn, request: Request, state: SandboxState = Depends(get_state)
+) -> dict[str, Any]:
     account = _pick(state, "facebook", page_id=body.page_id)
+    photo = _decoded(body.photo_base64)
+    images = (graph_api.cdn_url(state, str(request.base_url), photo),) if photo is not None else ()
     mid, delivery = await graph_api.citizen_message(
-        state, account, body.psid, body.text, body.quick_reply_payload, body.timestamp_ms
+        state, account, body.psid, body.text, body.quick_reply_payload, body.timestamp_ms, images
     )
     return {"mid": mid, **delivery.to_json()}
 

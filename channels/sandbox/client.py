@@ -245,11 +245,14 @@ class SandboxClient:
         last_name: str | None = None,
         username: str | None = None,
         language_code: str | None = "de",
+        photo: bytes | None = None,
     ) -> dict[str, Any]:
+        """Write to the bot; with `photo` (JPEG bytes) the text is its caption, the file kept for getFile."""
         payload = _drop_none(
             {
                 "chat_id": chat_id,
                 "text": text,
+                "photo_base64": base64.b64encode(photo).decode() if photo is not None else None,
                 "bot_username": bot_username,
                 "bot_token": bot_token,
                 "first_name": first_name,

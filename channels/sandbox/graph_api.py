@@ -10,9 +10,10 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from channels.sandbox.delivery import Delivery, deliver
 from channels.sandbox.state import Account, Comment, SandboxState, get_state
@@ -308,6 +309,39 @@ async def reply_to_comment(
     return JSONResponse({"id": reply.comment_id})
 
 
+# Meta's CDN (scontent.xx.fbcdn.net): a Messenger attachment's payload.url is a signed link that
+# needs no token; `oh` is the signature of the path, `oe` the hex Unix time the link expires.
+CDN_PREFIX = "/fbcdn/v/t1.15752-9/"
+CDN_LINK_SECONDS = 3 * 24 * 3600
+_CDN_KEY = secrets.token_bytes(16)
+
+
+def _cdn_signature(path: str, expires: str) -> str:
+    return "03_" + hmac.new(_CDN_KEY, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def cdn_url(state: SandboxState, base_url: str, data: bytes, content_type: str = "image/jpeg") -> str:
+    """Keeps a file a citizen sends and returns the CDN link a Messenger attachment carries."""
+    stored = state.add_file(data, content_type, folder=CDN_PREFIX.strip("/"), suffix="_n.jpg")
+    expires = format(int(time.time()) + CDN_LINK_SECONDS, "X")
+    query = urlencode({"_nc_cat": "1", "ccb": "1-7", "oh": _cdn_signature(stored.path, expires), "oe": expires})
+    return f"{base_url.rstrip('/')}/{stored.path}?{query}"
+
+
+@router.get(CDN_PREFIX + "{name}")
+async def cdn_file(name: str, oh: str = "", oe: str = "", state: SandboxState = Depends(get_state)) -> Response:
+    """The file behind a CDN link: 403 for a wrong signature or an expired link, as the CDN answers."""
+    path = CDN_PREFIX.strip("/") + "/" + name
+    if not hmac.compare_digest(oh, _cdn_signature(path, oe)):
+        return PlainTextResponse("Bad URL hash", status_code=403)
+    if int(oe, 16) < time.time():
+        return PlainTextResponse("URL signature expired", status_code=403)
+    stored = state.file(path=path)
+    if stored is None:
+        return PlainTextResponse("Not Found", status_code=404)
+    return Response(stored.data, media_type=stored.content_type)
+
+
 @router.api_route("/{version}/{rest:path}", methods=["GET", "POST", "DELETE"])
 async def unknown_graph_path(version: str, rest: str) -> JSONResponse:
     # facebook-sdk takes any JSON without "error" for success, so a plain 404 would hide typos.
@@ -387,11 +421,13 @@ async def citizen_message(
     text: str,
     quick_reply_payload: str | None = None,
     timestamp_ms: int | None = None,
+    image_urls: tuple[str, ...] = (),
 ) -> tuple[str, Delivery]:
     """A citizen writes to the Page in Messenger; this opens the 24-hour window from its time.
 
     Tapping a quick reply is such a message too: Messenger sends the title as the text and the
-    tapped reply's payload as message.quick_reply.payload."""
+    tapped reply's payload as message.quick_reply.payload. Photos (`image_urls`, see cdn_url)
+    come as image attachments."""
     page_id = str(account.config["page_id"])
     timestamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     state.note_inbound(page_id, psid, timestamp / 1000)
@@ -399,6 +435,8 @@ async def citizen_message(
     message: dict[str, Any] = {"mid": mid, "text": text}
     if quick_reply_payload:
         message["quick_reply"] = {"payload": quick_reply_payload}
+    if image_urls:
+        message["attachments"] = [{"type": "image", "payload": {"url": url}} for url in image_urls]
     payload = {
         "object": "page",
         "entry": [

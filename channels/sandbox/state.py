@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import secrets
 import threading
 import time
 import zlib
@@ -297,6 +298,20 @@ class Content:
         return tuple(found)
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """A file a citizen sent in a chat, as the provider keeps it: Telegram's file server, Meta's CDN.
+
+    `file_id` is what Telegram's updates carry (and getFile takes); `path` is where it is served.
+    """
+
+    file_id: str
+    unique_id: str
+    path: str
+    data: bytes
+    content_type: str
+
+
 @dataclass
 class _TelegramChat:
     profile: dict[str, Any] = field(default_factory=dict)
@@ -335,6 +350,7 @@ class SandboxState:
         self._wa_contents: dict[str, Content] = {}
         self._wa_initiated: dict[str, dict[str, datetime]] = {}
         self._fb_comments: dict[str, Comment] = {}
+        self._files: dict[str, StoredFile] = {}
         self._meetings: dict[MeetingKey, Meeting] = {}
         # BigBlueButton's session tokens, handed out by join: the meeting and attendee they stand for.
         self._video_sessions: dict[str, tuple[MeetingKey, str]] = {}
@@ -692,6 +708,26 @@ class SandboxState:
 
     # Shared
 
+    def add_file(self, data: bytes, content_type: str, *, folder: str, suffix: str) -> StoredFile:
+        """Keeps a citizen's file under a new id, served at `folder/<name><suffix>`."""
+        with self._lock:
+            serial = next(self._serial)
+            stored = StoredFile(
+                file_id=f"AgAC{serial:x}-{secrets.token_urlsafe(24)}",
+                unique_id=f"AQAD{serial:x}",
+                path=f"{folder}/file_{serial}{suffix}",
+                data=bytes(data),
+                content_type=content_type,
+            )
+            self._files[stored.file_id] = stored
+            return stored
+
+    def file(self, *, file_id: str | None = None, path: str | None = None) -> StoredFile | None:
+        with self._lock:
+            if file_id is not None:
+                return self._files.get(file_id)
+            return next((item for item in self._files.values() if item.path == path), None)
+
     def serial(self) -> int:
         with self._lock:
             return next(self._serial)
@@ -709,6 +745,7 @@ class SandboxState:
             self._tg_callback_queries.clear()
             self._fb_last_inbound.clear()
             self._fb_comments.clear()
+            self._files.clear()
             self._wa_last_inbound.clear()
             self._wa_initiated.clear()
             self._meetings.clear()

@@ -8,10 +8,12 @@ import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from io import BytesIO
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
 
 from channels.sandbox.delivery import Delivery, deliver
 from channels.sandbox.state import Account, CallbackQuery, SandboxState, bot_user_id, get_state
@@ -21,6 +23,8 @@ router = APIRouter(tags=["telegram"])
 
 MAX_TEXT_CHARS = 4096
 MAX_CALLBACK_DATA_BYTES = 64
+# Bots may download files of up to 20 MB (Bot API, getFile).
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 # Telegram marks every "/command" (optionally "@botname") that starts a word as bot_command.
 BOT_COMMAND = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
@@ -249,6 +253,23 @@ async def get_webhook_info(state: SandboxState, account: Account, args: Args) ->
     return tg_ok(info)
 
 
+async def get_file(state: SandboxState, account: Account, args: Args) -> Response:
+    """A File object whose file_path the bot downloads from /file/bot<token>/<file_path>."""
+    stored = state.file(file_id=str(args.get("file_id") or ""))
+    if stored is None:
+        return tg_error(400, "Bad Request: invalid file_id")
+    if len(stored.data) > MAX_DOWNLOAD_BYTES:
+        return tg_error(400, "Bad Request: file is too big")
+    return tg_ok(
+        {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.path,
+        }
+    )
+
+
 METHODS: dict[str, Method] = {
     "getme": get_me,
     "sendmessage": send_message,
@@ -256,6 +277,7 @@ METHODS: dict[str, Method] = {
     "setwebhook": set_webhook,
     "deletewebhook": delete_webhook,
     "getwebhookinfo": get_webhook_info,
+    "getfile": get_file,
 }
 
 
@@ -272,6 +294,26 @@ async def bot_method(token: str, method: str, request: Request, state: SandboxSt
     except BadBody as exc:
         return tg_error(400, f"Bad Request: {exc}")
     return await handler(state, account, args)
+
+
+@router.get("/file/bot{token}/{file_path:path}")
+async def download_file(token: str, file_path: str, state: SandboxState = Depends(get_state)) -> Response:
+    """Telegram's file server: the bytes of a file_path that getFile handed out, for the bot's token only."""
+    if state.find_account("telegram", bot_token=token) is None:
+        return tg_error(401, "Unauthorized")
+    stored = state.file(path=file_path)
+    if stored is None:
+        return tg_error(404, "Not Found")
+    return Response(stored.data, media_type=stored.content_type)
+
+
+def photo_sizes(state: SandboxState, data: bytes) -> list[dict[str, Any]]:
+    """Keeps a photo a citizen sends; a message's `photo`, its one PhotoSize naming the file getFile finds."""
+    stored = state.add_file(data, "image/jpeg", folder="photos", suffix=".jpg")
+    with Image.open(BytesIO(data)) as image:
+        width, height = image.size
+    size = {"file_id": stored.file_id, "file_unique_id": stored.unique_id, "file_size": len(data)}
+    return [{**size, "width": width, "height": height}]
 
 
 # The citizen's side: Updates POSTed to the bot's webhook.
@@ -294,9 +336,10 @@ async def post_update(
 
 
 async def citizen_message(
-    state: SandboxState, account: Account, profile: dict[str, Any], text: str
+    state: SandboxState, account: Account, profile: dict[str, Any], text: str, photo: bytes | None = None
 ) -> tuple[int, int, Delivery]:
-    """A citizen writes to the bot in a private chat: (update_id, message_id, delivery)."""
+    """A citizen writes to the bot in a private chat, the text a photo's caption if one is sent with it:
+    (update_id, message_id, delivery)."""
     token = str(account.secrets["bot_token"])
     state.remember_chat(token, profile["id"], profile)
     message: dict[str, Any] = {
@@ -309,6 +352,11 @@ async def citizen_message(
     entities = command_entities(text)
     if entities:
         message["entities"] = entities
+    if photo is not None:
+        message["photo"] = photo_sizes(state, photo)
+        message["caption"] = message.pop("text")
+        if entities:
+            message["caption_entities"] = message.pop("entities")
     update_id, delivery = await post_update(state, account, "message", message)
     return update_id, message["message_id"], delivery
 

@@ -74,6 +74,7 @@ def summaries(
             .group_by(col(Message.conversation_id))
         ).all()
     )
+    own = sla.own_targets(session, ids)
     rows = []
     for conversation in conversations:
         team = teams.get(conversation.team_id)
@@ -91,6 +92,7 @@ def summaries(
                     municipality=municipality,
                     now=now,
                     last_reply_at=last_replies.get(conversation.id or 0),
+                    own_target=own.get(conversation.id or 0),
                 ),
             )
         )

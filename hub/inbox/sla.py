@@ -1,18 +1,40 @@
 """Response targets: how long a citizen has waited, and when a conversation is past its team's target.
 
 The office-time arithmetic is hub/tenancy/office_hours.py; this module applies it to conversations.
+A domain above the inbox whose conversations carry a first-response target of their own (a
+problem report's category) registers where to find it (register_own_targets, from hub/composition.py);
+that target replaces the team's, in hours around the clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from hub.inbox.models import Conversation
 from hub.tenancy.models import Municipality, Team
 from hub.tenancy.office_hours import deadline, office_hours, targets
+
+# (session, conversation ids) -> the first-response target of those that have one of their own.
+OwnTargets = Callable[[Session, Collection[int]], dict[int, timedelta]]
+_own_targets: list[OwnTargets] = []
+
+
+def register_own_targets(source: OwnTargets) -> None:
+    if source not in _own_targets:
+        _own_targets.append(source)
+
+
+def own_targets(session: Session, conversation_ids: Collection[int]) -> dict[int, timedelta]:
+    """The conversations' own first-response targets, in one query per registered source."""
+    found: dict[int, timedelta] = {}
+    if conversation_ids:
+        for source in _own_targets:
+            found.update(source(session, conversation_ids))
+    return found
 
 
 @dataclass(frozen=True)
@@ -37,8 +59,12 @@ def clock(
     municipality: Municipality,
     now: datetime,
     last_reply_at: datetime | None = None,
+    own_target: timedelta | None = None,
 ) -> ResponseClock:
-    """The conversation's waiting time and targets; `last_reply_at` defaults to its first response."""
+    """The conversation's waiting time and targets; `last_reply_at` defaults to its first response.
+
+    `own_target` (see own_targets) is the conversation's own first-response target, replacing the team's.
+    """
     replied = last_reply_at or conversation.first_response_at
     last_inbound = conversation.last_inbound_at
     unanswered = last_inbound is not None and (replied is None or last_inbound > replied)
@@ -49,11 +75,12 @@ def clock(
     )
     goal = targets(municipality, team)
     hours = office_hours(municipality, team)
-    first_due = (
-        deadline(conversation.created_at, goal.first_response_minutes, hours, municipality.timezone)
-        if goal.first_response_minutes
-        else None
-    )
+    if own_target is not None:
+        first_due: datetime | None = conversation.created_at + own_target
+    elif goal.first_response_minutes:
+        first_due = deadline(conversation.created_at, goal.first_response_minutes, hours, municipality.timezone)
+    else:
+        first_due = None
     resolution_due = (
         deadline(conversation.created_at, goal.resolution_minutes, hours, municipality.timezone)
         if goal.resolution_minutes
@@ -82,10 +109,14 @@ def overdue_conversation_ids(session: Session, *, municipality_id: int, now: dat
         select(Conversation)
         .where(Conversation.municipality_id == municipality_id, col(Conversation.status) != "resolved")
         .order_by(col(Conversation.created_at))
-    )
+    ).all()
+    own = own_targets(session, [conversation.id for conversation in unresolved if conversation.id is not None])
     return [
         conversation.id
         for conversation in unresolved
         if conversation.id is not None
-        and clock(conversation, team=teams.get(conversation.team_id), municipality=municipality, now=now).overdue
-    ]
+        and clock(
+            conversation, team=teams.get(conversation.team_id), municipality=municipality, now=now,
+            own_target=own.get(conversation.id),
+        ).overdue
+    ]  # fmt: skip

@@ -5,9 +5,10 @@ What makes a message a report (decided here, documented in the README):
   or with one of the town's report keywords ("MELDUNG …", preference problem_keywords), the
   category then asked for unless the next word is one;
 - a location shared in a chat (Telegram, Messenger);
-- a photo whose EXIF holds the place it was taken (mail);
+- a photo whose EXIF holds the place it was taken (mail; chat photos only count in a report, see below);
 - any message in a conversation that already is a report: it adds the place, photo or category
-  still missing, and a category button's payload ("problem:<key>") files it.
+  still missing, and a category button's payload ("problem:<key>") files it. Photos of Telegram
+  and Messenger arrive as the provider's reference and are fetched through the channel then.
 An address in the text is geocoded; a place outside the town gets the friendly answer naming
 who is responsible. What is missing is asked for, with buttons where the channel has them.
 Group chats and public comments never become reports: the answers carry the status of one person.
@@ -126,17 +127,22 @@ def record_problem_report(ctx: InboundContext) -> str | None:
     keyword, category, rest = read_text(session, municipality=municipality, text=ctx.inbound.text)
     answers = _Answers(ctx, municipality)
 
+    location = ctx.inbound.location
+    # A chat photo is only the provider's reference until fetched: it is, once the message is
+    # (part of) a report. A photo alone in a chat holds no place (Telegram and Messenger drop EXIF).
+    fetch = report is not None or keyword or category is not None or location is not None
     checked: list[tuple[Attachment, CheckedPhoto]] = []
     refusals: list[DomainError] = []
     for attachment in _photos(ctx):
-        if attachment.data is None:
-            continue  # a provider's file id only (Telegram, Messenger): it stays an inbox attachment
+        if attachment.data is None and not fetch:
+            continue
         try:
-            checked.append((attachment, service.checked_photo(settings, attachment)))
+            checked.append(
+                (attachment, service.checked_photo(settings=settings, account=ctx.account, attachment=attachment))
+            )
         except DomainError as error:
             refusals.append(error)
     gps = next((photo.gps for _, photo in checked if photo.gps is not None), None)
-    location = ctx.inbound.location
     if report is None and not (keyword or category or location or gps):
         return None
 

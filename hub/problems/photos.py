@@ -61,15 +61,18 @@ def _refuse_bomb() -> InvalidInput:
     return InvalidInput(N_("Das Bild hat zu viele Bildpunkte, um es zu öffnen. Bitte senden Sie ein kleineres."))
 
 
+def too_large(settings: Settings) -> TooLarge:
+    """The refusal of a photo over RATHAUS_MAX_PHOTO_BYTES, also where a channel says so before sending it."""
+    megabytes = settings.max_photo_bytes // 1_048_576
+    return TooLarge(N_("Das Foto ist zu groß: höchstens {megabytes} MB."), megabytes=megabytes)
+
+
 def check_photo(data: bytes, *, settings: Settings) -> CheckedPhoto:
     """The photo made safe to keep, or a refusal that says what is wrong with it."""
     if not data:
         raise InvalidInput(N_("Die Datei ist leer."))
     if len(data) > settings.max_photo_bytes:
-        raise TooLarge(
-            N_("Das Foto ist zu groß: höchstens {megabytes} MB."),
-            megabytes=settings.max_photo_bytes // 1_048_576,
-        )
+        raise too_large(settings)
     with warnings.catch_warnings():
         # Pillow only warns between its limit and twice that; here either is a refusal.
         warnings.simplefilter("error", Image.DecompressionBombWarning)

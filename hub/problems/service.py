@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from channels.base import ChannelError, FileTooLarge
+from channels.registry import build_adapter
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_
@@ -17,12 +21,12 @@ from hub.inbox.models import Attachment, Conversation
 from hub.inbox.service import get_conversation, queue_outbound, update_conversation
 from hub.inbox.tools import add_label
 from hub.problems.models import ProblemCategory, ProblemPhoto, ProblemReport
-from hub.problems.photos import CheckedPhoto, check_photo
+from hub.problems.photos import CheckedPhoto, check_photo, too_large
 from hub.problems.places import address_at, district_at, metres_between
 from hub.settings import Settings
 from hub.subscribers.catalogue import _clean_key
 from hub.templating import render_message
-from hub.tenancy.models import Municipality, StaffUser, Team
+from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.preferences import preference
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,18 @@ def category_by_key(session: Session, *, municipality_id: int, word: str) -> Pro
 
 def category_name(category: ProblemCategory, language: str) -> str:
     return category.name_en if language == "en" else category.name_de
+
+
+def response_targets(session: Session, conversation_ids: Collection[int]) -> dict[int, timedelta]:
+    """The first-response target of each report conversation whose category has one (for hub.inbox.sla)."""
+    rows = session.exec(
+        select(ProblemReport.conversation_id, ProblemCategory.response_hours)
+        .join(ProblemCategory, col(ProblemCategory.id) == ProblemReport.category_id)
+        .where(
+            col(ProblemReport.conversation_id).in_(conversation_ids), col(ProblemCategory.response_hours).is_not(None)
+        )
+    )
+    return {conversation_id: timedelta(hours=hours) for conversation_id, hours in rows if hours}
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -180,11 +196,24 @@ def add_photo(
     return photo
 
 
-def checked_photo(settings: Settings, attachment: Attachment) -> CheckedPhoto:
-    """An attachment's bytes checked as a photo (refusals are the photo checks' own)."""
-    if attachment.data is None:
+def checked_photo(*, settings: Settings, account: ChannelAccount, attachment: Attachment) -> CheckedPhoto:
+    """An attachment's bytes checked as a photo (refusals are the photo checks' own).
+
+    A chat photo (Telegram, Messenger) came as the provider's reference only: it is fetched through
+    the channel first, never more than the photo limit; the attachment keeps the checked copy only.
+    """
+    data = attachment.data
+    if data is None and attachment.url:
+        adapter = build_adapter(account.kind, account.config, account.secrets)
+        try:
+            data = adapter.fetch_file(attachment.url, max_bytes=settings.max_photo_bytes)
+        except FileTooLarge:
+            raise too_large(settings) from None
+        except ChannelError as error:
+            log.warning("photo of attachment %s not fetched: %s", attachment.id, error)
+    if data is None:
         raise InvalidInput(N_("Das Foto ist nicht mitgekommen. Bitte senden Sie es noch einmal."))
-    return check_photo(attachment.data, settings=settings)
+    return check_photo(data, settings=settings)
 
 
 def photos_of(session: Session, *, report_id: int) -> list[ProblemPhoto]:

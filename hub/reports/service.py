@@ -222,6 +222,7 @@ def response_times(
     by_team: dict[int | None, TeamTimes] = {}
     overall = TeamTimes(name=everyone)
     now = utcnow()
+    own = sla.own_targets(session, [conversation.id for conversation in rows if conversation.id is not None])
     for conversation in rows:
         team = teams.get(conversation.team_id) if conversation.team_id else None
         goal = office_hours.targets(municipality, team)
@@ -230,7 +231,9 @@ def response_times(
             TeamTimes(name=team.name if team else no_team, first_response_target=goal.first_response_minutes,
                       resolution_target=goal.resolution_minutes),
         )  # fmt: skip
-        clock = sla.clock(conversation, team=team, municipality=municipality, now=now)
+        clock = sla.clock(
+            conversation, team=team, municipality=municipality, now=now, own_target=own.get(conversation.id or 0)
+        )
         started = conversation.created_at
         for bucket in (times, overall):
             bucket.conversations += 1

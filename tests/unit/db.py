@@ -11,10 +11,11 @@ from sqlmodel import Session
 from channels.base import InboundEvent, OutboundMessage, Receipt, WebhookRequest
 from hub.inbox.pipeline import PipelineResult, process_event
 from hub.inbox.receive import store_events
+from hub.problems.demo import seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
-from hub.tenancy.models import ChannelAccount, Municipality
+from hub.tenancy.models import ChannelAccount, Municipality, Team
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,17 @@ def make_town(session: Session, slug: str = "testdorf") -> Town:
     seed_subscriber_demo(session, municipality.id)
     session.commit()
     return Town(municipality=municipality, accounts=accounts)
+
+
+def make_problem_town(session: Session) -> Town:
+    """make_town with the Mängelmelder's demo categories for a team "Bauhof", and the demo's district shapes."""
+    town = make_town(session)
+    bauhof = Team(municipality_id=town.id, name="Bauhof")
+    session.add(bauhof)
+    session.flush()
+    seed_problem_demo(session, town.id, team_id=bauhof.id)
+    session.commit()
+    return town
 
 
 REQUEST = WebhookRequest(url="http://hub/webhooks/x/1", headers={"content-type": "x"}, body=b"raw")

@@ -34,6 +34,9 @@ from hub.contacts.service import resolve_contact
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
 from hub.inbox.schemas import ConversationPatch, TextIn
 from hub.inbox.service import open_conversation
+from hub.open311 import service as open311
+from hub.open311.api import ClientIn
+from hub.open311.models import Open311Client
 from hub.problems import service as problems
 from hub.problems.api import CategoryIn, MergeReportsIn, PublicStatusIn, ShapeIn
 from hub.problems.models import ProblemPhoto, ProblemReport
@@ -150,6 +153,7 @@ class Rows:
     problem_report: ProblemReport  # the conversation's, with a released photo
     other_report: ProblemReport  # the second citizen's, for merging
     photo: ProblemPhoto
+    open311_client: Open311Client
 
     @property
     def contact_id(self) -> int:
@@ -192,13 +196,15 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
     )  # fmt: skip
     session.commit()
     report, other_report, photo = _problem_rows(session, town, conversation, other, attachment)
+    client, _ = open311.issue_key(session, municipality_id=town.id, name=f"App {secret}")
+    session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
         broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
         topic=list_topics(session, municipality_id=town.id)[0],
         district=list_districts(session, municipality_id=town.id)[0],
         api_token=_newest(session, ApiToken, town.id), other_contact=other, series=series, booking=booking,
-        problem_report=report, other_report=other_report, photo=photo,
+        problem_report=report, other_report=other_report, photo=photo, open311_client=client,
     )  # fmt: skip
 
 
@@ -258,6 +264,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "session_id": lambda rows: rows.booking.session_id,
     "report_id": lambda rows: rows.problem_report.id,
     "photo_id": lambda rows: rows.photo.id,
+    "client_id": lambda rows: rows.open311_client.id,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
@@ -285,6 +292,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     },
     MergeReportsIn: lambda rows: {"source_ids": [rows.other_report.id]},
     PublicStatusIn: lambda _rows: {"text": "In Bearbeitung", "photos_released": True},
+    ClientIn: lambda _rows: {"name": "Probe-App"},
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from io import BytesIO
 from typing import Any
@@ -19,23 +19,25 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlmodel import Session, col, select
 
-from channels.base import WebhookRequest
+from channels.base import FileTooLarge, PermanentError, WebhookRequest
 from channels.registry import build_adapter
+from channels.sandbox import graph_api
 from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
+from hub.db import utcnow
 from hub.demo import seed_demo
 from hub.errors import InvalidInput, TooLarge
+from hub.inbox import overview, sla
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
-from hub.problems.demo import seed_problem_demo
 from hub.problems.models import ProblemPhoto, ProblemReport
 from hub.problems.photos import check_photo
 from hub.problems.places import district_at, geocode, set_district_shape
 from hub.settings import Settings
 from hub.subscribers.models import District
 from hub.tenancy.models import ChannelAccount, Municipality, Team
-from tests.unit.db import Town, make_town, receive
+from tests.unit.db import Town, make_problem_town, receive
 from tests.unit.web import api_client, staff_user
 
 CHAT = 5012345678
@@ -89,12 +91,7 @@ class Place:
 def place(backend_settings: Settings, sandbox: SandboxServer) -> Iterator[Place]:
     settings = backend_settings.model_copy(update={"geocoder_url": f"{sandbox.url}/nominatim"})
     with Session(db.get_engine(), expire_on_commit=False) as session:
-        town = make_town(session)
-        bauhof = Team(municipality_id=town.id, name="Bauhof")
-        session.add(bauhof)
-        session.flush()
-        seed_problem_demo(session, town.id, team_id=bauhof.id)
-        session.commit()
+        town = make_problem_town(session)
         yield Place(session, settings, town)
 
 
@@ -142,16 +139,59 @@ def test_a_telegram_location_asks_for_the_category_by_buttons_and_a_press_files_
     assert place.answers()[-1].startswith(f"Danke! Ihre Meldung {conversation.reference} (Straßenbeleuchtung")
 
 
-def test_a_telegram_photo_stays_an_attachment_of_the_report(place: Place) -> None:
+def on_sandbox(place: Place, sandbox: SandboxServer, kind: str) -> None:
+    """Points the town's Telegram bot or Page at the sandbox, where the citizen's files are."""
+    account = place.account(kind)
+    address = {"telegram": {"api_base_url": f"{sandbox.url}/bot"}, "facebook": {"graph_url": sandbox.url}}[kind]
+    account.config = {**account.config, **address}
+    place.session.add(account)
+    place.session.commit()
+    sandbox.state.register_account(kind, None, {**account.config, "verify_token": "v"}, dict(account.secrets))
+
+
+def test_a_telegram_photo_is_fetched_and_becomes_the_reports_picture_without_exif(
+    place: Place, sandbox: SandboxServer
+) -> None:
+    on_sandbox(place, sandbox, "telegram")
     place.arrives("telegram", telegram_update(1, text="LATERNE", location=None))
-    photo = telegram.PhotoSize(file_id="AgAD-photo", file_unique_id="u1", width=800, height=600)
+    stored = sandbox.state.add_file(jpeg_with_gps(*NORD), "image/jpeg", folder="photos", suffix=".jpg")
+    photo = telegram.PhotoSize(file_id=stored.file_id, file_unique_id=stored.unique_id, width=1600, height=1200)
     place.arrives("telegram", telegram_update(2, photo=(photo,), caption="So sieht es aus"))
 
     [report] = place.reports()
-    attachments = place.session.exec(select(Attachment)).all()
-    assert [attachment.url for attachment in attachments] == ["tg-file:AgAD-photo"]
-    assert place.answers()[-1].startswith("Wo ist das? Teilen Sie Ihren Standort")
-    assert report.lat is None
+    [picture] = place.session.exec(select(ProblemPhoto).where(ProblemPhoto.report_id == report.id)).all()
+    attachment = place.session.get(Attachment, picture.attachment_id)
+    assert attachment is not None and attachment.data is not None
+    assert attachment.url == f"tg-file:{stored.file_id}"
+    # A photo sent as it was taken keeps its EXIF on the way: its place fills the one missing, then EXIF goes.
+    assert (report.lat, report.lon) == (pytest.approx(NORD[0], abs=1e-5), pytest.approx(NORD[1], abs=1e-5))
+    assert dict(Image.open(BytesIO(attachment.data)).getexif()) == {}
+    assert max(Image.open(BytesIO(picture.display)).size) == place.settings.photo_display_pixels
+
+
+def test_a_telegram_photo_the_bot_cannot_fetch_is_answered_and_stays_a_reference(
+    place: Place, sandbox: SandboxServer
+) -> None:
+    on_sandbox(place, sandbox, "telegram")
+    place.arrives("telegram", telegram_update(1, text="LATERNE", location=None))
+    photo = telegram.PhotoSize(file_id="AgAD-unknown", file_unique_id="u1", width=800, height=600)
+    place.arrives("telegram", telegram_update(2, photo=(photo,)))
+
+    assert place.session.exec(select(ProblemPhoto)).all() == []
+    [attachment] = place.session.exec(select(Attachment)).all()
+    assert (attachment.url, attachment.data) == ("tg-file:AgAD-unknown", None)
+    assert any("Das Foto ist nicht mitgekommen" in answer for answer in place.answers())
+
+
+def test_a_chat_photo_outside_any_report_is_not_fetched(place: Place, sandbox: SandboxServer) -> None:
+    on_sandbox(place, sandbox, "telegram")
+    stored = sandbox.state.add_file(jpeg_with_gps(*NORD), "image/jpeg", folder="photos", suffix=".jpg")
+    photo = telegram.PhotoSize(file_id=stored.file_id, file_unique_id=stored.unique_id, width=1600, height=1200)
+    place.arrives("telegram", telegram_update(1, photo=(photo,), caption="Guten Tag, eine Frage zum Foto"))
+
+    assert place.reports() == []
+    [attachment] = place.session.exec(select(Attachment)).all()
+    assert attachment.data is None
 
 
 # --- messenger ---------------------------------------------------------------------------------
@@ -173,6 +213,36 @@ def test_a_messenger_location_with_a_category_word_is_a_complete_report(place: P
     assert report.category_id is not None
     [ack] = place.answers()
     assert place.conversation(report).reference in ack
+
+
+def test_a_messenger_photo_is_fetched_from_the_cdn_link_and_becomes_the_reports_picture(
+    place: Place, sandbox: SandboxServer
+) -> None:
+    on_sandbox(place, sandbox, "facebook")
+    url = graph_api.cdn_url(sandbox.state, sandbox.url, jpeg_with_gps(*MITTE, size=(900, 600)))
+    image = {"type": "image", "payload": {"url": url}}
+    place.arrives("facebook", messenger({"mid": "m_3", "text": "Muell hier", "attachments": [image]}))
+
+    [report] = place.reports()
+    [picture] = place.session.exec(select(ProblemPhoto)).all()
+    attachment = place.session.get(Attachment, picture.attachment_id)
+    assert attachment is not None and attachment.data is not None
+    assert (picture.width, picture.height) == (900, 600)
+    assert dict(Image.open(BytesIO(attachment.data)).getexif()) == {}
+    assert report.lat == pytest.approx(MITTE[0], abs=1e-5)
+
+
+def test_a_messenger_link_off_the_cdn_or_expired_is_not_fetched(place: Place, sandbox: SandboxServer) -> None:
+    on_sandbox(place, sandbox, "facebook")
+    adapter = build_adapter("facebook", place.account("facebook").config, place.account("facebook").secrets)
+    url = graph_api.cdn_url(sandbox.state, sandbox.url, jpeg_with_gps(*MITTE))
+    with pytest.raises(PermanentError, match="Keine Messenger-Datei"):
+        adapter.fetch_file("http://169.254.169.254/latest/meta-data", max_bytes=10_000_000)
+    with pytest.raises(PermanentError, match="HTTP 403"):
+        adapter.fetch_file(url.replace("oh=03_", "oh=03_0"), max_bytes=10_000_000)
+    with pytest.raises(FileTooLarge):
+        adapter.fetch_file(url, max_bytes=100)
+    assert adapter.fetch_file(url, max_bytes=10_000_000)[:2] == b"\xff\xd8"
 
 
 def test_a_place_outside_the_town_gets_the_friendly_answer_naming_who_is_responsible(place: Place) -> None:
@@ -411,3 +481,33 @@ def test_the_demo_town_has_categories_district_shapes_and_reports_its_sandbox_ad
         District, district_at(place.session, municipality=municipality, lat=found.lat, lon=found.lon)
     )
     assert district is not None and district.key == "sued"
+
+
+def test_a_reports_response_target_is_its_categorys_not_its_teams(place: Place) -> None:
+    """Bauhof answers in 30 minutes; a dark lamp (72 h) and wild dumping (48 h) have targets of their own."""
+    bauhof = place.session.exec(select(Team).where(Team.name == "Bauhof")).one()
+    bauhof.first_response_minutes, bauhof.office_hours = 30, {}
+    place.session.add(bauhof)
+    place.session.commit()
+    lamp = mailed_photo_report(place, "erika@example.org", "LATERNE dunkel", MITTE)
+    dumping = mailed_photo_report(place, "max@example.org", "MUELL am Weg", NORD)
+    place.arrives("twilio", sms("Wann ist der Wertstoffhof offen?"))
+    municipality = place.town.municipality
+    question = place.session.exec(select(Conversation).where(col(Conversation.id).not_in(
+        [lamp.conversation_id, dumping.conversation_id]))).one()  # fmt: skip
+    lamp_case = place.conversation(lamp)
+    question.team_id = bauhof.id
+    place.session.add(question)
+    place.session.commit()
+
+    own = sla.own_targets(place.session, [lamp.conversation_id, dumping.conversation_id, question.id or 0])
+    assert own == {lamp.conversation_id: timedelta(hours=72), dumping.conversation_id: timedelta(hours=48)}
+    lamp_clock = sla.clock(lamp_case, team=bauhof, municipality=municipality, now=utcnow(),
+                           own_target=own[lamp.conversation_id])  # fmt: skip
+    assert lamp_clock.first_response_due == lamp_case.created_at + timedelta(hours=72)
+
+    in_two_days = utcnow() + timedelta(hours=50)
+    overdue = sla.overdue_conversation_ids(place.session, municipality_id=place.town.id, now=in_two_days)
+    assert set(overdue) == {dumping.conversation_id, question.id}
+    [row] = overview.summaries(place.session, municipality=municipality, conversations=[lamp_case], now=in_two_days)
+    assert not row.clock.overdue

@@ -26,6 +26,8 @@ CSRF_EXEMPT = {
     # RFC 8058 one-click unsubscribe: the mail provider POSTs with no page and no cookie; the signed
     # token in the URL is the authority (see hub/broadcasts/public_pages.py).
     "/u/{token}",
+    # Open311: other apps POST with their api_key, never with a browser's cookie (see hub/open311/api.py).
+    "/open311/v2/{slug}/requests.{fmt}",
 }
 # What a page may answer when another town's id is in its path: not found, or a form that is incomplete.
 REFUSED_FOR_ANOTHER_TOWN = (404, 422)
