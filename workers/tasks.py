@@ -7,7 +7,7 @@ import logging
 from sqlmodel import Session
 
 from channels.registry import build_adapter
-from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
+from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for, record_progress
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
 from hub.composition import install
@@ -124,6 +124,7 @@ def dispatch(broadcast_id: int) -> str:
         assert broadcast is not None
         ranges = batch_ranges(session, broadcast_id)
         queue = queue_for(broadcast)
+        record_progress(session, broadcast_id)
     for first_id, last_id in ranges:
         celery_app.send_task("workers.tasks.send_broadcast_batch", args=[broadcast_id, first_id, last_id], queue=queue)
     return f"dispatched {len(ranges)} batches"

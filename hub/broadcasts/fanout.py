@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1000
 BATCH = 100
+# The heartbeat of a sending broadcast is written at most this often, however many batches run.
+PROGRESS_SECONDS = 1.0
 
 
 def kind_order() -> list[str]:
@@ -51,6 +53,25 @@ def claim_start(session: Session, broadcast_id: int) -> bool:
         .values(status="sending", started_at=now)
     )
     return bool(started.rowcount)  # type: ignore[attr-defined]
+
+
+def record_progress(session: Session, broadcast_id: int) -> None:
+    """Marks the broadcast's work as alive (expansion, dispatch, a batch), at most once per PROGRESS_SECONDS.
+
+    The sweeper re-dispatches a sending broadcast only when this heartbeat has gone stale: rows
+    that merely wait their turn behind running batches are not lost. The condition in the WHERE
+    keeps concurrent batches from queueing on the row's lock once it is fresh.
+    """
+    now = utcnow()
+    session.execute(
+        update(Broadcast)
+        .where(
+            col(Broadcast.id) == broadcast_id,
+            col(Broadcast.progress_at).is_(None)
+            | (col(Broadcast.progress_at) <= now - timedelta(seconds=PROGRESS_SECONDS)),
+        )
+        .values(progress_at=now)
+    )
 
 
 def due_broadcast_ids(session: Session) -> list[int]:
@@ -268,6 +289,7 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
             ]
             if rows:
                 _insert_ignoring_duplicates(session, rows)
+            record_progress(session, broadcast_id)
             session.commit()
         total = session.exec(
             select(func.count()).select_from(Delivery).where(Delivery.broadcast_id == broadcast_id)

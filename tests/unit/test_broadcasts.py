@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 from channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
-from hub.broadcasts import service
+from hub.broadcasts import fanout, service
 from hub.broadcasts.fanout import batch_ranges, claim_start, expand
 from hub.broadcasts.models import Broadcast, Delivery
-from hub.broadcasts.sending import claim_range, send_range, settle_stale
+from hub.broadcasts.sending import broadcasts_needing_dispatch, claim_range, send_range, settle_stale
 from hub.contacts.merge import merge
 from hub.contacts.models import Contact, ContactIdentity
 from hub.db import session_scope, utcnow
@@ -430,6 +430,31 @@ def test_a_crashed_worker_leaves_no_duplicate_and_no_silent_gap(
     assert received[in_flight] == (1 if in_flight_resent else 0)
     totals = service.report(session, municipality_id=town.id, broadcast_id=broadcast.id)["totals"]
     assert totals["uncertain"] == (0 if in_flight_resent else 1)
+
+
+def test_a_long_announcement_is_redispatched_only_when_its_batches_stop_running(
+    session: Session, settings: Settings, town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "BATCH", 2)
+    for number in phones(6, start=650):
+        citizen(session, town, number)
+    broadcast = approved(session, town)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    # Its rows have waited longer than the stale age, as most rows of a long announcement do.
+    long_ago = utcnow() - timedelta(seconds=settings.stale_after_seconds + 1)
+    session.execute(update(Delivery).where(col(Delivery.broadcast_id) == broadcast.id).values(created_at=long_ago))
+    session.execute(update(Broadcast).where(col(Broadcast.id) == broadcast.id).values(progress_at=long_ago))
+    session.commit()
+    first, last = batch_ranges(session, broadcast.id)[0]
+    assert send_range(settings, broadcast.id, first, last, on_opted_out=stop_everywhere).sent == 2
+
+    # Its batches run: the rows still queued are waiting their turn, not lost.
+    assert broadcasts_needing_dispatch(session, settings) == []
+    # Then no batch runs for the stale age: their tasks were lost.
+    session.execute(update(Broadcast).where(col(Broadcast.id) == broadcast.id).values(progress_at=long_ago))
+    session.commit()
+    assert broadcasts_needing_dispatch(session, settings) == [broadcast.id]
 
 
 def test_delivery_reports_that_come_before_the_receipts_are_recorded_reach_their_deliveries(
