@@ -103,15 +103,28 @@ def poll_mailboxes() -> dict[str, int]:
 
 @celery_app.task(name="workers.tasks.start_broadcast")
 def start_broadcast(broadcast_id: int) -> str:
-    """Claims a due broadcast (once), writes its deliveries, and hands out id ranges to send."""
+    """Claims a due broadcast (once), writes its deliveries, and hands out id ranges to send as each chunk is written.
+
+    Run again by the sweeper for a broadcast whose tasks were lost: an expansion resumes where
+    it stopped, and an expanded broadcast has its queued rows dispatched anew.
+    """
     with session_scope() as session:
         started = claim_start(session, broadcast_id)
         broadcast = session.get(Broadcast, broadcast_id)
-        status = broadcast.status if broadcast else "gone"
-    if not started and status != "sending":
-        return f"not started: broadcast is {status}"
-    expand(session_scope_factory, broadcast_id)
-    return dispatch(broadcast_id)
+    if broadcast is None or (not started and broadcast.status != "sending"):
+        return f"not started: broadcast is {broadcast.status if broadcast else 'gone'}"
+    if broadcast.expanded_at is not None:
+        return dispatch(broadcast_id)
+    queue = queue_for(broadcast)
+    dispatched = 0
+
+    def send_batches(ranges: list[tuple[int, int]]) -> None:
+        nonlocal dispatched
+        _send_batches(broadcast_id, ranges, queue)
+        dispatched += len(ranges)
+
+    expand(session_scope_factory, broadcast_id, on_chunk=send_batches)
+    return f"dispatched {dispatched} batches"
 
 
 def session_scope_factory() -> Session:
@@ -125,9 +138,13 @@ def dispatch(broadcast_id: int) -> str:
         ranges = batch_ranges(session, broadcast_id)
         queue = queue_for(broadcast)
         record_progress(session, broadcast_id)
+    _send_batches(broadcast_id, ranges, queue)
+    return f"dispatched {len(ranges)} batches"
+
+
+def _send_batches(broadcast_id: int, ranges: list[tuple[int, int]], queue: str) -> None:
     for first_id, last_id in ranges:
         celery_app.send_task("workers.tasks.send_broadcast_batch", args=[broadcast_id, first_id, last_id], queue=queue)
-    return f"dispatched {len(ranges)} batches"
 
 
 @celery_app.task(name="workers.tasks.send_broadcast_batch")

@@ -7,12 +7,12 @@ on (broadcast, contact), and it is marked done only at the end.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, Select, exists, func, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -84,12 +84,24 @@ def due_broadcast_ids(session: Session) -> list[int]:
     ]
 
 
-def _recipient_chunks(session: Session, broadcast: Broadcast) -> Iterator[list[tuple[int, str]]]:
-    """Recipients in contact-id order, a chunk at a time (keyset pagination)."""
-    query = subscriber_query(
+def recipient_query(broadcast: Broadcast, accounts: dict[str, ChannelAccount]) -> Select[tuple[int, str]]:
+    """(contact_id, language) of the subscribers the broadcast targets who have an address on one of its channels.
+
+    The channel filter is an EXISTS in SQL: a warning by Telegram to a thousand does not walk
+    a town's every SMS subscriber only to find no route for them.
+    """
+    identity_kinds = sorted({adapter_class(kind).identity.kind for kind in accounts})
+    reachable = exists().where(
+        col(ContactIdentity.contact_id) == Subscription.contact_id, col(ContactIdentity.kind).in_(identity_kinds)
+    )
+    return subscriber_query(
         broadcast.municipality_id, broadcast.topic_ids, broadcast.topic_match,  # type: ignore[arg-type]
         broadcast.district_ids, broadcast.district_match,  # type: ignore[arg-type]
-    )  # fmt: skip
+    ).where(reachable)  # fmt: skip
+
+
+def _recipient_chunks(session: Session, query: Select[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+    """Recipients in contact-id order, a chunk at a time (keyset pagination)."""
     after = 0
     while True:
         chunk = [tuple(row) for row in session.execute(query.where(col(Subscription.contact_id) > after).limit(CHUNK))]
@@ -175,7 +187,8 @@ def _routes(
     identities: dict[int, dict[str, str]] = {}
     for contact_id, kind, address in session.execute(
         select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.address).where(
-            col(ContactIdentity.contact_id).in_(contact_ids)
+            col(ContactIdentity.contact_id).in_(contact_ids),
+            col(ContactIdentity.kind).in_({adapter_class(kind).identity.kind for kind in accounts}),
         )
     ):
         identities.setdefault(contact_id, {})[kind] = address
@@ -260,8 +273,15 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     session.execute(insert(Delivery).on_conflict_do_nothing(index_elements=["broadcast_id", "contact_id"]), rows)
 
 
-def expand(session_factory: Any, broadcast_id: int) -> int:
-    """Writes the delivery rows (committing chunk by chunk) and returns how many there are."""
+def expand(
+    session_factory: Any, broadcast_id: int, *, on_chunk: Callable[[list[tuple[int, int]]], None] = lambda _: None
+) -> int:
+    """Writes the delivery rows (committing chunk by chunk) and returns how many there are.
+
+    After each chunk's commit, `on_chunk` gets the id ranges of its queued rows, so the first
+    batches are sending while the rest is still being written. A range also covers rows that an
+    earlier, interrupted expansion wrote for the same contacts.
+    """
     with session_factory() as session:
         broadcast = session.get(Broadcast, broadcast_id)
         assert broadcast is not None
@@ -269,7 +289,8 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
             return int(broadcast.recipient_count or 0)
         accounts = target_accounts(session, broadcast)
         budgets = daily_budgets(session, accounts)
-        for chunk in _recipient_chunks(session, broadcast):
+        after = 0
+        for chunk in _recipient_chunks(session, recipient_query(broadcast, accounts)):
             routes = _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts, budgets)
             rows = [
                 {
@@ -290,7 +311,10 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
             if rows:
                 _insert_ignoring_duplicates(session, rows)
             record_progress(session, broadcast_id)
+            ranges = _queued_ranges(session, broadcast_id, col(Delivery.contact_id).between(after + 1, chunk[-1][0]))
             session.commit()
+            on_chunk(ranges)
+            after = chunk[-1][0]
         total = session.exec(
             select(func.count()).select_from(Delivery).where(Delivery.broadcast_id == broadcast_id)
         ).one()
@@ -303,9 +327,13 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
 
 def batch_ranges(session: Session, broadcast_id: int) -> list[tuple[int, int]]:
     """Id ranges of about BATCH queued deliveries each: task arguments, never one task per recipient."""
+    return _queued_ranges(session, broadcast_id, true())
+
+
+def _queued_ranges(session: Session, broadcast_id: int, where: ColumnElement[bool]) -> list[tuple[int, int]]:
     low, high = session.execute(
         select(func.min(Delivery.id), func.max(Delivery.id)).where(
-            col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state) == "queued"
+            col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state) == "queued", where
         )
     ).one()
     if low is None:

@@ -457,6 +457,35 @@ def test_a_long_announcement_is_redispatched_only_when_its_batches_stop_running(
     assert broadcasts_needing_dispatch(session, settings) == [broadcast.id]
 
 
+def test_expansion_walks_only_subscribers_on_its_channels_and_hands_out_each_chunk_once_written(
+    session: Session, town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "CHUNK", 2)
+    for number in phones(3, start=700):
+        citizen(session, town, number)
+    by_telegram = [citizen(session, town, str(421337100 + n), kind="telegram") for n in range(5)]
+    broadcast = approved(session, town, kind="warning", severity="Severe", channel_kinds=["telegram"])
+    assert broadcast.id is not None and claim_start(session, broadcast.id)
+    session.commit()
+    accounts = fanout.target_accounts(session, broadcast)
+    assert [contact_id for contact_id, _ in session.execute(fanout.recipient_query(broadcast, accounts))] == by_telegram
+
+    handed_out: list[tuple[list[tuple[int, int]], int]] = []
+
+    def on_chunk(ranges: list[tuple[int, int]]) -> None:
+        # What a batch task sees at once: the chunk's rows are committed before their ranges go out.
+        with session_scope() as other:
+            ids = other.exec(select(Delivery.id).where(Delivery.broadcast_id == broadcast.id)).all()
+        handed_out.append((ranges, len(ids)))
+
+    total = expand(lambda: Session(session.get_bind(), expire_on_commit=False), broadcast.id, on_chunk=on_chunk)
+    assert total == 5
+    assert [committed for _, committed in handed_out] == [2, 4, 5]
+    ids = session.exec(select(Delivery.id).where(Delivery.broadcast_id == broadcast.id)).all()
+    covered = [i for ranges, _ in handed_out for first, last in ranges for i in ids if first <= i <= last]
+    assert sorted(covered) == sorted(ids)
+
+
 def test_delivery_reports_that_come_before_the_receipts_are_recorded_reach_their_deliveries(
     session: Session, settings: Settings, town: Town, fake_provider: FakeProvider
 ) -> None:
