@@ -503,6 +503,10 @@ class ChannelAdapter(Protocol):
         """Confirm a button press (InboundMessage.postback_ref) where the provider waits for that."""
         return None
 
+    def warm(self) -> None:
+        """Build the SDK client the first send would build (and what it imports lazily); workers do it at start."""
+        return None
+
     @classmethod
     def segments(cls, text: str) -> tuple[int, str] | None:
         """How many parts `text` is sent and paid as, and in which encoding; None if it is not split."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.redis_claim import claim_redis_database
 from tests.unit.conftest import FakeProvider
 from tests.unit.test_admin_pages import twilio_answer
-from workers.tasks import stop_everywhere
+from workers.tasks import stop_everywhere, warm_up
 
 
 @dataclass
@@ -669,3 +670,12 @@ def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started
     [(first, last)] = batch_ranges(session, announcement.id)
     outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_everywhere)
     assert outcome.yielded and town.sandbox.outbox(kind="twilio") == []
+
+
+def test_a_worker_warms_up_every_connected_channel_before_its_first_task(
+    town: Town, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="workers.tasks"):
+        warm_up()
+    assert [record.getMessage().split(" in ")[0] for record in caplog.records] == ["worker warmed up"]
+    assert caplog.records[0].getMessage().endswith("(2 channel accounts)")
