@@ -133,13 +133,14 @@ def send_range(
         if broadcast is None or broadcast.status != "sending":
             outcome.notes.append(f"broadcast is {broadcast.status if broadcast else 'gone'}")
             return outcome
-        # A batch that yields is alive too: it comes again a moment later.
-        record_progress(session, broadcast_id)
         urgent = broadcast.kind in URGENT_KINDS
         if not urgent and warning_sending(session, broadcast.municipality_id):
+            record_progress(session, broadcast_id)  # a batch that yields is alive too: it comes again soon
             outcome.yielded = True
             return outcome
         deliveries = claim_range(session, broadcast_id, first_id, last_id)
+        # Last in the transaction, so that concurrent batches wait on the broadcast's row only for the commit.
+        record_progress(session, broadcast_id)
     if not deliveries:
         return outcome
 
