@@ -9,7 +9,6 @@ from typing import Any
 from celery.concurrency import get_implementation
 from celery.concurrency.thread import TaskPool as ThreadPool
 from celery.signals import worker_init, worker_process_init
-from sqlalchemy import text
 from sqlmodel import Session
 
 from channels.registry import adapter_classes, build_adapter
@@ -53,8 +52,7 @@ def warm_up() -> None:
     try:
         adapter_classes()
         shared_limiter(get_settings())
-        with session_scope() as session:
-            session.execute(text("SELECT 1"))
+        with session_scope() as session:  # the engine and its first connection
             accounts = [account for account in list_channel_accounts(session) if account.active]
         for account in accounts:
             build_adapter(account.kind, account.config, account.secrets).warm()
