@@ -518,6 +518,10 @@ class ChannelAdapter(Protocol):
         """
         raise PermanentError("Dieser Kanal liefert keine Dateien nach")
 
+    def warm(self) -> None:
+        """Build the SDK client the first send would build (and what it imports lazily); workers do it at start."""
+        return None
+
     @classmethod
     def segments(cls, text: str) -> tuple[int, str] | None:
         """How many parts `text` is sent and paid as, and in which encoding; None if it is not split."""

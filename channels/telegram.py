@@ -224,6 +224,13 @@ class TelegramAdapter(ChannelAdapter):
             raise FileTooLarge(f"Telegram-Datei hat {len(data)} Bytes, erlaubt sind {max_bytes}")
         return data
 
+    def warm(self) -> None:
+        # The shared loop's thread and the Bot with its HTTP pool stay for the life of the process.
+        _run(self._build_bot())
+
+    async def _build_bot(self) -> None:
+        self._bot()
+
     def _bot(self) -> Bot:
         # Calling methods without Bot.initialize() saves the getMe round trip; PTB only
         # needs getMe for Bot.bot, and its failure message would contain the token.

@@ -184,6 +184,11 @@ class TwilioMessagingAdapter(ChannelAdapter):
     def _inbound_message(self, message_sid: str, form: TwilioForm) -> InboundMessage:
         raise NotImplementedError
 
+    def warm(self) -> None:
+        # The client imports its API version and the Messages resource on first access.
+        client, _ = self._api_client()
+        client.messages  # noqa: B018
+
     def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
         with self._client_lock:
             if self._client is None or self._http_client is None:

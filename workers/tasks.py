@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
 
+from celery.concurrency import get_implementation
+from celery.concurrency.thread import TaskPool as ThreadPool
+from celery.signals import worker_init, worker_process_init
 from sqlmodel import Session
 
-from channels.registry import build_adapter
-from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for
+from channels.registry import adapter_classes, build_adapter
+from hub.broadcasts.fanout import batch_ranges, claim_start, due_broadcast_ids, expand, queue_for, record_progress
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import broadcasts_needing_dispatch, complete_finished, send_range, settle_stale
 from hub.composition import install
@@ -23,6 +28,7 @@ from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_
 from hub.inbox.pipeline import process_event, stale_pending_events
 from hub.inbox.retention import apply_retention
 from hub.official_warnings.relay import client_for, poll, relaying_towns
+from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
 from hub.subscribers.consent import stop as stop_subscription
 from hub.tenancy.models import ChannelAccount
@@ -35,6 +41,39 @@ install()
 
 MAX_PIPELINE_ATTEMPTS = 5
 SWEEP_BATCH = 500
+
+
+def warm_up() -> None:
+    """Pays at start what the first task would: the channel modules and SDK clients, the database's first connection.
+
+    Without it a warning that reaches a fresh worker waits about a second for imports and
+    connections. A failure here (the database still starting) only leaves the cost to that task.
+    """
+    started = time.monotonic()
+    try:
+        adapter_classes()
+        shared_limiter(get_settings())
+        with session_scope() as session:  # the engine and its first connection
+            accounts = [account for account in list_channel_accounts(session) if account.active]
+        for account in accounts:
+            build_adapter(account.kind, account.config, account.secrets).warm()
+    except Exception:
+        log.warning("warming the worker up failed; its first task pays the start-up instead", exc_info=True)
+        return
+    log.info("worker warmed up in %.2f s (%s channel accounts)", time.monotonic() - started, len(accounts))
+
+
+@worker_process_init.connect
+def _warm_pool_process(**_: Any) -> None:
+    """A prefork child (or the solo pool), before it takes its first task."""
+    warm_up()
+
+
+@worker_init.connect
+def _warm_threads_worker(sender: Any, **_: Any) -> None:
+    """The threads pool (the CLI's default) runs tasks in the worker's own process, which no pool signal announces."""
+    if issubclass(get_implementation(sender.pool_cls), ThreadPool):
+        warm_up()
 
 
 @celery_app.task(name="workers.tasks.process_inbound")
@@ -104,15 +143,28 @@ def poll_mailboxes() -> dict[str, int]:
 
 @celery_app.task(name="workers.tasks.start_broadcast")
 def start_broadcast(broadcast_id: int) -> str:
-    """Claims a due broadcast (once), writes its deliveries, and hands out id ranges to send."""
+    """Claims a due broadcast (once), writes its deliveries, and hands out id ranges to send as each chunk is written.
+
+    Run again by the sweeper for a broadcast whose tasks were lost: an expansion resumes where
+    it stopped, and an expanded broadcast has its queued rows dispatched anew.
+    """
     with session_scope() as session:
         started = claim_start(session, broadcast_id)
         broadcast = session.get(Broadcast, broadcast_id)
-        status = broadcast.status if broadcast else "gone"
-    if not started and status != "sending":
-        return f"not started: broadcast is {status}"
-    expand(session_scope_factory, broadcast_id)
-    return dispatch(broadcast_id)
+    if broadcast is None or (not started and broadcast.status != "sending"):
+        return f"not started: broadcast is {broadcast.status if broadcast else 'gone'}"
+    if broadcast.expanded_at is not None:
+        return dispatch(broadcast_id)
+    queue = queue_for(broadcast)
+    dispatched = 0
+
+    def send_batches(ranges: list[tuple[int, int]]) -> None:
+        nonlocal dispatched
+        _send_batches(broadcast_id, ranges, queue)
+        dispatched += len(ranges)
+
+    expand(session_scope_factory, broadcast_id, on_chunk=send_batches)
+    return f"dispatched {dispatched} batches"
 
 
 def session_scope_factory() -> Session:
@@ -125,9 +177,14 @@ def dispatch(broadcast_id: int) -> str:
         assert broadcast is not None
         ranges = batch_ranges(session, broadcast_id)
         queue = queue_for(broadcast)
+        record_progress(session, broadcast_id)
+    _send_batches(broadcast_id, ranges, queue)
+    return f"dispatched {len(ranges)} batches"
+
+
+def _send_batches(broadcast_id: int, ranges: list[tuple[int, int]], queue: str) -> None:
     for first_id, last_id in ranges:
         celery_app.send_task("workers.tasks.send_broadcast_batch", args=[broadcast_id, first_id, last_id], queue=queue)
-    return f"dispatched {len(ranges)} batches"
 
 
 @celery_app.task(name="workers.tasks.send_broadcast_batch")

@@ -7,12 +7,12 @@ on (broadcast, contact), and it is marked done only at the end.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, Select, exists, func, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1000
 BATCH = 100
+# The heartbeat of a sending broadcast is written at most this often, however many batches run.
+PROGRESS_SECONDS = 1.0
 
 
 def kind_order() -> list[str]:
@@ -55,6 +57,25 @@ def claim_start(session: Session, broadcast_id: int) -> bool:
     return bool(started.rowcount)  # type: ignore[attr-defined]
 
 
+def record_progress(session: Session, broadcast_id: int) -> None:
+    """Marks the broadcast's work as alive (expansion, dispatch, a batch), at most once per PROGRESS_SECONDS.
+
+    The sweeper re-dispatches a sending broadcast only when this heartbeat has gone stale: rows
+    that merely wait their turn behind running batches are not lost. The condition in the WHERE
+    keeps concurrent batches from queueing on the row's lock once it is fresh.
+    """
+    now = utcnow()
+    session.execute(
+        update(Broadcast)
+        .where(
+            col(Broadcast.id) == broadcast_id,
+            col(Broadcast.progress_at).is_(None)
+            | (col(Broadcast.progress_at) <= now - timedelta(seconds=PROGRESS_SECONDS)),
+        )
+        .values(progress_at=now)
+    )
+
+
 def due_broadcast_ids(session: Session) -> list[int]:
     return [
         broadcast_id
@@ -65,12 +86,24 @@ def due_broadcast_ids(session: Session) -> list[int]:
     ]
 
 
-def _recipient_chunks(session: Session, broadcast: Broadcast) -> Iterator[list[tuple[int, str]]]:
-    """Recipients in contact-id order, a chunk at a time (keyset pagination)."""
-    query = subscriber_query(
+def recipient_query(broadcast: Broadcast, accounts: dict[str, ChannelAccount]) -> Select[tuple[int, str]]:
+    """(contact_id, language) of the subscribers the broadcast targets who have an address on one of its channels.
+
+    The channel filter is an EXISTS in SQL: a warning by Telegram to a thousand does not walk
+    a town's every SMS subscriber only to find no route for them.
+    """
+    identity_kinds = sorted({adapter_class(kind).identity.kind for kind in accounts})
+    reachable = exists().where(
+        col(ContactIdentity.contact_id) == Subscription.contact_id, col(ContactIdentity.kind).in_(identity_kinds)
+    )
+    return subscriber_query(
         broadcast.municipality_id, broadcast.topic_ids, broadcast.topic_match,  # type: ignore[arg-type]
         broadcast.district_ids, broadcast.district_match,  # type: ignore[arg-type]
-    )  # fmt: skip
+    ).where(reachable)  # fmt: skip
+
+
+def _recipient_chunks(session: Session, query: Select[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+    """Recipients in contact-id order, a chunk at a time (keyset pagination)."""
     after = 0
     while True:
         chunk = [tuple(row) for row in session.execute(query.where(col(Subscription.contact_id) > after).limit(CHUNK))]
@@ -160,7 +193,8 @@ def _routes(
     identities: dict[int, dict[str, str]] = {}
     for contact_id, kind, address in session.execute(
         select(ContactIdentity.contact_id, ContactIdentity.kind, ContactIdentity.address).where(
-            col(ContactIdentity.contact_id).in_(contact_ids)
+            col(ContactIdentity.contact_id).in_(contact_ids),
+            col(ContactIdentity.kind).in_({adapter_class(kind).identity.kind for kind in accounts}),
         )
     ):
         identities.setdefault(contact_id, {})[kind] = address
@@ -255,8 +289,15 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     session.execute(insert(Delivery).on_conflict_do_nothing(index_elements=["broadcast_id", "contact_id"]), rows)
 
 
-def expand(session_factory: Any, broadcast_id: int) -> int:
-    """Writes the delivery rows (committing chunk by chunk) and returns how many there are."""
+def expand(
+    session_factory: Any, broadcast_id: int, *, on_chunk: Callable[[list[tuple[int, int]]], None] = lambda _: None
+) -> int:
+    """Writes the delivery rows (committing chunk by chunk) and returns how many there are.
+
+    After each chunk's commit, `on_chunk` gets the id ranges of its queued rows, so the first
+    batches are sending while the rest is still being written. A range also covers rows that an
+    earlier, interrupted expansion wrote for the same contacts.
+    """
     with session_factory() as session:
         broadcast = session.get(Broadcast, broadcast_id)
         assert broadcast is not None
@@ -264,7 +305,8 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
             return int(broadcast.recipient_count or 0)
         accounts = target_accounts(session, broadcast)
         budgets = daily_budgets(session, accounts)
-        for chunk in _recipient_chunks(session, broadcast):
+        after = 0
+        for chunk in _recipient_chunks(session, recipient_query(broadcast, accounts)):
             routes = _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts, budgets)
             rows = [
                 {
@@ -284,7 +326,11 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
             ]
             if rows:
                 _insert_ignoring_duplicates(session, rows)
+            record_progress(session, broadcast_id)
+            ranges = _queued_ranges(session, broadcast_id, col(Delivery.contact_id).between(after + 1, chunk[-1][0]))
             session.commit()
+            on_chunk(ranges)
+            after = chunk[-1][0]
         total = session.exec(
             select(func.count()).select_from(Delivery).where(Delivery.broadcast_id == broadcast_id)
         ).one()
@@ -297,9 +343,13 @@ def expand(session_factory: Any, broadcast_id: int) -> int:
 
 def batch_ranges(session: Session, broadcast_id: int) -> list[tuple[int, int]]:
     """Id ranges of about BATCH queued deliveries each: task arguments, never one task per recipient."""
+    return _queued_ranges(session, broadcast_id, true())
+
+
+def _queued_ranges(session: Session, broadcast_id: int, where: ColumnElement[bool]) -> list[tuple[int, int]]:
     low, high = session.execute(
         select(func.min(Delivery.id), func.max(Delivery.id)).where(
-            col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state) == "queued"
+            col(Delivery.broadcast_id) == broadcast_id, col(Delivery.state) == "queued", where
         )
     ).one()
     if low is None:

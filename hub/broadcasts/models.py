@@ -60,6 +60,11 @@ class Broadcast(SQLModel, table=True):
     approved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     expanded_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    progress_at: datetime | None = Field(
+        default=None,
+        sa_type=UtcDateTime,
+        description="Last sign of work while sending (expansion, dispatch, a batch): the sweeper's heartbeat.",
+    )
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     recipient_count: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

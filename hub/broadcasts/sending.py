@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, exists, update
+from sqlalchemy import event, exists, func, update
 from sqlmodel import Session, col, select
 
 from channels.base import (
@@ -26,7 +26,7 @@ from channels.base import (
     PermanentError,
     Receipt,
 )
-from hub.broadcasts.fanout import Route, queue_for, reroute
+from hub.broadcasts.fanout import PROGRESS_SECONDS, Route, queue_for, record_progress, reroute
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
 from hub.broadcasts.rendering import MailLinks, language_of, render
@@ -136,9 +136,12 @@ def send_range(
             return outcome
         urgent = broadcast.kind in URGENT_KINDS
         if not urgent and warning_sending(session, broadcast.municipality_id):
+            record_progress(session, broadcast_id)  # a batch that yields is alive too: it comes again soon
             outcome.yielded = True
             return outcome
         deliveries = claim_range(session, broadcast_id, first_id, last_id)
+        # Last in the transaction, so that concurrent batches wait on the broadcast's row only for the commit.
+        record_progress(session, broadcast_id)
     if not deliveries:
         return outcome
 
@@ -190,8 +193,13 @@ def _send_claimed(
     assert broadcast.id is not None
     broadcast_id = broadcast.id
     urgent = broadcast.kind in URGENT_KINDS
-    last_check = time.monotonic()
+    last_check = last_progress = time.monotonic()
     for position, delivery in enumerate(deliveries):
+        if time.monotonic() - last_progress > PROGRESS_SECONDS:
+            # A batch under a low rate cap may take longer than the stale age.
+            last_progress = time.monotonic()
+            with session_scope() as session:
+                record_progress(session, broadcast_id)
         if not urgent and time.monotonic() - last_check > PREEMPTION_CHECK_SECONDS:
             last_check = time.monotonic()
             with session_scope() as session:
@@ -466,19 +474,24 @@ def complete_finished(session: Session) -> list[int]:
 
 
 def broadcasts_needing_dispatch(session: Session, settings: Settings) -> list[int]:
-    """Sending broadcasts whose queued rows have waited past the stale age: their tasks were lost."""
+    """Sending broadcasts with work left whose heartbeat (record_progress) is past the stale age: their tasks were lost.
+
+    Queued rows alone say nothing: in a long announcement most rows wait their turn behind the
+    running batches, which keep the heartbeat fresh. A retry counts as left once it has been due
+    for the stale age, since its task comes back only at its time.
+    """
     cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)
     waiting = exists().where(
         col(Delivery.broadcast_id) == Broadcast.id,
         col(Delivery.state) == "queued",
-        (col(Delivery.next_attempt_at) <= cutoff)
-        | (col(Delivery.next_attempt_at).is_(None) & (col(Delivery.created_at) <= cutoff)),
+        col(Delivery.next_attempt_at).is_(None) | (col(Delivery.next_attempt_at) <= cutoff),
     )
-    unexpanded = col(Broadcast.expanded_at).is_(None) & (col(Broadcast.started_at) <= cutoff)
+    quiet = func.coalesce(col(Broadcast.progress_at), col(Broadcast.started_at)) <= cutoff
+    unexpanded = col(Broadcast.expanded_at).is_(None)
     return [
         broadcast_id
         for broadcast_id in session.exec(
-            select(Broadcast.id).where(Broadcast.status == "sending", waiting | unexpanded)
+            select(Broadcast.id).where(Broadcast.status == "sending", quiet, waiting | unexpanded)
         )
         if broadcast_id is not None
     ]

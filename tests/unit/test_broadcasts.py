@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from sqlmodel import Session, col, select
 from channels.base import InboundMessage, StatusUpdate, WebhookRequest
 from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
-from hub.broadcasts import service
+from hub.broadcasts import fanout, service
 from hub.broadcasts.fanout import batch_ranges, claim_start, expand
 from hub.broadcasts.models import Broadcast, Delivery
-from hub.broadcasts.sending import claim_range, send_range, settle_stale
+from hub.broadcasts.sending import broadcasts_needing_dispatch, claim_range, send_range, settle_stale
 from hub.contacts.merge import merge
 from hub.contacts.models import Contact, ContactIdentity
 from hub.db import session_scope, utcnow
@@ -34,7 +35,7 @@ from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.redis_claim import claim_redis_database
 from tests.unit.conftest import FakeProvider
 from tests.unit.test_admin_pages import twilio_answer
-from workers.tasks import stop_everywhere
+from workers.tasks import stop_everywhere, warm_up
 
 
 @dataclass
@@ -432,6 +433,60 @@ def test_a_crashed_worker_leaves_no_duplicate_and_no_silent_gap(
     assert totals["uncertain"] == (0 if in_flight_resent else 1)
 
 
+def test_a_long_announcement_is_redispatched_only_when_its_batches_stop_running(
+    session: Session, settings: Settings, town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "BATCH", 2)
+    for number in phones(6, start=650):
+        citizen(session, town, number)
+    broadcast = approved(session, town)
+    start(session, broadcast)
+    assert broadcast.id is not None
+    # Its rows have waited longer than the stale age, as most rows of a long announcement do.
+    long_ago = utcnow() - timedelta(seconds=settings.stale_after_seconds + 1)
+    session.execute(update(Delivery).where(col(Delivery.broadcast_id) == broadcast.id).values(created_at=long_ago))
+    session.execute(update(Broadcast).where(col(Broadcast.id) == broadcast.id).values(progress_at=long_ago))
+    session.commit()
+    first, last = batch_ranges(session, broadcast.id)[0]
+    assert send_range(settings, broadcast.id, first, last, on_opted_out=stop_everywhere).sent == 2
+
+    # Its batches run: the rows still queued are waiting their turn, not lost.
+    assert broadcasts_needing_dispatch(session, settings) == []
+    # Then no batch runs for the stale age: their tasks were lost.
+    session.execute(update(Broadcast).where(col(Broadcast.id) == broadcast.id).values(progress_at=long_ago))
+    session.commit()
+    assert broadcasts_needing_dispatch(session, settings) == [broadcast.id]
+
+
+def test_expansion_walks_only_subscribers_on_its_channels_and_hands_out_each_chunk_once_written(
+    session: Session, town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "CHUNK", 2)
+    for number in phones(3, start=700):
+        citizen(session, town, number)
+    by_telegram = [citizen(session, town, str(421337100 + n), kind="telegram") for n in range(5)]
+    broadcast = approved(session, town, kind="warning", severity="Severe", channel_kinds=["telegram"])
+    assert broadcast.id is not None and claim_start(session, broadcast.id)
+    session.commit()
+    accounts = fanout.target_accounts(session, broadcast)
+    assert [contact_id for contact_id, _ in session.execute(fanout.recipient_query(broadcast, accounts))] == by_telegram
+
+    handed_out: list[tuple[list[tuple[int, int]], int]] = []
+
+    def on_chunk(ranges: list[tuple[int, int]]) -> None:
+        # What a batch task sees at once: the chunk's rows are committed before their ranges go out.
+        with session_scope() as other:
+            ids = other.exec(select(Delivery.id).where(Delivery.broadcast_id == broadcast.id)).all()
+        handed_out.append((ranges, len(ids)))
+
+    total = expand(lambda: Session(session.get_bind(), expire_on_commit=False), broadcast.id, on_chunk=on_chunk)
+    assert total == 5
+    assert [committed for _, committed in handed_out] == [2, 4, 5]
+    ids = session.exec(select(Delivery.id).where(Delivery.broadcast_id == broadcast.id)).all()
+    covered = [i for ranges, _ in handed_out for first, last in ranges for i in ids if first <= i <= last]
+    assert sorted(covered) == sorted(ids)
+
+
 def test_delivery_reports_that_come_before_the_receipts_are_recorded_reach_their_deliveries(
     session: Session, settings: Settings, town: Town, fake_provider: FakeProvider
 ) -> None:
@@ -615,3 +670,12 @@ def test_an_announcement_makes_way_for_a_warning_that_is_due_but_not_yet_started
     [(first, last)] = batch_ranges(session, announcement.id)
     outcome = send_range(settings, announcement.id, first, last, on_opted_out=stop_everywhere)
     assert outcome.yielded and town.sandbox.outbox(kind="twilio") == []
+
+
+def test_a_worker_warms_up_every_connected_channel_before_its_first_task(
+    town: Town, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="workers.tasks"):
+        warm_up()
+    assert [record.getMessage().split(" in ")[0] for record in caplog.records] == ["worker warmed up"]
+    assert caplog.records[0].getMessage().endswith("(2 channel accounts)")
