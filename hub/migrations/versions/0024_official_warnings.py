@@ -1,7 +1,7 @@
 """official warnings: a town's relay settings and each official warning version it took, once
 
 Revision ID: 0024
-Revises: 0019
+Revises: 0023
 Create Date: 2026-12-07 17:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import hub.db
 
 revision: str = "0024"
-down_revision: str | None = "0019"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

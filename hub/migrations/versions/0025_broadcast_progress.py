@@ -1,7 +1,7 @@
 """broadcast progress: the heartbeat of a sending broadcast's expansion and batches, which the sweeper watches
 
 Revision ID: 0025
-Revises: 0019
+Revises: 0024
 Create Date: 2026-12-07 17:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hub.db
 
 revision: str = "0025"
-down_revision: str | None = "0019"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
