@@ -32,8 +32,9 @@ from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
-from hub.inbox.schemas import ConversationPatch, TextIn
+from hub.inbox.schemas import ConversationPatch, ReplyIn, TextIn
 from hub.inbox.service import open_conversation
+from hub.official_warnings.api import RelayIn
 from hub.open311 import service as open311
 from hub.open311.api import ClientIn
 from hub.open311.models import Open311Client
@@ -271,6 +272,8 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
 BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     DraftIn: lambda _rows: {"kind": "announcement", "title": "Probe", "texts": {"de": {"body": "Probe"}}},
     TextIn: lambda _rows: {"text": "Probe"},
+    ReplyIn: lambda _rows: {"text": "Probe"},
+    RelayIn: lambda _rows: {"ars": "091620000000", "actions": {"MOWAS": {"Extreme": "send"}}},
     ConversationPatch: lambda rows: {"status": "pending", "assignee_id": rows.user.id, "team_id": rows.team.id},
     MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
     TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
