@@ -12,7 +12,7 @@ from hub.broadcasts import service as broadcasts
 from hub.broadcasts import surveys
 from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
-from hub.consultations import feedback, recording
+from hub.consultations import concerns, feedback, recording
 from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
@@ -36,6 +36,8 @@ def install() -> None:
     pipeline.register_step(feedback.record_feedback_reply)
     pipeline.register_step(consultation_commands.apply_consultation_commands)
     pipeline.register_step(surveys.record_survey_answer)
+    # What a citizen holding a booking writes, on any of their channels, reaches the booking's case.
+    pipeline.register_case_finder(concerns.thread_into_booking)
     # Once a message is in its case: a report's place, photos and category.
     pipeline.register_case_step(problem_intake.record_problem_report)
     pipeline.register_opt_out(commands.stop_after_opt_out)
