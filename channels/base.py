@@ -367,6 +367,8 @@ class OutboundMessage:
     `language`: the language of the text ("de", "en"), for channels that pick a template by it.
     `unprompted`: the hub starts this message itself (a broadcast), it answers nothing; where
     such messages may only be approved templates (templates_outside_window), one is sent.
+    `template`: what the message is for where a template carries it ("reminder", "feedback";
+    see `template_for`); None: the account's template for notices.
     """
 
     to: str
@@ -385,6 +387,7 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = ()
     language: str | None = None
     unprompted: bool = False
+    template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -514,8 +517,11 @@ class ChannelAdapter(Protocol):
         return None
 
     @classmethod
-    def template_for(cls, config: Mapping[str, Any], language: str) -> str | None:
-        """The account's approved template for texts in `language` (templates_outside_window), if one is set."""
+    def template_for(cls, config: Mapping[str, Any], language: str, purpose: str | None = None) -> str | None:
+        """The account's approved template for texts in `language` (templates_outside_window), if one is set.
+
+        `purpose` names a template of its own ("reminder", "feedback"); None is the one for notices.
+        """
         return None
 
     @classmethod

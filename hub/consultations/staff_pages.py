@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from hub.consultations import calendar, recording, service, sessions
+from hub.consultations import calendar, recording, reminders, service, sessions
 from hub.consultations.models import BOOKING_LABELS, LOCATION_LABELS, LOCATIONS, ConsultationSeries
 from hub.db import get_session, utcnow
 from hub.errors import DomainError, InvalidInput, Term
@@ -150,9 +150,11 @@ def _series_page(request: Request, session: Session, staff: Staff, series: Consu
     assert series.id is not None
     query = request.query_params
     done = NOTICES.get(query.get("done", ""))
+    views = sessions.overview(session, series=series, municipality=staff.municipality)
+    booking_ids = [booking.id or 0 for view in views for slot in view.slots for booking in slot.bookings]
     return render(
         request, "staff/consultations/series.html", status_code=status_code, title=series.title, series=series,
-        views=sessions.overview(session, series=series, municipality=staff.municipality),
+        views=views, not_sent=reminders.not_sent_of(session, booking_ids=booking_ids),
         free=service.free_slots(session, series=series), error=error,
         done=translate(request, done) if done else None, told=query.get("told"),
         unreached=[part for part in query.get("unreached", "").split(",") if part],

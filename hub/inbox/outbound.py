@@ -88,6 +88,7 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
             for kept in session.exec(select(Attachment).where(Attachment.message_id == message.id))
         ),
         language=contact.language if (contact := session.get(Contact, contact_id)) else None,
+        template=message.template,
     )
 
 

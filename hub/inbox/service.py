@@ -298,6 +298,7 @@ def queue_outbound(
     subject: str | None = None,
     choices: Sequence[Choice] = (),
     attachments: Sequence[FileAttachment] = (),
+    template: str | None = None,
 ) -> Message:
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
@@ -308,6 +309,7 @@ def queue_outbound(
     Everything the send needs to thread the answer (the comment to answer under, the mail it
     replies to, its own Message-ID) is fixed here, so a retried send is the same message.
     `attachments` are kept with it where the channel carries files (mail) and left off elsewhere.
+    `template` is what it is for where the channel sends only approved templates (channels.base).
     """
     if conversation is not None:
         assert conversation.id is not None
@@ -354,6 +356,7 @@ def queue_outbound(
         automated=automated,
         status="queued",
         choices=[{"label": choice.label, "payload": choice.payload} for choice in choices],
+        template=template,
     )
     counted = adapter.segments(text)
     if counted is not None:
