@@ -58,4 +58,4 @@ def install() -> None:
     register_record(CONVERSATION_PANEL, "consultations", consultation_sessions.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
     register_status_section(problem_listing.status_section)
-    recording.register_announcer(broadcasts.announce)
+    recording.register_announcer(broadcasts.announce, withdrawn=broadcasts.withdrawn)

@@ -155,6 +155,7 @@ def _series_page(request: Request, session: Session, staff: Staff, series: Consu
     return render(
         request, "staff/consultations/series.html", status_code=status_code, title=series.title, series=series,
         views=views, not_sent=reminders.not_sent_of(session, booking_ids=booking_ids),
+        withdrawn=recording.withdrawn_sessions(session, held=[view.session for view in views]),
         free=service.free_slots(session, series=series), error=error,
         done=translate(request, done) if done else None, told=query.get("told"),
         unreached=[part for part in query.get("unreached", "").split(",") if part],
