@@ -369,6 +369,8 @@ class OutboundMessage:
     such messages may only be approved templates (templates_outside_window), one is sent.
     `template`: an approved template (template_for) a person chose for this message; it is sent
     as that template whatever the window, `text` carrying its variable.
+    `purpose`: what the message is for where a template carries it ("reminder", "feedback";
+    see `template_for`); None: the account's template for notices.
     """
 
     to: str
@@ -388,6 +390,7 @@ class OutboundMessage:
     language: str | None = None
     unprompted: bool = False
     template: str | None = None
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -533,8 +536,11 @@ class ChannelAdapter(Protocol):
         return None
 
     @classmethod
-    def template_for(cls, config: Mapping[str, Any], language: str) -> str | None:
-        """The account's approved template for texts in `language` (templates_outside_window), if one is set."""
+    def template_for(cls, config: Mapping[str, Any], language: str, purpose: str | None = None) -> str | None:
+        """The account's approved template for texts in `language` (templates_outside_window), if one is set.
+
+        `purpose` names a template of its own ("reminder", "feedback"); None is the one for notices.
+        """
         return None
 
     @classmethod

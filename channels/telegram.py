@@ -395,6 +395,8 @@ def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
     if not text and not attachments and location is None:
         return IgnoredEvent(key, reason=f"{update_type} ohne Text, Datei oder Standort")
     timestamp = message.get("edit_date") or message.get("date")
+    # A reply quotes the message it answers, from the same chat: its id as the bot's send reported it.
+    replied = _optional_object(message, "reply_to_message", f"{update_type}.reply_to_message").get("message_id")
     return InboundMessage(
         provider_id=key,
         sender=chat_id,
@@ -406,6 +408,7 @@ def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
         attachments=attachments,
         shared_chat=_is_shared(chat),
         location=location,
+        in_reply_to=(f"{chat_id}:{replied}",) if isinstance(replied, int) else (),
     )
 
 

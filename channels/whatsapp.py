@@ -102,6 +102,28 @@ class WhatsAppSettings(ChannelSettings):
         hint=N_("Wie oben, für Empfänger, die Englisch gewählt haben."),
         default=None,
     )
+    # WhatsApp approves a template for what it says: reminders and feedback requests are utility
+    # messages of their own, not the notices' template.
+    reminder_template_de: str | None = setting(
+        N_("Vorlage für Terminerinnerungen (Deutsch)"),
+        hint=N_("Content SID (HX…) der freigegebenen Vorlage für Terminerinnerungen; {{1}} trägt den Text."),
+        default=None,
+    )
+    reminder_template_en: str | None = setting(
+        N_("Vorlage für Terminerinnerungen (Englisch)"),
+        hint=N_("Wie oben, für Empfänger, die Englisch gewählt haben."),
+        default=None,
+    )
+    feedback_template_de: str | None = setting(
+        N_("Vorlage für Bitten um Rückmeldung (Deutsch)"),
+        hint=N_("Content SID (HX…) der freigegebenen Vorlage für Bitten um Rückmeldung; {{1}} trägt den Text."),
+        default=None,
+    )
+    feedback_template_en: str | None = setting(
+        N_("Vorlage für Bitten um Rückmeldung (Englisch)"),
+        hint=N_("Wie oben, für Empfänger, die Englisch gewählt haben."),
+        default=None,
+    )
     daily_recipients: int | None = setting(
         N_("Empfänger pro Tag (Stufe bei Meta)"),
         hint=N_("250, 2000, 10000 oder 100000; 0 für unbegrenzt."),
@@ -142,11 +164,11 @@ class WhatsAppAdapter(TwilioMessagingAdapter):
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
         super().__init__(config, secrets)
         self._phone_number = _bare(self._phone_number)
-        self._templates = {language: config.get(f"template_{language}") for language in ("de", "en")}
+        self._config = config
 
     @classmethod
-    def template_for(cls, config: Mapping[str, Any], language: str) -> str | None:
-        value = config.get(f"template_{language}")
+    def template_for(cls, config: Mapping[str, Any], language: str, purpose: str | None = None) -> str | None:
+        value = config.get(f"{purpose}_template_{language}" if purpose else f"template_{language}")
         return str(value) if value else None
 
     @classmethod
@@ -207,9 +229,9 @@ class WhatsAppAdapter(TwilioMessagingAdapter):
                     fields["body"] = message.text
             else:
                 # The template a clerk chose, or, outside the window and for what the hub starts
-                # itself, the account's one for the language: only approved templates may go out
-                # there; their one variable carries the text.
-                fields["content_sid"] = message.template or self._template(message.language)
+                # itself, the account's one for the language and purpose: only approved templates
+                # may go out there; their one variable carries the text.
+                fields["content_sid"] = message.template or self._template(message.language, message.purpose)
                 fields["content_variables"] = json.dumps({"1": _one_line(message.text)}, ensure_ascii=False)
             created = client.messages.create(**fields)
         except (TwilioRestException, TwilioServiceException) as exc:
@@ -218,8 +240,10 @@ class WhatsAppAdapter(TwilioMessagingAdapter):
             raise TransientError(f"Twilio nicht erreichbar: {type(exc).__name__}") from exc
         return Receipt(provider_id=str(created.sid), status=DELIVERY_STATUSES.get(str(created.status), "sent"))
 
-    def _template(self, language: str | None) -> str:
-        sid = self._templates.get(language or "de") or self._templates.get("de")
+    def _template(self, language: str | None, purpose: str | None) -> str:
+        sid = self.template_for(self._config, language or "de", purpose) or self.template_for(
+            self._config, "de", purpose
+        )
         if not sid:
             raise PermanentError("Antwort nur mit Vorlage möglich: für WhatsApp ist keine Vorlage eingetragen")
         return sid

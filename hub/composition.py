@@ -12,7 +12,7 @@ from hub.broadcasts import gdpr as broadcasts_gdpr
 from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Delivery
 from hub.consultations import commands as consultation_commands
-from hub.consultations import feedback, recording
+from hub.consultations import concerns, feedback, recording
 from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
 from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
@@ -38,6 +38,8 @@ def install() -> None:
     pipeline.register_step(feedback.record_feedback_reply)
     pipeline.register_step(consultation_commands.apply_consultation_commands)
     pipeline.register_step(surveys.record_survey_answer)
+    # What a citizen holding a booking writes, on any of their channels, reaches the booking's case.
+    pipeline.register_case_finder(concerns.thread_into_booking)
     # Once a message is in its case: a report's place, photos and category.
     pipeline.register_case_step(problem_intake.record_problem_report)
     pipeline.register_opt_out(commands.stop_after_opt_out)
@@ -66,4 +68,4 @@ def install() -> None:
     register_status_section(problem_listing.status_section)
     # A problem report is answered within its category's target, whichever team takes it.
     sla.register_own_targets(problems.response_targets)
-    recording.register_announcer(broadcasts.announce)
+    recording.register_announcer(broadcasts.announce, withdrawn=broadcasts.withdrawn)

@@ -45,10 +45,15 @@ DEMO_STAFF = (
 )
 DEMO_MAILBOX = "rathaus@musterstadt.example"
 DEMO_PDF = b"%PDF-1.4\n% Antrag Strassenfest\n%%EOF\n"
-# The WhatsApp sender's approved templates (content SID, language, text), as the provider's console holds them.
+# The WhatsApp sender's approved templates (content SID: the setting naming it, language, text), as the
+# provider's console holds them: for notices, and for appointment reminders and feedback requests.
 DEMO_WHATSAPP_TEMPLATES = {
-    "HX" + "0" * 30 + "de": ("de", "Neues aus der Stadt Musterstadt: {{1}}"),
-    "HX" + "0" * 30 + "e0": ("en", "News from the town of Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "de": ("template_de", "de", "Neues aus der Stadt Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "e0": ("template_en", "en", "News from the town of Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "d1": ("reminder_template_de", "de", "Terminerinnerung der Stadt Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "e1": ("reminder_template_en", "en", "Appointment reminder from Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "d2": ("feedback_template_de", "de", "Ihre Meinung zu Ihrem Termin in Musterstadt: {{1}}"),
+    "HX" + "0" * 30 + "e2": ("feedback_template_en", "en", "Your view of your appointment in Musterstadt: {{1}}"),
 }
 
 # The citizen who wrote on WhatsApp longer ago than its window allows free replies (seed_late_whatsapp_case).
@@ -86,7 +91,7 @@ def demo_channel_configs(settings: Settings) -> list[tuple[str, str, dict[str, A
                 "phone_number": "+4930901821",
                 "api_base_url": sandbox,
                 "daily_recipients": 1000,
-                **{f"template_{language}": sid for sid, (language, _) in DEMO_WHATSAPP_TEMPLATES.items()},
+                **{setting: sid for sid, (setting, _, _) in DEMO_WHATSAPP_TEMPLATES.items()},
             },
         ),
         (
@@ -190,7 +195,9 @@ def register_with_sandbox(settings: Settings, sandbox: SandboxClient, accounts: 
         if account.kind == "email":
             config.update(hub_smtp_host=settings.smtp_host, hub_smtp_port=settings.smtp_port)
         if account.kind == "whatsapp":
-            templates = {sid: {"language": lang, "body": body} for sid, (lang, body) in DEMO_WHATSAPP_TEMPLATES.items()}
+            templates = {
+                sid: {"language": lang, "body": body} for sid, (_, lang, body) in DEMO_WHATSAPP_TEMPLATES.items()
+            }
             config.update(templates=templates)
         sandbox.register_account(
             kind=account.kind,

@@ -291,6 +291,12 @@ def announce(session: Session, *, author: StaffUser, topic_id: int, title: str, 
     return submit(session, actor=author, broadcast_id=broadcast.id)
 
 
+def withdrawn(session: Session, *, broadcast_ids: list[int]) -> set[int]:
+    """The broadcasts among `broadcast_ids` that were cancelled: refused at approval or stopped."""
+    cancelled = select(Broadcast.id).where(col(Broadcast.id).in_(broadcast_ids), Broadcast.status == "cancelled")
+    return {broadcast_id for broadcast_id in session.exec(cancelled) if broadcast_id is not None}
+
+
 def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
     """Approves for sending at send_at (or now), moved past quiet hours unless it is urgent.
 

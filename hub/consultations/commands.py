@@ -9,7 +9,8 @@ answers it. A slot is booked under the contact's name, asked for first if the hu
 a slot taken meanwhile is answered with the next free ones. ABSAGEN (or CANCEL APPOINTMENT)
 cancels the next live booking, asking which if there are several. A message to the town's
 `consultation_address` (a mailbox) that is none of these asks for a slot with its text as the
-concern, which the booking keeps.
+concern, which the booking keeps, unless it answers a mail about a booking: that is a question
+for the host's case (hub.consultations.concerns).
 
 The step runs after the subscriber commands, so STOP (and CANCEL, a STOP keyword) still stops,
 and before survey answers: a digit answering an open offer is no vote, and a digit without an
@@ -33,6 +34,7 @@ from sqlmodel import Session, col, select
 from channels.base import Choice
 from channels.registry import adapter_class
 from hub.consultations import service
+from hub.consultations.concerns import answers_a_booking
 from hub.consultations.models import (
     Booking,
     ConsultationOffer,
@@ -155,7 +157,8 @@ class _Exchange:
             return self.choose(offer, number)
         if offer is not None and offer.purpose == "name" and _looks_like_name(answer):
             return self.book(offer.choices[0], concern=offer.concern, name=" ".join(answer.split()))
-        if self.at_consultation_address():
+        # A mail answering a booking's confirmation or reminder is a question for the host (see concerns).
+        if self.at_consultation_address() and not answers_a_booking(self.ctx):
             return self.offer_slots(concern=text.strip() if number is None and text.strip() else None)
         return None
 

@@ -40,7 +40,7 @@ from hub.consultations.models import (
     FeedbackRequest,
 )
 from hub.consultations.recurrence import zone
-from hub.consultations.reminders import account_reaching
+from hub.consultations.reminders import not_sent, reach_for
 from hub.contacts.models import Contact
 from hub.contacts.registry import ERASED, Erasure, PersonalData, plain
 from hub.db import utcnow
@@ -165,6 +165,9 @@ def _ask(
     except IntegrityError:
         session.rollback()  # another sweep asked a moment ago
         return None
+    if request.not_sent:
+        session.commit()  # asked once, and recorded as not sent for staff to see
+        return None
     contact = session.get(Contact, request.contact_id)
     language = _language(contact)
     adapter = adapter_class(account.kind)
@@ -184,6 +187,7 @@ def _ask(
         session, starting=(account.id, request.contact_id), author=None, automated=True,
         text=render_message("feedback_request.txt.j2", language, overrides=overrides, **context),
         subject=render_message("feedback_request_subject.txt.j2", language, overrides=overrides, **context),
+        purpose="feedback",
     )  # fmt: skip
     request.message_id = message.id
     session.commit()
@@ -200,29 +204,37 @@ def queue_feedback_requests(session: Session, *, settings: Settings, now: dateti
     queued: list[int | None] = []
     for booking, slot, series in due_after_consultations(session, now=now):
         municipality = session.get(Municipality, booking.municipality_id)
-        account = account_reaching(session, municipality_id=booking.municipality_id, contact_id=booking.contact_id)
-        if municipality is None or account is None or account.id is None:
+        request = _request(session, municipality_id=booking.municipality_id, contact_id=booking.contact_id, now=now)
+        if municipality is None or request is None:
             continue
+        request.booking_id = booking.id
         when = slot.starts_at.astimezone(zone(municipality.timezone)).strftime("%d.%m.%Y")
-        request = FeedbackRequest(
-            municipality_id=booking.municipality_id, contact_id=booking.contact_id, booking_id=booking.id,
-            channel_account_id=account.id, created_at=now,
-        )  # fmt: skip
         about = About(booking=booking, conversation=None, title=series.title, when=when)
         queued.append(_ask(session, settings=settings, municipality=municipality, request=request, about=about))
     for municipality in session.exec(select(Municipality)).all():
         for conversation in due_after_conversations(session, municipality=municipality, now=now):
             assert municipality.id is not None
-            account = account_reaching(session, municipality_id=municipality.id, contact_id=conversation.contact_id)
-            if account is None or account.id is None:
+            request = _request(session, municipality_id=municipality.id, contact_id=conversation.contact_id, now=now)
+            if request is None:
                 continue
-            request = FeedbackRequest(
-                municipality_id=municipality.id, contact_id=conversation.contact_id, conversation_id=conversation.id,
-                channel_account_id=account.id, created_at=now,
-            )  # fmt: skip
+            request.conversation_id = conversation.id
             about = About(booking=None, conversation=conversation, title=None, when=None)
             queued.append(_ask(session, settings=settings, municipality=municipality, request=request, about=about))
     return [message_id for message_id in queued if message_id is not None]
+
+
+def _request(session: Session, *, municipality_id: int, contact_id: int, now: datetime) -> FeedbackRequest | None:
+    """A request on the first channel that can carry it; one recorded as not sent, with why, where none can."""
+    contact = session.get(Contact, contact_id)
+    reach = reach_for(session, municipality_id=municipality_id, contact_id=contact_id, language=_language(contact),
+                      purpose="feedback")  # fmt: skip
+    account = reach.account or reach.passed_over
+    if account is None or account.id is None:
+        return None
+    return FeedbackRequest(
+        municipality_id=municipality_id, contact_id=contact_id, channel_account_id=account.id, created_at=now,
+        not_sent=None if reach.account else not_sent(account, N_("Bitte um Rückmeldung")),
+    )  # fmt: skip
 
 
 def about_request(session: Session, request: FeedbackRequest) -> About:

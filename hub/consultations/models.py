@@ -131,7 +131,10 @@ class Booking(SQLModel, table=True):
 
 
 class BookingReminder(SQLModel, table=True):
-    """A reminder sent for a booking, at most one per booking and lead time (a unique key), with its message."""
+    """A reminder sent for a booking, at most one per booking and lead time (a unique key), with its message.
+
+    Without one, `not_sent` says why: no channel that reaches the citizen could carry it.
+    """
 
     __tablename__ = "booking_reminder"
     __table_args__ = (UniqueConstraint("booking_id", "hours_before", name="uq_booking_reminder_once"),)
@@ -140,6 +143,7 @@ class BookingReminder(SQLModel, table=True):
     booking_id: int = Field(foreign_key="booking.id", index=True)
     hours_before: int
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    not_sent: str | None = Field(default=None, max_length=300, description="Why no channel took it, for staff.")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
@@ -259,6 +263,7 @@ class FeedbackRequest(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id", unique=True)
     channel_account_id: int = Field(foreign_key="channelaccount.id")
     message_id: int | None = Field(default=None, foreign_key="message.id")
+    not_sent: str | None = Field(default=None, max_length=300, description="Why no channel took it, for staff.")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 

@@ -268,6 +268,17 @@ def confirm(
     return _after(request, municipality, outcome)
 
 
+def _link_page(
+    request: Request, municipality: Municipality, token: str, view: web_booking.BookingView, template: str,
+    title: str, *, status_code: int = 200, **context: Any,
+) -> HTMLResponse:  # fmt: skip
+    """A page behind the booking's link (`template` under citizen/), linking back to the booking's page."""
+    return render(
+        request, f"citizen/{template}", status_code=status_code, title=title, municipality=municipality.name,
+        view=view, path=web_booking.booking_path(municipality, token), **context,
+    )  # fmt: skip
+
+
 @router.get("/buchung/{token}", response_class=HTMLResponse)
 def booking_page(
     request: Request,
@@ -277,10 +288,8 @@ def booking_page(
 ) -> HTMLResponse:
     """The confirmation: reference, time, how to join, the calendar file, and cancelling or moving."""
     view = web_booking.read_link(session, municipality=municipality, token=token)
-    return render(
-        request, "citizen/consultation_booking.html", title=translate(request, "Ihr Termin"),
-        municipality=municipality.name, view=view, path=web_booking.booking_path(municipality, token),
-    )  # fmt: skip
+    title = translate(request, "Ihr Termin")
+    return _link_page(request, municipality, token, view, "consultation_booking.html", title)
 
 
 @router.get("/buchung/{token}/termin.ics")
@@ -302,10 +311,8 @@ def cancel_page(
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
     view = web_booking.read_link(session, municipality=municipality, token=token)
-    return render(
-        request, "citizen/consultation_cancel.html", title=translate(request, "Termin absagen"),
-        municipality=municipality.name, view=view, path=web_booking.booking_path(municipality, token),
-    )  # fmt: skip
+    title = translate(request, "Termin absagen")
+    return _link_page(request, municipality, token, view, "consultation_cancel.html", title)
 
 
 @router.post("/buchung/{token}/absagen", response_class=HTMLResponse)
@@ -316,10 +323,8 @@ def cancel(
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
     view = web_booking.cancel_by_link(session, municipality=municipality, token=token)
-    return render(
-        request, "citizen/consultation_booking.html", title=translate(request, "Ihr Termin ist abgesagt"),
-        municipality=municipality.name, view=view, path=web_booking.booking_path(municipality, token),
-    )  # fmt: skip
+    title = translate(request, "Ihr Termin ist abgesagt")
+    return _link_page(request, municipality, token, view, "consultation_booking.html", title)
 
 
 def _move_page(
@@ -327,10 +332,9 @@ def _move_page(
 ) -> HTMLResponse:
     view = web_booking.read_link(session, municipality=municipality, token=token)
     days = web_booking.open_days(session, municipality=municipality, series=view.series)
-    return render(
-        request, "citizen/consultation_move.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Termin verschieben"), municipality=municipality.name, view=view,
-        path=web_booking.booking_path(municipality, token), days=[(_day(request, day), day.slots) for day in days],
+    return _link_page(
+        request, municipality, token, view, "consultation_move.html", translate(request, "Termin verschieben"),
+        status_code=error.status_code if error else 200, days=[(_day(request, day), day.slots) for day in days],
         timezone=zone(municipality.timezone), error=error.text(language_of(request)) if error else None,
     )  # fmt: skip
 

@@ -2,15 +2,18 @@
 
 Consultations may not import broadcasts (they are siblings), so the announcement is made by a
 function hub.composition registers here (`register_announcer`); it creates the broadcast and
-submits it for a leader's approval like any clerk's draft, in the caller's transaction.
+submits it for a leader's approval like any clerk's draft, in the caller's transaction. With it
+comes the question whether an announcement was withdrawn (a leader cancelled it instead of
+approving it, or stopped it): then a corrected link may be published and announced anew.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, or_, update
 from sqlmodel import Session, col
 
 from hub.consultations.models import ConsultationSeries, ConsultationSession
@@ -39,12 +42,38 @@ class Announcer(Protocol):
     ) -> Announced: ...
 
 
-_announcers: list[Announcer] = []
+class Withdrawn(Protocol):
+    def __call__(self, session: Session, *, broadcast_ids: list[int]) -> set[int]: ...
 
 
-def register_announcer(announcer: Announcer) -> None:
-    """Installs the one function that announces a recording; installing it again changes nothing."""
-    _announcers[:] = [announcer]
+@dataclass(frozen=True)
+class _Announcing:
+    announce: Announcer
+    withdrawn: Withdrawn
+
+
+_announcers: list[_Announcing] = []
+
+
+def register_announcer(announcer: Announcer, *, withdrawn: Withdrawn) -> None:
+    """Installs the one function that announces a recording, and the one that tells which announcements
+    were withdrawn; installing them again changes nothing."""
+    _announcers[:] = [_Announcing(announcer, withdrawn)]
+
+
+def _announcing() -> _Announcing:
+    if not _announcers:
+        raise RuntimeError("no announcer registered; hub.composition.install() was not called")
+    return _announcers[0]
+
+
+def withdrawn_sessions(session: Session, *, held: list[ConsultationSession]) -> set[int]:
+    """The sessions among `held` whose recording's announcement was withdrawn: a new link may be published."""
+    announced = {row.recording_broadcast_id: row.id for row in held if row.recording_broadcast_id and row.id}
+    if not announced:
+        return set()
+    stopped = _announcing().withdrawn(session, broadcast_ids=list(announced))
+    return {announced[broadcast_id] for broadcast_id in stopped}
 
 
 def _checked_url(url: str) -> str:
@@ -71,7 +100,8 @@ def publish_recording(
     """Stores the link of a session that has begun and submits its announcement to the series' topic.
 
     Refused before anything is written: a link that is not http(s), a session not yet begun or
-    cancelled, a series without a topic; and a second link while the first announcement exists.
+    cancelled, a series without a topic; and a second link while the first announcement stands.
+    Once it was withdrawn, the new link replaces the old one and is announced anew.
     """
     assert municipality.id is not None
     held = get_session(session, municipality_id=municipality.id, session_id=session_id)
@@ -87,22 +117,26 @@ def publish_recording(
             N_("Die Sprechstunde „{title}“ hat kein Thema; ohne Thema erreicht die Ankündigung niemanden."),
             title=series.title,
         )
-    # Claimed in one UPDATE, so that two clerks publishing at once end in one announcement.
+    announcing = _announcing()
+    replaced = held.recording_broadcast_id if withdrawn_sessions(session, held=[held]) else None
+    # Claimed in one UPDATE, so that two clerks publishing at once end in one announcement: the
+    # row matches while it has no link, or still the one whose announcement was withdrawn.
+    unclaimed: ColumnElement[bool] = col(ConsultationSession.recording_url).is_(None)
+    if replaced is not None:
+        unclaimed = or_(unclaimed, col(ConsultationSession.recording_broadcast_id) == replaced)
     claimed = session.execute(
         update(ConsultationSession)
-        .where(col(ConsultationSession.id) == held.id, col(ConsultationSession.recording_url).is_(None))
-        .values(recording_url=link)
+        .where(col(ConsultationSession.id) == held.id, unclaimed)
+        .values(recording_url=link, recording_broadcast_id=None)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(N_("Für diesen Termin ist die Aufzeichnung schon angekündigt."))
-    if not _announcers:
-        raise RuntimeError("no announcer registered; hub.composition.install() was not called")
     day = held.starts_at.astimezone(zone(municipality.timezone)).strftime("%d.%m.%Y")
     texts = {
         language: gettext_for(language).gettext(ANNOUNCEMENT_TEXT).format(title=series.title, date=day, url=link)
         for language in ("de", "en")
     }
-    announced = _announcers[0](
+    announced = announcing.announce(
         session, author=actor, topic_id=series.topic_id, title=ANNOUNCEMENT_TITLE.format(title=series.title),
         texts=texts,
     )  # fmt: skip

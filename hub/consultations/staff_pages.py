@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
-from hub.consultations import calendar, recording, service, sessions
+from hub.consultations import calendar, recording, reminders, service, sessions
 from hub.consultations.models import BOOKING_LABELS, LOCATION_LABELS, LOCATIONS, ConsultationSeries
 from hub.db import get_session, utcnow
 from hub.errors import DomainError, InvalidInput, Term
@@ -27,6 +27,7 @@ from hub.tenancy.administration import list_staff, list_teams
 from hub.tenancy.models import StaffUser, Team
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
+from hub.web.forms import form_text, posted_form
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
 from workers.app import enqueue_send
@@ -61,18 +62,8 @@ LABELS: dict[str, Any] = {
 }  # fmt: skip
 
 
-async def _form(request: Request) -> FormData:
-    """The posted form, read once (the CSRF check has read it already) for the synchronous routes."""
-    return await request.form()
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 def _number(form: FormData, name: str, what: str) -> int:
-    value = _text(form, name)
+    value = form_text(form, name)
     if not re.fullmatch(r"-?\d{1,6}", value):
         raise InvalidInput(N_("{what}: bitte eine ganze Zahl angeben."), what=Term(what))
     return int(value)
@@ -87,9 +78,9 @@ def _day(value: str, what: str) -> date:
 
 def _rule(form: FormData) -> str:
     """The raw RRULE if one is given (the advanced field), else the one the weekday and rhythm stand for."""
-    if _text(form, "rrule"):
-        return _text(form, "rrule")
-    day, every = _text(form, "weekday"), _text(form, "every")
+    if form_text(form, "rrule"):
+        return form_text(form, "rrule")
+    day, every = form_text(form, "weekday"), form_text(form, "every")
     rules = {key: rule for key, _label, rule in EVERY}
     if day not in dict(WEEKDAYS) or every not in rules:
         raise InvalidInput(N_("Bitte einen Wochentag und einen Rhythmus wählen (oder eine RRULE angeben)."))
@@ -98,25 +89,26 @@ def _rule(form: FormData) -> str:
 
 def _draft(form: FormData) -> service.SeriesDraft:
     """The form as the service's draft; the service checks what it means."""
-    host = _text(form, "host")
+    host = form_text(form, "host")
     kind, _, host_id = host.partition(":")
     if kind not in ("user", "team") or not host_id.isdigit():
         raise InvalidInput(N_("Bitte geben Sie genau eine Person oder ein Team an, das die Sprechstunde hält."))
-    topic = _text(form, "topic_id")
+    topic = form_text(form, "topic_id")
     if topic and not topic.isdigit():
         raise InvalidInput(N_("Das angegebene Thema gibt es in dieser Gemeinde nicht."))
     return service.SeriesDraft(
-        title=_text(form, "title"), description=_text(form, "description"), rrule=_rule(form),
-        first_day=_day(_text(form, "first_day"), N_("Erster Tag")), start_time=_text(form, "start_time"),
-        end_time=_text(form, "end_time"), host_user_id=int(host_id) if kind == "user" else None,
-        host_team_id=int(host_id) if kind == "team" else None, location=_text(form, "location"),
-        address=_text(form, "address") or None, slot_minutes=_number(form, "slot_minutes", N_("Länge eines Termins")),
+        title=form_text(form, "title"), description=form_text(form, "description"), rrule=_rule(form),
+        first_day=_day(form_text(form, "first_day"), N_("Erster Tag")), start_time=form_text(form, "start_time"),
+        end_time=form_text(form, "end_time"), host_user_id=int(host_id) if kind == "user" else None,
+        host_team_id=int(host_id) if kind == "team" else None, location=form_text(form, "location"),
+        address=form_text(form, "address") or None,
+        slot_minutes=_number(form, "slot_minutes", N_("Länge eines Termins")),
         capacity=_number(form, "capacity", N_("Plätze je Termin")),
         opens_days_before=_number(form, "opens_days_before", N_("Buchbar ab (Tage vorher)")),
         closes_hours_before=_number(form, "closes_hours_before", N_("Buchbar bis (Stunden vorher)")),
         questions_allowed=bool(form.get("questions_allowed")),
-        exdates=re.split(r"[\s,;]+", _text(form, "exdates")) if _text(form, "exdates") else [],
-        rdates=re.split(r"[\s,;]+", _text(form, "rdates")) if _text(form, "rdates") else [],
+        exdates=re.split(r"[\s,;]+", form_text(form, "exdates")) if form_text(form, "exdates") else [],
+        rdates=re.split(r"[\s,;]+", form_text(form, "rdates")) if form_text(form, "rdates") else [],
         topic_id=int(topic) if topic else None,
     )  # fmt: skip
 
@@ -131,7 +123,10 @@ def _values(form: FormData) -> dict[str, Any]:
     }  # fmt: skip
     if not form:
         return {**defaults, "questions_allowed": True}
-    return {**{name: _text(form, name) for name in defaults}, "questions_allowed": bool(form.get("questions_allowed"))}
+    return {
+        **{name: form_text(form, name) for name in defaults},
+        "questions_allowed": bool(form.get("questions_allowed")),
+    }
 
 
 def _define_page(request: Request, session: Session, staff: Staff, values: dict[str, Any], error: str | None = None,
@@ -150,9 +145,12 @@ def _series_page(request: Request, session: Session, staff: Staff, series: Consu
     assert series.id is not None
     query = request.query_params
     done = NOTICES.get(query.get("done", ""))
+    views = sessions.overview(session, series=series, municipality=staff.municipality)
+    booking_ids = [booking.id or 0 for view in views for slot in view.slots for booking in slot.bookings]
     return render(
         request, "staff/consultations/series.html", status_code=status_code, title=series.title, series=series,
-        views=sessions.overview(session, series=series, municipality=staff.municipality),
+        views=views, not_sent=reminders.not_sent_of(session, booking_ids=booking_ids),
+        withdrawn=recording.withdrawn_sessions(session, held=[view.session for view in views]),
         free=service.free_slots(session, series=series), error=error,
         done=translate(request, done) if done else None, told=query.get("told"),
         unreached=[part for part in query.get("unreached", "").split(",") if part],
@@ -229,7 +227,7 @@ def new_series(
 
 @router.post("/new", response_class=HTMLResponse)
 def define_series(
-    request: Request, form: FormData = Depends(_form), staff: Staff = Depends(require("consultations.define")),
+    request: Request, form: FormData = Depends(posted_form), staff: Staff = Depends(require("consultations.define")),
     session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     try:
@@ -262,34 +260,35 @@ def bookings_csv(
 
 @router.post("/{series_id}/book")
 def book_for_caller(
-    request: Request, series_id: int, form: FormData = Depends(_form),
+    request: Request, series_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     """Books a free slot for someone who called or came in, found or added by phone or email."""
-    slot = _text(form, "slot_id")
+    slot = form_text(form, "slot_id")
     return _act(request, session, staff, series_id, "booked", lambda: service.book_for(
-        session, municipality=staff.municipality, slot_id=int(slot) if slot.isdigit() else 0, name=_text(form, "name"),
-        phone=_text(form, "phone"), email=_text(form, "email"), concern=_text(form, "concern") or None,
+        session, municipality=staff.municipality, slot_id=int(slot) if slot.isdigit() else 0,
+        name=form_text(form, "name"), phone=form_text(form, "phone"), email=form_text(form, "email"),
+        concern=form_text(form, "concern") or None,
     ))  # fmt: skip
 
 
 @router.post("/{series_id}/bookings/{booking_id}/mark")
 def mark_booking(
-    request: Request, series_id: int, booking_id: int, form: FormData = Depends(_form),
+    request: Request, series_id: int, booking_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     return _act(request, session, staff, series_id, "marked", lambda: sessions.mark_booking(
-        session, municipality_id=staff.municipality_id, booking_id=booking_id, status=_text(form, "status"),
+        session, municipality_id=staff.municipality_id, booking_id=booking_id, status=form_text(form, "status"),
     ))  # fmt: skip
 
 
 @router.post("/{series_id}/bookings/{booking_id}/note")
 def note_booking(
-    request: Request, series_id: int, booking_id: int, form: FormData = Depends(_form),
+    request: Request, series_id: int, booking_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     return _act(request, session, staff, series_id, "noted", lambda: sessions.note_booking(
-        session, municipality_id=staff.municipality_id, booking_id=booking_id, note=_text(form, "note"),
+        session, municipality_id=staff.municipality_id, booking_id=booking_id, note=form_text(form, "note"),
     ))  # fmt: skip
 
 
@@ -315,23 +314,23 @@ def cancel_session(
 
 @router.post("/{series_id}/sessions/{session_id}/move")
 def move_session(
-    request: Request, series_id: int, session_id: int, form: FormData = Depends(_form),
+    request: Request, series_id: int, session_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     return _act(request, session, staff, series_id, "session_moved", lambda: sessions.move_session(
         session, municipality=staff.municipality, session_id=session_id,
-        day=_day(_text(form, "day"), N_("Neuer Tag")), start_time=_text(form, "start_time"),
+        day=_day(form_text(form, "day"), N_("Neuer Tag")), start_time=form_text(form, "start_time"),
     ))  # fmt: skip
 
 
 @router.post("/{series_id}/sessions/{session_id}/recording")
 def publish_recording(
-    request: Request, series_id: int, session_id: int, form: FormData = Depends(_form),
+    request: Request, series_id: int, session_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     """Stores a held session's recording link and goes on to its announcement, submitted for approval."""
     return _act(request, session, staff, series_id, "recording", lambda: recording.publish_recording(
-        session, actor=staff.user, municipality=staff.municipality, session_id=session_id, url=_text(form, "url"),
+        session, actor=staff.user, municipality=staff.municipality, session_id=session_id, url=form_text(form, "url"),
     ), then=lambda announced: f"/app/broadcasts/{announced.id}?saved=1")  # fmt: skip
 
 

@@ -16,13 +16,13 @@ from starlette.datastructures import FormData
 
 from hub.consultations import rooms, waiting
 from hub.consultations.models import Booking
-from hub.consultations.staff_pages import _form, _text
 from hub.db import get_session
 from hub.errors import DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
 from hub.settings import get_settings
 from hub.tenancy.administration import list_teams
 from hub.web.auth import Staff, require
+from hub.web.forms import form_text, posted_form
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
 from workers.app import enqueue_send
@@ -84,11 +84,11 @@ def waiting_rooms_state(
 
 @router.post("/app/waiting-rooms/call")
 def call_next(
-    request: Request, form: FormData = Depends(_form), staff: Staff = Depends(require("consultations.write")),
+    request: Request, form: FormData = Depends(posted_form), staff: Staff = Depends(require("consultations.write")),
     session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     def change() -> tuple[str, int | None]:
-        queue = waiting.QueueKey.parse(_text(form, "queue"))
+        queue = waiting.QueueKey.parse(form_text(form, "queue"))
         called = waiting.call_next(session, settings=get_settings(), municipality_id=staff.municipality_id,
                                    queue=queue, staff_id=staff.user_id)  # fmt: skip
         return ("called", called.message_id) if called else ("nobody", None)
@@ -97,7 +97,7 @@ def call_next(
 
 
 def _team_id(form: FormData) -> int:
-    value = _text(form, "team_id")
+    value = form_text(form, "team_id")
     if not value.isdigit():
         raise InvalidInput(N_("Bitte einen Warteraum wählen."))
     return int(value)
@@ -105,12 +105,12 @@ def _team_id(form: FormData) -> int:
 
 @router.post("/app/waiting-rooms/bookings/{booking_id}/forward")
 def forward(
-    request: Request, booking_id: int, form: FormData = Depends(_form),
+    request: Request, booking_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
     def change() -> tuple[str, int | None]:
         waiting.forward(session, municipality_id=staff.municipality_id, booking_id=booking_id,
-                        team_id=_team_id(form), note=_text(form, "note"), staff_name=staff.user.name)  # fmt: skip
+                        team_id=_team_id(form), note=form_text(form, "note"), staff_name=staff.user.name)  # fmt: skip
         return "forwarded", None
 
     return _act(request, session, staff, change)
@@ -118,10 +118,10 @@ def forward(
 
 @router.post("/app/waiting-rooms/bookings/{booking_id}/finish")
 def finish(
-    request: Request, booking_id: int, form: FormData = Depends(_form),
+    request: Request, booking_id: int, form: FormData = Depends(posted_form),
     staff: Staff = Depends(require("consultations.write")), session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
-    outcome = _text(form, "outcome")
+    outcome = form_text(form, "outcome")
 
     def change() -> tuple[str, int | None]:
         waiting.finish(session, municipality_id=staff.municipality_id, booking_id=booking_id, outcome=outcome)
@@ -171,10 +171,10 @@ def video_platform(
 
 @router.post("/app/video-platform", response_class=HTMLResponse)
 def save_video_platform(
-    request: Request, form: FormData = Depends(_form), staff: Staff = Depends(require("admin")),
+    request: Request, form: FormData = Depends(posted_form), staff: Staff = Depends(require("admin")),
     session: Session = Depends(get_session),
 ) -> Response:  # fmt: skip
-    kind = _text(form, "kind")
+    kind = form_text(form, "kind")
     try:
         values = {key: value for key, value in form.items() if isinstance(value, str)}
         rooms.configure_platform(session, municipality_id=staff.municipality_id, actor_id=staff.user_id, kind=kind,

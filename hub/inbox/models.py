@@ -135,6 +135,10 @@ class Message(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     claimed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    purpose: str | None = Field(
+        default=None, max_length=32,
+        description="What it is for where only approved templates go out (reminder, feedback); None: notices.",
+    )  # fmt: skip
     segments: int | None = Field(default=None)
     encoding: str | None = Field(default=None, max_length=8)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

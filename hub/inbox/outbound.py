@@ -89,6 +89,7 @@ def build_outbound(session: Session, settings: Settings, message: Message) -> tu
         ),
         language=contact.language if (contact := session.get(Contact, contact_id)) else None,
         template=message.template,
+        purpose=message.purpose,
         unprompted=message.unprompted,
     )
 

@@ -137,7 +137,8 @@ def thread_into_conversation(ctx: InboundContext) -> str | None:
     """What is more than a command or an answer becomes part of a case: the open one, or a new one."""
     assert ctx.contact is not None and ctx.message is not None
     inbound = ctx.inbound
-    conversation, ctx.is_new_conversation = service.thread_conversation(
+    found = next((case for finder in _CASE_FINDERS if (case := finder(ctx)) is not None), None)
+    conversation, ctx.is_new_conversation = found or service.thread_conversation(
         ctx.session,
         settings=ctx.settings,
         account=ctx.account,
@@ -223,6 +224,23 @@ def register_step(step: Step) -> None:
     """Adds a step that recognises a message before it is threaded; registering it again changes nothing."""
     if step not in _RECOGNISERS:
         _RECOGNISERS.append(step)
+
+
+class CaseFinder(Protocol):
+    """Names the case a message belongs to, and whether it was opened just now; None leaves it to the inbox."""
+
+    def __call__(self, ctx: InboundContext) -> tuple[Conversation, bool] | None: ...
+
+
+# Finders registered by other domains (a booking's case, whatever the channel), asked in the
+# order registered before the inbox threads a message by its channel and thread.
+_CASE_FINDERS: list[CaseFinder] = []
+
+
+def register_case_finder(finder: CaseFinder) -> None:
+    """Adds a finder asked before the inbox's own threading; registering it again changes nothing."""
+    if finder not in _CASE_FINDERS:
+        _CASE_FINDERS.append(finder)
 
 
 # Steps registered by other domains that add to the case a message was threaded into (a

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from channels.base import Attachment as FileAttachment
 from channels.base import ChannelAdapter, Choice, window_open
@@ -91,11 +92,50 @@ def thread_conversation(
     conversations, so that many citizens answering one mail do not merge into one case.
     """
     assert contact.id is not None and account.id is not None
+    current = current_conversation(
+        session, account=account, contact=contact, thread_key=thread_key, email_parents=email_parents
+    )
+    if current is not None:
+        return reopen_if_resolved(current, settings, force=True), False
+    if settings.reopen_resolved:
+        same_thread = _same_thread(account=account, contact=contact, thread_key=thread_key)
+        recent = session.exec(
+            same_thread.where(
+                Conversation.status == "resolved",
+                col(Conversation.resolved_at) >= utcnow() - timedelta(days=settings.reopen_window_days),
+            )
+        ).first()
+        if recent is not None:
+            return reopen_if_resolved(recent, settings, force=True), False
+
+    return open_conversation(
+        session, account=account, contact_id=contact.id, thread_key=thread_key, subject=subject
+    ), True
+
+
+def current_conversation(
+    session: Session,
+    *,
+    account: ChannelAccount,
+    contact: Contact,
+    thread_key: str | None,
+    email_parents: tuple[str, ...],
+) -> Conversation | None:
+    """The case an inbound message continues without opening or reopening one by age.
+
+    The conversation a mail answers (it may be resolved: an answer reopens it), else the
+    contact's open one on this account and thread.
+    """
     parent = answered_conversation(session, account=account, contact=contact, email_parents=email_parents)
     if parent is not None:
-        return _reopen_if_resolved(parent, settings, force=True), False
+        return parent
+    return session.exec(
+        _same_thread(account=account, contact=contact, thread_key=thread_key).where(Conversation.status != "resolved")
+    ).first()
 
-    same_thread = (
+
+def _same_thread(*, account: ChannelAccount, contact: Contact, thread_key: str | None) -> SelectOfScalar[Conversation]:
+    return (
         select(Conversation)
         .where(
             Conversation.contact_id == contact.id,
@@ -104,22 +144,6 @@ def thread_conversation(
         )
         .order_by(col(Conversation.last_activity_at).desc())
     )
-    current = session.exec(same_thread.where(Conversation.status != "resolved")).first()
-    if current is not None:
-        return current, False
-    if settings.reopen_resolved:
-        recent = session.exec(
-            same_thread.where(
-                Conversation.status == "resolved",
-                col(Conversation.resolved_at) >= utcnow() - timedelta(days=settings.reopen_window_days),
-            )
-        ).first()
-        if recent is not None:
-            return _reopen_if_resolved(recent, settings, force=True), False
-
-    return open_conversation(
-        session, account=account, contact_id=contact.id, thread_key=thread_key, subject=subject
-    ), True
 
 
 def open_conversation(
@@ -142,7 +166,7 @@ def open_conversation(
     return conversation
 
 
-def _reopen_if_resolved(conversation: Conversation, settings: Settings, *, force: bool) -> Conversation:
+def reopen_if_resolved(conversation: Conversation, settings: Settings, *, force: bool) -> Conversation:
     if conversation.status == "resolved" and (force or settings.reopen_resolved):
         conversation.status = "open"
         conversation.resolved_at = None
@@ -276,6 +300,7 @@ def queue_outbound(
     choices: Sequence[Choice] = (),
     attachments: Sequence[FileAttachment] = (),
     template: str | None = None,
+    purpose: str | None = None,
 ) -> Message:
     """Writes an outbound message row (status queued); the caller enqueues the send after commit.
 
@@ -290,6 +315,7 @@ def queue_outbound(
     limit of recipients (hub.inbox.reach).
     `template`: an approved template of the account (see `reply_templates`) the text goes out as,
     which the channel's reply window does not limit.
+    `purpose` is what it is for where the channel sends only approved templates (channels.base).
     """
     if conversation is not None:
         assert conversation.id is not None
@@ -337,6 +363,7 @@ def queue_outbound(
         status="queued",
         choices=[{"label": choice.label, "payload": choice.payload} for choice in choices],
         template=template,
+        purpose=purpose,
         unprompted=starting is not None,
     )
     if starting is not None:

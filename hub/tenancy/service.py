@@ -247,15 +247,22 @@ def channel_reaching(session: Session, *, municipality_id: int, identity: str) -
 
     That is the one automatic messages to such an address leave from: codes by SMS, mail to staff.
     """
-    return session.exec(
-        select(ChannelAccount)
-        .where(
-            ChannelAccount.municipality_id == municipality_id,
-            col(ChannelAccount.kind).in_(kinds_reaching(identity)),
-            col(ChannelAccount.active).is_(True),
+    return next(iter(channels_reaching(session, municipality_id=municipality_id, identity=identity)), None)
+
+
+def channels_reaching(session: Session, *, municipality_id: int, identity: str) -> list[ChannelAccount]:
+    """The municipality's active accounts that reach `identity` addresses, the first one first."""
+    return list(
+        session.exec(
+            select(ChannelAccount)
+            .where(
+                ChannelAccount.municipality_id == municipality_id,
+                col(ChannelAccount.kind).in_(kinds_reaching(identity)),
+                col(ChannelAccount.active).is_(True),
+            )
+            .order_by(col(ChannelAccount.id))
         )
-        .order_by(col(ChannelAccount.id))
-    ).first()
+    )
 
 
 def describe_channel_account(settings: Settings, account: ChannelAccount, *, show_secrets: bool) -> dict[str, Any]:

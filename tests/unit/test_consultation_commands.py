@@ -34,7 +34,7 @@ from hub.app import create_app
 from hub.consultations import service
 from hub.consultations.models import Booking, ConsultationOffer, ConsultationSeries, ConsultationSlot
 from hub.consultations.recurrence import zone
-from hub.contacts import gdpr
+from hub.contacts import gdpr, merge
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
@@ -125,10 +125,16 @@ class Hall:
         assert answer.status_code == 200, answer.text
         return self.run()
 
-    def telegram(self, text: str) -> PipelineResult:
+    def telegram(self, text: str, *, answering: dict[str, Any] | None = None) -> PipelineResult:
+        """A message in the bot's chat; `answering`: the bot's message (from the outbox) it replies to."""
         update = fixture("telegram/message__text.json")
         update["update_id"] = next(self.ids)
         update["message"].update(message_id=next(self.ids), text=text, date=int(time.time()))
+        if answering is not None:
+            update["message"]["reply_to_message"] = {
+                "message_id": int(answering["provider_id"]), "chat": update["message"]["chat"],
+                "date": int(time.time()), "text": answering["text"],
+            }  # fmt: skip
         return self._telegram(update)
 
     def press(self, label: str) -> PipelineResult:
@@ -568,3 +574,79 @@ def test_the_concern_of_an_open_offer_is_in_the_export_and_goes_with_the_erasure
     gdpr.erase_contact(hall.session, municipality_id=hall.town.id, contact_id=offer.contact_id, actor_id=None)
     hall.session.commit()
     assert hall.session.exec(select(ConsultationOffer)).all() == []
+
+
+# Questions in advance, sent later on any channel
+
+
+def test_what_a_citizen_with_a_booking_writes_on_another_channel_joins_the_booking_case(hall: Hall) -> None:
+    office_hours = series(hall, host_user_id=None, host_team_id=tenancy.create_team(
+        hall.session, municipality_id=hall.town.id, name="Bauamt").id)  # fmt: skip
+    erika = known_citizen(hall, "phone", PHONE, "Erika Mustermann")
+    merge.merge(hall.session, municipality_id=hall.town.id, target_id=erika,
+                source_id=known_citizen(hall, "telegram", str(CHAT), "Erika"))  # fmt: skip
+    service.ensure_sessions(hall.session, series=office_hours, municipality=hall.town.municipality)
+    booking = service.book_for(hall.session, municipality=hall.town.municipality, name="Erika Mustermann",
+                               slot_id=free(hall, office_hours)[0].slot_id, phone=PHONE, email=None,
+                               concern="Es geht um meinen Carport.")  # fmt: skip
+    hall.session.commit()
+    [case] = hall.cases()
+    assert case.channel_account_id == hall.account("twilio").id and case.team_id == office_hours.host_team_id
+
+    assert hall.telegram("Ich bringe die Pläne als PDF mit.").outcome == "stored"
+    assert hall.cases() == [case], "no case of its own on Telegram"
+    later = hall.session.exec(select(Message).where(Message.body == "Ich bringe die Pläne als PDF mit.")).one()
+    assert (later.conversation_id, later.channel_account_id) == (case.id, hall.account("telegram").id)
+    assert hall.session.get(Booking, booking.id).conversation_id == case.id  # type: ignore[union-attr]
+
+    # Once staff resolved the concern, a message that does not answer the booking is a case as always.
+    hall.session.get(Conversation, case.id).status = "resolved"  # type: ignore[union-attr]
+    hall.session.commit()
+    assert hall.telegram("Wann ist Sperrmüll?").outcome.startswith("stored, acknowledged with ")
+    assert len(hall.cases()) == 2
+
+
+def test_a_reply_to_a_booking_message_opens_a_case_linked_to_the_booking(hall: Hall) -> None:
+    office_hours = series(hall)
+    hall.telegram("/termin")
+    hall.press(hall.phone.outbox(kind="telegram", to=str(CHAT))[-1]["reply_markup"]["inline_keyboard"][0][0]["text"])
+    [booking] = hall.bookings()
+    confirmation = hall.phone.outbox(kind="telegram", to=str(CHAT))[-1]
+    assert booking.reference in confirmation["text"] and hall.cases() == []
+    # A message that answers nothing of the booking, with no case to join, stays the inbox's own.
+    assert hall.sms("Die Laterne ist dunkel.", sender="+4915112340088").outcome.startswith("stored, acknowledged")
+
+    answered = hall.telegram("Kann ich meine Tochter mitbringen?", answering=confirmation)
+    [_, case] = sorted(hall.cases(), key=lambda found: found.id or 0)
+    assert answered.outcome == f"stored, acknowledged with {case.reference}"
+    assert hall.session.get(Booking, booking.id).conversation_id == case.id  # type: ignore[union-attr]
+    assert (case.subject, case.assignee_id) == (f"Bürgermeistersprechstunde ({booking.reference})",
+                                                office_hours.host_user_id)  # fmt: skip
+    [question] = hall.session.exec(select(Message).where(Message.conversation_id == case.id,
+                                                         Message.direction == "inbound")).all()  # fmt: skip
+    assert question.body == "Kann ich meine Tochter mitbringen?"
+    # A cancelled booking takes no more messages: the next one is the inbox's as always.
+    service.cancel(hall.session, municipality_id=hall.town.id, booking_id=booking.id or 0)
+    hall.session.get(Conversation, case.id).status = "resolved"  # type: ignore[union-attr]
+    hall.session.commit()
+    hall.telegram("Danke!", answering=confirmation)
+    assert hall.session.get(Conversation, case.id).status == "resolved"  # type: ignore[union-attr]
+
+
+def test_a_mail_answering_the_booking_confirmation_joins_the_booking_case(hall: Hall) -> None:
+    series(hall)
+    hall.mail("Es geht um den Bauantrag Lindenstraße 3.", subject="Termin")
+    offer = hall.session.exec(select(Message).where(Message.direction == "outbound")).one()
+    hall.mail("1", subject="Re: Termin", in_reply_to=offer.email_message_id)
+    [booking] = hall.bookings()
+    confirmation = hall.session.exec(
+        select(Message).where(Message.direction == "outbound").order_by(col(Message.id).desc())
+    ).first()
+    assert confirmation is not None and booking.reference in confirmation.body
+    [case] = hall.cases()
+    assert booking.conversation_id == case.id
+
+    hall.mail("Die Bauzeichnung hänge ich an.", subject="Re: Termin gebucht", in_reply_to=confirmation.email_message_id)
+    assert [m.body for m in hall.session.exec(select(Message).where(Message.conversation_id == case.id))] == [
+        "Es geht um den Bauantrag Lindenstraße 3.", "Die Bauzeichnung hänge ich an.",
+    ]  # fmt: skip

@@ -197,3 +197,34 @@ def test_the_api_publishes_once_and_refuses_in_german(session: Session, town: To
     twice = api.post(f"/api/v1/consultations/sessions/{held.id}/recording", json={"url": LINK})
     assert twice.status_code == 409 and "schon angekündigt" in twice.text
     assert session.exec(select(Broadcast.id)).all() == [body["broadcast_id"]]
+
+
+def test_a_corrected_link_may_follow_an_announcement_that_was_cancelled(session: Session, town: Town) -> None:
+    series = daily_hours(session, town)
+    held, _coming = held_and_coming(session, series)
+    assert held.id is not None
+    first = publish_recording(session, actor=town.staff, municipality=town.municipality, session_id=held.id,
+                              url="https://video.musterdorf.example/falsch")  # fmt: skip
+    session.commit()
+    assert first.id is not None
+    # The mayor sees the wrong link and refuses the announcement instead of approving it.
+    broadcasts.cancel(session, actor=town.mayor, broadcast_id=first.id)
+    session.commit()
+    person = clerk(session, plain(town), "staff")
+    page = person.get(f"/app/consultations/{series.id}")
+    assert "abgesagt; ein berichtigter Link lässt sich neu veröffentlichen" in page.text
+    assert f"/sessions/{held.id}/recording" in page.text
+
+    corrected = person.post(f"/app/consultations/{series.id}/sessions/{held.id}/recording", {"url": LINK},
+                            follow_redirects=False)  # fmt: skip
+    assert corrected.status_code == 303
+    session.refresh(held)
+    second = session.get(Broadcast, held.recording_broadcast_id)
+    assert second is not None and second.id != first.id
+    assert (held.recording_url, second.status) == (LINK, "pending_approval") and LINK in second.texts["de"]["body"]
+    # The corrected announcement stands: a third link is refused as before.
+    with pytest.raises(Conflict):
+        publish_recording(session, actor=town.staff, municipality=town.municipality, session_id=held.id,
+                          url="https://video.musterdorf.example/dritte")  # fmt: skip
+    session.rollback()
+    assert broadcast_count(session) == 2

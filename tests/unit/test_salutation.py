@@ -55,7 +55,9 @@ GREETING_TEMPLATES = {
         "title": "Bürgermeistersprechstunde", "reference": "A-2026-00007", "join_link": "https://x/join",
         "page": "https://x/b/warteraum", "short": False,
     },
-    "problem_confirm.txt.j2": {"municipality": "Gemeinde Testdorf", "reference": "M-2026-00001", "link": "https://x/m", "days": 7},
+    "problem_confirm.txt.j2": {
+        "municipality": "Gemeinde Testdorf", "reference": "M-2026-00001", "link": "https://x/m", "days": 7,
+    },
     "feedback_request.txt.j2": {
         "booking": True, "title": "Bürgermeistersprechstunde", "when": "01.12.2026", "reference": "A-2026-00007",
         "link": "https://x/r", "short": False, "digits": True,

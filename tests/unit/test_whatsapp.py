@@ -85,9 +85,17 @@ def test_adapter_satisfies_the_protocol_and_shares_the_phone_identity_with_sms()
 
 def test_settings_offer_templates_per_language_and_the_tier() -> None:
     keys = [field.key for field in WhatsAppAdapter.configuration.fields() if field.on_form]
-    assert keys[:6] == ["phone_number", "account_sid", "auth_token", "template_de", "template_en", "daily_recipients"]
+    assert keys[:10] == [
+        "phone_number", "account_sid", "auth_token", "template_de", "template_en", "reminder_template_de",
+        "reminder_template_en", "feedback_template_de", "feedback_template_en", "daily_recipients",
+    ]  # fmt: skip
     assert WhatsAppAdapter.template_for({"template_en": "HXen"}, "en") == "HXen"
     assert WhatsAppAdapter.template_for({}, "de") is None
+    # A purpose has its own template; the notices' one is not it.
+    assert (
+        WhatsAppAdapter.template_for({"template_de": "HXde", "reminder_template_de": "HXr"}, "de", "reminder") == "HXr"
+    )
+    assert WhatsAppAdapter.template_for({"template_de": "HXde"}, "de", "feedback") is None
     assert WhatsAppAdapter.daily_recipient_limit({}) == 250
     assert WhatsAppAdapter.daily_recipient_limit({"daily_recipients": 10000}) == 10000
     assert WhatsAppAdapter.daily_recipient_limit({"daily_recipients": 0}) is None

@@ -1,7 +1,7 @@
 """open311 clients: the apps that file requests through Open311 GeoReport v2, with the digest of their API key
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-07 17:15:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import hub.db
 
 revision: str = "0022"
-down_revision: str | None = "0019"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
