@@ -72,6 +72,21 @@ def migrate() -> None:
     click.echo("Datenbank ist auf dem neuesten Stand.")
 
 
+@main.command("version")
+def version_command() -> None:
+    """The code's version and migration head beside the database's; exits 1 when they differ."""
+    from hub.db import get_engine
+    from hub.i18n import gettext_for
+    from hub.migrate import code_version, schema_state
+
+    found = schema_state(get_engine())
+    click.echo(f"Rathaus Hub {code_version()}")
+    click.echo(f"Migrationsstand des Codes:     {found.code}")
+    click.echo(f"Migrationsstand der Datenbank: {found.database or '(leer)'}")
+    if (problem := found.problem(gettext_for("de"))) is not None:
+        raise click.ClickException(problem)
+
+
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
