@@ -36,6 +36,8 @@ SETTINGS = "settings.env"
 # one-time code it hashed, and providers sign their webhooks over the public URL.
 RESTORE_SETTINGS = ("secret_key", "public_url")
 DUMPS = {"sqlite": "database.sqlite", "postgresql": "database.pgdump"}
+# The names of the archives a folder's backups get (`rathaus backup FOLDER`), which --keep prunes.
+DATED_PREFIX = "rathaus-"
 # What a restore writes beside the database when the archive's settings differ from the ones in force.
 RESTORED_SETTINGS_FILE = "restored-settings.env"
 
@@ -112,6 +114,22 @@ def backup(*, engine: Engine, settings: Settings, target: Path) -> Manifest:
         partial.chmod(0o600)
         partial.replace(target)
     return manifest
+
+
+def dated_in(folder: Path) -> Path:
+    """A new archive's name in `folder`, by the time it is taken, so that names sort as the backups were made."""
+    if not folder.is_dir():
+        raise InvalidInput(N_("--keep braucht einen Ordner, {target} ist keiner."), target=str(folder))
+    return folder / f"{DATED_PREFIX}{utcnow().strftime('%Y%m%dT%H%M%SZ')}.tar"
+
+
+def prune(folder: Path, *, keep: int) -> list[Path]:
+    """Deletes all but the `keep` newest dated archives in `folder` (files it did not name stay); returns them."""
+    dated = sorted(folder.glob(f"{DATED_PREFIX}*.tar"))
+    old = dated[: max(len(dated) - keep, 0)]
+    for path in old:
+        path.unlink()
+    return old
 
 
 def _manifest(backend: str, schema: str | None, rows: dict[str, int]) -> Manifest:

@@ -88,16 +88,23 @@ def version_command() -> None:
 
 
 @main.command("backup")
-@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-def backup_command(target: Path) -> None:
-    """Write a backup of the running hub to TARGET: the database with its attachments, and the settings it needs."""
-    from hub.backup import backup
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="TARGET is a folder: keep only this many of its backups, the newest.")  # fmt: skip
+def backup_command(target: Path, keep: int | None) -> None:
+    """Write a backup of the running hub to TARGET (a file, or a folder for a dated one): the database with its
+    attachments, and the settings it needs."""
+    from hub.backup import backup, dated_in, prune
     from hub.db import get_engine
 
     with _domain_errors():
-        manifest = backup(engine=get_engine(), settings=get_settings(), target=target)
-    click.echo(f"Sicherung {target} geschrieben: {sum(manifest.rows.values())} Zeilen in {len(manifest.rows)} "
+        written = dated_in(target) if target.is_dir() or keep is not None else target
+        manifest = backup(engine=get_engine(), settings=get_settings(), target=written)
+        removed = prune(target, keep=keep) if keep is not None else []
+    click.echo(f"Sicherung {written} geschrieben: {sum(manifest.rows.values())} Zeilen in {len(manifest.rows)} "
                f"Tabellen, Migrationsstand {manifest.schema}.")  # fmt: skip
+    for path in removed:
+        click.echo(f"Ältere Sicherung {path} gelöscht.")
 
 
 @main.command("restore")

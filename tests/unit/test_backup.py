@@ -74,3 +74,21 @@ def test_settings_that_differ_from_the_backup_are_written_beside_the_data(
     assert f"RATHAUS_SECRET_KEY={'der-alte-schluessel-' * 4}" in written.read_text()
     assert written.stat().st_mode & 0o077 == 0
     db.get_engine().dispose()
+
+
+def test_a_folder_gets_dated_backups_and_keep_leaves_the_newest(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "sicherungen"
+    folder.mkdir()
+    (folder / "rathaus-20260101T000000Z.tar").write_bytes(b"alt")
+    (folder / "rathaus-20260102T000000Z.tar").write_bytes(b"alt")
+    (folder / "notizen.txt").write_text("bleibt")
+    written = CliRunner().invoke(main, ["backup", str(folder), "--keep", "2"])
+    assert written.exit_code == 0, written.output
+    kept = sorted(path.name for path in folder.iterdir())
+    assert kept[0] == "notizen.txt" and kept[1] == "rathaus-20260102T000000Z.tar" and len(kept) == 3
+    assert "rathaus-20260101T000000Z.tar gelöscht" in written.output
+    assert (folder / kept[2]).stat().st_size > 1000
+
+    refused = CliRunner().invoke(main, ["backup", str(tmp_path / "eine.tar"), "--keep", "2"])
+    assert refused.exit_code == 1 and "--keep braucht einen Ordner" in refused.output
+    assert not (tmp_path / "eine.tar").exists()
