@@ -23,6 +23,7 @@ BENCHMARKS = (
     ("bench.webhook_cost", ["--requests", "300"], ["--requests", "300"]),
     ("bench.inbox_scale", ["--conversations", "100000"], ["--requests", "30"]),
     ("bench.consultation_booking", ["--citizens", "2000"], ["--citizens", "2000"]),
+    ("bench.backup_restore", ["--messages", "100000"], ["--messages", "100000"]),
 )
 
 
