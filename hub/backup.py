@@ -225,6 +225,8 @@ def restore(*, engine: Engine, settings: Settings, source: Path) -> Restored:
         if tables:
             raise Conflict(N_("Die Datenbank ist nicht leer ({count} Tabellen): eine Sicherung wird nur in eine "
                               "leere Datenbank zurückgespielt."), count=len(tables))  # fmt: skip
+        # On PostgreSQL, what was there before (no tables, perhaps an extension's types) stays if the check fails.
+        before = _postgresql_objects(engine) if backend == "postgresql" else set()
         if backend == "sqlite":
             _restore_sqlite(engine, dump)
         else:
@@ -234,8 +236,15 @@ def restore(*, engine: Engine, settings: Settings, source: Path) -> Restored:
         with engine.connect() as connection:
             found = _row_counts(connection)
         if found != manifest.rows:
+            # A hub started on rows that are not the backup's would serve a past that never was: what came in
+            # goes again, so that the database is as empty as it was and the operator can take another archive.
+            if backend == "sqlite":
+                _empty_sqlite(engine)
+            else:
+                _drop_postgresql_objects(engine, keep=before)
             missing = sorted(name for name in manifest.rows if found.get(name) != manifest.rows[name])
-            raise InvalidInput(N_("Nach dem Zurückspielen stimmen die Zeilen nicht: {tables}."),
+            raise InvalidInput(N_("Nach dem Zurückspielen stimmen die Zeilen nicht: {tables}. Das Zurückgespielte "
+                                  "ist wieder gelöscht, die Datenbank ist leer wie zuvor."),
                                tables=", ".join(missing))  # fmt: skip
         differing, written = _compare_settings(settings, env)
     upgrade_to_head()
@@ -248,6 +257,51 @@ def _restore_sqlite(engine: Engine, dump: Path) -> None:
     engine.dispose()  # the hub's own connections saw the empty database
     with closing(sqlite3.connect(dump)) as source, closing(sqlite3.connect(database)) as target:
         source.backup(target)
+
+
+def _empty_sqlite(engine: Engine) -> None:
+    """Copies an empty database over the restored one, as the backup API copied the archive's over the empty one."""
+    database = make_url(str(engine.url)).database
+    assert database
+    engine.dispose()
+    with closing(sqlite3.connect(":memory:")) as empty, closing(sqlite3.connect(database)) as target:
+        empty.backup(target)
+
+
+# What pg_restore can create outside the system schemas (relations, types, functions), each as the DROP statement
+# that removes it; extensions' own objects are the extension's, not the backup's.
+_POSTGRESQL_OBJECTS = """
+SELECT 'DROP ' || CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                                 WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END
+       || ' IF EXISTS ' || format('%I.%I', n.nspname, c.relname) || ' CASCADE'
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname <> 'information_schema'
+   AND n.nspname NOT LIKE 'pg\\_%'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'DROP TYPE IF EXISTS ' || format('%I.%I', n.nspname, t.typname) || ' CASCADE'
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE t.typtype IN ('e', 'd', 'r', 'm') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'DROP ROUTINE IF EXISTS ' || p.oid::regprocedure::text || ' CASCADE'
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+"""
+
+
+def _postgresql_objects(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(connection.execute(text(_POSTGRESQL_OBJECTS)).scalars())
+
+
+def _drop_postgresql_objects(engine: Engine, *, keep: set[str]) -> None:
+    """Drops, in one transaction, what is in the database now and was not in `keep` (CASCADE takes the indexes,
+    constraints and sequences of a table with it, hence IF EXISTS for the ones it took already)."""
+    with engine.begin() as connection:
+        for statement in sorted(set(connection.execute(text(_POSTGRESQL_OBJECTS)).scalars()) - keep):
+            connection.execute(text(statement))
 
 
 def _compare_settings(settings: Settings, env: bytes) -> tuple[list[str], Path | None]:

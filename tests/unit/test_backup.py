@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from hub import db
@@ -92,3 +93,43 @@ def test_a_folder_gets_dated_backups_and_keep_leaves_the_newest(settings: Settin
     refused = CliRunner().invoke(main, ["backup", str(tmp_path / "eine.tar"), "--keep", "2"])
     assert refused.exit_code == 1 and "--keep braucht einen Ordner" in refused.output
     assert not (tmp_path / "eine.tar").exists()
+
+
+def _emptied(engine: sa.Engine) -> None:
+    """Removes every table of the test's database, as if it had just been created."""
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        Path(str(engine.url.database)).unlink()
+        return
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+
+
+def test_a_restore_whose_rows_do_not_match_leaves_the_database_empty(
+    backend_settings: Settings, tmp_path: Path
+) -> None:
+    archive = tmp_path / "sicherung.tar"
+    manifest = backup(engine=db.get_engine(), settings=backend_settings, target=archive)
+    # An archive whose manifest promises a row its dump does not hold, as a damaged or tampered one would.
+    wrong = rewritten(archive, rows={**manifest.rows, "municipality": manifest.rows["municipality"] + 1})
+    _emptied(db.get_engine())
+
+    refused = CliRunner().invoke(main, ["restore", str(wrong)])
+    assert refused.exit_code == 1
+    assert "stimmen die Zeilen nicht: municipality. Das Zurückgespielte ist wieder gelöscht" in refused.output
+    with db.get_engine().connect() as connection:
+        assert sa.inspect(connection).get_table_names() == []
+        if connection.dialect.name == "postgresql":
+            left = connection.execute(sa.text("SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                                              "ON n.oid = c.relnamespace WHERE n.nspname = 'public'"))  # fmt: skip
+            assert left.scalar_one() == 0
+
+    # Nothing of the first attempt is in the way: the sound archive restores into the same database.
+    restored = CliRunner().invoke(main, ["restore", str(archive)])
+    assert restored.exit_code == 0, restored.output
+    with db.get_engine().connect() as connection:
+        assert (
+            connection.execute(sa.text("SELECT count(*) FROM municipality")).scalar_one()
+            == manifest.rows["municipality"]
+        )
