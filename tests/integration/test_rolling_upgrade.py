@@ -1,0 +1,176 @@
+"""A rolling upgrade on the production layout: the previous release's API keeps serving while the new one migrates.
+
+The previous release is this repository's code as it was before the newest migration came, taken from git.
+Its `rathaus api` serves a PostgreSQL database at its own head; then today's `rathaus migrate` brings the
+schema to today's head under it, today's `rathaus api` starts beside it, and both store webhooks and serve the
+inbox for the overlap, each reading what the other wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.redis_claim import claim_redis_database
+from tests.running_hub import REPO, free_port, start_postgres_database, wait_for
+
+pytestmark = pytest.mark.production
+
+VERSIONS = Path("hub") / "migrations" / "versions"
+ADMIN = "upgrade@musterstadt.example"
+
+
+def previous_release(into: Path) -> str:
+    """Unpacks the code as it was before the newest migration was added into `into`; returns that code's head."""
+    newest = max(path.name for path in (REPO / VERSIONS).glob("[0-9]*_*.py"))
+    added = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "--diff-filter=A", "--", str(VERSIONS / newest)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert added, f"git history without the commit that added {newest}"
+    tree = subprocess.run(["git", "archive", f"{added}^"], cwd=REPO, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tree)) as archive:
+        archive.extractall(into, filter="data")
+    head = max(path.name for path in (into / VERSIONS).glob("[0-9]*_*.py")).split("_", 1)[0]
+    assert head < newest, f"the code before {newest} is at {head}"
+    return head
+
+
+def rathaus(code: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "hub.cli", *args], env={**env, "PYTHONPATH": str(code)},
+                          cwd=code, capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert done.returncode == 0, f"rathaus {' '.join(args)} ({code}): {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@contextmanager
+def api_process(code: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """`rathaus api` of the code in `code` on a port of its own; yields its URL once it answers."""
+    port = free_port()
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "api"],
+            env={**env, "PYTHONPATH": str(code), "RATHAUS_PORT": str(port)}, cwd=code,
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _status(f"{url}/readyz") == 200, what=f"rathaus api of {code.name}", timeout=60)
+        yield url
+    except BaseException:
+        sys.stderr.write(log.read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@contextmanager
+def worker(code: Path, env: dict[str, str], log: Path) -> Iterator[None]:
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "worker", "-Q", "inbound", "-c", "2"],
+            env={**env, "PYTHONPATH": str(code)}, cwd=code, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+class Town:
+    """What both processes serve: one town with a Telegram bot, and its admin's API token."""
+
+    def __init__(self, code: Path, env: dict[str, str]) -> None:
+        rathaus(code, env, "municipality", "create", "--slug", "musterstadt", "--name", "Musterstadt")
+        rathaus(code, env, "user", "create", "--email", ADMIN, "--name", "Admin", "--role", "admin",
+                "--password", "ein-langes-passwort")  # fmt: skip
+        self.token = rathaus(code, env, "token", "create", "--email", ADMIN, "--name", "upgrade").strip()
+        # Replies go nowhere: the bot's API is a closed port, and only what comes in is looked at here.
+        rathaus(code, env, "channel", "add", "--kind", "telegram", "--name", "Bot", "--config",
+                "bot_username=MusterstadtBot", "--config", f"api_base_url=http://127.0.0.1:{free_port()}",
+                "--secret", "bot_token=123:abc")  # fmt: skip
+        (bot,) = json.loads(rathaus(code, env, "channel", "list", "--json", "--show-secrets"))
+        self.bot_id, self.secret = bot["id"], bot["secrets"]["webhook_secret"]
+        self.updates = 0
+
+    def write(self, url: str, text: str) -> int:
+        """A citizen of a chat of their own writes to the bot; Telegram POSTs the update to `url`'s webhook."""
+        self.updates += 1
+        chat = 800000000 + uuid.uuid4().int % 10**8
+        person = {"id": chat, "first_name": "Erika"}
+        update = {"update_id": self.updates, "message": {
+            "message_id": 1, "from": {**person, "is_bot": False, "language_code": "de"},
+            "chat": {**person, "type": "private"}, "date": int(time.time()), "text": text,
+        }}  # fmt: skip
+        answered = httpx.post(f"{url}/webhooks/telegram/{self.bot_id}", json=update,
+                              headers={"X-Telegram-Bot-Api-Secret-Token": self.secret}, timeout=10)  # fmt: skip
+        assert answered.status_code == 200, answered.text
+        return chat
+
+    def inbox(self, url: str) -> dict[str, str]:
+        """The texts of the inbox's conversations as `url` serves them, by their first message."""
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        listed = api.get("/api/v1/conversations", params={"per_page": 200})
+        assert listed.status_code == 200, listed.text
+        found = {}
+        for conversation in listed.json()["items"]:
+            messages: list[dict[str, Any]] = api.get(f"/api/v1/conversations/{conversation['id']}/messages").json()
+            found[str(conversation["id"])] = messages[0]["body"]
+        return found
+
+
+def test_the_previous_release_and_this_one_serve_side_by_side_across_the_migration(tmp_path: Path) -> None:
+    old = tmp_path / "previous"
+    old_head = previous_release(old)
+    database_url, drop = start_postgres_database()
+    broker_url, release = claim_redis_database()
+    env = {**os.environ, "RATHAUS_DATA_DIR": str(tmp_path / "data"), "RATHAUS_DATABASE_URL": database_url,
+           "RATHAUS_BROKER_URL": broker_url}  # fmt: skip
+    try:
+        rathaus(old, env, "migrate")
+        town = Town(old, env)
+        with api_process(old, env, tmp_path / "api-previous.log") as previous:
+            texts = ["Vor dem Update"]
+            town.write(previous, texts[-1])
+
+            rathaus(REPO, env, "migrate")  # under the running previous release
+            assert f"Datenbank: {old_head}" not in rathaus(REPO, env, "version")  # exit 0: at this code's head
+            texts.append("Alte Version, neues Schema")
+            town.write(previous, texts[-1])
+
+            with api_process(REPO, env, tmp_path / "api-current.log") as current:
+                assert httpx.get(f"{current}/healthz").json()["status"] == "ok"
+                for url, text in ((current, "An die neue Version"), (previous, "An die alte, daneben")):
+                    texts.append(text)
+                    town.write(url, text)
+                # The pipeline of this release threads what both stored; each process lists all of it.
+                with worker(REPO, env, tmp_path / "worker.log"):
+                    inbox = wait_for(lambda: town.inbox(current), until=lambda seen: len(seen) == len(texts),
+                                     what="a conversation per message", timeout=60)  # fmt: skip
+                assert sorted(inbox.values()) == sorted(texts)
+                assert town.inbox(previous) == inbox
+    finally:
+        release()
+        drop()
