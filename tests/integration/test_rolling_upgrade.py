@@ -9,7 +9,6 @@ inbox for the overlap, each reading what the other wrote.
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from hub.migrate import code_head
 from tests.redis_claim import claim_redis_database
 from tests.running_hub import REPO, free_port, start_postgres_database, wait_for
 
@@ -58,7 +59,7 @@ def rathaus(code: Path, env: dict[str, str], *args: str) -> str:
 
 @contextmanager
 def api_process(code: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    """`rathaus api` of the code in `code` on a port of its own; yields its URL once it answers."""
+    """`rathaus api` of the code in `code` on a port of its own; yields its URL as it starts (see `ready`)."""
     port = free_port()
     with log.open("wb") as log_file:
         process = subprocess.Popen(
@@ -66,10 +67,8 @@ def api_process(code: Path, env: dict[str, str], log: Path) -> Iterator[str]:
             env={**env, "PYTHONPATH": str(code), "RATHAUS_PORT": str(port)}, cwd=code,
             stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _status(f"{url}/readyz") == 200, what=f"rathaus api of {code.name}", timeout=60)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     except BaseException:
         sys.stderr.write(log.read_text(errors="replace")[-4000:])
         raise
@@ -92,6 +91,19 @@ def worker(code: Path, env: dict[str, str], log: Path) -> Iterator[None]:
         process.wait(timeout=30)
 
 
+def revision(database_url: str) -> str:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def ready(url: str) -> None:
+    wait_for(lambda: _status(f"{url}/readyz") == 200, what=f"rathaus api at {url}", timeout=60)
+
+
 def _status(url: str) -> int | None:
     try:
         return httpx.get(url, timeout=2).status_code
@@ -108,11 +120,11 @@ class Town:
                 "--password", "ein-langes-passwort")  # fmt: skip
         self.token = rathaus(code, env, "token", "create", "--email", ADMIN, "--name", "upgrade").strip()
         # Replies go nowhere: the bot's API is a closed port, and only what comes in is looked at here.
-        rathaus(code, env, "channel", "add", "--kind", "telegram", "--name", "Bot", "--config",
-                "bot_username=MusterstadtBot", "--config", f"api_base_url=http://127.0.0.1:{free_port()}",
-                "--secret", "bot_token=123:abc")  # fmt: skip
-        (bot,) = json.loads(rathaus(code, env, "channel", "list", "--json", "--show-secrets"))
-        self.bot_id, self.secret = bot["id"], bot["secrets"]["webhook_secret"]
+        self.secret = uuid.uuid4().hex
+        added = rathaus(code, env, "channel", "add", "--kind", "telegram", "--name", "Bot", "--config",
+                        "bot_username=MusterstadtBot", "--config", f"api_base_url=http://127.0.0.1:{free_port()}",
+                        "--secret", "bot_token=123:abc", "--secret", f"webhook_secret={self.secret}")  # fmt: skip
+        self.bot_id = int(added.split()[1])  # "Kanal 1 angelegt. Webhook: …"
         self.updates = 0
 
     def write(self, url: str, text: str) -> int:
@@ -150,25 +162,29 @@ def test_the_previous_release_and_this_one_serve_side_by_side_across_the_migrati
            "RATHAUS_BROKER_URL": broker_url}  # fmt: skip
     try:
         rathaus(old, env, "migrate")
-        town = Town(old, env)
+        assert revision(database_url) == old_head
+        # Each process takes seconds to start on a busy machine: the town is made while the API starts.
         with api_process(old, env, tmp_path / "api-previous.log") as previous:
+            town = Town(old, env)
+            ready(previous)
             texts = ["Vor dem Update"]
             town.write(previous, texts[-1])
 
             rathaus(REPO, env, "migrate")  # under the running previous release
-            assert f"Datenbank: {old_head}" not in rathaus(REPO, env, "version")  # exit 0: at this code's head
+            assert revision(database_url) == code_head()
             texts.append("Alte Version, neues Schema")
             town.write(previous, texts[-1])
 
-            with api_process(REPO, env, tmp_path / "api-current.log") as current:
-                assert httpx.get(f"{current}/healthz").json()["status"] == "ok"
+            # The pipeline of this release threads what both store; each process lists all of it.
+            with worker(REPO, env, tmp_path / "worker.log"), api_process(REPO, env, tmp_path / "api.log") as current:
+                ready(current)
+                health = httpx.get(f"{current}/healthz").json()
+                assert health["status"] == "ok", health
                 for url, text in ((current, "An die neue Version"), (previous, "An die alte, daneben")):
                     texts.append(text)
                     town.write(url, text)
-                # The pipeline of this release threads what both stored; each process lists all of it.
-                with worker(REPO, env, tmp_path / "worker.log"):
-                    inbox = wait_for(lambda: town.inbox(current), until=lambda seen: len(seen) == len(texts),
-                                     what="a conversation per message", timeout=60)  # fmt: skip
+                inbox = wait_for(lambda: town.inbox(current), until=lambda seen: len(seen) == len(texts),
+                                 what="a conversation per message", timeout=60)  # fmt: skip
                 assert sorted(inbox.values()) == sorted(texts)
                 assert town.inbox(previous) == inbox
     finally:
