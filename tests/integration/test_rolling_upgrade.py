@@ -127,7 +127,7 @@ class Town:
         self.bot_id = int(added.split()[1])  # "Kanal 1 angelegt. Webhook: …"
         self.updates = 0
 
-    def write(self, url: str, text: str) -> int:
+    def write(self, url: str, text: str) -> None:
         """A citizen of a chat of their own writes to the bot; Telegram POSTs the update to `url`'s webhook."""
         self.updates += 1
         chat = 800000000 + uuid.uuid4().int % 10**8
@@ -139,17 +139,16 @@ class Town:
         answered = httpx.post(f"{url}/webhooks/telegram/{self.bot_id}", json=update,
                               headers={"X-Telegram-Bot-Api-Secret-Token": self.secret}, timeout=10)  # fmt: skip
         assert answered.status_code == 200, answered.text
-        return chat
 
     def inbox(self, url: str) -> dict[str, str]:
         """The texts of the inbox's conversations as `url` serves them, by their first message."""
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
-        listed = api.get("/api/v1/conversations", params={"per_page": 200})
-        assert listed.status_code == 200, listed.text
-        found = {}
-        for conversation in listed.json()["items"]:
-            messages: list[dict[str, Any]] = api.get(f"/api/v1/conversations/{conversation['id']}/messages").json()
-            found[str(conversation["id"])] = messages[0]["body"]
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10) as api:
+            listed = api.get("/api/v1/conversations", params={"per_page": 200})
+            assert listed.status_code == 200, listed.text
+            found = {}
+            for conversation in listed.json()["items"]:
+                messages: list[dict[str, Any]] = api.get(f"/api/v1/conversations/{conversation['id']}/messages").json()
+                found[str(conversation["id"])] = messages[0]["body"]
         return found
 
 
