@@ -27,11 +27,13 @@ run: $(INSTALLED)
 services:
 	deploy/test-services.sh
 
-lint: $(INSTALLED)
+# The last step is `alembic check` on both backends: a model change without its migration fails here.
+lint: $(INSTALLED) services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy hub channels workers
 	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_schema_drift.py
 
 # The unit tests, each with its own databases, run on both cores; the served hubs, browsers and
 # fault runs after them, one at a time, since they time what they see.

@@ -24,6 +24,7 @@ BENCHMARKS = (
     ("bench.inbox_scale", ["--conversations", "100000"], ["--requests", "30"]),
     ("bench.consultation_booking", ["--citizens", "2000"], ["--citizens", "2000"]),
     ("bench.problem_duplicates", ["--reports", "100000"], ["--reports", "100000"]),
+    ("bench.backup_restore", ["--messages", "100000"], ["--messages", "100000"]),
 )
 
 

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -27,6 +27,7 @@ from hub.db import get_engine
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
+from hub.migrate import code_head, code_version, schema_state
 from hub.official_warnings import routes as official_warnings
 from hub.open311 import routes as open311
 from hub.problems import routes as problems
@@ -146,11 +147,30 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+def health_answer(request: Request) -> JSONResponse:
+    """/healthz: 200 while this process can serve, 503 when the database's schema is older than the code.
+
+    A database migrated ahead by a newer version is the middle of a rolling upgrade: migrations add
+    before they remove, so this process still serves and stays in the proxy's rotation, saying so.
+    """
+    body: dict[str, object] = {"status": "ok", "version": code_version(), "code_schema": code_head()}
+    try:
+        found = schema_state(get_engine())
+    except SQLAlchemyError as error:  # reachability is /readyz's verdict; the process itself is alive
+        return JSONResponse({**body, "database_schema": None, "database": f"unreachable: {type(error).__name__}"})
+    body["database_schema"] = found.database
+    problem = found.problem(gettext_for(language_of(request)))
+    if problem is None:
+        return JSONResponse(body)
+    body["status"], body["detail"] = f"database_{found.state}", problem
+    return JSONResponse(body, status_code=200 if found.state == "ahead" else 503)
+
+
 def create_app() -> FastAPI:
     install()
     app = FastAPI(
         title="Rathaus Hub",
-        version="0.1.0",
+        version=code_version(),
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
     )
     app.add_middleware(PageSecurity)
@@ -204,9 +224,9 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": translate(request, _INTERNAL)}, status_code=500)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
+    def healthz(request: Request) -> JSONResponse:
+        """The process is alive, and whether the database's schema is the one this code expects."""
+        return health_answer(request)
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:

@@ -73,6 +73,59 @@ def migrate() -> None:
     click.echo("Datenbank ist auf dem neuesten Stand.")
 
 
+@main.command("version")
+def version_command() -> None:
+    """The code's version and migration head beside the database's; exits 1 when they differ."""
+    from hub.db import get_engine
+    from hub.i18n import gettext_for
+    from hub.migrate import code_version, schema_state
+
+    found = schema_state(get_engine())
+    click.echo(f"Rathaus Hub {code_version()}")
+    click.echo(f"Migrationsstand des Codes:     {found.code}")
+    click.echo(f"Migrationsstand der Datenbank: {found.database or '(leer)'}")
+    if (problem := found.problem(gettext_for("de"))) is not None:
+        raise click.ClickException(problem)
+
+
+@main.command("backup")
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="TARGET is a folder: keep only this many of its backups, the newest.")  # fmt: skip
+def backup_command(target: Path, keep: int | None) -> None:
+    """Write a backup of the running hub to TARGET (a file, or a folder for a dated one): the database with its
+    attachments, and the settings it needs."""
+    from hub.backup import backup, dated_in, prune
+    from hub.db import get_engine
+
+    with _domain_errors():
+        written = dated_in(target) if target.is_dir() or keep is not None else target
+        manifest = backup(engine=get_engine(), settings=get_settings(), target=written)
+        removed = prune(target, keep=keep) if keep is not None else []
+    click.echo(f"Sicherung {written} geschrieben: {sum(manifest.rows.values())} Zeilen in {len(manifest.rows)} "
+               f"Tabellen, Migrationsstand {manifest.schema}.")  # fmt: skip
+    for path in removed:
+        click.echo(f"Ältere Sicherung {path} gelöscht.")
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore_command(source: Path) -> None:
+    """Restore the backup SOURCE into the configured database, which must be empty, and migrate it."""
+    from hub.backup import restore
+    from hub.db import get_engine
+
+    with _domain_errors():
+        restored = restore(engine=get_engine(), settings=get_settings(), source=source)
+    manifest = restored.manifest
+    click.echo(f"Sicherung vom {manifest.created_at[:16]} (Version {manifest.version}) zurückgespielt: "
+               f"{sum(manifest.rows.values())} Zeilen, alle geprüft.")  # fmt: skip
+    if restored.settings_file is not None:
+        differing = ", ".join(restored.differing_settings)
+        click.echo(f"Anders als in der Sicherung: {differing}. Die Werte der Sicherung stehen in "
+                   f"{restored.settings_file}; ohne sie gelten signierte Links und Webhooks nicht.")  # fmt: skip
+
+
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
@@ -309,6 +362,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Warnungen (CAP): {settings.public_url}/public/{DEMO_SLUG}/cap.atom\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
+            "  Sichern:    rathaus backup sicherung.tar  (zurück in eine leere Datenbank: rathaus restore …)\n"
         )
 
     threading.Thread(target=after_start, daemon=True).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -164,20 +165,20 @@ def settings(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sett
     db.get_engine.cache_clear()
 
 
-@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.production)])
-def backend_settings(
-    request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+@contextmanager
+def _fresh_backend(
+    backend: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch, *, migrated: bool
 ) -> Iterator[Settings]:
-    """Like `settings`, once on SQLite and once on a new database on this machine's PostgreSQL."""
     monkeypatch.setenv("RATHAUS_DATA_DIR", str(tmp_path))
     drop = None
-    if request.param == "production":
+    if backend == "production":
         url, drop = start_postgres_database()
         monkeypatch.setenv("RATHAUS_DATABASE_URL", url)
     settings_module.get_settings.cache_clear()
     db.get_engine.cache_clear()
     ratelimit._limiter.cache_clear()
-    upgrade_to_head()
+    if migrated:
+        upgrade_to_head()
     try:
         yield settings_module.get_settings()
     finally:
@@ -186,6 +187,27 @@ def backend_settings(
         db.get_engine.cache_clear()
         if drop:
             drop()
+
+
+BACKENDS = ["embedded", pytest.param("production", marks=pytest.mark.production)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(
+    request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Like `settings`, once on SQLite and once on a new database on this machine's PostgreSQL."""
+    with _fresh_backend(request.param, tmp_path, monkeypatch, migrated=True) as settings:
+        yield settings
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_backend_settings(
+    request: pytest.FixtureRequest, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """Like `backend_settings`, with the database left empty, for tests that migrate it themselves."""
+    with _fresh_backend(request.param, tmp_path, monkeypatch, migrated=False) as settings:
+        yield settings
 
 
 @pytest.fixture
