@@ -541,6 +541,30 @@ def channel_add(
         click.echo(f"Kanal {account.id} angelegt. Webhook: {webhook_url(get_settings(), account) or 'SMTP-Empfang'}")
 
 
+@main.group()
+def dkim() -> None:
+    """DKIM signatures of outbound mail."""
+
+
+@dkim.command("generate")
+@click.option("--town", "slug", required=True, help="Slug of the municipality.")
+@click.option("--selector", default="rathaus", show_default=True, help="DNS selector; a new one for each new key.")
+def dkim_generate(slug: str, selector: str) -> None:
+    """Make the town's signing key for all its mailboxes and print the DNS TXT record to publish."""
+    from hub.tenancy.mail_signing import generate_dkim_key
+    from hub.tenancy.service import get_municipality
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        records = generate_dkim_key(session, municipality_id=found.id, selector=selector)
+    click.echo("Neuer DKIM-Schlüssel gespeichert. Bitte diesen TXT-Eintrag im DNS veröffentlichen:")
+    for record in records:
+        # Zone-file syntax; the value in strings of at most 255 characters (RFC 1035 §3.3.14).
+        chunks = " ".join(f'"{record.text[i : i + 255]}"' for i in range(0, len(record.text), 255))
+        click.echo(f"{record.name}. IN TXT ( {chunks} )")
+
+
 @contextmanager
 def _domain_errors() -> Iterator[None]:
     try:
