@@ -27,6 +27,7 @@ from hub.db import get_engine
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
+from hub.monitoring import router as monitoring
 from hub.problems import routes as problems
 from hub.reports import routes as reports
 from hub.settings import get_settings
@@ -130,6 +131,7 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
 # (hub/<domain>/routes.py).
 ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
+    monitoring,
     *web.ROUTERS,
     *tenancy.ROUTERS,
     *contacts.ROUTERS,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,6 +241,7 @@ def serve(demo: bool) -> None:
         [*me, "worker", "-Q", "inbound,replies", "-c", "2"],
         [*me, "worker", "-Q", "warnings,bulk", "-c", "2"],
     ]
+    _share_metrics_with_children(settings)
     children = _Children([*workers, [*me, "beat"]])
     try:
         # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
@@ -257,6 +259,19 @@ def serve(demo: bool) -> None:
                 sandbox_server.stop()
     finally:
         children.stop()
+
+
+def _share_metrics_with_children(settings: Settings) -> None:
+    """Points the workers' counters at a folder of this run, which /metrics of the web app reads too."""
+    from hub.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return
+    shared = settings.data_dir / "metrics"
+    # Counts of an earlier run would be added to this one's.
+    shutil.rmtree(shared, ignore_errors=True)
+    shared.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(shared.resolve())
 
 
 def _start_demo(settings: Settings) -> SandboxServer:

@@ -8,12 +8,18 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from channels.dkim import generate_key, record_name, record_text
+from channels.registry import adapter_classes
 from hub.errors import InvalidInput
 from hub.i18n import N_
 from hub.tenancy.models import ChannelAccount
 
 # A selector is one or more DNS labels (RFC 6376 §3.1).
 _SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _signing_kinds() -> list[str]:
+    """The channel kinds whose settings take a DKIM key (mail)."""
+    return [adapter.kind for adapter in adapter_classes() if "dkim_private_key" in adapter.configuration.model_fields]
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def generate_dkim_key(session: Session, *, municipality_id: int, selector: str) 
     mailboxes = session.exec(
         select(ChannelAccount).where(
             ChannelAccount.municipality_id == municipality_id,
-            ChannelAccount.kind == "email",
+            col(ChannelAccount.kind).in_(_signing_kinds()),
             col(ChannelAccount.active),
         )
     ).all()
