@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +19,7 @@ from hub import settings as settings_module
 from hub.app import create_app
 from hub.delivery.classes import REPLY
 from hub.delivery.engine import Sender
+from hub.metrics import MESSAGES_SENT, exposition
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
 from tests.unit import test_email
@@ -39,9 +44,13 @@ def scrape(client: TestClient) -> Samples:
     answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain; version=")
+    return parse(answer.text)
+
+
+def parse(text: str | bytes) -> Samples:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(answer.text)
+        for family in text_string_to_metric_families(text if isinstance(text, str) else text.decode())
         for sample in family.samples
     }
 
@@ -108,3 +117,28 @@ def test_without_a_token_setting_only_loopback_may_scrape(settings: Settings) ->
         assert client.get("/metrics").status_code == 200
     with TestClient(create_app(), client=("::1", 40000)) as client:
         assert "rathaus_messages_sent_total" in client.get("/metrics").text
+
+
+def test_counts_of_worker_processes_are_added_to_the_web_apps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `rathaus serve` sets up: workers counting in a shared folder, the web app in memory."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    worker = (
+        "from hub.metrics import MESSAGES_SENT, SWEEPER_REPAIRS\n"
+        "MESSAGES_SENT.labels('telegram', 'warning').inc(3)\n"
+        "SWEEPER_REPAIRS.labels('outbound_requeued').inc()\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared), "PYTHONPATH": str(Path.cwd())}
+    subprocess.run([sys.executable, "-c", worker], env=env, check=True, timeout=60)
+    assert list(shared.glob("counter_*.db")), "the worker wrote its counts to the folder"
+    before = value(parse(exposition()), "rathaus_messages_sent_total", channel="telegram", delivery_class="warning")
+    MESSAGES_SENT.labels("telegram", "warning").inc()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(shared))
+
+    text = exposition().decode()
+
+    samples = parse(text)
+    assert value(samples, "rathaus_messages_sent_total", channel="telegram", delivery_class="warning") == before + 4
+    assert value(samples, "rathaus_sweeper_repairs_total", kind="outbound_requeued") >= 1
+    # Each family once, as the text format wants.
+    assert text.count("# TYPE rathaus_messages_sent_total counter") == 1
