@@ -314,6 +314,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"                {settings.public_url}/api/v1/conversations\n"
             f"  Bürgerseiten: {settings.public_url}/abo/{DEMO_SLUG}  {settings.public_url}/sprechstunden/{DEMO_SLUG}\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
+            f"  Metriken:   curl {settings.public_url}/metrics  (Prometheus-Format, nur von diesem Rechner)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
         )
 
