@@ -33,6 +33,12 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """The scrape-time queries on SQLite and on PostgreSQL."""
+    return backend_settings
+
+
+@pytest.fixture
 def with_token(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     monkeypatch.setenv("RATHAUS_METRICS_TOKEN", TOKEN)
     settings_module.get_settings.cache_clear()
