@@ -28,6 +28,7 @@ from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
 from hub.migrate import code_head, code_version, schema_state
+from hub.monitoring import router as monitoring
 from hub.official_warnings import routes as official_warnings
 from hub.open311 import routes as open311
 from hub.problems import routes as problems
@@ -133,6 +134,7 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
 # (hub/<domain>/routes.py).
 ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
+    monitoring,
     *web.ROUTERS,
     *tenancy.ROUTERS,
     *contacts.ROUTERS,

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -294,6 +295,7 @@ def serve(demo: bool) -> None:
         [*me, "worker", "-Q", "inbound,replies", "-c", "2"],
         [*me, "worker", "-Q", "warnings,bulk", "-c", "2"],
     ]
+    _share_metrics_with_children(settings)
     children = _Children([*workers, [*me, "beat"]])
     try:
         # uvicorn re-raises SIGTERM once it has shut down; exiting normally instead lets the
@@ -311,6 +313,19 @@ def serve(demo: bool) -> None:
                 sandbox_server.stop()
     finally:
         children.stop()
+
+
+def _share_metrics_with_children(settings: Settings) -> None:
+    """Points the workers' counters at a folder of this run, which /metrics of the web app reads too."""
+    from hub.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return
+    shared = settings.data_dir / "metrics"
+    # Counts of an earlier run would be added to this one's.
+    shutil.rmtree(shared, ignore_errors=True)
+    shared.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(shared.resolve())
 
 
 def _start_demo(settings: Settings) -> SandboxServer:
@@ -361,6 +376,7 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Open311:    {settings.public_url}/open311/v2/{DEMO_SLUG}/requests.json  (api_key {DEMO_OPEN311_KEY})\n"
             f"  Warnungen (CAP): {settings.public_url}/public/{DEMO_SLUG}/cap.atom\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
+            f"  Metriken:   curl {settings.public_url}/metrics  (Prometheus-Format, nur von diesem Rechner)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
             "  Sichern:    rathaus backup sicherung.tar  (zurück in eine leere Datenbank: rathaus restore …)\n"
         )
@@ -602,6 +618,30 @@ def channel_add(
             secrets_=_parse_pairs(kind, secret_pairs, secret=True),
         )
         click.echo(f"Kanal {account.id} angelegt. Webhook: {webhook_url(get_settings(), account) or 'SMTP-Empfang'}")
+
+
+@main.group()
+def dkim() -> None:
+    """DKIM signatures of outbound mail."""
+
+
+@dkim.command("generate")
+@click.option("--town", "slug", required=True, help="Slug of the municipality.")
+@click.option("--selector", default="rathaus", show_default=True, help="DNS selector; a new one for each new key.")
+def dkim_generate(slug: str, selector: str) -> None:
+    """Make the town's signing key for all its mailboxes and print the DNS TXT record to publish."""
+    from hub.tenancy.mail_signing import generate_dkim_key
+    from hub.tenancy.service import get_municipality
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        records = generate_dkim_key(session, municipality_id=found.id, selector=selector)
+    click.echo("Neuer DKIM-Schlüssel gespeichert. Bitte diesen TXT-Eintrag im DNS veröffentlichen:")
+    for record in records:
+        # Zone-file syntax; the value in strings of at most 255 characters (RFC 1035 §3.3.14).
+        chunks = " ".join(f'"{record.text[i : i + 255]}"' for i in range(0, len(record.text), 255))
+        click.echo(f"{record.name}. IN TXT ( {chunks} )")
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from hub.problems.web_demo import seed_web_reports
 from hub.settings import Settings
 from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
+from hub.tenancy.mail_signing import generate_dkim_key
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.signin import set_password
 
@@ -141,6 +142,8 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
             tenancy.create_channel_account(
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
             )
+        # The demo's mail goes out signed, as a town's should; the sandbox outbox shows the header.
+        generate_dkim_key(session, municipality_id=municipality.id, selector="demo")
         seed_subscriber_demo(session, municipality.id)
         seed_late_whatsapp_case(session, municipality.id)
         video = {"api_url": f"{settings.sandbox_url}/bigbluebutton/", "secret": DEMO_VIDEO_SECRET}

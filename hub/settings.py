@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     )
     sign_in_lock_minutes: int = Field(15, description="The window of those counts, and how long the wait lasts.")
     log_level: str = Field("INFO", description="Python logging level.")
+    metrics_token: str = Field(
+        "", description="Bearer token Prometheus sends to /metrics; empty: /metrics answers only on loopback."
+    )
     geocoder_url: str = Field(
         "",
         description="Base URL of a Nominatim-compatible geocoder (a town's own, or the public one within its usage "

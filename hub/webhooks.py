@@ -22,6 +22,7 @@ from hub.errors import DomainError, Forbidden, NotFound, TooLarge
 from hub.i18n import N_
 from hub.inbox.pipeline import apply_statuses_now
 from hub.inbox.receive import StoredEvent, store_events, store_unreadable
+from hub.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from hub.settings import get_settings
 from hub.tenancy.models import ChannelAccount
 from workers.app import enqueue_inbound
@@ -93,9 +94,11 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
     with session_scope() as session:
         account = _account(session, kind, channel_id)
         adapter = build_adapter(kind, account.config, account.secrets)
+        WEBHOOKS_RECEIVED.labels(kind).inc()
         try:
             adapter.verify(webhook)
         except VerificationError as error:
+            WEBHOOKS_REJECTED.labels(kind, "signature").inc()
             log.warning("%s webhook for channel %s refused: %s", kind, channel_id, error)
             raise Forbidden(N_("Signatur abgelehnt: {error}"), error=error) from None
         reason: str | None = None
@@ -112,6 +115,7 @@ def receive(kind: str, channel_id: int, webhook: WebhookRequest) -> Received:
             stored = store_events(session, account=account, request=webhook, events=events)
             queued = apply_statuses_now(session, channel_id, stored)
         if reason is not None:
+            WEBHOOKS_REJECTED.labels(kind, "payload").inc()
             store_unreadable(session, account=account, request=webhook, reason=reason)
     if reason is not None:
         return Received(stored=0, unreadable_reason=reason)

@@ -27,6 +27,7 @@ from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event, stale_pending_events
 from hub.inbox.retention import apply_retention
+from hub.metrics import SWEEPER_REPAIRS
 from hub.official_warnings.relay import client_for, poll, relaying_towns
 from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
@@ -305,6 +306,9 @@ def sweep() -> dict[str, int]:
         "broadcasts_completed": len(completed),
         **deliveries,
     }
+    for kind, repaired in recovered.items():
+        if repaired:
+            SWEEPER_REPAIRS.labels(kind).inc(repaired)
     counts = {**recovered, "reports_retried": reports}
     if any(recovered.values()):
         log.warning("sweeper: %s", counts)

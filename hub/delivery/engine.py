@@ -29,6 +29,7 @@ from channels.registry import build_adapter
 from hub.delivery.classes import CONFIRMATION, DeliveryClass
 from hub.errors import ChannelUnavailable, InvalidInput
 from hub.i18n import N_
+from hub.metrics import MESSAGES_FAILED, MESSAGES_RETRIED, MESSAGES_SENT, RATE_LIMIT_WAITS
 from hub.ratelimit import hold_send_slot, shared_limiter
 from hub.settings import Settings
 from hub.tenancy.models import ChannelAccount
@@ -123,9 +124,14 @@ class Sender:
 
         None when the class waits at most less than that (a citizen at a form is not kept).
         """
+
+        def waiting() -> None:
+            RATE_LIMIT_WAITS.labels(self.account.kind).inc()
+            before_waiting()
+
         slot = hold_send_slot(
             self._limiter, self._key, self._per_second, priority=self.delivery_class.priority,
-            before_waiting=before_waiting, give_up_after=self.delivery_class.waits_at_most,
+            before_waiting=waiting, give_up_after=self.delivery_class.waits_at_most,
         )  # fmt: skip
         return None if slot is None else Slot(slot)
 
@@ -138,14 +144,14 @@ class Sender:
         try:
             receipt = self.adapter.send(message)
         except OptedOutError as error:
-            return Outcome("opted_out", error=error)
+            return self._counted(Outcome("opted_out", error=error))
         except PermanentError as error:
-            return Outcome("rejected", error=error)
+            return self._counted(Outcome("rejected", error=error))
         except TransientError as error:
             return self._passing_failure(error, attempt)
         finally:
             self._ended(slot)
-        return Outcome("sent", receipt=receipt)
+        return self._counted(Outcome("sent", receipt=receipt))
 
     def send_now(self, message: OutboundMessage, *, attempt: int = 1) -> Outcome:
         """Reserves a slot and sends in it; the account being busy longer than the class waits is a passing failure."""
@@ -156,8 +162,20 @@ class Sender:
 
     def _passing_failure(self, error: TransientError, attempt: int) -> Outcome:
         if not self.delivery_class.retried or attempt >= self.settings.max_send_attempts:
-            return Outcome("gave_up", error=error)
-        return Outcome("retry", error=error, retry_in=retry_delay(self.settings, attempt, error.retry_after))
+            return self._counted(Outcome("gave_up", error=error))
+        return self._counted(
+            Outcome("retry", error=error, retry_in=retry_delay(self.settings, attempt, error.retry_after))
+        )
+
+    def _counted(self, outcome: Outcome) -> Outcome:
+        labels = (self.account.kind, self.delivery_class.name)
+        if outcome.state == "sent":
+            MESSAGES_SENT.labels(*labels).inc()
+        elif outcome.state == "retry":
+            MESSAGES_RETRIED.labels(*labels).inc()
+        else:
+            MESSAGES_FAILED.labels(*labels, outcome.state).inc()
+        return outcome
 
     def _ended(self, slot: Slot) -> None:
         # Best effort: the send's outcome must be recorded even if the limiter's store is gone;

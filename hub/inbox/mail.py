@@ -11,6 +11,7 @@ from channels.base import PayloadError, VerificationError, WebhookRequest
 from channels.registry import adapter_classes, build_adapter
 from hub.db import session_scope
 from hub.inbox.receive import store_events, store_unreadable
+from hub.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from hub.tenancy.models import ChannelAccount
 from workers.app import enqueue_inbound
 
@@ -50,10 +51,12 @@ def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, r
         rcpt_tos=(recipient,),
     )
     adapter = build_adapter(account.kind, account.config, account.secrets)
+    WEBHOOKS_RECEIVED.labels(account.kind).inc()
     try:
         adapter.verify(mail)
         events = adapter.parse(mail)
     except VerificationError as error:
+        WEBHOOKS_REJECTED.labels(account.kind, "signature").inc()
         return MailIntake(kept=False, refused=str(error))
     except PayloadError as error:
         reason = str(error)
@@ -67,6 +70,7 @@ def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, r
             stored = store_events(session, account=account, request=mail, events=events)
         enqueue_inbound([row.id for row in stored])
         return MailIntake(kept=True, new_events=len(stored))
+    WEBHOOKS_REJECTED.labels(account.kind, "payload").inc()
     with session_scope() as session:
         store_unreadable(session, account=account, request=mail, reason=reason)
     return MailIntake(kept=True, flagged=reason)

@@ -28,6 +28,7 @@ from hub.inbox.events import message_from_json, opt_out_from_json, status_from_j
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.public_status import status_url
 from hub.inbox.receive import StoredEvent
+from hub.metrics import PIPELINE_SECONDS
 from hub.settings import Settings
 from hub.templating import greeting, render_message
 from hub.tenancy.models import ChannelAccount, Municipality
@@ -462,6 +463,7 @@ def process_event(session: Session, settings: Settings, event_id: int) -> Pipeli
             postback_ref=ctx.inbound.postback_ref,
         )
     event.outcome = result.outcome[:300]
+    PIPELINE_SECONDS.labels(account.kind).observe(max(0.0, (utcnow() - event.received_at).total_seconds()))
     log.info(
         "inbound event %s (%s on channel %s): %s",
         event.id,
