@@ -298,6 +298,8 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
             f"                {settings.public_url}/api/v1/conversations\n"
             f"  Bürgerseiten: {settings.public_url}/abo/{DEMO_SLUG}  {settings.public_url}/sprechstunden/{DEMO_SLUG}\n"
+            f"                {settings.public_url}/{DEMO_SLUG}/barrierefreiheit  "
+            f"{settings.public_url}/{DEMO_SLUG}/leichte-sprache\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
             f"  Als Bürger schreiben: {citizen_sms_hint(settings)}\n"
         )

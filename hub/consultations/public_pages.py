@@ -235,7 +235,7 @@ def take_instead(
 def email_sent(request: Request, municipality: Municipality = Depends(_municipality)) -> HTMLResponse:
     return render(
         request, "citizen/notice.html", title=translate(request, "Bitte bestätigen Sie Ihre E-Mail-Adresse"),
-        municipality=municipality.name,
+        municipality=municipality.name, slug=municipality.slug,
         text=translate(request, "Wir haben Ihnen eine E-Mail geschickt. Erst wenn Sie den Link darin öffnen "
                                 "und bestätigen, ist der Termin gebucht."),
     )  # fmt: skip
@@ -252,7 +252,8 @@ def confirm_page(
     asked, _address, _language = web_booking.read_mail_link(municipality=municipality, token=token)
     return render(
         request, "citizen/consultation_confirm.html", title=translate(request, "Termin bestätigen"),
-        municipality=municipality.name, slot=web_booking.slot_view(session, municipality=municipality,
+        municipality=municipality.name,
+        slug=municipality.slug, slot=web_booking.slot_view(session, municipality=municipality,
                                                                    slot_id=asked.slot_id),
     )  # fmt: skip
 
@@ -279,7 +280,8 @@ def booking_page(
     view = web_booking.read_link(session, municipality=municipality, token=token)
     return render(
         request, "citizen/consultation_booking.html", title=translate(request, "Ihr Termin"),
-        municipality=municipality.name, view=view, path=web_booking.booking_path(municipality, token),
+        municipality=municipality.name,
+        slug=municipality.slug, view=view, path=web_booking.booking_path(municipality, token),
     )  # fmt: skip
 
 
@@ -304,7 +306,8 @@ def cancel_page(
     view = web_booking.read_link(session, municipality=municipality, token=token)
     return render(
         request, "citizen/consultation_cancel.html", title=translate(request, "Termin absagen"),
-        municipality=municipality.name, view=view, path=web_booking.booking_path(municipality, token),
+        municipality=municipality.name,
+        slug=municipality.slug, view=view, path=web_booking.booking_path(municipality, token),
     )  # fmt: skip
 
 
@@ -318,7 +321,8 @@ def cancel(
     view = web_booking.cancel_by_link(session, municipality=municipality, token=token)
     return render(
         request, "citizen/consultation_booking.html", title=translate(request, "Ihr Termin ist abgesagt"),
-        municipality=municipality.name, view=view, path=web_booking.booking_path(municipality, token),
+        municipality=municipality.name,
+        slug=municipality.slug, view=view, path=web_booking.booking_path(municipality, token),
     )  # fmt: skip
 
 
@@ -329,7 +333,8 @@ def _move_page(
     days = web_booking.open_days(session, municipality=municipality, series=view.series)
     return render(
         request, "citizen/consultation_move.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Termin verschieben"), municipality=municipality.name, view=view,
+        title=translate(request, "Termin verschieben"), municipality=municipality.name,
+        slug=municipality.slug, view=view,
         path=web_booking.booking_path(municipality, token), days=[(_day(request, day), day.slots) for day in days],
         timezone=zone(municipality.timezone), error=error.text(language_of(request)) if error else None,
     )  # fmt: skip
