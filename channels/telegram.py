@@ -42,6 +42,7 @@ from channels.base import (
     OutboundMessage,
     PayloadError,
     PermanentError,
+    Processor,
     Receipt,
     TransientError,
     VerificationError,
@@ -107,6 +108,12 @@ class TelegramAdapter(ChannelAdapter):
     kind: ClassVar[str] = "telegram"
     title: ClassVar[str] = "Telegram"
     label: ClassVar[str] = "Telegram"
+    processor: ClassVar[Processor | None] = Processor(
+        "Telegram Messenger Inc.",
+        N_("Betreiber des Messengers in eigener Verantwortung; die Stadt nutzt ihn über einen Bot"),
+        N_("Chat-ID, Profilname, Nachrichtentext, Medien, geteilter Standort"),
+        N_("außerhalb der EU (Vereinigte Arabische Emirate, weltweite Rechenzentren); kein Angemessenheitsbeschluss"),
+    )
     identity: ClassVar[Identity] = Identity(
         "telegram", "Telegram", N_("Chat-ID der Person, die dem Bot geschrieben hat")
     )

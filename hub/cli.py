@@ -339,6 +339,26 @@ def municipality_create(slug: str, name: str, region: str) -> None:
         click.echo(f"Gemeinde {created.slug} angelegt (id {created.id}).")
 
 
+@municipality.command("processing-record")
+@click.option("--slug", default=None, help="The municipality (the only one if omitted).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout).")
+@click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
+def municipality_processing_record(slug: str | None, output: str | None, language: str) -> None:
+    """The record of processing activities (DSGVO Art. 30) as a printable HTML document."""
+    from hub.tenancy.processing_record import processing_record
+    from hub.tenancy.service import get_municipality
+    from hub.web.processing_record import record_document
+
+    with _domain_errors(), session_scope() as session:
+        record = processing_record(session, municipality=get_municipality(session, slug=slug))
+    document = record_document(record, language=language)
+    if output is None:
+        click.echo(document)
+    else:
+        Path(output).write_text(document, encoding="utf-8")
+        click.echo(f"Verzeichnis geschrieben: {output}")
+
+
 @main.group()
 def user() -> None:
     """Staff users."""
