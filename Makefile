@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint services bench fuzz clean
+.PHONY: run test lint services bench fuzz docs clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,5 +53,9 @@ FUZZ_EXAMPLES ?= 400
 fuzz: $(INSTALLED) services
 	RATHAUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -m fuzz --timeout=1800 tests/fuzz
 
+# The documentation site (docs/, mkdocs.yml) into site/; the unit tests build it with --strict too.
+docs: $(INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) node_modules data test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules data test-output site .pytest_cache .mypy_cache .ruff_cache

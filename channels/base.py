@@ -22,6 +22,20 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for transla
 
 
 @dataclass(frozen=True)
+class Processor:
+    """Who carries citizens' data for a channel, for the town's record of processing (DSGVO Art. 30).
+
+    `name` is the company, `role` its part (processor, joint controller), `data` what it receives,
+    `location` where it processes and on what ground data leaves the EU; the texts are German msgids.
+    """
+
+    name: str
+    role: str
+    data: str
+    location: str
+
+
+@dataclass(frozen=True)
 class WebhookRequest:
     """What an adapter may look at of an inbound HTTP request (or, for email, the SMTP envelope).
 
@@ -488,6 +502,8 @@ class ChannelAdapter(Protocol):
     broadcast_rank: ClassVar[int]
     templates_outside_window: ClassVar[bool] = False
     opt_in_required: ClassVar[bool] = False
+    # Who carries the data (DSGVO Art. 30); None where the town runs the system itself.
+    processor: ClassVar[Processor | None] = None
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None: ...
 

@@ -33,6 +33,7 @@ from channels.base import (
     OutboundMessage,
     PayloadError,
     PermanentError,
+    Processor,
     Receipt,
     StatusUpdate,
     TransientError,
@@ -169,6 +170,12 @@ class EmailAdapter(ChannelAdapter):
     kind: ClassVar[str] = "email"
     title: ClassVar[str] = N_("E-Mail")
     label: ClassVar[str] = N_("E-Mail")
+    processor: ClassVar[Processor | None] = Processor(
+        N_("der E-Mail-Dienstleister der Stadt (SMTP- bzw. IMAP-Server)"),
+        N_("Auftragsverarbeiter, soweit die Stadt ihr Postfach nicht selbst betreibt"),
+        N_("E-Mail-Adresse, Name, Betreff, Text, Anhänge"),
+        N_("wie im Vertrag mit dem Dienstleister vereinbart"),
+    )
     identity: ClassVar[Identity] = Identity("email", N_("E-Mail"), N_("E-Mail-Adresse"))
     configuration: ClassVar[type[ChannelSettings]] = EmailSettings
     # Mail reaches the hub by SMTP or IMAP, never by an HTTP webhook.

@@ -32,6 +32,7 @@ from channels.base import (
     OutboundMessage,
     PayloadError,
     PermanentError,
+    Processor,
     Receipt,
     TransientError,
     VerificationError,
@@ -224,6 +225,12 @@ class FacebookAdapter(ChannelAdapter):
     kind: ClassVar[str] = "facebook"
     title: ClassVar[str] = "Facebook"
     label: ClassVar[str] = "Facebook"
+    processor: ClassVar[Processor | None] = Processor(
+        "Meta Platforms Ireland Ltd.",
+        N_("gemeinsam Verantwortlicher für die Facebook-Seite der Stadt (Art. 26 DSGVO)"),
+        N_("seitenbezogene ID (PSID), Name, Nachrichtentext, Kommentare unter Beiträgen der Seite"),
+        N_("EU (Irland) und USA; Übermittlung nach EU-US Data Privacy Framework"),
+    )
     identity: ClassVar[Identity] = Identity("facebook", "Facebook", N_("Seitenbezogene ID (PSID) der Person"))
     configuration: ClassVar[type[ChannelSettings]] = FacebookSettings
     webhook: ClassVar[Webhook | None] = Webhook("EVENT_RECEIVED", "text/plain", handshake=True)

@@ -43,6 +43,7 @@ from channels.base import (
     OutboundMessage,
     PayloadError,
     PermanentError,
+    Processor,
     Receipt,
     TransientError,
     VerificationError,
@@ -111,6 +112,12 @@ class TelegramAdapter(ChannelAdapter):
     kind: ClassVar[str] = "telegram"
     title: ClassVar[str] = "Telegram"
     label: ClassVar[str] = "Telegram"
+    processor: ClassVar[Processor | None] = Processor(
+        "Telegram Messenger Inc.",
+        N_("Betreiber des Messengers in eigener Verantwortung; die Stadt nutzt ihn über einen Bot"),
+        N_("Chat-ID, Profilname, Nachrichtentext, Medien, geteilter Standort"),
+        N_("außerhalb der EU (Vereinigte Arabische Emirate, weltweite Rechenzentren); kein Angemessenheitsbeschluss"),
+    )
     identity: ClassVar[Identity] = Identity(
         "telegram", "Telegram", N_("Chat-ID der Person, die dem Bot geschrieben hat")
     )

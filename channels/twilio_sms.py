@@ -31,6 +31,7 @@ from channels.base import (
     OutboundMessage,
     PayloadError,
     PermanentError,
+    Processor,
     Receipt,
     StatusUpdate,
     TransientError,
@@ -218,6 +219,12 @@ class TwilioSmsAdapter(TwilioMessagingAdapter):
     )
     configuration: ClassVar[type[ChannelSettings]] = TwilioSettings
     webhook: ClassVar[Webhook | None] = Webhook(TWIML_EMPTY, "application/xml", status_reports=True)
+    processor: ClassVar[Processor | None] = Processor(
+        "Twilio Ireland Ltd. / Twilio Inc.",
+        N_("Auftragsverarbeiter (Art. 28 DSGVO): Versand und Empfang von SMS"),
+        N_("Telefonnummer, Nachrichtentext, Zustellstatus"),
+        N_("USA; Übermittlung nach EU-US Data Privacy Framework und Standardvertragsklauseln"),
+    )
     receives_mail: ClassVar[bool] = False
     max_body_chars: ClassVar[int] = 1600
     max_segments: ClassVar[int | None] = 10

@@ -35,6 +35,7 @@ from channels.base import (
     OutboundMessage,
     PayloadError,
     PermanentError,
+    Processor,
     Receipt,
     TransientError,
     Webhook,
@@ -142,6 +143,12 @@ class WhatsAppAdapter(TwilioMessagingAdapter):
     label: ClassVar[str] = "WhatsApp"
     # The phone number, as for SMS: a citizen known by number is one contact on both.
     identity: ClassVar[Identity] = TwilioSmsAdapter.identity
+    processor: ClassVar[Processor | None] = Processor(
+        "Twilio Inc.; WhatsApp Ireland Ltd. (Meta)",
+        N_("Twilio als Auftragsverarbeiter; WhatsApp (Meta) als Betreiber des Messengers"),
+        N_("Telefonnummer, Nachrichtentext, Medien, geteilter Standort, Zustellstatus"),
+        N_("EU (Irland) und USA; Übermittlung nach EU-US Data Privacy Framework und Standardvertragsklauseln"),
+    )
     configuration: ClassVar[type[ChannelSettings]] = WhatsAppSettings
     webhook: ClassVar[Webhook | None] = Webhook(TWIML_EMPTY, "application/xml", status_reports=True)
     receives_mail: ClassVar[bool] = False

@@ -373,6 +373,8 @@ def _start_demo(settings: Settings) -> SandboxServer:
             f"  Vorgänge:   curl -H 'Authorization: Bearer {token}' \\\n"
             f"                {settings.public_url}/api/v1/conversations\n"
             f"  Bürgerseiten: {settings.public_url}/abo/{DEMO_SLUG}  {settings.public_url}/sprechstunden/{DEMO_SLUG}\n"
+            f"                {settings.public_url}/{DEMO_SLUG}/barrierefreiheit  "
+            f"{settings.public_url}/{DEMO_SLUG}/leichte-sprache\n"
             f"  Open311:    {settings.public_url}/open311/v2/{DEMO_SLUG}/requests.json  (api_key {DEMO_OPEN311_KEY})\n"
             f"  Warnungen (CAP): {settings.public_url}/public/{DEMO_SLUG}/cap.atom\n"
             f"  Sandbox:    {settings.sandbox_url}/sandbox/outbox  (was Bürgerinnen und Bürger erhalten)\n"
@@ -414,6 +416,26 @@ def municipality_create(slug: str, name: str, region: str) -> None:
     with _domain_errors(), session_scope() as session:
         created = create_municipality(session, slug=slug, name=name, default_region=region)
         click.echo(f"Gemeinde {created.slug} angelegt (id {created.id}).")
+
+
+@municipality.command("processing-record")
+@click.option("--slug", default=None, help="The municipality (the only one if omitted).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout).")
+@click.option("--language", type=click.Choice(["de", "en"]), default="de", show_default=True)
+def municipality_processing_record(slug: str | None, output: str | None, language: str) -> None:
+    """The record of processing activities (DSGVO Art. 30) as a printable HTML document."""
+    from hub.tenancy.processing_record import processing_record
+    from hub.tenancy.service import get_municipality
+    from hub.web.processing_record import record_document
+
+    with _domain_errors(), session_scope() as session:
+        record = processing_record(session, municipality=get_municipality(session, slug=slug))
+    document = record_document(record, language=language)
+    if output is None:
+        click.echo(document)
+    else:
+        Path(output).write_text(document, encoding="utf-8")
+        click.echo(f"Verzeichnis geschrieben: {output}")
 
 
 @main.group()

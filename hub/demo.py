@@ -131,6 +131,9 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
     if municipality is None:
         municipality = tenancy.create_municipality(session, slug=DEMO_SLUG, name="Stadt Musterstadt")
         assert municipality.id is not None
+        # The accessibility statement names whom to tell about a barrier; the mailbox comes from the channels.
+        municipality.preferences = {"accessibility_contact": {"email": None, "phone": "+49 30 1234 5678"}}
+        session.add(municipality)
         for email, name, role in DEMO_STAFF:
             staff = tenancy.create_user(session, municipality_id=municipality.id, email=email, name=name, role=role)
             set_password(session, user=staff, password=DEMO_PASSWORD)

@@ -59,7 +59,7 @@ def unsubscribe_page(token: str, request: Request, session: Session = Depends(ge
     except DomainError as error:
         return _error(request, error)
     return render(request, "citizen/unsubscribe.html", title=translate(request, "Abmelden"),
-                  municipality=municipality.name)  # fmt: skip
+                  municipality=municipality.name, slug=municipality.slug)  # fmt: skip
 
 
 @unsubscribe_router.post("/u/{token}", response_class=HTMLResponse)
@@ -78,7 +78,7 @@ def unsubscribe(token: str, request: Request, session: Session = Depends(get_ses
          source="email_link", evidence=evidence)  # fmt: skip
     session.commit()
     return render(request, "citizen/unsubscribed.html", title=translate(request, "Abgemeldet"),
-                  municipality=municipality.name)  # fmt: skip
+                  municipality=municipality.name, slug=municipality.slug)  # fmt: skip
 
 
 def _survey(session: Session, target: LinkTarget) -> Broadcast:
@@ -107,6 +107,7 @@ def answer_page(token: str, request: Request, session: Session = Depends(get_ses
         )
     ).first()
     return render(request, "citizen/answer.html", title=broadcast.title, municipality=municipality.name,
+                  slug=municipality.slug,
                   question=_question(request, broadcast), options=broadcast.options, current=current)  # fmt: skip
 
 
@@ -123,4 +124,4 @@ def answer(
         return _error(request, error)
     session.commit()
     return render(request, "citizen/answered.html", title=translate(request, "Danke!"),
-                  municipality=municipality.name, option=broadcast.options[option])  # fmt: skip
+                  municipality=municipality.name, slug=municipality.slug, option=broadcast.options[option])  # fmt: skip

@@ -41,7 +41,7 @@ def _page(
 ) -> HTMLResponse:  # fmt: skip
     return render(
         request, "citizen/feedback.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Ihre Rückmeldung"), municipality=municipality.name, view=view,
+        title=translate(request, "Ihre Rückmeldung"), municipality=municipality.name, slug=municipality.slug, view=view,
         values=values or {}, error=error.text(language_of(request)) if error else None,
         ratings=[(number, translate(request, label)) for number, label in zip(feedback.RATINGS, RATING_LABELS,
                                                                               strict=True)],

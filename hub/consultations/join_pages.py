@@ -37,7 +37,8 @@ def _page(request: Request, session: Session, municipality: Municipality, token:
     path = web_booking.booking_path(municipality, token)
     return render(
         request, "citizen/consultation_join.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Warteraum"), municipality=municipality.name, view=view, state=state,
+        title=translate(request, "Warteraum"), municipality=municipality.name,
+        slug=municipality.slug, view=view, state=state,
         path=path, error=error.text(language_of(request)) if error else None,
     )  # fmt: skip
 

@@ -235,7 +235,7 @@ def take_instead(
 def email_sent(request: Request, municipality: Municipality = Depends(_municipality)) -> HTMLResponse:
     return render(
         request, "citizen/notice.html", title=translate(request, "Bitte bestätigen Sie Ihre E-Mail-Adresse"),
-        municipality=municipality.name,
+        municipality=municipality.name, slug=municipality.slug,
         text=translate(request, "Wir haben Ihnen eine E-Mail geschickt. Erst wenn Sie den Link darin öffnen "
                                 "und bestätigen, ist der Termin gebucht."),
     )  # fmt: skip
@@ -252,7 +252,8 @@ def confirm_page(
     asked, _address, _language = web_booking.read_mail_link(municipality=municipality, token=token)
     return render(
         request, "citizen/consultation_confirm.html", title=translate(request, "Termin bestätigen"),
-        municipality=municipality.name, slot=web_booking.slot_view(session, municipality=municipality,
+        municipality=municipality.name,
+        slug=municipality.slug, slot=web_booking.slot_view(session, municipality=municipality,
                                                                    slot_id=asked.slot_id),
     )  # fmt: skip
 
@@ -275,7 +276,7 @@ def _link_page(
     """A page behind the booking's link (`template` under citizen/), linking back to the booking's page."""
     return render(
         request, f"citizen/{template}", status_code=status_code, title=title, municipality=municipality.name,
-        view=view, path=web_booking.booking_path(municipality, token), **context,
+        slug=municipality.slug, view=view, path=web_booking.booking_path(municipality, token), **context,
     )  # fmt: skip
 
 

@@ -36,7 +36,8 @@ def status_page(reference: str, token: str, request: Request, session: Session =
     state, explanation = STATUS_TEXTS.get(view.conversation.status, STATUS_TEXTS["open"])
     response = render(
         request, "citizen/status.html", title=translate(request, "Ihre Anfrage"),
-        municipality=view.municipality.name, conversation=view.conversation, messages=view.messages,
+        municipality=view.municipality.name,
+        slug=view.municipality.slug, conversation=view.conversation, messages=view.messages,
         state=translate(request, state), explanation=translate(request, explanation), sections=view.sections,
     )  # fmt: skip
     # The page shows what a citizen wrote: no copy in shared caches or the browser's history cache.

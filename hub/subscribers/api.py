@@ -385,7 +385,7 @@ def confirm_email_page(
     except DomainError as error:
         return _page(request, municipality, error.text(language_of(request)), error.status_code)
     return render(request, "citizen/confirm_signup.html", title=translate(request, "Anmeldung"),
-                  municipality=municipality.name)  # fmt: skip
+                  municipality=municipality.name, slug=municipality.slug)  # fmt: skip
 
 
 @public_router.post("/subscriptions/email/confirm", response_class=HTMLResponse)
@@ -431,4 +431,5 @@ def _page(request: Request, municipality: Municipality, text: str, status_code: 
     """A short page for a citizen who arrives from a mail client, not from the staff app."""
     title = translate(request, "Anmeldung") if status_code < 400 else translate(request, "Das hat nicht geklappt")
     return render(request, "citizen/notice.html", status_code=status_code, title=title,
-                  municipality=municipality.name, text=text, failed=status_code >= 400)  # fmt: skip
+                  municipality=municipality.name,
+                  slug=municipality.slug, text=text, failed=status_code >= 400)  # fmt: skip

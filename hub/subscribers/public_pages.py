@@ -227,7 +227,7 @@ def done(
     found = listing.get_subscriber(session, municipality_id=municipality.id, contact_id=int(state["c"]))
     return render(
         request, "citizen/subscribed.html", title=translate(request, "Sie sind angemeldet"),
-        municipality=municipality.name, phone=state["p"], subscriber=found,
+        municipality=municipality.name, slug=municipality.slug, phone=state["p"], subscriber=found,
     )  # fmt: skip
 
 
@@ -244,7 +244,7 @@ def _mail_link(request: Request, session: Session, municipality: Municipality, c
 def email_sent(request: Request, municipality: Municipality = Depends(_municipality)) -> HTMLResponse:
     return render(
         request, "citizen/notice.html", title=translate(request, "Bitte bestätigen Sie Ihre E-Mail-Adresse"),
-        municipality=municipality.name,
+        municipality=municipality.name, slug=municipality.slug,
         text=translate(request, "Wir haben Ihnen eine E-Mail geschickt. Bitte öffnen Sie den Link darin und "
                                 "bestätigen Sie die Anmeldung. Erst dann schicken wir Ihnen Nachrichten."),
     )  # fmt: skip

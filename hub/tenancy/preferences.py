@@ -49,6 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "problem_outside_contact": None,
     # Resolved conversations older than this many days may be deleted.
     "retention_days": 730,
+    # Where citizens report a barrier (accessibility statement): {"email": …, "phone": …}; without an
+    # email the town's first mailbox is named.
+    "accessibility_contact": {"email": None, "phone": None},
+    # The enforcement body of the town's Land (BITV 2.0 and the Länder's laws require naming it and linking it).
+    "accessibility_enforcement": {
+        "name": "Schlichtungsstelle nach dem Behindertengleichstellungsgesetz",
+        "url": "https://www.schlichtungsstelle-bgg.de",
+    },
 }
 
 

@@ -15,12 +15,15 @@ from hub.errors import Conflict, InvalidInput
 from hub.i18n import N_, language_of, translate
 from hub.settings import get_settings
 from hub.tenancy import administration as admin
+from hub.tenancy import processing_record as records
 from hub.tenancy.models import Municipality
 from hub.tenancy.preferences import preference
 from hub.tenancy.roles import ROLES
 from hub.tenancy.service import describe_channel_account, list_api_tokens, list_channel_accounts
 from hub.tenancy.signin import lock_minutes_left
 from hub.web.auth import Staff, require
+from hub.web.downloads import download
+from hub.web.processing_record import record_document
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
 
@@ -62,6 +65,17 @@ def _team_id(value: str) -> int | None:
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, staff: Staff = Depends(require("admin"))) -> HTMLResponse:
     return render(request, "staff/admin/index.html", title=translate(request, "Verwaltung"))
+
+
+@router.get("/verarbeitungsverzeichnis", response_class=HTMLResponse)
+def processing_record(
+    request: Request, staff: Staff = Depends(require("admin")), session: Session = Depends(get_session)
+) -> Response:
+    record = records.processing_record(session, municipality=staff.municipality)
+    document = record_document(record, language=language_of(request))
+    return download(
+        document, filename=f"verarbeitungsverzeichnis-{staff.municipality.slug}.html", media_type="text/html"
+    )
 
 
 # Channel accounts

@@ -7,6 +7,7 @@ saved as a screenshot under test-output/screenshots/.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from tests.running_hub import REPO, Hub
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_SCRIPT = REPO / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = REPO / "test-output" / "screenshots"
+# The screenshots the handbook in docs/ shows; refreshed from every browser run so they never go stale.
+DOCS_IMAGES = REPO / "docs" / "img"
+DOCS_SCREENSHOTS = ("inbox-list", "inbox-conversation", "inbox-canned-replies", "inbox-labels", "inbox-shortcuts")
 # The demo town's person for each role.
 DEMO_USERS = {role: email for email, _name, role in DEMO_STAFF}
 # The flags Chromium needs as root on a machine with no outside network.
@@ -32,6 +36,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def handbook_screenshots() -> Iterator[None]:
+    """After the browser tests, copies the handbook's screenshots that this run took into docs/img/."""
+    yield
+    for name in DOCS_SCREENSHOTS:
+        taken = SCREENSHOTS / f"{name}.png"
+        if taken.exists():
+            shutil.copyfile(taken, DOCS_IMAGES / taken.name)
 
 
 # Per module: Playwright's sync API keeps an event loop running in the main thread while it is

@@ -143,3 +143,19 @@ def test_a_viewer_is_shown_the_refusal_page(signed_in: Callable[..., Page]) -> N
     expect(page.get_by_role("heading", level=1)).to_have_text("Keine Berechtigung")
     expect(page.get_by_role("alert")).to_contain_text("Ihre Rolle erlaubt diese Seite nicht")
     assert_accessible(page, "forbidden")
+
+
+def test_accessibility_statement_and_leichte_sprache_from_the_footer_at_375_px(browser: Browser, hub: Hub) -> None:
+    context = browser.new_context(locale="de-DE", viewport={"width": 375, "height": 812}, bypass_csp=True)
+    page = context.new_page()
+    page.goto(f"{hub.url}/abo/musterstadt")
+    pages = (
+        ("Barrierefreiheit", "Erklärung zur Barrierefreiheit", "citizen-accessibility"),
+        ("Leichte Sprache", "Der Nachrichten-Dienst der Stadt", "citizen-easy-language"),
+    )
+    for footer_link, heading, name in pages:
+        page.get_by_role("contentinfo").get_by_role("link", name=footer_link).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+        assert_accessible(page, name)
+    context.close()
