@@ -31,8 +31,9 @@ from hub.consultations.models import Booking, ConsultationSeries
 from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
+from hub.inbox import bulk
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
-from hub.inbox.schemas import ConversationPatch, TextIn
+from hub.inbox.schemas import BulkIn, ConversationPatch, TextIn
 from hub.inbox.service import open_conversation
 from hub.problems import service as problems
 from hub.problems.api import CategoryIn, MergeReportsIn, PublicStatusIn, ShapeIn
@@ -150,6 +151,7 @@ class Rows:
     problem_report: ProblemReport  # the conversation's, with a released photo
     other_report: ProblemReport  # the second citizen's, for merging
     photo: ProblemPhoto
+    bulk_change: int  # the audit id of a bulk assignment, to undo
 
     @property
     def contact_id(self) -> int:
@@ -192,13 +194,18 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
     )  # fmt: skip
     session.commit()
     report, other_report, photo = _problem_rows(session, town, conversation, other, attachment)
+    change = bulk.assign_many(
+        session, municipality_id=town.id, actor_id=user.id or 0, conversation_ids=[conversation.id or 0],
+        assignee_id=user.id,
+    )  # fmt: skip
+    session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
         broadcast=broadcast, user=user, team=team, account=account, label=label, canned_reply=canned,
         topic=list_topics(session, municipality_id=town.id)[0],
         district=list_districts(session, municipality_id=town.id)[0],
         api_token=_newest(session, ApiToken, town.id), other_contact=other, series=series, booking=booking,
-        problem_report=report, other_report=other_report, photo=photo,
+        problem_report=report, other_report=other_report, photo=photo, bulk_change=change.id,
     )  # fmt: skip
 
 
@@ -258,6 +265,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "session_id": lambda rows: rows.booking.session_id,
     "report_id": lambda rows: rows.problem_report.id,
     "photo_id": lambda rows: rows.photo.id,
+    "change_id": lambda rows: rows.bulk_change,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
@@ -265,6 +273,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     DraftIn: lambda _rows: {"kind": "announcement", "title": "Probe", "texts": {"de": {"body": "Probe"}}},
     TextIn: lambda _rows: {"text": "Probe"},
     ConversationPatch: lambda rows: {"status": "pending", "assignee_id": rows.user.id, "team_id": rows.team.id},
+    BulkIn: lambda rows: {"action": "assign", "value": rows.user.id, "ids": [rows.conversation.id]},
     MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
     TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
     DistrictIn: lambda _rows: {"key": "probe", "name": "Probe"},
