@@ -14,6 +14,7 @@ from channels.sandbox.client import SandboxClient
 from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
+from hub.inbox.demo import seed_inbox_demo
 from hub.inbox.models import InboundEvent
 from hub.official_warnings.demo import seed_warning_demo
 from hub.problems.demo import seed_problem_demo
@@ -127,6 +128,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
                 session, municipality_id=municipality.id, kind=kind, name=name, config=config
             )
         seed_subscriber_demo(session, municipality.id)
+        seed_inbox_demo(session, municipality.id, clerk_email="sachbearbeitung@musterstadt.example")
         video = {"api_url": f"{settings.sandbox_url}/bigbluebutton/", "secret": DEMO_VIDEO_SECRET}
         rooms.configure_platform(
             session, municipality_id=municipality.id, actor_id=None, kind=DEMO_VIDEO_KIND, values=video

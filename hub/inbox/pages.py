@@ -20,7 +20,7 @@ from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
-from hub.inbox import bulk, live, overview, service, sla, tools
+from hub.inbox import bulk, live, overview, service, sla, tools, views
 from hub.inbox.models import Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
@@ -131,6 +131,44 @@ class Filters:
         return urlencode({name: value for name, value in values.items() if value not in ("", None)})
 
 
+# Everyone's views in the side navigation, before their own: (name, filters); "Mein Team" needs a team.
+DEFAULT_VIEWS = (
+    (N_("Mir zugewiesen"), Filters(assignee="mine")),
+    (N_("Mein Team"), Filters(team="mine")),
+    (N_("Nicht zugewiesen"), Filters(assignee="unassigned")),
+    (N_("Überfällig"), Filters(overdue=True)),
+    (N_("Warten auf Bürger"), Filters(status="pending")),
+)
+
+
+@dataclass(frozen=True)
+class ViewLink:
+    """A view in the side navigation: its name, where it leads, how many it holds; `id` if it was saved."""
+
+    name: str
+    query: str
+    count: int
+    id: int | None = None
+    shared: bool = False
+
+
+def _views(request: Request, session: Session, staff: Staff) -> list[ViewLink]:
+    def count(filters: Filters) -> int:
+        return service.count_conversations(session, municipality_id=staff.municipality_id,
+                                           **_matching(session, staff, filters))  # fmt: skip
+
+    links = [
+        ViewLink(name=translate(request, name), query=filters.query(), count=count(filters))
+        for name, filters in DEFAULT_VIEWS
+        if filters.team != "mine" or staff.user.team_id is not None
+    ]
+    for saved in views.list_views(session, user=staff.user):
+        filters = Filters.from_params(dict(parse_qsl(saved.query)))
+        links.append(ViewLink(name=saved.name, query=filters.query(), count=count(filters), id=saved.id,
+                              shared=saved.team_id is not None))  # fmt: skip
+    return links
+
+
 def _matching(session: Session, staff: Staff, filters: Filters, only_ids: list[int] | None = None) -> dict[str, Any]:
     """The filters as keywords of service.conversation_query; "past target" becomes the ids past it."""
     if filters.overdue:
@@ -141,7 +179,7 @@ def _matching(session: Session, staff: Staff, filters: Filters, only_ids: list[i
         "channel_kind": filters.channel or None,
         "assignee_id": staff.user_id if filters.assignee == "mine" else _int(filters.assignee),
         "unassigned": filters.assignee == "unassigned",
-        "team_id": _int(filters.team),
+        "team_id": staff.user.team_id if filters.team == "mine" else _int(filters.team),
         "label_id": _int(filters.label),
         "search": filters.q or None,
         "only_ids": only_ids,
@@ -217,6 +255,7 @@ def _inbox_page(
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
         change=change,
         change_text=bulk.summary(change, language_of(request)) if change else None,
+        views=_views(request, session, staff),
         error=error.text(language_of(request)) if error else None,
         **_labels(),
     )
@@ -269,6 +308,35 @@ def post_bulk_undo(
         return _inbox_page(request, staff, session, filters, error=error, status_code=error.status_code)
     session.commit()
     return RedirectResponse(f"/app/inbox?{filters.query(change=change_id)}", status_code=303)
+
+
+@router.post("/views")
+def post_view(
+    request: Request,
+    name: Annotated[str, Form()] = "",
+    share: Annotated[str, Form()] = "",
+    filter: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Saves the list's current filters and search (`filter`) as a named view; `share=team` for the person's team."""
+    filters = Filters.from_params(dict(parse_qsl(filter)))
+    try:
+        views.save_view(session, owner=staff.user, name=name, query=filters.query(), for_team=share == "team")
+    except InvalidInput as error:
+        session.rollback()
+        return _inbox_page(request, staff, session, filters, error=error, status_code=error.status_code)
+    session.commit()
+    return RedirectResponse(f"/app/inbox?{filters.query()}", status_code=303)
+
+
+@router.post("/views/{view_id:int}/delete")
+def delete_view(
+    view_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    views.delete_view(session, user=staff.user, view_id=view_id)
+    session.commit()
+    return RedirectResponse("/app/inbox", status_code=303)
 
 
 @router.get("/shortcuts", response_class=HTMLResponse)

@@ -208,13 +208,22 @@ def conversation_query(
 def list_conversations(session: Session, *, page: int = 1, per_page: int = 25, **filters: Any) -> ConversationPage:
     """A page of the conversations matching `filters` (those of `conversation_query`), newest activity first."""
     query = conversation_query(session, **filters)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    total = _count(session, query)
     items = session.exec(
         query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
     return ConversationPage(items=list(items), total=total, page=page, per_page=per_page)
+
+
+def count_conversations(session: Session, **filters: Any) -> int:
+    """How many conversations match `filters` (those of `conversation_query`), as a saved view shows it."""
+    return _count(session, conversation_query(session, **filters))
+
+
+def _count(session: Session, query: SelectOfScalar[Conversation]) -> int:
+    return session.exec(select(func.count()).select_from(query.subquery())).one()
 
 
 def matching_ids(session: Session, **filters: Any) -> list[int]:

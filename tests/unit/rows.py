@@ -31,7 +31,7 @@ from hub.consultations.models import Booking, ConsultationSeries
 from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
-from hub.inbox import bulk
+from hub.inbox import bulk, views
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
 from hub.inbox.schemas import BulkIn, ConversationPatch, TextIn
 from hub.inbox.service import open_conversation
@@ -152,6 +152,7 @@ class Rows:
     other_report: ProblemReport  # the second citizen's, for merging
     photo: ProblemPhoto
     bulk_change: int  # the audit id of a bulk assignment, to undo
+    saved_view: int  # the colleague's view of the inbox, shared with their team
 
     @property
     def contact_id(self) -> int:
@@ -198,6 +199,8 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
         session, municipality_id=town.id, actor_id=user.id or 0, conversation_ids=[conversation.id or 0],
         assignee_id=user.id,
     )  # fmt: skip
+    user.team_id = team.id
+    view = views.save_view(session, owner=user, name=f"Ansicht {secret}", query="status=open", for_team=True)
     session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
@@ -206,6 +209,7 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
         district=list_districts(session, municipality_id=town.id)[0],
         api_token=_newest(session, ApiToken, town.id), other_contact=other, series=series, booking=booking,
         problem_report=report, other_report=other_report, photo=photo, bulk_change=change.id,
+        saved_view=view.id,
     )  # fmt: skip
 
 
@@ -266,6 +270,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "report_id": lambda rows: rows.problem_report.id,
     "photo_id": lambda rows: rows.photo.id,
     "change_id": lambda rows: rows.bulk_change,
+    "view_id": lambda rows: rows.saved_view,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
