@@ -19,6 +19,7 @@ from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
+from hub.inbox.demo import seed_inbox_demo
 from hub.inbox.models import InboundEvent, Message
 from hub.inbox.service import open_conversation
 from hub.official_warnings.demo import seed_warning_demo
@@ -149,6 +150,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         generate_dkim_key(session, municipality_id=municipality.id, selector="demo")
         seed_subscriber_demo(session, municipality.id)
         seed_late_whatsapp_case(session, municipality.id)
+        seed_inbox_demo(session, municipality.id, clerk_email="sachbearbeitung@musterstadt.example")
         video = {"api_url": f"{settings.sandbox_url}/bigbluebutton/", "secret": DEMO_VIDEO_SECRET}
         rooms.configure_platform(
             session, municipality_id=municipality.id, actor_id=None, kind=DEMO_VIDEO_KIND, values=video

@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import Session, col, select
 
 from channels.registry import known_kinds
 from hub.contacts.models import Contact
 from hub.db import get_session, utcnow
-from hub.inbox import service
+from hub.i18n import language_of
+from hub.inbox import bulk, service
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.schemas import (
     AttachmentOut,
+    BulkIn,
+    BulkOut,
     ChannelRef,
     ContactRef,
     ConversationOut,
@@ -107,6 +110,43 @@ def list_conversations(
         per_page=found.per_page,
         pages=max(1, math.ceil(found.total / found.per_page)),
     )
+
+
+def bulk_out(request: Request, change: bulk.BulkChange) -> BulkOut:
+    return BulkOut(
+        change_id=change.id, action=change.action, changed=change.changed,
+        message=bulk.summary(change, language_of(request)),
+    )  # fmt: skip
+
+
+@router.post("/conversations/bulk", response_model=BulkOut)
+def bulk_change(
+    request: Request,
+    body: BulkIn,
+    user: StaffUser = Depends(require_permission("inbox.write")),
+    session: Session = Depends(get_session),
+) -> BulkOut:
+    """Assigns, moves to a team, labels or sets the status of many conversations at once (`ids`, or every one
+    `matching` filters match); the answer's `change_id` undoes it for a minute."""
+    change = bulk.apply(
+        session, municipality_id=user.municipality_id, actor_id=user.id or 0, action=body.action, value=body.value,
+        conversation_ids=body.ids, matching=body.matching.query() if body.matching else None,
+    )  # fmt: skip
+    session.commit()
+    return bulk_out(request, change)
+
+
+@router.post("/conversations/bulk/{change_id}/undo", response_model=BulkOut)
+def undo_bulk_change(
+    request: Request,
+    change_id: int,
+    user: StaffUser = Depends(require_permission("inbox.write")),
+    session: Session = Depends(get_session),
+) -> BulkOut:
+    """Puts back every value the change replaced; only its author, once, within a minute."""
+    change = bulk.undo(session, municipality_id=user.municipality_id, actor_id=user.id or 0, change_id=change_id)
+    session.commit()
+    return bulk_out(request, change)
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)

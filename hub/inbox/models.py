@@ -190,3 +190,20 @@ class ConversationViewer(SQLModel, table=True):
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
     user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class SavedView(SQLModel, table=True):
+    """A named filter and search of the list: the owner's own, or (with `team_id`) shared with that team.
+
+    `query` is the list's query string (status=open&q=…), so a view opens exactly as it was saved.
+    """
+
+    __tablename__ = "saved_view"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    owner_id: int = Field(foreign_key="staffuser.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    name: str = Field(max_length=60)
+    query: str = Field(max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

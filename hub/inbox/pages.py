@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -18,9 +18,9 @@ from hub.contacts.merge import merge
 from hub.contacts.registry import CONVERSATION_PANEL, contact_record
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
-from hub.errors import Conflict, DomainError, InvalidInput
+from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
-from hub.inbox import live, overview, service, sla, tools
+from hub.inbox import bulk, live, overview, service, sla, tools, views
 from hub.inbox.models import Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
@@ -101,7 +101,10 @@ class Filters:
 
     @classmethod
     def from_request(cls, request: Request) -> Filters:
-        params = request.query_params
+        return cls.from_params(request.query_params)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Filters:
         status = params.get("status", "open")
         channel = params.get("channel", "")
         return cls(
@@ -128,28 +131,69 @@ class Filters:
         return urlencode({name: value for name, value in values.items() if value not in ("", None)})
 
 
+# Everyone's views in the side navigation, before their own: (name, filters); "Mein Team" needs a team.
+DEFAULT_VIEWS = (
+    (N_("Mir zugewiesen"), Filters(assignee="mine")),
+    (N_("Mein Team"), Filters(team="mine")),
+    (N_("Nicht zugewiesen"), Filters(assignee="unassigned")),
+    (N_("Überfällig"), Filters(overdue=True)),
+    (N_("Warten auf Bürger"), Filters(status="pending")),
+)
+
+
+@dataclass(frozen=True)
+class ViewLink:
+    """A view in the side navigation: its name, where it leads, how many it holds; `id` if it was saved."""
+
+    name: str
+    query: str
+    count: int
+    id: int | None = None
+    shared: bool = False
+
+
+def _views(request: Request, session: Session, staff: Staff) -> list[ViewLink]:
+    def count(filters: Filters) -> int:
+        return service.count_conversations(session, municipality_id=staff.municipality_id,
+                                           **_matching(session, staff, filters))  # fmt: skip
+
+    links = [
+        ViewLink(name=translate(request, name), query=filters.query(), count=count(filters))
+        for name, filters in DEFAULT_VIEWS
+        if filters.team != "mine" or staff.user.team_id is not None
+    ]
+    for saved in views.list_views(session, user=staff.user):
+        filters = Filters.from_params(dict(parse_qsl(saved.query)))
+        links.append(ViewLink(name=saved.name, query=filters.query(), count=count(filters), id=saved.id,
+                              shared=saved.team_id is not None))  # fmt: skip
+    return links
+
+
+def _matching(session: Session, staff: Staff, filters: Filters, only_ids: list[int] | None = None) -> dict[str, Any]:
+    """The filters as keywords of service.conversation_query; "past target" becomes the ids past it."""
+    if filters.overdue:
+        overdue = sla.overdue_conversation_ids(session, municipality_id=staff.municipality_id, now=utcnow())
+        only_ids = overdue if only_ids is None else [i for i in only_ids if i in set(overdue)]
+    return {
+        "status": None if filters.status == "all" else filters.status,
+        "channel_kind": filters.channel or None,
+        "assignee_id": staff.user_id if filters.assignee == "mine" else _int(filters.assignee),
+        "unassigned": filters.assignee == "unassigned",
+        "team_id": staff.user.team_id if filters.team == "mine" else _int(filters.team),
+        "label_id": _int(filters.label),
+        "search": filters.q or None,
+        "only_ids": only_ids,
+    }
+
+
 def _list(
     session: Session, staff: Staff, filters: Filters, *, page: int, only_ids: list[int] | None = None
 ) -> tuple[service.ConversationPage, list[overview.Summary]]:
-    now = utcnow()
-    if filters.overdue:
-        overdue = sla.overdue_conversation_ids(session, municipality_id=staff.municipality_id, now=now)
-        only_ids = overdue if only_ids is None else [i for i in only_ids if i in set(overdue)]
     found = service.list_conversations(
-        session,
-        municipality_id=staff.municipality_id,
-        status=None if filters.status == "all" else filters.status,
-        channel_kind=filters.channel or None,
-        assignee_id=staff.user_id if filters.assignee == "mine" else _int(filters.assignee),
-        unassigned=filters.assignee == "unassigned",
-        team_id=_int(filters.team),
-        label_id=_int(filters.label),
-        search=filters.q or None,
-        only_ids=only_ids,
-        page=page,
-        per_page=PER_PAGE,
-    )
-    rows = overview.summaries(session, municipality=staff.municipality, conversations=found.items, now=now)
+        session, municipality_id=staff.municipality_id, page=page, per_page=PER_PAGE,
+        **_matching(session, staff, filters, only_ids),
+    )  # fmt: skip
+    rows = overview.summaries(session, municipality=staff.municipality, conversations=found.items, now=utcnow())
     return found, rows
 
 
@@ -179,16 +223,26 @@ def _labels() -> dict[str, Any]:
 def inbox(
     request: Request,
     page: int = 1,
+    change: int = 0,
     staff: Staff = Depends(require("inbox.read")),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
-    filters = Filters.from_request(request)
+    """The list; `?change=<id>` says what a bulk action just did and offers to undo it."""
+    done = bulk.get_change(session, municipality_id=staff.municipality_id, change_id=change) if change else None
+    return _inbox_page(request, staff, session, Filters.from_request(request), page=page, change=done)
+
+
+def _inbox_page(
+    request: Request, staff: Staff, session: Session, filters: Filters, *, page: int = 1,
+    change: bulk.BulkChange | None = None, error: DomainError | None = None, status_code: int = 200,
+) -> HTMLResponse:  # fmt: skip
     page = max(page, 1)
     found, rows = _list(session, staff, filters, page=page)
     users, teams = tools.assignable(session, municipality_id=staff.municipality_id)
     return render(
         request,
         "staff/inbox/list.html",
+        status_code=status_code,
         title=translate(request, "Posteingang"),
         filters=filters,
         rows=rows,
@@ -199,8 +253,90 @@ def inbox(
         teams=teams,
         labels=tools.list_labels(session, municipality_id=staff.municipality_id),
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
+        change=change,
+        change_text=bulk.summary(change, language_of(request)) if change else None,
+        views=_views(request, session, staff),
+        error=error.text(language_of(request)) if error else None,
         **_labels(),
     )
+
+
+@router.post("/bulk")
+def post_bulk(
+    request: Request,
+    ids: Annotated[list[int], Form()] = [],  # noqa: B006 (FastAPI copies a form's default)
+    scope: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "",
+    assignee: Annotated[str, Form()] = "",
+    team: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
+    status: Annotated[str, Form()] = "",
+    filter: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The list's bulk form: the ticked rows, or with `scope=all` every match of the list's filters (`filter`)."""
+    filters = Filters.from_params(dict(parse_qsl(filter)))
+    values = {"assign": staff.user_id if assignee == "me" else _int(assignee), "team": _int(team),
+              "label": _int(label), "status": status}  # fmt: skip
+    try:
+        change = bulk.apply(
+            session, municipality_id=staff.municipality_id, actor_id=staff.user_id, action=action,
+            value=values.get(action), conversation_ids=None if scope == "all" else ids,
+            matching=_matching(session, staff, filters) if scope == "all" else None,
+        )  # fmt: skip
+    except (InvalidInput, Conflict, NotFound) as error:
+        session.rollback()
+        return _inbox_page(request, staff, session, filters, error=error, status_code=error.status_code)
+    session.commit()
+    return RedirectResponse(f"/app/inbox?{filters.query(change=change.id)}", status_code=303)
+
+
+@router.post("/bulk/{change_id:int}/undo")
+def post_bulk_undo(
+    request: Request,
+    change_id: int,
+    filter: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    filters = Filters.from_params(dict(parse_qsl(filter)))
+    try:
+        bulk.undo(session, municipality_id=staff.municipality_id, actor_id=staff.user_id, change_id=change_id)
+    except Conflict as error:
+        session.rollback()
+        return _inbox_page(request, staff, session, filters, error=error, status_code=error.status_code)
+    session.commit()
+    return RedirectResponse(f"/app/inbox?{filters.query(change=change_id)}", status_code=303)
+
+
+@router.post("/views")
+def post_view(
+    request: Request,
+    name: Annotated[str, Form()] = "",
+    share: Annotated[str, Form()] = "",
+    filter: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Saves the list's current filters and search (`filter`) as a named view; `share=team` for the person's team."""
+    filters = Filters.from_params(dict(parse_qsl(filter)))
+    try:
+        views.save_view(session, owner=staff.user, name=name, query=filters.query(), for_team=share == "team")
+    except InvalidInput as error:
+        session.rollback()
+        return _inbox_page(request, staff, session, filters, error=error, status_code=error.status_code)
+    session.commit()
+    return RedirectResponse(f"/app/inbox?{filters.query()}", status_code=303)
+
+
+@router.post("/views/{view_id:int}/delete")
+def delete_view(
+    view_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    views.delete_view(session, user=staff.user, view_id=view_id)
+    session.commit()
+    return RedirectResponse("/app/inbox", status_code=303)
 
 
 @router.get("/shortcuts", response_class=HTMLResponse)

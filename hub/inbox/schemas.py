@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -111,3 +111,39 @@ class InboundEventOut(BaseModel):
     content_type: str
     size: int
     received_at: datetime
+
+
+class ConversationFilter(BaseModel):
+    """The list's filters, as `GET /conversations` takes them, naming every conversation they match."""
+
+    status: Literal["open", "pending", "resolved"] | None = None
+    channel: str | None = None
+    assignee_id: int | None = None
+    unassigned: bool = False
+    team_id: int | None = None
+    label_id: int | None = None
+    q: str | None = Field(None, max_length=200)
+
+    def query(self) -> dict[str, Any]:
+        """As keywords of hub.inbox.service.conversation_query."""
+        return {
+            "status": self.status, "channel_kind": self.channel, "assignee_id": self.assignee_id,
+            "unassigned": self.unassigned, "team_id": self.team_id, "label_id": self.label_id, "search": self.q,
+        }  # fmt: skip
+
+
+class BulkIn(BaseModel):
+    action: Literal["assign", "team", "label", "status"]
+    value: int | str | None = Field(
+        description="assign: a staff user's id; team: a team's id; label: a label's id; status: open, pending or "
+        "resolved. null clears the assignee or the team."
+    )
+    ids: list[int] | None = Field(None, max_length=5000, description="The conversations, or else `matching`.")
+    matching: ConversationFilter | None = Field(None, description="Every conversation these filters match.")
+
+
+class BulkOut(BaseModel):
+    change_id: int = Field(description="Undo with POST /conversations/bulk/{change_id}/undo for a minute.")
+    action: str
+    changed: int = Field(description="How many conversations had another value before.")
+    message: str

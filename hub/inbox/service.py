@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -181,7 +182,7 @@ class ConversationPage:
     per_page: int
 
 
-def list_conversations(
+def conversation_query(
     session: Session,
     *,
     municipality_id: int,
@@ -193,18 +194,14 @@ def list_conversations(
     label_id: int | None = None,
     search: str | None = None,
     only_ids: Collection[int] | None = None,
-    page: int = 1,
-    per_page: int = 25,
-) -> ConversationPage:
-    """Conversations across all channels, newest activity first.
+) -> SelectOfScalar[Conversation]:
+    """The town's conversations matching the filters, unordered: for a page of the list or for all of them at once.
 
     `search` is full text over the messages (hub.inbox.search); `only_ids` narrows to a known
     set, such as the conversations past their response target.
     """
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(
-            N_("Unbekannter Status {status!r}; erlaubt: {allowed}."), status=status, allowed=", ".join(STATUSES)
-        )
+    if status is not None:
+        require_status(status)
     query = select(Conversation).where(Conversation.municipality_id == municipality_id)
     if status:
         query = query.where(Conversation.status == status)
@@ -229,13 +226,34 @@ def list_conversations(
         query = query.where(conversation_matches(session, municipality_id=municipality_id, words=search))
     if only_ids is not None:
         query = query.where(col(Conversation.id).in_(list(only_ids)))
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    return query
+
+
+def list_conversations(session: Session, *, page: int = 1, per_page: int = 25, **filters: Any) -> ConversationPage:
+    """A page of the conversations matching `filters` (those of `conversation_query`), newest activity first."""
+    query = conversation_query(session, **filters)
+    total = _count(session, query)
     items = session.exec(
         query.order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
     ).all()
     return ConversationPage(items=list(items), total=total, page=page, per_page=per_page)
+
+
+def count_conversations(session: Session, **filters: Any) -> int:
+    """How many conversations match `filters` (those of `conversation_query`), as a saved view shows it."""
+    return _count(session, conversation_query(session, **filters))
+
+
+def _count(session: Session, query: SelectOfScalar[Conversation]) -> int:
+    return session.exec(select(func.count()).select_from(query.subquery())).one()
+
+
+def matching_ids(session: Session, **filters: Any) -> list[int]:
+    """Every conversation matching `filters` (those of `conversation_query`), not just a page: "alle Treffer"."""
+    matching = conversation_query(session, **filters).subquery()
+    return list(session.exec(select(matching.c.id).order_by(matching.c.id)).all())
 
 
 def get_conversation(session: Session, *, municipality_id: int, conversation_id: int) -> Conversation:
@@ -525,26 +543,40 @@ def update_conversation(
     """Sets status, assignee and team; None for assignee or team clears it, leaving it out keeps it."""
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
     if status is not None:
-        if status not in STATUSES:
-            raise InvalidInput(
-                N_("Unbekannter Status {status!r}; erlaubt: {allowed}."), status=status, allowed=", ".join(STATUSES)
-            )
+        require_status(status)
         if status == "resolved" and conversation.status != "resolved":
             conversation.resolved_at = utcnow()
         elif status != "resolved":
             conversation.resolved_at = None
         conversation.status = status
     if assignee_id is not _UNSET:
-        if assignee_id is not None:
-            user = session.get(StaffUser, assignee_id)
-            if user is None or user.municipality_id != municipality_id:
-                raise InvalidInput(N_("Benutzer {assignee_id} gibt es nicht."), assignee_id=assignee_id)
+        require_assignee(session, municipality_id=municipality_id, assignee_id=assignee_id)  # type: ignore[arg-type]
         conversation.assignee_id = assignee_id  # type: ignore[assignment]
     if team_id is not _UNSET:
-        if team_id is not None:
-            team = session.get(Team, team_id)
-            if team is None or team.municipality_id != municipality_id:
-                raise InvalidInput(N_("Team {team_id} gibt es nicht."), team_id=team_id)
+        require_team(session, municipality_id=municipality_id, team_id=team_id)  # type: ignore[arg-type]
         conversation.team_id = team_id  # type: ignore[assignment]
     session.flush()
     return conversation
+
+
+def require_assignee(session: Session, *, municipality_id: int, assignee_id: int | None) -> None:
+    """A person of the town to assign to; None (nobody) is always allowed."""
+    if assignee_id is not None:
+        user = session.get(StaffUser, assignee_id)
+        if user is None or user.municipality_id != municipality_id:
+            raise InvalidInput(N_("Benutzer {assignee_id} gibt es nicht."), assignee_id=assignee_id)
+
+
+def require_team(session: Session, *, municipality_id: int, team_id: int | None) -> None:
+    """A team of the town to move to; None (no team) is always allowed."""
+    if team_id is not None:
+        team = session.get(Team, team_id)
+        if team is None or team.municipality_id != municipality_id:
+            raise InvalidInput(N_("Team {team_id} gibt es nicht."), team_id=team_id)
+
+
+def require_status(status: str) -> None:
+    if status not in STATUSES:
+        raise InvalidInput(
+            N_("Unbekannter Status {status!r}; erlaubt: {allowed}."), status=status, allowed=", ".join(STATUSES)
+        )

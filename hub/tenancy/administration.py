@@ -58,13 +58,13 @@ MASK = "********"
 def audit(
     session: Session, *, actor_id: int | None, municipality_id: int, action: str, object_type: str,
     object_id: int | None, **details: Any,
-) -> None:  # fmt: skip
-    session.add(
-        AuditEvent(
-            municipality_id=municipality_id, actor_id=actor_id, action=action,
-            object_type=object_type, object_id=object_id, details=details,
-        )
+) -> AuditEvent:  # fmt: skip
+    event = AuditEvent(
+        municipality_id=municipality_id, actor_id=actor_id, action=action,
+        object_type=object_type, object_id=object_id, details=details,
     )  # fmt: skip
+    session.add(event)
+    return event
 
 
 # Channel accounts

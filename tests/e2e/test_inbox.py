@@ -1,4 +1,5 @@
-"""The inbox in a real browser: a citizen's SMS appears live, staff answer it, the citizen's phone gets it."""
+"""The inbox in a real browser: a citizen's SMS appears live, staff answer it, the citizen's phone gets it; bulk
+actions and saved views at phone width."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from channels.sms_segments import sms_segments
 from hub.demo import DEMO_LATE_WHATSAPP, DEMO_PASSWORD
 from tests.e2e.conftest import DEMO_USERS, assert_accessible
+from tests.e2e.test_consultations import PHONE_WIDTH, check_page
 from tests.running_hub import DEADLINE, Hub, wait_for
 
 # How many open cases the demo has once its citizens have written in.
@@ -136,3 +138,38 @@ def test_canned_replies_labels_and_help(signed_in: Callable[..., Page], hub: Hub
     page.keyboard.press("?")
     expect(page.get_by_role("dialog")).to_be_visible()
     expect(page.get_by_role("dialog")).to_contain_text("Als erledigt markieren")
+
+
+def test_at_phone_width_staff_change_a_range_of_rows_at_once_undo_it_and_open_a_saved_view(
+    signed_in: Callable[..., Page], hub: Hub
+) -> None:
+    page = signed_in("staff", next_path="/app/inbox")
+    check_page(page, "inbox-list-bulk")
+    page.set_viewport_size(PHONE_WIDTH)
+    rows = page.locator("#conversation-rows tr")
+    wait_for(lambda: len(hub.conversations(status="open")) >= DEMO_CASES, what="the demo's cases")
+    page.reload()
+    views = page.get_by_role("navigation", name="Ansichten")
+    expect(views).to_contain_text("Offene SMS")  # the demo clerk's own view
+    expect(views.get_by_role("link", name=re.compile("Nicht zugewiesen"))).to_be_visible()
+
+    # A tick, then a shift-click three rows down, ticks the four between.
+    references = [rows.nth(i).locator("th a").inner_text() for i in range(4)]
+    rows.nth(0).locator('input[name="ids"]').check()
+    rows.nth(3).locator('input[name="ids"]').click(modifiers=["Shift"])
+    expect(page.locator("#bulk-count")).to_have_text("4 ausgewählt")
+    page.locator("#b-status").select_option("pending")
+    page.get_by_role("button", name="Status setzen").click()
+    expect(page.locator("#bulk-notice")).to_contain_text("4 Unterhaltungen geändert.")
+    pending = {c["reference"] for c in hub.conversations(status="pending")}
+    assert set(references) <= pending
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the list scrolls {overflow} px sideways at 375 px"
+    assert_accessible(page, "inbox-list-bulk-done-375")
+
+    page.get_by_role("button", name="Rückgängig").click()
+    expect(page.locator("#bulk-notice")).to_contain_text("4 Unterhaltungen zurückgesetzt.")
+    assert not set(references) & {c["reference"] for c in hub.conversations(status="pending")}
+
+    views.get_by_role("link", name=re.compile("Offene SMS")).click()
+    expect(page.locator("#f-channel")).to_have_value("twilio")

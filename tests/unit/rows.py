@@ -31,8 +31,9 @@ from hub.consultations.models import Booking, ConsultationSeries
 from hub.contacts.api import MergeIn
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
+from hub.inbox import bulk, views
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
-from hub.inbox.schemas import ConversationPatch, ReplyIn, TextIn
+from hub.inbox.schemas import BulkIn, ConversationPatch, ReplyIn, TextIn
 from hub.inbox.service import open_conversation
 from hub.official_warnings.api import RelayIn
 from hub.open311 import service as open311
@@ -155,6 +156,8 @@ class Rows:
     other_report: ProblemReport  # the second citizen's, for merging
     photo: ProblemPhoto
     open311_client: Open311Client
+    bulk_change: int  # the audit id of a bulk assignment, to undo
+    saved_view: int  # the colleague's view of the inbox, shared with their team
 
     @property
     def contact_id(self) -> int:
@@ -198,6 +201,12 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
     session.commit()
     report, other_report, photo = _problem_rows(session, town, conversation, other, attachment)
     client, _ = open311.issue_key(session, municipality_id=town.id, name=f"App {secret}")
+    change = bulk.assign_many(
+        session, municipality_id=town.id, actor_id=user.id or 0, conversation_ids=[conversation.id or 0],
+        assignee_id=user.id,
+    )  # fmt: skip
+    user.team_id = team.id
+    view = views.save_view(session, owner=user, name=f"Ansicht {secret}", query="status=open", for_team=True)
     session.commit()
     return Rows(
         town=town, secret=secret, conversation=conversation, attachment=attachment,
@@ -206,6 +215,7 @@ def make_rows(session: Session, settings: Settings, town: Town, secret: str) -> 
         district=list_districts(session, municipality_id=town.id)[0],
         api_token=_newest(session, ApiToken, town.id), other_contact=other, series=series, booking=booking,
         problem_report=report, other_report=other_report, photo=photo, open311_client=client,
+        bulk_change=change.id, saved_view=view.id,
     )  # fmt: skip
 
 
@@ -266,6 +276,8 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
     "report_id": lambda rows: rows.problem_report.id,
     "photo_id": lambda rows: rows.photo.id,
     "client_id": lambda rows: rows.open311_client.id,
+    "change_id": lambda rows: rows.bulk_change,
+    "view_id": lambda rows: rows.saved_view,
 }
 # Request body model -> a valid body, so that a write reaches its handler (and the town check
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
@@ -275,6 +287,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     ReplyIn: lambda _rows: {"text": "Probe"},
     RelayIn: lambda _rows: {"ars": "091620000000", "actions": {"MOWAS": {"Extreme": "send"}}},
     ConversationPatch: lambda rows: {"status": "pending", "assignee_id": rows.user.id, "team_id": rows.team.id},
+    BulkIn: lambda rows: {"action": "assign", "value": rows.user.id, "ids": [rows.conversation.id]},
     MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
     TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
     DistrictIn: lambda _rows: {"key": "probe", "name": "Probe"},

@@ -1,4 +1,5 @@
-// The inbox's enhancements: live updates by server-sent events, keyboard shortcuts, canned replies and the SMS counter.
+// The inbox's enhancements: live updates by server-sent events, bulk selection, keyboard shortcuts, canned replies and
+// the SMS counter.
 // The pages work without it: forms post normally, and canned replies can be inserted by a plain GET.
 "use strict";
 
@@ -6,10 +7,12 @@
   const texts = {
     de: {
       newRow: "Neu oder geändert: ", newMessage: "Neue Nachricht im Vorgang.",
+      selected: (n) => (n ? `${n} ausgewählt` : ""), allMatches: "alle Treffer ausgewählt",
       segments: (n, enc, chars) => `${chars} Zeichen · ${n} SMS-${n === 1 ? "Teil" : "Teile"} (${enc})`,
     },
     en: {
       newRow: "New or changed: ", newMessage: "New message in this conversation.",
+      selected: (n) => (n ? `${n} selected` : ""), allMatches: "all matches selected",
       segments: (n, enc, chars) => `${chars} characters · ${n} SMS ${n === 1 ? "part" : "parts"} (${enc})`,
     },
   };
@@ -65,6 +68,39 @@
       region.replaceChildren(holder.content);
     });
   }
+
+  // --- bulk selection: shift-click ticks the range since the last tick; the undo goes after a while -----------
+  const bulkForm = document.getElementById("bulk");
+  if (bulkForm) {
+    const boxes = () => Array.from(document.querySelectorAll('#conversation-rows input[name="ids"]'));
+    const pageBox = document.getElementById("bulk-page");
+    const allBox = document.getElementById("bulk-all");
+    const count = document.getElementById("bulk-count");
+    let last = null;
+    const update = () => {
+      const ticked = boxes().filter((box) => box.checked).length;
+      pageBox.checked = ticked > 0 && ticked === boxes().length;
+      count.textContent = allBox.checked ? t.allMatches : t.selected(ticked);
+    };
+    document.getElementById("conversation-rows").addEventListener("click", (event) => {
+      const box = event.target.closest('input[name="ids"]');
+      if (!box) return;
+      if (event.shiftKey && last && last !== box) {
+        const all = boxes();
+        const [from, to] = [all.indexOf(last), all.indexOf(box)].sort((a, b) => a - b);
+        all.slice(from, to + 1).forEach((each) => { each.checked = box.checked; });
+      }
+      last = box;
+      update();
+    });
+    pageBox.addEventListener("change", () => {
+      boxes().forEach((box) => { box.checked = pageBox.checked; });
+      update();
+    });
+    allBox.addEventListener("change", update);
+  }
+  const undo = document.querySelector("form[data-undo-seconds]");
+  if (undo) window.setTimeout(() => undo.remove(), Number(undo.dataset.undoSeconds) * 1000);
 
   // --- canned replies ---------------------------------------------------------------------
   const canned = document.querySelector("form.canned");
