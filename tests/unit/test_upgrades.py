@@ -99,7 +99,9 @@ def test_the_newest_migration_steps_down_and_up_again_with_the_data(empty_backen
 
     command.downgrade(alembic_config(), "-1")
     with db.get_engine().connect() as connection:
-        assert counts(connection) == at_head
+        # A table the newest step adds goes with it; every other table keeps its rows.
+        stepped_down = counts(connection)
+    assert stepped_down == {table: rows for table, rows in at_head.items() if table in stepped_down}
     command.upgrade(alembic_config(), "head")
     with db.get_engine().connect() as connection:
         assert counts(connection) == at_head
