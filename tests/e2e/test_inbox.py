@@ -132,7 +132,7 @@ def test_canned_replies_labels_and_help(signed_in: Callable[..., Page], hub: Hub
     page.get_by_role("button", name="Einfügen").click()
     reference = page.get_by_role("heading", level=1).inner_text().split(" ")[0]
     expect(page.locator("#reply-text")).to_have_value(
-        re.compile(rf"Guten Tag Erika[\w ]*, Ihr Anliegen {reference} ist bei uns\.")
+        re.compile(rf"Guten Tag \w[\w ]*, Ihr Anliegen {reference} ist bei uns\.")
     )
     page.locator("#reply-text").press("Escape")
     page.keyboard.press("?")

@@ -123,7 +123,8 @@ def quiet_backup(hub: Hub, target: Path) -> Rows:
         rathaus(hub.env, "backup", str(target))
         return before if every_row(hub.engine) == before else None
 
-    return wait_for(attempt, what="a backup with no row changing meanwhile", interval=1)
+    # Under load the workers may still be taking the last webhooks in for a while.
+    return wait_for(attempt, what="a backup with no row changing meanwhile", interval=1, timeout=300)
 
 
 def answers_healthz(env: dict[str, str], token: str) -> dict[str, Any]:

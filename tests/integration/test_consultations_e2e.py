@@ -13,7 +13,8 @@ def test_the_demo_has_the_mayors_office_hours_with_bookings_and_an_open_session(
     sessions = hub.api.get(f"/api/v1/consultations/series/{series['Bürgermeistersprechstunde']['id']}/sessions")
     assert sessions.status_code == 200
     booked = [booking["name"] for s in sessions.json() for slot in s["slots"] for booking in slot["bookings"]]
-    assert sorted(booked) == ["Erika Mustermann", "Max Meier"]
+    # The demo's two bookings; tests before this one in the same hub may have booked more.
+    assert {"Erika Mustermann", "Max Meier"} <= set(booked)
     assert all(len(s["slots"]) == 8 for s in sessions.json())  # 17:00 to 19:00 in quarters of an hour
 
 

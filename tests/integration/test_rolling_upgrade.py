@@ -38,7 +38,9 @@ def previous_release(into: Path) -> str:
     """Unpacks the code as it was before the newest migration was added into `into`; returns that code's head."""
     newest = max(path.name for path in (REPO / VERSIONS).glob("[0-9]*_*.py"))
     added = subprocess.run(
-        ["git", "log", "-1", "--format=%H", "--diff-filter=A", "--", str(VERSIONS / newest)],
+        # Along main's first parents: a migration made on a branch is rechained when merged, so the
+        # release before it is main before that merge, not the branch's own parent.
+        ["git", "log", "-1", "--first-parent", "--format=%H", "--diff-filter=A", "--", str(VERSIONS / newest)],
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert added, f"git history without the commit that added {newest}"
