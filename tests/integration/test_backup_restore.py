@@ -3,7 +3,8 @@
 The hub is filled through its real paths (citizens' messages on three channels, one with an attachment,
 subscribers by keyword with their consent, a broadcast with its deliveries, a booking by the API), then
 `rathaus backup` runs while SMS webhooks keep coming, and `rathaus restore` puts it into a new database.
-A second backup, with nothing arriving, must restore to exactly the rows of the hub.
+A second backup, with no webhooks arriving, must restore every row that stayed as it was while it ran,
+exactly, and every attachment byte.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def every_row(engine: sa.Engine) -> Rows:
 
 def attachments(engine: sa.Engine) -> dict[int, bytes | None]:
     with engine.connect() as connection:
-        return dict(connection.execute(sa.text("SELECT id, data FROM attachment")).tuples().all())
+        return {key: data for key, data in connection.execute(sa.text("SELECT id, data FROM attachment"))}
 
 
 @contextmanager
@@ -115,16 +116,20 @@ def webhooks_arriving(hub: Hub) -> Iterator[list[str]]:
         writer.join(timeout=30)
 
 
-def quiet_backup(hub: Hub, target: Path) -> Rows:
-    """A backup taken while nothing changes (the rows before and after it agree), and those rows."""
+def backup_between(hub: Hub, target: Path) -> tuple[Rows, Rows]:
+    """`rathaus backup` into target, and the hub's rows just before and just after it."""
+    before = every_row(hub.engine)
+    rathaus(hub.env, "backup", str(target))
+    return before, every_row(hub.engine)
 
-    def attempt() -> Rows | None:
-        before = every_row(hub.engine)
-        rathaus(hub.env, "backup", str(target))
-        return before if every_row(hub.engine) == before else None
 
-    # Under load the workers may still be taking the last webhooks in for a while.
-    return wait_for(attempt, what="a backup with no row changing meanwhile", interval=1, timeout=300)
+def unchanged(before: Rows, after: Rows) -> Rows:
+    """The rows no process touched while the backup ran: a consistent backup holds each of them exactly.
+
+    The hub is never fully still (beat polls, sessions are touched), so the test does not wait for a quiet
+    moment; a row that changed meanwhile may be in the backup in either state.
+    """
+    return {name: sorted(set(rows) & set(after.get(name, []))) for name, rows in before.items()}
 
 
 def answers_healthz(env: dict[str, str], token: str) -> dict[str, Any]:
@@ -185,13 +190,16 @@ def test_a_backup_under_load_restores_every_row_and_attachment(hub: Hub, tmp_pat
     assert during > 0  # webhooks were answered while the backup ran
 
     hub.wait_until_stored_messages_ran()
-    expected = quiet_backup(hub, tmp_path / "ruhig.tar")
+    files = attachments(hub.engine)
+    before, after = backup_between(hub, tmp_path / "ruhig.tar")
     with empty_database(hub, tmp_path / "b") as env:
         rathaus(env, "restore", str(tmp_path / "ruhig.tar"))
         engine = database_of(env)
         try:
-            assert every_row(engine) == expected
-            assert attachments(engine) == attachments(hub.engine)
+            rows = every_row(engine)
+            missing = {name: sorted(set(kept) - set(rows[name])) for name, kept in unchanged(before, after).items()}
+            assert {name: lost for name, lost in missing.items() if lost} == {}
+            assert attachments(engine).items() >= files.items()
         finally:
             engine.dispose()
 
