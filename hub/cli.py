@@ -438,6 +438,54 @@ def municipality_processing_record(slug: str | None, output: str | None, languag
         click.echo(f"Verzeichnis geschrieben: {output}")
 
 
+@municipality.group("accessibility")
+def municipality_accessibility() -> None:
+    """Whom the accessibility statement names for reporting a barrier, and the enforcement body."""
+
+
+@municipality_accessibility.command("show")
+@click.option("--slug", default=None, help="The municipality (the only one if omitted).")
+def municipality_accessibility_show(slug: str | None) -> None:
+    from hub.tenancy.administration import accessibility_contact
+    from hub.tenancy.preferences import DEFAULTS
+    from hub.tenancy.service import get_municipality
+
+    with _domain_errors(), session_scope() as session:
+        own = accessibility_contact(get_municipality(session, slug=slug))
+    default = DEFAULTS["accessibility_enforcement"]
+    click.echo(f"E-Mail: {own.email or '(das erste E-Mail-Postfach der Gemeinde)'}")
+    click.echo(f"Telefon: {own.phone or '(keine)'}")
+    click.echo(f"Durchsetzungsstelle: {own.enforcement_name or default['name']}, "
+               f"{own.enforcement_url or default['url']}")  # fmt: skip
+
+
+@municipality_accessibility.command("set")
+@click.option("--slug", default=None, help="The municipality (the only one if omitted).")
+@click.option("--email", default=None, help="Where to report a barrier; '' names the first mailbox again.")
+@click.option("--phone", default=None, help="A phone number for it; '' removes it.")
+@click.option("--enforcement-name", default=None, help="The Land's enforcement body; '' with --enforcement-url '' "
+              "names the federal one.")  # fmt: skip
+@click.option("--enforcement-url", default=None, help="Its web address (https://…).")
+def municipality_accessibility_set(
+    slug: str | None, email: str | None, phone: str | None, enforcement_name: str | None, enforcement_url: str | None
+) -> None:
+    """Sets the options given; the others keep their value."""
+    from hub.tenancy.administration import accessibility_contact, save_accessibility_contact
+    from hub.tenancy.service import get_municipality
+
+    with _domain_errors(), session_scope() as session:
+        found = get_municipality(session, slug=slug)
+        assert found.id is not None
+        own = accessibility_contact(found)
+        save_accessibility_contact(
+            session, municipality_id=found.id, actor_id=None,
+            email=(own.email or "") if email is None else email, phone=(own.phone or "") if phone is None else phone,
+            enforcement_name=own.enforcement_name if enforcement_name is None else enforcement_name,
+            enforcement_url=own.enforcement_url if enforcement_url is None else enforcement_url,
+        )  # fmt: skip
+        click.echo(f"Erklärung zur Barrierefreiheit von {found.slug} gespeichert.")
+
+
 @main.group()
 def user() -> None:
     """Staff users."""

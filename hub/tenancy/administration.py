@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 from sqlmodel import Session, col, select
@@ -50,6 +51,7 @@ EDITABLE_TEXTS = {
 TEXT_LANGUAGES = ("de", "en")
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+ENFORCEMENT_NAME_LIMIT = 200
 
 
 MASK = "********"
@@ -474,4 +476,102 @@ def save_municipality_settings(
           first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
           office_hours=office_hours, texts=own_texts,
           feedback_after_conversations=feedback_after_conversations)  # fmt: skip
+    return municipality
+
+
+# The accessibility statement's contact and enforcement body
+
+
+@dataclass(frozen=True)
+class AccessibilityContact:
+    """What the town itself set for its accessibility statement; None where the hub's default applies."""
+
+    email: str | None
+    phone: str | None
+    enforcement_name: str
+    enforcement_url: str
+
+
+def accessibility_contact(municipality: Municipality) -> AccessibilityContact:
+    contact = (municipality.preferences or {}).get("accessibility_contact") or {}
+    enforcement = (municipality.preferences or {}).get("accessibility_enforcement") or {}
+    return AccessibilityContact(email=contact.get("email"), phone=contact.get("phone"),
+                                enforcement_name=enforcement.get("name") or "",
+                                enforcement_url=enforcement.get("url") or "")  # fmt: skip
+
+
+def _accessibility_email(value: str) -> str | None:
+    address = value.strip()
+    if address and (not _EMAIL.fullmatch(address) or len(address) > 254):
+        raise InvalidInput(N_("Kontakt für Barrieren: „{email}“ ist keine gültige E-Mail-Adresse."), email=address)
+    return address.lower() or None
+
+
+def _accessibility_phone(value: str, region: str) -> str | None:
+    if not value.strip():
+        return None
+    try:
+        number = phonenumbers.parse(value.strip(), region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidInput(N_("Telefon für Barrieren: „{phone}“ ist keine gültige Telefonnummer."), phone=value.strip())
+    # Shown to citizens as written in the statement, so in the readable form with spaces.
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _enforcement(name: str, url: str) -> dict[str, str] | None:
+    name, url = name.strip(), url.strip()
+    if not name and not url:
+        return None
+    if not name or not url:
+        raise InvalidInput(
+            N_(
+                "Durchsetzungsstelle: bitte Name und Internetadresse angeben, oder beide Felder leer lassen "
+                "für die Schlichtungsstelle nach dem Behindertengleichstellungsgesetz."
+            )
+        )
+    if len(name) > ENFORCEMENT_NAME_LIMIT:
+        raise InvalidInput(N_("Durchsetzungsstelle: der Name ist zu lang (höchstens {limit} Zeichen)."),
+                           limit=ENFORCEMENT_NAME_LIMIT)  # fmt: skip
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() for c in url)
+    ):
+        raise InvalidInput(
+            N_("Durchsetzungsstelle: „{url}“ ist keine Internetadresse; sie beginnt mit https:// oder http://."),
+            url=url,
+        )
+    return {"name": name, "url": url}
+
+
+def save_accessibility_contact(
+    session: Session, *, municipality_id: int, actor_id: int | None, email: str, phone: str, enforcement_name: str,
+    enforcement_url: str,
+) -> Municipality:  # fmt: skip
+    """Whom the accessibility statement names for reporting a barrier, and the Land's enforcement body.
+
+    An empty email names the town's first mailbox again, an empty enforcement body the federal one.
+    Every field is checked before anything is kept.
+    """
+    municipality = session.get(Municipality, municipality_id)
+    if municipality is None:
+        raise NotFound(N_("Gemeinde nicht gefunden."))
+    contact = {"email": _accessibility_email(email), "phone": _accessibility_phone(phone, municipality.default_region)}
+    enforcement = _enforcement(enforcement_name, enforcement_url)
+    preferences = {**(municipality.preferences or {}), "accessibility_contact": contact}
+    if enforcement is None:
+        preferences.pop("accessibility_enforcement", None)
+    else:
+        preferences["accessibility_enforcement"] = enforcement
+    municipality.preferences = preferences
+    session.add(municipality)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="municipality.accessibility_changed",
+          object_type="municipality", object_id=municipality_id, contact=contact, enforcement=enforcement)  # fmt: skip
     return municipality

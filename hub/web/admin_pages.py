@@ -1,7 +1,9 @@
-"""The administration pages: channel accounts, staff, API tokens, teams with targets and office hours, settings."""
+"""The administration pages: channel accounts, staff, API tokens, teams with targets and office hours, settings,
+and the accessibility statement's contact."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,7 +19,7 @@ from hub.settings import get_settings
 from hub.tenancy import administration as admin
 from hub.tenancy import processing_record as records
 from hub.tenancy.models import Municipality
-from hub.tenancy.preferences import preference
+from hub.tenancy.preferences import DEFAULTS, preference
 from hub.tenancy.roles import ROLES
 from hub.tenancy.service import describe_channel_account, list_api_tokens, list_channel_accounts
 from hub.tenancy.signin import lock_minutes_left
@@ -42,6 +44,7 @@ DONE = {
     "token_revoked": N_("Das API-Token ist widerrufen und funktioniert ab sofort nicht mehr."),
     "team_saved": N_("Das Team wurde gespeichert."),
     "settings_saved": N_("Die Einstellungen wurden gespeichert."),
+    "accessibility_saved": N_("Kontakt und Durchsetzungsstelle der Erklärung zur Barrierefreiheit wurden gespeichert."),
 }
 
 
@@ -580,3 +583,41 @@ async def save_municipality_settings(
         return _settings_page(request, values, messages=[("error", error.text(language_of(request)))], status_code=422)
     session.commit()
     return _back("/app/admin/settings", "settings_saved")
+
+
+# The accessibility statement's contact and enforcement body
+
+ACCESSIBILITY_FIELDS = ("email", "phone", "enforcement_name", "enforcement_url")
+
+
+def _accessibility_page(
+    request: Request, values: dict[str, str], *, messages: list[tuple[str, str]], status_code: int = 200
+) -> HTMLResponse:
+    return render(request, "staff/admin/accessibility.html", status_code=status_code,
+                  title=translate(request, "Erklärung zur Barrierefreiheit"), values=values,
+                  default_enforcement=DEFAULTS["accessibility_enforcement"],
+                  messages=messages)  # fmt: skip
+
+
+@router.get("/accessibility", response_class=HTMLResponse)
+def accessibility_settings(
+    request: Request, done: str | None = None, staff: Staff = Depends(require("admin"))
+) -> HTMLResponse:
+    values = {key: value or "" for key, value in asdict(admin.accessibility_contact(staff.municipality)).items()}
+    return _accessibility_page(request, values, messages=_notices(request, done))
+
+
+@router.post("/accessibility", response_class=HTMLResponse)
+async def save_accessibility_settings(
+    request: Request, staff: Staff = Depends(require("admin")), session: Session = Depends(get_session)
+) -> Response:
+    values = {key: value for key, value in (await _form_values(request)).items() if key in ACCESSIBILITY_FIELDS}
+    try:
+        admin.save_accessibility_contact(session, municipality_id=staff.municipality_id, actor_id=staff.user_id,
+                                         **{key: values.get(key, "") for key in ACCESSIBILITY_FIELDS})  # fmt: skip
+    except InvalidInput as error:
+        session.rollback()
+        return _accessibility_page(request, values, messages=[("error", error.text(language_of(request)))],
+                                   status_code=422)  # fmt: skip
+    session.commit()
+    return _back("/app/admin/accessibility", "accessibility_saved")
