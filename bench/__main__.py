@@ -1,4 +1,4 @@
-"""Runs every benchmark in turn (`make bench`); `--quick` uses the sizes of the README's figures."""
+"""Runs every benchmark in turn (`make bench`); `--quick` uses the sizes of the figures in the benchmarks page."""
 
 from __future__ import annotations
 

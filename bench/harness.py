@@ -403,7 +403,7 @@ def header(title: str, note: str = "") -> None:
 
 
 def table(rows: list[Sequence[Any]], columns: Sequence[str]) -> None:
-    """A Markdown table, so the output can be pasted into the README as it is."""
+    """A Markdown table, so the output can be pasted into docs/entwicklung/benchmarks.md as it is."""
     cells = [[str(c) for c in columns], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]

@@ -64,7 +64,7 @@ def main() -> None:
     header(
         f"Rate-limit accuracy: cap {args.cap}/s on one SMS account, measured over {args.seconds} s",
         f"Machine: {machine()}. Arrivals at the sandbox from the first on. A send counts for 1.05 s from the "
-        "provider's answer (README, Rate limits), so the ceiling is a little under N.",
+        "provider's answer (docs/entwicklung/rundsendungen.md, Rate limits), so the ceiling is a little under N.",
     )
     rows = []
     for backend in backends_of(args.backend):

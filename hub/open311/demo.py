@@ -1,4 +1,4 @@
-"""The demo town's Open311 client app, with a key the README prints, and one request it filed."""
+"""The demo town's Open311 client app, with a key docs/it/schnittstellen.md prints, and one request it filed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hub.open311.service import file_report, issue_key
 from hub.settings import Settings
 from hub.tenancy.models import Municipality
 
-DEMO_OPEN311_KEY = "o311_musterstadt-demo"  # the demo town only; documented in the README
+DEMO_OPEN311_KEY = "o311_musterstadt-demo"  # the demo town only; documented in docs/it/schnittstellen.md
 # Hauptstraße 12 in the demo's Mitte (see hub/problems/demo.py and the sandbox geocoder).
 DEMO_REQUEST = {
     "service_code": "laterne", "lat": "51.015", "long": "10.015", "address_string": "Hauptstraße 12, Musterstadt",

@@ -56,7 +56,7 @@ def issue_key(
 ) -> tuple[Open311Client, str]:
     """A new client app and its API key, which is shown once (only its digest is kept).
 
-    `key` is given only by the demo, whose key the README prints; otherwise it is drawn at random.
+    `key` is given only by the demo, whose key docs/it/schnittstellen.md prints; otherwise it is drawn at random.
     """
     if not name.strip():
         raise InvalidInput(N_("Der Name der Open311-Anwendung fehlt."))

@@ -1,6 +1,6 @@
 """Turns messages on every channel into problem reports: a pipeline step that runs once the message is in its case.
 
-What makes a message a report (decided here, documented in the README):
+What makes a message a report (decided here, documented in docs/entwicklung/maengelmelder.md):
 - a text starting with a category's key ("LATERNE defekt Hauptstraße 12", "Schlagloch Lindenweg 7"),
   or with one of the town's report keywords ("MELDUNG …", preference problem_keywords), the
   category then asked for unless the next word is one;

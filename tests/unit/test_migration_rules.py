@@ -1,6 +1,6 @@
 """Migrations add before they remove, so that the old and the new API process can run side by side on one schema.
 
-What a reader can check mechanically is checked here (the README's "Upgrades without downtime" has the rule):
+What a reader can check mechanically is checked here (docs/it/sicherung.md, "Ohne Ausfall", has the rule):
 an upgrade step that removes or renames a table or column, or makes a column NOT NULL, carries a
 `# contract: …` comment saying which earlier release stopped using it; a column added NOT NULL to an
 existing table has a `server_default`, or the old process's inserts (which do not name it) would fail.
