@@ -23,7 +23,10 @@ AXE_SCRIPT = REPO / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = REPO / "test-output" / "screenshots"
 # The screenshots the handbook in docs/ shows; refreshed from every browser run so they never go stale.
 DOCS_IMAGES = REPO / "docs" / "img"
-DOCS_SCREENSHOTS = ("inbox-list", "inbox-conversation", "inbox-canned-replies", "inbox-labels", "inbox-shortcuts")
+DOCS_SCREENSHOTS = (
+    "inbox-list", "inbox-conversation", "inbox-canned-replies", "inbox-labels", "inbox-shortcuts",
+    "broadcast-composer", "broadcast-report",
+)  # fmt: skip
 # The demo town's person for each role.
 DEMO_USERS = {role: email for email, _name, role in DEMO_STAFF}
 # The flags Chromium needs as root on a machine with no outside network.
