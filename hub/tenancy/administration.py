@@ -508,16 +508,17 @@ def _accessibility_email(value: str) -> str | None:
 
 
 def _accessibility_phone(value: str, region: str) -> str | None:
-    if not value.strip():
+    # Kept as the admin wrote it ("+49 30 1234 5678"): the statement shows it to citizens that way.
+    written = " ".join(value.split())
+    if not written:
         return None
     try:
-        number = phonenumbers.parse(value.strip(), region)
+        number = phonenumbers.parse(written, region)
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise InvalidInput(N_("Telefon für Barrieren: „{phone}“ ist keine gültige Telefonnummer."), phone=value.strip())
-    # Shown to citizens as written in the statement, so in the readable form with spaces.
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        raise InvalidInput(N_("Telefon für Barrieren: „{phone}“ ist keine gültige Telefonnummer."), phone=written)
+    return written
 
 
 def _enforcement(name: str, url: str) -> dict[str, str] | None:

@@ -75,6 +75,15 @@ def test_staff_teams_settings_and_reports_pages(signed_in: Callable[..., Page], 
     expect(page.get_by_role("status")).to_contain_text("Die Einstellungen wurden gespeichert.")
     assert_accessible(page, "admin-settings")
 
+    # Refused, so the demo town's statement stays as other tests expect it.
+    page.goto(f"{hub.url}/app/admin/accessibility")
+    expect(page.get_by_label("Telefonnummer")).to_have_value("+49 30 1234 5678")
+    page.get_by_label("Name der Stelle").fill("Landesstelle für Barrierefreiheit")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("alert")).to_contain_text("bitte Name und Internetadresse angeben")
+    expect(page.get_by_label("Name der Stelle")).to_have_value("Landesstelle für Barrierefreiheit")
+    assert_accessible(page, "admin-accessibility")
+
     page.goto(f"{hub.url}/app/reports")
     expect(page.get_by_role("heading", name="Berichte", level=1)).to_be_visible()
     expect(page.get_by_role("img", name="Nachrichten pro Tag")).to_be_visible()
