@@ -85,8 +85,8 @@ def html2text_plain(html: str) -> str:
 
 
 CONVERTERS: dict[str, Convert] = {
-    "hub (html.parser)": hub_email.html_to_text,
-    "inscriptis": lambda html: tidy(inscriptis.get_text(html)),
+    "hub (html_to_text)": hub_email.html_to_text,
+    "inscriptis, defaults": lambda html: tidy(inscriptis.get_text(html)),
     "html2text": html2text_plain,
     "html-text": lambda html: tidy(html_text.extract_text(html, guess_layout=True)),
 }
@@ -105,12 +105,13 @@ def mail_parser_reply_body(text: str) -> str:
 
 
 def quotequail_reply(text: str) -> str:
-    shown = [part for visible, part in quotequail.quote(text) if visible]
+    """What quotequail shows, the attribution line counted with the quote."""
+    shown = [part for visible, part in quotequail.quote(text, quote_intro_line=True) if visible]
     return "\n".join(shown).strip() or text
 
 
 STRIPPERS: dict[str, Strip] = {
-    "hub (regexes)": hub_email.strip_quoted_history,
+    "hub (strip_quoted_history)": hub_email.strip_quoted_history,
     "mail-parser-reply": mail_parser_reply,
     "mail-parser-reply, body": mail_parser_reply_body,
     "email-reply-parser": lambda text: GithubReplyParser.parse_reply(text).strip() or text,
