@@ -10,20 +10,24 @@ similarity (difflib ratio, 1.0 for identical), and the time per mail. Reply stri
 on every mail with the hub's HTML converter; HTML converters on the HTML-only mails, each
 followed by each stripper. The library candidates are the `mail-bench` extra of pyproject.toml:
 `pip install -e ".[mail-bench]"`, then `python -m bench.mail_text` (`--show NAME` prints every
-miss of one candidate).
+miss of one candidate, `--before COMMIT` adds the hub's code as it was at that commit).
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import re
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from types import ModuleType
 
 import html2text
 import html_text
@@ -35,7 +39,8 @@ from mailparser_reply import EmailReplyParser
 from bench.harness import header, machine, table
 from channels import email as hub_email
 
-CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "mail"
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "tests" / "fixtures" / "mail"
 ROUNDS = 20
 
 Convert = Callable[[str], str]
@@ -190,10 +195,30 @@ def score_converters(mails: list[Mail], misses: dict[str, list[tuple[str, str, s
     return rows
 
 
+def hub_at(commit: str) -> ModuleType:
+    """channels/email.py as it was at `commit`, loaded beside today's (its adapter not registered twice)."""
+    source = subprocess.run(
+        ["git", "show", f"{commit}:channels/email.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "email_before.py"
+        path.write_text(source.replace("\n@register\n", "\n"), encoding="utf-8")
+        spec = importlib.util.spec_from_file_location("email_before", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--show", default="", help="Print each miss of this candidate (a name from the tables).")
+    parser.add_argument("--before", default="", help="Also score channels/email.py as it was at this commit.")
     args = parser.parse_args()
+    if args.before:
+        before = hub_at(args.before)
+        CONVERTERS[f"hub at {args.before} (html_to_text)"] = before.html_to_text
+        STRIPPERS[f"hub at {args.before} (strip_quoted_history)"] = before.strip_quoted_history
     mails = load_corpus()
     misses: dict[str, list[tuple[str, str, str]]] = {}
     columns = ["candidate", "exact", "near", "similarity", "µs per mail"]
