@@ -16,9 +16,13 @@ from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesHeaderParser
 from email.policy import EmailPolicy
 from email.utils import formatdate, make_msgid
-from html.parser import HTMLParser
 from typing import Any, ClassVar
 
+import inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
+from inscriptis.model.html_document_state import HtmlDocumentState
+from inscriptis.model.tag import CustomHtmlTagHandlerMapping
 from pydantic import SecretStr
 
 from channels.base import (
@@ -81,19 +85,31 @@ _ROBOT_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster"})
 _MESSAGE_ID_TOKEN = re.compile(r"<([^<>\s]+)>")
 
 # Lines that introduce quoted history in German and English mail clients. Attributions
-# ("Am 12.06.2024 um 09:15 schrieb …:") always carry a date, which tells them apart from a
-# citizen's own "Am Montag schrieb ich Ihnen:".
-_QUOTE_ATTRIBUTION = re.compile(r"^\s*(?:Am\s.+\sschrieb\s.*:|On\s.+\swrote:)\s*$", re.IGNORECASE)
+# ("Am 12.06.2024 um 09:15 schrieb …:", Yahoo's "Am … hat … Folgendes geschrieben:") always carry
+# a date, which tells them apart from a citizen's own "Am Montag schrieb ich Ihnen:". Gmail on
+# Android wraps "schrieb:" alone onto the next line.
+_QUOTE_ATTRIBUTION = re.compile(
+    r"^\s*(?:Am\s.+\s(?:schrieb(?:\s.*)?|hat\s.+\sFolgendes geschrieben):|On\s.+\swrote:)\s*$", re.IGNORECASE
+)
 _QUOTE_SEPARATOR = re.compile(
-    r"^\s*-{2,}\s*(?:Ursprüngliche Nachricht|Original Message|Weitergeleitete Nachricht"
+    r"^\s*-{2,}\s*(?:Ursprüngliche Nachricht|Original-Nachricht|Original Message|Weitergeleitete Nachricht"
     r"|Forwarded message)\s*-{2,}\s*$",
     re.IGNORECASE,
 )
-# Outlook without the dashed line: "Von: …" directly followed by "Gesendet: …".
-_OUTLOOK_FROM = re.compile(r"^\s*(?:Von|From):\s", re.IGNORECASE)
-_OUTLOOK_SENT = re.compile(r"^\s*(?:Gesendet|Sent|Datum|Date):\s", re.IGNORECASE)
+# Outlook's quoted header without the dashed line: "Von: …" directly followed by "Gesendet: …",
+# or the other way round as GMX and web.de write it.
+_HEADER_FROM = re.compile(r"^\s*(?:Von|From):\s", re.IGNORECASE)
+_HEADER_SENT = re.compile(r"^\s*(?:Gesendet|Sent|Datum|Date):\s", re.IGNORECASE)
 _OUTLOOK_RULE = re.compile(r"^\s*_{10,}\s*$")
 _SIGNATURE_MARKERS = ("-- ", "--")
+# The line a mail app puts under every mail it sends; what follows it is the quoted mail. A device
+# name has no commas or colons, unlike a citizen's "Gesendet von meinem Sohn, da ich …".
+_CLIENT_FOOTER = re.compile(
+    r"^\s*(?:(?:Gesendet von|Sent from) (?:meinem|my) [\w .-]{1,40}|Von meinem [\w .-]{1,40} gesendet\.?"
+    r"|Gesendet mit der (?:WEB\.DE|GMX) Mail App"
+    r"|(?:Holen Sie sich Outlook für|Get Outlook for) (?:iOS|Android)(?:<[^>]*>)?)\s*$",
+    re.IGNORECASE,
+)
 
 # C1 controls never stand for text in a header: they are Windows-1252 bytes under a Latin-1 label
 # ("=?iso-8859-1?q?=96?=" is Outlook's en dash), read as WHATWG reads such labels.
@@ -586,48 +602,46 @@ def _body_text(mail: EmailMessage) -> str:
     return text.replace("\r\n", "\n").strip()
 
 
-class _HTMLTextExtractor(HTMLParser):
-    """Collects the readable text of an HTML mail, with line breaks where blocks end."""
+# A no-break space is text to a browser (GMX and web.de write an empty line as <div>&nbsp;</div>)
+# but collapsible whitespace to inscriptis; it passes through as a word joiner, then becomes a space.
+_NO_BREAK_SPACE = re.compile(r"&nbsp;|&#160;|&#xa0;|\xa0", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
 
-    _HIDDEN = frozenset({"script", "style", "head", "title", "template"})
-    _BLOCKS = frozenset({"p", "div", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._hidden_depth = 0
+def _word_paragraph_start(state: HtmlDocumentState, attrs: dict[str, str]) -> None:
+    """Outlook's paragraphs are lines: its stylesheet gives "MsoNormal" no margins, empty ones make the gaps."""
+    if "MsoNormal" in attrs.get("class", "").split():
+        state.tags[-1].margin_before = state.tags[-1].margin_after = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden_depth += 1
-        elif tag == "br":
-            self.chunks.append("\n")
-        elif tag == "li":
-            self.chunks.append("\n- ")
-        elif tag in self._BLOCKS:
-            self.chunks.append("\n\n")
-        elif tag in ("td", "th"):
-            self.chunks.append(" ")
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self._hidden_depth = max(0, self._hidden_depth - 1)
-        elif tag in self._BLOCKS:
-            self.chunks.append("\n\n")
+def _dash_list_start(state: HtmlDocumentState, _: dict[str, str]) -> None:
+    """Items as a citizen would type them in a plain-text mail, with the blank line around the list a browser shows."""
+    state.li_counter.append("- ")
+    state.tags[-1].margin_before = 1
 
-    def handle_data(self, data: str) -> None:
-        if not self._hidden_depth:
-            # Source line breaks in HTML are plain spaces.
-            self.chunks.append(re.sub(r"\s+", " ", data))
+
+def _dash_list_end(state: HtmlDocumentState) -> None:
+    state.li_counter.pop()
+    state.tags[-1].margin_after = 1
+
+
+_MAIL_LAYOUT = ParserConfig(
+    css=CSS_PROFILES["strict"],
+    custom_html_tag_handler_mapping=CustomHtmlTagHandlerMapping(
+        start_tag_mapping={"p": _word_paragraph_start, "ul": _dash_list_start},
+        end_tag_mapping={"ul": _dash_list_end},
+    ),
+)
 
 
 def html_to_text(html: str) -> str:
-    """Readable plain text of an HTML mail body: no tags, scripts or styles, entities decoded."""
-    extractor = _HTMLTextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    text = "".join(extractor.chunks).replace("\xa0", " ")
-    lines = [line.strip() for line in text.split("\n")]
+    """Readable plain text of an HTML mail body, laid out as a browser shows it: no tags, scripts or styles.
+
+    Spaces within a line are collapsed: the inbox shows text in a proportional font, where
+    inscriptis's aligned table columns would only be stray gaps.
+    """
+    text = inscriptis.get_text(_NO_BREAK_SPACE.sub(_WORD_JOINER, html), _MAIL_LAYOUT).replace(_WORD_JOINER, " ")
+    lines = [" ".join(line.split()) for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -639,28 +653,41 @@ def _is_attribution(line: str, next_lines: list[str]) -> bool:
     return False
 
 
-def strip_quoted_history(text: str) -> str:
-    """The new part of a reply: cut at the quote header or signature, drop trailing `>` lines.
+def _is_quoted_header(line: str, next_line: str) -> bool:
+    return bool(
+        (_HEADER_FROM.match(line) and _HEADER_SENT.match(next_line))
+        or (_HEADER_SENT.match(line) and _HEADER_FROM.match(next_line))
+    )
 
-    Returns `text` unchanged if nothing would be left, so a mail that is all quote is kept.
-    """
-    lines = text.split("\n")
-    cut = len(lines)
+
+def _history_start(lines: list[str]) -> int:
+    """The index of the first line of quoted history, client footer or signature; len(lines) if none."""
     for index, line in enumerate(lines):
-        if _QUOTE_SEPARATOR.match(line) or _is_attribution(line, lines[index + 1 : index + 2]):
-            cut = index
-            break
-        if line.rstrip("\r") in _SIGNATURE_MARKERS:
-            cut = index
-            break
-        if _OUTLOOK_FROM.match(line) and index + 1 < len(lines) and _OUTLOOK_SENT.match(lines[index + 1]):
-            cut = index - 1 if index > 0 and _OUTLOOK_RULE.match(lines[index - 1]) else index
-            break
-    kept = lines[:cut]
+        following = lines[index + 1 : index + 2]
+        if _QUOTE_SEPARATOR.match(line) or _is_attribution(line, following):
+            return index
+        if line.rstrip("\r") in _SIGNATURE_MARKERS or _CLIENT_FOOTER.match(line):
+            return index
+        if following and _is_quoted_header(line, following[0]):
+            return index - 1 if index > 0 and _OUTLOOK_RULE.match(lines[index - 1]) else index
+    return len(lines)
+
+
+def _without_trailing_quote(lines: list[str]) -> str:
+    kept = list(lines)
     while kept and (not kept[-1].strip() or kept[-1].lstrip().startswith(">")):
         kept.pop()
-    stripped = "\n".join(kept).strip()
-    return stripped or text
+    return "\n".join(kept).strip()
+
+
+def strip_quoted_history(text: str) -> str:
+    """The new part of a reply: cut at the quote header, client footer or signature, drop trailing `>` lines.
+
+    A reply written between the quoted lines starts with the attribution: it is kept whole, but
+    for the quote after its last answer. A mail that is all quote is returned unchanged.
+    """
+    lines = text.split("\n")
+    return _without_trailing_quote(lines[: _history_start(lines)]) or _without_trailing_quote(lines) or text
 
 
 # --- helpers: attachments ----------------------------------------------------------------

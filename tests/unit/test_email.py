@@ -33,6 +33,8 @@ from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "email"
+# Replies as German and English mail clients send them, each beside the new text a clerk should see.
+MAIL_CORPUS = sorted((Path(__file__).parent.parent / "fixtures" / "mail").glob("*.eml"))
 HUB_ADDRESS = "rathaus@musterstadt.example"
 CEST = timezone(timedelta(hours=2))
 
@@ -449,6 +451,19 @@ def test_html_to_text_drops_scripts_styles_and_keeps_breaks() -> None:
 )
 def test_strip_quoted_history(text: str, expected: str) -> None:
     assert strip_quoted_history(text) == expected
+
+
+@pytest.mark.parametrize("path", MAIL_CORPUS, ids=[path.stem for path in MAIL_CORPUS])
+def test_a_reply_from_each_client_arrives_as_the_citizens_new_text(path: Path) -> None:
+    """Quoted history, attribution, client footer and signature are cut off; the citizen's words are all kept."""
+    expected = path.with_suffix(".txt").read_text(encoding="utf-8").rstrip("\n")
+
+    assert parse_raw(path.read_bytes()).text == expected
+
+
+def test_the_mail_corpus_is_there() -> None:
+    assert len(MAIL_CORPUS) >= 30
+    assert all(path.with_suffix(".txt").exists() for path in MAIL_CORPUS)
 
 
 # --- loop signals --------------------------------------------------------------------------
