@@ -339,3 +339,14 @@ def test_the_demo_town_shows_reports_on_its_maps(town: Town, citizen: TestClient
     assert "Gartenweg 2" in page.text and page.text.count("&#34;lat&#34;") == int(listed.group(1))
     near = citizen.get(f"/{slug}/meldung/in-der-naehe", params={"category": "muell", "lat": 51.02, "lon": 10.035})
     assert near.json()[0]["reporters"] == 2
+
+
+def test_the_public_list_and_the_report_page_name_the_district_not_its_key(town: Town, citizen: TestClient) -> None:
+    report(citizen, category="muell", address="Lindenweg 7")
+    page = citizen.get("/musterdorf/meldungen")
+    assert "(Süd)" in page.text and "(sued)" not in page.text
+    [listed] = citizen.get("/api/v1/public/musterdorf/problems").json()
+    assert (listed["district"], listed["district_name"]) == ("sued", "Süd"), "the key stays what the filter takes"
+    conversation = town.conversation(town.reports()[0])
+    status = citizen.get(f"/anfrage/{conversation.reference}/{conversation.public_token}")
+    assert "<dd>Süd</dd>" in status.text and "sued" not in status.text
