@@ -21,6 +21,7 @@ from channels.sandbox.server import SandboxServer
 from hub import db, ratelimit
 from hub import settings as settings_module
 from hub.app import create_app
+from hub.contacts.gdpr import erase_contact
 from hub.contacts.models import Contact, ContactIdentity
 from hub.demo import seed_demo
 from hub.inbox.models import Attachment, Conversation, Message
@@ -350,3 +351,55 @@ def test_the_public_list_and_the_report_page_name_the_district_not_its_key(town:
     conversation = town.conversation(town.reports()[0])
     status = citizen.get(f"/anfrage/{conversation.reference}/{conversation.public_token}")
     assert "<dd>Süd</dd>" in status.text and "sued" not in status.text
+
+
+def staff_client(town: Town) -> TestClient:
+    set_password(town.session, user=town.clerk, password=PASSWORD)
+    town.session.commit()
+    clerk = TestClient(create_app())
+    assert sign_in(clerk, town.clerk.email).status_code == 303
+    return clerk
+
+
+def test_ich_auch_brings_checked_photos_to_the_reports_case_unreleased(town: Town, citizen: TestClient) -> None:
+    own = [("photos", ("eigenes.jpg", jpeg_with_gps(*MITTE, size=(40, 30)), "image/jpeg"))]
+    report(citizen, files=own, **pin(MITTE))
+    [target] = town.reports()
+    service.set_public_status(
+        town.session, municipality_id=town.municipality.id or 0, report_id=target.id or 0, text="Bauhof informiert",
+        photos_released=True,
+    )  # fmt: skip
+    town.session.commit()
+    supporter = TestClient(create_app())
+    action = f"/musterdorf/meldung/ich-auch/{target.id}"
+    refused = post(supporter, action, {"way": "none"}, [("photos", ("a.jpg", b"kein Bild", "image/jpeg"))])
+    assert refused.status_code == 422 and "Die Datei ist kein Bild" in refused.text
+    assert (town.count(ProblemReport), town.count(Message), town.count(Attachment)) == (1, 1, 1), "nothing stored"
+
+    theirs = [("photos", ("auch.jpg", jpeg_with_gps(*NORD, size=(40, 30)), "image/jpeg"))]
+    assert post(supporter, action, {"way": "none"}, theirs).status_code == 303
+    [_, support] = town.reports()
+    case = town.conversation(target)
+    note = town.session.exec(
+        select(Message).where(Message.conversation_id == case.id, Message.direction == "note")
+    ).one()
+    assert town.conversation(support).reference in note.body and "noch nicht freigegeben" in note.body
+    [kept] = town.session.exec(select(Attachment).where(Attachment.message_id == note.id)).all()
+    assert kept.data is not None and dict(Image.open(BytesIO(kept.data)).getexif()) == {}, "EXIF removed"
+    photo = town.session.exec(select(ProblemPhoto).where(ProblemPhoto.attachment_id == kept.id)).one()
+    assert photo.report_id == support.id, "the supporter's photo, not released with the report's own"
+    [listed] = citizen.get("/api/v1/public/musterdorf/problems").json()
+    assert len(listed["photos"]) == 1 and str(photo.id) not in listed["photos"][0]
+    assert citizen.get(f"/api/v1/public/musterdorf/problems/photos/{photo.id}").status_code == 404
+
+    page = staff_client(town).get(f"/app/inbox/{case.id}")
+    assert f"/app/inbox/attachments/{kept.id}" in page.text and "auch.jpg" in page.text
+
+    erase_contact(
+        town.session, municipality_id=town.municipality.id or 0, contact_id=town.conversation(support).contact_id,
+        actor_id=town.clerk.id,
+    )  # fmt: skip
+    town.session.commit()
+    town.session.expire_all()
+    assert town.session.get(Attachment, kept.id).data is None  # type: ignore[union-attr]
+    assert town.session.get(ProblemPhoto, photo.id) is None
