@@ -403,3 +403,34 @@ def test_ich_auch_brings_checked_photos_to_the_reports_case_unreleased(town: Tow
     town.session.expire_all()
     assert town.session.get(Attachment, kept.id).data is None  # type: ignore[union-attr]
     assert town.session.get(ProblemPhoto, photo.id) is None
+
+
+def test_a_reporter_without_an_address_cannot_be_answered_and_the_case_says_so_first(
+    town: Town, citizen: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hub.inbox.api.enqueue_send", lambda _message_id: None)
+    report(citizen, **pin(MITTE))
+    [made] = town.reports()
+    case = town.conversation(made)
+    clerk = staff_client(town)
+    page = clerk.get(f"/app/inbox/{case.id}")
+    assert 'id="unreachable"' in page.text and "keine Adresse hinterlassen" in page.text
+    assert 'id="reply-text"' not in page.text and 'id="note-text"' in page.text, "notes still work"
+    csrf = clerk.cookies[CSRF_COOKIE]
+    refused = clerk.post(f"/app/inbox/{case.id}/reply", data={"csrf_token": csrf, "text": "Danke!"})
+    assert refused.status_code == 409 and "Keine Antwort kann sie erreichen" in html.unescape(refused.text)
+    token = tenancy.create_api_token(town.session, user=town.clerk, name="Skript")
+    town.session.commit()
+    api = TestClient(create_app(), headers={"Authorization": f"Bearer {token}"})
+    answer = api.post(f"/api/v1/conversations/{case.id}/replies", json={"text": "Danke!"})
+    assert answer.status_code == 409 and "keine Adresse hinterlassen" in answer.json()["detail"]
+    assert town.session.exec(select(Message).where(Message.direction == "outbound")).first() is None
+
+    assert report(citizen, way="email", email="max@example.org", **pin(NORD)).status_code == 303
+    mail = town.sandbox.outbox(kind="email", to="max@example.org")[-1]
+    link = re.search(r"http\S+/meldung/bestaetigen\?token=\S+", str(mail["text"]))
+    assert link is not None
+    post(citizen, "/" + link.group(0).split("://", 1)[1].split("/", 1)[1], {})
+    proven = town.conversation(town.reports()[-1])
+    assert 'id="unreachable"' not in clerk.get(f"/app/inbox/{proven.id}").text, "once proven, the reply box is back"
+    assert api.post(f"/api/v1/conversations/{proven.id}/replies", json={"text": "Danke!"}).status_code == 202
