@@ -41,6 +41,10 @@ NOTICES = {
     "status": N_("Der Status ist geändert."),
     "label": N_("Die Labels sind geändert."),
     "merged": N_("Die Kontakte sind zusammengeführt."),
+    # A Mängelmelder page merges reports and comes back here (hub/problems/staff_pages.py).
+    "reports_merged": N_(
+        "Die Meldungen sind zusammengeführt. Alle Meldenden erfahren, wie es mit dieser Meldung weitergeht."
+    ),
 }
 STATUS_LABELS = {"open": N_("Offen"), "pending": N_("Wartend"), "resolved": N_("Erledigt")}
 DELIVERY_LABELS = {

@@ -434,3 +434,32 @@ def test_a_reporter_without_an_address_cannot_be_answered_and_the_case_says_so_f
     proven = town.conversation(town.reports()[-1])
     assert 'id="unreachable"' not in clerk.get(f"/app/inbox/{proven.id}").text, "once proven, the reply box is back"
     assert api.post(f"/api/v1/conversations/{proven.id}/replies", json={"text": "Danke!"}).status_code == 202
+
+
+def test_staff_merge_a_suggested_duplicate_from_the_case_and_it_lists_both_reporters(
+    town: Town, citizen: TestClient
+) -> None:
+    report(citizen, **pin(MITTE))
+    report(citizen, description="Die Laterne flackert.", **pin((51.01520, 10.01510)))
+    report(citizen, category="muell", **pin(MITTE))
+    first, second, other_kind = town.reports()
+    case, duplicate = town.conversation(first), town.conversation(second)
+    clerk = staff_client(town)
+    page = clerk.get(f"/app/inbox/{case.id}").text
+    suggested = page.split('id="problem-duplicates"', 1)[1].split("</section>", 1)[0]
+    assert duplicate.reference in suggested and town.conversation(other_kind).reference not in suggested
+    assert f'action="/app/problems/reports/{first.id}/merge"' in suggested
+
+    csrf = {"csrf_token": clerk.cookies[CSRF_COOKIE]}
+    merged = clerk.post(f"/app/problems/reports/{first.id}/merge", data={**csrf, "source": str(second.id)},
+                        follow_redirects=False)  # fmt: skip
+    assert merged.status_code == 303 and merged.headers["location"] == f"/app/inbox/{case.id}?done=reports_merged"
+    after = clerk.get(merged.headers["location"]).text
+    assert "Die Meldungen sind zusammengeführt" in after and "Meldende: 2" in after
+    assert duplicate.reference in after.split('id="problem-merged"', 1)[1].split("</p>", 1)[0]
+    assert 'id="problem-duplicates"' not in after
+    assert town.reports()[1].merged_into_id == first.id and town.conversation(second).status == "resolved"
+
+    again = clerk.post(f"/app/problems/reports/{second.id}/merge", data={**csrf, "source": str(first.id)})
+    assert again.status_code == 409 and "schon mit einer anderen zusammengeführt" in html.unescape(again.text)
+    assert clerk.post(f"/app/problems/reports/{first.id}/merge", data=csrf).status_code == 404
