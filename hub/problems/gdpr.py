@@ -2,8 +2,8 @@
 
 Erasure deletes the photos (the display copies here; the stored copies are inbox attachments,
 emptied by the inbox, or here where an "ich auch" put them into another reporter's case) and the
-address typed or found, but keeps category and point: the
-pothole is still there for the town, and a point alone names no one once the case's texts are gone.
+address typed or found, but keeps category and point: the pothole is still there for the town,
+and a point alone names no one once the case's texts are gone.
 """
 
 from __future__ import annotations
