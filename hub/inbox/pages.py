@@ -21,7 +21,7 @@ from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
 from hub.inbox import bulk, live, overview, service, sla, tools, views
-from hub.inbox.models import Message
+from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
 from hub.web.downloads import download
@@ -41,6 +41,10 @@ NOTICES = {
     "status": N_("Der Status ist geändert."),
     "label": N_("Die Labels sind geändert."),
     "merged": N_("Die Kontakte sind zusammengeführt."),
+    # A Mängelmelder page merges reports and comes back here (hub/problems/staff_pages.py).
+    "reports_merged": N_(
+        "Die Meldungen sind zusammengeführt. Alle Meldenden erfahren, wie es mit dieser Meldung weitergeht."
+    ),
 }
 STATUS_LABELS = {"open": N_("Offen"), "pending": N_("Wartend"), "resolved": N_("Erledigt")}
 DELIVERY_LABELS = {
@@ -473,6 +477,8 @@ def _conversation_page(
         draft=draft,
         # The reply box counts SMS parts where a text is sent and paid in parts.
         counts_segments=adapter_class(row.channel.kind).max_segments is not None,
+        # Nobody to write to: the page says so in place of the reply box.
+        unreachable=_unreachable(request, session, conversation),
         # Once the channel's window is closed, the approved templates are the way to answer.
         reply_templates=service.reply_templates(
             session, municipality_id=staff.municipality_id, conversation_id=conversation_id
@@ -480,6 +486,10 @@ def _conversation_page(
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
         **_labels(),
     )
+
+
+def _unreachable(request: Request, session: Session, conversation: Conversation) -> str | None:
+    return None if service.reachable(session, conversation=conversation) else translate(request, service.UNREACHABLE)
 
 
 def _use_tool(

@@ -21,6 +21,7 @@ from channels.base import Attachment as FileAttachment
 from channels.base import ChannelAdapter, Choice, window_open
 from channels.registry import adapter_class
 from hub.contacts.models import Contact
+from hub.contacts.service import identity_address
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound, require_channel_kind
 from hub.i18n import LANGUAGES, N_
@@ -475,6 +476,24 @@ def reply_templates(session: Session, *, municipality_id: int, conversation_id: 
     ]
 
 
+# Said before a clerk writes, and as the refusal of a reply, instead of a send that can only fail.
+UNREACHABLE = N_(
+    "Diese Person hat keine Adresse hinterlassen, unter der wir sie erreichen können: Keine Antwort kann sie "
+    "erreichen. Halten Sie Wichtiges als interne Notiz fest."
+)
+
+
+def reachable(session: Session, *, conversation: Conversation) -> bool:
+    """Whether a reply can reach the conversation's contact: they have an address of the kind its channel writes to.
+
+    A web or Open311 report whose reporter gave no phone or email has none, nor has an erased contact.
+    """
+    account = session.get(ChannelAccount, conversation.channel_account_id)
+    assert account is not None
+    kind = adapter_class(account.kind).identity.kind
+    return identity_address(session, contact_id=conversation.contact_id, kind=kind) is not None
+
+
 def reply(
     session: Session,
     *,
@@ -484,8 +503,13 @@ def reply(
     text: str,
     template_language: str | None = None,
 ) -> Message:
-    """A clerk's answer; with `template_language`, sent as the account's approved template in that language."""
+    """A clerk's answer; with `template_language`, sent as the account's approved template in that language.
+
+    Refused (409) where nobody can receive it, before anything is queued.
+    """
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    if not reachable(session, conversation=conversation):
+        raise Conflict(UNREACHABLE)
     template = None
     if template_language is not None:
         template = _template_of(session, conversation, template_language)

@@ -18,7 +18,6 @@ from hub.settings import Settings, get_settings
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser
 from hub.tenancy.service import get_municipality
-from workers.app import enqueue_send
 
 router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
 public_router = APIRouter(prefix="/api/v1/public/{slug}/problems", tags=["public"])
@@ -71,11 +70,7 @@ class Queued(BaseModel):
 
 
 def _sent(session: Session, message_ids: list[int]) -> Queued:
-    """Commits the change with its messages, then hands the messages to the workers."""
-    session.commit()
-    for message_id in message_ids:
-        enqueue_send(message_id)
-    return Queued(told=len(message_ids))
+    return Queued(told=service.send_committed(session, message_ids))
 
 
 def _category_out(category: ProblemCategory) -> CategoryOut:

@@ -136,23 +136,29 @@ async def send_report(
 
 
 @router.post("/meldung/ich-auch/{report_id:int}", response_class=HTMLResponse)
-def support_report(
+async def support_report(
     request: Request,
     report_id: int,
     way: Annotated[str, Form(max_length=10)] = "none",
     phone: Annotated[str, Form(max_length=40)] = "",
     email: Annotated[str, Form(max_length=254)] = "",
+    photos: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI copies the default)
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    """An "ich auch" on a nearby report: counted as one more reporter, told of progress by the way chosen."""
+    """An "ich auch" on a nearby report: counted as one more reporter, told of progress by the way chosen.
+
+    The form's photos come along, checked like a new report's, to the report's case (unreleased).
+    """
     values = {"way": way, "phone": phone, "email": email}
-    language = language_of(request)
+    settings, language = get_settings(), language_of(request)
     try:
         follow = web_form.check_follow(municipality, web_form.Follow(way=way, phone=phone, email=email), language)
+        checked = web_form.check_photos(settings, await _uploads(photos, settings))
         conversation, target = web_form.support(
-            session, settings=get_settings(), municipality=municipality, report_id=report_id, language=language
-        )
+            session, settings=settings, municipality=municipality, report_id=report_id, language=language,
+            photos=checked,
+        )  # fmt: skip
     except DomainError as error:
         session.rollback()
         return _form(request, session, municipality, values=values, error=error)

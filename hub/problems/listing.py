@@ -39,9 +39,12 @@ def _photo_ids(session: Session, report_ids: list[int]) -> dict[int, list[int]]:
 
 
 def public_reports(session: Session, *, municipality_id: int, filters: Filters, slug: str) -> list[dict[str, Any]]:
-    """The town's public reports, newest first: category, place, district, status, released photos."""
+    """The town's public reports, newest first: category, place, district, status, released photos.
+
+    `district` is the district's key (what the filter takes), `district_name` what people read.
+    """
     query = (
-        select(ProblemReport, Conversation, ProblemCategory, District.key)
+        select(ProblemReport, Conversation, ProblemCategory, District)
         .join(Conversation, col(Conversation.id) == ProblemReport.conversation_id)
         .join(ProblemCategory, col(ProblemCategory.id) == ProblemReport.category_id)
         .outerjoin(District, col(District.id) == ProblemReport.district_id)
@@ -71,7 +74,8 @@ def public_reports(session: Session, *, municipality_id: int, filters: Filters, 
             "lat": report.lat,
             "lon": report.lon,
             "address": report.address,
-            "district": district,
+            "district": district.key if district is not None else None,
+            "district_name": district.name if district is not None else None,
             "status": PUBLIC_STATES.get(conversation.status, "offen"),
             "public_status": report.public_status,
             "reported_at": report.created_at.isoformat(),

@@ -28,6 +28,7 @@ from hub.subscribers.catalogue import _clean_key
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.preferences import preference
+from workers.app import enqueue_send
 
 log = logging.getLogger(__name__)
 
@@ -290,17 +291,32 @@ def duplicates_of(session: Session, *, settings: Settings, municipality_id: int,
     )
 
 
+def merged_cases(session: Session, *, report_id: int) -> list[Conversation]:
+    """The conversations of the reports merged into this one (duplicates and "ich auch"), oldest first."""
+    return list(
+        session.exec(
+            select(Conversation)
+            .join(ProblemReport, col(ProblemReport.conversation_id) == Conversation.id)
+            .where(ProblemReport.merged_into_id == report_id)
+            .order_by(col(ProblemReport.id))
+        )
+    )
+
+
 def _followers(session: Session, report: ProblemReport) -> list[Conversation]:
     """The report's own conversation and those of the reports merged into it: everyone who reported it."""
-    merged = session.exec(
-        select(Conversation)
-        .join(ProblemReport, col(ProblemReport.conversation_id) == Conversation.id)
-        .where(ProblemReport.merged_into_id == report.id)
-        .order_by(col(ProblemReport.id))
-    ).all()
+    assert report.id is not None
     own = session.get(Conversation, report.conversation_id)
     assert own is not None
-    return [own, *merged]
+    return [own, *merged_cases(session, report_id=report.id)]
+
+
+def send_committed(session: Session, message_ids: list[int]) -> int:
+    """Commits the change with its messages, then hands the messages to the workers; how many were queued."""
+    session.commit()
+    for message_id in message_ids:
+        enqueue_send(message_id)
+    return len(message_ids)
 
 
 def _tell(session: Session, *, conversation: Conversation, template: str, **context: object) -> int | None:

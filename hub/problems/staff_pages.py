@@ -1,5 +1,6 @@
 """The staff's Mängelmelder pages: the map of reports beside their list, filtered like the public list (category,
-district, status), each pin leading to its case; and the report's place beside a conversation in the inbox.
+district, status), each pin leading to its case; and beside a conversation in the inbox the report's place, the
+reports merged into it, and the open reports nearby that may be the same problem, each to merge with one button.
 """
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session, col, select
 
 from hub.db import get_session
@@ -103,9 +104,29 @@ def problem_map(
     )  # fmt: skip
 
 
+@router.post("/reports/{report_id:int}/merge")
+def merge_duplicate(
+    report_id: int,
+    source: Annotated[int, Form()] = 0,
+    staff: Staff = Depends(require("problems.write")),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:
+    """Merges the duplicate `source` into this report, tells its reporter, and goes back to this report's case."""
+    target = service.get_report(session, municipality_id=staff.municipality_id, report_id=report_id)
+    queued = service.merge_reports(session, municipality_id=staff.municipality_id, target_id=report_id,
+                                   source_ids=[source], author=staff.user)  # fmt: skip
+    service.send_committed(session, queued)
+    return RedirectResponse(f"/app/inbox/{target.conversation_id}?done=reports_merged", status_code=303)
+
+
+def _still_open(report: ProblemReport, conversation: Conversation) -> bool:
+    return report.merged_into_id is None and conversation.status != "resolved"
+
+
 def contact_panel(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
     """The citizen's latest reports beside a conversation (hub.contacts.registry.CONVERSATION_PANEL), with the map
-    settings for the small map of the one the conversation is."""
+    settings for the small map of the one the conversation is, the cases merged into each, and for each open one
+    the open reports nearby that may be duplicates."""
     rows = session.exec(
         select(ProblemReport, Conversation, ProblemCategory)
         .join(Conversation, col(Conversation.id) == ProblemReport.conversation_id)
@@ -118,11 +139,22 @@ def contact_panel(session: Session, municipality_id: int, contact_id: int) -> di
         return {"problem_reports": []}
     town = session.get(Municipality, municipality_id)
     assert town is not None
+    settings = get_settings()
     counts = reporters_of(session, [report.id for report, _, _ in rows if report.id is not None])
     return {
         "problem_reports": [
             StaffReport(report, owner, category, None, counts.get(report.id or 0, 1))
             for report, owner, category in rows
         ],
-        "problem_map": map_settings(session, get_settings(), town),
+        "problem_map": map_settings(session, settings, town),
+        "problem_merged": {
+            report.id: service.merged_cases(session, report_id=report.id) for report, _, _ in rows if report.id
+        },
+        "problem_duplicates": {
+            report.id: service.duplicates_of(
+                session, settings=settings, municipality_id=municipality_id, report_id=report.id
+            )
+            for report, owner, _ in rows
+            if report.id and _still_open(report, owner)
+        },
     }

@@ -1,7 +1,8 @@
 """Reports in the demo town as the web form files them, so that its maps show pins before anyone writes in.
 
 Their places are the sandbox geocoder's demo addresses (channels/sandbox/nominatim.py), given
-with the address so that seeding asks no geocoder. One report has an "ich auch".
+with the address so that seeding asks no geocoder. One report has an "ich auch", and two are
+the same hedge, for staff to merge.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from hub.tenancy.models import Municipality
 DEMO_WEB_REPORTS = (
     ("muell", "Am Gartenweg liegen seit dem Wochenende alte Matratzen und Säcke.", 51.02000, 10.03500, "Gartenweg 2"),
     ("gruen", "Die Hecke am Markt ragt weit in den Gehweg.", 51.01620, 10.01800, "Am Markt 1"),
+    # The same hedge again, a few metres on: the case shows it as a duplicate to merge.
+    ("gruen", "Am Markt wächst eine Hecke über den Gehweg, man muss auf die Straße.", 51.01640, 10.01815, "Am Markt"),
     ("schlagloch", "Tiefes Schlagloch vor dem Bahnhof, gefährlich für Radfahrer.", 51.02500, 10.01000,
      "Bahnhofstraße 3"),
 )  # fmt: skip

@@ -42,6 +42,8 @@ FOLLOW_EMAIL_PURPOSE = "problem-report-follow-email"
 FOLLOW_WAYS = ("none", "phone", "email")
 # The inbound message of an "ich auch", in German like every case text staff read.
 SUPPORT_TEXT = N_("Ich auch: Ich habe denselben Mangel bemerkt (Meldung {reference}).")
+# The internal note that brings an "ich auch"'s photos to the report's case.
+SUPPORT_PHOTOS_TEXT = N_("Fotos aus einem „Ich auch“ ({reference}), noch nicht freigegeben.")
 
 
 @dataclass(frozen=True)
@@ -170,16 +172,23 @@ def file_report(
         session, settings=settings, municipality=municipality, report=report, lat=place.lat, lon=place.lon,
         address=place.address,
     )  # fmt: skip
+    _keep_photos(session, message=message, report=report, photos=photos)
+    return conversation
+
+
+def _keep_photos(
+    session: Session, *, message: Message, report: ProblemReport, photos: Sequence[tuple[Upload, CheckedPhoto]]
+) -> None:
+    """Checked photos as attachments of `message`, each a photo of `report` (its reporter's, unreleased)."""
     assert message.id is not None
     for upload, checked in photos:
         attachment = Attachment(
-            municipality_id=municipality.id, message_id=message.id, filename=(upload.filename or "foto")[:200],
+            municipality_id=message.municipality_id, message_id=message.id, filename=(upload.filename or "foto")[:200],
             content_type=checked.content_type, size=len(checked.data), data=checked.data,
         )  # fmt: skip
         session.add(attachment)
         session.flush()
         service.add_photo(session, report=report, attachment=attachment, checked=checked)
-    return conversation
 
 
 # --- "Ist das schon gemeldet?" ---------------------------------------------------------------------
@@ -240,10 +249,15 @@ def supportable(session: Session, *, municipality_id: int, report_id: int) -> tu
     return report, conversation
 
 
-def support(session: Session, *, settings: Settings, municipality: Municipality, report_id: int,
-            language: str) -> tuple[Conversation, str]:  # fmt: skip
+def support(
+    session: Session, *, settings: Settings, municipality: Municipality, report_id: int, language: str,
+    photos: Sequence[tuple[Upload, CheckedPhoto]] = (),
+) -> tuple[Conversation, str]:  # fmt: skip
     """Files an "ich auch": a case of its own, merged into the report at once; the caller commits.
 
+    Its checked photos go to the report's case, where staff work, as an internal note's attachments;
+    they stay photos of the supporter's own report, so that they are theirs (export, erasure) and
+    never public: releasing the report's photos releases its reporter's only.
     Returns the new case and the reference of the report it joined."""
     assert municipality.id is not None
     target, target_conversation = supportable(session, municipality_id=municipality.id, report_id=report_id)
@@ -259,6 +273,17 @@ def support(session: Session, *, settings: Settings, municipality: Municipality,
     session.add(report)
     assert conversation.id is not None
     update_conversation(session, municipality_id=municipality.id, conversation_id=conversation.id, status="resolved")
+    if photos:
+        note = Message(
+            municipality_id=municipality.id, conversation_id=target_conversation.id or 0,
+            channel_account_id=target_conversation.channel_account_id, direction="note",
+            body=gettext_for("de").gettext(SUPPORT_PHOTOS_TEXT).format(reference=conversation.reference),
+        )  # fmt: skip
+        session.add(note)
+        target_conversation.last_activity_at = utcnow()
+        session.add(target_conversation)
+        session.flush()
+        _keep_photos(session, message=note, report=report, photos=photos)
     session.flush()
     return conversation, target_conversation.reference
 

@@ -1,7 +1,9 @@
 """The Mängelmelder in the browser: on a phone (375 px) a citizen files a report with a pin on the map and a photo,
-then, placed by the phone's location beside a known report, sees "Ist das schon gemeldet?" and says "Ich auch";
-a clerk finds the new report on the staff map and its place beside the case. Every page is checked with axe-core
-at desktop width and at 375 px. The browser has no tiles (their server is blocked): the pins sit on a blank map.
+then, placed by the phone's location beside a known report, sees "Ist das schon gemeldet?" and says "Ich auch"
+with a photo; a clerk finds the new report on the staff map and its place beside the case, then merges the demo's
+two reports of one hedge from the case's duplicates suggestion, and the report that remains lists both reporters.
+Every page is checked with axe-core at desktop width and at 375 px. The browser has no tiles (their server is
+blocked): the pins sit on a blank map.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def open_form(page: Page, hub: Hub) -> None:
     expect(page.locator("#report-map .leaflet-pane").first).to_be_attached()  # the map started
 
 
-def test_citizen_reports_with_pin_and_photo_supports_a_known_report_and_staff_see_it_on_the_map(
+def test_citizen_reports_with_pin_and_photo_supports_a_known_report_and_staff_see_it_on_the_map_and_merge(
     phone: BrowserContext, context: BrowserContext, hub: Hub
 ) -> None:
     page = phone.new_page()
@@ -85,6 +87,9 @@ def test_citizen_reports_with_pin_and_photo_supports_a_known_report_and_staff_se
     expect(known).to_contain_text("Personen haben das gemeldet")
     check_page(page, "problem-form-nearby")
     known_reference = known.inner_text().split(" · ")[0].strip()
+    page.get_by_label("Fotos (freiwillig, höchstens 3)").set_input_files(
+        [{"name": "muell.jpg", "mimeType": "image/jpeg", "buffer": photo()}]
+    )
     known.get_by_role("button", name=f"Ich auch: {known_reference} unterstützen statt neu melden").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Vielen Dank für Ihre Meldung")
     expect(page.locator("main")).to_contain_text(f"Wir haben Sie bei der Meldung {known_reference} mitgezählt.")
@@ -113,3 +118,22 @@ def test_citizen_reports_with_pin_and_photo_supports_a_known_report_and_staff_se
     expect(staff.get_by_role("heading", level=1)).to_contain_text(reference)
     expect(staff.locator("#report-place .leaflet-marker-icon")).to_have_count(1)
     check_page(staff, "problem-staff-case")
+
+    # The demo's hedge at the market, reported twice a few metres apart: merged from the first one's case.
+    staff.goto(f"{hub.url}/app/problems?category=gruen")
+    hedge = staff.locator(".problem-list li", has_text="Am Markt 1").get_by_role("link")
+    hedge_reference = hedge.inner_text().strip()
+    hedge.click()
+    expect(staff.get_by_role("heading", level=1)).to_contain_text(hedge_reference)
+    expect(staff.locator("#unreachable")).to_contain_text("keine Adresse hinterlassen")  # a web report, no address
+    suggested = staff.locator("#problem-duplicates")
+    expect(suggested.get_by_role("heading", name="Vielleicht derselbe Mangel")).to_be_visible()
+    duplicate = suggested.locator("li", has_text="Am Markt").first
+    duplicate_reference = duplicate.get_by_role("link").inner_text().strip()
+    check_page(staff, "problem-staff-duplicates")
+    duplicate.get_by_role("button", name=f"Zusammenführen {duplicate_reference}").click()
+    expect(staff.locator(".notice.success")).to_contain_text("Die Meldungen sind zusammengeführt.")
+    expect(staff.locator("#problem-merged")).to_contain_text(duplicate_reference)
+    expect(staff.locator("aside")).to_contain_text("Meldende: 2")
+    expect(staff.locator("#problem-duplicates")).to_have_count(0)
+    check_page(staff, "problem-staff-merged")

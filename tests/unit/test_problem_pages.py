@@ -21,6 +21,7 @@ from channels.sandbox.server import SandboxServer
 from hub import db, ratelimit
 from hub import settings as settings_module
 from hub.app import create_app
+from hub.contacts.gdpr import erase_contact
 from hub.contacts.models import Contact, ContactIdentity
 from hub.demo import seed_demo
 from hub.inbox.models import Attachment, Conversation, Message
@@ -339,3 +340,126 @@ def test_the_demo_town_shows_reports_on_its_maps(town: Town, citizen: TestClient
     assert "Gartenweg 2" in page.text and page.text.count("&#34;lat&#34;") == int(listed.group(1))
     near = citizen.get(f"/{slug}/meldung/in-der-naehe", params={"category": "muell", "lat": 51.02, "lon": 10.035})
     assert near.json()[0]["reporters"] == 2
+
+
+def test_the_public_list_and_the_report_page_name_the_district_not_its_key(town: Town, citizen: TestClient) -> None:
+    report(citizen, category="muell", address="Lindenweg 7")
+    page = citizen.get("/musterdorf/meldungen")
+    assert "(Süd)" in page.text and "(sued)" not in page.text
+    [listed] = citizen.get("/api/v1/public/musterdorf/problems").json()
+    assert (listed["district"], listed["district_name"]) == ("sued", "Süd"), "the key stays what the filter takes"
+    conversation = town.conversation(town.reports()[0])
+    status = citizen.get(f"/anfrage/{conversation.reference}/{conversation.public_token}")
+    assert "<dd>Süd</dd>" in status.text and "sued" not in status.text
+
+
+def staff_client(town: Town) -> TestClient:
+    set_password(town.session, user=town.clerk, password=PASSWORD)
+    town.session.commit()
+    clerk = TestClient(create_app())
+    assert sign_in(clerk, town.clerk.email).status_code == 303
+    return clerk
+
+
+def test_ich_auch_brings_checked_photos_to_the_reports_case_unreleased(town: Town, citizen: TestClient) -> None:
+    own = [("photos", ("eigenes.jpg", jpeg_with_gps(*MITTE, size=(40, 30)), "image/jpeg"))]
+    report(citizen, files=own, **pin(MITTE))
+    [target] = town.reports()
+    service.set_public_status(
+        town.session, municipality_id=town.municipality.id or 0, report_id=target.id or 0, text="Bauhof informiert",
+        photos_released=True,
+    )  # fmt: skip
+    town.session.commit()
+    supporter = TestClient(create_app())
+    action = f"/musterdorf/meldung/ich-auch/{target.id}"
+    refused = post(supporter, action, {"way": "none"}, [("photos", ("a.jpg", b"kein Bild", "image/jpeg"))])
+    assert refused.status_code == 422 and "Die Datei ist kein Bild" in refused.text
+    assert (town.count(ProblemReport), town.count(Message), town.count(Attachment)) == (1, 1, 1), "nothing stored"
+
+    theirs = [("photos", ("auch.jpg", jpeg_with_gps(*NORD, size=(40, 30)), "image/jpeg"))]
+    assert post(supporter, action, {"way": "none"}, theirs).status_code == 303
+    [_, support] = town.reports()
+    case = town.conversation(target)
+    note = town.session.exec(
+        select(Message).where(Message.conversation_id == case.id, Message.direction == "note")
+    ).one()
+    assert town.conversation(support).reference in note.body and "noch nicht freigegeben" in note.body
+    [kept] = town.session.exec(select(Attachment).where(Attachment.message_id == note.id)).all()
+    assert kept.data is not None and dict(Image.open(BytesIO(kept.data)).getexif()) == {}, "EXIF removed"
+    photo = town.session.exec(select(ProblemPhoto).where(ProblemPhoto.attachment_id == kept.id)).one()
+    assert photo.report_id == support.id, "the supporter's photo, not released with the report's own"
+    [listed] = citizen.get("/api/v1/public/musterdorf/problems").json()
+    assert len(listed["photos"]) == 1 and str(photo.id) not in listed["photos"][0]
+    assert citizen.get(f"/api/v1/public/musterdorf/problems/photos/{photo.id}").status_code == 404
+
+    page = staff_client(town).get(f"/app/inbox/{case.id}")
+    assert f"/app/inbox/attachments/{kept.id}" in page.text and "auch.jpg" in page.text
+
+    erase_contact(
+        town.session, municipality_id=town.municipality.id or 0, contact_id=town.conversation(support).contact_id,
+        actor_id=town.clerk.id,
+    )  # fmt: skip
+    town.session.commit()
+    town.session.expire_all()
+    assert town.session.get(Attachment, kept.id).data is None  # type: ignore[union-attr]
+    assert town.session.get(ProblemPhoto, photo.id) is None
+
+
+def test_a_reporter_without_an_address_cannot_be_answered_and_the_case_says_so_first(
+    town: Town, citizen: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hub.inbox.api.enqueue_send", lambda _message_id: None)
+    report(citizen, **pin(MITTE))
+    [made] = town.reports()
+    case = town.conversation(made)
+    clerk = staff_client(town)
+    page = clerk.get(f"/app/inbox/{case.id}")
+    assert 'id="unreachable"' in page.text and "keine Adresse hinterlassen" in page.text
+    assert 'id="reply-text"' not in page.text and 'id="note-text"' in page.text, "notes still work"
+    csrf = clerk.cookies[CSRF_COOKIE]
+    refused = clerk.post(f"/app/inbox/{case.id}/reply", data={"csrf_token": csrf, "text": "Danke!"})
+    assert refused.status_code == 409 and "Keine Antwort kann sie erreichen" in html.unescape(refused.text)
+    token = tenancy.create_api_token(town.session, user=town.clerk, name="Skript")
+    town.session.commit()
+    api = TestClient(create_app(), headers={"Authorization": f"Bearer {token}"})
+    answer = api.post(f"/api/v1/conversations/{case.id}/replies", json={"text": "Danke!"})
+    assert answer.status_code == 409 and "keine Adresse hinterlassen" in answer.json()["detail"]
+    assert town.session.exec(select(Message).where(Message.direction == "outbound")).first() is None
+
+    assert report(citizen, way="email", email="max@example.org", **pin(NORD)).status_code == 303
+    mail = town.sandbox.outbox(kind="email", to="max@example.org")[-1]
+    link = re.search(r"http\S+/meldung/bestaetigen\?token=\S+", str(mail["text"]))
+    assert link is not None
+    post(citizen, "/" + link.group(0).split("://", 1)[1].split("/", 1)[1], {})
+    proven = town.conversation(town.reports()[-1])
+    assert 'id="unreachable"' not in clerk.get(f"/app/inbox/{proven.id}").text, "once proven, the reply box is back"
+    assert api.post(f"/api/v1/conversations/{proven.id}/replies", json={"text": "Danke!"}).status_code == 202
+
+
+def test_staff_merge_a_suggested_duplicate_from_the_case_and_it_lists_both_reporters(
+    town: Town, citizen: TestClient
+) -> None:
+    report(citizen, **pin(MITTE))
+    report(citizen, description="Die Laterne flackert.", **pin((51.01520, 10.01510)))
+    report(citizen, category="muell", **pin(MITTE))
+    first, second, other_kind = town.reports()
+    case, duplicate = town.conversation(first), town.conversation(second)
+    clerk = staff_client(town)
+    page = clerk.get(f"/app/inbox/{case.id}").text
+    suggested = page.split('id="problem-duplicates"', 1)[1].split("</section>", 1)[0]
+    assert duplicate.reference in suggested and town.conversation(other_kind).reference not in suggested
+    assert f'action="/app/problems/reports/{first.id}/merge"' in suggested
+
+    csrf = {"csrf_token": clerk.cookies[CSRF_COOKIE]}
+    merged = clerk.post(f"/app/problems/reports/{first.id}/merge", data={**csrf, "source": str(second.id)},
+                        follow_redirects=False)  # fmt: skip
+    assert merged.status_code == 303 and merged.headers["location"] == f"/app/inbox/{case.id}?done=reports_merged"
+    after = clerk.get(merged.headers["location"]).text
+    assert "Die Meldungen sind zusammengeführt" in after and "Meldende: 2" in after
+    assert duplicate.reference in after.split('id="problem-merged"', 1)[1].split("</p>", 1)[0]
+    assert 'id="problem-duplicates"' not in after
+    assert town.reports()[1].merged_into_id == first.id and town.conversation(second).status == "resolved"
+
+    again = clerk.post(f"/app/problems/reports/{second.id}/merge", data={**csrf, "source": str(first.id)})
+    assert again.status_code == 409 and "schon mit einer anderen zusammengeführt" in html.unescape(again.text)
+    assert clerk.post(f"/app/problems/reports/{first.id}/merge", data=csrf).status_code == 404
