@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,6 +27,7 @@ from hub.db import get_engine
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
+from hub.logs import RequestIdMiddleware, bind_town
 from hub.migrate import code_head, code_version, schema_state
 from hub.monitoring import router as monitoring
 from hub.official_warnings import routes as official_warnings
@@ -168,14 +169,23 @@ def health_answer(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if found.state == "ahead" else 503)
 
 
+async def town_from_path(request: Request) -> None:
+    """The citizens' pages name their town in the path (/sprechstunden/{slug}/…): their log lines say which."""
+    if slug := request.path_params.get("slug"):
+        bind_town(slug)
+
+
 def create_app() -> FastAPI:
     install()
     app = FastAPI(
         title="Rathaus Hub",
         version=code_version(),
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
+        dependencies=[Depends(town_from_path)],
     )
     app.add_middleware(PageSecurity)
+    # Outside the page security, so that its refusals carry the request id too.
+    app.add_middleware(RequestIdMiddleware)
     trusted_proxies = get_settings().trusted_proxies.strip()
     if trusted_proxies:
         # Outermost, so that every layer below sees the citizen's address and the proxy's https.

@@ -28,6 +28,7 @@ from hub.composition import install
 from hub.consultations.cli import consultations
 from hub.db import session_scope
 from hub.errors import DomainError
+from hub.logs import configure_logging
 from hub.open311.cli import open311
 from hub.settings import Settings, get_settings
 from hub.subscribers.cli import subscribers
@@ -38,22 +39,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("rathaus")
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs each request URL at INFO, and Telegram's URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 @click.group()
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Rathaus Hub: ein Posteingang für SMS, Telegram, Facebook und E-Mail."""
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     install()
     # channels/ knows nothing of the hub's settings: the sandbox commands get where the emulators run from here.
     ctx.default_map = {
@@ -139,6 +130,8 @@ def _run_uvicorn(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         proxy_headers=False,
+        # The hub's own handler writes uvicorn's lines too, in the chosen format with the request id.
+        log_config=None,
         log_level="info",
         timeout_graceful_shutdown=3,
     )
