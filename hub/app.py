@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -24,6 +23,7 @@ from hub.composition import install
 from hub.consultations import routes as consultations
 from hub.contacts import routes as contacts
 from hub.db import get_engine
+from hub.doctor import broker_error, database_error
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
@@ -243,19 +243,10 @@ def create_app() -> FastAPI:
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
         """The database and the broker are reachable."""
-        checks: dict[str, str] = {}
-        try:
-            with get_engine().connect() as connection:
-                connection.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as error:
-            checks["database"] = f"unreachable: {type(error).__name__}"
-        try:
-            with celery_app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=2)
-            checks["broker"] = "ok"
-        except Exception as error:
-            checks["broker"] = f"unreachable: {type(error).__name__}"
+        checks = {
+            name: "ok" if error is None else f"unreachable: {type(error).__name__}"
+            for name, error in (("database", database_error(get_engine())), ("broker", broker_error(celery_app)))
+        }
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", **checks},

@@ -28,6 +28,7 @@ from hub.composition import install
 from hub.consultations.cli import consultations
 from hub.db import session_scope
 from hub.errors import DomainError
+from hub.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext_for
 from hub.logs import configure_logging
 from hub.open311.cli import open311
 from hub.settings import Settings, get_settings
@@ -69,7 +70,6 @@ def migrate() -> None:
 def version_command() -> None:
     """The code's version and migration head beside the database's; exits 1 when they differ."""
     from hub.db import get_engine
-    from hub.i18n import gettext_for
     from hub.migrate import code_version, schema_state
 
     found = schema_state(get_engine())
@@ -78,6 +78,24 @@ def version_command() -> None:
     click.echo(f"Migrationsstand der Datenbank: {found.database or '(leer)'}")
     if (problem := found.problem(gettext_for("de"))) is not None:
         raise click.ClickException(problem)
+
+
+@main.command("doctor")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True,
+              help="Language of the report.")  # fmt: skip
+def doctor_command(lang: str) -> None:
+    """Check this deployment (database, broker, migrations, clock, each channel's credentials and webhook, DKIM
+    records) and say what is wrong; exits 1 if anything is."""
+    from hub.db import get_engine
+    from hub.doctor import WEBHOOK_PROBE_TIMEOUT_SECONDS, Deployment, examine, report
+    from workers.app import celery_app
+
+    with httpx.Client(timeout=WEBHOOK_PROBE_TIMEOUT_SECONDS) as http:
+        findings = examine(Deployment(settings=get_settings(), engine=get_engine(), celery=celery_app, http=http))
+    for line in report(findings, gettext_for(lang)):
+        click.echo(line)
+    if any(finding.problems for finding in findings):
+        raise SystemExit(1)
 
 
 @main.command("backup")
