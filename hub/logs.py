@@ -7,8 +7,6 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_TASK_HEADER = "rathaus_request_id"
 _TOWN_TASK_HEADER = "rathaus_town"
 # An id from outside is taken only if it is short and plain, so that it cannot forge or flood a log line.
-_ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ACCEPTABLE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass
@@ -42,10 +40,6 @@ class LogContext:
 _current: ContextVar[LogContext | None] = ContextVar("rathaus_log_context", default=None)
 
 
-def current_log_context() -> LogContext | None:
-    return _current.get()
-
-
 def bind_town(slug: str) -> None:
     """Marks the running request or task as being about the town `slug`; outside of one it does nothing."""
     context = _current.get()
@@ -53,19 +47,8 @@ def bind_town(slug: str) -> None:
         context.town = slug
 
 
-@contextmanager
-def log_context(request_id: str | None = None, town: str | None = None) -> Iterator[LogContext]:
-    """Lines logged inside carry `request_id` (a new one if None) and `town`."""
-    context = LogContext(request_id=request_id or uuid.uuid4().hex, town=town)
-    token = _current.set(context)
-    try:
-        yield context
-    finally:
-        _current.reset(token)
-
-
-def acceptable_request_id(value: str | None) -> str | None:
-    return value if value is not None and _ACCEPTABLE_REQUEST_ID.match(value) else None
+def _acceptable_request_id(value: str | None) -> str | None:
+    return value if value is not None and _ACCEPTABLE_REQUEST_ID.fullmatch(value) else None
 
 
 class RequestIdMiddleware:
@@ -79,7 +62,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
-        context = LogContext(request_id=acceptable_request_id(incoming) or uuid.uuid4().hex)
+        context = LogContext(request_id=_acceptable_request_id(incoming) or uuid.uuid4().hex)
         # Not reset afterwards: each request runs in a task of its own, and the server's error
         # middleware outside this one logs an unhandled error after it returned, in this context.
         _current.set(context)
@@ -160,7 +143,7 @@ def _enter_task_context(task: Any = None, **_: Any) -> None:
     request = task.request if task is not None else None
     _current.set(
         LogContext(
-            request_id=acceptable_request_id(getattr(request, _REQUEST_ID_TASK_HEADER, None)) or uuid.uuid4().hex,
+            request_id=_acceptable_request_id(getattr(request, _REQUEST_ID_TASK_HEADER, None)) or uuid.uuid4().hex,
             town=getattr(request, _TOWN_TASK_HEADER, None),
         )
     )

@@ -54,8 +54,9 @@ def test_a_request_s_lines_carry_its_id_and_town_and_the_answer_its_id(
 def test_a_request_without_a_usable_id_gets_one_of_its_own(settings: Settings) -> None:
     with TestClient(create_app()) as client:
         plain = client.get("/healthz").headers["X-Request-ID"]
-        forged = client.get("/healthz", headers={"X-Request-ID": "x" * 500}).headers["X-Request-ID"]
-    assert len(plain) == len(forged) == 32 and plain != forged
+        flood = client.get("/healthz", headers={"X-Request-ID": "x" * 500}).headers["X-Request-ID"]
+        forged = client.get("/healthz", headers={"X-Request-ID": "a} {b"}).headers["X-Request-ID"]
+    assert len({plain, flood, forged}) == 3 and all(len(given) == 32 for given in (plain, flood, forged))
 
 
 def test_a_task_a_request_enqueues_logs_under_the_request_s_id_and_town(
