@@ -541,6 +541,14 @@ class ChannelAdapter(Protocol):
         """Build the SDK client the first send would build (and what it imports lazily); workers do it at start."""
         return None
 
+    def check_credentials(self) -> bool:
+        """Ask the provider, as cheaply as it allows and sending nothing, whether it accepts the account's credentials.
+
+        True once it did; False where the provider has no such call. Raises PermanentError when
+        it refuses them, TransientError when it cannot be reached.
+        """
+        return False
+
     @classmethod
     def segments(cls, text: str) -> tuple[int, str] | None:
         """How many parts `text` is sent and paid as, and in which encoding; None if it is not split."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from dkim.dnsplug import get_txt
+from dkim.util import InvalidTagValueList, parse_tag_value
 
 # RFC 8301 asks for at least 1024 bits and recommends 2048; longer keys no longer fit a
 # 255-character TXT string and some DNS consoles cannot split them.
@@ -31,15 +35,41 @@ class DkimKey:
     public_base64: str
 
 
+# Looks up a name's TXT record: its text, or None when there is none (dkimpy's `dnsfunc`).
+TxtLookup = Callable[[bytes], bytes | None]
+
+
 def generate_key() -> DkimKey:
     private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
+    ).decode("ascii")
+    return DkimKey(private_pem=pem, public_base64=public_key_of(pem))
+
+
+def public_key_of(private_pem: str) -> str:
+    """The public half of a signing key as the record's p= gives it (base64 of the DER SubjectPublicKeyInfo)."""
+    private = serialization.load_pem_private_key(private_pem.encode("ascii"), password=None)
     public = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return DkimKey(private_pem=pem.decode("ascii"), public_base64=base64.b64encode(public).decode("ascii"))
+    return base64.b64encode(public).decode("ascii")
+
+
+def published_key(selector: str, domain: str, lookup: TxtLookup = get_txt) -> str | None:
+    """The public key the DNS publishes for `selector` at `domain` (its p=, "" if revoked or unreadable), None
+    without a record.
+
+    Raises DnsTimeoutError when the resolver does not answer.
+    """
+    record = lookup(f"{record_name(selector, domain)}.".encode("ascii"))
+    if not record:
+        return None
+    try:
+        tags = parse_tag_value(re.sub(rb"\s+", b"", record))
+    except InvalidTagValueList:
+        return ""  # a record no receiver can read verifies nothing
+    return tags.get(b"p", b"").decode("ascii", errors="replace")
 
 
 def record_name(selector: str, domain: str) -> str:

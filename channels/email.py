@@ -6,7 +6,8 @@ import hashlib
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.errors import HeaderParseError
@@ -282,16 +283,32 @@ class EmailAdapter(ChannelAdapter):
         # RFC 3834 §3.3: automatic answers go out with a null return path, so bounces of
         # them cannot start a loop between two robots.
         envelope_sender = "" if message.automated else self.address
+        with self._relay(refused=f"Empfänger {recipient} abgelehnt") as smtp:
+            smtp.sendmail(envelope_sender, [recipient], raw)
+        return Receipt(provider_id=message_id)
+
+    def check_credentials(self) -> bool:
+        """Connects to the relay and logs in as a send would (STARTTLS included), then leaves without sending."""
+        with self._relay(refused="abgelehnt") as smtp:
+            smtp.noop()
+        return True
+
+    @contextmanager
+    def _relay(self, *, refused: str) -> Iterator[smtplib.SMTP]:
+        """A session with the SMTP relay, logged in where the account has a user; its failures as send errors.
+
+        `refused` says what a refusal of the recipients is about.
+        """
         try:
             with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
                 if self.smtp_starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if self._smtp_username:
                     smtp.login(str(self._smtp_username), str(self._smtp_password or ""))
-                smtp.sendmail(envelope_sender, [recipient], raw)
+                yield smtp
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (0, b""))
-            raise _classify_smtp_reply(code, reply, f"Empfänger {recipient} abgelehnt") from exc
+            raise _classify_smtp_reply(code, reply, refused) from exc
         except smtplib.SMTPResponseException as exc:
             raise _classify_smtp_reply(exc.smtp_code, exc.smtp_error, "SMTP-Fehler") from exc
         except smtplib.SMTPServerDisconnected as exc:
@@ -307,7 +324,6 @@ class EmailAdapter(ChannelAdapter):
             raise TransientError(
                 f"SMTP-Server {self.smtp_host}:{self.smtp_port} nicht erreichbar ({type(exc).__name__})"
             ) from exc
-        return Receipt(provider_id=message_id)
 
     def _signed(self, raw: bytes) -> bytes:
         """The mail with a DKIM signature atop when the town has a key; d= is the From domain, for DMARC."""

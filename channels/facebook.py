@@ -455,6 +455,18 @@ class FacebookAdapter(ChannelAdapter):
             # retrying could send the message twice.
             raise PermanentError(f"Graph API-Anfrage fehlgeschlagen ({type(exc).__name__})") from exc
 
+    def check_credentials(self) -> bool:
+        """GET /me with the page token: the Graph API answers the page, or error 190 for a token it refuses."""
+        try:
+            self._graph.get_object("me")
+        except facebook.GraphAPIError as exc:
+            raise _classify_graph_error(exc) from exc
+        except _GraphHTTPError as exc:
+            raise _classify_http_error(exc) from exc
+        except requests.RequestException as exc:
+            raise TransientError(f"Graph API nicht erreichbar ({type(exc).__name__})") from exc
+        return True
+
     def fetch_file(self, url: str, *, max_bytes: int) -> bytes:
         """An attachment's payload.url, read in chunks and abandoned once over `max_bytes`."""
         parts = urlsplit(url)

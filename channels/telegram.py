@@ -231,6 +231,21 @@ class TelegramAdapter(ChannelAdapter):
             raise FileTooLarge(f"Telegram-Datei hat {len(data)} Bytes, erlaubt sind {max_bytes}")
         return data
 
+    def check_credentials(self) -> bool:
+        """getMe, the Bot API's own test of a token: 401 Unauthorized for one it does not know."""
+        try:
+            _run(self._get_me())
+        except InvalidToken as exc:
+            raise PermanentError("Telegram lehnt das Bot-Token ab", code="401") from exc
+        except NetworkError as exc:
+            raise TransientError(self._scrub(f"Telegram nicht erreichbar: {exc.message}")) from exc
+        except TelegramError as exc:
+            raise PermanentError(self._scrub(f"Telegram: {exc.message}")) from exc
+        return True
+
+    async def _get_me(self) -> None:
+        await self._bot().get_me()
+
     def warm(self) -> None:
         # The shared loop's thread and the Bot with its HTTP pool stay for the life of the process.
         _run(self._build_bot())

@@ -190,6 +190,17 @@ class TwilioMessagingAdapter(ChannelAdapter):
         client, _ = self._api_client()
         client.messages  # noqa: B018
 
+    def check_credentials(self) -> bool:
+        """Fetches the account itself: Twilio answers 401 (code 20003) to a wrong SID or auth token."""
+        client, http_client = self._api_client()
+        try:
+            client.api.v2010.accounts(self._account_sid).fetch()
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _classify(exc, http_client.last_retry_after()) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"{self.provider_name} nicht erreichbar: {type(exc).__name__}") from exc
+        return True
+
     def _api_client(self) -> tuple[Client, RetryAfterKeepingHttpClient]:
         with self._client_lock:
             if self._client is None or self._http_client is None:

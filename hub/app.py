@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -24,9 +23,11 @@ from hub.composition import install
 from hub.consultations import routes as consultations
 from hub.contacts import routes as contacts
 from hub.db import get_engine
+from hub.doctor import broker_error, database_error
 from hub.errors import DomainError
 from hub.i18n import N_, gettext_for, language_of, translate
 from hub.inbox import routes as inbox
+from hub.logs import RequestIdMiddleware, bind_town
 from hub.migrate import code_head, code_version, schema_state
 from hub.monitoring import router as monitoring
 from hub.official_warnings import routes as official_warnings
@@ -168,14 +169,23 @@ def health_answer(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if found.state == "ahead" else 503)
 
 
+async def town_from_path(request: Request) -> None:
+    """The citizens' pages name their town in the path (/sprechstunden/{slug}/…): their log lines say which."""
+    if slug := request.path_params.get("slug"):
+        bind_town(slug)
+
+
 def create_app() -> FastAPI:
     install()
     app = FastAPI(
         title="Rathaus Hub",
         version=code_version(),
         description="Ein Posteingang für SMS, Telegram, Facebook und E-Mail einer Gemeinde.",
+        dependencies=[Depends(town_from_path)],
     )
     app.add_middleware(PageSecurity)
+    # Outside the page security, so that its refusals carry the request id too.
+    app.add_middleware(RequestIdMiddleware)
     trusted_proxies = get_settings().trusted_proxies.strip()
     if trusted_proxies:
         # Outermost, so that every layer below sees the citizen's address and the proxy's https.
@@ -233,19 +243,10 @@ def create_app() -> FastAPI:
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
         """The database and the broker are reachable."""
-        checks: dict[str, str] = {}
-        try:
-            with get_engine().connect() as connection:
-                connection.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as error:
-            checks["database"] = f"unreachable: {type(error).__name__}"
-        try:
-            with celery_app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=2)
-            checks["broker"] = "ok"
-        except Exception as error:
-            checks["broker"] = f"unreachable: {type(error).__name__}"
+        checks = {
+            name: "ok" if error is None else f"unreachable: {type(error).__name__}"
+            for name, error in (("database", database_error(get_engine())), ("broker", broker_error(celery_app)))
+        }
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "not ready", **checks},

@@ -28,6 +28,8 @@ from hub.composition import install
 from hub.consultations.cli import consultations
 from hub.db import session_scope
 from hub.errors import DomainError
+from hub.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext_for
+from hub.logs import configure_logging
 from hub.open311.cli import open311
 from hub.settings import Settings, get_settings
 from hub.subscribers.cli import subscribers
@@ -38,22 +40,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("rathaus")
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs each request URL at INFO, and Telegram's URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 @click.group()
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Rathaus Hub: ein Posteingang für SMS, Telegram, Facebook und E-Mail."""
     settings = get_settings()
-    _configure_logging(settings)
+    configure_logging(settings)
     install()
     # channels/ knows nothing of the hub's settings: the sandbox commands get where the emulators run from here.
     ctx.default_map = {
@@ -78,7 +70,6 @@ def migrate() -> None:
 def version_command() -> None:
     """The code's version and migration head beside the database's; exits 1 when they differ."""
     from hub.db import get_engine
-    from hub.i18n import gettext_for
     from hub.migrate import code_version, schema_state
 
     found = schema_state(get_engine())
@@ -87,6 +78,24 @@ def version_command() -> None:
     click.echo(f"Migrationsstand der Datenbank: {found.database or '(leer)'}")
     if (problem := found.problem(gettext_for("de"))) is not None:
         raise click.ClickException(problem)
+
+
+@main.command("doctor")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANGUAGE, show_default=True,
+              help="Language of the report.")  # fmt: skip
+def doctor_command(lang: str) -> None:
+    """Check this deployment (database, broker, migrations, clock, each channel's credentials and webhook, DKIM
+    records) and say what is wrong; exits 1 if anything is."""
+    from hub.db import get_engine
+    from hub.doctor import WEBHOOK_PROBE_TIMEOUT_SECONDS, Deployment, examine, report
+    from workers.app import celery_app
+
+    with httpx.Client(timeout=WEBHOOK_PROBE_TIMEOUT_SECONDS) as http:
+        findings = examine(Deployment(settings=get_settings(), engine=get_engine(), celery=celery_app, http=http))
+    for line in report(findings, gettext_for(lang)):
+        click.echo(line)
+    if any(finding.problems for finding in findings):
+        raise SystemExit(1)
 
 
 @main.command("backup")
@@ -139,6 +148,8 @@ def _run_uvicorn(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         proxy_headers=False,
+        # The hub's own handler writes uvicorn's lines too, in the chosen format with the request id.
+        log_config=None,
         log_level="info",
         timeout_graceful_shutdown=3,
     )

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from hub.errors import fill
+from hub.errors import Phrase, in_language
 from hub.i18n import N_
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,10 +70,15 @@ class SchemaState:
         known = {script.revision for script in _scripts().walk_revisions()}
         return "behind" if self.database in known else "ahead"
 
-    def problem(self, texts: NullTranslations) -> str | None:
-        """What differs, in the language of `texts`, or None when the database is on the code's head."""
+    def difference(self) -> Phrase | None:
+        """What differs, to be said in the reader's language, or None when the database is on the code's head."""
         message = {"behind": BEHIND, "ahead": AHEAD, "empty": EMPTY}.get(self.state)
-        return None if message is None else fill(texts, message, {"database": self.database, "code": self.code})
+        return None if message is None else Phrase(message, database=self.database, code=self.code)
+
+    def problem(self, texts: NullTranslations) -> str | None:
+        """The difference in the language of `texts`."""
+        difference = self.difference()
+        return None if difference is None else str(in_language(texts, difference))
 
 
 def schema_state(engine: Engine) -> SchemaState:

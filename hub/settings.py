@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,11 @@ class Settings(BaseSettings):
     )
     sign_in_lock_minutes: int = Field(15, description="The window of those counts, and how long the wait lasts.")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How log lines are written: text to read in a terminal, json (one object per line with "
+        "request_id and town) for a log collector in production.",
+    )
     metrics_token: str = Field(
         "", description="Bearer token Prometheus sends to /metrics; empty: /metrics answers only on loopback."
     )

@@ -22,9 +22,10 @@ from hub.errors import DomainError, Forbidden, NotFound, TooLarge
 from hub.i18n import N_
 from hub.inbox.pipeline import apply_statuses_now
 from hub.inbox.receive import StoredEvent, store_events, store_unreadable
+from hub.logs import bind_town
 from hub.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
 from hub.settings import get_settings
-from hub.tenancy.models import ChannelAccount
+from hub.tenancy.models import ChannelAccount, Municipality
 from workers.app import enqueue_inbound
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ def _account(session: Session, kind: str, channel_id: int) -> ChannelAccount:
             actual=account.kind,
             kind=kind,
         )
+    town = session.get(Municipality, account.municipality_id)
+    if town is not None:
+        bind_town(town.slug)
     return account
 
 

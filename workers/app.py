@@ -7,6 +7,7 @@ import logging
 from celery import Celery
 from kombu import Queue
 
+import hub.logs  # noqa: F401 (connects the signals that carry the request id and town into tasks)
 from hub.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -121,6 +121,22 @@ def message_resource(
     }
 
 
+@router.get("/2010-04-01/Accounts/{account_sid}.json")
+async def fetch_account(account_sid: str, request: Request, state: SandboxState = Depends(get_state)) -> JSONResponse:
+    """The Account resource: what a credentials check fetches, as cheap as Twilio's own API allows."""
+    if not _authenticated(request, account_sid, state):
+        return _unauthorized()
+    return JSONResponse(
+        {
+            "sid": account_sid,
+            "friendly_name": "Sandbox",
+            "status": "active",
+            "type": "Full",
+            "uri": f"/2010-04-01/Accounts/{account_sid}.json",
+        }
+    )
+
+
 @router.post("/2010-04-01/Accounts/{account_sid}/Messages.json")
 async def create_message(account_sid: str, request: Request, state: SandboxState = Depends(get_state)) -> JSONResponse:
     if not _authenticated(request, account_sid, state):

@@ -11,7 +11,8 @@ from sqlmodel import Session
 from hub.db import get_session
 from hub.errors import Forbidden, NotSignedIn
 from hub.i18n import N_
-from hub.tenancy.models import StaffUser
+from hub.logs import bind_town
+from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.roles import PERMISSIONS, allows
 from hub.tenancy.service import user_for_token
 
@@ -27,6 +28,9 @@ def current_user(
     user = user_for_token(session, credentials.credentials)
     if user is None:
         raise NotSignedIn(N_("Token ungültig oder widerrufen."))
+    town = session.get(Municipality, user.municipality_id)
+    if town is not None:
+        bind_town(town.slug)
     return user
 
 

@@ -17,9 +17,14 @@ from hub.tenancy.models import ChannelAccount
 _SELECTOR = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
-def _signing_kinds() -> list[str]:
+def signing_kinds() -> list[str]:
     """The channel kinds whose settings take a DKIM key (mail)."""
     return [adapter.kind for adapter in adapter_classes() if "dkim_private_key" in adapter.configuration.model_fields]
+
+
+def mail_domain(address: str) -> str:
+    """The domain of a mailbox's address as DNS names it (IDNA), where its DKIM record is published."""
+    return address.rpartition("@")[2].lower().encode("idna").decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ def generate_dkim_key(session: Session, *, municipality_id: int, selector: str) 
     mailboxes = session.exec(
         select(ChannelAccount).where(
             ChannelAccount.municipality_id == municipality_id,
-            col(ChannelAccount.kind).in_(_signing_kinds()),
+            col(ChannelAccount.kind).in_(signing_kinds()),
             col(ChannelAccount.active),
         )
     ).all()
@@ -53,7 +58,7 @@ def generate_dkim_key(session: Session, *, municipality_id: int, selector: str) 
         mailbox.config = {**mailbox.config, "dkim_selector": selector}
         mailbox.secrets = {**mailbox.secrets, "dkim_private_key": key.private_pem}
         session.add(mailbox)
-        domain = mailbox.address.rpartition("@")[2].lower().encode("idna").decode("ascii")
+        domain = mail_domain(mailbox.address)
         if domain not in domains:
             domains.append(domain)
     session.flush()

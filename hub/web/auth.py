@@ -11,6 +11,7 @@ from sqlmodel import Session
 from hub.db import get_session
 from hub.errors import Forbidden
 from hub.i18n import N_
+from hub.logs import bind_town
 from hub.settings import get_settings
 from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.roles import PERMISSIONS, allows
@@ -53,6 +54,7 @@ def current_staff(request: Request, session: Session = Depends(get_session)) -> 
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target if request.method == "GET" else "/app/")
     staff = Staff(user=signed_in.user, municipality=signed_in.municipality)
+    bind_town(signed_in.municipality.slug)
     request.state.staff = staff
     return staff
 
