@@ -36,10 +36,11 @@ lint: $(INSTALLED) services
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_schema_drift.py
 
 # The unit tests, each with its own databases, run on both cores; the served hubs, browsers and
-# fault runs after them, one at a time, since they time what they see.
+# fault runs after them, on both cores too, a module at a time per core: every hub has its own
+# ports, data folder, database and Redis, and no test asserts how long something took.
 test: $(INSTALLED) services $(AXE) lint
 	$(BIN)/pytest -n 2 tests/unit
-	$(BIN)/pytest --ignore=tests/unit
+	$(BIN)/pytest -n 2 --dist loadfile --ignore=tests/unit
 
 # Benchmarks of issue #5 against this machine's PostgreSQL and Redis: `make bench` (full sizes, hours on
 # 2 cores) or `make bench BENCH_ARGS=--quick`; each also runs alone, e.g. `python -m bench.rate_limit`.
