@@ -1,9 +1,8 @@
 """The Mängelmelder's part of a citizen's data: the reports they made, with their place and photos.
 
 Erasure deletes the photos (the display copies here; the stored copies are inbox attachments,
-emptied by the inbox, or here where an "ich auch" put them into another reporter's case) and the
-address typed or found, but keeps category and point: the pothole is still there for the town,
-and a point alone names no one once the case's texts are gone.
+emptied by the inbox) and the address typed or found, but keeps category and point: the
+pothole is still there for the town, and a point alone names no one once the case's texts are gone.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from hub.contacts.registry import ERASED, Erasure, PersonalData, plain
-from hub.inbox.models import Attachment, Conversation
+from hub.contacts.registry import Erasure, PersonalData, plain
+from hub.inbox.models import Conversation
 from hub.problems.models import ProblemPhoto, ProblemReport
 
 
@@ -56,14 +55,6 @@ def export(session: Session, municipality_id: int, contact_id: int) -> dict[str,
 
 def erase(session: Session, erasure: Erasure) -> dict[str, int]:
     theirs = _theirs(erasure.contact_ids)
-    session.execute(
-        update(Attachment)
-        .where(
-            col(Attachment.id).in_(select(ProblemPhoto.attachment_id).where(col(ProblemPhoto.report_id).in_(theirs)))
-        )
-        .values(data=None, url=None, filename=ERASED)
-        .execution_options(synchronize_session=False)
-    )
     session.execute(delete(ProblemPhoto).where(col(ProblemPhoto.report_id).in_(theirs)))
     session.execute(
         update(ProblemReport)

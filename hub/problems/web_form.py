@@ -42,8 +42,8 @@ FOLLOW_EMAIL_PURPOSE = "problem-report-follow-email"
 FOLLOW_WAYS = ("none", "phone", "email")
 # The inbound message of an "ich auch", in German like every case text staff read.
 SUPPORT_TEXT = N_("Ich auch: Ich habe denselben Mangel bemerkt (Meldung {reference}).")
-# The internal note that brings an "ich auch"'s photos to the report's case.
-SUPPORT_PHOTOS_TEXT = N_("Fotos aus einem „Ich auch“ ({reference}), noch nicht freigegeben.")
+# The internal note that points the report's case to an "ich auch"'s photos.
+SUPPORT_PHOTOS_TEXT = N_("Fotos aus einem „Ich auch“ im Vorgang {reference}, noch nicht freigegeben.")
 
 
 @dataclass(frozen=True)
@@ -255,15 +255,16 @@ def support(
 ) -> tuple[Conversation, str]:  # fmt: skip
     """Files an "ich auch": a case of its own, merged into the report at once; the caller commits.
 
-    Its checked photos go to the report's case, where staff work, as an internal note's attachments;
-    they stay photos of the supporter's own report, so that they are theirs (export, erasure) and
-    never public: releasing the report's photos releases its reporter's only.
+    Its checked photos stay in the supporter's own case, as photos of their own report, so that they
+    are theirs alone (their export and erasure, never the other reporter's) and never public:
+    releasing the report's photos releases its reporter's only. An internal note in the report's
+    case, where staff work, points to them.
     Returns the new case and the reference of the report it joined."""
     assert municipality.id is not None
     target, target_conversation = supportable(session, municipality_id=municipality.id, report_id=report_id)
     category = session.get(ProblemCategory, target.category_id) if target.category_id else None
     text = gettext_for("de").gettext(SUPPORT_TEXT).format(reference=target_conversation.reference)
-    conversation, _message = _open_case(
+    conversation, message = _open_case(
         session, municipality=municipality, text=text, language=language,
         subject=category.name_de if category is not None else target_conversation.reference,
     )  # fmt: skip
@@ -274,6 +275,7 @@ def support(
     assert conversation.id is not None
     update_conversation(session, municipality_id=municipality.id, conversation_id=conversation.id, status="resolved")
     if photos:
+        _keep_photos(session, message=message, report=report, photos=photos)
         note = Message(
             municipality_id=municipality.id, conversation_id=target_conversation.id or 0,
             channel_account_id=target_conversation.channel_account_id, direction="note",
@@ -282,8 +284,6 @@ def support(
         session.add(note)
         target_conversation.last_activity_at = utcnow()
         session.add(target_conversation)
-        session.flush()
-        _keep_photos(session, message=note, report=report, photos=photos)
     session.flush()
     return conversation, target_conversation.reference
 

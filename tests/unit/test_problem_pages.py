@@ -5,6 +5,7 @@ store nothing, "ist das schon gemeldet?" with "ich auch", being told by a code o
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from channels.sandbox.server import SandboxServer
 from hub import db, ratelimit
 from hub import settings as settings_module
 from hub.app import create_app
-from hub.contacts.gdpr import erase_contact
+from hub.contacts.gdpr import erase_contact, export_contact
 from hub.contacts.models import Contact, ContactIdentity
 from hub.demo import seed_demo
 from hub.inbox.models import Attachment, Conversation, Message
@@ -379,12 +380,14 @@ def test_ich_auch_brings_checked_photos_to_the_reports_case_unreleased(town: Tow
     theirs = [("photos", ("auch.jpg", jpeg_with_gps(*NORD, size=(40, 30)), "image/jpeg"))]
     assert post(supporter, action, {"way": "none"}, theirs).status_code == 303
     [_, support] = town.reports()
-    case = town.conversation(target)
+    case, supporters_case = town.conversation(target), town.conversation(support)
     note = town.session.exec(
         select(Message).where(Message.conversation_id == case.id, Message.direction == "note")
     ).one()
-    assert town.conversation(support).reference in note.body and "noch nicht freigegeben" in note.body
-    [kept] = town.session.exec(select(Attachment).where(Attachment.message_id == note.id)).all()
+    assert supporters_case.reference in note.body and "noch nicht freigegeben" in note.body
+    [kept] = town.session.exec(
+        select(Attachment).join(Message).where(Message.conversation_id == supporters_case.id)
+    ).all()
     assert kept.data is not None and dict(Image.open(BytesIO(kept.data)).getexif()) == {}, "EXIF removed"
     photo = town.session.exec(select(ProblemPhoto).where(ProblemPhoto.attachment_id == kept.id)).one()
     assert photo.report_id == support.id, "the supporter's photo, not released with the report's own"
@@ -392,8 +395,12 @@ def test_ich_auch_brings_checked_photos_to_the_reports_case_unreleased(town: Tow
     assert len(listed["photos"]) == 1 and str(photo.id) not in listed["photos"][0]
     assert citizen.get(f"/api/v1/public/musterdorf/problems/photos/{photo.id}").status_code == 404
 
-    page = staff_client(town).get(f"/app/inbox/{case.id}")
+    clerk = staff_client(town)
+    assert supporters_case.reference in clerk.get(f"/app/inbox/{case.id}").text
+    page = clerk.get(f"/app/inbox/{supporters_case.id}")
     assert f"/app/inbox/attachments/{kept.id}" in page.text and "auch.jpg" in page.text
+    first = export_contact(town.session, municipality_id=town.municipality.id or 0, contact_id=case.contact_id)
+    assert "auch.jpg" not in json.dumps(first, default=str), "another reporter's photo is not in this one's export"
 
     erase_contact(
         town.session, municipality_id=town.municipality.id or 0, contact_id=town.conversation(support).contact_id,
