@@ -24,7 +24,8 @@ from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
 from hub.broadcasts import invitations, service
-from hub.broadcasts.calendar_entry import event_uid
+from hub.broadcasts.calendar_entry import calendar_url, event_uid
+from hub.broadcasts.demo import DEMO_INVITATION_TITLE, DEMO_INVITEES, seed_invitation_demo
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import complete_finished
 from hub.contacts.models import Contact, ContactIdentity
@@ -38,8 +39,10 @@ from hub.subscribers import consent
 from hub.subscribers.demo import seed_subscriber_demo
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
+from tests.unit.db import make_town
 from tests.unit.test_broadcasts import send_all, start
 from tests.unit.test_email import SmtpSink, smtp_sink  # noqa: F401 (the fixture)
+from tests.unit.web import staff_user
 from workers.tasks import stop_everywhere
 
 MAILBOX = "rathaus@musterdorf.example"
@@ -273,3 +276,20 @@ def test_a_change_sends_a_higher_sequence_and_calling_it_off_sends_cancel(
     outbound = both.exec(select(Message).where(Message.direction == "outbound", Message.status == "sent")).all()
     assert len([message for message in outbound if message.subject and "Abgesagt" in message.subject]) == 1
 
+
+def test_the_demo_invitation_links_its_calendar_file_in_the_sms(session: Session, settings: Settings) -> None:
+    town = make_town(session)
+    author, mayor = staff_user(session, town, "staff"), staff_user(session, town, "mayor")
+    seed_invitation_demo(session, town.municipality, author=author, mayor=mayor)
+    session.commit()
+    [demo] = session.exec(select(Broadcast).where(Broadcast.title == DEMO_INVITATION_TITLE)).all()
+    assert demo.id is not None and demo.status == "approved" and demo.event_starts_at is not None
+    preview = service.preview_broadcast(session, municipality_id=demo.municipality_id, broadcast_id=demo.id)
+    assert preview.recipients >= len(DEMO_INVITEES)
+    [sms] = [channel.text for channel in preview.channels if channel.kind == "twilio" and channel.language == "de"]
+    link = calendar_url(settings, demo)
+    assert link is not None and f"Kalender: {link}" in sms
+    [event] = public_file(link).walk("VEVENT")
+    assert (event.decoded("DTSTART"), str(event["LOCATION"])) == (demo.event_starts_at, "Rathaus, Ratssaal")
+    unknown = TestClient(create_app()).get("/einladung/unbekannt.ics")
+    assert unknown.status_code == 404 and "Kalendereintrag" in unknown.text
