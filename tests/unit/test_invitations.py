@@ -24,6 +24,7 @@ from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
 from hub.broadcasts import invitations, service
+from hub.broadcasts import pages as broadcast_pages
 from hub.broadcasts.calendar_entry import calendar_url, event_uid
 from hub.broadcasts.demo import DEMO_INVITATION_TITLE, DEMO_INVITEES, seed_invitation_demo
 from hub.broadcasts.models import Broadcast
@@ -42,7 +43,7 @@ from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from tests.unit.db import make_town
 from tests.unit.test_broadcasts import send_all, start
 from tests.unit.test_email import SmtpSink, smtp_sink  # noqa: F401 (the fixture)
-from tests.unit.web import staff_user
+from tests.unit.web import clerk, staff_user
 from workers.tasks import stop_everywhere
 
 MAILBOX = "rathaus@musterdorf.example"
@@ -293,3 +294,42 @@ def test_the_demo_invitation_links_its_calendar_file_in_the_sms(session: Session
     assert (event.decoded("DTSTART"), str(event["LOCATION"])) == (demo.event_starts_at, "Rathaus, Ratssaal")
     unknown = TestClient(create_app()).get("/einladung/unbekannt.ics")
     assert unknown.status_code == 404 and "Kalendereintrag" in unknown.text
+
+
+def test_staff_compose_an_invitation_with_its_time_and_the_mayor_moves_it_from_its_page(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast_pages, "enqueue_broadcast_start", lambda broadcast_id, urgent: None)
+    town = make_town(session)
+    staff, mayor = clerk(session, town, "staff"), clerk(session, town, "mayor")
+    composed = {
+        "kind": "invitation", "title": "Bürgerversammlung", "body_de": "Kommen Sie?", "options": "Ja\nNein",
+        "event_starts_at": "2031-06-03T19:00", "event_ends_at": "2031-06-03T21:00", "event_where": "Ratssaal",
+        "topic_match": "any", "district_match": "any", "action": "submit",
+    }  # fmt: skip
+    saved = staff.post("/app/broadcasts/new", composed, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    broadcast = session.exec(select(Broadcast).where(Broadcast.title == "Bürgerversammlung")).one()
+    assert broadcast.event_starts_at == datetime(2031, 6, 3, 17, 0, tzinfo=UTC)  # Berlin is UTC+2 in summer
+    assert broadcast.event["when"] == "03.06.2031 19:00–21:00"
+    backwards = staff.post("/app/broadcasts/new", {**composed, "event_ends_at": "2031-06-03T18:00"})
+    assert (
+        backwards.status_code == 422 and "Das Ende der Veranstaltung muss nach ihrem Beginn liegen." in backwards.text
+    )
+
+    assert mayor.post(f"/app/broadcasts/{broadcast.id}/approve", follow_redirects=False).status_code == 303
+    page = mayor.get(f"/app/broadcasts/{broadcast.id}").text
+    session.refresh(broadcast)
+    assert f"/einladung/{broadcast.calendar_token}.ics" in page
+    assert "Zeit oder Ort ändern" in page and "Einladung absagen" in page
+    assert "Zeit oder Ort ändern" not in staff.get(f"/app/broadcasts/{broadcast.id}").text
+    assert (
+        staff.post(f"/app/broadcasts/{broadcast.id}/reschedule", {"starts_at": "2031-06-04T19:00"}).status_code == 403
+    )
+
+    moved = mayor.post(f"/app/broadcasts/{broadcast.id}/reschedule", {"starts_at": "2031-06-04T19:00", "where": "Aula"},
+                       follow_redirects=False)  # fmt: skip
+    assert moved.status_code == 303
+    session.refresh(broadcast)
+    assert (broadcast.event_sequence, broadcast.event["where"]) == (1, "Aula")
+    assert broadcast.event_starts_at == datetime(2031, 6, 4, 17, 0, tzinfo=UTC)
