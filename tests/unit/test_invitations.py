@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 from sqlmodel import Session, col, select
@@ -23,12 +24,14 @@ from channels.sandbox.client import SandboxClient
 from channels.sandbox.server import SandboxServer
 from hub import db
 from hub.app import create_app
+from hub.broadcasts import cli as broadcast_cli
 from hub.broadcasts import invitations, service
 from hub.broadcasts import pages as broadcast_pages
 from hub.broadcasts.calendar_entry import calendar_url, event_uid
 from hub.broadcasts.demo import DEMO_INVITATION_TITLE, DEMO_INVITEES, seed_invitation_demo
 from hub.broadcasts.models import Broadcast
 from hub.broadcasts.sending import complete_finished
+from hub.cli import main
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Forbidden
 from hub.inbox.mail import accept_mail
@@ -333,3 +336,34 @@ def test_staff_compose_an_invitation_with_its_time_and_the_mayor_moves_it_from_i
     session.refresh(broadcast)
     assert (broadcast.event_sequence, broadcast.event["where"]) == (1, "Aula")
     assert broadcast.event_starts_at == datetime(2031, 6, 4, 17, 0, tzinfo=UTC)
+
+
+def test_the_command_line_drafts_an_invitation_with_its_time_moves_it_and_calls_it_off(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast_cli, "enqueue_broadcast_start", lambda broadcast_id, urgent: None)
+    monkeypatch.setattr(broadcast_cli, "enqueue_send", lambda message_id: None)
+    town = make_town(session)
+    mayor = staff_user(session, town, "mayor")
+    acting = ["--as", mayor.email, "--municipality", town.municipality.slug]
+
+    def run(*arguments: str) -> str:
+        result = CliRunner().invoke(main, ["broadcast", *arguments, *acting])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    created = run("create", "--kind", "invitation", "--title", "Ortsbeirat", "--text", "Kommen Sie?", "--option", "Ja",
+                  "--option", "Nein", "--starts-at", "2031-09-01T16:00", "--where", "Bürgerhaus")  # fmt: skip
+    broadcast = session.exec(select(Broadcast).where(Broadcast.title == "Ortsbeirat")).one()
+    assert f"Entwurf {broadcast.id} angelegt" in created
+    assert (broadcast.event_starts_at, broadcast.event["where"]) == (datetime(2031, 9, 1, 16, 0, tzinfo=UTC),
+                                                                    "Bürgerhaus")  # fmt: skip
+    run("submit", str(broadcast.id))
+    run("approve", str(broadcast.id))
+    assert run("reschedule", str(broadcast.id), "--starts-at", "2031-09-02T16:00").strip().endswith(": approved")
+    assert run("cancel", str(broadcast.id)).strip().endswith(": cancelled")
+    session.refresh(broadcast)
+    assert (broadcast.event_sequence, broadcast.status) == (2, "cancelled")
+    moved_again = CliRunner().invoke(main, ["broadcast", "reschedule", str(broadcast.id), "--starts-at",
+                                            "2031-09-03T16:00", *acting])  # fmt: skip
+    assert moved_again.exit_code != 0 and "Die Einladung ist abgesagt" in moved_again.output
