@@ -269,6 +269,21 @@ class Location:
 
 
 @dataclass(frozen=True)
+class CalendarReply:
+    """A citizen's calendar answering an invitation (an iTIP REPLY, RFC 5546 §3.2.3), free of iCalendar syntax.
+
+    `uid` and `sequence` name the invitation and the version of it that is answered;
+    `attendee` is the address that answers (a bare address, no "mailto:"); `answer` is what
+    the citizen chose in the calendar.
+    """
+
+    uid: str
+    sequence: int
+    attendee: str
+    answer: Literal["accepted", "declined", "tentative"]
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A citizen's message, comment, button press or edit, free of provider dicts.
 
@@ -286,6 +301,8 @@ class InboundMessage:
     `shared_chat`: written where others read along (a Telegram group), so an answer there
     reaches all of them and must carry nothing personal such as the status link.
     `location`: a place the citizen shared, on channels that can share one.
+    `calendar_reply`: the citizen's calendar answered an invitation (mail carrying an iTIP
+    REPLY); None when the message carries none, or one that cannot be read.
     """
 
     provider_id: str
@@ -305,6 +322,7 @@ class InboundMessage:
     postback_ref: str | None = None
     shared_chat: bool = False
     location: Location | None = None
+    calendar_reply: CalendarReply | None = None
 
 
 @dataclass(frozen=True)
@@ -377,7 +395,9 @@ class OutboundMessage:
     `automated`: an automatic answer (acknowledgement), marked so robots do not answer it.
     `sender_name`: who writes, where the channel shows a sender's name.
     `attachments`: files with their bytes (a calendar entry), carried where mail is
-    (supports_subject); other channels send the text alone.
+    (supports_subject); other channels send the text alone. A calendar entry whose content
+    type names an iTIP method (CALENDAR_METHOD_TYPE: "text/calendar; method=REQUEST") is a
+    scheduling message, which mail carries so that calendars offer to accept or decline it.
     `language`: the language of the text ("de", "en"), for channels that pick a template by it.
     `unprompted`: the hub starts this message itself (a broadcast), it answers nothing; where
     such messages may only be approved templates (templates_outside_window), one is sent.
@@ -405,6 +425,10 @@ class OutboundMessage:
     unprompted: bool = False
     template: str | None = None
     purpose: str | None = None
+
+
+# The content type of an iTIP message (RFC 5546) among an OutboundMessage's attachments.
+CALENDAR_METHOD_TYPE = "text/calendar; method={method}"
 
 
 @dataclass(frozen=True)

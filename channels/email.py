@@ -20,6 +20,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any, ClassVar
 
 import inscriptis
+from icalendar import Calendar
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 from inscriptis.model.html_document_state import HtmlDocumentState
@@ -29,6 +30,7 @@ from pydantic import SecretStr
 from channels.base import (
     N_,
     Attachment,
+    CalendarReply,
     ChannelAdapter,
     ChannelSettings,
     Identity,
@@ -268,6 +270,7 @@ class EmailAdapter(ChannelAdapter):
                 ),
                 automated=_is_automated(mail, sender, request.mail_from),
                 attachments=tuple(_attachments(mail)),
+                calendar_reply=_calendar_reply(mail),
             )
         ]
 
@@ -364,9 +367,23 @@ class EmailAdapter(ChannelAdapter):
         mail.set_content(message.text, cte="quoted-printable")
         if message.html is not None:
             mail.add_alternative(message.html, subtype="html", cte="quoted-printable")
+        scheduling = [attachment for attachment in message.attachments if _itip_method(attachment)]
+        for attachment in scheduling:
+            # RFC 6047 §2.4 and CalConnect's iMIP practice: the invitation is an alternative of the
+            # text (calendars show "accept/decline" for it), and the same file is attached for
+            # clients that only import attachments.
+            assert attachment.data is not None
+            mail.add_alternative(
+                attachment.data.decode("utf-8"), subtype="calendar", cte="base64",
+                params={"method": _itip_method(attachment) or ""},
+            )  # fmt: skip
         for attachment in message.attachments:
             if attachment.data is None:
                 continue  # a provider's URL is nothing a mail can carry
+            if attachment in scheduling:
+                mail.add_attachment(attachment.data, maintype="application", subtype="ics",
+                                    filename=attachment.filename or "einladung.ics")  # fmt: skip
+                continue
             maintype, _, subtype = attachment.content_type.partition("/")
             mail.add_attachment(
                 attachment.data, maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename
@@ -733,6 +750,69 @@ def _attachment_of(part: MIMEPart) -> Attachment:
         data=data,
         size=len(data),
     )
+
+
+# --- helpers: calendar invitations (iMIP, RFC 6047) ---------------------------------------
+
+_ITIP_METHOD = re.compile(r"^\s*text/calendar\s*;.*\bmethod\s*=\s*\"?([A-Za-z-]+)\"?", re.IGNORECASE)
+_PARTSTATS: dict[str, Any] = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentative"}
+
+
+def _itip_method(attachment: Attachment) -> str | None:
+    """The iTIP method an outbound calendar file names (channels.base.CALENDAR_METHOD_TYPE), if it has its bytes."""
+    found = _ITIP_METHOD.match(attachment.content_type)
+    return found.group(1).upper() if found and attachment.data is not None else None
+
+
+def _calendar_parts(mail: EmailMessage) -> Iterable[MIMEPart]:
+    # Google sends the REPLY as application/ics without a method parameter; the METHOD inside decides.
+    for part in mail.walk():
+        if part.get_content_type() in ("text/calendar", "application/ics") and not part.is_multipart():
+            yield part
+
+
+def _calendar_reply(mail: EmailMessage) -> CalendarReply | None:
+    """The iTIP REPLY (RFC 5546 §3.2.3) a citizen's calendar sent, from the mail's first calendar part that is one.
+
+    Calendar data that cannot be read, or that is no REPLY with one answering attendee, is no
+    answer: the mail is then an ordinary message.
+    """
+    for part in _calendar_parts(mail):
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        try:
+            calendar = Calendar.from_ical(data)
+            if str(calendar.get("METHOD", "")).upper() != "REPLY":
+                continue
+            return _reply_of(calendar)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return None
+    return None
+
+
+def _reply_of(calendar: Calendar) -> CalendarReply | None:
+    events = calendar.walk("VEVENT")
+    if len(events) != 1:
+        return None
+    event = events[0]
+    uid = str(event.get("UID", "")).strip()
+    attendees = event.get("ATTENDEE")
+    if not isinstance(attendees, list):
+        attendees = [attendees] if attendees is not None else []
+    answers = [
+        (str(attendee), _PARTSTATS[str(attendee.params.get("PARTSTAT", "")).upper()])
+        for attendee in attendees
+        if str(getattr(attendee, "params", {}).get("PARTSTAT", "")).upper() in _PARTSTATS
+    ]
+    if not uid or len(answers) != 1:
+        return None
+    address, answer = answers[0]
+    scheme, _, bare = address.partition(":")
+    if scheme.lower() != "mailto" or "@" not in bare:
+        return None
+    sequence = int(event.get("SEQUENCE", 0))
+    return CalendarReply(uid=uid, sequence=sequence, attendee=bare.strip().lower(), answer=answer)
 
 
 # --- helpers: SMTP errors ----------------------------------------------------------------

@@ -7,7 +7,7 @@ this is the one place that calls them. hub.app.create_app, the CLI and the Celer
 
 from __future__ import annotations
 
-from hub.broadcasts import fanout, sending, surveys
+from hub.broadcasts import fanout, invitations, sending, surveys
 from hub.broadcasts import gdpr as broadcasts_gdpr
 from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Delivery
@@ -33,6 +33,8 @@ def install() -> None:
     # "STOP" is never a vote. Consultation commands between them: STOP still stops, and a digit
     # answering an open offer of slots is not a vote. A digit answering a feedback request before the
     # consultation commands: it yields to an offer made since, and is never threaded into a case.
+    # A calendar's answer to an invitation is an RSVP whatever its words say, so it comes before them all.
+    pipeline.register_step(invitations.record_calendar_reply)
     pipeline.register_step(opt_in.record_opt_in)
     pipeline.register_step(commands.apply_subscriber_commands)
     pipeline.register_step(feedback.record_feedback_reply)

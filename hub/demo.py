@@ -1,5 +1,5 @@
 """Demo data: a town with staff, teams, a sandbox channel account per kind, consultation hours, citizens writing in,
-official warnings relayed."""
+official warnings relayed, an invitation with a calendar entry."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlmodel import Session, func, select
 
 import hub.models  # noqa: F401  (every table: the domains' rows point at each other's)
 from channels.sandbox.client import SandboxClient
+from hub.broadcasts.demo import seed_invitation_demo
 from hub.consultations import rooms
 from hub.consultations.demo import seed_consultation_demo
 from hub.consultations.feedback_demo import seed_feedback_demo
@@ -160,6 +161,13 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
         seed_web_reports(session, settings, municipality)
         seed_open311_demo(session, settings, municipality)
+        seed_invitation_demo(
+            session, municipality,
+            author=tenancy.get_user_by_email(session, municipality_id=municipality.id,
+                                             email="sachbearbeitung@musterstadt.example"),
+            mayor=tenancy.get_user_by_email(session, municipality_id=municipality.id,
+                                            email="buergermeisterin@musterstadt.example"),
+        )  # fmt: skip
     assert municipality.id is not None
     # Outside the first seeding: a demo database from before official warnings gets them too.
     admin = tenancy.get_user_by_email(session, municipality_id=municipality.id, email=DEMO_ADMIN)

@@ -12,14 +12,15 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from hub.api_fields import ZonedDatetime
-from hub.broadcasts import service
+from hub.broadcasts import invitations, service
 from hub.broadcasts.models import Broadcast
 from hub.db import get_session, utcnow
+from hub.settings import Settings, get_settings
 from hub.subscribers.catalogue import district_by_key, topics_by_keys
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser
 from hub.web.downloads import download
-from workers.app import enqueue_broadcast_start
+from workers.app import enqueue_broadcast_start, enqueue_send
 
 router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
 
@@ -45,6 +46,10 @@ class DraftIn(BaseModel):
     fallback: bool = Field(False, description="If a channel fails a recipient for good, try their next channel.")
     options: list[str] = Field(default_factory=list, description="Survey answers or RSVP choices (2 to 9).")
     event: dict[str, str] | None = Field(None, description='Invitation: {"when": ..., "where": ...}.')
+    event_starts_at: ZonedDatetime | None = Field(
+        None, description="Invitation: when the event begins, with a time zone; it then carries a calendar entry."
+    )
+    event_ends_at: ZonedDatetime | None = Field(None, description="Invitation: when the event ends (optional).")
     closes_at: ZonedDatetime | None = Field(
         None, description="Surveys: when answers stop counting; after the sending time, with a time zone."
     )
@@ -70,6 +75,9 @@ class BroadcastOut(BaseModel):
     fallback: bool
     options: list[str]
     event: dict[str, Any]
+    event_starts_at: datetime | None
+    event_ends_at: datetime | None
+    event_sequence: int
     follows_id: int | None
     send_at: datetime | None
     closes_at: datetime | None
@@ -99,6 +107,7 @@ def _draft(session: Session, municipality_id: int, body: DraftIn) -> service.Dra
         topic_ids=[t.id for t in topics if t.id is not None], topic_match=body.topic_match,
         district_ids=[d.id for d in districts if d.id is not None], district_match=body.district_match,
         channel_kinds=body.channels, fallback=body.fallback, options=body.options, event=body.event,
+        event_starts_at=body.event_starts_at, event_ends_at=body.event_ends_at,
         closes_at=body.closes_at, send_at=body.send_at,
     )  # fmt: skip
 
@@ -189,15 +198,44 @@ def approve_broadcast(
     return _out(broadcast)
 
 
+class RescheduleIn(BaseModel):
+    starts_at: ZonedDatetime = Field(description="The event's new beginning, with a time zone.")
+    ends_at: ZonedDatetime | None = Field(None, description="Its new end; none: the entry has no end.")
+    where: str | None = Field(None, max_length=300, description="The new place; left out: the place stays.")
+
+
+def _told(session: Session, told: invitations.Told) -> BroadcastOut:
+    """Commits the change with its messages to those invited, then hands the messages to the workers."""
+    session.commit()
+    for message_id in told.message_ids:
+        enqueue_send(message_id)
+    return _out(told.broadcast)
+
+
 @router.post("/{broadcast_id}/cancel", response_model=BroadcastOut)
 def cancel_broadcast(
     broadcast_id: int,
     user: StaffUser = Depends(require_permission("broadcasts.draft")),
     session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
 ) -> BroadcastOut:
-    broadcast = service.cancel(session, actor=user, broadcast_id=broadcast_id)
-    session.commit()
-    return _out(broadcast)
+    """Stops the broadcast; an invitation already out is called off (METHOD:CANCEL to everyone invited)."""
+    told = invitations.cancel(session, settings=settings, actor=user, broadcast_id=broadcast_id)
+    return _told(session, told)
+
+
+@router.post("/{broadcast_id}/reschedule", response_model=BroadcastOut)
+def reschedule_invitation(
+    broadcast_id: int,
+    body: RescheduleIn,
+    user: StaffUser = Depends(require_permission("broadcasts.approve")),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> BroadcastOut:
+    """A sent invitation's new time or place: the next version of its calendar entry goes to everyone invited."""
+    told = invitations.reschedule(session, settings=settings, actor=user, broadcast_id=broadcast_id,
+                                  starts_at=body.starts_at, ends_at=body.ends_at, where=body.where)  # fmt: skip
+    return _told(session, told)
 
 
 @router.post("/{broadcast_id}/pause", response_model=BroadcastOut)

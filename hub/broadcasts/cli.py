@@ -14,15 +14,17 @@ import click
 from sqlmodel import Session
 
 from channels.registry import known_kinds
-from hub.broadcasts import service
+from hub.broadcasts import invitations, service
 from hub.db import session_scope, utcnow
 from hub.errors import DomainError
+from hub.settings import get_settings
 from hub.subscribers.catalogue import district_by_key, topics_by_keys
 from hub.tenancy.models import StaffUser
 from hub.tenancy.service import get_municipality, get_user_by_email
-from workers.app import enqueue_broadcast_start
+from workers.app import enqueue_broadcast_start, enqueue_send
 
 F = TypeVar("F", bound=Callable[..., Any])
+MINUTES = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
 
 
 @contextmanager
@@ -60,13 +62,16 @@ def broadcast() -> None:
 @click.option("--channel", "channels", multiple=True, type=click.Choice(known_kinds()))
 @click.option("--fallback", is_flag=True, help="If a channel fails a recipient for good, try their next channel.")
 @click.option("--option", "options", multiple=True, help="Survey answer or RSVP choice; repeat 2 to 9 times.")
-@click.option("--send-at", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
-              help="In UTC.")  # fmt: skip
+@click.option("--send-at", type=click.DateTime(MINUTES), default=None, help="In UTC.")
+@click.option("--starts-at", type=click.DateTime(MINUTES), default=None,
+              help="Invitation: when the event begins, in UTC; it then carries a calendar entry.")  # fmt: skip
+@click.option("--ends-at", type=click.DateTime(MINUTES), default=None, help="Invitation: when it ends, in UTC.")
+@click.option("--where", default=None, help="Invitation: the place.")
 @_as_options
 def create(kind: str, title: str, text_de: str, text_en: str | None, severity: str | None, follows_id: int | None,
            topics: tuple[str, ...], districts: tuple[str, ...], channels: tuple[str, ...], fallback: bool,
-           options: tuple[str, ...],
-           send_at: datetime | None, email: str, slug: str | None) -> None:  # fmt: skip
+           options: tuple[str, ...], send_at: datetime | None, starts_at: datetime | None, ends_at: datetime | None,
+           where: str | None, email: str, slug: str | None) -> None:  # fmt: skip
     """Draft a broadcast; prints its id."""
     texts = {"de": {"body": text_de}} | ({"en": {"body": text_en}} if text_en else {})
     with _acting_as(email, slug) as (session, user):
@@ -76,7 +81,9 @@ def create(kind: str, title: str, text_de: str, text_en: str | None, severity: s
             kind=kind, title=title, texts=texts, severity=severity, follows_id=follows_id,
             topic_ids=[t.id for t in chosen_topics if t.id], district_ids=[d.id for d in chosen_districts if d.id],
             channel_kinds=channels, fallback=fallback, options=options,
-            send_at=send_at.replace(tzinfo=UTC) if send_at else None,
+            send_at=send_at.replace(tzinfo=UTC) if send_at else None, event={"where": where} if where else None,
+            event_starts_at=starts_at.replace(tzinfo=UTC) if starts_at else None,
+            event_ends_at=ends_at.replace(tzinfo=UTC) if ends_at else None,
         )  # fmt: skip
         created = service.create(session, author=user, draft=draft)
         session.flush()
@@ -120,7 +127,6 @@ def _transition(name: str, broadcast_id: int, email: str, slug: str | None) -> N
 for _name, _help in (
     ("submit", "Hand a draft over for approval."),
     ("approve", "Approve (mayor or admin); sends at once, at --send-at, or after quiet hours."),
-    ("cancel", "Stop a broadcast; nothing not yet sent goes out."),
     ("pause", "Hold a broadcast that is sending."),
     ("resume", "Continue a held broadcast."),
 ):
@@ -129,6 +135,42 @@ for _name, _help in (
         _transition(_name, broadcast_id, email, slug)
 
     broadcast.command(_name, help=_help)(_as_options(click.argument("broadcast_id", type=int)(_command)))
+
+
+def _tell(told: invitations.Told) -> None:
+    """After the commit: the messages to those invited go to the workers; says what became of the broadcast."""
+    for message_id in told.message_ids:
+        enqueue_send(message_id)
+    told_whom = f", {len(told.message_ids)} Nachrichten an Eingeladene" if told.message_ids else ""
+    click.echo(f"Nachricht {told.broadcast.id}: {told.broadcast.status}{told_whom}")
+
+
+@broadcast.command("cancel")
+@click.argument("broadcast_id", type=int)
+@_as_options
+def cancel(broadcast_id: int, email: str, slug: str | None) -> None:
+    """Stop a broadcast; nothing not yet sent goes out. An invitation already out is called off with all invited."""
+    with _acting_as(email, slug) as (session, user):
+        told = invitations.cancel(session, settings=get_settings(), actor=user, broadcast_id=broadcast_id)
+    _tell(told)
+
+
+@broadcast.command("reschedule")
+@click.argument("broadcast_id", type=int)
+@click.option("--starts-at", type=click.DateTime(MINUTES), required=True, help="The new beginning, in UTC.")
+@click.option("--ends-at", type=click.DateTime(MINUTES), default=None, help="The new end, in UTC.")
+@click.option("--where", default=None, help="The new place; left out, the place stays.")
+@_as_options
+def reschedule(broadcast_id: int, starts_at: datetime, ends_at: datetime | None, where: str | None, email: str,
+               slug: str | None) -> None:  # fmt: skip
+    """A sent invitation's new time or place; everyone invited gets the next version of its calendar entry."""
+    with _acting_as(email, slug) as (session, user):
+        told = invitations.reschedule(
+            session, settings=get_settings(), actor=user, broadcast_id=broadcast_id,
+            starts_at=starts_at.replace(tzinfo=UTC), ends_at=ends_at.replace(tzinfo=UTC) if ends_at else None,
+            where=where,
+        )  # fmt: skip
+    _tell(told)
 
 
 @broadcast.command("report")

@@ -52,6 +52,22 @@ class Broadcast(SQLModel, table=True):
     event: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False), description="Invitation: when and where."
     )
+    event_starts_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime, description="Invitation: when the event begins; with it, a calendar entry."
+    )
+    event_ends_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    event_sequence: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="The calendar entry's version (iCalendar SEQUENCE), one up with each change of time or place.",
+    )
+    calendar_token: str | None = Field(
+        default=None,
+        max_length=32,
+        unique=True,
+        index=True,
+        description="Invitation: the key of its public calendar file.",
+    )
     closes_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     status: str = Field(default="draft", max_length=20, index=True)
     send_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -7,18 +7,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
 from channels.registry import adapter_classes, channel_labels
-from hub.broadcasts import service
+from hub.broadcasts import invitations, service
 from hub.broadcasts.api import start_if_due
+from hub.broadcasts.calendar_entry import calendar_url
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
 from hub.db import get_session
 from hub.errors import InvalidInput, Term
 from hub.i18n import N_, language_of, translate
+from hub.settings import Settings, get_settings
 from hub.subscribers.catalogue import list_districts, list_topics
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.web.auth import Staff, require
@@ -26,7 +28,7 @@ from hub.web.charts import bar_chart, count_with_share
 from hub.web.downloads import download
 from hub.web.rendering import render
 from hub.web.security import verify_csrf
-from workers.app import enqueue_broadcast_start
+from workers.app import enqueue_broadcast_start, enqueue_send
 
 router = APIRouter(prefix="/app/broadcasts", include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -106,7 +108,8 @@ def _values_from_form(form: FormData) -> dict[str, Any]:
         "body_de": _text(form, "body_de"), "subject_de": _text(form, "subject_de"),
         "body_en": _text(form, "body_en"), "subject_en": _text(form, "subject_en"),
         "options": _text(form, "options"), "event_when": _text(form, "event_when"),
-        "event_where": _text(form, "event_where"),
+        "event_where": _text(form, "event_where"), "event_starts_at": _text(form, "event_starts_at"),
+        "event_ends_at": _text(form, "event_ends_at"),
         "topic_ids": [v for v in form.getlist("topic_ids") if isinstance(v, str)],
         "topic_match": _text(form, "topic_match") or "any",
         "district_ids": [v for v in form.getlist("district_ids") if isinstance(v, str)],
@@ -125,6 +128,8 @@ def _values_from_broadcast(broadcast: Broadcast, municipality: Municipality) -> 
         "subject_de": texts.get("de", {}).get("subject", ""), "body_en": texts.get("en", {}).get("body", ""),
         "subject_en": texts.get("en", {}).get("subject", ""), "options": "\n".join(broadcast.options),
         "event_when": broadcast.event.get("when", ""), "event_where": broadcast.event.get("where", ""),
+        "event_starts_at": _local_input(broadcast.event_starts_at, municipality),
+        "event_ends_at": _local_input(broadcast.event_ends_at, municipality),
         "topic_ids": [str(i) for i in broadcast.topic_ids], "topic_match": broadcast.topic_match,
         "district_ids": [str(i) for i in broadcast.district_ids], "district_match": broadcast.district_match,
         "channels": list(broadcast.channel_kinds), "fallback": broadcast.fallback,
@@ -157,6 +162,10 @@ def _draft(form: FormData, municipality: Municipality) -> service.Draft:
         options=[line.strip() for line in _text(form, "options").splitlines() if line.strip()]
         if kind in ("survey", "invitation") else [],
         event=event if kind == "invitation" else None,
+        event_starts_at=_parse_local(_text(form, "event_starts_at"), municipality, N_("Beginn der Veranstaltung"))
+        if kind == "invitation" else None,
+        event_ends_at=_parse_local(_text(form, "event_ends_at"), municipality, N_("Ende der Veranstaltung"))
+        if kind == "invitation" else None,
         closes_at=_parse_local(_text(form, "closes_at"), municipality, N_("Ende der Umfrage")),
         send_at=_parse_local(_text(form, "send_at"), municipality, N_("Versandzeit")),
     )  # fmt: skip
@@ -392,6 +401,9 @@ def broadcast_detail(
         topic_names=[topics[i].name_de for i in broadcast.topic_ids if i in topics],
         district_names=[districts[i].name for i in broadcast.district_ids if i in districts],
         saved=request.query_params.get("saved") == "1", urgent=broadcast.kind in service.URGENT_KINDS,
+        calendar_url=calendar_url(get_settings(), broadcast),
+        reschedule_starts=_local_input(broadcast.event_starts_at, staff.municipality),
+        reschedule_ends=_local_input(broadcast.event_ends_at, staff.municipality),
         **LABELS,
     )  # fmt: skip
 
@@ -452,11 +464,37 @@ def resume_broadcast(
     return _done(broadcast_id)
 
 
+def _told(session: Session, told: invitations.Told) -> RedirectResponse:
+    """Commits the change with its messages to those invited, hands the messages to the workers, shows the broadcast."""
+    session.commit()
+    for message_id in told.message_ids:
+        enqueue_send(message_id)
+    assert told.broadcast.id is not None
+    return _done(told.broadcast.id)
+
+
 @router.post("/{broadcast_id}/cancel")
 def cancel_broadcast(
-    broadcast_id: int, staff: Staff = Depends(require("broadcasts.draft")), session: Session = Depends(get_session)
-) -> RedirectResponse:
-    """Staff may withdraw their drafts; once approved, the service lets only a mayor or admin stop it."""
-    service.cancel(session, actor=staff.user, broadcast_id=broadcast_id)
-    session.commit()
-    return _done(broadcast_id)
+    broadcast_id: int, staff: Staff = Depends(require("broadcasts.draft")), session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> RedirectResponse:  # fmt: skip
+    """Staff may withdraw their drafts; once approved, the service lets only a mayor or admin stop it (or call an
+    invitation off)."""
+    return _told(session, invitations.cancel(session, settings=settings, actor=staff.user, broadcast_id=broadcast_id))
+
+
+@router.post("/{broadcast_id}/reschedule")
+def reschedule_invitation(
+    broadcast_id: int, starts_at: str = Form(""), ends_at: str = Form(""), where: str = Form(""),
+    staff: Staff = Depends(require("broadcasts.approve")), session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> RedirectResponse:  # fmt: skip
+    """A sent invitation's new time or place, to everyone invited."""
+    starts = _parse_local(starts_at, staff.municipality, N_("Beginn der Veranstaltung"))
+    if starts is None:
+        raise InvalidInput(N_("Geben Sie den neuen Beginn der Veranstaltung an."))
+    told = invitations.reschedule(
+        session, settings=settings, actor=staff.user, broadcast_id=broadcast_id, starts_at=starts,
+        ends_at=_parse_local(ends_at, staff.municipality, N_("Ende der Veranstaltung")), where=where,
+    )  # fmt: skip
+    return _told(session, told)

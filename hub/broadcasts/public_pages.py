@@ -8,11 +8,11 @@ is a POST to the same address and takes effect at once, without a redirect.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
 from channels.registry import kinds_reaching
-from hub.broadcasts import surveys
+from hub.broadcasts import invitations, surveys
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, read
 from hub.broadcasts.models import Broadcast, SurveyAnswer
 from hub.db import get_session
@@ -30,6 +30,15 @@ from hub.web.security import client_address, verify_csrf
 unsubscribe_router = APIRouter(tags=["public"])
 # The survey page's buttons are an ordinary form on our page, so they carry the CSRF token.
 router = APIRouter(tags=["public"], dependencies=[Depends(verify_csrf)])
+# An invitation's calendar file, linked from the texts of chats and SMS; a calendar app fetches it.
+calendar_router = APIRouter(include_in_schema=False)
+
+
+@calendar_router.get("/einladung/{token}.ics")
+def invitation_calendar(token: str, session: Session = Depends(get_session)) -> Response:
+    """The invitation as a calendar file (METHOD:PUBLISH); no sign-in, the unguessable token is the key."""
+    body = invitations.public_calendar(session, token=token)
+    return Response(body, media_type="text/calendar; charset=utf-8")
 
 
 def _mailed_on() -> str:

@@ -18,9 +18,11 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from channels.base import ChannelAdapter
 from channels.registry import adapter_class
+from hub.broadcasts import calendar_entry
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
 from hub.i18n import N_
+from hub.settings import get_settings
 from hub.templating import close_name_gaps, greeting, render_message, render_page
 
 SAMPLE_RECIPIENT = {"name": "Erika Mustermann", "district": "Mitte"}
@@ -75,8 +77,10 @@ def _compiled(source: str) -> Template:
 
 
 def render(
-    broadcast: Broadcast, *, kind: str, language: str, recipient: dict[str, Any], links: MailLinks | None = None
-) -> Rendered:
+    broadcast: Broadcast, *, kind: str, language: str, recipient: dict[str, Any], links: MailLinks | None = None,
+    calendar_url: str | None = None,
+) -> Rendered:  # fmt: skip
+    """The broadcast as one recipient gets it on `kind`; `calendar_url` links an invitation's calendar file."""
     lang = language_of(broadcast, language)
     variant = broadcast.texts[lang]
     variables = {**recipient, **greeting(lang, recipient.get("name"))}
@@ -88,7 +92,7 @@ def render(
         ) from None
     context: dict[str, Any] = {
         "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
-        "body": body, "options": broadcast.options, "event": broadcast.event,
+        "body": body, "options": broadcast.options, "event": broadcast.event, "calendar_url": calendar_url,
     }  # fmt: skip
     adapter = adapter_class(kind)
     if not adapter.supports_subject:
@@ -130,8 +134,10 @@ def preview(broadcast: Broadcast, kinds: list[str]) -> list[ChannelPreview]:
     for kind in kinds:
         adapter = adapter_class(kind)
         limit = adapter.max_body_chars
+        # An invitation's calendar link is as long as the one sent: its length counts.
+        link = None if adapter.supports_subject else calendar_entry.calendar_url(get_settings(), broadcast)
         for language in sorted(broadcast.texts):
-            text = render(broadcast, kind=kind, language=language, recipient=SAMPLE_RECIPIENT).text
+            text = render(broadcast, kind=kind, language=language, recipient=SAMPLE_RECIPIENT, calendar_url=link).text
             segments, encoding = adapter.segments(text) or (None, None)
             previews.append(
                 ChannelPreview(

@@ -11,4 +11,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     api.router,
     public_pages.router,
     public_pages.unsubscribe_router,
+    public_pages.calendar_router,
 )

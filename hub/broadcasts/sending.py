@@ -26,6 +26,7 @@ from channels.base import (
     PermanentError,
     Receipt,
 )
+from hub.broadcasts.calendar_entry import calendar_url, has_calendar, invitation_attachment
 from hub.broadcasts.fanout import PROGRESS_SECONDS, Route, queue_for, record_progress, reroute
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.broadcasts.models import Broadcast, Delivery
@@ -154,7 +155,7 @@ def send_range(
             ).all()
         )
         municipality = session.get(Municipality, broadcast.municipality_id)
-        municipality_name = municipality.name if municipality else ""
+        assert municipality is not None
         for account_id in {d.channel_account_id for d in deliveries}:
             account = session.get(ChannelAccount, account_id)
             assert account is not None
@@ -169,7 +170,7 @@ def send_range(
             _record_receipt(*unrecorded.pop())
 
     try:
-        _send_claimed(settings, broadcast, deliveries, senders, stopped, names, municipality_name, outcome,
+        _send_claimed(settings, broadcast, deliveries, senders, stopped, names, municipality, outcome,
                       unrecorded, record_unrecorded, on_opted_out=on_opted_out)  # fmt: skip
     finally:
         record_unrecorded()
@@ -183,7 +184,7 @@ def _send_claimed(
     senders: dict[int, Sender],
     stopped: set[int],
     names: dict[int, str | None],
-    municipality_name: str,
+    municipality: Municipality,
     outcome: BatchOutcome,
     unrecorded: list[tuple[Delivery, Receipt]],
     record_unrecorded: Callable[[], None],
@@ -223,7 +224,7 @@ def _send_claimed(
         if not marked:
             sender.release(slot)
             continue  # cancelled since the claim
-        message = _message(settings, broadcast, delivery, sender, names, municipality_name)
+        message = _message(settings, broadcast, delivery, sender, names, municipality)
         sent = sender.send(slot, message, attempt=delivery.attempts + 1)
         if sent.receipt is not None:
             unrecorded.append((delivery, sent.receipt))
@@ -264,14 +265,22 @@ def _message(
     delivery: Delivery,
     sender: Sender,
     names: dict[int, str | None],
-    municipality_name: str,
+    municipality: Municipality,
 ) -> OutboundMessage:
-    # A mail carries its own unsubscribe and answer links; other channels take STOP and buttons.
+    # A mail carries its own unsubscribe and answer links, and an invitation's calendar entry
+    # addressed to its recipient; other channels take STOP and buttons, and the entry's link.
     mail = sender.adapter.supports_subject
     rendered = render(
         broadcast, kind=sender.account.kind, language=delivery.language,
         recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
-        links=_mail_links(settings, broadcast, delivery, municipality_name) if mail else None,
+        links=_mail_links(settings, broadcast, delivery, municipality.name) if mail else None,
+        calendar_url=None if mail else calendar_url(settings, broadcast),
+    )  # fmt: skip
+    entry = (
+        (invitation_attachment(broadcast, municipality, method="REQUEST", account=sender.account,
+                               attendee=delivery.address),)
+        if mail and has_calendar(broadcast)
+        else ()
     )  # fmt: skip
     return OutboundMessage(
         to=delivery.address,
@@ -279,6 +288,7 @@ def _message(
         subject=rendered.subject,
         html=rendered.html,
         headers=rendered.headers,
+        attachments=entry,
         # Only replies to a citizen are auto-replies (null sender); a broadcast wants its bounces.
         automated=False,
         status_callback=status_callback_url(settings, sender.account),

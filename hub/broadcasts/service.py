@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from channels.registry import adapter_class
 from hub.audit.models import AuditEvent
+from hub.broadcasts.calendar_entry import check_event_times, new_calendar_token, when_text
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast, Delivery, SurveyAnswer
 from hub.broadcasts.rendering import preview
 from hub.db import utcnow
@@ -63,6 +64,8 @@ class Draft:
     fallback: bool = False
     options: Sequence[str] = ()
     event: dict[str, str] | None = None
+    event_starts_at: datetime | None = None
+    event_ends_at: datetime | None = None
     closes_at: datetime | None = None
     send_at: datetime | None = None
 
@@ -98,6 +101,9 @@ def _validate(session: Session, municipality_id: int, draft: Draft) -> None:
         raise InvalidInput(N_("Antwortmöglichkeiten gibt es nur bei Umfragen und Einladungen."))
     if any(not option.strip() for option in draft.options):
         raise InvalidInput(N_("Eine Antwortmöglichkeit ist leer."))
+    if draft.kind != "invitation" and (draft.event_starts_at or draft.event_ends_at):
+        raise InvalidInput(N_("Beginn und Ende einer Veranstaltung gibt es nur bei Einladungen."))
+    check_event_times(draft.event_starts_at, draft.event_ends_at)
     for match in (draft.topic_match, draft.district_match):
         if match not in ("any", "all"):
             raise InvalidInput(N_("Abgleich {match!r} unbekannt; erlaubt: any, all."), match=match)
@@ -175,7 +181,7 @@ def _check_templates(session: Session, broadcast: Broadcast) -> None:
                 )
 
 
-def _apply(broadcast: Broadcast, draft: Draft) -> None:
+def _apply(session: Session, broadcast: Broadcast, draft: Draft) -> None:
     broadcast.kind, broadcast.title, broadcast.severity = draft.kind, draft.title.strip(), draft.severity
     broadcast.texts = {lang: dict(variant) for lang, variant in draft.texts.items()}
     broadcast.follows_id = draft.follows_id
@@ -185,6 +191,13 @@ def _apply(broadcast: Broadcast, draft: Draft) -> None:
     broadcast.fallback = draft.fallback
     broadcast.options = [option.strip() for option in draft.options]
     broadcast.event = dict(draft.event or {})
+    broadcast.event_starts_at, broadcast.event_ends_at = draft.event_starts_at, draft.event_ends_at
+    if draft.event_starts_at is not None:
+        # The text shows the time the calendar entry has, in the town's time.
+        municipality = session.get(Municipality, broadcast.municipality_id)
+        assert municipality is not None
+        broadcast.event["when"] = when_text(draft.event_starts_at, draft.event_ends_at, municipality.timezone)
+        broadcast.calendar_token = broadcast.calendar_token or new_calendar_token()
     broadcast.closes_at, broadcast.send_at = draft.closes_at, draft.send_at
 
 
@@ -194,7 +207,7 @@ def create(session: Session, *, author: StaffUser, draft: Draft) -> Broadcast:
     _validate(session, author.municipality_id, draft)
     broadcast = Broadcast(municipality_id=author.municipality_id, kind=draft.kind, title=draft.title,
                           created_by_id=author.id)  # fmt: skip
-    _apply(broadcast, draft)
+    _apply(session, broadcast, draft)
     _check_lengths(session, broadcast)
     session.add(broadcast)
     session.flush()
@@ -214,7 +227,7 @@ def relay(session: Session, *, municipality_id: int, draft: Draft, send: bool, s
         raise InvalidInput(N_("Nur Warnungen und Entwarnungen werden weitergeleitet."))
     _validate(session, municipality_id, draft)
     broadcast = Broadcast(municipality_id=municipality_id, kind=draft.kind, title=draft.title)
-    _apply(broadcast, draft)
+    _apply(session, broadcast, draft)
     _check_lengths(session, broadcast)
     broadcast.status = "pending_approval"
     session.add(broadcast)
@@ -262,7 +275,7 @@ def update_draft(session: Session, *, actor: StaffUser, broadcast_id: int, draft
             status=broadcast.status,
         )
     _validate(session, actor.municipality_id, draft)
-    _apply(broadcast, draft)
+    _apply(session, broadcast, draft)
     _check_lengths(session, broadcast)
     broadcast.status = "draft"  # a change needs approval again
     audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.edited",
@@ -343,11 +356,13 @@ def after_quiet_hours(municipality: Municipality, moment: datetime) -> datetime:
 def cancel(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
     """Stops a broadcast: what has not been claimed for sending yet is never sent."""
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
-    if broadcast.status in ("completed", "cancelled"):
+    # An invitation that has gone out is still called off (hub.broadcasts.invitations tells those invited).
+    finished = ("cancelled",) if broadcast.kind == "invitation" else ("completed", "cancelled")
+    if broadcast.status in finished:
         raise Conflict(
             N_("Nachricht {broadcast_id} ist bereits {status}."), broadcast_id=broadcast_id, status=broadcast.status
         )
-    if broadcast.status in ("approved", "sending", "paused") and actor.role not in APPROVERS:
+    if broadcast.status in ("approved", "sending", "paused", "completed") and actor.role not in APPROVERS:
         raise Forbidden(N_("Nur Bürgermeisterin, Bürgermeister oder Admin können eine freigegebene Nachricht stoppen."))
     broadcast.status = "cancelled"
     broadcast.finished_at = utcnow()

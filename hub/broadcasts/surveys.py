@@ -127,7 +127,8 @@ def record_survey_answer(ctx: InboundContext) -> str | None:
     """Pipeline step (before threading): counts a button press or reply to a survey and thanks; else passes."""
     assert ctx.contact is not None and ctx.contact.id is not None and ctx.message is not None
     inbound = ctx.inbound
-    if inbound.kind in ("comment", "edit"):
+    # A calendar's answer is read from its calendar data (invitations.record_calendar_reply), never its words.
+    if inbound.kind in ("comment", "edit") or inbound.calendar_reply is not None:
         return None
     if inbound.kind == "postback":
         vote = vote_from_payload(
@@ -140,6 +141,12 @@ def record_survey_answer(ctx: InboundContext) -> str | None:
         )
     if vote is None:
         return None
+    return count_and_thank(ctx, vote)
+
+
+def count_and_thank(ctx: InboundContext, vote: Vote) -> str:
+    """Counts the contact's answer and queues the thanks (or, once the survey has ended, says so); the outcome."""
+    assert ctx.contact is not None and ctx.contact.id is not None and ctx.message is not None
     language = ctx.contact.language
     try:
         record(ctx.session, vote=vote, contact_id=ctx.contact.id, channel_kind=ctx.account.kind)

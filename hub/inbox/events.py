@@ -7,7 +7,16 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from channels.base import Attachment, IgnoredEvent, InboundEvent, InboundMessage, Location, OptOut, StatusUpdate
+from channels.base import (
+    Attachment,
+    CalendarReply,
+    IgnoredEvent,
+    InboundEvent,
+    InboundMessage,
+    Location,
+    OptOut,
+    StatusUpdate,
+)
 
 EVENT_TYPES: dict[type, str] = {
     InboundMessage: "message",
@@ -63,7 +72,7 @@ def to_json(event: InboundEvent) -> dict[str, Any]:
             value = value.isoformat()
         elif field.name == "attachments":
             value = [_attachment_to_json(attachment) for attachment in value]
-        elif isinstance(value, Location):
+        elif isinstance(value, Location | CalendarReply):
             value = dataclasses.asdict(value)
         elif isinstance(value, tuple):
             value = list(value)
@@ -95,6 +104,7 @@ def message_from_json(data: dict[str, Any]) -> InboundMessage:
         for item in values.get("attachments") or ()
     )
     values["location"] = Location(**values["location"]) if values.get("location") else None
+    values["calendar_reply"] = CalendarReply(**values["calendar_reply"]) if values.get("calendar_reply") else None
     return InboundMessage(**values)
 
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from channels.base import Attachment as InboundAttachment
 from channels.base import InboundMessage
 from hub.app import create_app
-from hub.broadcasts.api import DraftIn
+from hub.broadcasts.api import DraftIn, RescheduleIn
 from hub.broadcasts.models import Broadcast
 from hub.consultations import service as consultations
 from hub.consultations.api import BookingIn, MoveIn, RecordingIn, SeriesIn
@@ -283,6 +283,7 @@ PATH_VALUES: dict[str, Callable[[Rows], object]] = {
 # there) instead of stopping at validation; ids in it come from `rows`, like the path's.
 BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     DraftIn: lambda _rows: {"kind": "announcement", "title": "Probe", "texts": {"de": {"body": "Probe"}}},
+    RescheduleIn: lambda _rows: {"starts_at": "2031-06-01T18:00:00+02:00", "where": "Rathaus"},
     TextIn: lambda _rows: {"text": "Probe"},
     ReplyIn: lambda _rows: {"text": "Probe"},
     RelayIn: lambda _rows: {"ars": "091620000000", "actions": {"MOWAS": {"Extreme": "send"}}},
