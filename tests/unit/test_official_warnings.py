@@ -23,10 +23,11 @@ from channels.warning_api import WarningApiClient
 from hub import db
 from hub import settings as settings_module
 from hub.app import create_app
+from hub.audit.models import AuditEvent
 from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Broadcast
 from hub.demo import seed_demo
-from hub.errors import Forbidden, InvalidInput
+from hub.errors import Conflict, Forbidden, InvalidInput
 from hub.official_warnings import relay as relay_module
 from hub.official_warnings.demo import publish_demo_warnings
 from hub.official_warnings.models import OfficialWarning, WarningRelay
@@ -142,6 +143,56 @@ def test_a_warning_is_sent_updated_and_cleared(relay: Relay) -> None:
         page = client.get(f"/public/testdorf/amtliche-warnungen/{row.id}")
         assert page.status_code == 200 and "Starke Rauchentwicklung." in page.text
         assert client.get("/public/testdorf/amtliche-warnungen/999999").status_code == 404
+
+
+def withdrawals(relay: Relay) -> list[tuple[int | None, dict[str, Any]]]:
+    query = select(AuditEvent).where(AuditEvent.action == "broadcast.withdrawn").order_by(col(AuditEvent.id))
+    return [(event.object_id, event.details) for event in relay.session.exec(query).all()]
+
+
+def test_a_cancellation_withdraws_the_draft_nobody_received_instead_of_clearing(relay: Relay) -> None:
+    published = relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                              severity="Moderate")  # fmt: skip
+    relay.poll()
+    relay.control.cancel_warning(published["id"])
+    result = relay.poll()
+    [draft] = relay.broadcasts()
+    assert result.to_start == [] and draft.status == "cancelled"
+    assert [(row.msg_type, row.outcome) for row in relay.rows()] == [("Alert", "drafted"), ("Cancel", "withdrawn")]
+    assert withdrawals(relay) == [(draft.id, {"source": f"{published['id']} v2", "reason": "Cancel"})]
+    mayor = staff_user(relay.session, relay.town, "mayor")
+    with pytest.raises(Conflict):
+        broadcasts.approve(relay.session, actor=mayor, broadcast_id=draft.id or 0)
+
+
+def test_an_update_replaces_the_draft_nobody_received(relay: Relay) -> None:
+    published = relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                              severity="Moderate", instruction="Keller räumen.")  # fmt: skip
+    relay.poll()
+    relay.control.update_warning(published["id"], instruction="Ufer meiden.")
+    relay.poll()
+    first, replacement = relay.broadcasts()
+    assert (first.status, replacement.status) == ("cancelled", "pending_approval")
+    # Nobody had the first: the replacement is worded as a new warning, not as an update of it.
+    assert replacement.texts["de"]["body"].startswith("Ufer meiden.")
+    assert withdrawals(relay) == [(first.id, {"source": f"{published['id']} v2", "reason": "Update"})]
+    relay.control.cancel_warning(published["id"])
+    relay.poll()
+    assert [b.status for b in relay.broadcasts()] == ["cancelled", "cancelled"]
+    assert [row.outcome for row in relay.rows()] == ["drafted", "drafted", "withdrawn"]
+
+
+def test_a_pending_update_of_a_warning_that_went_out_is_withdrawn_and_the_warning_cleared(relay: Relay) -> None:
+    published = relay.control.publish_warning(headline="Großbrand", region_keys=[TOWN], severity="Severe")
+    relay.poll()
+    relay.control.update_warning(published["id"], severity="Moderate")  # the town drafts moderate ones
+    relay.poll()
+    relay.control.cancel_warning(published["id"])
+    relay.poll()
+    sent, update, clear = relay.broadcasts()
+    assert (sent.status, update.status) == ("approved", "cancelled")
+    assert (clear.kind, clear.follows_id, clear.status) == ("all_clear", sent.id, "approved")
+    assert [object_id for object_id, _ in withdrawals(relay)] == [update.id]
 
 
 def test_the_town_chooses_per_source_and_severity_and_other_places_are_left_out(relay: Relay) -> None:
