@@ -8,8 +8,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import xmlschema
@@ -36,6 +38,7 @@ from hub.problems.demo import DEMO_SHAPES, seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.catalogue import find_district, find_topic
 from hub.tenancy import service as tenancy
+from hub.tenancy.models import Municipality
 from tests.unit.db import Town, make_town
 from tests.unit.test_broadcasts import citizen, send_all, start
 from tests.unit.web import api_client, staff_user
@@ -343,6 +346,27 @@ def test_every_warning_sent_is_published_as_cap_and_in_the_feed(relay: Relay) ->
     base = relay.settings.public_url
     assert links == [f"{base}/public/testdorf/cap/{b.id}.xml" for b in (own, clear, update, alert)]
     assert feed.findtext(f"{ATOM}title") == "Warnungen: Gemeinde Testdorf"
+
+
+def test_the_public_pages_give_times_in_the_towns_time_zone(relay: Relay) -> None:
+    town = relay.session.get(Municipality, relay.town.id)
+    assert town is not None
+    town.timezone = "Asia/Tokyo"  # +09:00 all year: never mistaken for UTC or for Berlin's time
+    relay.session.commit()
+    relay.control.publish_warning(headline="Stromausfall", region_keys=[TOWN], severity="Severe")
+    relay.poll()
+    [row], [warning] = relay.rows(), relay.broadcasts()
+    local = row.sent.astimezone(ZoneInfo("Asia/Tokyo"))
+    with TestClient(create_app()) as client:
+        page = client.get(f"/public/testdorf/amtliche-warnungen/{row.id}").text
+        feed = SafeElementTree.fromstring(client.get("/public/testdorf/cap.atom").content)
+        alert = valid_cap(client.get(f"/public/testdorf/cap/{warning.id}.xml").content)
+    assert f"{local:%d.%m.%Y %H:%M} Uhr" in page and "UTC" not in page
+    assert f'datetime="{local.replace(microsecond=0).isoformat()}"' in page
+    [entry] = feed.findall(f"{ATOM}entry")
+    for shown in (feed.findtext(f"{ATOM}updated"), entry.findtext(f"{ATOM}updated"), alert.findtext(f"{CAP}sent")):
+        assert shown.endswith("+09:00")
+        assert datetime.fromisoformat(shown) == warning.approved_at.replace(microsecond=0)
 
 
 def test_the_demo_relays_what_the_emulated_api_publishes(settings: Settings, sandbox: SandboxServer) -> None:
