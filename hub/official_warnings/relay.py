@@ -51,6 +51,8 @@ from hub.tenancy.service import get_municipality
 log = logging.getLogger(__name__)
 
 SOURCES = tuple(PROVIDERS.values())
+# The CAP severities an official warning may carry; "Unknown" is relayed as FALLBACK_SEVERITY.
+OFFICIAL_SEVERITIES = (*SEVERITIES, "Unknown")
 # The official advice in the message, shortened so that an SMS stays at two or three segments; the
 # link leads to the whole text.
 ADVICE_CHARS = 280
@@ -74,9 +76,9 @@ def _check_actions(actions: Mapping[str, Any], default_action: str) -> dict[str,
         if not isinstance(by_severity, Mapping):
             raise InvalidInput(N_("Für {source} fehlt die Zuordnung von Stufe zu Aktion."), source=source)
         for severity, action in by_severity.items():
-            if severity not in (*SEVERITIES, "Unknown"):
+            if severity not in OFFICIAL_SEVERITIES:
                 raise InvalidInput(N_("Stufe {severity!r} unbekannt; erlaubt: {allowed}."), severity=severity,
-                                   allowed=", ".join((*SEVERITIES, "Unknown")))  # fmt: skip
+                                   allowed=", ".join(OFFICIAL_SEVERITIES))  # fmt: skip
             if action not in ACTIONS:
                 raise InvalidInput(N_("Aktion {action!r} unbekannt; erlaubt: {allowed}."), action=action,
                                    allowed=", ".join(ACTIONS))  # fmt: skip
@@ -129,6 +131,27 @@ def recent(session: Session, *, municipality_id: int, limit: int = 50) -> list[O
             .limit(limit)
         ).all()
     )
+
+
+def relay_of(session: Session, *, municipality_id: int) -> WarningRelay | None:
+    """The town's relay settings and last poll; None before an admin set them up."""
+    return session.get(WarningRelay, municipality_id)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An official warning version the town saw, and the broadcast it became (None if it became none)."""
+
+    warning: OfficialWarning
+    broadcast: Broadcast | None
+
+
+def recent_outcomes(session: Session, *, municipality_id: int, limit: int = 50) -> list[Outcome]:
+    """`recent`, each with its broadcast as it stands now (sent, waiting, withdrawn), for the admins' page."""
+    rows = recent(session, municipality_id=municipality_id, limit=limit)
+    ids = [row.broadcast_id for row in rows if row.broadcast_id is not None]
+    found = {b.id: b for b in session.exec(select(Broadcast).where(col(Broadcast.id).in_(ids)))} if ids else {}
+    return [Outcome(row, found.get(row.broadcast_id)) for row in rows]
 
 
 def action_for(relay: WarningRelay, *, provider: str, severity: str) -> str:

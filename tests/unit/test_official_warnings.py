@@ -5,6 +5,7 @@ warning sent published as CAP 1.2 (checked against the official schema) and in t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from hub.tenancy import service as tenancy
 from hub.tenancy.models import Municipality
 from tests.unit.db import Town, make_town
 from tests.unit.test_broadcasts import citizen, send_all, start
-from tests.unit.web import api_client, staff_user
+from tests.unit.web import Clerk, api_client, sign_in, staff_user
 
 TOWN = "169990001001"
 NEIGHBOUR = "169990002002"
@@ -404,6 +405,53 @@ def test_admins_set_the_relay_through_the_api(relay: Relay) -> None:
         assert (seen["headline"], seen["outcome"]) == ("Stromausfall", "sent")
     with api_client(relay.session, relay.town) as staff:
         assert staff.put("/api/v1/official-warnings/settings", json={"ars": TOWN}).status_code == 403
+
+
+def selected(page: str, name: str) -> str | None:
+    """The value chosen in the page's select `name`, None if it shows no choice."""
+    select_element = re.search(rf'<select id="f-{name}" name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_element is not None, f"no select {name}"
+    chosen = re.search(r'<option value="([^"]*)" selected>', select_element.group(1))
+    return chosen.group(1) if chosen else None
+
+
+def test_admins_set_the_relay_on_its_page_and_see_what_became_of_each_warning(relay: Relay) -> None:
+    flood = relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                          severity="Moderate")  # fmt: skip
+    relay.control.publish_warning(headline="Großbrand in der Hauptstraße", region_keys=[TOWN], severity="Severe")
+    relay.poll()
+    relay.control.cancel_warning(flood["id"])
+    relay.poll()
+    relay.control.set_warning_fault("error")
+    relay.poll()
+    fire = next(b for b in relay.broadcasts() if b.status == "approved")
+    user = staff_user(relay.session, relay.town, "admin", email="relais@testdorf.example")
+    admin = Clerk(user=user, client=TestClient(create_app()))
+    assert sign_in(admin.client, user.email).status_code == 303
+
+    page = admin.get("/app/admin/official-warnings")
+    assert page.status_code == 200 and f'value="{TOWN}"' in page.text
+    assert selected(page.text, "action-MOWAS-Extreme") == "send" and selected(page.text, "action-LHP-Severe") is None
+    assert selected(page.text, "default_action") == "draft"
+    assert "503" in page.text  # the last poll's error
+    assert "Entwurf zurückgezogen, keine Entwarnung nötig" in page.text and "Sofort gesendet" in page.text
+    assert f'<a href="/app/broadcasts/{fire.id}">Nr. {fire.id}</a>: Freigegeben' in page.text
+    assert "/public/testdorf/amtliche-warnungen/" in page.text
+
+    chosen = {"ars": NEIGHBOUR, "default_action": "ignore", "action-LHP-Severe": "send", "action-MOWAS-Extreme": ""}
+    saved = admin.post("/app/admin/official-warnings", chosen)
+    assert saved.status_code == 200 and "wurden gespeichert" in saved.text
+    assert selected(saved.text, "action-LHP-Severe") == "send" and selected(saved.text, "default_action") == "ignore"
+    stored = relay.session.exec(select(WarningRelay)).one()
+    relay.session.refresh(stored)
+    assert (stored.ars, stored.actions, stored.default_action) == (NEIGHBOUR, {"LHP": {"Severe": "send"}}, "ignore")
+
+    for wrong, said in (({"ars": "0916"}, "12 Ziffern"), ({"ars": TOWN, "action-DWD-Minor": "laut"}, "Aktion")):
+        refused = admin.post("/app/admin/official-warnings", {"default_action": "draft", **wrong})
+        assert refused.status_code == 422 and said in refused.text
+        assert f'value="{wrong["ars"]}"' in refused.text  # what was typed stays in the form
+    relay.session.refresh(stored)
+    assert stored.ars == NEIGHBOUR
 
 
 def test_a_relayed_warning_reaches_the_warning_subscribers_of_the_districts_it_touches(
