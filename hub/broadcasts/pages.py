@@ -60,6 +60,7 @@ ACTION_LABELS = {
     "broadcast.approved": N_("Freigegeben"), "broadcast.paused": N_("Angehalten"),
     "broadcast.resumed": N_("Fortgesetzt"), "broadcast.cancelled": N_("Abgebrochen"),
     "broadcast.relayed": N_("Aus einer amtlichen Warnung erstellt"),
+    "broadcast.withdrawn": N_("Zurückgezogen: Die amtliche Warnung wurde aufgehoben oder geändert"),
 }  # fmt: skip
 WAITING = ("queued", "claimed", "sending")
 REACHED = ("sent", "delivered", "read")

@@ -33,6 +33,8 @@ from hub.tenancy.preferences import preference
 APPROVERS = frozenset({"admin", "mayor"})
 DRAFTERS = frozenset({"admin", "mayor", "staff"})
 URGENT_KINDS = frozenset({"warning", "all_clear"})
+# A broadcast in one of these has reached nobody: written, or waiting for approval.
+UNSENT_STATUSES = ("draft", "pending_approval")
 # The composer picks whole minutes and a caller's clock may be a little behind: "now" is not the past.
 SEND_AT_SLACK = timedelta(minutes=1)
 
@@ -245,6 +247,29 @@ def relay(session: Session, *, municipality_id: int, draft: Draft, send: bool, s
     audit(session, actor=None, municipality_id=municipality_id, action="broadcast.relayed", broadcast_id=broadcast.id,
           source=source, status=broadcast.status, held=held)  # fmt: skip
     return broadcast
+
+
+def withdraw_relayed(session: Session, *, municipality_id: int, broadcast_id: int, source: str,
+                     reason: str) -> bool:  # fmt: skip
+    """Withdraws a relayed warning that reached nobody, because the official warning was cancelled or updated.
+
+    One conditional UPDATE: if a person approved it in the meantime it stays approved (False), and the
+    relay follows it up as a warning that went out. Audited without a person, with the version that
+    withdrew it (`source`) and whether that was a cancellation or an update (`reason`).
+    """
+    withdrawn = session.execute(  # type: ignore[attr-defined]
+        update(Broadcast)
+        .where(
+            col(Broadcast.id) == broadcast_id,
+            col(Broadcast.municipality_id) == municipality_id,
+            col(Broadcast.status).in_(UNSENT_STATUSES),
+        )
+        .values(status="cancelled", finished_at=utcnow())
+    ).rowcount
+    if withdrawn:
+        audit(session, actor=None, municipality_id=municipality_id, action="broadcast.withdrawn",
+              broadcast_id=broadcast_id, source=source, reason=reason)  # fmt: skip
+    return bool(withdrawn)
 
 
 def get(session: Session, *, municipality_id: int, broadcast_id: int) -> Broadcast:

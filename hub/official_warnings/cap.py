@@ -227,12 +227,9 @@ def _atom(parent: Element, tag: str, text: str | None = None, **attributes: str)
     return element
 
 
-def _atom_time(moment: datetime) -> str:
-    return moment.astimezone(ZoneInfo("UTC")).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def feed(session: Session, *, settings: Settings, slug: str) -> bytes:
-    """The town's Atom feed (RFC 4287) of the warnings and all-clears it sent lately, newest first."""
+    """The town's Atom feed (RFC 4287) of the warnings and all-clears it sent lately, newest first, in its own time
+    (RFC 3339 with the town's offset, as in the alerts)."""
     municipality = get_municipality(session, slug=slug)
     broadcasts = session.exec(
         select(Broadcast)
@@ -251,7 +248,7 @@ def feed(session: Session, *, settings: Settings, slug: str) -> bytes:
     _atom(root, "id", self_url)
     _atom(root, "title", gettext_for(municipality.language).gettext(FEED_TITLE).format(municipality=municipality.name))
     newest = max((b.approved_at or b.created_at for b in broadcasts), default=municipality.created_at)
-    _atom(root, "updated", _atom_time(newest))
+    _atom(root, "updated", cap_time(newest, municipality.timezone))
     _atom(root, "link", rel="self", href=self_url, type=ATOM_MEDIA_TYPE)
     author = _atom(root, "author")
     _atom(author, "name", municipality.name)
@@ -260,7 +257,7 @@ def feed(session: Session, *, settings: Settings, slug: str) -> bytes:
         entry = _atom(root, "entry")
         _atom(entry, "id", url)
         _atom(entry, "title", broadcast.title)
-        _atom(entry, "updated", _atom_time(broadcast.approved_at or broadcast.created_at))
+        _atom(entry, "updated", cap_time(broadcast.approved_at or broadcast.created_at, municipality.timezone))
         _atom(entry, "link", rel="alternate", href=url, type=CAP_MEDIA_TYPE)
         _atom(entry, "category", term=broadcast.kind)
         _atom(entry, "summary", str(broadcast.texts.get("de", {}).get("body", ""))[:500])

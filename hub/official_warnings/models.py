@@ -40,7 +40,8 @@ class OfficialWarning(SQLModel, table=True):
     Unique per (town, official id, version): the row is claimed in the transaction that creates the
     broadcast, so a version is relayed once, however often and by however many beats it is polled.
     outcome: outside (not for the town), ignored (the town's setting), drafted, sent, unmatched (an
-    all-clear for a warning the hub never relayed).
+    all-clear for a warning the hub never relayed), withdrawn (a cancellation that withdrew the drafts
+    of a warning nobody received, instead of an all-clear).
     """
 
     __tablename__ = "official_warning"

@@ -1,7 +1,9 @@
 """Public pages: an official warning's whole text (where the shortened message links), each sent warning as CAP,
-and the town's Atom feed of them."""
+and the town's Atom feed of them; their times are the town's own."""
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -21,7 +23,7 @@ def official_warning_page(slug: str, warning_id: int, request: Request,
                           session: Session = Depends(get_session)) -> HTMLResponse:  # fmt: skip
     municipality, warning = official_text(session, slug=slug, warning_id=warning_id)
     return render(request, "citizen/official_warning.html", title=warning.headline, municipality=municipality.name,
-                  warning=warning)  # fmt: skip
+                  warning=warning, timezone=ZoneInfo(municipality.timezone))  # fmt: skip
 
 
 @router.get("/public/{slug}/cap.atom")

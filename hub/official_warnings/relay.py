@@ -3,8 +3,11 @@
 A new official warning becomes a warning broadcast to the warning subscribers of the districts it
 touches (all of them where the API gives no area or the town no shapes); a later version an
 update, a cancellation the all-clear. Per source and severity the town chooses: ignore, draft for
-approval, or send at once. Each version is claimed by a row unique per (town, official id,
-version) in the transaction that creates its broadcast, so it is taken once whatever polls it.
+approval, or send at once. A later version withdraws an earlier one's draft that is still waiting
+for approval: an update then goes out (or waits) as if it were the first, and a cancellation of a
+warning nobody received sends no all-clear. Each version is claimed by a row unique per (town,
+official id, version) in the transaction that creates its broadcast, so it is taken once whatever
+polls it.
 An answer that is not whole is logged and asked for again at the next poll, and the dashboard's
 validators are only kept once every item on it was taken, so that a 304 never hides one.
 """
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -35,6 +39,7 @@ from hub.broadcasts.models import SEVERITIES, Broadcast
 from hub.db import session_scope, utcnow
 from hub.errors import DomainError, Forbidden, InvalidInput, NotFound
 from hub.i18n import N_
+from hub.official_warnings.cap import PUBLISHED_STATUSES
 from hub.official_warnings.models import ACTIONS, OfficialWarning, WarningRelay
 from hub.problems.places import districts_meeting
 from hub.settings import Settings
@@ -46,6 +51,8 @@ from hub.tenancy.service import get_municipality
 log = logging.getLogger(__name__)
 
 SOURCES = tuple(PROVIDERS.values())
+# The CAP severities an official warning may carry; "Unknown" is relayed as FALLBACK_SEVERITY.
+OFFICIAL_SEVERITIES = (*SEVERITIES, "Unknown")
 # The official advice in the message, shortened so that an SMS stays at two or three segments; the
 # link leads to the whole text.
 ADVICE_CHARS = 280
@@ -69,9 +76,9 @@ def _check_actions(actions: Mapping[str, Any], default_action: str) -> dict[str,
         if not isinstance(by_severity, Mapping):
             raise InvalidInput(N_("Für {source} fehlt die Zuordnung von Stufe zu Aktion."), source=source)
         for severity, action in by_severity.items():
-            if severity not in (*SEVERITIES, "Unknown"):
+            if severity not in OFFICIAL_SEVERITIES:
                 raise InvalidInput(N_("Stufe {severity!r} unbekannt; erlaubt: {allowed}."), severity=severity,
-                                   allowed=", ".join((*SEVERITIES, "Unknown")))  # fmt: skip
+                                   allowed=", ".join(OFFICIAL_SEVERITIES))  # fmt: skip
             if action not in ACTIONS:
                 raise InvalidInput(N_("Aktion {action!r} unbekannt; erlaubt: {allowed}."), action=action,
                                    allowed=", ".join(ACTIONS))  # fmt: skip
@@ -124,6 +131,27 @@ def recent(session: Session, *, municipality_id: int, limit: int = 50) -> list[O
             .limit(limit)
         ).all()
     )
+
+
+def relay_of(session: Session, *, municipality_id: int) -> WarningRelay | None:
+    """The town's relay settings and last poll; None before an admin set them up."""
+    return session.get(WarningRelay, municipality_id)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An official warning version the town saw, and the broadcast it became (None if it became none)."""
+
+    warning: OfficialWarning
+    broadcast: Broadcast | None
+
+
+def recent_outcomes(session: Session, *, municipality_id: int, limit: int = 50) -> list[Outcome]:
+    """`recent`, each with its broadcast as it stands now (sent, waiting, withdrawn), for the admins' page."""
+    rows = recent(session, municipality_id=municipality_id, limit=limit)
+    ids = [row.broadcast_id for row in rows if row.broadcast_id is not None]
+    found = {b.id: b for b in session.exec(select(Broadcast).where(col(Broadcast.id).in_(ids)))} if ids else {}
+    return [Outcome(row, found.get(row.broadcast_id)) for row in rows]
 
 
 def action_for(relay: WarningRelay, *, provider: str, severity: str) -> str:
@@ -230,15 +258,36 @@ def _text(municipality: Municipality, settings: Settings, row: OfficialWarning, 
     )  # fmt: skip
 
 
+def _withdraw_unsent(session: Session, row: OfficialWarning) -> int:
+    """Withdraws the drafts of earlier versions that nobody received: they are out of date. How many."""
+    earlier_broadcasts = session.exec(
+        select(OfficialWarning.broadcast_id).where(
+            OfficialWarning.municipality_id == row.municipality_id,
+            OfficialWarning.official_id == row.official_id,
+            OfficialWarning.version < row.version,
+        )
+    ).all()
+    source = f"{row.official_id} v{row.version}"
+    return sum(
+        broadcasts.withdraw_relayed(
+            session, municipality_id=row.municipality_id, broadcast_id=broadcast_id, source=source, reason=row.msg_type
+        )
+        for broadcast_id in earlier_broadcasts
+        if broadcast_id is not None
+    )
+
+
 def _earlier(session: Session, row: OfficialWarning) -> OfficialWarning | None:
-    """The latest earlier version of the same warning that became a broadcast."""
+    """The latest earlier version of the same warning whose broadcast went out (or is going out now)."""
+    went_out = or_(col(Broadcast.status).in_(PUBLISHED_STATUSES), col(Broadcast.started_at).is_not(None))
     return session.exec(
         select(OfficialWarning)
+        .join(Broadcast, col(Broadcast.id) == OfficialWarning.broadcast_id)
         .where(
             OfficialWarning.municipality_id == row.municipality_id,
             OfficialWarning.official_id == row.official_id,
             OfficialWarning.version < row.version,
-            col(OfficialWarning.broadcast_id).is_not(None),
+            went_out,
         )
         .order_by(col(OfficialWarning.version).desc())
     ).first()
@@ -262,6 +311,8 @@ def _take(session: Session, *, settings: Settings, municipality_id: int, ars: st
     row = _record(municipality_id, item, detail)
     session.add(row)
     session.flush()  # the claim: a second poll of this version fails here, before it made anything
+    # Whatever this version becomes, an earlier one's draft nobody received no longer stands.
+    withdrawn = _withdraw_unsent(session, row)
     if not any(covers(key, ars) for key in detail.region_keys):
         row.outcome = "outside"
         return None
@@ -272,7 +323,8 @@ def _take(session: Session, *, settings: Settings, municipality_id: int, ars: st
     previous = session.get(Broadcast, earlier.broadcast_id) if earlier and earlier.broadcast_id else None
     if row.msg_type == "Cancel":
         if previous is None or earlier is None:
-            row.outcome = "unmatched"  # the hub never relayed what is cancelled
+            # Nobody received the warning: its drafts are withdrawn, and there is nothing to clear.
+            row.outcome = "withdrawn" if withdrawn else "unmatched"
             return None
         send = earlier.outcome == "sent"
         draft = broadcasts.Draft(

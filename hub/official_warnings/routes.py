@@ -1,9 +1,9 @@
-"""This domain's routers for hub.app: the admins' JSON routes and the public pages."""
+"""This domain's routers for hub.app: the admins' JSON routes and page, and the public pages."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.official_warnings import api, public_pages
+from hub.official_warnings import api, pages, public_pages
 
-ROUTERS: tuple[APIRouter, ...] = (api.router, public_pages.router)
+ROUTERS: tuple[APIRouter, ...] = (api.router, pages.router, public_pages.router)

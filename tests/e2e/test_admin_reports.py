@@ -1,4 +1,5 @@
-"""Administration and reports in a real browser: a webhook address copied, a test message sent, charts drawn."""
+"""Administration and reports in a real browser: a webhook address copied, a test message sent, the official warnings
+relay set (also at 375 px), charts drawn."""
 
 from __future__ import annotations
 
@@ -83,6 +84,18 @@ def test_staff_teams_settings_and_reports_pages(signed_in: Callable[..., Page], 
     expect(page.get_by_role("alert")).to_contain_text("bitte Name und Internetadresse angeben")
     expect(page.get_by_label("Name der Stelle")).to_have_value("Landesstelle für Barrierefreiheit")
     assert_accessible(page, "admin-accessibility")
+    page.get_by_role("link", name="Amtliche Warnungen").click()
+    expect(page.get_by_label("Regionalschlüssel (ARS) der Gemeinde")).not_to_have_value("")
+    page.get_by_role("group", name="Deutscher Wetterdienst (DWD)").get_by_label("Mäßig").select_option("ignore")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("status")).to_contain_text("Die Einstellungen der amtlichen Warnungen wurden gespeichert.")
+    expect(page.get_by_role("group", name="Deutscher Wetterdienst (DWD)").get_by_label("Mäßig")).to_have_value("ignore")
+    assert_accessible(page, "admin-official-warnings")
+    page.set_viewport_size({"width": 375, "height": 812})
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the official warnings page scrolls {overflow} px sideways at 375 px"
+    assert_accessible(page, "admin-official-warnings-375")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto(f"{hub.url}/app/reports")
     expect(page.get_by_role("heading", name="Berichte", level=1)).to_be_visible()

@@ -5,11 +5,14 @@ warning sent published as CAP 1.2 (checked against the official schema) and in t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import xmlschema
@@ -23,10 +26,11 @@ from channels.warning_api import WarningApiClient
 from hub import db
 from hub import settings as settings_module
 from hub.app import create_app
+from hub.audit.models import AuditEvent
 from hub.broadcasts import service as broadcasts
 from hub.broadcasts.models import Broadcast
 from hub.demo import seed_demo
-from hub.errors import Forbidden, InvalidInput
+from hub.errors import Conflict, Forbidden, InvalidInput
 from hub.official_warnings import relay as relay_module
 from hub.official_warnings.demo import publish_demo_warnings
 from hub.official_warnings.models import OfficialWarning, WarningRelay
@@ -35,9 +39,10 @@ from hub.problems.demo import DEMO_SHAPES, seed_problem_demo
 from hub.settings import Settings
 from hub.subscribers.catalogue import find_district, find_topic
 from hub.tenancy import service as tenancy
+from hub.tenancy.models import Municipality
 from tests.unit.db import Town, make_town
 from tests.unit.test_broadcasts import citizen, send_all, start
-from tests.unit.web import api_client, staff_user
+from tests.unit.web import Clerk, api_client, sign_in, staff_user
 
 TOWN = "169990001001"
 NEIGHBOUR = "169990002002"
@@ -142,6 +147,56 @@ def test_a_warning_is_sent_updated_and_cleared(relay: Relay) -> None:
         page = client.get(f"/public/testdorf/amtliche-warnungen/{row.id}")
         assert page.status_code == 200 and "Starke Rauchentwicklung." in page.text
         assert client.get("/public/testdorf/amtliche-warnungen/999999").status_code == 404
+
+
+def withdrawals(relay: Relay) -> list[tuple[int | None, dict[str, Any]]]:
+    query = select(AuditEvent).where(AuditEvent.action == "broadcast.withdrawn").order_by(col(AuditEvent.id))
+    return [(event.object_id, event.details) for event in relay.session.exec(query).all()]
+
+
+def test_a_cancellation_withdraws_the_draft_nobody_received_instead_of_clearing(relay: Relay) -> None:
+    published = relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                              severity="Moderate")  # fmt: skip
+    relay.poll()
+    relay.control.cancel_warning(published["id"])
+    result = relay.poll()
+    [draft] = relay.broadcasts()
+    assert result.to_start == [] and draft.status == "cancelled"
+    assert [(row.msg_type, row.outcome) for row in relay.rows()] == [("Alert", "drafted"), ("Cancel", "withdrawn")]
+    assert withdrawals(relay) == [(draft.id, {"source": f"{published['id']} v2", "reason": "Cancel"})]
+    mayor = staff_user(relay.session, relay.town, "mayor")
+    with pytest.raises(Conflict):
+        broadcasts.approve(relay.session, actor=mayor, broadcast_id=draft.id or 0)
+
+
+def test_an_update_replaces_the_draft_nobody_received(relay: Relay) -> None:
+    published = relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                              severity="Moderate", instruction="Keller räumen.")  # fmt: skip
+    relay.poll()
+    relay.control.update_warning(published["id"], instruction="Ufer meiden.")
+    relay.poll()
+    first, replacement = relay.broadcasts()
+    assert (first.status, replacement.status) == ("cancelled", "pending_approval")
+    # Nobody had the first: the replacement is worded as a new warning, not as an update of it.
+    assert replacement.texts["de"]["body"].startswith("Ufer meiden.")
+    assert withdrawals(relay) == [(first.id, {"source": f"{published['id']} v2", "reason": "Update"})]
+    relay.control.cancel_warning(published["id"])
+    relay.poll()
+    assert [b.status for b in relay.broadcasts()] == ["cancelled", "cancelled"]
+    assert [row.outcome for row in relay.rows()] == ["drafted", "drafted", "withdrawn"]
+
+
+def test_a_pending_update_of_a_warning_that_went_out_is_withdrawn_and_the_warning_cleared(relay: Relay) -> None:
+    published = relay.control.publish_warning(headline="Großbrand", region_keys=[TOWN], severity="Severe")
+    relay.poll()
+    relay.control.update_warning(published["id"], severity="Moderate")  # the town drafts moderate ones
+    relay.poll()
+    relay.control.cancel_warning(published["id"])
+    relay.poll()
+    sent, update, clear = relay.broadcasts()
+    assert (sent.status, update.status) == ("approved", "cancelled")
+    assert (clear.kind, clear.follows_id, clear.status) == ("all_clear", sent.id, "approved")
+    assert [object_id for object_id, _ in withdrawals(relay)] == [update.id]
 
 
 def test_the_town_chooses_per_source_and_severity_and_other_places_are_left_out(relay: Relay) -> None:
@@ -294,6 +349,27 @@ def test_every_warning_sent_is_published_as_cap_and_in_the_feed(relay: Relay) ->
     assert feed.findtext(f"{ATOM}title") == "Warnungen: Gemeinde Testdorf"
 
 
+def test_the_public_pages_give_times_in_the_towns_time_zone(relay: Relay) -> None:
+    town = relay.session.get(Municipality, relay.town.id)
+    assert town is not None
+    town.timezone = "Asia/Tokyo"  # +09:00 all year: never mistaken for UTC or for Berlin's time
+    relay.session.commit()
+    relay.control.publish_warning(headline="Stromausfall", region_keys=[TOWN], severity="Severe")
+    relay.poll()
+    [row], [warning] = relay.rows(), relay.broadcasts()
+    local = row.sent.astimezone(ZoneInfo("Asia/Tokyo"))
+    with TestClient(create_app()) as client:
+        page = client.get(f"/public/testdorf/amtliche-warnungen/{row.id}").text
+        feed = SafeElementTree.fromstring(client.get("/public/testdorf/cap.atom").content)
+        alert = valid_cap(client.get(f"/public/testdorf/cap/{warning.id}.xml").content)
+    assert f"{local:%d.%m.%Y %H:%M} Uhr" in page and "UTC" not in page
+    assert f'datetime="{local.replace(microsecond=0).isoformat()}"' in page
+    [entry] = feed.findall(f"{ATOM}entry")
+    for shown in (feed.findtext(f"{ATOM}updated"), entry.findtext(f"{ATOM}updated"), alert.findtext(f"{CAP}sent")):
+        assert shown.endswith("+09:00")
+        assert datetime.fromisoformat(shown) == warning.approved_at.replace(microsecond=0)
+
+
 def test_the_demo_relays_what_the_emulated_api_publishes(settings: Settings, sandbox: SandboxServer) -> None:
     with Session(db.get_engine(), expire_on_commit=False) as session, SandboxClient(sandbox.url) as control:
         seeded = seed_demo(session, settings)
@@ -329,6 +405,53 @@ def test_admins_set_the_relay_through_the_api(relay: Relay) -> None:
         assert (seen["headline"], seen["outcome"]) == ("Stromausfall", "sent")
     with api_client(relay.session, relay.town) as staff:
         assert staff.put("/api/v1/official-warnings/settings", json={"ars": TOWN}).status_code == 403
+
+
+def selected(page: str, name: str) -> str | None:
+    """The value chosen in the page's select `name`, None if it shows no choice."""
+    select_element = re.search(rf'<select id="f-{name}" name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_element is not None, f"no select {name}"
+    chosen = re.search(r'<option value="([^"]*)" selected>', select_element.group(1))
+    return chosen.group(1) if chosen else None
+
+
+def test_admins_set_the_relay_on_its_page_and_see_what_became_of_each_warning(relay: Relay) -> None:
+    flood = relay.control.publish_warning(headline="Hochwasser an der Ilm", region_keys=[TOWN], provider="LHP",
+                                          severity="Moderate")  # fmt: skip
+    relay.control.publish_warning(headline="Großbrand in der Hauptstraße", region_keys=[TOWN], severity="Severe")
+    relay.poll()
+    relay.control.cancel_warning(flood["id"])
+    relay.poll()
+    relay.control.set_warning_fault("error")
+    relay.poll()
+    fire = next(b for b in relay.broadcasts() if b.status == "approved")
+    user = staff_user(relay.session, relay.town, "admin", email="relais@testdorf.example")
+    admin = Clerk(user=user, client=TestClient(create_app()))
+    assert sign_in(admin.client, user.email).status_code == 303
+
+    page = admin.get("/app/admin/official-warnings")
+    assert page.status_code == 200 and f'value="{TOWN}"' in page.text
+    assert selected(page.text, "action-MOWAS-Extreme") == "send" and selected(page.text, "action-LHP-Severe") is None
+    assert selected(page.text, "default_action") == "draft"
+    assert "503" in page.text  # the last poll's error
+    assert "Entwurf zurückgezogen, keine Entwarnung nötig" in page.text and "Sofort gesendet" in page.text
+    assert f'<a href="/app/broadcasts/{fire.id}">Nr. {fire.id}</a>: Freigegeben' in page.text
+    assert "/public/testdorf/amtliche-warnungen/" in page.text
+
+    chosen = {"ars": NEIGHBOUR, "default_action": "ignore", "action-LHP-Severe": "send", "action-MOWAS-Extreme": ""}
+    saved = admin.post("/app/admin/official-warnings", chosen)
+    assert saved.status_code == 200 and "wurden gespeichert" in saved.text
+    assert selected(saved.text, "action-LHP-Severe") == "send" and selected(saved.text, "default_action") == "ignore"
+    stored = relay.session.exec(select(WarningRelay)).one()
+    relay.session.refresh(stored)
+    assert (stored.ars, stored.actions, stored.default_action) == (NEIGHBOUR, {"LHP": {"Severe": "send"}}, "ignore")
+
+    for wrong, said in (({"ars": "0916"}, "12 Ziffern"), ({"ars": TOWN, "action-DWD-Minor": "laut"}, "Aktion")):
+        refused = admin.post("/app/admin/official-warnings", {"default_action": "draft", **wrong})
+        assert refused.status_code == 422 and said in refused.text
+        assert f'value="{wrong["ars"]}"' in refused.text  # what was typed stays in the form
+    relay.session.refresh(stored)
+    assert stored.ars == NEIGHBOUR
 
 
 def test_a_relayed_warning_reaches_the_warning_subscribers_of_the_districts_it_touches(
