@@ -16,7 +16,7 @@ import pytest
 import telegram
 from sqlmodel import Session, select
 
-from channels.base import WebhookRequest
+from channels.base import InboundMessage, WebhookRequest
 from channels.registry import build_adapter
 from channels.sandbox.server import SandboxServer
 from hub import db
@@ -25,11 +25,12 @@ from hub.consultations import service as consultations
 from hub.contacts.gdpr import export_contact
 from hub.contacts.models import Contact
 from hub.inbox import service
+from hub.inbox.demo import DEMO_NAMED_CALLER, seed_known_caller
 from hub.inbox.models import Conversation, Message
 from hub.settings import Settings
 from hub.subscribers import catalogue, consent
 from tests.unit.db import Town, make_town, receive
-from tests.unit.web import api_client, clerk
+from tests.unit.web import api_client, clerk, staff_user
 
 PAGE_ID = "104857600000001"
 _ids = count(1)
@@ -141,6 +142,9 @@ def test_a_mail_sender_is_named_by_the_display_name_of_from(inbox: Inbox) -> Non
 
     contact = inbox.contact(conversation)
     assert (contact.display_name, contact.name_origin) == ("Erika Schäfer", "channel")
+    # A display name that only repeats the address names nobody.
+    bare = inbox.arrives("email", mail("max@buerger.example", "max@buerger.example", "Hallo"), mail_from="max@x")
+    assert inbox.contact(bare).display_name is None
 
 
 def test_a_messenger_citizen_is_named_by_the_user_profile_api_of_the_emulated_graph(
@@ -273,3 +277,20 @@ def test_a_contact_without_history_says_so_and_another_towns_contact_is_not_foun
     other_town = make_town(pages.session, slug="nachbarort")
     foreign = api_client(pages.session, other_town).get(f"/api/v1/contacts/{conversation.contact_id}/context")
     assert foreign.status_code == 404 and "Eva" not in foreign.text
+
+
+def test_the_demos_sms_caller_keeps_the_name_a_clerk_gave_and_sees_the_earlier_case_beside_the_new_one(
+    pages: Inbox,
+) -> None:
+    seed_known_caller(pages.session, pages.town.id, clerk_id=staff_user(pages.session, pages.town, "staff").id)
+    pages.session.commit()
+    [result] = receive(pages.session, pages.settings, pages.town.accounts["twilio"], InboundMessage(
+        provider_id="SM-demo", sender=DEMO_NAMED_CALLER, text="Die Laterne ist dunkel.",
+    ))  # fmt: skip
+
+    case = pages.session.get_one(Conversation, result.conversation_id)
+    found = api_client(pages.session, pages.town).get(f"/api/v1/contacts/{case.contact_id}/context").json()
+    assert (found["contact"]["display_name"], found["contact"]["name_origin"]) == ("Karl Becker", "staff")
+    assert [(c["status"], c["subject"]) for c in found["conversations"]] == [
+        ("open", None), ("resolved", "Sperrmüll Lindenweg"),
+    ]  # fmt: skip
