@@ -393,7 +393,7 @@ class OutboundMessage:
     a person's answer) or refuses.
     `status_callback`: where the provider should report delivery (Webhook.status_reports).
     `automated`: an automatic answer (acknowledgement), marked so robots do not answer it.
-    `sender_name`: who writes, where the channel shows a sender's name.
+    `sender_name`: who writes, where the channel shows a sender's name (a group chat: the group's).
     `attachments`: files with their bytes (a calendar entry), carried where mail is
     (supports_subject); other channels send the text alone. A calendar entry whose content
     type names an iTIP method (CALENDAR_METHOD_TYPE: "text/calendar; method=REQUEST") is a
@@ -506,6 +506,8 @@ class ChannelAdapter(Protocol):
       templates go out (`template_for`), so a free-form reply there is refused before sending.
     - `opt_in_required`: the hub may write unprompted only to citizens who wrote on the channel
       first (their opt-in); having their kind of address (a phone number) is not enough.
+    - `names_on_request`: the webhooks carry no sender's name, but the provider tells it when
+      asked (`profile_name`), as Messenger's User Profile API does.
     """
 
     kind: ClassVar[str]
@@ -526,6 +528,7 @@ class ChannelAdapter(Protocol):
     broadcast_rank: ClassVar[int]
     templates_outside_window: ClassVar[bool] = False
     opt_in_required: ClassVar[bool] = False
+    names_on_request: ClassVar[bool] = False
     # Who carries the data (DSGVO Art. 30); None where the town runs the system itself.
     processor: ClassVar[Processor | None] = None
 
@@ -560,6 +563,13 @@ class ChannelAdapter(Protocol):
         TransientError when the provider cannot be reached, PermanentError when the file is gone.
         """
         raise PermanentError("Dieser Kanal liefert keine Dateien nach")
+
+    def profile_name(self, address: str) -> str | None:
+        """The name the provider shows for a citizen's address (`names_on_request`), None if it has none.
+
+        Raises TransientError or PermanentError when the provider cannot say.
+        """
+        return None
 
     def warm(self) -> None:
         """Build the SDK client the first send would build (and what it imports lazily); workers do it at start."""

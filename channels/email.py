@@ -461,7 +461,10 @@ def _sender_of(mail: EmailMessage) -> tuple[str | None, str | None]:
     for address in addresses:
         addr_spec = _bare_address(address.addr_spec)
         if addr_spec:
-            return _header_text(addr_spec).lower(), _header_text(address.display_name) or None
+            sender = _header_text(addr_spec).lower()
+            name = _header_text(address.display_name).strip().strip("'\"")
+            # Many mail programs repeat the address as the display name; that names nobody.
+            return sender, name if name and name.lower() != sender else None
     return None, None
 
 

@@ -251,6 +251,8 @@ class FacebookAdapter(ChannelAdapter):
     # business-messaging/messenger-platform/overview/rate-limiting). 40/s stays far below
     # both for a municipal Page and leaves room for the media limit and comment replies.
     rate_per_second: ClassVar[float] = 40.0
+    # Messenger events carry only the PSID; the name comes from the User Profile API.
+    names_on_request: ClassVar[bool] = True
 
     def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
         self.page_id = str(config["page_id"])
@@ -457,15 +459,31 @@ class FacebookAdapter(ChannelAdapter):
 
     def check_credentials(self) -> bool:
         """GET /me with the page token: the Graph API answers the page, or error 190 for a token it refuses."""
+        self._get_object("me")
+        return True
+
+    def profile_name(self, address: str) -> str | None:
+        """First and last name from the User Profile API: GET /{PSID}?fields=first_name,last_name with the Page token.
+
+        Meta answers only for people who wrote to the Page (or tapped "Get Started"), and with
+        `{"first_name": …, "last_name": …, "id": PSID}` (developers.facebook.com/documentation/
+        business-messaging/messenger-platform/identity/user-profile); either name may be missing.
+        """
+        profile = self._get_object(address, fields="first_name,last_name")
+        parts = [profile.get(key) for key in ("first_name", "last_name")] if isinstance(profile, Mapping) else []
+        return " ".join(part.strip() for part in parts if isinstance(part, str) and part.strip()) or None
+
+    def _get_object(self, object_id: str, **fields: str) -> object:
+        """A Graph API read with the page token, its errors mapped to the hub's three."""
         try:
-            self._graph.get_object("me")
+            # get_object builds "{version}/{id}" itself and adds the token to the query.
+            return self._graph.get_object(object_id, **fields)
         except facebook.GraphAPIError as exc:
             raise _classify_graph_error(exc) from exc
         except _GraphHTTPError as exc:
             raise _classify_http_error(exc) from exc
         except requests.RequestException as exc:
             raise TransientError(f"Graph API nicht erreichbar ({type(exc).__name__})") from exc
-        return True
 
     def fetch_file(self, url: str, *, max_bytes: int) -> bytes:
         """An attachment's payload.url, read in chunks and abandoned once over `max_bytes`."""

@@ -424,7 +424,7 @@ def _message_event(update_type: str, message: dict[str, Any]) -> InboundEvent:
         sender=chat_id,
         text=text,
         kind="edit" if update_type == "edited_message" else "message",
-        sender_name=_display_name(author),
+        sender_name=_sender_name(chat, author),
         sent_at=datetime.fromtimestamp(timestamp, UTC) if isinstance(timestamp, int) else None,
         language=_text_or_none(author.get("language_code")),
         attachments=attachments,
@@ -461,7 +461,7 @@ def _callback_event(query: dict[str, Any]) -> InboundMessage:
         sender=chat_id,
         text=data,
         kind="postback",
-        sender_name=_display_name(author),
+        sender_name=_sender_name(chat, author),
         language=_text_or_none(author.get("language_code")),
         postback_ref=query_id,
         shared_chat=bool(chat) and _is_shared(chat),
@@ -516,6 +516,14 @@ def _file_attachment(file: Mapping[str, Any], fallback_type: str) -> Attachment:
         url=f"{FILE_URL_PREFIX}{file_id}",
         size=_number(file.get("file_size")) or None,
     )
+
+
+def _sender_name(chat: Mapping[str, Any], author: Mapping[str, Any]) -> str | None:
+    """The name of whom the hub answers: a group by its title (its contact is the group), else the person."""
+    title = chat.get("title")
+    if _is_shared(chat) and isinstance(title, str) and title:
+        return title
+    return _display_name(author)
 
 
 def _display_name(user: Mapping[str, Any]) -> str | None:

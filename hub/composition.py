@@ -15,9 +15,15 @@ from hub.consultations import commands as consultation_commands
 from hub.consultations import concerns, feedback, recording
 from hub.consultations import gdpr as consultations_gdpr
 from hub.consultations import sessions as consultation_sessions
-from hub.contacts.registry import CONVERSATION_PANEL, SUBSCRIBER_PAGE, register_personal_data, register_record
+from hub.contacts.registry import (
+    CONTACT_CONTEXT,
+    CONVERSATION_PANEL,
+    SUBSCRIBER_PAGE,
+    register_personal_data,
+    register_record,
+)
 from hub.inbox import gdpr as inbox_gdpr
-from hub.inbox import pipeline, reach, sla
+from hub.inbox import history, pipeline, reach, sla
 from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
@@ -67,6 +73,9 @@ def install() -> None:
     register_record(CONVERSATION_PANEL, "consultations", consultation_sessions.contact_panel)
     register_record(CONVERSATION_PANEL, "problems", problem_pages.contact_panel)
     register_record(SUBSCRIBER_PAGE, "broadcasts", surveys.answers_of_contact)
+    register_record(CONTACT_CONTEXT, "inbox", history.contact_context)
+    register_record(CONTACT_CONTEXT, "subscribers", listing.contact_context)
+    register_record(CONTACT_CONTEXT, "consultations", consultation_sessions.contact_context)
     register_status_section(problem_listing.status_section)
     # A problem report is answered within its category's target, whichever team takes it.
     sla.register_own_targets(problems.response_targets)

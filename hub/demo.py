@@ -283,6 +283,9 @@ def send_demo_citizen_messages(sandbox: SandboxClient, accounts: list[ChannelAcc
         page_id=by_kind["facebook"].address,
         psid="7654321098765432",
         text="Hallo! Kann ich meinen Personalausweis auch online verlängern?",
+        # What the emulated Graph API's User Profile call answers; the pipeline names the contact by it.
+        first_name="Sabine",
+        last_name="Wolf",
     )
     sandbox.post_comment(
         page_id=by_kind["facebook"].address,

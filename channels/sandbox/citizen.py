@@ -117,6 +117,9 @@ class FacebookMessageIn(_Model):
     timestamp_ms: int | None = None
     # A photo sent with the text (base64 of a JPEG), served from the emulated CDN.
     photo_base64: str | None = None
+    # The citizen's name, as the User Profile API tells it from now on.
+    first_name: str | None = None
+    last_name: str | None = None
 
 
 class FacebookCommentIn(_Model):
@@ -411,8 +414,9 @@ async def citizen_facebook_message(
     photo = _decoded(body.photo_base64)
     images = (graph_api.cdn_url(state, str(request.base_url), photo),) if photo is not None else ()
     mid, delivery = await graph_api.citizen_message(
-        state, account, body.psid, body.text, body.quick_reply_payload, body.timestamp_ms, images
-    )
+        state, account, body.psid, body.text, body.quick_reply_payload, body.timestamp_ms, images,
+        (body.first_name or "", body.last_name or "") if body.first_name or body.last_name else None,
+    )  # fmt: skip
     return {"mid": mid, **delivery.to_json()}
 
 

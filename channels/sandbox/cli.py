@@ -118,11 +118,16 @@ def telegram(ctx: click.Context, chat_id: int, first_name: str, language: str, t
 
 @sandbox.command("messenger")
 @click.option("--psid", default="7654321098765432", show_default=True, help="The citizen's page-scoped id.")
+@click.option("--first-name", default=None, help="The name the Page's User Profile API tells from now on.")
+@click.option("--last-name", default=None)
 @click.option("--text", required=True)
 @click.pass_context
-def messenger(ctx: click.Context, psid: str, text: str) -> None:
+def messenger(ctx: click.Context, psid: str, first_name: str | None, last_name: str | None, text: str) -> None:
     """Send a Messenger message to the page, signed with the app secret."""
-    _call(ctx, lambda: _client(ctx).send_messenger(psid=psid, text=text))
+    _call(
+        ctx,
+        lambda: _client(ctx).send_messenger(psid=psid, text=text, first_name=first_name, last_name=last_name),
+    )
 
 
 @sandbox.command("comment")

@@ -311,8 +311,13 @@ class SandboxClient:
         page_id: str | None = None,
         quick_reply_payload: str | None = None,
         timestamp_ms: int | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
     ) -> dict[str, Any]:
-        """Write to the Page; to tap a quick reply, pass its title as `text` and its payload."""
+        """Write to the Page; to tap a quick reply, pass its title as `text` and its payload.
+
+        `first_name` and `last_name` are what the Page's User Profile API answers for `psid` from then on.
+        """
         payload = _drop_none(
             {
                 "psid": psid,
@@ -320,6 +325,8 @@ class SandboxClient:
                 "page_id": page_id,
                 "quick_reply_payload": quick_reply_payload,
                 "timestamp_ms": timestamp_ms,
+                "first_name": first_name,
+                "last_name": last_name,
             }
         )
         return self._call("POST", "/facebook/message", payload)

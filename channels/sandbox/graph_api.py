@@ -59,9 +59,9 @@ def _invalid_token() -> JSONResponse:
     return graph_error("Invalid OAuth access token.", 190)
 
 
-def _unsupported(object_id: str) -> JSONResponse:
+def _unsupported(object_id: str, method: str = "post") -> JSONResponse:
     return graph_error(
-        f"Unsupported post request. Object with ID '{object_id}' does not exist, cannot be loaded"
+        f"Unsupported {method} request. Object with ID '{object_id}' does not exist, cannot be loaded"
         " due to missing permissions, or does not support this operation. Please read the Graph"
         " API documentation at https://developers.facebook.com/docs/graph-api",
         100,
@@ -167,6 +167,31 @@ async def me(version: str, request: Request, state: SandboxState = Depends(get_s
     if page is None:
         return _invalid_token()
     return JSONResponse({"name": _page_name(page), "id": str(page.config["page_id"])})
+
+
+@router.get("/{version}/{psid}")
+async def user_profile(
+    version: str, psid: str, request: Request, state: SandboxState = Depends(get_state)
+) -> JSONResponse:
+    """The User Profile API: a PSID's fields, for the Page the token belongs to, once the person wrote to it.
+
+    Meta answers `{"first_name": …, "last_name": …, "id": PSID}` with the fields asked for (`fields`,
+    comma-separated; `id` always); a PSID that never wrote to the Page is an object it may not load.
+    """
+    if not VERSION.match(version):
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+    params = await read_params(request)
+    page = _page_for(state, params)
+    if page is None:
+        return _invalid_token()
+    page_id = str(page.config["page_id"])
+    if state.last_inbound(page_id, psid) is None:
+        return _unsupported(psid, "get")
+    first_name, last_name = state.profile(page_id, psid) or ("", "")
+    known = {"first_name": first_name, "last_name": last_name}
+    asked = [name.strip() for name in str(param(params, "fields") or "").split(",") if name.strip()]
+    # A field the sandbox has no value for is left out, as Meta leaves out what it may not share.
+    return JSONResponse({"id": psid, **{name: known[name] for name in asked if known.get(name)}})
 
 
 @router.post("/{version}/{node}/messages")
@@ -422,8 +447,11 @@ async def citizen_message(
     quick_reply_payload: str | None = None,
     timestamp_ms: int | None = None,
     image_urls: tuple[str, ...] = (),
+    name: tuple[str, str] | None = None,
 ) -> tuple[str, Delivery]:
     """A citizen writes to the Page in Messenger; this opens the 24-hour window from its time.
+
+    `name` (first, last) is what the User Profile API answers for the citizen from now on.
 
     Tapping a quick reply is such a message too: Messenger sends the title as the text and the
     tapped reply's payload as message.quick_reply.payload. Photos (`image_urls`, see cdn_url)
@@ -431,6 +459,8 @@ async def citizen_message(
     page_id = str(account.config["page_id"])
     timestamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     state.note_inbound(page_id, psid, timestamp / 1000)
+    if name is not None:
+        state.set_profile(page_id, psid, *name)
     mid = new_mid()
     message: dict[str, Any] = {"mid": mid, "text": text}
     if quick_reply_payload:

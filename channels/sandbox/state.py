@@ -344,6 +344,8 @@ class SandboxState:
         self._tg_update_ids: dict[str, int] = {}
         self._tg_callback_queries: dict[str, CallbackQuery] = {}
         self._fb_last_inbound: dict[tuple[str, str], float] = {}
+        # Each Messenger citizen's name as the User Profile API tells it, per (Page, PSID).
+        self._fb_profiles: dict[tuple[str, str], tuple[str, str]] = {}
         # WhatsApp: last message per (hub number, citizen), Content API items, and per hub number
         # when each citizen last got a business-initiated message (the tier counts those).
         self._wa_last_inbound: dict[tuple[str, str], datetime] = {}
@@ -604,6 +606,15 @@ class SandboxState:
     def last_inbound(self, page_id: str, psid: str) -> float | None:
         with self._lock:
             return self._fb_last_inbound.get((page_id, psid))
+
+    def set_profile(self, page_id: str, psid: str, first_name: str, last_name: str) -> None:
+        with self._lock:
+            self._fb_profiles[(page_id, psid)] = (first_name, last_name)
+
+    def profile(self, page_id: str, psid: str) -> tuple[str, str] | None:
+        """The citizen's (first name, last name), if they gave the sandbox one."""
+        with self._lock:
+            return self._fb_profiles.get((page_id, psid))
 
     def add_comment(self, comment: Comment) -> None:
         with self._lock:

@@ -44,8 +44,9 @@ from hub.consultations.models import (
 )
 from hub.consultations.recurrence import zone
 from hub.consultations.web_booking import booking_links, link_token
-from hub.contacts.models import Contact
+from hub.contacts.models import NAME_FROM_CITIZEN, Contact
 from hub.contacts.registry import Erasure, PersonalData, plain
+from hub.contacts.service import offer_name
 from hub.db import utcnow
 from hub.errors import DomainError
 from hub.i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -231,8 +232,7 @@ class _Exchange:
             self.answer("consultation_problem.txt.j2", problem=error.text(self.language))
             return f"refused: {error}"
         self.forget_offer()
-        if not self.contact.display_name:
-            self.contact.display_name = name[:200]
+        offer_name(self.contact, name, origin=NAME_FROM_CITIZEN)
         # The same confirmation as a booking made on the web: its page has the calendar file and, for video, the way in.
         token = link_token(booking, adapter_class(self.ctx.account.kind).identity.kind)
         details = {

@@ -102,6 +102,25 @@ def contact_panel(session: Session, municipality_id: int, contact_id: int) -> di
     }
 
 
+def contact_context(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
+    """The same bookings as JSON-ready values, for the API's contact context (hub.contacts.registry.CONTACT_CONTEXT)."""
+    bookings: list[ContactBooking] = contact_panel(session, municipality_id, contact_id)["bookings"]
+    return {
+        "bookings": [
+            {
+                "id": item.booking.id,
+                "reference": item.booking.reference,
+                "status": item.booking.status,
+                "series_id": item.series.id,
+                "series_title": item.series.title,
+                "starts_at": item.starts_at.isoformat(),
+                "conversation_id": item.booking.conversation_id,
+            }
+            for item in bookings
+        ]
+    }
+
+
 def get_booking(session: Session, *, municipality_id: int, booking_id: int) -> Booking:
     booking = session.get(Booking, booking_id)
     if booking is None or booking.municipality_id != municipality_id:

@@ -63,7 +63,7 @@ def erase_contact(session: Session, *, municipality_id: int, contact_id: int, ac
         is not None
     )
     session.execute(delete(ContactIdentity).where(col(ContactIdentity.contact_id).in_(contact_ids)))
-    session.execute(update(Contact).where(col(Contact.id).in_(contact_ids)).values(display_name=None))
+    session.execute(update(Contact).where(col(Contact.id).in_(contact_ids)).values(display_name=None, name_origin=None))
     erasure = Erasure(
         municipality_id=municipality_id,
         contact_id=contact_id,

@@ -29,7 +29,7 @@ def merge(session: Session, *, municipality_id: int, target_id: int, source_id: 
     )
     source.merged_into_id = target_id
     if not target.display_name:
-        target.display_name = source.display_name
+        target.display_name, target.name_origin = source.display_name, source.name_origin
     session.flush()
     for part in personal_data():
         if part.merge is not None:

@@ -58,7 +58,9 @@ _PARTS: dict[str, PersonalData] = {}
 # The staff pages that show a contact, each with what other domains add to it, by name.
 CONVERSATION_PANEL = "conversation"
 SUBSCRIBER_PAGE = "subscriber"
-_RECORDS: dict[str, dict[str, RecordSource]] = {CONVERSATION_PANEL: {}, SUBSCRIBER_PAGE: {}}
+# Not a page: the API's contact context (GET /api/v1/contacts/{id}/context), whose sources give JSON-ready values.
+CONTACT_CONTEXT = "context"
+_RECORDS: dict[str, dict[str, RecordSource]] = {CONVERSATION_PANEL: {}, SUBSCRIBER_PAGE: {}, CONTACT_CONTEXT: {}}
 
 
 def register_personal_data(part: PersonalData) -> None:

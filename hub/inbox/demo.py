@@ -1,13 +1,52 @@
-"""The demo town's inbox: a clerk's saved view beside the views everyone has."""
+"""The demo town's inbox: a clerk's saved view beside the views everyone has, and a caller the clerks know by name."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session
 
+from hub.contacts.service import rename_contact, resolve_contact
+from hub.db import utcnow
+from hub.inbox.models import Message
+from hub.inbox.service import open_conversation
 from hub.inbox.views import save_view
 from hub.tenancy import service as tenancy
+
+# The citizen whose SMS about a dark street lamp the demo sends (hub/demo.py): SMS tells no names.
+DEMO_NAMED_CALLER = "+4915112345678"
 
 
 def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str) -> None:
     clerk = tenancy.get_user_by_email(session, municipality_id=municipality_id, email=clerk_email)
     save_view(session, owner=clerk, name="Offene SMS", query="status=open&channel=twilio", for_team=False)
+    seed_known_caller(session, municipality_id, clerk_id=clerk.id)
+
+
+def seed_known_caller(session: Session, municipality_id: int, *, clerk_id: int | None) -> None:
+    """An SMS citizen a clerk named, with a case closed two months ago that the side panel lists beside the new one."""
+    account = next(
+        a for a in tenancy.list_channel_accounts(session, municipality_id=municipality_id) if a.kind == "twilio"
+    )
+    contact = resolve_contact(session, municipality_id=municipality_id, kind="phone", address=DEMO_NAMED_CALLER)
+    assert contact.id is not None and account.id is not None
+    rename_contact(session, municipality_id=municipality_id, contact_id=contact.id, name="Karl Becker",
+                   actor_id=clerk_id)  # fmt: skip
+    earlier = open_conversation(session, account=account, contact_id=contact.id, subject="Sperrmüll Lindenweg")
+    written = utcnow() - timedelta(days=61)
+    answered = written + timedelta(hours=2)
+    session.add_all([
+        Message(
+            municipality_id=municipality_id, conversation_id=earlier.id, channel_account_id=account.id,
+            direction="inbound", body="Wann wird am Lindenweg der Sperrmüll abgeholt?", created_at=written,
+        ),
+        Message(
+            municipality_id=municipality_id, conversation_id=earlier.id, channel_account_id=account.id,
+            direction="outbound", author_id=clerk_id, status="delivered", created_at=answered,
+            body="Guten Tag Herr Becker, die nächste Abholung am Lindenweg ist am Donnerstag.",
+        ),
+    ])  # fmt: skip
+    # Closed long before the reopening window, so the demo's new SMS opens a case of its own.
+    earlier.status, earlier.first_response_at, earlier.resolved_at = "resolved", answered, answered
+    earlier.created_at, earlier.last_inbound_at, earlier.last_activity_at = written, written, answered
+    session.flush()

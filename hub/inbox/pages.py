@@ -15,12 +15,13 @@ from sqlmodel import Session
 
 from channels.registry import adapter_class, adapter_classes, channel_labels, identity_labels
 from hub.contacts.merge import merge
+from hub.contacts.models import NAME_FROM_CHANNEL, NAME_FROM_CITIZEN, NAME_FROM_STAFF
 from hub.contacts.registry import CONVERSATION_PANEL, contact_record
 from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
-from hub.inbox import bulk, live, overview, service, sla, tools, views
+from hub.inbox import bulk, history, live, overview, service, sla, tools, views
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
@@ -45,6 +46,13 @@ NOTICES = {
     "reports_merged": N_(
         "Die Meldungen sind zusammengeführt. Alle Meldenden erfahren, wie es mit dieser Meldung weitergeht."
     ),
+    "named": N_("Der Name ist gespeichert."),
+}
+# Where the contact's name came from (Contact.name_origin), beside the name.
+NAME_ORIGINS = {
+    NAME_FROM_CHANNEL: N_("wie im Kanal angezeigt"),
+    NAME_FROM_CITIZEN: N_("von der Person selbst angegeben"),
+    NAME_FROM_STAFF: N_("von Mitarbeitenden eingetragen"),
 }
 STATUS_LABELS = {"open": N_("Offen"), "pending": N_("Wartend"), "resolved": N_("Erledigt")}
 DELIVERY_LABELS = {
@@ -220,6 +228,7 @@ def _labels() -> dict[str, Any]:
         "subscription_states": SUBSCRIPTION_STATES,
         "consent_actions": CONSENT_ACTIONS,
         "consent_sources": CONSENT_SOURCES,
+        "name_origins": NAME_ORIGINS,
     }
 
 
@@ -461,6 +470,9 @@ def _conversation_page(
         authors=_authors(session, messages),
         contact=contact,
         identities=identities_of(session, contact_id=contact.id or 0),
+        earlier=history.earlier_conversations(
+            session, municipality_id=staff.municipality_id, contact_id=contact.id or 0, except_id=conversation.id
+        ),
         **contact_record(
             session, page=CONVERSATION_PANEL, municipality_id=staff.municipality_id, contact_id=contact.id or 0
         ),
@@ -672,6 +684,24 @@ def remove_label(
     )
     session.commit()
     return _back(conversation_id, "label")
+
+
+@router.post("/{conversation_id:int}/contact-name")
+def post_contact_name(
+    request: Request,
+    conversation_id: int,
+    name: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Names the conversation's contact; an empty name lets the channel name them again."""
+    return _use_tool(
+        request, staff, session, conversation_id, done="named",
+        change=lambda: tools.name_contact(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, name=name,
+            actor_id=staff.user_id,
+        ),
+    )  # fmt: skip
 
 
 @router.post("/{conversation_id:int}/merge")

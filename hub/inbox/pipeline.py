@@ -18,9 +18,10 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import Select, Update, bindparam, update
 from sqlmodel import Session, SQLModel, col, select
 
-from channels.base import OptOut, StatusUpdate
-from channels.registry import adapter_class
-from hub.contacts.service import find_contact, resolve_contact
+from channels.base import ChannelError, OptOut, StatusUpdate
+from channels.registry import adapter_class, build_adapter
+from hub.contacts.models import NAME_FROM_CHANNEL
+from hub.contacts.service import find_contact, offer_name, resolve_contact
 from hub.db import utcnow
 from hub.inbox import service
 from hub.inbox.context import InboundContext, Step
@@ -84,15 +85,33 @@ def keep_machine_mail_out_of_cases(ctx: InboundContext) -> str | None:
 
 
 def identify_contact(ctx: InboundContext) -> str | None:
+    """The contact behind the sender, named as the channel shows them unless staff or the citizen named them.
+
+    Where the provider tells names only when asked (Messenger), it is asked here, in the worker
+    and not in the webhook, and only while the contact has no name; if it cannot say, the name
+    stays empty and the next message asks again.
+    """
+    adapter = adapter_class(ctx.account.kind)
     ctx.contact = resolve_contact(
         ctx.session,
         municipality_id=ctx.account.municipality_id,
-        kind=adapter_class(ctx.account.kind).identity.kind,
+        kind=adapter.identity.kind,
         address=ctx.inbound.sender,
         display_name=ctx.inbound.sender_name,
+        name_origin=NAME_FROM_CHANNEL,
         language=ctx.inbound.language,
     )
+    if adapter.names_on_request and not ctx.contact.display_name:
+        offer_name(ctx.contact, _profile_name(ctx.account, ctx.inbound.sender), origin=NAME_FROM_CHANNEL)
     return None
+
+
+def _profile_name(account: ChannelAccount, address: str) -> str | None:
+    try:
+        return build_adapter(account.kind, account.config, account.secrets).profile_name(address)
+    except ChannelError as error:
+        log.warning("no profile name for a sender on channel account %s: %s", account.id, error)
+        return None
 
 
 def store_message(ctx: InboundContext) -> str | None:

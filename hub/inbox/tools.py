@@ -1,4 +1,4 @@
-"""The clerk's tools around a conversation: labels, canned replies, presence, and finding a contact to merge.
+"""The clerk's tools around a conversation: labels, canned replies, presence, naming and finding a contact to merge.
 
 Like hub.inbox.service, every function scopes by the municipality id it is given.
 """
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from hub.contacts.models import Contact, ContactIdentity
-from hub.contacts.service import get_contact
+from hub.contacts.service import get_contact, rename_contact
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.i18n import N_
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, ConversationViewer, Label
@@ -297,3 +297,13 @@ def assignable(session: Session, *, municipality_id: int) -> tuple[list[StaffUse
     ).all()
     teams = session.exec(select(Team).where(Team.municipality_id == municipality_id).order_by(col(Team.name))).all()
     return list(users), list(teams)
+
+
+def name_contact(
+    session: Session, *, municipality_id: int, conversation_id: int, name: str, actor_id: int | None
+) -> Contact:
+    """Gives the conversation's contact the name a clerk typed (hub.contacts.service.rename_contact)."""
+    conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    return rename_contact(
+        session, municipality_id=municipality_id, contact_id=conversation.contact_id, name=name, actor_id=actor_id
+    )

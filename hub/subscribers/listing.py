@@ -182,9 +182,44 @@ def _describe(session: Session, municipality_id: int, subscriptions: list[Subscr
 
 
 def contact_panel(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
-    """The subscription and consent record beside a conversation (hub.contacts.registry.CONVERSATION_PANEL)."""
+    """The subscription and consent record beside a conversation (hub.contacts.registry.CONVERSATION_PANEL).
+
+    `consent_channels`: the channels consent was given or changed on, in the order first used.
+    """
     subscription = get_subscription(session, municipality_id=municipality_id, contact_id=contact_id)
+    consent = consent_history(session, municipality_id=municipality_id, contact_id=contact_id)
     return {
         "subscriber": _describe(session, municipality_id, [subscription])[0] if subscription is not None else None,
-        "consent": consent_history(session, municipality_id=municipality_id, contact_id=contact_id),
+        "consent": consent,
+        "consent_channels": list(dict.fromkeys(event.channel_kind for event in consent if event.channel_kind)),
+    }
+
+
+def contact_context(session: Session, municipality_id: int, contact_id: int) -> dict[str, Any]:
+    """The same as JSON-ready values, for the API's contact context (hub.contacts.registry.CONTACT_CONTEXT).
+
+    The consent events leave out their evidence (message ids, addresses); the DSGVO export has it.
+    """
+    panel = contact_panel(session, municipality_id, contact_id)
+    subscriber: Subscriber | None = panel["subscriber"]
+    return {
+        "subscription": {
+            "state": subscriber.subscription.state,
+            "language": subscriber.subscription.language,
+            "since": subscriber.subscription.created_at.isoformat(),
+            "topics": [topic.key for topic in subscriber.topics],
+            "districts": [district.key for district in subscriber.districts],
+            "channels": panel["consent_channels"],
+        }
+        if subscriber is not None
+        else None,
+        "consent": [
+            {
+                "action": event.action,
+                "source": event.source,
+                "channel_kind": event.channel_kind,
+                "created_at": event.created_at.isoformat(),
+            }
+            for event in panel["consent"]
+        ],
     }

@@ -89,6 +89,14 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     assert received[0]["text"] == "Danke, die Ampel wird heute repariert."
     # Its delivery state follows live (the sandbox reports delivery by a signed callback).
     expect(page.locator("#messages li.outbound").last).to_contain_text(re.compile("gesendet|zugestellt"))
+
+    # SMS tells no name: the clerk gives one in the side panel, and the page goes by it.
+    page.get_by_label("Name des Kontakts").fill("Ampel-Melderin Weiß")
+    page.get_by_role("button", name="Name speichern").click()
+    expect(page.get_by_role("status").first).to_contain_text("Der Name ist gespeichert.")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Ampel-Melderin Weiß")
+    expect(page.locator("#contact-name")).to_contain_text("von Mitarbeitenden eingetragen")
+    assert_accessible(page, "inbox-conversation-named")
     assert dialogs == []
 
 

@@ -28,7 +28,7 @@ from hub.broadcasts.models import Broadcast
 from hub.consultations import service as consultations
 from hub.consultations.api import BookingIn, MoveIn, RecordingIn, SeriesIn
 from hub.consultations.models import Booking, ConsultationSeries
-from hub.contacts.api import MergeIn
+from hub.contacts.api import ContactNameIn, MergeIn
 from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.inbox import bulk, views
@@ -290,6 +290,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     ConversationPatch: lambda rows: {"status": "pending", "assignee_id": rows.user.id, "team_id": rows.team.id},
     BulkIn: lambda rows: {"action": "assign", "value": rows.user.id, "ids": [rows.conversation.id]},
     MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
+    ContactNameIn: lambda _rows: {"display_name": "Probe"},
     TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},
     DistrictIn: lambda _rows: {"key": "probe", "name": "Probe"},
     SeriesIn: lambda rows: {

@@ -568,6 +568,24 @@ def test_facebook_send_api_through_sdk(client: SandboxClient, graph: facebook.Gr
     assert (item["messaging_type"], item["provider_id"]) == ("RESPONSE", result["message_id"])
 
 
+def test_facebook_user_profile_answers_the_fields_asked_for_people_who_wrote_to_the_page(
+    client: SandboxClient, graph: facebook.GraphAPI
+):
+    client.send_messenger(PSID, "Hallo", first_name="Lena", last_name="Groß")
+
+    assert graph.get_object(PSID, fields="first_name,last_name") == {
+        "id": PSID, "first_name": "Lena", "last_name": "Groß",
+    }  # fmt: skip
+    assert graph.get_object(PSID, fields="first_name") == {"id": PSID, "first_name": "Lena"}
+    with pytest.raises(facebook.GraphAPIError) as never_wrote:
+        graph.get_object("7000000000000999", fields="first_name,last_name")
+    assert (never_wrote.value.code, never_wrote.value.result["error"]["error_subcode"]) == (100, 33)
+    graph.access_token = "falsch"
+    with pytest.raises(facebook.GraphAPIError) as bad_token:
+        graph.get_object(PSID, fields="first_name")
+    assert bad_token.value.code == 190
+
+
 def test_facebook_records_quick_replies_and_refuses_too_many(client: SandboxClient, graph: facebook.GraphAPI):
     client.send_messenger(PSID, "Hallo")
     replies = [{"content_type": "text", "title": "Ja", "payload": "survey:1:yes"}]

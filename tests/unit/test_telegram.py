@@ -180,6 +180,8 @@ def test_a_private_message_is_not_shared_and_a_group_message_is() -> None:
     assert (private.shared_chat, group.shared_chat) == (False, True)
     assert group.sender == "-1001987654321"
     assert group.provider_id == "-1001987654321:1187"
+    # The group is the contact, so it goes by its title, not by whoever wrote last.
+    assert (private.sender_name, group.sender_name) == ("Jürgen Müller", "Nachbarschaft Lindenplatz")
 
 
 def test_a_button_press_in_a_group_is_shared() -> None:
