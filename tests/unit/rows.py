@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from channels.base import Attachment as InboundAttachment
 from channels.base import InboundMessage
 from hub.app import create_app
-from hub.broadcasts.api import DraftIn
+from hub.broadcasts.api import DraftIn, EmergencyIn
 from hub.broadcasts.models import Broadcast
 from hub.consultations import service as consultations
 from hub.consultations.api import BookingIn, MoveIn, RecordingIn, SeriesIn
@@ -311,6 +311,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     PublicStatusIn: lambda _rows: {"text": "In Bearbeitung", "photos_released": True},
     ClientIn: lambda _rows: {"name": "Probe-App"},
     FourEyesIn: lambda _rows: {"required": False},
+    EmergencyIn: lambda _rows: {"reason": "Probe"},
 }
 
 

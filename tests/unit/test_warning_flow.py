@@ -296,3 +296,22 @@ def test_admins_switch_four_eyes_on_the_settings_page_and_by_api(session: Sessio
     }
     session.refresh(town.municipality)
     assert town.municipality.preferences["broadcast_four_eyes"] is False
+
+
+def test_the_api_sends_an_authors_warning_only_as_an_emergency_with_a_reason(
+    session: Session, started: list[int]
+) -> None:
+    town = quiet_town(session)
+    four_eyes(session, town)
+    mayor = staff_user(session, town, "mayor")
+    warning = draft(session, mayor)
+    api = TestClient(create_app())
+    headers = {"Authorization": f"Bearer {tenancy.create_api_token(session, user=mayor, name='Lagezentrum')}"}
+    session.commit()
+    refused = api.post(f"/api/v1/broadcasts/{warning.id}/approve", headers=headers)
+    assert refused.status_code == 403 and "Vier-Augen-Prinzip" in refused.json()["detail"]
+    blank = api.post(f"/api/v1/broadcasts/{warning.id}/send-in-emergency", headers=headers, json={"reason": ""})
+    assert blank.status_code == 422 and "Begründung" in blank.json()["detail"]
+    sent = api.post(f"/api/v1/broadcasts/{warning.id}/send-in-emergency", headers=headers,
+                    json={"reason": "Stromausfall im Rathaus"})  # fmt: skip
+    assert sent.status_code == 200 and sent.json()["status"] == "approved" and started == [warning.id]
