@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -15,10 +16,12 @@ from hub import db
 from hub.app import create_app
 from hub.audit.models import AuditEvent
 from hub.broadcasts import api as broadcasts_api
+from hub.broadcasts import cli as broadcast_cli
 from hub.broadcasts import pages as broadcast_pages
 from hub.broadcasts import service
 from hub.broadcasts.confirmation import confirmation
 from hub.broadcasts.models import Broadcast
+from hub.cli import main
 from hub.contacts.models import Contact, ContactIdentity
 from hub.errors import Forbidden, InvalidInput
 from hub.settings import Settings
@@ -315,3 +318,24 @@ def test_the_api_sends_an_authors_warning_only_as_an_emergency_with_a_reason(
     sent = api.post(f"/api/v1/broadcasts/{warning.id}/send-in-emergency", headers=headers,
                     json={"reason": "Stromausfall im Rathaus"})  # fmt: skip
     assert sent.status_code == 200 and sent.json()["status"] == "approved" and started == [warning.id]
+
+
+def test_the_command_line_sends_an_authors_warning_only_with_a_reason(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(
+        broadcast_cli, "enqueue_broadcast_start", lambda broadcast_id, urgent: calls.append(broadcast_id)
+    )
+    town = quiet_town(session)
+    four_eyes(session, town)
+    mayor = staff_user(session, town, "mayor")
+    warning = draft(session, mayor)
+    runner = CliRunner()
+    acting = ["--as", mayor.email, "--municipality", town.municipality.slug]
+
+    refused = runner.invoke(main, ["broadcast", "approve", str(warning.id), *acting])
+    assert refused.exit_code != 0 and "Vier-Augen-Prinzip" in refused.output and calls == []
+    sent = runner.invoke(main, ["broadcast", "approve", str(warning.id), *acting, "--emergency-reason", "Sturmflut"])
+    assert sent.exit_code == 0, sent.output
+    assert "approved" in sent.output and calls == [warning.id]
