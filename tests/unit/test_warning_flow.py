@@ -339,3 +339,18 @@ def test_the_command_line_sends_an_authors_warning_only_with_a_reason(
     sent = runner.invoke(main, ["broadcast", "approve", str(warning.id), *acting, "--emergency-reason", "Sturmflut"])
     assert sent.exit_code == 0, sent.output
     assert "approved" in sent.output and calls == [warning.id]
+
+
+def test_the_confirmation_names_the_whatsapp_template_a_warning_goes_out_as(session: Session) -> None:
+    town = quiet_town(session)
+    tenancy.create_channel_account(
+        session, municipality_id=town.id, kind="whatsapp", name="WhatsApp Rathaus",
+        config={"account_sid": "AC" + "3" * 32, "phone_number": "+4930333333", "template_de": "HXwarnung"},
+        secrets_={"auth_token": "wa"},
+    )  # fmt: skip
+    session.commit()
+    mayor = clerk(session, town, "mayor")
+    warning = draft(session, mayor.user, channel_kinds=("whatsapp",))
+    [channel] = confirmation(session, actor=mayor.user, broadcast_id=warning.id or 0).channels
+    assert channel.kind == "whatsapp" and channel.templates == {"de": "HXwarnung"}
+    assert "Freigegebene Vorlage: HXwarnung" in mayor.get(f"/app/broadcasts/{warning.id}/send-warning").text
