@@ -134,7 +134,12 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         municipality = tenancy.create_municipality(session, slug=DEMO_SLUG, name="Stadt Musterstadt")
         assert municipality.id is not None
         # The accessibility statement names whom to tell about a barrier; the mailbox comes from the channels.
-        municipality.preferences = {"accessibility_contact": {"email": None, "phone": "+49 30 1234 5678"}}
+        # Four eyes stay off, so the demo's mayor sends a warning alone after its confirmation page; the
+        # town's settings page shows the switch.
+        municipality.preferences = {
+            "accessibility_contact": {"email": None, "phone": "+49 30 1234 5678"},
+            "broadcast_four_eyes": False,
+        }
         session.add(municipality)
         for email, name, role in DEMO_STAFF:
             staff = tenancy.create_user(session, municipality_id=municipality.id, email=email, name=name, role=role)

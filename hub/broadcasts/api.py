@@ -212,6 +212,24 @@ def _told(session: Session, told: invitations.Told) -> BroadcastOut:
     return _out(told.broadcast)
 
 
+class EmergencyIn(BaseModel):
+    reason: str = Field(max_length=service.EMERGENCY_REASON_CHARS, description="Why no second person could approve.")
+
+
+@router.post("/{broadcast_id}/send-in-emergency", response_model=BroadcastOut)
+def send_in_emergency(
+    broadcast_id: int,
+    body: EmergencyIn,
+    user: StaffUser = Depends(require_permission("warnings.override")),
+    session: Session = Depends(get_session),
+) -> BroadcastOut:
+    """Where four eyes are required: the author (mayor or admin) sends their own warning alone, with a reason."""
+    broadcast = service.approve(session, actor=user, broadcast_id=broadcast_id, emergency_reason=body.reason)
+    session.commit()
+    start_if_due(broadcast)
+    return _out(broadcast)
+
+
 @router.post("/{broadcast_id}/cancel", response_model=BroadcastOut)
 def cancel_broadcast(
     broadcast_id: int,

@@ -114,9 +114,9 @@ def preview(broadcast_id: int, email: str, slug: str | None) -> None:
                               ensure_ascii=False))  # fmt: skip
 
 
-def _transition(name: str, broadcast_id: int, email: str, slug: str | None) -> None:
+def _transition(name: str, broadcast_id: int, email: str, slug: str | None, **details: Any) -> None:
     with _acting_as(email, slug) as (session, user):
-        changed = getattr(service, name)(session, actor=user, broadcast_id=broadcast_id)
+        changed = getattr(service, name)(session, actor=user, broadcast_id=broadcast_id, **details)
         session.flush()
         status, due, urgent = changed.status, changed.send_at, changed.kind in service.URGENT_KINDS
     if name in ("approve", "resume") and (name == "resume" or (due is not None and due <= utcnow())):
@@ -124,9 +124,18 @@ def _transition(name: str, broadcast_id: int, email: str, slug: str | None) -> N
     click.echo(f"Nachricht {broadcast_id}: {status}" + (f", Versand ab {due:%Y-%m-%d %H:%M} UTC" if due else ""))
 
 
+@broadcast.command("approve")
+@click.argument("broadcast_id", type=int)
+@click.option("--emergency-reason", default=None,
+              help="Where four eyes are required: send your own warning alone, for this reason (audited).")  # fmt: skip
+@_as_options
+def approve(broadcast_id: int, emergency_reason: str | None, email: str, slug: str | None) -> None:
+    """Approve (mayor or admin); sends at once, at --send-at, or after quiet hours."""
+    _transition("approve", broadcast_id, email, slug, emergency_reason=emergency_reason)
+
+
 for _name, _help in (
     ("submit", "Hand a draft over for approval."),
-    ("approve", "Approve (mayor or admin); sends at once, at --send-at, or after quiet hours."),
     ("pause", "Hold a broadcast that is sending."),
     ("resume", "Continue a held broadcast."),
 ):

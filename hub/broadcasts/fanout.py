@@ -7,6 +7,7 @@ on (broadcast, contact), and it is marked done only at the end.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -248,6 +249,27 @@ def _routes(
             routes[contact_id] = Route(account_id=account.id, address=address)
             break
     return routes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the broadcast would go if it were expanded now: recipients per channel kind, and those skipped there."""
+
+    reached: dict[str, int]
+    skipped: dict[str, int]
+
+
+def plan(session: Session, broadcast: Broadcast) -> Plan:
+    """The routes expansion would write, counted and not stored: the figures staff confirm before sending."""
+    accounts = target_accounts(session, broadcast)
+    budgets = daily_budgets(session, accounts)
+    kind_of = {account.id: kind for kind, account in accounts.items()}
+    reached: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    for chunk in _recipient_chunks(session, recipient_query(broadcast, accounts)):
+        for route in _routes(session, broadcast, [contact_id for contact_id, _ in chunk], accounts, budgets).values():
+            (skipped if route.skipped else reached)[kind_of[route.account_id]] += 1
+    return Plan(reached=dict(reached), skipped=dict(skipped))
 
 
 def reroute(session: Session, broadcast: Broadcast, contact_id: int, failed_kind: str) -> Route | None:

@@ -16,6 +16,7 @@ from channels.registry import adapter_classes, channel_labels
 from hub.broadcasts import invitations, service
 from hub.broadcasts.api import start_if_due
 from hub.broadcasts.calendar_entry import calendar_url
+from hub.broadcasts.confirmation import confirmation
 from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
 from hub.db import get_session
 from hub.errors import InvalidInput, Term
@@ -23,6 +24,7 @@ from hub.i18n import N_, language_of, translate
 from hub.settings import Settings, get_settings
 from hub.subscribers.catalogue import list_districts, list_topics
 from hub.tenancy.models import ChannelAccount, Municipality
+from hub.tenancy.preferences import preference
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, count_with_share
 from hub.web.downloads import download
@@ -57,7 +59,9 @@ DELIVERY_LABELS = {
 }  # fmt: skip
 ACTION_LABELS = {
     "broadcast.drafted": N_("Entworfen"), "broadcast.edited": N_("Geändert"), "broadcast.submitted": N_("Eingereicht"),
-    "broadcast.approved": N_("Freigegeben"), "broadcast.paused": N_("Angehalten"),
+    "broadcast.approved": N_("Freigegeben"),
+    "broadcast.approved_in_emergency": N_("Im Notfall ohne zweite Person freigegeben"),
+    "broadcast.paused": N_("Angehalten"),
     "broadcast.resumed": N_("Fortgesetzt"), "broadcast.cancelled": N_("Abgebrochen"),
     "broadcast.relayed": N_("Aus einer amtlichen Warnung erstellt"),
     "broadcast.withdrawn": N_("Zurückgezogen: Die amtliche Warnung wurde aufgehoben oder geändert"),
@@ -405,7 +409,8 @@ def broadcast_detail(
         calendar_url=calendar_url(get_settings(), broadcast),
         reschedule_starts=_local_input(broadcast.event_starts_at, staff.municipality),
         reschedule_ends=_local_input(broadcast.event_ends_at, staff.municipality),
-        **LABELS,
+        four_eyes=preference(staff.municipality, "broadcast_four_eyes"),
+        quiet_shift=service.quiet_hours_shift(session, broadcast), **LABELS,
     )  # fmt: skip
 
 
@@ -422,25 +427,75 @@ def submit_broadcast(
     return _done(broadcast_id)
 
 
+# The two ways out of the confirmation page: approving what was submitted, and a warning sent straight from the draft.
+CONFIRM_STEPS = {
+    "approve": (("pending_approval",), False),
+    "send-warning": (("draft",), True),
+}
+
+
+def _confirm_page(request: Request, session: Session, staff: Staff, broadcast_id: int, step: str) -> HTMLResponse:
+    """What will happen, with the one button that does it; a broadcast not in the step's state gets a 409 page."""
+    statuses, urgent_only = CONFIRM_STEPS[step]
+    broadcast = service.get(session, municipality_id=staff.municipality_id, broadcast_id=broadcast_id)
+    if broadcast.status not in statuses or (urgent_only and broadcast.kind not in service.URGENT_KINDS):
+        return render(
+            request, "staff/error.html", status_code=409, title=translate(request, "Das geht gerade nicht"),
+            message=translate(request, "Diese Rundsendung lässt sich in ihrem Zustand so nicht senden."),
+            back=f"/app/broadcasts/{broadcast_id}",
+        )  # fmt: skip
+    found = confirmation(session, actor=staff.user, broadcast_id=broadcast_id)
+    title = translate(request, "Warnung senden") if urgent_only else translate(request, "Freigeben und senden")
+    return render(
+        request, "staff/broadcasts/confirm.html", title=title, step=step, confirmation=found, broadcast=broadcast,
+        **LABELS,
+    )  # fmt: skip
+
+
+def _emergency_reason(form: FormData) -> str | None:
+    """The reason typed for sending without a second person, when that button was pressed; None otherwise."""
+    return _text(form, "emergency_reason") if form.get("emergency") == "1" else None
+
+
+@router.get("/{broadcast_id}/approve", response_class=HTMLResponse)
+def confirm_approval(
+    request: Request, broadcast_id: int, staff: Staff = Depends(require("broadcasts.approve")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:  # fmt: skip
+    return _confirm_page(request, session, staff, broadcast_id, "approve")
+
+
 @router.post("/{broadcast_id}/approve")
 def approve_broadcast(
-    broadcast_id: int, staff: Staff = Depends(require("broadcasts.approve")), session: Session = Depends(get_session)
-) -> RedirectResponse:
-    broadcast = service.approve(session, actor=staff.user, broadcast_id=broadcast_id)
+    broadcast_id: int, form: FormData = Depends(_form), staff: Staff = Depends(require("broadcasts.approve")),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:  # fmt: skip
+    reason = _emergency_reason(form)
+    broadcast = service.approve(session, actor=staff.user, broadcast_id=broadcast_id, emergency_reason=reason)
     session.commit()
     start_if_due(broadcast)
     return _done(broadcast_id)
 
 
+@router.get("/{broadcast_id}/send-warning", response_class=HTMLResponse)
+def confirm_warning(
+    request: Request, broadcast_id: int, staff: Staff = Depends(require("warnings.send")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:  # fmt: skip
+    return _confirm_page(request, session, staff, broadcast_id, "send-warning")
+
+
 @router.post("/{broadcast_id}/send-warning")
 def send_warning(
-    broadcast_id: int, staff: Staff = Depends(require("warnings.send")), session: Session = Depends(get_session)
-) -> RedirectResponse:
-    """A warning or all-clear goes out straight from the draft, without a second person."""
+    broadcast_id: int, form: FormData = Depends(_form), staff: Staff = Depends(require("warnings.send")),
+    session: Session = Depends(get_session),
+) -> RedirectResponse:  # fmt: skip
+    """A warning or all-clear goes out straight from the draft, by a second person or as an emergency."""
     broadcast = service.get(session, municipality_id=staff.municipality_id, broadcast_id=broadcast_id)
     if broadcast.kind not in service.URGENT_KINDS:
         raise InvalidInput(N_("Sofort senden lässt sich nur eine Warnung oder Entwarnung."))
-    broadcast = service.approve(session, actor=staff.user, broadcast_id=broadcast_id)
+    reason = _emergency_reason(form)
+    broadcast = service.approve(session, actor=staff.user, broadcast_id=broadcast_id, emergency_reason=reason)
     session.commit()
     start_if_due(broadcast)
     return _done(broadcast_id)

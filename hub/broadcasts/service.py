@@ -1,7 +1,9 @@
 """Broadcasts from draft to report: validation, approval, scheduling with quiet hours, cancel and resume.
 
 Who may do what: staff draft and submit; a mayor or admin approves; a mayor (or admin) may
-send a warning or all-clear at once, without a second person. Every transition is audited.
+send a warning or all-clear at once, without a second person. A town that requires four eyes
+(preference `broadcast_four_eyes`) has every broadcast approved by someone who did not write it;
+its own author may then send a warning only as an emergency, with a reason. Every transition is audited.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hub.subscribers.models import District, Topic
 from hub.subscribers.selection import subscriber_query
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser
 from hub.tenancy.preferences import preference
+from hub.tenancy.roles import allows
 
 APPROVERS = frozenset({"admin", "mayor"})
 DRAFTERS = frozenset({"admin", "mayor", "staff"})
@@ -37,6 +40,7 @@ URGENT_KINDS = frozenset({"warning", "all_clear"})
 UNSENT_STATUSES = ("draft", "pending_approval")
 # The composer picks whole minutes and a caller's clock may be a little behind: "now" is not the past.
 SEND_AT_SLACK = timedelta(minutes=1)
+EMERGENCY_REASON_CHARS = 500
 
 
 def audit(session: Session, *, actor: StaffUser | None, municipality_id: int, action: str, broadcast_id: int,
@@ -335,11 +339,60 @@ def withdrawn(session: Session, *, broadcast_ids: list[int]) -> set[int]:
     return {broadcast_id for broadcast_id in session.exec(cancelled) if broadcast_id is not None}
 
 
-def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadcast:
+def writers(session: Session, broadcast: Broadcast) -> set[int]:
+    """The staff who wrote the broadcast: its author and whoever changed it since (from the audit log)."""
+    changed_by = session.exec(
+        select(AuditEvent.actor_id).where(
+            col(AuditEvent.object_type) == "broadcast",
+            col(AuditEvent.object_id) == broadcast.id,
+            col(AuditEvent.action).in_(("broadcast.drafted", "broadcast.edited")),
+        )
+    )
+    return {user_id for user_id in (broadcast.created_by_id, *changed_by) if user_id is not None}
+
+
+def needs_second_person(session: Session, *, actor: StaffUser, broadcast: Broadcast) -> bool:
+    """Whether the town requires four eyes and `actor` wrote the broadcast, so may not approve it alone."""
+    municipality = session.get(Municipality, broadcast.municipality_id)
+    assert municipality is not None
+    return bool(preference(municipality, "broadcast_four_eyes")) and actor.id in writers(session, broadcast)
+
+
+def may_override(actor: StaffUser, broadcast: Broadcast) -> bool:
+    """Whether `actor` may send this broadcast in an emergency without a second person: warnings, named roles."""
+    return broadcast.kind in URGENT_KINDS and allows(actor.role, "warnings.override")
+
+
+def _check_four_eyes(
+    session: Session, actor: StaffUser, broadcast: Broadcast, emergency_reason: str | None
+) -> str | None:
+    """The emergency's reason if the approval goes ahead as one; refuses an author's own approval otherwise."""
+    if not needs_second_person(session, actor=actor, broadcast=broadcast):
+        return None
+    if emergency_reason is None or not may_override(actor, broadcast):
+        raise Forbidden(
+            N_(
+                "Vier-Augen-Prinzip: Sie haben diese Nachricht geschrieben oder geändert, freigeben muss sie eine "
+                "zweite Person. Nur eine Warnung oder Entwarnung darf eine Bürgermeisterin, ein Bürgermeister oder "
+                "Admin im Notfall mit Begründung selbst senden."
+            )
+        )
+    if not emergency_reason.strip():
+        raise InvalidInput(
+            N_("Ohne zweite Person geht eine Warnung nur mit einer Begründung hinaus. Bitte nennen Sie den Notfall.")
+        )
+    if len(emergency_reason.strip()) > EMERGENCY_REASON_CHARS:
+        raise InvalidInput(N_("Die Begründung ist zu lang: höchstens {limit} Zeichen."), limit=EMERGENCY_REASON_CHARS)
+    return emergency_reason.strip()
+
+
+def approve(session: Session, *, actor: StaffUser, broadcast_id: int, emergency_reason: str | None = None) -> Broadcast:
     """Approves for sending at send_at (or now), moved past quiet hours unless it is urgent.
 
     A mayor may approve their own warning directly from draft; anything else needs to have
-    been submitted, so that announcements are always seen by a second person.
+    been submitted, so that announcements are always seen by a second person. Where the town
+    requires four eyes, no one approves what they wrote, except a warning sent in an emergency
+    (`emergency_reason`, recorded in the audit log).
     """
     broadcast = get(session, municipality_id=actor.municipality_id, broadcast_id=broadcast_id)
     if actor.role not in APPROVERS:
@@ -351,6 +404,7 @@ def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadca
             broadcast_id=broadcast_id,
             status=broadcast.status,
         )
+    emergency = _check_four_eyes(session, actor, broadcast, emergency_reason)
     _check_lengths(session, broadcast)  # channels may have been connected since the draft
     _check_templates(session, broadcast)
     municipality = session.get(Municipality, broadcast.municipality_id)
@@ -360,9 +414,43 @@ def approve(session: Session, *, actor: StaffUser, broadcast_id: int) -> Broadca
     broadcast.send_at = wanted if broadcast.kind in URGENT_KINDS else after_quiet_hours(municipality, wanted)
     broadcast.status = "approved"
     broadcast.approved_by_id, broadcast.approved_at = actor.id, now
-    audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.approved",
-          broadcast_id=broadcast_id, send_at=broadcast.send_at.isoformat())  # fmt: skip
+    held = broadcast.send_at != wanted  # the detail page says so (quiet_hours_shift)
+    if emergency is None:
+        audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.approved",
+              broadcast_id=broadcast_id, send_at=broadcast.send_at.isoformat(), quiet_hours=held)  # fmt: skip
+    else:
+        audit(session, actor=actor, municipality_id=actor.municipality_id, action="broadcast.approved_in_emergency",
+              broadcast_id=broadcast_id, send_at=broadcast.send_at.isoformat(), reason=emergency)  # fmt: skip
     return broadcast
+
+
+@dataclass(frozen=True)
+class QuietShift:
+    """Quiet hours that hold an approved broadcast back until their end."""
+
+    start: str
+    end: str
+
+
+def quiet_hours_shift(session: Session, broadcast: Broadcast) -> QuietShift | None:
+    """The quiet hours an approved broadcast still waits for, if its approval moved it past them; else None."""
+    if broadcast.status != "approved":
+        return None
+    approval = session.exec(
+        select(AuditEvent)
+        .where(
+            col(AuditEvent.object_type) == "broadcast",
+            col(AuditEvent.object_id) == broadcast.id,
+            col(AuditEvent.action) == "broadcast.approved",
+        )
+        .order_by(col(AuditEvent.id).desc())
+    ).first()
+    if approval is None or not approval.details.get("quiet_hours"):
+        return None
+    municipality = session.get(Municipality, broadcast.municipality_id)
+    assert municipality is not None
+    hours = preference(municipality, "quiet_hours")
+    return QuietShift(start=hours["start"], end=hours["end"])
 
 
 def after_quiet_hours(municipality: Municipality, moment: datetime) -> datetime:

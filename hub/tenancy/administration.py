@@ -25,7 +25,7 @@ from hub.settings import Settings
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.office_hours import WEEKDAYS
-from hub.tenancy.preferences import DEFAULTS
+from hub.tenancy.preferences import DEFAULTS, preference
 from hub.tenancy.roles import ROLES
 from hub.tenancy.signin import create_password_reset, end_all_sessions
 
@@ -441,9 +441,10 @@ def save_municipality_settings(
     session: Session, *, municipality_id: int, actor_id: int, texts: Mapping[str, Mapping[str, str]],
     office_hours: dict[str, list[list[str]]], first_response_minutes: int | None, resolution_minutes: int | None,
     retention_days: int | None, code_limits: CodeLimits, feedback_after_conversations: bool = False,
+    broadcast_four_eyes: bool = False,
 ) -> Municipality:  # fmt: skip
     """Acknowledgement texts (an empty text restores the built-in one), office hours, targets, retention, SMS codes,
-    and whether resolved cases are followed by a feedback request."""
+    whether resolved cases are followed by a feedback request, and whether broadcasts need a second person."""
     municipality = session.get(Municipality, municipality_id)
     if municipality is None:
         raise NotFound(N_("Gemeinde nicht gefunden."))
@@ -468,6 +469,7 @@ def save_municipality_settings(
         verification_codes_per_hour=code_limits.per_hour,
         verification_codes_per_day=code_limits.per_day,
         feedback_after_conversations=feedback_after_conversations,
+        broadcast_four_eyes=broadcast_four_eyes,
     )
     session.add(municipality)
     audit(session, actor_id=actor_id, municipality_id=municipality_id, action="municipality.settings_changed",
@@ -475,7 +477,28 @@ def save_municipality_settings(
           code_limits=asdict(code_limits),
           first_response_minutes=first_response_minutes, resolution_minutes=resolution_minutes,
           office_hours=office_hours, texts=own_texts,
-          feedback_after_conversations=feedback_after_conversations)  # fmt: skip
+          feedback_after_conversations=feedback_after_conversations,
+          broadcast_four_eyes=broadcast_four_eyes)  # fmt: skip
+    return municipality
+
+
+def four_eyes(session: Session, *, municipality_id: int) -> bool:
+    """Whether the town requires a second person's approval for every broadcast."""
+    municipality = session.get(Municipality, municipality_id)
+    if municipality is None:
+        raise NotFound(N_("Gemeinde nicht gefunden."))
+    return bool(preference(municipality, "broadcast_four_eyes"))
+
+
+def set_four_eyes(session: Session, *, municipality_id: int, actor_id: int, required: bool) -> Municipality:
+    """Whether every broadcast needs a second person's approval (hub.broadcasts.service.approve reads it)."""
+    municipality = session.get(Municipality, municipality_id)
+    if municipality is None:
+        raise NotFound(N_("Gemeinde nicht gefunden."))
+    _set_preferences(municipality, broadcast_four_eyes=required)
+    session.add(municipality)
+    audit(session, actor_id=actor_id, municipality_id=municipality_id, action="municipality.settings_changed",
+          object_type="municipality", object_id=municipality_id, broadcast_four_eyes=required)  # fmt: skip
     return municipality
 
 

@@ -1,4 +1,4 @@
-"""JSON routes for the tenant's channel accounts, staff and teams (read-only here), and its API tokens."""
+"""JSON routes for the tenant's channel accounts, staff and teams (read-only here), its API tokens, and four eyes."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session, select
 
 from hub.db import get_session
 from hub.settings import get_settings
-from hub.tenancy.administration import revoke_token
+from hub.tenancy.administration import four_eyes, revoke_token, set_four_eyes
 from hub.tenancy.auth import require_permission
 from hub.tenancy.models import StaffUser, Team
+from hub.tenancy.preferences import preference
 from hub.tenancy.service import TokenListing, describe_channel_account, list_api_tokens, list_channel_accounts
 
 router = APIRouter(prefix="/api/v1", tags=["tenancy"])
@@ -83,3 +84,31 @@ def revoke(
     revoked = revoke_token(session, municipality_id=user.municipality_id, actor_id=user.id, token_id=token_id)
     session.commit()
     return ApiTokenOut.of(revoked)
+
+
+class FourEyesIn(BaseModel):
+    required: bool = Field(
+        description="Every broadcast needs a second person's approval; a warning's author may send it alone "
+        "only as an emergency, with a reason."
+    )
+
+
+class FourEyesOut(BaseModel):
+    required: bool
+
+
+@router.get("/settings/four-eyes", response_model=FourEyesOut)
+def get_four_eyes(
+    user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
+) -> FourEyesOut:
+    return FourEyesOut(required=four_eyes(session, municipality_id=user.municipality_id))
+
+
+@router.put("/settings/four-eyes", response_model=FourEyesOut)
+def put_four_eyes(
+    data: FourEyesIn, user: StaffUser = Depends(require_permission("admin")), session: Session = Depends(get_session)
+) -> FourEyesOut:
+    assert user.id is not None
+    town = set_four_eyes(session, municipality_id=user.municipality_id, actor_id=user.id, required=data.required)
+    session.commit()
+    return FourEyesOut(required=bool(preference(town, "broadcast_four_eyes")))

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "consultation_address": None,
     # After a resolved conversation, ask the citizen for feedback as after a consultation (off: only those).
     "feedback_after_conversations": False,
+    # Four eyes: every broadcast is approved by someone other than who wrote it; a warning may go out
+    # without a second person only as an emergency, with a reason (see hub/broadcasts/service.py).
+    "broadcast_four_eyes": False,
     # Non-warning broadcasts wait for the end of quiet hours (municipality's time zone).
     "quiet_hours": {"start": "21:00", "end": "07:00"},
     # One-time codes go only to numbers from these countries (SMS pumping fraud).

@@ -22,6 +22,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "broadcasts.draft": _WRITERS,
     "broadcasts.approve": _LEADERS,
     "warnings.send": _LEADERS,
+    # Sending one's own warning without a second person when the town requires four eyes, with a reason.
+    "warnings.override": _LEADERS,
     "subscribers.read": _EVERYONE,
     "subscribers.write": _WRITERS,
     "subscribers.erase": frozenset({"admin"}),

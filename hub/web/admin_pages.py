@@ -525,6 +525,7 @@ def _settings_values(municipality: Municipality) -> dict[str, str]:
         "verification_codes_per_hour": str(preference(municipality, "verification_codes_per_hour")),
         "verification_codes_per_day": str(preference(municipality, "verification_codes_per_day")),
         "feedback_after_conversations": "1" if preference(municipality, "feedback_after_conversations") else "",
+        "broadcast_four_eyes": "1" if preference(municipality, "broadcast_four_eyes") else "",
         **_hours_values(preference(municipality, "office_hours")),
     }
     for lang, texts in preference(municipality, "texts").items():
@@ -577,6 +578,7 @@ async def save_municipality_settings(
             retention_days=admin.parse_number(retention, N_("Aufbewahrungsfrist")),
             code_limits=admin.parse_code_limits(values),
             feedback_after_conversations=values.get("feedback_after_conversations") == "1",
+            broadcast_four_eyes=values.get("broadcast_four_eyes") == "1",
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()

@@ -1,4 +1,4 @@
-"""In a real browser: the mayor composes and approves an announcement and watches it go out; subscriber pages."""
+"""In a real browser: the mayor composes, confirms and approves an announcement and watches it go out; subscribers."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ def test_mayor_composes_approves_and_sees_the_broadcast_delivered(signed_in: Cal
     page.get_by_role("button", name="Speichern und zur Freigabe einreichen").click()
     expect(page.get_by_role("status").first).to_contain_text("zur Freigabe eingereicht")
     expect(page.get_by_role("heading", name="Vorschau")).to_be_visible()
+    # What approving will do, before it does: recipients per channel and the text each channel carries.
+    page.get_by_role("link", name="Freigeben und senden").click()
+    expect(page.get_by_role("table", name="Empfängerinnen und Empfänger je Kanal")).to_contain_text("SMS")
+    expect(page.locator(".channel-preview.channel-twilio")).to_contain_text(marker)
+    assert_accessible(page, "broadcast-confirmation")
     page.get_by_role("button", name="Freigeben und senden").click()
     expect(page.locator("#send-progress")).to_be_visible()
     # The page polls the progress and reloads with the report once every delivery is settled.

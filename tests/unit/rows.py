@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from channels.base import Attachment as InboundAttachment
 from channels.base import InboundMessage
 from hub.app import create_app
-from hub.broadcasts.api import DraftIn, RescheduleIn
+from hub.broadcasts.api import DraftIn, EmergencyIn, RescheduleIn
 from hub.broadcasts.models import Broadcast
 from hub.consultations import service as consultations
 from hub.consultations.api import BookingIn, MoveIn, RecordingIn, SeriesIn
@@ -47,6 +47,7 @@ from hub.subscribers.api import DistrictIn, TopicIn
 from hub.subscribers.catalogue import list_districts, list_topics
 from hub.subscribers.models import District, Topic
 from hub.tenancy import service as tenancy
+from hub.tenancy.api import FourEyesIn
 from hub.tenancy.models import ApiToken, ChannelAccount, StaffUser, Team
 from tests.unit.db import Town, receive
 from tests.unit.web import staff_user
@@ -311,6 +312,8 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     MergeReportsIn: lambda rows: {"source_ids": [rows.other_report.id]},
     PublicStatusIn: lambda _rows: {"text": "In Bearbeitung", "photos_released": True},
     ClientIn: lambda _rows: {"name": "Probe-App"},
+    FourEyesIn: lambda _rows: {"required": False},
+    EmergencyIn: lambda _rows: {"reason": "Probe"},
 }
 
 
