@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -45,10 +46,21 @@ UNSENT = ("queued", "sending")
 T = TypeVar("T")
 
 
+# Below Linux's ephemeral range (32768-60999), from which every outgoing connection of the run takes its
+# local port: a port the kernel handed out as free could be taken by one before the hub binds it.
+LISTEN_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, for a process this run starts."""
+    while True:
+        port = random.choice(LISTEN_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_for(
