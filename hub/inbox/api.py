@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import Session, col, select
@@ -12,7 +12,7 @@ from channels.registry import known_kinds
 from hub.contacts.models import Contact
 from hub.db import get_session, utcnow
 from hub.i18n import language_of
-from hub.inbox import bulk, service
+from hub.inbox import bulk, service, snooze
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
 from hub.inbox.schemas import (
     AttachmentOut,
@@ -27,6 +27,7 @@ from hub.inbox.schemas import (
     MessageOut,
     ReplyIn,
     ReplyTemplateOut,
+    SnoozeIn,
     TextIn,
 )
 from hub.tenancy.auth import require_permission
@@ -87,6 +88,9 @@ def list_conversations(
     assignee_id: int | None = Query(None),
     unassigned: bool = Query(False, description="Only conversations nobody is assigned to."),
     q: str | None = Query(None, max_length=200, description="Full text over the messages, or a reference."),
+    snoozed: Literal["without", "only", "also"] = Query(
+        "without", description="Conversations set aside until later (Wiedervorlage): left out, only those, or also."
+    ),
     page: int = Query(1, ge=1),
     per_page: int = Query(25, ge=1, le=200),
     user: StaffUser = Depends(require_permission("inbox.read")),
@@ -100,6 +104,7 @@ def list_conversations(
         assignee_id=assignee_id,
         unassigned=unassigned,
         search=q,
+        snoozed={"without": False, "only": True, "also": None}[snoozed],
         page=page,
         per_page=per_page,
     )
@@ -234,6 +239,37 @@ def update_conversation(
     changes: dict[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
     conversation = service.update_conversation(
         session, municipality_id=user.municipality_id, conversation_id=conversation_id, **changes
+    )
+    session.commit()
+    return conversations_out(session, [conversation])[0]
+
+
+@router.put("/conversations/{conversation_id}/snooze", response_model=ConversationOut)
+def snooze_conversation(
+    conversation_id: int,
+    body: SnoozeIn,
+    user: StaffUser = Depends(require_permission("inbox.write")),
+    session: Session = Depends(get_session),
+) -> ConversationOut:
+    """Sets the conversation aside until the day and time (Wiedervorlage); it comes back open then, or at once
+    when the citizen writes. A moment in the past is refused."""
+    conversation = snooze.snooze(
+        session, municipality_id=user.municipality_id, conversation_id=conversation_id, actor_id=user.id or 0,
+        day=body.day, at=body.at,
+    )  # fmt: skip
+    session.commit()
+    return conversations_out(session, [conversation])[0]
+
+
+@router.delete("/conversations/{conversation_id}/snooze", response_model=ConversationOut)
+def end_snooze(
+    conversation_id: int,
+    user: StaffUser = Depends(require_permission("inbox.write")),
+    session: Session = Depends(get_session),
+) -> ConversationOut:
+    """Brings a conversation set aside back into the open lists now."""
+    conversation = snooze.end_snooze(
+        session, municipality_id=user.municipality_id, conversation_id=conversation_id, actor_id=user.id or 0
     )
     session.commit()
     return conversations_out(session, [conversation])[0]

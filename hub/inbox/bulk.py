@@ -1,4 +1,5 @@
-"""Changing many conversations in one step (assign, move to a team, label, set the status), and undoing that step.
+"""Changing many conversations in one step (assign, move to a team, label, set the status, set aside until a day),
+and undoing that step.
 
 Each change is one set-based UPDATE (or INSERT) over the ids, scoped by the municipality, and is
 written to the audit trail with every conversation's previous value: that record is what an undo
@@ -21,6 +22,7 @@ from hub.errors import Conflict, InvalidInput, NotFound
 from hub.i18n import N_, gettext_for
 from hub.inbox.models import Conversation, ConversationLabel
 from hub.inbox.service import matching_ids, require_assignee, require_status, require_team
+from hub.inbox.snooze import ReturnDay, town
 from hub.inbox.tools import get_label
 from hub.tenancy.administration import audit
 
@@ -28,7 +30,9 @@ from hub.tenancy.administration import audit
 UNDO_WINDOW = timedelta(seconds=60)
 # More than this many at once is a mistake in the selection rather than a day's work.
 MAX_CONVERSATIONS = 5000
-ACTIONS = ("assign", "team", "label", "status")
+ACTIONS = ("assign", "team", "label", "status", "snooze")
+# Moments kept in an audit record's previous values, as ISO text.
+_MOMENTS = ("resolved_at", "snoozed_until")
 _CHANGED = "conversations.bulk_changed"
 _UNDONE = "conversations.bulk_undone"
 
@@ -121,7 +125,9 @@ def _set_column(
     previous = {i: v for i, v in _previous(session, ids, column).items() if v[column] != value}
     if previous:
         session.execute(
-            update(Conversation).where(col(Conversation.id).in_(list(previous))).values({column: value}),
+            update(Conversation)
+            .where(col(Conversation.id).in_(list(previous)))
+            .values({column: value, "changed_at": utcnow()}),
             execution_options={"synchronize_session": "fetch"},
         )
     return _record(
@@ -132,20 +138,52 @@ def _set_column(
 def set_status_many(
     session: Session, *, municipality_id: int, actor_id: int, conversation_ids: Collection[int], status: str
 ) -> BulkChange:
-    """Sets the status; as for one conversation, resolving stamps the time and anything else clears it."""
+    """Sets the status; as for one conversation, resolving stamps the time, anything else clears it, and either
+    ends a Wiedervorlage."""
     require_status(status)
     ids = _scoped_ids(session, municipality_id, conversation_ids)
-    previous = {i: v for i, v in _previous(session, ids, "status", "resolved_at").items() if v["status"] != status}
+    now = utcnow()
+    previous = {
+        i: v
+        for i, v in _previous(session, ids, "status", "resolved_at", "snoozed_until").items()
+        if v["status"] != status or (v["snoozed_until"] is not None and v["snoozed_until"] > now)
+    }
     if previous:
         session.execute(
             update(Conversation)
             .where(col(Conversation.id).in_(list(previous)))
-            .values(status=status, resolved_at=utcnow() if status == "resolved" else None),
+            .values(
+                status=status, resolved_at=now if status == "resolved" else None, snoozed_until=None, changed_at=now
+            ),
             execution_options={"synchronize_session": "fetch"},
         )
     return _record(
         session, municipality_id=municipality_id, actor_id=actor_id, action="status", value=status, previous=previous
     )
+
+
+def snooze_many(
+    session: Session, *, municipality_id: int, actor_id: int, conversation_ids: Collection[int], when: ReturnDay
+) -> BulkChange:
+    """Sets the conversations aside until `when` (hub.inbox.snooze); they come back open."""
+    ids = _scoped_ids(session, municipality_id, conversation_ids)
+    until = when.moment(town(session, municipality_id), now=utcnow())
+    previous = {
+        i: v
+        for i, v in _previous(session, ids, "status", "resolved_at", "snoozed_until").items()
+        if v["snoozed_until"] != until or v["status"] != "open"
+    }
+    if previous:
+        session.execute(
+            update(Conversation)
+            .where(col(Conversation.id).in_(list(previous)))
+            .values(status="open", resolved_at=None, snoozed_until=until, changed_at=utcnow()),
+            execution_options={"synchronize_session": "fetch"},
+        )
+    return _record(
+        session, municipality_id=municipality_id, actor_id=actor_id, action="snooze", value=until.isoformat(),
+        previous=previous,
+    )  # fmt: skip
 
 
 def label_many(
@@ -173,8 +211,11 @@ def apply(
     session: Session, *, municipality_id: int, actor_id: int, action: str, value: int | str | None,
     conversation_ids: Collection[int] | None = None, matching: dict[str, Any] | None = None,
 ) -> BulkChange:  # fmt: skip
-    """One of the four actions by name, as the API and the list's form send it, on the given conversations or on
-    every one `matching` filters match (the keywords of hub.inbox.service.conversation_query, without the town)."""
+    """One of the actions by name, as the API and the list's form send it, on the given conversations or on
+    every one `matching` filters match (the keywords of hub.inbox.service.conversation_query, without the town).
+
+    For "snooze" the value is the day (2026-12-10), optionally with the time (2026-12-10T09:30), in the town's time.
+    """
     if (conversation_ids is None) == (matching is None):
         raise InvalidInput(N_("Entweder Unterhaltungen auswählen oder alle Treffer eines Filters, nicht beides."))
     if matching is not None:
@@ -185,6 +226,9 @@ def apply(
     }  # fmt: skip
     if action == "status":
         return set_status_many(session, status=str(value or ""), **common)
+    if action == "snooze":
+        day, _, at = str(value or "").partition("T")
+        return snooze_many(session, when=ReturnDay.from_text(day, at), **common)
     if action not in ACTIONS:
         raise InvalidInput(N_("Unbekannte Aktion {action!r}."), action=action)
     if value is not None and not (isinstance(value, int) or value.isdigit()):
@@ -248,10 +292,14 @@ def undo(session: Session, *, municipality_id: int, actor_id: int, change_id: in
             )
         )
     elif ids:
+        now = utcnow()
         rows = [
-            {"id": int(i), **{k: datetime.fromisoformat(v) if k == "resolved_at" and v else v for k, v in old.items()}}
+            {
+                "id": int(i), "changed_at": now,
+                **{k: datetime.fromisoformat(v) if k in _MOMENTS and v else v for k, v in old.items()},
+            }
             for i, old in previous.items()
-        ]
+        ]  # fmt: skip
         # Each row gets its own value back: an UPDATE by primary key, executed for all rows at once.
         session.execute(update(Conversation), rows)
     session.expire_all()

@@ -1,8 +1,9 @@
-"""The demo town's inbox: a clerk's saved view beside the views everyone has, and a caller the clerks know by name."""
+"""The demo town's inbox: a clerk's saved view, a caller the clerks know by name, and a case set aside for later."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -10,17 +11,20 @@ from hub.contacts.service import rename_contact, resolve_contact
 from hub.db import utcnow
 from hub.inbox.models import Message
 from hub.inbox.service import open_conversation
+from hub.inbox.snooze import snooze, town
 from hub.inbox.views import save_view
 from hub.tenancy import service as tenancy
 
 # The citizen whose SMS about a dark street lamp the demo sends (hub/demo.py): SMS tells no names.
 DEMO_NAMED_CALLER = "+4915112345678"
+DEMO_SNOOZED_EMAIL = "petra.schneider@example.org"
 
 
 def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str) -> None:
     clerk = tenancy.get_user_by_email(session, municipality_id=municipality_id, email=clerk_email)
     save_view(session, owner=clerk, name="Offene SMS", query="status=open&channel=twilio", for_team=False)
     seed_known_caller(session, municipality_id, clerk_id=clerk.id)
+    seed_snoozed_case(session, municipality_id, clerk_id=clerk.id or 0)
 
 
 def seed_known_caller(session: Session, municipality_id: int, *, clerk_id: int | None) -> None:
@@ -50,3 +54,43 @@ def seed_known_caller(session: Session, municipality_id: int, *, clerk_id: int |
     earlier.status, earlier.first_response_at, earlier.resolved_at = "resolved", answered, answered
     earlier.created_at, earlier.last_inbound_at, earlier.last_activity_at = written, written, answered
     session.flush()
+
+
+def seed_snoozed_case(session: Session, municipality_id: int, *, clerk_id: int) -> None:
+    """A citizen who sends missing papers next week: the clerk answered and set the case aside until then.
+
+    Stored directly rather than through the webhook, like the other seeded cases that need a past.
+    """
+    account = next(
+        a for a in tenancy.list_channel_accounts(session, municipality_id=municipality_id) if a.kind == "email"
+    )
+    assert account.id is not None
+    contact = resolve_contact(
+        session, municipality_id=municipality_id, kind="email", address=DEMO_SNOOZED_EMAIL,
+        display_name="Petra Schneider",
+    )  # fmt: skip
+    assert contact.id is not None
+    conversation = open_conversation(
+        session, account=account, contact_id=contact.id, subject="Unterlagen zum Bauantrag"
+    )
+    written, answered = utcnow() - timedelta(days=1, hours=2), utcnow() - timedelta(days=1)
+    session.add_all([
+        Message(
+            municipality_id=municipality_id, conversation_id=conversation.id, channel_account_id=account.id,
+            direction="inbound", body="Den Lageplan reiche ich nächste Woche nach, er ist noch beim Vermesser.",
+            created_at=written,
+        ),
+        Message(
+            municipality_id=municipality_id, conversation_id=conversation.id, channel_account_id=account.id,
+            direction="outbound", body="Vielen Dank, wir legen Ihren Antrag bis dahin zurück.", author_id=clerk_id,
+            status="delivered", created_at=answered, sent_at=answered, delivered_at=answered,
+        ),
+    ])  # fmt: skip
+    conversation.last_inbound_at, conversation.last_activity_at = written, answered
+    conversation.first_response_at = answered
+    session.flush()
+    today = utcnow().astimezone(ZoneInfo(town(session, municipality_id).timezone)).date()
+    snooze(
+        session, municipality_id=municipality_id, conversation_id=conversation.id or 0, actor_id=clerk_id,
+        day=today + timedelta(days=7),
+    )  # fmt: skip

@@ -2,7 +2,10 @@
 
 Every process answers from the database alone, polled once a second from the message id the
 page was rendered at (or the browser's Last-Event-ID after a reconnect), so any number of API
-processes serve the same pages. The page (hub/inbox/pages.py) turns the news into HTML.
+processes serve the same pages. A list also follows changes of status, assignment and
+Wiedervorlage, from the moment it was rendered (Conversation.changed_at): both positions travel
+in each event's id, "<message id>-<microseconds>". The page (hub/inbox/pages.py) turns the news
+into HTML.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -28,9 +32,33 @@ PRESENCE_EVERY_SECONDS = 10.0
 KEEPALIVE_SECONDS = 15.0
 
 
-def sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Beyond this a position is no moment (datetime ends in 9999); such a value is not from a page of the hub.
+LAST_POSITION = 253_402_300_799_999_999
+
+
+def position(moment: datetime) -> int:
+    """A moment as a page's position in the changes (the list's URL and the events' ids carry it), to the
+    microsecond the database keeps, so that a resumed stream neither repeats nor skips a change."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def moment_of(position: int) -> datetime:
+    return _EPOCH + position * _MICROSECOND
+
+
+def resume_point(last_event_id: str) -> tuple[int, datetime | None] | None:
+    """(message cursor, changes moment) from an event id this module wrote; None for anything else."""
+    cursor, _, changes = last_event_id.partition("-")
+    if not cursor.isdigit() or (changes and not (changes.isdigit() and int(changes) <= LAST_POSITION)):
+        return None
+    return int(cursor), moment_of(int(changes)) if changes else None
 
 
 @dataclass
@@ -38,6 +66,8 @@ class News:
     """What one look found: changed rows of a list, or a conversation's new and changed messages and viewers."""
 
     conversation_ids: list[int] = field(default_factory=list)
+    # Of those, the ones whose status, assignment or Wiedervorlage changed without a new message.
+    changed_ids: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     # The colleagues who have the conversation open, when that changed since the last look.
     present: list[str] | None = None
@@ -55,12 +85,21 @@ class LiveView:
     deliveries: dict[int, tuple[str | None, str | None]]
     present: list[str] = field(default_factory=list)
     marked_at: float = 0.0
+    # A list's position in the changes of conversations, and what it has been sent of those within the look-back.
+    changes_at: datetime | None = None
+    changes_seen: dict[int, datetime] = field(default_factory=dict)
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.cursor}-{position(self.changes_at)}" if self.changes_at else str(self.cursor)
 
     @classmethod
     def start(
-        cls, session: Session, *, municipality_id: int, user_id: int, cursor: int, conversation_id: int | None
-    ) -> LiveView:
-        """The view of a page rendered at `cursor`; a conversation of another town is not found."""
+        cls, session: Session, *, municipality_id: int, user_id: int, cursor: int, conversation_id: int | None,
+        changes_at: datetime | None = None,
+    ) -> LiveView:  # fmt: skip
+        """The view of a page rendered at `cursor` (and, for a list, at `changes_at`); a conversation of another
+        town is not found."""
         deliveries: dict[int, tuple[str | None, str | None]] = {}
         if conversation_id is not None:
             service.get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
@@ -72,6 +111,8 @@ class LiveView:
             conversation_id=conversation_id,
             seen=overview.known_ids(session, municipality_id=municipality_id, cursor=cursor),
             deliveries=deliveries,
+            changes_at=changes_at if conversation_id is None else None,
+            changes_seen=_shown(session, municipality_id, changes_at) if conversation_id is None else {},
         )
 
     def poll(self, session: Session) -> News:
@@ -87,9 +128,22 @@ class LiveView:
         news = News() if self.conversation_id is not None else News(conversation_ids=changes.conversation_ids)
         if self.conversation_id is not None:
             self._conversation(session, changes.messages, news)
+        elif self.changes_at is not None:
+            self._state_changes(session, news)
         # Everything up to the cursor that is visible now has been handled, in any conversation.
         self.seen |= overview.known_ids(session, municipality_id=self.municipality_id, cursor=self.cursor)
         return news
+
+    def _state_changes(self, session: Session, news: News) -> None:
+        assert self.changes_at is not None
+        recent = overview.changed_since(
+            session, municipality_id=self.municipality_id, since=self.changes_at, now=utcnow()
+        )
+        fresh = [conversation for conversation, at in recent.items() if self.changes_seen.get(conversation) != at]
+        news.changed_ids = [conversation for conversation in fresh if conversation not in news.conversation_ids]
+        news.conversation_ids += news.changed_ids
+        self.changes_seen = recent
+        self.changes_at = max([self.changes_at, *recent.values()])
 
     def _conversation(self, session: Session, messages: list[Message], news: News) -> None:
         assert self.conversation_id is not None
@@ -115,6 +169,14 @@ class LiveView:
         ]
         if present != self.present:
             self.present = news.present = present
+
+
+def _shown(session: Session, municipality_id: int, changes_at: datetime | None) -> dict[int, datetime]:
+    """The changes a list rendered at `changes_at` already shows, within the look-back."""
+    if changes_at is None:
+        return {}
+    recent = overview.changed_since(session, municipality_id=municipality_id, since=changes_at, now=changes_at)
+    return {conversation: at for conversation, at in recent.items() if at <= changes_at}
 
 
 async def stream(

@@ -51,6 +51,8 @@ class Conversation(SQLModel, table=True):
     __table_args__ = (
         Index("ix_conversation_list", "municipality_id", "status", "last_activity_at"),
         Index("ix_conversation_thread", "contact_id", "channel_account_id", "thread_key"),
+        Index("ix_conversation_changed", "municipality_id", "changed_at"),
+        Index("ix_conversation_snoozed", "municipality_id", "snoozed_until"),
         # Each town numbers its own requests, so two towns may both have A-2026-00001.
         UniqueConstraint("municipality_id", "reference", name="uq_conversation_municipality_reference"),
     )
@@ -71,6 +73,14 @@ class Conversation(SQLModel, table=True):
     last_inbound_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     first_response_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    snoozed_until: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="Wiedervorlage: out of the open lists until then, or until the citizen writes (inbox/snooze.py).",
+    )  # fmt: skip
+    changed_at: datetime | None = Field(
+        default=None, sa_type=UtcDateTime,
+        description="When status, assignee, team or Wiedervorlage last changed: what open lists follow live.",
+    )  # fmt: skip
 
 
 class Message(SQLModel, table=True):

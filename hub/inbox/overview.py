@@ -1,17 +1,29 @@
-"""What the inbox pages show: list rows with their response clocks, and what changed since a cursor."""
+"""What the inbox pages show: list rows with their last message and response clocks, and what changed since a cursor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, and_, col, func, or_, select
 
 from hub.contacts.models import Contact, ContactIdentity
 from hub.inbox import sla
 from hub.inbox.models import Conversation, Label, Message
 from hub.inbox.tools import labels_of
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
+
+# How much of the last message a list row shows, and how much of it is read from the database for that.
+PREVIEW_CHARS = 100
+_PREVIEW_READ = 400
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The start of a conversation's last message to or from the citizen, on one line."""
+
+    text: str
+    outbound: bool
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,47 @@ class Summary:
     team: Team | None
     labels: list[Label]
     clock: sla.ResponseClock
+    preview: Preview | None = None
+    # When a conversation set aside for later comes back (hub.inbox.snooze), while that is still ahead.
+    returns_at: datetime | None = None
+
+
+def shortened(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """`text` on one line, cut at a word before `limit` characters (or inside a word longer than that)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 2]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + " …"
+
+
+def previews(session: Session, conversation_ids: list[int]) -> dict[int, Preview]:
+    """The last message of each conversation, in one query; only its start is read.
+
+    Notes and the hub's automatic answers (the acknowledgement with the reference) are left out: the row shows
+    what the citizen or a colleague last said.
+    """
+    if not conversation_ids:
+        return {}
+    last = (
+        select(func.max(Message.id))
+        .where(
+            col(Message.conversation_id).in_(conversation_ids),
+            col(Message.direction).in_(("inbound", "outbound")),
+            col(Message.automated).is_(False),
+        )
+        .group_by(col(Message.conversation_id))
+    )
+    rows = session.exec(
+        select(Message.conversation_id, Message.direction, func.substr(Message.body, 1, _PREVIEW_READ)).where(
+            col(Message.id).in_(last)
+        )
+    ).all()
+    return {
+        conversation_id: Preview(text=shortened(body or ""), outbound=direction == "outbound")
+        for conversation_id, direction, body in rows
+        if conversation_id is not None
+    }
 
 
 def contact_names(session: Session, contact_ids: set[int]) -> dict[int, str]:
@@ -75,6 +128,7 @@ def summaries(
         ).all()
     )
     own = sla.own_targets(session, ids)
+    last_messages = previews(session, ids)
     rows = []
     for conversation in conversations:
         team = teams.get(conversation.team_id)
@@ -93,6 +147,12 @@ def summaries(
                     now=now,
                     last_reply_at=last_replies.get(conversation.id or 0),
                     own_target=own.get(conversation.id or 0),
+                ),
+                preview=last_messages.get(conversation.id or 0),
+                returns_at=(
+                    conversation.snoozed_until
+                    if conversation.snoozed_until is not None and conversation.snoozed_until > now
+                    else None
                 ),
             )
         )
@@ -163,6 +223,36 @@ def changes_since(
         conversation_ids=touched,
         messages=messages,
     )
+
+
+# Changed-at moments come from each process's clock and are stamped before commit: looking this far
+# back (and skipping what was already sent) catches a change that becomes visible late.
+CHANGES_LOOKBACK = timedelta(seconds=10)
+
+
+def changed_since(session: Session, *, municipality_id: int, since: datetime, now: datetime) -> dict[int, datetime]:
+    """Conversations whose status, assignment or Wiedervorlage changed after `since` less the look-back, with when.
+
+    A Wiedervorlage that ran out in that time counts as a change at its moment: the conversation is open again,
+    though no row was written then.
+    """
+    floor = since - CHANGES_LOOKBACK
+    rows = session.exec(
+        select(Conversation.id, Conversation.changed_at, Conversation.snoozed_until).where(
+            Conversation.municipality_id == municipality_id,
+            or_(
+                col(Conversation.changed_at) > floor,
+                and_(col(Conversation.snoozed_until) > floor, col(Conversation.snoozed_until) <= now),
+            ),
+        )
+    ).all()
+    found: dict[int, datetime] = {}
+    for conversation_id, changed_at, snoozed_until in rows:
+        returned = snoozed_until if snoozed_until is not None and snoozed_until <= now else None
+        moments = [moment for moment in (changed_at, returned) if moment is not None and moment > floor]
+        if conversation_id is not None and moments:
+            found[conversation_id] = max(moments)
+    return found
 
 
 def delivery_states(session: Session, *, conversation_id: int) -> dict[int, tuple[str | None, str | None]]:

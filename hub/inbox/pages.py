@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlmodel import Session
@@ -21,7 +21,7 @@ from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
-from hub.inbox import bulk, history, live, overview, service, sla, tools, views
+from hub.inbox import bulk, history, live, overview, service, sla, snooze, tools, views
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
@@ -47,6 +47,8 @@ NOTICES = {
         "Die Meldungen sind zusammengeführt. Alle Meldenden erfahren, wie es mit dieser Meldung weitergeht."
     ),
     "named": N_("Der Name ist gespeichert."),
+    "snoozed": N_("Die Wiedervorlage ist gesetzt; bis dahin steht der Vorgang nicht in den offenen Listen."),
+    "unsnoozed": N_("Der Vorgang ist wieder in den offenen Listen."),
 }
 # Where the contact's name came from (Contact.name_origin), beside the name.
 NAME_ORIGINS = {
@@ -110,6 +112,7 @@ class Filters:
     label: str = ""
     q: str = ""
     overdue: bool = False
+    snoozed: bool = False
 
     @classmethod
     def from_request(cls, request: Request) -> Filters:
@@ -127,6 +130,7 @@ class Filters:
             label=params.get("label", ""),
             q=params.get("q", "")[:200],
             overdue=params.get("overdue") == "1",
+            snoozed=params.get("snoozed") == "1",
         )
 
     def query(self, **changes: Any) -> str:
@@ -138,6 +142,7 @@ class Filters:
             "label": self.label,
             "q": self.q,
             "overdue": "1" if self.overdue else "",
+            "snoozed": "1" if self.snoozed else "",
             **changes,
         }
         return urlencode({name: value for name, value in values.items() if value not in ("", None)})
@@ -150,6 +155,7 @@ DEFAULT_VIEWS = (
     (N_("Nicht zugewiesen"), Filters(assignee="unassigned")),
     (N_("Überfällig"), Filters(overdue=True)),
     (N_("Warten auf Bürger"), Filters(status="pending")),
+    (N_("Wiedervorlage"), Filters(snoozed=True)),
 )
 
 
@@ -182,7 +188,10 @@ def _views(request: Request, session: Session, staff: Staff) -> list[ViewLink]:
 
 
 def _matching(session: Session, staff: Staff, filters: Filters, only_ids: list[int] | None = None) -> dict[str, Any]:
-    """The filters as keywords of service.conversation_query; "past target" becomes the ids past it."""
+    """The filters as keywords of service.conversation_query; "past target" becomes the ids past it.
+
+    A conversation set aside for later is only in the view "Wiedervorlage" and under every status ("all").
+    """
     if filters.overdue:
         overdue = sla.overdue_conversation_ids(session, municipality_id=staff.municipality_id, now=utcnow())
         only_ids = overdue if only_ids is None else [i for i in only_ids if i in set(overdue)]
@@ -195,6 +204,7 @@ def _matching(session: Session, staff: Staff, filters: Filters, only_ids: list[i
         "label_id": _int(filters.label),
         "search": filters.q or None,
         "only_ids": only_ids,
+        "snoozed": True if filters.snoozed else None if filters.status == "all" else False,
     }
 
 
@@ -266,6 +276,7 @@ def _inbox_page(
         teams=teams,
         labels=tools.list_labels(session, municipality_id=staff.municipality_id),
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
+        changes_at=live.position(utcnow()),
         change=change,
         change_text=bulk.summary(change, language_of(request)) if change else None,
         views=_views(request, session, staff),
@@ -284,6 +295,8 @@ def post_bulk(
     team: Annotated[str, Form()] = "",
     label: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
+    day: Annotated[str, Form()] = "",
+    at: Annotated[str, Form()] = "",
     filter: Annotated[str, Form()] = "",
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
@@ -291,7 +304,7 @@ def post_bulk(
     """The list's bulk form: the ticked rows, or with `scope=all` every match of the list's filters (`filter`)."""
     filters = Filters.from_params(dict(parse_qsl(filter)))
     values = {"assign": staff.user_id if assignee == "me" else _int(assignee), "team": _int(team),
-              "label": _int(label), "status": status}  # fmt: skip
+              "label": _int(label), "status": status, "snooze": f"{day}T{at}" if at else day}  # fmt: skip
     try:
         change = bulk.apply(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, action=action,
@@ -370,7 +383,11 @@ def download_attachment(
 
 
 def _live_events(request: Request, staff: Staff, filters: Filters, view: live.LiveView) -> list[str]:
-    """One look for news (in a worker thread), as server-sent events carrying the page's HTML fragments."""
+    """One look for news (in a worker thread), as server-sent events carrying the page's HTML fragments.
+
+    A row that changed is sent ("row", `in_place` when only its state changed, not its messages), or, when it no
+    longer matches the list's filters (resolved, assigned elsewhere, set aside), the list is told to drop it ("gone").
+    """
     with Session(get_engine(), expire_on_commit=False) as session:
         news = view.poll(session)
         _found, rows = (
@@ -378,17 +395,28 @@ def _live_events(request: Request, staff: Staff, filters: Filters, view: live.Li
             if news.conversation_ids
             else (None, [])
         )
+        still = set(
+            service.matching_ids(session, municipality_id=staff.municipality_id,
+                                 **_matching(session, staff, filters, news.changed_ids))
+            if news.changed_ids
+            else ()
+        )  # fmt: skip
         events = [
-            live.sse("row", {"id": row.conversation.id, "html": _fragment(request, "_row.html", row=row)}, view.cursor)
+            live.sse("row", _row_event(request, row, in_place=row.conversation.id in news.changed_ids), view.event_id)
             for row in rows
         ]
+        events += [live.sse("gone", {"id": gone}, view.event_id) for gone in news.changed_ids if gone not in still]
         authors = _authors(session, news.messages)
         for message in news.messages:
             html = _fragment(request, "_message.html", message=message, authors=authors, attachments={})
-            events.append(live.sse("message", {"id": message.id, "html": html}, view.cursor))
+            events.append(live.sse("message", {"id": message.id, "html": html}, view.event_id))
     if news.present is not None:
         events.append(live.sse("presence", {"html": _fragment(request, "_presence.html", present=news.present)}))
     return events
+
+
+def _row_event(request: Request, row: overview.Summary, *, in_place: bool) -> dict[str, Any]:
+    return {"id": row.conversation.id, "html": _fragment(request, "_row.html", row=row), "in_place": in_place}
 
 
 def _authors(session: Session, messages: list[Message]) -> dict[int, str]:
@@ -400,15 +428,22 @@ def _authors(session: Session, messages: list[Message]) -> dict[int, str]:
 async def events(
     request: Request,
     cursor: int = 0,
+    changes: int = Query(0, ge=0, le=live.LAST_POSITION),
     conversation: int | None = None,
     staff: Staff = Depends(require("inbox.read")),
     session: Session = Depends(get_session),
 ) -> StreamingResponse:
-    """Server-sent events for an open list (new and changed rows) or conversation (messages, delivery, presence)."""
-    resumed = request.headers.get("last-event-id", "")
+    """Server-sent events for an open list (new and changed rows) or conversation (messages, delivery, presence).
+
+    `changes` is when the list was rendered (live.position); status and assignment changes after that reach it.
+    Without it, the list follows only new messages.
+    """
+    resumed = live.resume_point(request.headers.get("last-event-id", ""))
+    changes_at = live.moment_of(changes) if changes > 0 else None
     view = live.LiveView.start(
         session, municipality_id=staff.municipality_id, user_id=staff.user_id,
-        cursor=int(resumed) if resumed.isdigit() else cursor, conversation_id=conversation,
+        cursor=resumed[0] if resumed else cursor, conversation_id=conversation,
+        changes_at=resumed[1] if resumed and resumed[1] else changes_at,
     )  # fmt: skip
     session.close()
     filters = Filters.from_request(request)
@@ -496,6 +531,7 @@ def _conversation_page(
             session, municipality_id=staff.municipality_id, conversation_id=conversation_id
         ),
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
+        snooze_days=[(translate(request, name), day) for name, day in snooze.suggested_days(staff.municipality, now)],
         **_labels(),
     )
 
@@ -651,6 +687,38 @@ def post_status(
     )
     session.commit()
     return _back(conversation_id, "status")
+
+
+@router.post("/{conversation_id:int}/snooze")
+def post_snooze(
+    request: Request,
+    conversation_id: int,
+    day: Annotated[str, Form()] = "",
+    at: Annotated[str, Form()] = "",
+    preset: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.write")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Sets the conversation aside until `day` (or a suggested day, `preset`) at `at` (town time, 08:00 if empty):
+    the Wiedervorlage."""
+    return _use_tool(
+        request, staff, session, conversation_id, done="snoozed",
+        change=lambda: snooze.snooze(
+            session, municipality_id=staff.municipality_id, conversation_id=conversation_id, actor_id=staff.user_id,
+            day=preset or day, at=at,
+        ),
+    )  # fmt: skip
+
+
+@router.post("/{conversation_id:int}/snooze/end")
+def end_snooze(
+    conversation_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    snooze.end_snooze(
+        session, municipality_id=staff.municipality_id, conversation_id=conversation_id, actor_id=staff.user_id
+    )
+    session.commit()
+    return _back(conversation_id, "unsnoozed")
 
 
 @router.post("/{conversation_id:int}/labels")

@@ -23,7 +23,7 @@ from channels.registry import adapter_class, build_adapter
 from hub.contacts.models import NAME_FROM_CHANNEL
 from hub.contacts.service import find_contact, offer_name, resolve_contact
 from hub.db import utcnow
-from hub.inbox import service
+from hub.inbox import service, snooze
 from hub.inbox.context import InboundContext, Step
 from hub.inbox.events import message_from_json, opt_out_from_json, status_from_json
 from hub.inbox.models import Attachment, Conversation, InboundEvent, Message
@@ -170,6 +170,7 @@ def thread_into_conversation(ctx: InboundContext) -> str | None:
     _add_to_case(ctx, conversation)
     # The response clock runs on the citizen's own words (robots never get here).
     conversation.last_inbound_at = conversation.last_activity_at
+    snooze.wake_on_message(ctx.session, conversation)
     if conversation.subject is None and inbound.subject:
         conversation.subject = inbound.subject[:300]
     return None

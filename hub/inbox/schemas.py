@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -35,6 +35,9 @@ class ConversationOut(BaseModel):
     last_inbound_at: datetime | None
     first_response_at: datetime | None
     resolved_at: datetime | None
+    snoozed_until: datetime | None = Field(
+        None, description="Set aside until then (Wiedervorlage): out of the open lists, open again from then on."
+    )
     waiting_seconds: float | None = Field(
         description="How long the citizen has waited for a first answer, while there is none."
     )
@@ -101,6 +104,13 @@ class ConversationPatch(BaseModel):
     team_id: int | None = None
 
 
+class SnoozeIn(BaseModel):
+    """A Wiedervorlage: the conversation leaves the open lists until `day` at `at`, the town's time."""
+
+    day: date = Field(description="The day it comes back, e.g. 2026-12-10.")
+    at: time | None = Field(None, description="The time it comes back (town time, no offset); 08:00 if left out.")
+
+
 class InboundEventOut(BaseModel):
     id: int
     channel_account_id: int
@@ -133,10 +143,11 @@ class ConversationFilter(BaseModel):
 
 
 class BulkIn(BaseModel):
-    action: Literal["assign", "team", "label", "status"]
+    action: Literal["assign", "team", "label", "status", "snooze"]
     value: int | str | None = Field(
         description="assign: a staff user's id; team: a team's id; label: a label's id; status: open, pending or "
-        "resolved. null clears the assignee or the team."
+        "resolved; snooze: the day it comes back (2026-12-10, or 2026-12-10T09:30; town time, 08:00 without one). "
+        "null clears the assignee or the team."
     )
     ids: list[int] | None = Field(None, max_length=5000, description="The conversations, or else `matching`.")
     matching: ConversationFilter | None = Field(None, description="Every conversation these filters match.")

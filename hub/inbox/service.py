@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -172,6 +172,7 @@ def reopen_if_resolved(conversation: Conversation, settings: Settings, *, force:
     if conversation.status == "resolved" and (force or settings.reopen_resolved):
         conversation.status = "open"
         conversation.resolved_at = None
+        conversation.changed_at = utcnow()
     return conversation
 
 
@@ -195,11 +196,13 @@ def conversation_query(
     label_id: int | None = None,
     search: str | None = None,
     only_ids: Collection[int] | None = None,
+    snoozed: bool | None = False,
 ) -> SelectOfScalar[Conversation]:
     """The town's conversations matching the filters, unordered: for a page of the list or for all of them at once.
 
     `search` is full text over the messages (hub.inbox.search); `only_ids` narrows to a known
-    set, such as the conversations past their response target.
+    set, such as the conversations past their response target. `snoozed`: False leaves out those
+    set aside for later (hub.inbox.snooze), True lists only those, None both.
     """
     if status is not None:
         require_status(status)
@@ -227,7 +230,18 @@ def conversation_query(
         query = query.where(conversation_matches(session, municipality_id=municipality_id, words=search))
     if only_ids is not None:
         query = query.where(col(Conversation.id).in_(list(only_ids)))
+    if snoozed is not None:
+        query = query.where(snoozed_now(utcnow()) if snoozed else not_snoozed_now(utcnow()))
     return query
+
+
+def snoozed_now(now: datetime) -> ColumnElement[bool]:
+    """Set aside until a moment still ahead (the Wiedervorlage), so not in the open lists."""
+    return col(Conversation.snoozed_until) > now
+
+
+def not_snoozed_now(now: datetime) -> ColumnElement[bool]:
+    return or_(col(Conversation.snoozed_until).is_(None), col(Conversation.snoozed_until) <= now)
 
 
 def list_conversations(session: Session, *, page: int = 1, per_page: int = 25, **filters: Any) -> ConversationPage:
@@ -517,6 +531,7 @@ def reply(
     if conversation.status == "resolved":
         conversation.status = "open"
         conversation.resolved_at = None
+        conversation.changed_at = utcnow()
     return message
 
 
@@ -564,7 +579,10 @@ def update_conversation(
     assignee_id: int | object | None = _UNSET,
     team_id: int | object | None = _UNSET,
 ) -> Conversation:
-    """Sets status, assignee and team; None for assignee or team clears it, leaving it out keeps it."""
+    """Sets status, assignee and team; None for assignee or team clears it, leaving it out keeps it.
+
+    Setting a status, even the same one, ends a Wiedervorlage: the clerk decided about the case now.
+    """
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
     if status is not None:
         require_status(status)
@@ -573,12 +591,14 @@ def update_conversation(
         elif status != "resolved":
             conversation.resolved_at = None
         conversation.status = status
+        conversation.snoozed_until = None
     if assignee_id is not _UNSET:
         require_assignee(session, municipality_id=municipality_id, assignee_id=assignee_id)  # type: ignore[arg-type]
         conversation.assignee_id = assignee_id  # type: ignore[assignment]
     if team_id is not _UNSET:
         require_team(session, municipality_id=municipality_id, team_id=team_id)  # type: ignore[arg-type]
         conversation.team_id = team_id  # type: ignore[assignment]
+    conversation.changed_at = utcnow()
     session.flush()
     return conversation
 

@@ -18,6 +18,8 @@ from hub.inbox.models import Conversation
 from hub.tenancy.models import Municipality, Team
 from hub.tenancy.office_hours import deadline, office_hours, targets
 
+# A target this close, not met yet, is shown as due soon.
+DUE_SOON = timedelta(hours=1)
 # (session, conversation ids) -> the first-response target of those that have one of their own.
 OwnTargets = Callable[[Session, Collection[int]], dict[int, timedelta]]
 _own_targets: list[OwnTargets] = []
@@ -46,10 +48,22 @@ class ResponseClock:
     resolution_due: datetime | None
     first_response_overdue: bool
     resolution_overdue: bool
+    # The nearest target not met yet, if one: what the list's "on time / due soon" compares with.
+    next_due: datetime | None = None
+    due_soon: bool = False
 
     @property
     def overdue(self) -> bool:
         return self.first_response_overdue or self.resolution_overdue
+
+    @property
+    def state(self) -> str | None:
+        """overdue, due_soon or on_time; None when no target is still to be met."""
+        if self.overdue:
+            return "overdue"
+        if self.next_due is None:
+            return None
+        return "due_soon" if self.due_soon else "on_time"
 
 
 def clock(
@@ -86,7 +100,15 @@ def clock(
         if goal.resolution_minutes
         else None
     )
+    ahead = [
+        due
+        for due, met in ((first_due, conversation.first_response_at), (resolution_due, conversation.resolved_at))
+        if due is not None and met is None
+    ]
+    next_due = min(ahead, default=None)
     return ResponseClock(
+        next_due=next_due,
+        due_soon=next_due is not None and now <= next_due <= now + DUE_SOON,
         waiting_seconds=waiting,
         first_response_due=first_due,
         resolution_due=resolution_due,

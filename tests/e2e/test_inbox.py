@@ -42,6 +42,7 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     citizen = "+49151" + str(uuid.uuid4().int)[:8]
     hub.sandbox.send_sms(from_=citizen, to=hub.accounts["twilio"]["address"], body="Die Ampel am Markt ist aus.")
     expect(rows.first).to_contain_text(citizen, timeout=DEADLINE * 1000)
+    expect(rows.first.locator(".preview")).to_have_text("Die Ampel am Markt ist aus.")  # the row's last message
     expect(page.locator("#live-status")).to_contain_text("A-")
 
     # j selects the first row, Enter opens it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, get_type_hints
 
 from fastapi.dependencies.models import Dependant
@@ -33,7 +33,7 @@ from hub.contacts.models import Contact
 from hub.contacts.service import resolve_contact
 from hub.inbox import bulk, views
 from hub.inbox.models import Attachment, CannedReply, Conversation, Label
-from hub.inbox.schemas import BulkIn, ConversationPatch, ReplyIn, TextIn
+from hub.inbox.schemas import BulkIn, ConversationPatch, ReplyIn, SnoozeIn, TextIn
 from hub.inbox.service import open_conversation
 from hub.official_warnings.api import RelayIn
 from hub.open311 import service as open311
@@ -290,6 +290,7 @@ BODIES: dict[type[BaseModel], Callable[[Rows], dict[str, object]]] = {
     RelayIn: lambda _rows: {"ars": "091620000000", "actions": {"MOWAS": {"Extreme": "send"}}},
     ConversationPatch: lambda rows: {"status": "pending", "assignee_id": rows.user.id, "team_id": rows.team.id},
     BulkIn: lambda rows: {"action": "assign", "value": rows.user.id, "ids": [rows.conversation.id]},
+    SnoozeIn: lambda _rows: {"day": (date.today() + timedelta(days=2)).isoformat(), "at": "09:30"},
     MergeIn: lambda rows: {"other_contact_id": rows.other_contact.id},
     ContactNameIn: lambda _rows: {"display_name": "Probe"},
     TopicIn: lambda _rows: {"key": "probe", "name_de": "Probe"},

@@ -47,7 +47,7 @@ def test_defaults_count_and_a_team_view_is_seen_by_the_team_only(both: Session, 
 
     listed = navigation(staff.get("/app/inbox").text)
     assert listed == {"Mir zugewiesen": "1", "Mein Team": "1", "Nicht zugewiesen": "1", "Überfällig": "0",
-                      "Warten auf Bürger": "1"}  # fmt: skip
+                      "Warten auf Bürger": "1", "Wiedervorlage": "0"}  # fmt: skip
     saved = staff.post("/app/inbox/views", {"name": " Offene  Fragen ", "share": "team",
                                             "filter": "status=open&q=Frage"})  # fmt: skip
     assert saved.status_code == 200 and navigation(saved.text)["Offene Fragen"] == "2"

@@ -6,12 +6,12 @@
 (function () {
   const texts = {
     de: {
-      newRow: "Neu oder geändert: ", newMessage: "Neue Nachricht im Vorgang.",
+      newRow: "Neu oder geändert: ", goneRow: "Nicht mehr in dieser Liste: ", newMessage: "Neue Nachricht im Vorgang.",
       selected: (n) => (n ? `${n} ausgewählt` : ""), allMatches: "alle Treffer ausgewählt",
       segments: (n, enc, chars) => `${chars} Zeichen · ${n} SMS-${n === 1 ? "Teil" : "Teile"} (${enc})`,
     },
     en: {
-      newRow: "New or changed: ", newMessage: "New message in this conversation.",
+      newRow: "New or changed: ", goneRow: "No longer in this list: ", newMessage: "New message in this conversation.",
       selected: (n) => (n ? `${n} selected` : ""), allMatches: "all matches selected",
       segments: (n, enc, chars) => `${chars} characters · ${n} SMS ${n === 1 ? "part" : "parts"} (${enc})`,
     },
@@ -38,14 +38,29 @@
       const body = document.getElementById("conversation-rows");
       if (!row || !body) return;
       const existing = document.getElementById(row.id);
-      if (existing) existing.remove();
-      if (existing || live.dataset.page === "1") {
-        row.classList.add("fresh");
+      const ticked = existing && existing.querySelector('input[name="ids"]:checked');
+      if (ticked) row.querySelector('input[name="ids"]').checked = true;
+      row.classList.add("fresh");
+      if (existing && data.in_place) {
+        // Only its status or assignment changed: it keeps its place (the list is ordered by messages).
+        existing.replaceWith(row);
+      } else if (existing || live.dataset.page === "1") {
+        if (existing) existing.remove();
         body.prepend(row);
         const empty = document.getElementById("no-conversations");
         if (empty) empty.remove();
-        announce(t.newRow + row.querySelector("th").textContent.trim());
+      } else {
+        return;
       }
+      announce(t.newRow + row.querySelector("th").textContent.trim());
+    });
+    source.addEventListener("gone", (event) => {
+      // It no longer matches the list's filters (resolved, assigned elsewhere, set aside until later).
+      const existing = document.getElementById("conversation-" + JSON.parse(event.data).id);
+      if (!existing) return;
+      const reference = existing.querySelector("th a").textContent.trim();
+      existing.remove();
+      announce(t.goneRow + reference);
     });
     source.addEventListener("message", (event) => {
       const data = JSON.parse(event.data);
