@@ -1,4 +1,4 @@
-"""Live updates for open inbox pages: what changed since a page's cursor, and who else has a conversation open.
+"""Live updates for open inbox pages: what changed since a page's cursor, and who else has a conversation open or types.
 
 Every process answers from the database alone, polled once a second from the message id the
 page was rendered at (or the browser's Last-Event-ID after a reconnect), so any number of API
@@ -39,8 +39,8 @@ class News:
 
     conversation_ids: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    # The colleagues who have the conversation open, when that changed since the last look.
-    present: list[str] | None = None
+    # The colleagues who have the conversation open (and who of them is typing), when that changed since the last look.
+    present: list[tools.Colleague] | None = None
 
 
 @dataclass
@@ -53,7 +53,7 @@ class LiveView:
     conversation_id: int | None
     seen: set[int]
     deliveries: dict[int, tuple[str | None, str | None]]
-    present: list[str] = field(default_factory=list)
+    present: list[tools.Colleague] = field(default_factory=list)
     marked_at: float = 0.0
 
     @classmethod
@@ -109,10 +109,7 @@ class LiveView:
             tools.mark_viewing(session, conversation=conversation, user_id=self.user_id, now=now)
             session.commit()
             self.marked_at = time.monotonic()
-        present = [
-            user.name
-            for user in tools.others_viewing(session, conversation=conversation, user_id=self.user_id, now=now)
-        ]
+        present = tools.others_present(session, conversation=conversation, user_id=self.user_id, now=now)
         if present != self.present:
             self.present = news.present = present
 

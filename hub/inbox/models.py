@@ -185,11 +185,12 @@ class CannedReply(SQLModel, table=True):
 
 
 class ConversationViewer(SQLModel, table=True):
-    """Who has a conversation open right now, refreshed by the page while it stays open."""
+    """Who has a conversation open right now, refreshed by the page while it stays open, and who is writing a reply."""
 
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
     user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    typing_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class SavedView(SQLModel, table=True):

@@ -464,10 +464,7 @@ def _conversation_page(
         **contact_record(
             session, page=CONVERSATION_PANEL, municipality_id=staff.municipality_id, contact_id=contact.id or 0
         ),
-        present=[
-            user.name
-            for user in tools.others_viewing(session, conversation=conversation, user_id=staff.user_id, now=now)
-        ],
+        present=tools.others_present(session, conversation=conversation, user_id=staff.user_id, now=now),
         users=users,
         teams=teams,
         labels=tools.list_labels(session, municipality_id=staff.municipality_id),
@@ -475,6 +472,10 @@ def _conversation_page(
         notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
         error=error.text(language_of(request)) if error else None,
         draft=draft,
+        # The reply forms say what this page showed last, so a colleague's reply sent since then is not missed;
+        # once refused for that, the page shows it and the same draft goes out when sent again.
+        last_message_id=max((m.id for m in messages if m.id is not None), default=0),
+        replied_meanwhile=isinstance(error, service.RepliedMeanwhile),
         # The reply box counts SMS parts where a text is sent and paid in parts.
         counts_segments=adapter_class(row.channel.kind).max_segments is not None,
         # Nobody to write to: the page says so in place of the reply box.
@@ -578,16 +579,29 @@ def post_reply(
     conversation_id: int,
     text: Annotated[str, Form()] = "",
     template: Annotated[str, Form()] = "",
+    seen: Annotated[str, Form()] = "",
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
+    """Sends the reply; refused once, showing it, where a colleague replied after the message `seen` (an id)."""
     return _use_tool(
         request, staff, session, conversation_id, done="reply", draft=text, then=_send,
         change=lambda: service.reply(
             session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
-            text=text, template_language=template or None,
+            text=text, template_language=template or None, seen_message_id=_int(seen),
         ),
     )  # fmt: skip
+
+
+@router.post("/{conversation_id:int}/typing", status_code=204)
+def post_typing(
+    conversation_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    """The page's script says, every few seconds while the clerk writes a reply, that they are writing one."""
+    tools.mark_typing(session, municipality_id=staff.municipality_id, conversation_id=conversation_id,
+                      user_id=staff.user_id, now=utcnow())  # fmt: skip
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.post("/{conversation_id:int}/note")

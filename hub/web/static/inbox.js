@@ -121,6 +121,20 @@
     });
   }
 
+  // --- typing: while the clerk writes a reply, colleagues with the conversation open see so (at most every 3 s).
+  const replyForm = document.getElementById("reply-form");
+  if (replyForm && reply) {
+    let told = 0;
+    reply.addEventListener("input", () => {
+      if (Date.now() - told < 3000) return;
+      told = Date.now();
+      const token = replyForm.querySelector('input[name="csrf_token"]').value;
+      fetch(replyForm.dataset.typingUrl, {
+        method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token },
+      }).catch(() => {});  // only a hint for colleagues: a lost one changes nothing
+    });
+  }
+
   // --- SMS counter: mirrors channels/sms_segments.py; the count stored with the sent reply is authoritative.
   const GSM7_BASIC = new Set(Array.from(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +

@@ -1,0 +1,28 @@
+"""typing presence: when a colleague with a conversation open last wrote in its reply box
+
+Revision ID: 0035
+Revises: 0027
+Create Date: 2026-12-08 00:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import hub.db
+
+revision: str = "0035"
+down_revision: str | None = "0027"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("conversationviewer", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("typing_at", hub.db.UtcDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("conversationviewer", schema=None) as batch_op:
+        batch_op.drop_column("typing_at")
