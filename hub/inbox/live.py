@@ -17,14 +17,17 @@ from typing import Any
 from sqlmodel import Session
 
 from hub.db import utcnow
-from hub.inbox import overview, service, tools
+from hub.inbox import alerts, overview, service, tools
 from hub.inbox.models import Conversation, Message
+from hub.tenancy.models import StaffUser
 
 # How often a live page's stream looks for news, and how long one stream lasts before the
 # browser reconnects (which checks the sign-in again).
 POLL_SECONDS = 1.0
 STREAM_SECONDS = 30.0
 PRESENCE_EVERY_SECONDS = 10.0
+# What waits for the clerk takes a few queries (and the response targets), so it is looked at less often.
+ALERTS_EVERY_SECONDS = 5.0
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -41,6 +44,8 @@ class News:
     messages: list[Message] = field(default_factory=list)
     # The colleagues who have the conversation open (and who of them is typing), when that changed since the last look.
     present: list[tools.Colleague] | None = None
+    # How many conversations wait for the clerk, and what to notify them of, when that changed.
+    waiting: alerts.Watch | None = None
 
 
 @dataclass
@@ -55,6 +60,8 @@ class LiveView:
     deliveries: dict[int, tuple[str | None, str | None]]
     present: list[tools.Colleague] = field(default_factory=list)
     marked_at: float = 0.0
+    watch: alerts.Watch = field(default_factory=alerts.Watch)
+    watched_at: float | None = None
 
     @classmethod
     def start(
@@ -89,6 +96,11 @@ class LiveView:
             self._conversation(session, changes.messages, news)
         # Everything up to the cursor that is visible now has been handled, in any conversation.
         self.seen |= overview.known_ids(session, municipality_id=self.municipality_id, cursor=self.cursor)
+        if self.watched_at is None or time.monotonic() - self.watched_at >= ALERTS_EVERY_SECONDS:
+            self.watched_at = time.monotonic()
+            user = session.get(StaffUser, self.user_id)
+            if user is not None and self.watch.look(session, user=user, now=utcnow()):
+                news.waiting = self.watch
         return news
 
     def _conversation(self, session: Session, messages: list[Message], news: News) -> None:

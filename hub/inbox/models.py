@@ -208,3 +208,13 @@ class SavedView(SQLModel, table=True):
     name: str = Field(max_length=60)
     query: str = Field(max_length=1000)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class InboxAlertSetting(SQLModel, table=True):
+    """How open inbox pages tell one person about new work: browser notifications, a sound (both off by default)."""
+
+    __tablename__ = "inbox_alert_setting"
+
+    user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
+    browser: bool = Field(default=False)
+    sound: bool = Field(default=False)

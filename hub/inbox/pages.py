@@ -20,7 +20,7 @@ from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
-from hub.inbox import bulk, live, overview, service, sla, tools, views
+from hub.inbox import alerts, bulk, live, overview, service, sla, tools, views
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
@@ -42,6 +42,7 @@ NOTICES = {
     "label": N_("Die Labels sind geändert."),
     "merged": N_("Die Kontakte sind zusammengeführt."),
     # A Mängelmelder page merges reports and comes back here (hub/problems/staff_pages.py).
+    "alerts": N_("Ihre Benachrichtigungen sind gespeichert."),
     "reports_merged": N_(
         "Die Meldungen sind zusammengeführt. Alle Meldenden erfahren, wie es mit dieser Meldung weitergeht."
     ),
@@ -261,6 +262,7 @@ def _inbox_page(
         change_text=bulk.summary(change, language_of(request)) if change else None,
         views=_views(request, session, staff),
         error=error.text(language_of(request)) if error else None,
+        alert_settings=alerts.settings_of(session, user_id=staff.user_id),
         **_labels(),
     )
 
@@ -343,6 +345,29 @@ def delete_view(
     return RedirectResponse("/app/inbox", status_code=303)
 
 
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(
+    request: Request, done: str = "", staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:  # fmt: skip
+    """The signed-in person's own alerts: browser notifications and a sound, for what waits for them."""
+    return render(request, "staff/inbox/notifications.html", title=translate(request, "Benachrichtigungen"),
+                  alert_settings=alerts.settings_of(session, user_id=staff.user_id),
+                  notice=translate(request, NOTICES[done]) if done in NOTICES else None)  # fmt: skip
+
+
+@router.post("/notifications")
+def post_notifications(
+    browser: Annotated[str, Form()] = "",
+    sound: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> Response:
+    alerts.save_settings(session, user_id=staff.user_id, browser=browser == "1", sound=sound == "1")
+    session.commit()
+    return RedirectResponse("/app/inbox/notifications?done=alerts", status_code=303)
+
+
 @router.get("/shortcuts", response_class=HTMLResponse)
 def shortcuts(request: Request, _staff: Staff = Depends(require("inbox.read"))) -> HTMLResponse:
     return render(request, "staff/inbox/shortcuts.html", title=translate(request, "Tastenkürzel im Posteingang"))
@@ -379,7 +404,21 @@ def _live_events(request: Request, staff: Staff, filters: Filters, view: live.Li
             events.append(live.sse("message", {"id": message.id, "html": html}, view.cursor))
     if news.present is not None:
         events.append(live.sse("presence", {"html": _fragment(request, "_presence.html", present=news.present)}))
+    if news.waiting is not None:
+        events.append(live.sse("waiting", _waiting(request, news.waiting)))
     return events
+
+
+def _waiting(request: Request, watch: alerts.Watch) -> dict[str, Any]:
+    """The tab title's count, and the notifications the page may show (if its clerk allowed them)."""
+    return {
+        "count": watch.count,
+        "alerts": [
+            {"title": translate(request, alerts.REASONS[alert.reason]), "body": alert.reference,
+             "url": f"/app/inbox/{alert.conversation_id}", "tag": f"{alert.reason}-{alert.conversation_id}"}
+            for alert in watch.fresh
+        ],
+    }  # fmt: skip
 
 
 def _authors(session: Session, messages: list[Message]) -> dict[int, str]:
@@ -485,6 +524,7 @@ def _conversation_page(
             session, municipality_id=staff.municipality_id, conversation_id=conversation_id
         ),
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
+        alert_settings=alerts.settings_of(session, user_id=staff.user_id),
         **_labels(),
     )
 

@@ -1,4 +1,4 @@
-"""typing presence: when a colleague with a conversation open last wrote in its reply box
+"""inbox presence: when a colleague with a conversation open last wrote in its reply box; each person's alerts
 
 Revision ID: 0035
 Revises: 0027
@@ -21,8 +21,17 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("conversationviewer", schema=None) as batch_op:
         batch_op.add_column(sa.Column("typing_at", hub.db.UtcDateTime(timezone=True), nullable=True))
+    op.create_table(
+        "inbox_alert_setting",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("browser", sa.Boolean(), nullable=False),
+        sa.Column("sound", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["staffuser.id"]),
+        sa.PrimaryKeyConstraint("user_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("inbox_alert_setting")
     with op.batch_alter_table("conversationviewer", schema=None) as batch_op:
         batch_op.drop_column("typing_at")
