@@ -195,7 +195,10 @@ def reply(
     user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> MessageOut:
-    """Queues a reply; it leaves on the conversation's channel, and its status follows in the messages."""
+    """Queues a reply; it leaves on the conversation's channel, and its status follows in the messages.
+
+    With `seen_message_id`, refused (409) where a colleague replied after that message.
+    """
     message = service.reply(
         session,
         municipality_id=user.municipality_id,
@@ -203,6 +206,7 @@ def reply(
         author=user,
         text=body.text,
         template_language=body.template,
+        seen_message_id=body.seen_message_id,
     )
     session.commit()
     assert message.id is not None

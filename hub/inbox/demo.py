@@ -1,4 +1,5 @@
-"""The demo town's inbox: a clerk's saved view, a caller the clerks know by name, and a case set aside for later."""
+"""The demo town's inbox: a clerk's saved view, a caller the clerks know by name, a case set aside for later,
+and the clerk's browser notifications on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlmodel import Session
 
 from hub.contacts.service import rename_contact, resolve_contact
 from hub.db import utcnow
+from hub.inbox.alerts import save_settings
 from hub.inbox.models import Message
 from hub.inbox.service import open_conversation
 from hub.inbox.snooze import snooze, town
@@ -23,6 +25,8 @@ DEMO_SNOOZED_EMAIL = "petra.schneider@example.org"
 def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str) -> None:
     clerk = tenancy.get_user_by_email(session, municipality_id=municipality_id, email=clerk_email)
     save_view(session, owner=clerk, name="Offene SMS", query="status=open&channel=twilio", for_team=False)
+    # The browser still asks its own permission on the settings page; the sound stays the clerk's choice.
+    save_settings(session, user_id=clerk.id or 0, browser=True, sound=False)
     seed_known_caller(session, municipality_id, clerk_id=clerk.id)
     seed_snoozed_case(session, municipality_id, clerk_id=clerk.id or 0)
 

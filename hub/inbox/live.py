@@ -1,4 +1,4 @@
-"""Live updates for open inbox pages: what changed since a page's cursor, and who else has a conversation open.
+"""Live updates for open inbox pages: what changed since a page's cursor, and who else has a conversation open or types.
 
 Every process answers from the database alone, polled once a second from the message id the
 page was rendered at (or the browser's Last-Event-ID after a reconnect), so any number of API
@@ -21,14 +21,17 @@ from typing import Any
 from sqlmodel import Session
 
 from hub.db import utcnow
-from hub.inbox import overview, service, tools
+from hub.inbox import alerts, overview, service, tools
 from hub.inbox.models import Conversation, Message
+from hub.tenancy.models import StaffUser
 
 # How often a live page's stream looks for news, and how long one stream lasts before the
 # browser reconnects (which checks the sign-in again).
 POLL_SECONDS = 1.0
 STREAM_SECONDS = 30.0
 PRESENCE_EVERY_SECONDS = 10.0
+# What waits for the clerk takes a few queries (and the response targets), so it is looked at less often.
+ALERTS_EVERY_SECONDS = 5.0
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -69,8 +72,10 @@ class News:
     # Of those, the ones whose status, assignment or Wiedervorlage changed without a new message.
     changed_ids: list[int] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    # The colleagues who have the conversation open, when that changed since the last look.
-    present: list[str] | None = None
+    # The colleagues who have the conversation open (and who of them is typing), when that changed since the last look.
+    present: list[tools.Colleague] | None = None
+    # How many conversations wait for the clerk, and what to notify them of, when that changed.
+    waiting: alerts.Watch | None = None
 
 
 @dataclass
@@ -83,11 +88,13 @@ class LiveView:
     conversation_id: int | None
     seen: set[int]
     deliveries: dict[int, tuple[str | None, str | None]]
-    present: list[str] = field(default_factory=list)
+    present: list[tools.Colleague] = field(default_factory=list)
     marked_at: float = 0.0
     # A list's position in the changes of conversations, and what it has been sent of those within the look-back.
     changes_at: datetime | None = None
     changes_seen: dict[int, datetime] = field(default_factory=dict)
+    watch: alerts.Watch = field(default_factory=alerts.Watch)
+    watched_at: float | None = None
 
     @property
     def event_id(self) -> str:
@@ -132,6 +139,11 @@ class LiveView:
             self._state_changes(session, news)
         # Everything up to the cursor that is visible now has been handled, in any conversation.
         self.seen |= overview.known_ids(session, municipality_id=self.municipality_id, cursor=self.cursor)
+        if self.watched_at is None or time.monotonic() - self.watched_at >= ALERTS_EVERY_SECONDS:
+            self.watched_at = time.monotonic()
+            user = session.get(StaffUser, self.user_id)
+            if user is not None and self.watch.look(session, user=user, now=utcnow()):
+                news.waiting = self.watch
         return news
 
     def _state_changes(self, session: Session, news: News) -> None:
@@ -163,10 +175,7 @@ class LiveView:
             tools.mark_viewing(session, conversation=conversation, user_id=self.user_id, now=now)
             session.commit()
             self.marked_at = time.monotonic()
-        present = [
-            user.name
-            for user in tools.others_viewing(session, conversation=conversation, user_id=self.user_id, now=now)
-        ]
+        present = tools.others_present(session, conversation=conversation, user_id=self.user_id, now=now)
         if present != self.present:
             self.present = news.present = present
 

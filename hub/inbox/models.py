@@ -195,11 +195,12 @@ class CannedReply(SQLModel, table=True):
 
 
 class ConversationViewer(SQLModel, table=True):
-    """Who has a conversation open right now, refreshed by the page while it stays open."""
+    """Who has a conversation open right now, refreshed by the page while it stays open, and who is writing a reply."""
 
     conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
     user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    typing_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class SavedView(SQLModel, table=True):
@@ -217,3 +218,13 @@ class SavedView(SQLModel, table=True):
     name: str = Field(max_length=60)
     query: str = Field(max_length=1000)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class InboxAlertSetting(SQLModel, table=True):
+    """How open inbox pages tell one person about new work: browser notifications, a sound (both off by default)."""
+
+    __tablename__ = "inbox_alert_setting"
+
+    user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
+    browser: bool = Field(default=False)
+    sound: bool = Field(default=False)

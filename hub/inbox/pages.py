@@ -21,7 +21,7 @@ from hub.contacts.service import get_contact, identities_of
 from hub.db import get_engine, get_session, utcnow
 from hub.errors import Conflict, DomainError, InvalidInput, NotFound
 from hub.i18n import N_, language_of, translate
-from hub.inbox import bulk, history, live, overview, service, sla, snooze, tools, views
+from hub.inbox import alerts, bulk, history, live, overview, service, sla, snooze, tools, views
 from hub.inbox.models import Conversation, Message
 from hub.tenancy.models import StaffUser
 from hub.web.auth import Staff, require
@@ -43,6 +43,7 @@ NOTICES = {
     "label": N_("Die Labels sind geändert."),
     "merged": N_("Die Kontakte sind zusammengeführt."),
     # A Mängelmelder page merges reports and comes back here (hub/problems/staff_pages.py).
+    "alerts": N_("Ihre Benachrichtigungen sind gespeichert."),
     "reports_merged": N_(
         "Die Meldungen sind zusammengeführt. Alle Meldenden erfahren, wie es mit dieser Meldung weitergeht."
     ),
@@ -281,6 +282,7 @@ def _inbox_page(
         change_text=bulk.summary(change, language_of(request)) if change else None,
         views=_views(request, session, staff),
         error=error.text(language_of(request)) if error else None,
+        alert_settings=alerts.settings_of(session, user_id=staff.user_id),
         **_labels(),
     )
 
@@ -365,6 +367,29 @@ def delete_view(
     return RedirectResponse("/app/inbox", status_code=303)
 
 
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(
+    request: Request, done: str = "", staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> HTMLResponse:  # fmt: skip
+    """The signed-in person's own alerts: browser notifications and a sound, for what waits for them."""
+    return render(request, "staff/inbox/notifications.html", title=translate(request, "Benachrichtigungen"),
+                  alert_settings=alerts.settings_of(session, user_id=staff.user_id),
+                  notice=translate(request, NOTICES[done]) if done in NOTICES else None)  # fmt: skip
+
+
+@router.post("/notifications")
+def post_notifications(
+    browser: Annotated[str, Form()] = "",
+    sound: Annotated[str, Form()] = "",
+    staff: Staff = Depends(require("inbox.read")),
+    session: Session = Depends(get_session),
+) -> Response:
+    alerts.save_settings(session, user_id=staff.user_id, browser=browser == "1", sound=sound == "1")
+    session.commit()
+    return RedirectResponse("/app/inbox/notifications?done=alerts", status_code=303)
+
+
 @router.get("/shortcuts", response_class=HTMLResponse)
 def shortcuts(request: Request, _staff: Staff = Depends(require("inbox.read"))) -> HTMLResponse:
     return render(request, "staff/inbox/shortcuts.html", title=translate(request, "Tastenkürzel im Posteingang"))
@@ -412,11 +437,25 @@ def _live_events(request: Request, staff: Staff, filters: Filters, view: live.Li
             events.append(live.sse("message", {"id": message.id, "html": html}, view.event_id))
     if news.present is not None:
         events.append(live.sse("presence", {"html": _fragment(request, "_presence.html", present=news.present)}))
+    if news.waiting is not None:
+        events.append(live.sse("waiting", _waiting(request, news.waiting)))
     return events
 
 
 def _row_event(request: Request, row: overview.Summary, *, in_place: bool) -> dict[str, Any]:
     return {"id": row.conversation.id, "html": _fragment(request, "_row.html", row=row), "in_place": in_place}
+
+
+def _waiting(request: Request, watch: alerts.Watch) -> dict[str, Any]:
+    """The tab title's count, and the notifications the page may show (if its clerk allowed them)."""
+    return {
+        "count": watch.count,
+        "alerts": [
+            {"title": translate(request, alerts.REASONS[alert.reason]), "body": alert.reference,
+             "url": f"/app/inbox/{alert.conversation_id}", "tag": f"{alert.reason}-{alert.conversation_id}"}
+            for alert in watch.fresh
+        ],
+    }  # fmt: skip
 
 
 def _authors(session: Session, messages: list[Message]) -> dict[int, str]:
@@ -511,10 +550,7 @@ def _conversation_page(
         **contact_record(
             session, page=CONVERSATION_PANEL, municipality_id=staff.municipality_id, contact_id=contact.id or 0
         ),
-        present=[
-            user.name
-            for user in tools.others_viewing(session, conversation=conversation, user_id=staff.user_id, now=now)
-        ],
+        present=tools.others_present(session, conversation=conversation, user_id=staff.user_id, now=now),
         users=users,
         teams=teams,
         labels=tools.list_labels(session, municipality_id=staff.municipality_id),
@@ -522,6 +558,10 @@ def _conversation_page(
         notice=translate(request, NOTICES[notice]) if notice in NOTICES else None,
         error=error.text(language_of(request)) if error else None,
         draft=draft,
+        # The reply forms say what this page showed last, so a colleague's reply sent since then is not missed;
+        # once refused for that, the page shows it and the same draft goes out when sent again.
+        last_message_id=max((m.id for m in messages if m.id is not None), default=0),
+        replied_meanwhile=isinstance(error, service.RepliedMeanwhile),
         # The reply box counts SMS parts where a text is sent and paid in parts.
         counts_segments=adapter_class(row.channel.kind).max_segments is not None,
         # Nobody to write to: the page says so in place of the reply box.
@@ -532,6 +572,7 @@ def _conversation_page(
         ),
         cursor=overview.latest_message_id(session, municipality_id=staff.municipality_id),
         snooze_days=[(translate(request, name), day) for name, day in snooze.suggested_days(staff.municipality, now)],
+        alert_settings=alerts.settings_of(session, user_id=staff.user_id),
         **_labels(),
     )
 
@@ -626,16 +667,29 @@ def post_reply(
     conversation_id: int,
     text: Annotated[str, Form()] = "",
     template: Annotated[str, Form()] = "",
+    seen: Annotated[str, Form()] = "",
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
+    """Sends the reply; refused once, showing it, where a colleague replied after the message `seen` (an id)."""
     return _use_tool(
         request, staff, session, conversation_id, done="reply", draft=text, then=_send,
         change=lambda: service.reply(
             session, municipality_id=staff.municipality_id, conversation_id=conversation_id, author=staff.user,
-            text=text, template_language=template or None,
+            text=text, template_language=template or None, seen_message_id=_int(seen),
         ),
     )  # fmt: skip
+
+
+@router.post("/{conversation_id:int}/typing", status_code=204)
+def post_typing(
+    conversation_id: int, staff: Staff = Depends(require("inbox.write")), session: Session = Depends(get_session)
+) -> Response:
+    """The page's script says, every few seconds while the clerk writes a reply, that they are writing one."""
+    tools.mark_typing(session, municipality_id=staff.municipality_id, conversation_id=conversation_id,
+                      user_id=staff.user_id, now=utcnow())  # fmt: skip
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.post("/{conversation_id:int}/note")

@@ -91,6 +91,11 @@ class ReplyIn(TextIn):
         description="Send as the channel's approved template in this language (see .../templates); "
         "the text is its variable. Needed once the channel's reply window is closed.",
     )
+    seen_message_id: int | None = Field(
+        None,
+        description="The newest message of the conversation the writer has seen; a colleague's reply after it "
+        "refuses this one (409, their reply in the message), so that the citizen is not answered twice.",
+    )
 
 
 class ReplyTemplateOut(BaseModel):

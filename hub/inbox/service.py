@@ -516,14 +516,19 @@ def reply(
     author: StaffUser,
     text: str,
     template_language: str | None = None,
+    seen_message_id: int | None = None,
 ) -> Message:
     """A clerk's answer; with `template_language`, sent as the account's approved template in that language.
 
-    Refused (409) where nobody can receive it, before anything is queued.
+    Refused (409) where nobody can receive it, before anything is queued, and, when the clerk says which
+    message they saw last (`seen_message_id`), where a colleague has replied after it: sent again with
+    the newest id, it goes out.
     """
     conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
     if not reachable(session, conversation=conversation):
         raise Conflict(UNREACHABLE)
+    if seen_message_id is not None:
+        _refuse_if_replied_meanwhile(session, conversation=conversation, author=author, seen_message_id=seen_message_id)
     template = None
     if template_language is not None:
         template = _template_of(session, conversation, template_language)
@@ -533,6 +538,36 @@ def reply(
         conversation.resolved_at = None
         conversation.changed_at = utcnow()
     return message
+
+
+class RepliedMeanwhile(Conflict):
+    """A colleague answered the citizen after the message the clerk saw last; their reply is in the message."""
+
+
+def _refuse_if_replied_meanwhile(
+    session: Session, *, conversation: Conversation, author: StaffUser, seen_message_id: int
+) -> None:
+    newer = session.exec(
+        select(Message, StaffUser.name)
+        .join(StaffUser, col(StaffUser.id) == Message.author_id)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == "outbound",
+            col(Message.id) > seen_message_id,
+            Message.author_id != author.id,
+        )
+        .order_by(col(Message.id).desc())
+    ).first()
+    if newer is not None:
+        message, name = newer
+        raise RepliedMeanwhile(
+            N_(
+                "{name} hat inzwischen geantwortet: „{text}“ Ihre Antwort ist nicht gesendet. Senden Sie sie "
+                "noch einmal, wenn sie trotzdem hinausgehen soll."
+            ),
+            name=name,
+            text=message.body,
+        )
 
 
 def _template_of(session: Session, conversation: Conversation, language: str) -> str:

@@ -5,6 +5,7 @@ Like hub.inbox.service, every function scopes by the municipality id it is given
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,9 @@ from hub.tenancy.roles import PERMISSIONS
 
 # A viewer whose page has not reported for this long has left.
 PRESENCE_WINDOW = timedelta(seconds=30)
+# A reply box that has not been written in for this long is no longer being written in (its page reports every
+# few seconds while someone types).
+TYPING_WINDOW = timedelta(seconds=8)
 # What a canned reply may use, with the example values a snippet is checked against when saved.
 SNIPPET_EXAMPLE = {
     "salutation": "Guten Tag Erika Mustermann",
@@ -225,31 +229,52 @@ def fill_canned(
 
 def mark_viewing(session: Session, *, conversation: Conversation, user_id: int, now: datetime) -> None:
     """Records that `user_id` has the conversation open now (one row per person, refreshed)."""
+    _mark(session, conversation=conversation, user_id=user_id, values={"seen_at": now})
+
+
+def mark_typing(session: Session, *, municipality_id: int, conversation_id: int, user_id: int, now: datetime) -> None:
+    """Records that `user_id` is writing a reply in the town's conversation now (and so has it open)."""
+    conversation = get_conversation(session, municipality_id=municipality_id, conversation_id=conversation_id)
+    _mark(session, conversation=conversation, user_id=user_id, values={"seen_at": now, "typing_at": now})
+
+
+def _mark(session: Session, *, conversation: Conversation, user_id: int, values: dict[str, datetime]) -> None:
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(ConversationViewer).values(conversation_id=conversation.id, user_id=user_id, seen_at=now)
+    statement = insert(ConversationViewer).values(conversation_id=conversation.id, user_id=user_id, **values)
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=["conversation_id", "user_id"], set_={"seen_at": statement.excluded.seen_at}
+            index_elements=["conversation_id", "user_id"],
+            set_={name: statement.excluded[name] for name in values},
         )
     )
 
 
-def others_viewing(session: Session, *, conversation: Conversation, user_id: int, now: datetime) -> list[StaffUser]:
-    """Colleagues whose page showed this conversation within the last half minute."""
-    return list(
-        session.exec(
-            select(StaffUser)
-            .join(ConversationViewer, col(ConversationViewer.user_id) == StaffUser.id)
-            .where(
-                ConversationViewer.conversation_id == conversation.id,
-                ConversationViewer.user_id != user_id,
-                col(ConversationViewer.seen_at) >= now - PRESENCE_WINDOW,
-                StaffUser.municipality_id == conversation.municipality_id,
-            )
-            .order_by(col(StaffUser.name))
-        ).all()
-    )
+@dataclass(frozen=True)
+class Colleague:
+    """A colleague with the conversation open, and whether they are writing a reply in it."""
+
+    name: str
+    typing: bool
+
+
+def others_present(session: Session, *, conversation: Conversation, user_id: int, now: datetime) -> list[Colleague]:
+    """Colleagues whose page showed this conversation within the last half minute, by name."""
+    found = session.exec(
+        select(StaffUser.name, ConversationViewer.typing_at)
+        .join(ConversationViewer, col(ConversationViewer.user_id) == StaffUser.id)
+        .where(
+            ConversationViewer.conversation_id == conversation.id,
+            ConversationViewer.user_id != user_id,
+            col(ConversationViewer.seen_at) >= now - PRESENCE_WINDOW,
+            StaffUser.municipality_id == conversation.municipality_id,
+        )
+        .order_by(col(StaffUser.name))
+    ).all()
+    return [
+        Colleague(name=name, typing=typing_at is not None and typing_at >= now - TYPING_WINDOW)
+        for name, typing_at in found
+    ]
 
 
 # --- merging --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from channels.sms_segments import sms_segments
 from hub.demo import DEMO_LATE_WHATSAPP, DEMO_PASSWORD
@@ -63,6 +63,13 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     other.get_by_role("button", name="Anmelden").click()
     expect(other.locator("#presence")).to_contain_text("Stefan Sachbearbeiter")
     expect(page.locator("#presence")).to_contain_text("Birgit Bürgermeisterin")
+    # She starts writing a reply: this page says so; then she sends it, which this page has not seen yet.
+    other.locator("#reply-text").press_sequentially("Wir kümmern uns")
+    expect(page.locator("#typing-notice")).to_have_text("Birgit Bürgermeisterin schreibt gerade eine Antwort.")
+    assert_accessible(page, "inbox-colleague-typing")
+    other.locator("#reply-text").fill("Wir kümmern uns darum.")
+    other.get_by_role("button", name="Antwort senden").click()
+    expect(other.get_by_role("status").first).to_contain_text("Die Antwort ist unterwegs.")
     other_context.close()
 
     # Markup from a citizen arrives live and stays text.
@@ -81,7 +88,13 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     page.locator("#reply-text").fill("")
     page.keyboard.type("Danke, die Ampel wird heute repariert.")
     expect(page.locator("#sms-counter")).to_contain_text("1 SMS-Teil (GSM-7)")
+    # Sent after the colleague's reply, it is held once, showing hers; sent anyway, it goes out.
     page.get_by_role("button", name="Antwort senden").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Birgit Bürgermeisterin hat inzwischen geantwortet: „Wir kümmern uns darum.“"
+    )
+    assert_accessible(page, "inbox-reply-held")
+    page.get_by_role("button", name="Trotzdem senden").click()
     expect(page.get_by_role("status").first).to_contain_text("Die Antwort ist unterwegs.")
     received = wait_for(
         lambda: [m for m in hub.outbox(kind="twilio", to=citizen) if "Ampel wird heute" in m["text"]],
@@ -99,6 +112,50 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     expect(page.locator("#contact-name")).to_contain_text("von Mitarbeitenden eingetragen")
     assert_accessible(page, "inbox-conversation-named")
     assert dialogs == []
+
+
+# Records what the page shows as a notification, and shows it: the browser's own notifications cannot be read.
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  window.shownNotifications = [];
+  window.Notification = function (title, options) {
+    window.shownNotifications.push([title, options.body]);
+    return new Real(title, options);
+  };
+  Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
+  window.Notification.requestPermission = () => Real.requestPermission();
+})();
+"""
+
+
+def test_a_clerk_who_allows_notifications_is_told_of_a_conversation_assigned_to_them(
+    signed_in: Callable[..., Page], context: BrowserContext, hub: Hub
+) -> None:
+    context.grant_permissions(["notifications"], origin=hub.url)
+    context.add_init_script(RECORD_NOTIFICATIONS)
+    page = signed_in("staff", next_path="/app/inbox/notifications")
+    expect(page.locator("#notification-permission")).to_have_text("Der Browser darf Benachrichtigungen zeigen.")
+    page.get_by_label("Benachrichtigungen im Browser zeigen").check()
+    page.get_by_label("Dazu einen kurzen Ton spielen").check()
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.get_by_role("status").first).to_contain_text("Ihre Benachrichtigungen sind gespeichert.")
+    assert_accessible(page, "inbox-notifications")
+
+    page.goto(f"{hub.url}/app/inbox")
+    citizen = "+49151" + str(uuid.uuid4().int)[:8]
+    hub.sandbox.send_sms(from_=citizen, to=hub.accounts["twilio"]["address"], body="Der Gehweg ist vereist.")
+    [case] = wait_for(lambda: hub.conversations_with(citizen), what="the citizen's conversation")
+    # Once the list shows it live, the page knows what waited before; the assignment is news.
+    expect(page.locator("#conversation-rows")).to_contain_text(citizen, timeout=DEADLINE * 1000)
+    clerk = next(user for user in hub.api.get("/api/v1/users").json() if user["email"] == DEMO_USERS["staff"])
+    hub.api.patch(f"/api/v1/conversations/{case['id']}", json={"assignee_id": clerk["id"]}).raise_for_status()
+    expect(page).to_have_title(re.compile(r"^\(\d+\) "), timeout=DEADLINE * 1000)
+    shown = wait_for(
+        lambda: page.evaluate("window.shownNotifications").count(["Ihnen zugewiesen", case["reference"]]),
+        what="the notification of the assigned conversation",
+    )
+    assert shown == 1
 
 
 def test_after_whatsapps_window_the_composer_sends_an_approved_template(

@@ -1,5 +1,5 @@
-// The inbox's enhancements: live updates by server-sent events, bulk selection, keyboard shortcuts, canned replies and
-// the SMS counter.
+// The inbox's enhancements: live updates by server-sent events (with the colleague typing, the count in the tab's
+// title and notifications), bulk selection, keyboard shortcuts, canned replies and the SMS counter.
 // The pages work without it: forms post normally, and canned replies can be inserted by a plain GET.
 "use strict";
 
@@ -9,11 +9,23 @@
       newRow: "Neu oder geändert: ", goneRow: "Nicht mehr in dieser Liste: ", newMessage: "Neue Nachricht im Vorgang.",
       selected: (n) => (n ? `${n} ausgewählt` : ""), allMatches: "alle Treffer ausgewählt",
       segments: (n, enc, chars) => `${chars} Zeichen · ${n} SMS-${n === 1 ? "Teil" : "Teile"} (${enc})`,
+      noNotifications: "Dieser Browser kann keine Benachrichtigungen zeigen.",
+      permission: {
+        granted: "Der Browser darf Benachrichtigungen zeigen.",
+        denied: "Der Browser zeigt keine Benachrichtigungen: Sie haben sie für diese Seite abgelehnt. Ändern lässt sich das in den Einstellungen des Browsers.",
+        default: "Der Browser hat noch nicht gefragt, ob er Benachrichtigungen zeigen darf.",
+      },
     },
     en: {
       newRow: "New or changed: ", goneRow: "No longer in this list: ", newMessage: "New message in this conversation.",
       selected: (n) => (n ? `${n} selected` : ""), allMatches: "all matches selected",
       segments: (n, enc, chars) => `${chars} characters · ${n} SMS ${n === 1 ? "part" : "parts"} (${enc})`,
+      noNotifications: "This browser cannot show notifications.",
+      permission: {
+        granted: "The browser may show notifications.",
+        denied: "The browser shows no notifications: you declined them for this site. You can change that in the browser's settings.",
+        default: "The browser has not asked yet whether it may show notifications.",
+      },
     },
   };
   const t = texts[document.documentElement.lang] || texts.de;
@@ -75,6 +87,20 @@
         announce(t.newMessage);
       }
     });
+    // The count of what waits for the clerk leads the tab's title; news becomes a notification where they allowed it.
+    const title = document.title;
+    source.addEventListener("waiting", (event) => {
+      const { count, alerts } = JSON.parse(event.data);
+      document.title = count ? `(${count}) ${title}` : title;
+      if (!alerts.length) return;
+      if (live.dataset.notify === "1" && window.Notification && Notification.permission === "granted") {
+        alerts.forEach((alert) => {
+          const shown = new Notification(alert.title, { body: alert.body, tag: alert.tag, lang: document.documentElement.lang });
+          shown.addEventListener("click", () => { window.focus(); window.location = alert.url; });
+        });
+      }
+      if (live.dataset.sound === "1" && window.AudioContext) chime();
+    });
     source.addEventListener("presence", (event) => {
       const region = document.getElementById("presence");
       if (!region) return;
@@ -82,6 +108,33 @@
       holder.innerHTML = JSON.parse(event.data).html;
       region.replaceChildren(holder.content);
     });
+  }
+
+  // A short soft tone made in the page, so that no sound file has to be fetched.
+  function chime() {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const volume = audio.createGain();
+    tone.frequency.value = 880;
+    volume.gain.setValueAtTime(0.15, audio.currentTime);
+    volume.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+    tone.connect(volume).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.4);
+    tone.addEventListener("ended", () => audio.close());
+  }
+
+  // --- the browser's permission for notifications: asked for only when the clerk clicks the button.
+  const ask = document.getElementById("ask-notifications");
+  const permission = document.getElementById("notification-permission");
+  if (ask && permission) {
+    const show = () => {
+      if (!window.Notification) { permission.textContent = t.noNotifications; return; }
+      permission.textContent = t.permission[Notification.permission] || "";
+      ask.hidden = Notification.permission !== "default";
+    };
+    ask.addEventListener("click", () => Notification.requestPermission().then(show));
+    show();
   }
 
   // --- bulk selection: shift-click ticks the range since the last tick; the undo goes after a while -----------
@@ -133,6 +186,20 @@
       reply.dispatchEvent(new Event("input"));
       reply.focus();
       reply.setSelectionRange(start + text.length, start + text.length);
+    });
+  }
+
+  // --- typing: while the clerk writes a reply, colleagues with the conversation open see so (at most every 3 s).
+  const replyForm = document.getElementById("reply-form");
+  if (replyForm && reply) {
+    let told = 0;
+    reply.addEventListener("input", () => {
+      if (Date.now() - told < 3000) return;
+      told = Date.now();
+      const token = replyForm.querySelector('input[name="csrf_token"]').value;
+      fetch(replyForm.dataset.typingUrl, {
+        method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": token },
+      }).catch(() => {});  // only a hint for colleagues: a lost one changes nothing
     });
   }
 
