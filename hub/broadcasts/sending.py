@@ -38,6 +38,7 @@ from hub.delivery.engine import OnOptedOut, OptedOutRecipient, Outcome, Sender
 from hub.inbox.pipeline import apply_early_reports
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
+from hub.subscribers.topic_choice import topics_url
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.service import status_callback_url
 from workers.app import enqueue_broadcast_batch
@@ -266,12 +267,14 @@ def _message(
     names: dict[int, str | None],
     municipality_name: str,
 ) -> OutboundMessage:
-    # A mail carries its own unsubscribe and answer links; other channels take STOP and buttons.
-    mail = sender.adapter.supports_subject
+    # A mail carries its own unsubscribe and answer links, a chat the "Themen ändern" link; other
+    # channels take STOP and buttons (an SMS, paid per segment, gets no link).
+    adapter = sender.adapter
+    linked = adapter.supports_subject or (adapter.max_segments is None and not adapter.templates_outside_window)
     rendered = render(
         broadcast, kind=sender.account.kind, language=delivery.language,
         recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
-        links=_mail_links(settings, broadcast, delivery, municipality_name) if mail else None,
+        links=_mail_links(settings, broadcast, delivery, municipality_name) if linked else None,
     )  # fmt: skip
     return OutboundMessage(
         to=delivery.address,
@@ -370,6 +373,7 @@ def _mail_links(settings: Settings, broadcast: Broadcast, delivery: Delivery, mu
         municipality=municipality,
         unsubscribe_url=link(settings, UNSUBSCRIBE, target),
         answer_url=link(settings, ANSWER, target) if broadcast.options else None,
+        topics_url=topics_url(settings, municipality_id=broadcast.municipality_id, contact_id=delivery.contact_id),
     )
 
 
