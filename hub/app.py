@@ -39,6 +39,7 @@ from hub.subscribers import routes as subscribers
 from hub.tenancy import routes as tenancy
 from hub.web import routes as web
 from hub.web.auth import SignInRequired
+from hub.web.citizen_pages import town_for_error_page
 from hub.web.rendering import render
 from hub.web.security import PageSecurity
 from workers.app import celery_app
@@ -127,7 +128,8 @@ def error_page(request: Request, status_code: int, message: str) -> Response:
     title = translate(request, _ERROR_TITLES.get(status_code, _ERROR_TITLES[400]))
     if not request.url.path.startswith("/app"):
         # Citizens reach error pages from links in messages: their own layout, no way into the staff app.
-        return render(request, "citizen/error.html", status_code=status_code, title=title, message=message)
+        town = town_for_error_page(request.path_params.get("slug"))
+        return render(request, "citizen/error.html", status_code=status_code, title=title, message=message, **town)
     return render(request, "staff/error.html", status_code=status_code, title=title, message=message, back="/app/")
 
 

@@ -21,8 +21,9 @@ from channels.registry import adapter_class
 from hub.broadcasts import calendar_entry
 from hub.broadcasts.models import Broadcast
 from hub.errors import InvalidInput
-from hub.i18n import N_
+from hub.i18n import N_, gettext_for
 from hub.settings import get_settings
+from hub.subscribers.topic_choice import HOW_TO_LEAVE
 from hub.templating import close_name_gaps, greeting, render_message, render_page
 
 SAMPLE_RECIPIENT = {"name": "Erika Mustermann", "district": "Mitte"}
@@ -40,9 +41,12 @@ class MailLinks:
     municipality: str
     unsubscribe_url: str
     answer_url: str | None = None
+    # The recipient's "Themen ändern" page (hub.subscribers.topic_choice); chats carry it too.
+    topics_url: str | None = None
 
 
-SAMPLE_LINKS = MailLinks(municipality="Gemeinde", unsubscribe_url="https://…/u/…", answer_url="https://…/a/…")
+SAMPLE_LINKS = MailLinks(municipality="Gemeinde", unsubscribe_url="https://…/u/…", answer_url="https://…/a/…",
+                         topics_url="https://…/themen/…")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def render(
     context: dict[str, Any] = {
         "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
         "body": body, "options": broadcast.options, "event": broadcast.event, "calendar_url": calendar_url,
+        "how_to_leave": gettext_for(lang).gettext(HOW_TO_LEAVE), "topics_url": links.topics_url if links else None,
     }  # fmt: skip
     adapter = adapter_class(kind)
     if not adapter.supports_subject:
@@ -100,7 +105,7 @@ def render(
     mail_links = links or SAMPLE_LINKS
     context.update(
         municipality=mail_links.municipality, unsubscribe_url=mail_links.unsubscribe_url,
-        answer_url=mail_links.answer_url if broadcast.options else None,
+        answer_url=mail_links.answer_url if broadcast.options else None, topics_url=mail_links.topics_url,
     )  # fmt: skip
     return Rendered(
         text=render_message(_wrapper(adapter), lang, **context),

@@ -39,6 +39,7 @@ from hub.delivery.engine import OnOptedOut, OptedOutRecipient, Outcome, Sender
 from hub.inbox.pipeline import apply_early_reports
 from hub.settings import Settings
 from hub.subscribers.models import Subscription
+from hub.subscribers.topic_choice import topics_url
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.service import status_callback_url
 from workers.app import enqueue_broadcast_batch
@@ -268,12 +269,15 @@ def _message(
     municipality: Municipality,
 ) -> OutboundMessage:
     # A mail carries its own unsubscribe and answer links, and an invitation's calendar entry
-    # addressed to its recipient; other channels take STOP and buttons, and the entry's link.
-    mail = sender.adapter.supports_subject
+    # addressed to its recipient; a chat the "Themen ändern" link; other channels take STOP and
+    # buttons (an SMS, paid per segment, gets no link but the calendar entry's).
+    adapter = sender.adapter
+    mail = adapter.supports_subject
+    linked = mail or (adapter.max_segments is None and not adapter.templates_outside_window)
     rendered = render(
         broadcast, kind=sender.account.kind, language=delivery.language,
         recipient={"name": names.get(delivery.contact_id) or "", "district": ""},
-        links=_mail_links(settings, broadcast, delivery, municipality.name) if mail else None,
+        links=_mail_links(settings, broadcast, delivery, municipality.name) if linked else None,
         calendar_url=None if mail else calendar_url(settings, broadcast),
     )  # fmt: skip
     entry = (
@@ -380,6 +384,7 @@ def _mail_links(settings: Settings, broadcast: Broadcast, delivery: Delivery, mu
         municipality=municipality,
         unsubscribe_url=link(settings, UNSUBSCRIBE, target),
         answer_url=link(settings, ANSWER, target) if broadcast.options else None,
+        topics_url=topics_url(settings, municipality_id=broadcast.municipality_id, contact_id=delivery.contact_id),
     )
 
 

@@ -228,3 +228,20 @@ class InboxAlertSetting(SQLModel, table=True):
     user_id: int = Field(foreign_key="staffuser.id", primary_key=True)
     browser: bool = Field(default=False)
     sound: bool = Field(default=False)
+
+
+class StatusLink(SQLModel, table=True):
+    """A one-time link to a request's status page, sent on the request's channel when a citizen asked by reference.
+
+    Only the token's SHA-256 is stored; the link works once (`used_at`) and until `expires_at`.
+    """
+
+    __tablename__ = "status_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    municipality_id: int = Field(foreign_key="municipality.id", index=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    token_sha256: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -91,6 +91,7 @@ CONSENT_SOURCES = {
     "keyword": N_("Stichwort"),
     "form": N_("Webformular"),
     "email_link": N_("Link in E-Mail"),
+    "topics_link": N_("Link „Themen ändern“"),
     "import": N_("Import"),
     "api": N_("Mitarbeitende"),
     "provider_error": N_("Meldung des Anbieters"),

@@ -9,5 +9,6 @@ from hub.inbox import api, pages, public_pages
 ROUTERS: tuple[APIRouter, ...] = (
     pages.router,
     public_pages.router,
+    public_pages.lookup_router,
     api.router,
 )

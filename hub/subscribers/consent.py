@@ -23,7 +23,7 @@ from hub.subscribers.models import ConsentEvent, District, Subscription, Subscri
 
 STATES = ("pending", "active", "stopped")
 # How consent is given or withdrawn, besides a channel's own (ChannelAdapter.consent_source).
-SOURCES = ("keyword", "form", "email_link", "import", "api", "provider_error")
+SOURCES = ("keyword", "form", "email_link", "topics_link", "import", "api", "provider_error")
 LANGUAGES = ("de", "en")
 
 

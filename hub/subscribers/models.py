@@ -68,7 +68,7 @@ class ConsentEvent(SQLModel, table=True):
 
     action: subscribed, confirmed, topics_changed, stopped, restarted, imported, erased, opted_in (the
     first message on a channel that needs an opt-in before the hub may write unprompted).
-    source: keyword, form, telegram, messenger, email_link, import, api, provider_error.
+    source: keyword, form, telegram, messenger, email_link, topics_link, import, api, provider_error.
     evidence: message id, client IP, import file and line, provider error code.
     """
 

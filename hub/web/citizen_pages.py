@@ -1,4 +1,7 @@
-"""The pages every town must offer its citizens: the accessibility statement and a text in Leichte Sprache."""
+"""The pages every town offers its citizens: a start page, the accessibility statement, a text in Leichte Sprache.
+
+And what a citizen's error page needs to lead back to the town (`town_for_error_page`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from channels.registry import kinds_reaching
-from hub.db import get_session
+from hub.db import get_session, session_scope
+from hub.errors import DomainError
 from hub.i18n import translate
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.preferences import preference
@@ -63,3 +68,28 @@ def easy_language(slug: str, request: Request, session: Session = Depends(get_se
     return render(request, "citizen/easy_language.html", title=translate(request, "Der Nachrichten-Dienst der Stadt"),
                   municipality=municipality.name,
                   slug=slug, contact=town_contact(session, municipality=municipality))  # fmt: skip
+
+
+@router.get("/{slug}/start", response_class=HTMLResponse)
+def start_page(slug: str, request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
+    municipality = get_municipality(session, slug=slug)
+    return render(request, "citizen/start.html", title=translate(request, "Bürgerservice"),
+                  municipality=municipality.name,
+                  slug=slug, contact=town_contact(session, municipality=municipality))  # fmt: skip
+
+
+def town_for_error_page(slug: str | None) -> dict[str, object]:
+    """The town, its slug and contact a citizen's error page names: the one in the path, else the only one there is.
+
+    Empty when neither is known (or the database cannot say), and the page then says how to go on without them.
+    """
+    try:
+        with session_scope() as session:
+            try:
+                municipality = get_municipality(session, slug=slug)
+            except DomainError:
+                municipality = get_municipality(session)
+            return {"municipality": municipality.name, "slug": municipality.slug,
+                    "contact": town_contact(session, municipality=municipality)}  # fmt: skip
+    except (DomainError, SQLAlchemyError):
+        return {}

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from hub.broadcasts.links import ANSWER, UNSUBSCRIBE, LinkTarget, link
 from hub.settings import Settings
+from hub.subscribers.topic_choice import topics_url
 from hub.tenancy.roles import allows
 from tests.e2e.conftest import assert_accessible
 from tests.running_hub import Hub, wait_for
@@ -87,7 +88,24 @@ def test_status_page_from_the_acknowledgement_link(phone: Page, hub: Hub) -> Non
 
     phone.goto(status_link.group(0).rsplit("/", 1)[0] + "/falsch")
     expect(phone.get_by_role("alert")).to_contain_text("Diese Anfrage gibt es nicht")
+    expect(phone.get_by_role("link", name=re.compile("^Zur Startseite von"))).to_be_visible()
     assert_accessible(phone, "citizen-not-found")
+
+    # Without the link: the reference alone brings a one-time link to the phone the request came from.
+    reference = status_link.group(0).split("/anfrage/")[1].split("/")[0]
+    phone.set_viewport_size({"width": 375, "height": 812})
+    phone.goto(f"{hub.url}/musterstadt/anfrage")
+    assert_accessible(phone, "citizen-lookup")
+    phone.get_by_label("Vorgangsnummer").fill(reference)
+    phone.get_by_role("button", name="Link schicken").click()
+    expect(phone.get_by_role("status")).to_contain_text("Gibt es eine Anfrage mit dieser Nummer")
+    assert_accessible(phone, "citizen-lookup-asked")
+    one_time = re.search(r"https?://\S+/anfrage-link/\S+", sent_to(hub, "twilio", DEMO_CITIZEN, "/anfrage-link/"))
+    assert one_time is not None
+    phone.goto(one_time.group(0))
+    assert_accessible(phone, "citizen-lookup-link")
+    phone.get_by_role("button", name="Anfrage ansehen").click()
+    expect(phone.locator(".status-box")).to_contain_text("In Bearbeitung")
 
 
 def test_email_sign_up_survey_answer_and_unsubscribe(phone: Page, hub: Hub) -> None:
@@ -125,6 +143,17 @@ def test_email_sign_up_survey_answer_and_unsubscribe(phone: Page, hub: Hub) -> N
     phone.get_by_role("button", name="Nein").click()
     expect(phone.get_by_role("status")).to_contain_text("„Nein“ wurde gezählt")
     assert_accessible(phone, "citizen-survey-answered")
+
+    # "Themen ändern" from the mail, at the narrowest phone width: one topic more, without leaving.
+    phone.set_viewport_size({"width": 375, "height": 812})
+    phone.goto(topics_url(links, municipality_id=1, contact_id=subscriber["contact_id"]))
+    assert_accessible(phone, "citizen-topics")
+    phone.get_by_label("Baustellen").check()
+    phone.get_by_role("button", name="Speichern").click()
+    expect(phone.get_by_role("status")).to_contain_text("Gespeichert")
+    assert_accessible(phone, "citizen-topics-saved")
+    changed = hub.api.get(f"/api/v1/subscribers/{subscriber['contact_id']}").json()
+    assert "baustellen" in changed["topics"] and changed["state"] == "active"
 
     phone.goto(link(links, UNSUBSCRIBE, target))
     assert_accessible(phone, "citizen-unsubscribe")
