@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from channels.base import ChannelAdapter
 from channels.registry import adapter_class
 from hub.broadcasts.models import Broadcast
-from hub.errors import InvalidInput
+from hub.errors import Phrase, template_error
 from hub.i18n import N_
 from hub.templating import close_name_gaps, greeting, render_message, render_page
 
@@ -83,9 +83,7 @@ def render(
     try:
         body = close_name_gaps(_compiled(variant["body"]).render(**variables))
     except TemplateError as error:
-        raise InvalidInput(
-            N_("Der Text ({lang}) lässt sich nicht einsetzen: {error}"), lang=lang, error=error
-        ) from None
+        raise template_error(error, what=Phrase(N_("Text ({lang})"), lang=lang), known=variables) from None
     context: dict[str, Any] = {
         "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
         "body": body, "options": broadcast.options, "event": broadcast.event,
