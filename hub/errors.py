@@ -180,7 +180,7 @@ def template_error(error: TemplateError, *, what: object, known: Iterable[str]) 
         message = N_("{what}, Zeile {line}: den Befehl „{name}“ gibt es nicht.")
     elif "No filter named" in detail:
         message = N_("{what}, Zeile {line}: den Filter „{name}“ gibt es nicht.")
-    elif "end of template" in detail:
+    elif "looking for the following tags" in detail:  # a block opened and never closed
         message = N_("{what}, Zeile {line}: ein {{% if %}} oder {{% for %}} wird nicht mit {{% endif %}} oder "
                      "{{% endfor %}} geschlossen.")  # fmt: skip
     else:

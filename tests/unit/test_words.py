@@ -37,6 +37,7 @@ def test_a_text_that_does_not_fill_says_in_german_what_and_where() -> None:
     assert "Platzhalter stehen in {{ … }}" in str(problem("{{ name }"))
     assert str(problem("x\n{% iff name %}")) == "Textbaustein, Zeile 2: den Befehl „iff“ gibt es nicht."
     assert "{% endif %}" in str(problem("{% if name %}ja", name="E"))
+    assert "Klammer" in str(problem("Hallo {{ name", name="E"))
     assert str(problem("{{ name | gross }}", name="E")) == "Textbaustein, Zeile 1: den Filter „gross“ gibt es nicht."
     assert "nicht erlaubt" in str(problem("{{ name.__class__ }}", name="E"))
     # No English from the template engine reaches the reader.
