@@ -1,8 +1,12 @@
 """Domain errors that routes map to HTTP answers; their messages are shown to the caller, in the caller's language."""
 
+import re
 from collections.abc import Iterable, Mapping
 from gettext import NullTranslations
 from typing import Self
+
+from jinja2 import TemplateError, UndefinedError
+from jinja2.sandbox import SecurityError
 
 from channels.base import SettingProblem
 from channels.registry import known_kinds
@@ -143,3 +147,43 @@ def require_channel_kind(kind: str) -> None:
         raise InvalidInput(
             N_("Unbekannter Kanaltyp {kind!r}; bekannt: {known}."), kind=kind, known=", ".join(known_kinds())
         )
+
+
+def _template_line(error: Exception) -> int:
+    """The line of a text where Jinja stopped: its own for a syntax error, else the template's frame."""
+    line = getattr(error, "lineno", None)
+    trace = error.__traceback__
+    while line is None and trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line or 1
+
+
+def template_error(error: TemplateError, *, what: object, known: Iterable[str]) -> InvalidInput:
+    """What is wrong with a text staff wrote (a canned reply, a broadcast, a settings text), for a person:
+    which text, which line and which name, instead of the template engine's English sentence.
+
+    `what` names the text (a Term or Phrase); `known` are the placeholders it may use.
+    """
+    detail = error.message or ""
+    line = _template_line(error)
+    name = re.search(r"'([^']+)'", detail)
+    found = name.group(1) if name else ""
+    if isinstance(error, UndefinedError):
+        message = N_("{what}, Zeile {line}: den Platzhalter „{name}“ gibt es nicht. Möglich sind: {known}.")
+        if "has no attribute" in detail:  # "'str object' has no attribute 'foo'": the attribute is the last name
+            found = re.findall(r"'([^']+)'", detail)[-1]
+    elif isinstance(error, SecurityError):
+        message = N_("{what}, Zeile {line}: das ist in diesem Text nicht erlaubt. Möglich sind: {known}.")
+    elif "unknown tag" in detail:
+        message = N_("{what}, Zeile {line}: den Befehl „{name}“ gibt es nicht.")
+    elif "No filter named" in detail:
+        message = N_("{what}, Zeile {line}: den Filter „{name}“ gibt es nicht.")
+    elif "looking for the following tags" in detail:  # a block opened and never closed
+        message = N_("{what}, Zeile {line}: ein {{% if %}} oder {{% for %}} wird nicht mit {{% endif %}} oder "
+                     "{{% endfor %}} geschlossen.")  # fmt: skip
+    else:
+        message = N_("{what}, Zeile {line}: eine Klammer ist nicht richtig geschlossen. Platzhalter stehen in "
+                     "{{{{ … }}}}, Befehle in {{% … %}}.")  # fmt: skip
+    return InvalidInput(message, what=what, line=line, name=found, known=", ".join(sorted(known)))

@@ -7,19 +7,24 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from sqlmodel import Session
 
-from channels.registry import known_kinds
+from channels.registry import channel_labels, known_kinds
 from hub.broadcasts import invitations, service
+from hub.broadcasts.models import Broadcast
+from hub.broadcasts.pages import STATUS_LABELS
 from hub.db import session_scope, utcnow
 from hub.errors import DomainError
 from hub.settings import get_settings
 from hub.subscribers.catalogue import district_by_key, topics_by_keys
-from hub.tenancy.models import StaffUser
+from hub.tenancy.models import Municipality, StaffUser
 from hub.tenancy.service import get_municipality, get_user_by_email
 from workers.app import enqueue_broadcast_start, enqueue_send
 
@@ -185,20 +190,66 @@ def reschedule(broadcast_id: int, starts_at: datetime, ends_at: datetime | None,
 @broadcast.command("report")
 @click.argument("broadcast_id", type=int)
 @click.option("--csv", "as_csv", is_flag=True, help="One line per recipient instead of the summary.")
-@click.option("--follow", is_flag=True, help="Show progress until the broadcast has finished.")
+@click.option("--follow", is_flag=True, help="Show a progress bar per channel until the broadcast has finished.")
 @_as_options
 def report(broadcast_id: int, as_csv: bool, follow: bool, email: str, slug: str | None) -> None:
     """Delivery report: queued, sent, delivered, failed, skipped, opted out, per channel."""
-    while True:
-        with _acting_as(email, slug) as (session, user):
-            if as_csv:
-                click.echo(service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id),
-                           nl=False)  # fmt: skip
-                return
-            found = service.report(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
-        if not follow or found["status"] in ("completed", "cancelled"):
-            click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+    with _acting_as(email, slug) as (session, user):
+        if as_csv:
+            click.echo(service.report_csv(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id),
+                       nl=False)  # fmt: skip
             return
-        done = round(100 * (found["progress"] or 0))
-        click.echo(f"\r{found['status']}: {done:>3} % ({found['totals']})", nl=False)
-        time.sleep(1)
+        found = service.report(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+    if follow:
+        _follow(broadcast_id, email, slug)
+        return
+    click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+
+
+def follow_note(broadcast: Broadcast, municipality: Municipality, found: dict[str, Any], now: datetime) -> str:
+    """What the broadcast is doing, in a line: waiting for the end of quiet hours, choosing recipients, sending."""
+    status = STATUS_LABELS.get(broadcast.status, broadcast.status)
+    if broadcast.status == "approved" and broadcast.send_at is not None and broadcast.send_at > now:
+        local = broadcast.send_at.astimezone(ZoneInfo(municipality.timezone))
+        # Approval moves a broadcast that is not a warning to the end of quiet hours: it waits there.
+        if service.after_quiet_hours(municipality, broadcast.send_at - timedelta(minutes=1)) == broadcast.send_at:
+            return f"{status}: Die Ruhezeit hält die Rundsendung an; sie geht am {local:%d.%m. um %H:%M} Uhr hinaus."
+        return f"{status}: geht am {local:%d.%m. um %H:%M} Uhr hinaus."
+    if found["recipients"] is None and broadcast.status == "sending":
+        return f"{status}: Empfänger werden ausgewählt …"
+    if found["recipients"] is not None:
+        return f"{status}: {found['recipients']} Empfänger"
+    return status
+
+
+def _follow(broadcast_id: int, email: str, slug: str | None) -> None:
+    """Redraws one bar per channel (delivered or settled out of all of its deliveries) until the broadcast ends."""
+    labels = channel_labels()
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        console=Console(), auto_refresh=False,
+    ) as bars:  # fmt: skip
+        state = bars.add_task("", total=None)
+        channels: dict[str, TaskID] = {}
+        while True:
+            with _acting_as(email, slug) as (session, user):
+                broadcast = service.get(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+                found = service.report(session, municipality_id=user.municipality_id, broadcast_id=broadcast_id)
+                municipality = session.get(Municipality, user.municipality_id)
+                assert municipality is not None
+                note = follow_note(broadcast, municipality, found, utcnow())
+            finished = found["status"] in ("completed", "cancelled")
+            bars.update(state, description=note, total=1, completed=1 if finished else 0, visible=True)
+            for kind, counts in sorted(found["per_channel"].items()):
+                total = sum(counts.values())
+                settled = total - sum(counts[waiting] for waiting in ("queued", "claimed", "sending"))
+                if kind not in channels:
+                    channels[kind] = bars.add_task(kind, total=total)
+                name = labels.get(kind, kind)
+                failed = sum(counts[state] for state in service.FAILED_STATES)
+                description = f"{name} ({failed} nicht erreicht)" if failed else name
+                bars.update(channels[kind], total=total, completed=settled, description=description)
+            bars.refresh()
+            if finished:
+                return
+            time.sleep(1)

@@ -9,10 +9,17 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from hub.db import UtcDateTime, utcnow
+from hub.i18n import N_
 
 BROADCAST_KINDS = ("announcement", "warning", "all_clear", "survey", "invitation")
 # CAP's severity levels (OASIS CAP 1.2, <severity>), for warnings.
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor")
+# German msgids for what staff read (pages, reports, errors); shown translated.
+KIND_LABELS = {
+    "announcement": N_("Mitteilung"), "warning": N_("Warnung"), "all_clear": N_("Entwarnung"),
+    "survey": N_("Umfrage"), "invitation": N_("Einladung"),
+}  # fmt: skip
+SEVERITY_LABELS = {"Extreme": N_("Extrem"), "Severe": N_("Schwer"), "Moderate": N_("Mäßig"), "Minor": N_("Gering")}
 
 
 class Broadcast(SQLModel, table=True):

@@ -17,7 +17,7 @@ from hub.broadcasts import invitations, service
 from hub.broadcasts.api import start_if_due
 from hub.broadcasts.calendar_entry import calendar_url
 from hub.broadcasts.confirmation import confirmation
-from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast
+from hub.broadcasts.models import BROADCAST_KINDS, KIND_LABELS, SEVERITIES, SEVERITY_LABELS, Broadcast
 from hub.db import get_session
 from hub.errors import InvalidInput, Term
 from hub.i18n import N_, language_of, translate
@@ -42,11 +42,6 @@ STATUS_LABELS = {
     "sending": N_("Wird gesendet"), "paused": N_("Angehalten"), "completed": N_("Abgeschlossen"),
     "cancelled": N_("Abgebrochen"),
 }  # fmt: skip
-KIND_LABELS = {
-    "announcement": N_("Mitteilung"), "warning": N_("Warnung"), "all_clear": N_("Entwarnung"),
-    "survey": N_("Umfrage"), "invitation": N_("Einladung"),
-}  # fmt: skip
-SEVERITY_LABELS = {"Extreme": N_("Extrem"), "Severe": N_("Schwer"), "Moderate": N_("Mäßig"), "Minor": N_("Gering")}
 CHANNEL_LABELS = channel_labels()
 # The composer's hint names the length limit of the texts sent and paid in parts.
 SMS_LIMIT = min((a.max_body_chars for a in adapter_classes() if a.max_segments is not None), default=0)
@@ -339,10 +334,13 @@ def _progress(report: dict[str, Any]) -> dict[str, Any]:
     waiting = sum(totals[state] for state in WAITING)
     failed = sum(totals[state] for state in service.FAILED_STATES)
     recipients = report["recipients"] or 0
+    finished = report["status"] in ("completed", "cancelled")
     return {
         "status": report["status"], "recipients": recipients, "sent": sent, "failed": failed, "queued": waiting,
         "cancelled": totals["cancelled"], "done": sum(count for state, count in totals.items() if state not in WAITING),
-        "finished": report["status"] in ("completed", "cancelled"),
+        "finished": finished,
+        # Until the recipients are chosen their number is unknown, not zero.
+        "selecting": report["recipients"] is None and not finished,
     }  # fmt: skip
 
 
@@ -359,6 +357,10 @@ def broadcast_progress(
 
 
 def _progress_text(request: Request, found: dict[str, Any]) -> str:
+    if found["selecting"]:
+        if found["status"] == "sending":
+            return translate(request, "Empfänger werden ausgewählt …")
+        return translate(request, "Der Versand hat noch nicht begonnen.")
     return translate(request, "{sent} gesendet, {failed} fehlgeschlagen, {queued} wartend von {recipients}").format(
         **found
     )

@@ -20,7 +20,7 @@ from channels.base import ChannelAdapter
 from channels.registry import adapter_class
 from hub.broadcasts import calendar_entry
 from hub.broadcasts.models import Broadcast
-from hub.errors import InvalidInput
+from hub.errors import Phrase, template_error
 from hub.i18n import N_, gettext_for
 from hub.settings import get_settings
 from hub.subscribers.topic_choice import HOW_TO_LEAVE
@@ -91,9 +91,7 @@ def render(
     try:
         body = close_name_gaps(_compiled(variant["body"]).render(**variables))
     except TemplateError as error:
-        raise InvalidInput(
-            N_("Der Text ({lang}) lässt sich nicht einsetzen: {error}"), lang=lang, error=error
-        ) from None
+        raise template_error(error, what=Phrase(N_("Text ({lang})"), lang=lang), known=variables) from None
     context: dict[str, Any] = {
         "kind": broadcast.kind, "severity": broadcast.severity, "title": variant.get("subject") or broadcast.title,
         "body": body, "options": broadcast.options, "event": broadcast.event, "calendar_url": calendar_url,

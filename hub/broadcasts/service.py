@@ -22,10 +22,10 @@ from sqlmodel import Session, col, select
 from channels.registry import adapter_class
 from hub.audit.models import AuditEvent
 from hub.broadcasts.calendar_entry import check_event_times, new_calendar_token, when_text
-from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, Broadcast, Delivery, SurveyAnswer
+from hub.broadcasts.models import BROADCAST_KINDS, SEVERITIES, SEVERITY_LABELS, Broadcast, Delivery, SurveyAnswer
 from hub.broadcasts.rendering import preview
 from hub.db import utcnow
-from hub.errors import Conflict, Forbidden, InvalidInput, NotFound, Term, require_channel_kind
+from hub.errors import Conflict, Forbidden, InvalidInput, Joined, NotFound, Term, require_channel_kind
 from hub.i18n import N_
 from hub.subscribers.models import District, Topic
 from hub.subscribers.selection import subscriber_query
@@ -92,7 +92,8 @@ def _validate(session: Session, municipality_id: int, draft: Draft) -> None:
         if not variant.get("body", "").strip():
             raise InvalidInput(N_("Der Text für {language!r} ist leer."), language=language)
     if draft.kind in URGENT_KINDS and draft.severity not in SEVERITIES:
-        raise InvalidInput(N_("Eine Warnung braucht eine Stufe: {allowed}."), allowed=", ".join(SEVERITIES))
+        allowed = Joined(Term(SEVERITY_LABELS[level]) for level in SEVERITIES)
+        raise InvalidInput(N_("Eine Warnung braucht eine Stufe: {allowed}."), allowed=allowed)
     if draft.kind not in URGENT_KINDS and draft.severity is not None:
         raise InvalidInput(N_("Nur Warnungen und Entwarnungen haben eine Stufe."))
     if draft.kind == "all_clear":

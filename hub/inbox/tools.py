@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from hub.contacts.models import Contact, ContactIdentity
 from hub.contacts.service import get_contact, rename_contact
-from hub.errors import Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound, Term, template_error
 from hub.i18n import N_
 from hub.inbox.models import CannedReply, Conversation, ConversationLabel, ConversationViewer, Label
 from hub.inbox.service import get_conversation
@@ -154,9 +154,7 @@ def _render_snippet(body: str, variables: dict[str, Any]) -> str:
     try:
         return close_name_gaps(_snippets.from_string(body).render(**variables))
     except TemplateError as error:
-        raise InvalidInput(
-            N_("Der Textbaustein lässt sich nicht füllen: {error}"), error=error.message or error
-        ) from error
+        raise template_error(error, what=Term(N_("Textbaustein")), known=SNIPPET_EXAMPLE) from error
 
 
 def list_canned(session: Session, *, municipality_id: int) -> list[CannedReply]:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
+from channels.registry import channel_labels
+from hub.broadcasts.models import KIND_LABELS
 from hub.db import get_session
 from hub.errors import InvalidInput, NotFound, Term
 from hub.i18n import N_, translate
@@ -16,10 +18,30 @@ from hub.reports import consultations, service
 from hub.web.auth import Staff, require
 from hub.web.charts import bar_chart, daily_chart
 from hub.web.downloads import download
-from hub.web.rendering import format_duration, format_local, render
+from hub.web.rendering import format_duration, format_local, format_target, render
 from hub.web.security import verify_csrf
 
 router = APIRouter(prefix="/app/reports", include_in_schema=False, dependencies=[Depends(verify_csrf)])
+
+CHANNEL_LABELS = channel_labels()
+
+
+class Heading(str):
+    """A column's name as the page shows it (its values formatted there), with the unit its CSV values are in."""
+
+    unit: str
+
+    def __new__(cls, text: str, unit: str) -> Heading:
+        heading = super().__new__(cls, text)
+        heading.unit = unit
+        return heading
+
+    def with_unit(self) -> str:
+        return f"{self} ({self.unit})"
+
+
+def _csv_header(header: list[str]) -> list[str]:
+    return [cell.with_unit() if isinstance(cell, Heading) else cell for cell in header]
 
 
 def _date(value: str | None, what: str) -> date | None:
@@ -33,6 +55,11 @@ def _date(value: str | None, what: str) -> date | None:
 
 def _period(staff: Staff, start: str | None, end: str | None) -> service.Period:
     return service.period(staff.municipality, _date(start, "Von"), _date(end, "Bis"))
+
+
+def channel_name(request: Request, kind: str) -> str:
+    """A channel kind ("twilio") as staff call it ("SMS"), in the visitor's language."""
+    return translate(request, CHANNEL_LABELS.get(kind, kind))
 
 
 def _share(value: float | None) -> str:
@@ -50,9 +77,15 @@ def _rounded(value: float | None) -> float | None:
 def _tables(request: Request, session: Session, staff: Staff, period: service.Period) -> dict[str, Any]:
     """Each report as (header, rows) in the visitor's language: the page's tables and the CSV files."""
     language = getattr(request.state, "language", "de")
+
     messages = service.messages_per_day(session, municipality_id=staff.municipality_id, period=period)
     message_rows = [
-        [day.isoformat(), kind, messages.count(day, kind, "inbound"), messages.count(day, kind, "outbound")]
+        [
+            day.isoformat(),
+            channel_name(request, kind),
+            messages.count(day, kind, "inbound"),
+            messages.count(day, kind, "outbound"),
+        ]
         for day in messages.days
         for kind in messages.channels
     ]
@@ -93,7 +126,7 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
         [
             item.broadcast_id,
             item.title,
-            item.kind,
+            translate(request, KIND_LABELS.get(item.kind, item.kind)),
             format_local(item.started_at, language, period.timezone),
             item.recipients,
             item.delivered,
@@ -139,8 +172,8 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
                 translate(request, "Buchungen"),
                 translate(request, "Nicht erschienen"),
                 translate(request, "Abgesagt"),
-                translate(request, "Wartezeit, Median (s)"),
-                translate(request, "Wartezeit, 95. Perzentil (s)"),
+                Heading(translate(request, "Wartezeit, Median"), "s"),
+                Heading(translate(request, "Wartezeit, 95. Perzentil"), "s"),
                 translate(request, "Rückmeldungen"),
                 translate(request, "Bewertung, Durchschnitt (1–5)"),
                 translate(request, "Anliegen gelöst"),
@@ -177,10 +210,10 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
             [
                 translate(request, "Team"),
                 translate(request, "Vorgänge"),
-                translate(request, "Erste Antwort, Median (s)"),
-                translate(request, "Erste Antwort, 90. Perzentil (s)"),
-                translate(request, "Erledigung, Median (s)"),
-                translate(request, "Erledigung, 90. Perzentil (s)"),
+                Heading(translate(request, "Erste Antwort, Median"), "s"),
+                Heading(translate(request, "Erste Antwort, 90. Perzentil"), "s"),
+                Heading(translate(request, "Erledigung, Median"), "s"),
+                Heading(translate(request, "Erledigung, 90. Perzentil"), "s"),
             ],
             time_rows,
             times,
@@ -188,11 +221,11 @@ def _tables(request: Request, session: Session, staff: Staff, period: service.Pe
         "targets": (
             [
                 translate(request, "Team"),
-                translate(request, "Ziel erste Antwort (Min.)"),
+                Heading(translate(request, "Ziel erste Antwort"), translate(request, "Min.")),
                 translate(request, "Fällig"),
                 translate(request, "Verfehlt"),
                 translate(request, "Anteil verfehlt"),
-                translate(request, "Ziel Erledigung (Min.)"),
+                Heading(translate(request, "Ziel Erledigung"), translate(request, "Min.")),
                 translate(request, "Fällig"),
                 translate(request, "Verfehlt"),
                 translate(request, "Anteil verfehlt"),
@@ -249,7 +282,10 @@ def reports(
             title=translate(request, "Nachrichten pro Kanal"),
             description=translate(request, "Eingehende und ausgehende Nachrichten je Kanal, {span}.").format(span=span),
             bars=[
-                (f"{kind} · {translate(request, direction_label)}", messages.total(kind, direction))
+                (
+                    f"{channel_name(request, kind)} · {translate(request, direction_label)}",
+                    messages.total(kind, direction),
+                )
                 for kind in messages.channels
                 for direction, direction_label in (("inbound", "Eingehend"), ("outbound", "Ausgehend"))
             ],
@@ -304,6 +340,7 @@ def reports(
         average=lambda value: "–" if value is None else f"{value:.1f}".replace(".", ","),
         comments_shown=consultations.COMMENTS_SHOWN,
         duration=lambda seconds: format_duration(seconds, language),
+        target=lambda minutes: format_target(minutes, language),
     )
 
 
@@ -321,4 +358,4 @@ def report_csv(
     period = _period(staff, start, end)
     header, rows, _data = _tables(request, session, staff, period)[report]
     filename = f"{report}_{period.start.isoformat()}_{period.end.isoformat()}.csv"
-    return download(service.to_csv(header, rows), filename=filename, media_type="text/csv; charset=utf-8")
+    return download(service.to_csv(_csv_header(header), rows), filename=filename, media_type="text/csv; charset=utf-8")

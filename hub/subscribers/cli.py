@@ -144,10 +144,13 @@ def import_file(file: Path, slug: str | None) -> None:
                 click.echo(f"{file.name}:{line}: {problem}", err=True)
             raise click.ClickException(f"{len(checked.problems)} Fehler; es wurde nichts importiert.")
         with click.progressbar(length=len(checked.rows), label="Importiere", file=sys.stderr) as bar:
-            count = importer.import_rows(
+            imported = importer.import_rows(
                 session, municipality=municipality, rows=checked.rows, file_name=file.name, progress=bar.update
             )
-    click.echo(f"{count} Abonnent(en) importiert.")
+    created = [item.address for item in imported if item.created]
+    click.echo(f"{len(imported)} Abonnent(en) importiert, davon {len(created)} neu angelegt.")
+    for address in created:
+        click.echo(f"  neu: {address}")
 
 
 @subscribers.command("export")

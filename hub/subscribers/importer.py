@@ -1,10 +1,11 @@
 """CSV import of existing subscriber lists: every line checked first, then all imported or nothing.
 
-Columns (header line required, any order, `;` or `,` as separator): phone and/or email (at
-least one), topics (keys or names, separated by spaces or commas; empty: every topic),
-district (key or name; empty: the whole municipality), language (de or en; empty: de),
-consent_evidence (how the person agreed, required: without proof of consent nobody is
-imported), consent_date (optional, YYYY-MM-DD or DD.MM.YYYY).
+Columns (header line required, any order, `;` or `,` as separator), by their German names or
+the English ones older lists use: Telefon (phone) and/or E-Mail (email), at least one; Themen
+(topics: keys or names, separated by spaces or commas; empty: every topic); Ortsteil (district:
+key or name; empty: the whole municipality); Sprache (language: de or en; empty: de);
+Einwilligung (consent_evidence: how the person agreed, required: without proof of consent
+nobody is imported); Einwilligungsdatum (consent_date: optional, YYYY-MM-DD or DD.MM.YYYY).
 
 A person who has said STOP is reported, not re-subscribed: an old list must not undo an
 objection. Each imported person gets one ConsentEvent "imported" with the file, line, the
@@ -31,7 +32,19 @@ from hub.tenancy.models import Municipality
 
 REQUIRED_COLUMNS = ("consent_evidence",)
 ADDRESS_COLUMNS = ("phone", "email")
-KNOWN_COLUMNS = ("phone", "email", "topics", "district", "language", "consent_evidence", "consent_date")
+# Each column's key with the German name a file is given (and the sample file has) in this order.
+COLUMN_NAMES = {
+    "phone": "Telefon", "email": "E-Mail", "topics": "Themen", "district": "Ortsteil", "language": "Sprache",
+    "consent_evidence": "Einwilligung", "consent_date": "Einwilligungsdatum",
+}  # fmt: skip
+KNOWN_COLUMNS = tuple(COLUMN_NAMES)
+# What a header cell may say for each key, compared case-insensitively: the German name, a few
+# spellings people type, and the English key.
+_HEADER_KEYS = {
+    **{key: key for key in COLUMN_NAMES}, **{name.casefold(): key for key, name in COLUMN_NAMES.items()},
+    "telefonnummer": "phone", "handy": "phone", "email": "email", "e-mail-adresse": "email", "thema": "topics",
+    "nachweis der einwilligung": "consent_evidence", "einwilligung am": "consent_date",
+}  # fmt: skip
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -71,19 +84,22 @@ def validate(
         return checked
     dialect = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=dialect)
-    columns = [name.strip().lower() for name in reader.fieldnames or []]
+    written = [name.strip() for name in reader.fieldnames or []]
+    columns = [_HEADER_KEYS.get(name.casefold(), name) for name in written]
     reader.fieldnames = columns
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    missing = [COLUMN_NAMES[name] for name in REQUIRED_COLUMNS if name not in columns]
     if not any(name in columns for name in ADDRESS_COLUMNS):
-        missing.append("phone oder email")
+        missing.append("Telefon oder E-Mail")
     unknown = [name for name in columns if name not in KNOWN_COLUMNS]
-    if missing or unknown:
+    twice = sorted({COLUMN_NAMES[name] for name in columns if name in KNOWN_COLUMNS and columns.count(name) > 1})
+    if missing or unknown or twice:
         if missing:
             checked.problems.append((1, f"Spalte(n) fehlen: {', '.join(missing)}."))
         if unknown:
-            checked.problems.append(
-                (1, f"Unbekannte Spalte(n): {', '.join(unknown)}; erlaubt: {', '.join(KNOWN_COLUMNS)}.")
-            )
+            allowed = ", ".join(f"{name} ({key})" for key, name in COLUMN_NAMES.items())
+            checked.problems.append((1, f"Unbekannte Spalte(n): {', '.join(unknown)}; erlaubt: {allowed}."))
+        if twice:
+            checked.problems.append((1, f"Spalte(n) doppelt (deutsch und englisch benannt?): {', '.join(twice)}."))
         return checked
     topics = catalogue.list_topics(session, municipality_id=municipality.id)
     districts = catalogue.list_districts(session, municipality_id=municipality.id)
@@ -127,7 +143,7 @@ def validate(
             problems.append(f"Unbekannte Sprache {language!r}; erlaubt: de, en.")
         evidence = values.get("consent_evidence", "")
         if not evidence:
-            problems.append("Nachweis der Einwilligung (consent_evidence) fehlt.")
+            problems.append("Nachweis der Einwilligung (Spalte Einwilligung) fehlt.")
         consent_date = _date(values.get("consent_date", ""), problems)
         for kind, known in (("phone", phone), ("email", email)):
             if known and _has_stopped(session, municipality.id, kind, known):
@@ -208,6 +224,15 @@ def _has_stopped(session: Session, municipality_id: int, kind: str, address: str
     return owner is not None and consent.is_stopped(session, owner)
 
 
+@dataclass(frozen=True)
+class Imported:
+    """One subscribed line: the contact, the address it was found by, and whether the import created it."""
+
+    contact_id: int
+    address: str
+    created: bool
+
+
 def import_rows(
     session: Session,
     *,
@@ -215,14 +240,16 @@ def import_rows(
     rows: list[Row],
     file_name: str,
     progress: Callable[[int], None] | None = None,
-) -> int:
+) -> list[Imported]:
     """Subscribes every checked row; the caller commits once, so a failure imports nothing."""
     assert municipality.id is not None
+    imported = []
     for row in rows:
         addresses = [(kind, address) for kind, address in (("phone", row.phone), ("email", row.email)) if address]
         # Start from an address the hub already knows, so the person stays one contact.
         addresses.sort(key=lambda pair: _owner(session, municipality.id or 0, *pair) is None)
         (kind, address), *others = addresses
+        created = _owner(session, municipality.id, kind, address) is None
         contact = resolve_contact(
             session, municipality_id=municipality.id, kind=kind, address=address, language=row.language
         )
@@ -252,7 +279,25 @@ def import_rows(
             district_ids=[row.district.id] if row.district and row.district.id else [],
             language=row.language,
         )
+        imported.append(Imported(contact_id=contact.id, address=address, created=created))
         if progress is not None:
             progress(1)
     session.flush()
-    return len(rows)
+    return imported
+
+
+def sample_csv(session: Session, *, municipality_id: int) -> str:
+    """A file to fill in: the German header and two example lines with the town's own topics and districts.
+
+    It starts with a byte order mark, so that spreadsheets open it as UTF-8 (the import skips it).
+    """
+    topics = catalogue.list_topics(session, municipality_id=municipality_id)
+    districts = catalogue.list_districts(session, municipality_id=municipality_id)
+    topic_keys = " ".join(topic.key for topic in topics[:2])
+    district = districts[0].key if districts else ""
+    lines = [
+        ";".join(COLUMN_NAMES.values()),
+        f"0151 12345678;;{topic_keys};{district};de;Unterschrift auf der Liste beim Bürgerfest;2025-06-14",
+        ";erika.mustermann@example.org;;;en;Anmeldeformular im Bürgerbüro;14.06.2025",
+    ]
+    return "\ufeff" + "\r\n".join(lines) + "\r\n"

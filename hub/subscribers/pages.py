@@ -163,7 +163,16 @@ def rename_district(
 @router.get("/import", response_class=HTMLResponse)
 def import_form(request: Request, _staff: Staff = Depends(require("subscribers.write"))) -> HTMLResponse:
     return render(request, "staff/subscribers/import.html", title=translate(request, "Abonnenten importieren"),
-                  checked=None, imported=None, file_name="", columns=importer.KNOWN_COLUMNS)  # fmt: skip
+                  checked=None, imported=None, file_name="", columns=importer.COLUMN_NAMES)  # fmt: skip
+
+
+@router.get("/import/sample.csv")
+def import_sample(
+    staff: Staff = Depends(require("subscribers.write")), session: Session = Depends(get_session)
+) -> Response:
+    """A file to fill in, with the town's own topics and districts in its example lines."""
+    sample = importer.sample_csv(session, municipality_id=staff.municipality_id)
+    return download(sample, filename="abonnenten-vorlage.csv", media_type="text/csv; charset=utf-8")
 
 
 async def _read_upload(file: UploadFile) -> tuple[str, str]:
@@ -179,7 +188,8 @@ async def _read_upload(file: UploadFile) -> tuple[str, str]:
 
 
 def _run_import(session: Session, municipality: Municipality, text: str, name: str,
-                progress: Callable[[str, int], None] | None = None) -> tuple[importer.Checked, int | None]:  # fmt: skip
+                progress: Callable[[str, int], None] | None = None,
+                ) -> tuple[importer.Checked, list[importer.Imported] | None]:  # fmt: skip
     """Checks every line; only a file without problems is imported, all in one transaction."""
     checked = importer.validate(
         session, municipality=municipality, text=text, progress=(lambda n: progress("check", n)) if progress else None
@@ -205,7 +215,7 @@ async def import_upload(
     return render(
         request, "staff/subscribers/import.html", status_code=200 if checked.ok else 422,
         title=translate(request, "Abonnenten importieren"), checked=checked, imported=imported, file_name=name,
-        columns=importer.KNOWN_COLUMNS,
+        columns=importer.COLUMN_NAMES,
     )  # fmt: skip
 
 
@@ -243,7 +253,8 @@ async def import_with_progress(
                 .get_template("ui/staff/subscribers/import_result.html")
                 .render(checked=checked, imported=imported, file_name=name)
             )
-            events.put({"phase": "done", "ok": checked.ok, "imported": imported, "html": html})
+            count = None if imported is None else len(imported)
+            events.put({"phase": "done", "ok": checked.ok, "imported": count, "html": html})
         except Exception:
             log.exception("subscriber import failed")
             events.put({"phase": "failed"})

@@ -14,17 +14,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
+from jinja2 import TemplateError
 from sqlmodel import Session, col, select
 
 from channels.base import InvalidSetting, SettingField
 from channels.registry import adapter_class, adapter_classes, known_kinds
 from hub.audit.models import AuditEvent
-from hub.errors import Conflict, InvalidInput, Joined, NotFound, Term, setting_problems
+from hub.errors import Conflict, InvalidInput, Joined, NotFound, Phrase, Term, setting_problems, template_error
 from hub.i18n import N_
 from hub.settings import Settings
+from hub.templating import greeting, render_message
 from hub.tenancy import service as tenancy
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
-from hub.tenancy.office_hours import WEEKDAYS
+from hub.tenancy.office_hours import TARGET_UNITS, WEEKDAYS, WORKING_DAY_MINUTES
 from hub.tenancy.preferences import DEFAULTS, preference
 from hub.tenancy.roles import ROLES
 from hub.tenancy.signin import create_password_reset, end_all_sessions
@@ -328,6 +330,25 @@ def parse_number(value: str, what: str) -> int | None:
     return int(value)
 
 
+# A target further out than a working year is a typing slip (and would not fit the column).
+MAX_TARGET_WORKING_DAYS = 250
+
+
+def parse_target(amount: str, unit: str, what: str) -> int | None:
+    """A response target from the form's amount ("4", "1,5") and unit (hours, working days), as office minutes."""
+    amount = amount.strip().replace(",", ".")
+    if not amount:
+        return None
+    if unit not in TARGET_UNITS:
+        raise InvalidInput(N_("{what}: bitte Stunden oder Arbeitstage wählen."), what=Term(what))
+    if not re.fullmatch(r"\d+(\.\d+)?", amount) or round(float(amount) * TARGET_UNITS[unit]) <= 0:
+        raise InvalidInput(N_("{what}: bitte eine Zahl größer als 0 angeben, z. B. 4 oder 1,5."), what=Term(what))
+    minutes = round(float(amount) * TARGET_UNITS[unit])
+    if minutes > MAX_TARGET_WORKING_DAYS * WORKING_DAY_MINUTES:
+        raise InvalidInput(N_("{what}: höchstens {days} Arbeitstage."), what=Term(what), days=MAX_TARGET_WORKING_DAYS)
+    return minutes
+
+
 def parse_office_hours(values: Mapping[str, str]) -> dict[str, list[list[str]]]:
     """Form fields into {"mon": [["08:00", "12:00"], ["13:00", "16:00"]], ...}; an empty day is closed.
 
@@ -388,15 +409,31 @@ def save_team(
 # The municipality's settings
 
 
-def builtin_texts(settings: Settings) -> dict[str, dict[str, str]]:
-    """The texts the hub ships for each editable message, shown where the town has none of its own."""
+def text_example(municipality_name: str, language: str) -> dict[str, Any]:
+    """The values an acknowledgement is filled with when the settings show or check one."""
     return {
-        lang: {
-            name: (settings.templates_dir / "messages" / lang / name).read_text(encoding="utf-8").strip()
-            for name in EDITABLE_TEXTS
-        }
+        "municipality": municipality_name, "reference": "A-2026-00042", "subject": "Straßenlaterne defekt",
+        "link": "https://…/status/…", **greeting(language, "Erika Mustermann"),
+    }  # fmt: skip
+
+
+def builtin_examples(municipality_name: str) -> dict[str, dict[str, str]]:
+    """What the hub's own wording of each editable text reads like, filled in, shown where the town has
+    none of its own: the people who change the settings did not write its template syntax."""
+    return {
+        lang: {name: render_message(name, lang, **text_example(municipality_name, lang)) for name in EDITABLE_TEXTS}
         for lang in TEXT_LANGUAGES
     }
+
+
+def _check_text(name: str, lang: str, source: str) -> None:
+    """Refuses a text that would not fill when a citizen writes in, saying where it goes wrong."""
+    example = text_example("Gemeinde", lang)
+    try:
+        render_message(name, lang, overrides={lang: {name: source}}, **example)
+    except TemplateError as error:
+        what = Phrase(N_("{text} ({lang})"), text=Term(EDITABLE_TEXTS[name]), lang=lang)
+        raise template_error(error, what=what, known=example) from None
 
 
 @dataclass(frozen=True)
@@ -454,6 +491,7 @@ def save_municipality_settings(
             if name not in EDITABLE_TEXTS or lang not in TEXT_LANGUAGES:
                 raise InvalidInput(N_("Unbekannter Text {name!r} ({lang})."), name=name, lang=lang)
             if source.strip():
+                _check_text(name, lang, source.strip())
                 own_texts.setdefault(lang, {})[name] = source.strip()
             else:
                 own_texts.get(lang, {}).pop(name, None)

@@ -21,11 +21,25 @@ _SEARCH_DAYS = 400
 
 OfficeHours = dict[str, list[list[str]]]
 
+# Staff set targets in hours or working days of office time; they are stored as minutes. A working day
+# is eight office hours whatever the opening hours of a given day (the defaults: one and five of them).
+WORKING_DAY_MINUTES = 8 * 60
+TARGET_UNITS = {"hours": 60, "working_days": WORKING_DAY_MINUTES}
+
 
 @dataclass(frozen=True)
 class Targets:
     first_response_minutes: int | None
     resolution_minutes: int | None
+
+
+def target_in_units(minutes: int | None) -> tuple[str, str]:
+    """A stored target as the settings form shows it: ("5", "working_days"), ("1,5", "hours"); none is ("", "hours")."""
+    if not minutes:
+        return "", "hours"
+    unit = "working_days" if minutes % WORKING_DAY_MINUTES == 0 else "hours"
+    amount = round(minutes / TARGET_UNITS[unit], 2)
+    return f"{amount:g}".replace(".", ","), unit
 
 
 def office_hours(municipality: Municipality, team: Team | None) -> OfficeHours:

@@ -19,6 +19,7 @@ from hub.settings import get_settings
 from hub.tenancy import administration as admin
 from hub.tenancy import processing_record as records
 from hub.tenancy.models import Municipality
+from hub.tenancy.office_hours import target_in_units
 from hub.tenancy.preferences import DEFAULTS, preference
 from hub.tenancy.roles import ROLES
 from hub.tenancy.service import describe_channel_account, list_api_tokens, list_channel_accounts
@@ -460,6 +461,16 @@ def _hours_values(hours: dict[str, list[list[str]]]) -> dict[str, str]:
     return values
 
 
+def _target_values(name: str, minutes: int | None) -> dict[str, str]:
+    """A stored target (office minutes) as the form's amount and unit fields."""
+    amount, unit = target_in_units(minutes)
+    return {name: amount, f"{name}_unit": unit}
+
+
+def _target(values: dict[str, str], name: str, what: str) -> int | None:
+    return admin.parse_target(values.get(name, ""), values.get(f"{name}_unit", "hours"), what)
+
+
 @router.get("/teams/new", response_class=HTMLResponse)
 def new_team(request: Request, staff: Staff = Depends(require("admin"))) -> HTMLResponse:
     return _team_form(request, team_id=None, values={})
@@ -472,8 +483,8 @@ def team(
     found = admin.get_team(session, municipality_id=staff.municipality_id, team_id=team_id)
     values = {
         "name": found.name,
-        "first_response_minutes": str(found.first_response_minutes or ""),
-        "resolution_minutes": str(found.resolution_minutes or ""),
+        **_target_values("first_response", found.first_response_minutes),
+        **_target_values("resolution", found.resolution_minutes),
         **_hours_values(found.office_hours),
     }
     return _team_form(request, team_id=team_id, values=values)
@@ -485,8 +496,8 @@ async def _save_team(request: Request, staff: Staff, session: Session, team_id: 
         saved = admin.save_team(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, team_id=team_id,
             name=values.get("name", ""),
-            first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), N_("Erste Antwort")),
-            resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), N_("Erledigung")),
+            first_response_minutes=_target(values, "first_response", N_("Erste Antwort")),
+            resolution_minutes=_target(values, "resolution", N_("Erledigung")),
             office_hours=admin.parse_office_hours(values),
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
@@ -518,8 +529,8 @@ def _settings_values(municipality: Municipality) -> dict[str, str]:
     """The form as the town's settings stand, the hub's defaults where it has set nothing."""
     targets = preference(municipality, "response_targets")
     values = {
-        "first_response_minutes": str(targets.get("first_response_minutes") or ""),
-        "resolution_minutes": str(targets.get("resolution_minutes") or ""),
+        **_target_values("first_response", targets.get("first_response_minutes")),
+        **_target_values("resolution", targets.get("resolution_minutes")),
         "retention_days": str(preference(municipality, "retention_days") or ""),
         "allowed_phone_countries": ", ".join(preference(municipality, "allowed_phone_countries")),
         "verification_codes_per_hour": str(preference(municipality, "verification_codes_per_hour")),
@@ -535,8 +546,9 @@ def _settings_values(municipality: Municipality) -> dict[str, str]:
 
 
 def _settings_page(
-    request: Request, values: dict[str, str], *, messages: list[tuple[str, str]], status_code: int = 200
-) -> HTMLResponse:
+    request: Request, values: dict[str, str], *, municipality_name: str, messages: list[tuple[str, str]],
+    status_code: int = 200,
+) -> HTMLResponse:  # fmt: skip
     return render(
         request,
         "staff/admin/settings.html",
@@ -546,7 +558,7 @@ def _settings_page(
         weekdays=admin.WEEKDAYS,
         weekday_labels=admin.WEEKDAY_LABELS,
         editable_texts=admin.EDITABLE_TEXTS,
-        builtin=admin.builtin_texts(get_settings()),
+        builtin=admin.builtin_examples(municipality_name),
         text_languages=admin.TEXT_LANGUAGES,
         messages=messages,
     )
@@ -556,7 +568,10 @@ def _settings_page(
 def municipality_settings(
     request: Request, done: str | None = None, staff: Staff = Depends(require("admin"))
 ) -> HTMLResponse:
-    return _settings_page(request, _settings_values(staff.municipality), messages=_notices(request, done))
+    return _settings_page(
+        request, _settings_values(staff.municipality), municipality_name=staff.municipality.name,
+        messages=_notices(request, done),
+    )  # fmt: skip
 
 
 @router.post("/settings", response_class=HTMLResponse)
@@ -573,8 +588,8 @@ async def save_municipality_settings(
         admin.save_municipality_settings(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, texts=texts,
             office_hours=admin.parse_office_hours(values),
-            first_response_minutes=admin.parse_number(values.get("first_response_minutes", ""), N_("Erste Antwort")),
-            resolution_minutes=admin.parse_number(values.get("resolution_minutes", ""), N_("Erledigung")),
+            first_response_minutes=_target(values, "first_response", N_("Erste Antwort")),
+            resolution_minutes=_target(values, "resolution", N_("Erledigung")),
             retention_days=admin.parse_number(retention, N_("Aufbewahrungsfrist")),
             code_limits=admin.parse_code_limits(values),
             feedback_after_conversations=values.get("feedback_after_conversations") == "1",
@@ -582,7 +597,10 @@ async def save_municipality_settings(
         )  # fmt: skip
     except (InvalidInput, Conflict) as error:
         session.rollback()
-        return _settings_page(request, values, messages=[("error", error.text(language_of(request)))], status_code=422)
+        return _settings_page(
+            request, values, municipality_name=staff.municipality.name,
+            messages=[("error", error.text(language_of(request)))], status_code=422,
+        )  # fmt: skip
     session.commit()
     return _back("/app/admin/settings", "settings_saved")
 

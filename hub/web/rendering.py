@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from hub.i18n import DEFAULT_LANGUAGE, N_, gettext_for
 from hub.settings import get_settings
+from hub.tenancy.office_hours import target_in_units
 from hub.tenancy.roles import ROLE_LABELS
 from hub.web.security import CSRF_FIELD
 
@@ -42,6 +43,7 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(gettext_for(language), newstyle=True)  # type: ignore[attr-defined]
     env.filters["datetime"] = lambda value, tz="Europe/Berlin": format_local(value, language, tz)
     env.filters["duration"] = lambda seconds: format_duration(seconds, language)
+    env.filters["target"] = lambda minutes: format_target(minutes, language)
     env.filters["number"] = lambda value: format_decimal(value, locale=language)
     return env
 
@@ -63,6 +65,22 @@ def format_duration(seconds: float | timedelta | None, language: str = DEFAULT_L
     units = ("T.", "Std.", "Min.") if language == "de" else ("d", "h", "min")
     parts = [f"{count} {unit}" for count, unit in zip((days, hours, minutes), units, strict=True) if count]
     return " ".join(parts[:2]) or f"0 {units[2]}"
+
+
+def format_target(minutes: int | None, language: str = DEFAULT_LANGUAGE) -> str:
+    """A response target (office minutes) as staff set it: '5 Arbeitstage', '4 Std.', '1 Std. 30 Min.'; none is '–'.
+
+    Office time has no calendar days, so a target that is not whole working days is told in hours.
+    """
+    if not minutes:
+        return "–"
+    amount, unit = target_in_units(minutes)
+    if unit == "working_days":
+        message = N_("{n} Arbeitstag") if amount == "1" else N_("{n} Arbeitstage")
+        return gettext_for(language).gettext(message).format(n=amount)
+    hours, rest = divmod(minutes, 60)
+    units = ("Std.", "Min.") if language == "de" else ("h", "min")
+    return " ".join(f"{count} {name}" for count, name in zip((hours, rest), units, strict=True) if count)
 
 
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -61,13 +61,14 @@ def test_staff_teams_settings_and_reports_pages(signed_in: Callable[..., Page], 
 
     page.goto(f"{hub.url}/app/admin/teams/new")
     page.get_by_label("Name", exact=True).fill("Standesamt")
-    page.get_by_label("Ziel für die erste Antwort (Minuten)").fill("120")
+    page.get_by_label("Ziel für die erste Antwort", exact=True).fill("2")
     page.get_by_label("Montag von").fill("08:00")
     page.get_by_label("Montag bis").fill("16:00")
     assert_accessible(page, "admin-team")
     page.get_by_role("button", name="Speichern").click()
     expect(page.get_by_role("status")).to_contain_text("Das Team wurde gespeichert.")
     expect(page.get_by_role("row", name=re.compile("Standesamt"))).to_contain_text("Mo 08:00–16:00")
+    expect(page.get_by_role("row", name=re.compile("Standesamt"))).to_contain_text("2 Std.")
     assert_accessible(page, "admin-teams")
 
     page.goto(f"{hub.url}/app/admin/settings")

@@ -210,8 +210,10 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
         "/app/admin/teams/new",
         {
             "name": "Bauamt",
-            "first_response_minutes": "60",
-            "resolution_minutes": "2880",
+            "first_response": "1",
+            "first_response_unit": "hours",
+            "resolution": "6",
+            "resolution_unit": "working_days",
             "mon_from": "08:00",
             "mon_to": "16:00",
             "fri_from": "08:00",
@@ -222,23 +224,31 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
     )
     assert "Das Team wurde gespeichert." in created.text
     team = session.exec(select(Team).where(Team.name == "Bauamt")).one()
+    # Set in hours and working days (eight office hours each), stored in office minutes as before.
     assert (team.first_response_minutes, team.resolution_minutes) == (60, 2880)
+    shown = admin.get(f"/app/admin/teams/{team.id}").text
+    assert 'name="resolution" value="6"' in shown and '<option value="working_days" selected>' in shown
+    assert "6 Arbeitstage" in admin.get("/app/admin/teams").text
     assert team.office_hours == {"mon": [["08:00", "16:00"]], "fri": [["08:00", "12:00"], ["13:00", "15:00"]]}
     assert 'name="fri_from2" value="13:00"' in admin.get(f"/app/admin/teams/{team.id}").text
     wrong = admin.post(f"/app/admin/teams/{team.id}", {"name": "Bauamt", "tue_from": "17:00", "tue_to": "09:00"})
     assert wrong.status_code == 422 and "Öffnungszeiten Dienstag" in wrong.text
 
     form = admin.get("/app/admin/settings")
-    # The shipped wording is shown next to each field, and the hub's default office hours filled in.
-    assert "Vielen Dank für Ihre Nachricht an die {{ municipality }}" in form.text
+    # The shipped wording is shown filled in next to each field (no template syntax), and the hub's
+    # default office hours filled in.
+    shipped = f"Vielen Dank für Ihre Nachricht an die {town.municipality.name}. Ihre Vorgangsnummer lautet A-2026-"
+    assert shipped in form.text
+    assert "{%" not in form.text.split("<form")[1]
     assert 'name="mon_from" value="08:00"' in form.text
     saved = admin.post(
         "/app/admin/settings",
         {
             "text_de_acknowledgement.txt.j2": "Danke! Ihre Nummer: {{ reference }}",
             "text_de_acknowledgement_sms.txt.j2": "Danke! Ihre Nummer: {{ reference }}",
-            "first_response_minutes": "240",
-            "resolution_minutes": "",
+            "first_response": "4",
+            "first_response_unit": "hours",
+            "resolution": "",
             "retention_days": "365",
             "mon_from": "07:30",
             "mon_to": "18:00",
@@ -272,8 +282,9 @@ def test_team_targets_and_office_hours_and_the_towns_settings_are_saved(session:
 def test_a_refused_team_or_test_message_is_explained_in_english_on_the_english_page(session: Session) -> None:
     town = make_town(session)
     admin = clerk(session, town, "admin")
-    wrong = admin.post("/app/admin/teams/new?lang=en", {"name": "Bauamt", "first_response_minutes": "bald"})
-    assert wrong.status_code == 422 and "First response: please give a whole number greater than 0." in wrong.text
+    wrong = admin.post("/app/admin/teams/new?lang=en", {"name": "Bauamt", "first_response": "bald"})
+    assert wrong.status_code == 422
+    assert "First response: please give a number greater than 0, e.g. 4 or 1.5." in wrong.text
     nowhere = admin.post(f"/app/admin/channels/{town.accounts['twilio'].id}/test?lang=en", {"to": " ", "text": "x"})
     assert nowhere.status_code == 422 and "Please say where the test message should go." in nowhere.text
 

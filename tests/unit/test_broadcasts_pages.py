@@ -163,7 +163,7 @@ def test_progress_json_report_failures_and_csv(session: Session) -> None:
     progress = mayor.get(f"/app/broadcasts/{broadcast.id}/progress").json()
     assert progress | {"text": ""} == {
         "status": "sending", "recipients": 4, "sent": 2, "failed": 1, "queued": 1, "cancelled": 0, "done": 3,
-        "finished": False, "status_text": "Wird gesendet", "text": "",
+        "finished": False, "selecting": False, "status_text": "Wird gesendet", "text": "",
     }  # fmt: skip
     assert progress["text"] == "2 gesendet, 1 fehlgeschlagen, 1 wartend von 4"
     detail = mayor.get(f"/app/broadcasts/{broadcast.id}")
@@ -265,3 +265,45 @@ def test_only_a_mayor_or_admin_pauses_resumes_or_stops_a_broadcast_on_its_way(
     mayor.post(f"/app/broadcasts/{broadcast.id}/cancel")
     session.refresh(broadcast)
     assert broadcast.status == "cancelled"
+
+
+def test_the_composer_groups_the_fields_of_each_kind_and_shows_them_all_without_script(session: Session) -> None:
+    town = make_town(session)
+    page = clerk(session, town, "staff").get("/app/broadcasts/new").text
+    groups = dict(re.findall(r'<(?:fieldset|div) data-kinds="([a-z_ ]+)">\s*(?:<legend>([^<]+)</legend>)?', page))
+    assert groups == {
+        "warning all_clear": "Nur Warnung und Entwarnung", "all_clear": "",
+        "survey invitation": "Antworten (nur Umfrage und Einladung)", "invitation": "Veranstaltung (nur Einladung)",
+    }  # fmt: skip
+    # Served without script, every field is there and none is hidden; the script hides the other kinds' groups.
+    for field in ('name="severity"', 'name="follows_id"', 'name="options"', 'name="closes_at"', 'name="event_when"'):
+        assert field in page
+    assert " hidden" not in page.split('id="composer"')[1].split("</form>")[0]
+
+
+def test_progress_says_recipients_are_being_chosen_and_the_report_lists_states_by_channel(session: Session) -> None:
+    town = make_town(session)
+    mayor = clerk(session, town, "mayor")
+    broadcast = Broadcast(municipality_id=town.id, kind="announcement", title="Wasser", status="sending",
+                          texts={"de": {"body": "Wasser abgestellt"}})  # fmt: skip
+    session.add(broadcast)
+    session.commit()
+    progress = mayor.get(f"/app/broadcasts/{broadcast.id}/progress").json()
+    assert progress["selecting"] and progress["text"] == "Empfänger werden ausgewählt …"
+    detail = mayor.get(f"/app/broadcasts/{broadcast.id}").text
+    assert "0 gesendet" not in detail and "Empfänger werden ausgewählt …" in detail
+    assert '<progress id="send-progress">' in detail  # no value: busy, not "0 of 0"
+
+    broadcast.recipient_count = 2
+    for number, (kind, state) in enumerate((("twilio", "delivered"), ("email", "failed"))):
+        contact = citizen(session, town, f"+491510000009{number}")
+        account = town.accounts[kind].id or 0
+        session.add(Delivery(municipality_id=town.id, broadcast_id=broadcast.id or 0, contact_id=contact,
+                             channel_account_id=account, address=f"{kind}-address", state=state))  # fmt: skip
+    session.commit()
+    assert mayor.get(f"/app/broadcasts/{broadcast.id}/progress").json()["text"].startswith("1 gesendet")
+    table = mayor.get(f"/app/broadcasts/{broadcast.id}").text.split('class="report"')[1].split("</table>")[0]
+    head = re.findall(r'<th scope="col">([^<]+)</th>', table)
+    rows = re.findall(r'<th scope="row">([^<]+)</th>', table)
+    # Channels across (as staff call them), only the states that occurred down: it fits a phone's width.
+    assert head == ["Zustand", "E-Mail", "SMS", "Zusammen"] and rows == ["zugestellt", "fehlgeschlagen"]

@@ -211,6 +211,14 @@ def test_the_reports_page_draws_charts_and_tables_and_the_csv_matches(session: S
     targets = list(csv.reader(io.StringIO(mayor.get(f"/app/reports/targets.csv{QUERY}").text), delimiter=";"))
     assert targets[1] == ["Bauamt", "35", "5", "2", "0.4", "120", "5", "3", "0.6"]
     assert table_rows(page.text, "table-targets")[0][4] == "40 %"
+    # The page shows targets and times as durations under plain names; the CSV names the unit of its numbers.
+    assert targets[0][1] == "Ziel erste Antwort (Min.)" and times[0][2] == "Erste Antwort, Median (s)"
+    assert table_rows(page.text, "table-targets")[0][1:6:4] == ["35 Min.", "2 Std."]
+    assert ">Erste Antwort, Median</th>" in page.text and "(s)</th>" not in page.text
+    # Channels and kinds are named as staff call them, not by the system's keys.
+    channels = {row[1] for row in table_rows(page.text, "table-messages")}
+    assert "SMS" in channels and "twilio" not in channels
+    assert {row[2] for row in table_rows(page.text, "table-broadcasts")} == {"Mitteilung"}
 
     assert mayor.get(f"/app/reports/unknown.csv{QUERY}").status_code == 404
     assert mayor.get("/app/reports?start=gestern").status_code == 422

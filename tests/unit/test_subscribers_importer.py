@@ -45,7 +45,7 @@ def test_every_problem_is_reported_by_line_and_nothing_is_written(session: Sessi
     assert "Ungültige Telefonnummer '12345'" in by_line[3]
     assert "Unbekanntes Thema 'sperrmuell'" in by_line[4]
     assert "Unbekannter Ortsteil 'west'" in by_line[5]
-    assert "consent_evidence" in by_line[6]
+    assert "Spalte Einwilligung" in by_line[6]
     problems_7 = [problem for line, problem in checked.problems if line == 7]
     assert any("steht schon in Zeile 2" in p for p in problems_7) and any("Ungültiges Datum" in p for p in problems_7)
     assert session.exec(select(ContactIdentity)).all() == []
@@ -54,7 +54,7 @@ def test_every_problem_is_reported_by_line_and_nothing_is_written(session: Sessi
 def test_missing_columns_are_reported_on_the_header_line(session: Session, town: Town) -> None:
     checked = importer.validate(session, municipality=town.municipality, text="name;topics\nErika;abfall\n")
     assert [line for line, _ in checked.problems] == [1, 1]
-    assert "consent_evidence" in checked.problems[0][1] and "phone oder email" in checked.problems[0][1]
+    assert checked.problems[0][1] == "Spalte(n) fehlen: Einwilligung, Telefon oder E-Mail."
     assert "Unbekannte Spalte(n): name" in checked.problems[1][1]
 
 
@@ -62,12 +62,12 @@ def test_a_good_file_imports_everyone_with_evidence(session: Session, town: Town
     checked = importer.validate(session, municipality=town.municipality, text=GOOD)
     assert checked.ok, checked.problems
     seen: list[int] = []
-    assert (
-        importer.import_rows(
-            session, municipality=town.municipality, rows=checked.rows, file_name="liste.csv", progress=seen.append
-        )
-        == 3
+    imported = importer.import_rows(
+        session, municipality=town.municipality, rows=checked.rows, file_name="liste.csv", progress=seen.append
     )
+    assert [(item.address, item.created) for item in imported] == [
+        ("+4915111111111", True), ("+4915122222222", True), ("otto@example.org", True),
+    ]  # fmt: skip
     session.commit()
     assert seen == [1, 1, 1]
     subscribers = listing.list_subscribers(session, municipality_id=town.id, state="active").items
@@ -109,7 +109,7 @@ def test_cli_import_is_all_or_nothing(settings: Settings, session: Session, town
     good.write_text(GOOD, encoding="utf-8")
     done = runner.invoke(main, ["subscribers", "import", str(good)])
     assert done.exit_code == 0, done.output
-    assert "3 Abonnent(en) importiert" in done.output
+    assert "3 Abonnent(en) importiert, davon 3 neu angelegt." in done.output and "neu: otto@example.org" in done.output
     assert len(session.exec(select(Subscription)).all()) == 3
 
     listed = runner.invoke(main, ["subscribers", "list", "--topic", "abfall"])
@@ -121,3 +121,34 @@ def test_cli_import_is_all_or_nothing(settings: Settings, session: Session, town
     assert refused.exit_code != 0 and "--yes" in refused.output
     erased = runner.invoke(main, ["subscribers", "erase", str(contact_id), "--yes"])
     assert erased.exit_code == 0 and "gelöscht" in erased.output
+
+
+GERMAN = """Telefon;E-Mail;Themen;Ortsteil;Sprache;Einwilligung;Einwilligungsdatum
+0151 11111111;;abfall;Nord;de;Unterschrift Bürgerfest 2025;2025-06-14
+;anna@example.org;;;en;Formular Rathaus;
+"""
+
+
+def test_german_column_names_are_read_and_known_contacts_are_told_from_new_ones(session: Session, town: Town) -> None:
+    first = importer.validate(session, municipality=town.municipality, text=GERMAN)
+    assert first.ok, first.problems
+    importer.import_rows(session, municipality=town.municipality, rows=first.rows[:1], file_name="a.csv")
+    again = importer.validate(session, municipality=town.municipality, text=GERMAN)
+    imported = importer.import_rows(session, municipality=town.municipality, rows=again.rows, file_name="b.csv")
+    assert [(item.address, item.created) for item in imported] == [
+        ("+4915111111111", False),
+        ("anna@example.org", True),
+    ]
+    # A column named twice, in German and in English, is refused rather than one of them silently dropped.
+    twice = importer.validate(session, municipality=town.municipality, text="Telefon;phone;Einwilligung\n1;2;3\n")
+    assert twice.problems == [(1, "Spalte(n) doppelt (deutsch und englisch benannt?): Telefon.")]
+    unknown = importer.validate(session, municipality=town.municipality, text="Name;Telefon;Einwilligung\nA;1;x\n")
+    assert unknown.problems[0][1].startswith("Unbekannte Spalte(n): Name; erlaubt: Telefon (phone), E-Mail (email),")
+
+
+def test_the_sample_file_passes_its_own_check(session: Session, town: Town) -> None:
+    sample = importer.sample_csv(session, municipality_id=town.id)
+    assert sample.startswith("\ufeffTelefon;E-Mail;Themen;Ortsteil;Sprache;Einwilligung;Einwilligungsdatum\r\n")
+    checked = importer.validate(session, municipality=town.municipality, text=sample.removeprefix("\ufeff"))
+    assert checked.ok, checked.problems
+    assert len(checked.rows) == 2 and checked.rows[0].topics and checked.rows[0].district is not None

@@ -76,10 +76,19 @@ def test_csv_import_reports_the_bad_line_and_imports_nothing_then_everything(ses
         "/app/subscribers/import", data={"csrf_token": staff.csrf_token},
         files={"file": ("liste.csv", good.encode(), "text/csv")},
     )  # fmt: skip
-    assert done.status_code == 200 and "2 Abonnenten aus liste.csv importiert." in done.text
+    assert done.status_code == 200 and "2 Abonnenten aus liste.csv importiert. Neu angelegt: 2." in done.text
+    created = session.exec(select(Subscription)).all()
+    for subscription in created:
+        assert f'href="/app/subscribers/{subscription.contact_id}"' in done.text
+    assert ">+4915144444444</a>" in done.text
     assert '<progress max="2" value="2"' in done.text
     assert len(session.exec(select(Subscription)).all()) == 2
     assert clerk(session, town, "viewer").get("/app/subscribers/import").status_code == 403
+    sample = staff.get("/app/subscribers/import/sample.csv")
+    assert sample.status_code == 200 and sample.headers["content-type"].startswith("text/csv")
+    assert "attachment" in sample.headers["content-disposition"]
+    assert sample.content.decode("utf-8-sig").startswith("Telefon;E-Mail;Themen;Ortsteil;")
+    assert 'href="/app/subscribers/import/sample.csv"' in staff.get("/app/subscribers/import").text
 
 
 def test_topics_and_districts_are_created_and_renamed_by_staff_only(session: Session) -> None:

@@ -31,6 +31,21 @@
     recount();
   }
 
+  // Composer: only the fields of the kind chosen are shown (and sent); without script all are, each saying its kind.
+  const kindSelect = document.getElementById("f-kind");
+  if (composer && kindSelect) {
+    const groups = composer.querySelectorAll("[data-kinds]");
+    const showKind = function () {
+      groups.forEach(function (group) {
+        const belongs = group.dataset.kinds.split(" ").indexOf(kindSelect.value) !== -1;
+        group.hidden = !belongs;
+        if (group.tagName === "FIELDSET") { group.disabled = !belongs; }
+      });
+    };
+    kindSelect.addEventListener("change", showKind);
+    showKind();
+  }
+
   // Detail page: poll the progress while the broadcast goes out; reload once it is done to show the report.
   const section = document.getElementById("progress");
   if (section && section.dataset.finished === "false") {
@@ -42,9 +57,13 @@
         .then(function (answer) { return answer.ok ? answer.json() : null; })
         .then(function (found) {
           if (!found) { setTimeout(poll, 3000); return; }
-          bar.max = found.recipients || 1;
-          bar.value = found.done;
-          bar.textContent = found.done + " / " + found.recipients;
+          if (found.selecting) {
+            bar.removeAttribute("value");  // an unknown number of recipients: the bar shows it is busy, not 0 of 0
+          } else {
+            bar.max = found.recipients || 1;
+            bar.value = found.done;
+            bar.textContent = found.done + " / " + found.recipients;
+          }
           if (text.textContent !== found.text) { text.textContent = found.text; }
           if (status) { status.textContent = found.status_text; }
           if (found.finished) {
