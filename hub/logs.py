@@ -7,6 +7,8 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +47,25 @@ def bind_town(slug: str) -> None:
     context = _current.get()
     if context is not None:
         context.town = slug
+
+
+@contextmanager
+def about_town(slug: str) -> Iterator[None]:
+    """Marks the lines logged within as about the town `slug`, then gives back the town before: one town of a
+    loop over all of them, as beat's tasks run."""
+    context = _current.get()
+    before = context.town if context is not None else None
+    bind_town(slug)
+    try:
+        yield
+    finally:
+        if context is not None:
+            context.town = before
+
+
+def start_log_context() -> None:
+    """A new request id for work that no request or task carries, such as a mail at the SMTP listener."""
+    _current.set(LogContext(request_id=uuid.uuid4().hex))
 
 
 def _acceptable_request_id(value: str | None) -> str | None:

@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import DATA_SIZE_DEFAULT, SMTP, Envelope, Session
 
 from hub.inbox.mail import accept_mail, email_account
+from hub.logs import start_log_context
 from hub.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class InboundMailHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        start_log_context()  # each mail's lines, and the tasks it enqueues, under an id of its own
         raw = envelope.original_content or b""
         replies = []
         for address in envelope.rcpt_tos:
@@ -43,6 +45,9 @@ class InboundMailHandler:
             except Exception:  # a 4xx makes the sending server try again later: nothing is lost
                 log.exception("storing mail for %s failed", address)
                 return "451 4.3.0 Vorübergehender Fehler, bitte später erneut senden"
+            log.info(
+                "mail for %s: %s", address, "refused" if intake.refused else "flagged" if intake.flagged else "stored"
+            )
             if intake.refused:
                 replies.append(f"550 5.1.1 {intake.refused}")
             elif intake.flagged:

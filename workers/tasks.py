@@ -27,6 +27,7 @@ from hub.inbox.models import InboundEvent
 from hub.inbox.outbound import send_message, settle_stale_sending, stale_queued_ids
 from hub.inbox.pipeline import process_event, stale_pending_events
 from hub.inbox.retention import apply_retention
+from hub.logs import about_town
 from hub.metrics import SWEEPER_REPAIRS
 from hub.official_warnings.relay import client_for, poll, relaying_towns
 from hub.ratelimit import shared_limiter
@@ -228,8 +229,9 @@ def poll_official_warnings() -> dict[str, int]:
     client = client_for(settings)
     totals = {"towns": 0, "taken": 0, "started": 0, "failed": 0}
     try:
-        for municipality_id in relaying_towns():
-            result = poll(municipality_id=municipality_id, client=client, settings=settings)
+        for municipality_id, slug in relaying_towns():
+            with about_town(slug):
+                result = poll(municipality_id=municipality_id, client=client, settings=settings)
             totals["towns"] += 1
             totals["taken"] += result.taken
             totals["failed"] += len(result.failed)

@@ -11,8 +11,9 @@ from channels.base import PayloadError, VerificationError, WebhookRequest
 from channels.registry import adapter_classes, build_adapter
 from hub.db import session_scope
 from hub.inbox.receive import store_events, store_unreadable
+from hub.logs import bind_town
 from hub.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED
-from hub.tenancy.models import ChannelAccount
+from hub.tenancy.models import ChannelAccount, Municipality
 from workers.app import enqueue_inbound
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ def email_account(address: str) -> ChannelAccount | None:
 
 def accept_mail(account: ChannelAccount, raw: bytes, *, mail_from: str | None, recipient: str) -> MailIntake:
     """Verifies, parses and stores one mail for one account, then hands it to the pipeline."""
+    with session_scope() as session:
+        town = session.get(Municipality, account.municipality_id)
+        if town is not None:
+            bind_town(town.slug)
     mail = WebhookRequest(
         url=f"mailto:{recipient}",
         headers={"content-type": "message/rfc822"},

@@ -168,9 +168,15 @@ class PollResult:
     failed: list[str] = field(default_factory=list)
 
 
-def relaying_towns() -> list[int]:
+def relaying_towns() -> list[tuple[int, str]]:
+    """The id and slug of each town that relays official warnings."""
     with session_scope() as session:
-        return list(session.exec(select(WarningRelay.municipality_id)).all())
+        rows = session.exec(
+            select(WarningRelay.municipality_id, Municipality.slug).join(
+                Municipality, col(Municipality.id) == WarningRelay.municipality_id
+            )
+        ).all()
+        return [(municipality_id, slug) for municipality_id, slug in rows]
 
 
 def _seen(session: Session, municipality_id: int, items: tuple[DashboardItem, ...]) -> set[tuple[str, int]]:

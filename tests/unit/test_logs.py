@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import smtplib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,8 +18,10 @@ from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from hub.app import create_app
-from hub.logs import log_handler
+from hub.logs import about_town, bind_town, log_handler, start_log_context
 from hub.settings import Settings
+from hub.smtp_listener import start_listener
+from tests.running_hub import free_port
 from tests.unit.db import make_town
 
 Lines = Callable[[], list[dict[str, Any]]]
@@ -86,3 +89,35 @@ def test_a_task_a_request_enqueues_logs_under_the_request_s_id_and_town(
             assert time.monotonic() < deadline, "the task did not run"
             time.sleep(0.02)
     assert ran[0]["request_id"] == "sms-7" and ran[0]["town"] == "taskdorf"
+
+
+def test_each_mail_at_the_smtp_listener_logs_under_an_id_of_its_own_and_its_town(
+    settings: Settings, session: Session, json_lines: Lines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = make_town(session, slug="maildorf").accounts["email"]
+    monkeypatch.setattr("hub.inbox.mail.enqueue_inbound", lambda ids: None)
+    port = free_port()
+    controller = start_listener(settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port}))
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            for number in (1, 2):
+                client.sendmail("anna.weiss@example.de", [account.address],
+                                f"Subject: Frage {number}\r\n\r\nWann hat das Amt offen?\r\n")  # fmt: skip
+    finally:
+        controller.stop()
+    stored = [line for line in json_lines() if line["logger"] == "hub.smtp_listener" and "stored" in line["message"]]
+    assert [line["town"] for line in stored] == ["maildorf", "maildorf"]
+    assert len({line["request_id"] for line in stored}) == 2 and all(line["request_id"] for line in stored)
+
+
+def test_a_loop_over_the_towns_logs_each_line_with_its_town_and_gives_the_town_back(json_lines: Lines) -> None:
+    start_log_context()
+    bind_town("kreisstadt")
+    log = logging.getLogger("tests.beat")
+    for slug in ("nord", "sued"):
+        with about_town(slug):
+            log.info("polled")
+    log.info("all polled")
+    assert [(line["message"], line["town"]) for line in json_lines() if line["logger"] == "tests.beat"] == [
+        ("polled", "nord"), ("polled", "sued"), ("all polled", "kreisstadt"),
+    ]  # fmt: skip
