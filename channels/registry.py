@@ -64,6 +64,11 @@ def identity_labels() -> dict[str, str]:
     return {identity.kind: identity.label for identity in identities}
 
 
+def sms_kinds() -> list[str]:
+    """The kinds that send SMS, paid per segment (the demo's and a town's text-message channel)."""
+    return [adapter.kind for adapter in adapter_classes() if adapter.max_segments is not None]
+
+
 def kinds_reaching(identity_kind: str) -> list[str]:
     """The kinds whose adapter reaches addresses of `identity_kind` ("phone", "email", …)."""
     return [adapter.kind for adapter in adapter_classes() if adapter.identity.kind == identity_kind]

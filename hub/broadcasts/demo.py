@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from channels.registry import sms_kinds
 from hub.broadcasts import service
 from hub.contacts.service import resolve_contact
 from hub.db import utcnow
@@ -43,7 +44,7 @@ def seed_invitation_demo(session: Session, municipality: Municipality, *, author
     starts = datetime.combine(local_day, time(18, 0), tzinfo=ZoneInfo(municipality.timezone))
     draft = service.Draft(
         kind="invitation", title=DEMO_INVITATION_TITLE, options=["Ja", "Nein"], topic_ids=[events.id],
-        channel_kinds=["email", "twilio"], event={"where": "Rathaus, Ratssaal"},
+        channel_kinds=["email", *sms_kinds()], event={"where": "Rathaus, Ratssaal"},
         event_starts_at=starts, event_ends_at=starts + timedelta(hours=2),
         texts={
             "de": {"body": "{{ salutation }}, die Stadt plant einen Spielplatz im Stadtpark. Sprechen Sie mit!"},

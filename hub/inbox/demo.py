@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from channels.registry import sms_kinds
 from hub.contacts.service import rename_contact, resolve_contact
 from hub.db import utcnow
 from hub.inbox.alerts import save_settings
@@ -34,7 +35,7 @@ def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str)
 def seed_known_caller(session: Session, municipality_id: int, *, clerk_id: int | None) -> None:
     """An SMS citizen a clerk named, with a case closed two months ago that the side panel lists beside the new one."""
     account = next(
-        a for a in tenancy.list_channel_accounts(session, municipality_id=municipality_id) if a.kind == "twilio"
+        a for a in tenancy.list_channel_accounts(session, municipality_id=municipality_id) if a.kind in sms_kinds()
     )
     contact = resolve_contact(session, municipality_id=municipality_id, kind="phone", address=DEMO_NAMED_CALLER)
     assert contact.id is not None and account.id is not None

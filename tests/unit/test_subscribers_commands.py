@@ -412,13 +412,16 @@ def test_the_answer_outside_a_case_reaches_the_messenger_user_as_a_response(
     facebook.config = {**facebook.config, "graph_url": fake_provider.url}
     session.add(facebook)
     session.commit()
+    # The hub asks the profile for the new contact's name first, then answers.
+    fake_provider.respond(200, {"id": "7412589630147852", "first_name": "Anna", "last_name": "Weiss"})
     fake_provider.respond(200, {"recipient_id": "7412589630147852", "message_id": "m_sent_1"})
     started = InboundMessage(provider_id="m1", sender="7412589630147852", text="GET_STARTED", kind="postback")
     [result] = receive(session, settings, facebook, started)
 
     [answer_id] = result.to_send
     assert send_message(settings, answer_id, on_opted_out=stop_everywhere).outcome == "sent as m_sent_1"
-    [request] = fake_provider.requests
+    [profile, request] = fake_provider.requests
+    assert profile.method == "GET" and profile.path == "/v19.0/7412589630147852"
     assert request.form["recipient"] == ['{"id": "7412589630147852"}']
     # The citizen wrote a moment ago: an answer, not a message tagged as a person's outside the window.
     assert request.form["messaging_type"] == ["RESPONSE"] and "tag" not in request.form
