@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hub import db
 from hub.audit.models import AuditEvent
+from hub.demo import seed_demo
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox import bulk, service, tools
 from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message
@@ -280,3 +281,15 @@ def test_the_lists_form_asks_before_merging(session: Session, settings: Settings
     assert _inbound_texts(session, town.id, cases[0]) == ["Eins", "Zwei"]
     refused = staff.post("/app/inbox/bulk", {**form, "ids": [cases[0].id]})
     assert refused.status_code == 422 and "mindestens zwei" in refused.text
+
+
+def test_the_demo_has_one_citizens_two_cases_to_merge(session: Session, settings: Settings) -> None:
+    seeded = seed_demo(session, settings)
+    session.commit()
+    found = session.exec(
+        select(Conversation).where(
+            Conversation.municipality_id == seeded.municipality_id, col(Conversation.subject).contains("Hecke")
+        )
+    ).all()
+    plan = bulk.merge_plan(session, municipality_id=seeded.municipality_id, conversation_ids=[c.id or 0 for c in found])
+    assert len(found) == 2 and plan.kept_id == min(found, key=lambda c: c.created_at).id
