@@ -10,7 +10,7 @@ A merge is the exception: it cannot be undone (see `merge_many`), so it runs onl
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,18 @@ _UNDONE = "conversations.bulk_undone"
 # The internal notes a merge leaves, in German like every note staff write.
 _MERGED_INTO_NOTE = N_("Zusammengeführt in Vorgang {reference}; die Nachrichten stehen jetzt dort.")
 _GATHERED_NOTE = N_("Hierher zusammengeführt: {references}.")
+
+# Given conversation ids, those that a domain above the inbox ties to a record of its own (a problem
+# report, a booking), so that they must stay as they are.
+MergeHold = Callable[[Session, Collection[int]], Collection[int]]
+# Each with its German reason, naming {references}.
+_HOLDS: list[tuple[MergeHold, str]] = []
+
+
+def register_merge_hold(held: MergeHold, *, reason: str) -> None:
+    """Refuses to merge the conversations `held` names, saying `reason`; registering it again changes nothing."""
+    if all(registered != held for registered, _ in _HOLDS):
+        _HOLDS.append((held, reason))
 
 
 @dataclass(frozen=True)
@@ -233,7 +245,8 @@ def merge_plan(session: Session, *, municipality_id: int, conversation_ids: Coll
 
     Only one person's conversations merge: joining two people's messages in one case would show each
     the other's words on the status page. When they are one person, the contacts are merged first
-    (hub.contacts.merge), which brings their conversations to one contact.
+    (hub.contacts.merge), which brings their conversations to one contact. A conversation already merged away,
+    or one that a domain above ties to a record of its own (register_merge_hold), is refused, by reference.
     """
     ids = _scoped_ids(session, municipality_id, conversation_ids)
     if len(ids) < 2:
@@ -250,6 +263,16 @@ def merge_plan(session: Session, *, municipality_id: int, conversation_ids: Coll
                 "die Kontakte zusammenführen."
             )
         )
+    gone = [c for c in conversations if c.merged_into_id is not None]
+    if gone:
+        raise InvalidInput(
+            N_("{references} ist schon in ein anderes Anliegen zusammengeführt; bitte jenes auswählen."),
+            references=", ".join(c.reference for c in gone),
+        )
+    for held, reason in _HOLDS:
+        kept_back = set(held(session, ids))
+        if kept_back:
+            raise InvalidInput(reason, references=", ".join(c.reference for c in conversations if c.id in kept_back))
     kept, *others = conversations
     assert kept.id is not None
     return MergePlan(
@@ -262,7 +285,8 @@ def merge_many(
     session: Session, *, municipality_id: int, actor_id: int, conversation_ids: Collection[int]
 ) -> BulkChange:
     """Makes the conversations one: the oldest stays and takes the others' messages, notes (and with them their
-    attachments) and labels; the others are resolved, each with a note naming the one that stays.
+    attachments) and labels; the others are resolved, each with a note naming the one that stays, and point to it
+    (`merged_into_id`): the citizen's next message on their thread, and their status link, go on there.
 
     Messages keep their own time, so the kept conversation shows them all in order. The audit record names
     the messages that moved. This is not undone: a reply sent from the joined case cannot be taken back,
@@ -310,7 +334,7 @@ def merge_many(
         if conversation.id == plan.kept_id:
             continue
         conversation.status, conversation.resolved_at, conversation.snoozed_until = "resolved", now, None
-        conversation.changed_at = now
+        conversation.changed_at, conversation.merged_into_id = now, plan.kept_id
         session.add(_note(conversation, actor_id, note(_MERGED_INTO_NOTE).format(reference=plan.kept_reference)))
     session.add(_note(kept, actor_id, note(_GATHERED_NOTE).format(references=", ".join(plan.merged_references))))
     session.add_all(conversations)

@@ -4,17 +4,21 @@ and merging conversations into one."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from hub import db
+from hub.app import create_app
 from hub.audit.models import AuditEvent
+from hub.consultations.models import Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
 from hub.demo import seed_demo
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.inbox import bulk, service, tools
 from hub.inbox.models import Attachment, Conversation, ConversationLabel, Message
+from hub.problems.models import ProblemReport
 from hub.settings import Settings
 from hub.tenancy import service as tenancy
 from tests.unit.db import Town, make_town
@@ -293,3 +297,96 @@ def test_the_demo_has_one_citizens_two_cases_to_merge(session: Session, settings
     ).all()
     plan = bulk.merge_plan(session, municipality_id=seeded.municipality_id, conversation_ids=[c.id or 0 for c in found])
     assert len(found) == 2 and plan.kept_id == min(found, key=lambda c: c.created_at).id
+
+
+SENDER = "+4915187654321"
+
+
+def _merged_across_channels(session: Session, settings: Settings, town: Town) -> tuple[Conversation, Conversation]:
+    """One citizen's older Telegram case, kept, and their SMS case, merged away into it."""
+    away = inbound(session, settings, town, "Per SMS", sender=SENDER)
+    kept = service.open_conversation(session, account=town.accounts["telegram"], contact_id=away.contact_id,
+                                     subject="Laterne")  # fmt: skip
+    kept.created_at = away.created_at - timedelta(days=1)
+    session.add(Message(municipality_id=town.id, conversation_id=kept.id, channel_account_id=kept.channel_account_id,
+                        direction="inbound", body="Per Telegram", created_at=kept.created_at))  # fmt: skip
+    user = tenancy.create_user(session, municipality_id=town.id, email="z@testdorf.example", name="Zoe", role="staff")
+    session.commit()
+    bulk.apply(session, municipality_id=town.id, actor_id=user.id or 0, action="merge", value=None,
+               conversation_ids=[away.id or 0, kept.id or 0], confirmed=True)  # fmt: skip
+    session.commit()
+    return kept, away
+
+
+def test_a_citizen_writing_again_on_a_merged_away_thread_reaches_the_kept_case(
+    both: Session, backend_settings: Settings
+) -> None:
+    town = make_town(both)
+    kept, away = _merged_across_channels(both, backend_settings, town)
+    assert _fresh(both, away).merged_into_id == kept.id and _fresh(both, kept).merged_into_id is None
+
+    again = inbound(both, backend_settings, town, "Ist das schon erledigt?", sender=SENDER)
+    assert again.id == kept.id and _fresh(both, away).status == "resolved"
+    assert _inbound_texts(both, town.id, kept) == ["Per Telegram", "Per SMS", "Ist das schon erledigt?"]
+    # Once the kept case is resolved as well, the next SMS reopens it, not the merged-away one.
+    service.update_conversation(both, municipality_id=town.id, conversation_id=kept.id or 0, status="resolved")
+    both.commit()
+    later = inbound(both, backend_settings, town, "Die Laterne ist wieder aus.", sender=SENDER)
+    assert later.id == kept.id and _fresh(both, kept).status == "open" and _fresh(both, away).status == "resolved"
+    # A merged-away case cannot be merged again: its messages are elsewhere now.
+    newest = service.open_conversation(both, account=town.accounts["twilio"], contact_id=kept.contact_id, subject=None)
+    with pytest.raises(InvalidInput) as refused:
+        bulk.merge_plan(both, municipality_id=town.id, conversation_ids=[away.id or 0, newest.id or 0])
+    assert refused.value.text("de").startswith(f"{away.reference} ist schon in ein anderes Anliegen zusammengeführt")
+
+
+def test_the_status_page_of_a_merged_away_request_shows_the_kept_ones(session: Session, settings: Settings) -> None:
+    town = make_town(session)
+    kept, away = _merged_across_channels(session, settings, town)
+    citizen = TestClient(create_app())
+    page = citizen.get(f"/anfrage/{away.reference}/{away.public_token}")
+    assert page.status_code == 200
+    assert f"unter der Vorgangsnummer {kept.reference} weitergeführt" in page.text
+    assert f'href="/anfrage/{kept.reference}/{kept.public_token}"' in page.text
+    assert '<p class="state">In Bearbeitung</p>' in page.text  # the kept case's state, not "Erledigt"
+    english = citizen.get(f"/anfrage/{away.reference}/{away.public_token}", headers={"Accept-Language": "en"})
+    assert f"This request continues under the reference {kept.reference}" in english.text
+    kept_page = citizen.get(f"/anfrage/{kept.reference}/{kept.public_token}")
+    assert "Per SMS" in kept_page.text and "Per Telegram" in kept_page.text and "weitergeführt" not in kept_page.text
+
+
+def _booking_for(session: Session, town: Town, conversation: Conversation) -> None:
+    series = ConsultationSeries(municipality_id=town.id, title="Bürgersprechstunde", first_day=date(2026, 1, 6),
+                                start_time="17:00", end_time="18:00", rrule="FREQ=MONTHLY;BYDAY=1TU")  # fmt: skip
+    session.add(series)
+    session.flush()
+    starts = conversation.created_at + timedelta(days=7)
+    sitting = ConsultationSession(municipality_id=town.id, series_id=series.id or 0, starts_at=starts,
+                                  ends_at=starts + timedelta(hours=1))  # fmt: skip
+    session.add(sitting)
+    session.flush()
+    slot = ConsultationSlot(session_id=sitting.id or 0, starts_at=starts, ends_at=starts + timedelta(minutes=15),
+                            capacity=1)  # fmt: skip
+    session.add(slot)
+    session.flush()
+    session.add(Booking(municipality_id=town.id, session_id=sitting.id or 0, slot_id=slot.id or 0,
+                        contact_id=conversation.contact_id, reference="T-2026-00001", name="Erika",
+                        conversation_id=conversation.id))  # fmt: skip
+
+
+def test_merge_refuses_a_problem_reports_and_a_bookings_conversation(both: Session, backend_settings: Settings) -> None:
+    town = make_town(both)
+    plain, reported, booked = _one_persons_cases(both, backend_settings, town, "Frage", "Schlagloch", "Wegen morgen")
+    both.add(ProblemReport(municipality_id=town.id, conversation_id=reported.id or 0))
+    _booking_for(both, town, booked)
+    both.commit()
+    for held, why in ((reported, "gehört zu einer Mängelmeldung"), (booked, "gehört zu einer Terminbuchung")):
+        with pytest.raises(InvalidInput) as refused:
+            bulk.apply(both, municipality_id=town.id, actor_id=0, action="merge", value=None,
+                       conversation_ids=[plain.id or 0, held.id or 0], confirmed=True)  # fmt: skip
+        both.rollback()
+        assert _inbound_texts(both, town.id, held) != [] and _fresh(both, held).merged_into_id is None
+        assert refused.value.text("de").startswith(f"{held.reference} {why}")
+    assert refused.value.text("en") == f"{booked.reference} belongs to a consultation booking and stays with it; " + (
+        "cases with a booking cannot be merged."
+    )
