@@ -22,8 +22,8 @@ from hub.contacts.registry import (
     register_personal_data,
     register_record,
 )
+from hub.inbox import bulk, history, pipeline, reach, sla
 from hub.inbox import gdpr as inbox_gdpr
-from hub.inbox import history, pipeline, reach, sla
 from hub.inbox.public_status import register_status_section
 from hub.problems import gdpr as problems_gdpr
 from hub.problems import intake as problem_intake
@@ -51,6 +51,9 @@ def install() -> None:
     # Once a message is in its case: a report's place, photos and category.
     pipeline.register_case_step(problem_intake.record_problem_report)
     pipeline.register_opt_out(commands.stop_after_opt_out)
+    # A report's and a booking's conversation stay as they are: reports merge as reports, bookings keep their case.
+    bulk.register_merge_hold(problems.conversations_with_reports, reason=problems.KEPT_BY_REPORT)
+    bulk.register_merge_hold(concerns.conversations_with_bookings, reason=concerns.KEPT_BY_BOOKING)
     # A delivery's states have no "undelivered": a broadcast message the provider could not deliver
     # failed, and goes to the citizen's next channel where the broadcast falls back.
     pipeline.register_report_target(

@@ -6,6 +6,7 @@ joins it (hub.composition registers `thread_into_booking` with the inbox pipelin
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlmodel import Session, col, or_, select
@@ -13,6 +14,7 @@ from sqlmodel import Session, col, or_, select
 from hub.consultations.models import Booking, ConsultationSeries, ConsultationSession, ConsultationSlot
 from hub.consultations.reminders import reminder_account
 from hub.db import utcnow
+from hub.i18n import N_
 from hub.inbox.context import InboundContext
 from hub.inbox.models import Conversation, Message
 from hub.inbox.service import current_conversation, open_conversation, reopen_if_resolved
@@ -143,3 +145,22 @@ def _answered_booking(
     return next(
         ((booking, series) for booking, series in upcoming if any(booking.reference in body for body in bodies)), None
     )
+
+
+def conversations_with_bookings(session: Session, conversation_ids: Collection[int]) -> list[int]:
+    """Which of the conversations a booking's concern opened: the booking, its reminders and the citizen's answers
+    to them point at that case, so the inbox does not merge it away."""
+    return [
+        conversation_id
+        for conversation_id in session.exec(
+            select(Booking.conversation_id).where(col(Booking.conversation_id).in_(conversation_ids))
+        ).all()
+        if conversation_id is not None
+    ]
+
+
+# Why the inbox's bulk merge leaves a booking's conversation alone (hub.inbox.bulk.register_merge_hold).
+KEPT_BY_BOOKING = N_(
+    "{references} gehört zu einer Terminbuchung und bleibt bei ihr; Anliegen mit Terminbuchung lassen sich nicht "
+    "zusammenführen."
+)

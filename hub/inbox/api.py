@@ -119,8 +119,8 @@ def list_conversations(
 
 def bulk_out(request: Request, change: bulk.BulkChange) -> BulkOut:
     return BulkOut(
-        change_id=change.id, action=change.action, changed=change.changed,
-        message=bulk.summary(change, language_of(request)),
+        change_id=change.id, action=change.action, changed=change.changed, undoable=change.undoable,
+        merged_into=change.into, message=bulk.summary(change, language_of(request)),
     )  # fmt: skip
 
 
@@ -131,11 +131,11 @@ def bulk_change(
     user: StaffUser = Depends(require_permission("inbox.write")),
     session: Session = Depends(get_session),
 ) -> BulkOut:
-    """Assigns, moves to a team, labels or sets the status of many conversations at once (`ids`, or every one
-    `matching` filters match); the answer's `change_id` undoes it for a minute."""
+    """Assigns, moves to a team, labels, sets the status of or merges many conversations at once (`ids`, or every
+    one `matching` filters match); the answer's `change_id` undoes it for a minute, except a merge."""
     change = bulk.apply(
         session, municipality_id=user.municipality_id, actor_id=user.id or 0, action=body.action, value=body.value,
-        conversation_ids=body.ids, matching=body.matching.query() if body.matching else None,
+        conversation_ids=body.ids, matching=body.matching.query() if body.matching else None, confirmed=body.confirm,
     )  # fmt: skip
     session.commit()
     return bulk_out(request, change)

@@ -1,14 +1,16 @@
-"""Changing many conversations in one step (assign, move to a team, label, set the status, set aside until a day),
-and undoing that step.
+"""Changing many conversations in one step (assign, move to a team, label, set the status, set aside until a day,
+merge into one), and undoing that step.
 
 Each change is one set-based UPDATE (or INSERT) over the ids, scoped by the municipality, and is
 written to the audit trail with every conversation's previous value: that record is what an undo
 restores, once, by the person who made the change, within `UNDO_WINDOW`.
+
+A merge is the exception: it cannot be undone (see `merge_many`), so it runs only once confirmed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +22,7 @@ from hub.audit.models import AuditEvent
 from hub.db import utcnow
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.i18n import N_, gettext_for
-from hub.inbox.models import Conversation, ConversationLabel
+from hub.inbox.models import Conversation, ConversationLabel, Message
 from hub.inbox.service import matching_ids, require_assignee, require_status, require_team
 from hub.inbox.snooze import ReturnDay, town
 from hub.inbox.tools import get_label
@@ -30,11 +32,26 @@ from hub.tenancy.administration import audit
 UNDO_WINDOW = timedelta(seconds=60)
 # More than this many at once is a mistake in the selection rather than a day's work.
 MAX_CONVERSATIONS = 5000
-ACTIONS = ("assign", "team", "label", "status", "snooze")
+ACTIONS = ("assign", "team", "label", "status", "snooze", "merge")
 # Moments kept in an audit record's previous values, as ISO text.
 _MOMENTS = ("resolved_at", "snoozed_until")
 _CHANGED = "conversations.bulk_changed"
 _UNDONE = "conversations.bulk_undone"
+# The internal notes a merge leaves, in German like every note staff write.
+_MERGED_INTO_NOTE = N_("Zusammengeführt in Vorgang {reference}; die Nachrichten stehen jetzt dort.")
+_GATHERED_NOTE = N_("Hierher zusammengeführt: {references}.")
+
+# Given conversation ids, those that a domain above the inbox ties to a record of its own (a problem
+# report, a booking), so that they must stay as they are.
+MergeHold = Callable[[Session, Collection[int]], Collection[int]]
+# Each with its German reason, naming {references}.
+_HOLDS: list[tuple[MergeHold, str]] = []
+
+
+def register_merge_hold(held: MergeHold, *, reason: str) -> None:
+    """Refuses to merge the conversations `held` names, saying `reason`; registering it again changes nothing."""
+    if all(registered != held for registered, _ in _HOLDS):
+        _HOLDS.append((held, reason))
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,22 @@ class BulkChange:
     action: str
     changed: int
     undone: bool = False
+    # The reference of the conversation a merge kept.
+    into: str | None = None
+
+    @property
+    def undoable(self) -> bool:
+        return self.action != "merge"
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """What a merge will do, shown before it runs: the oldest conversation stays, the others join it."""
+
+    kept_id: int
+    kept_reference: str
+    merged_ids: tuple[int, ...]
+    merged_references: tuple[str, ...]
 
 
 def _scoped_ids(session: Session, municipality_id: int, conversation_ids: Collection[int]) -> list[int]:
@@ -84,7 +117,7 @@ def _previous(session: Session, ids: list[int], *columns: str) -> dict[int, dict
 
 def _record(
     session: Session, *, municipality_id: int, actor_id: int, action: str, value: Any,
-    previous: dict[int, dict[str, Any]],
+    previous: dict[int, dict[str, Any]], **details: Any,
 ) -> BulkChange:  # fmt: skip
     """Writes the step to the audit trail with the values it replaced (datetimes as ISO text, JSON has none)."""
     kept = {
@@ -93,11 +126,11 @@ def _record(
     }
     event = audit(
         session, actor_id=actor_id, municipality_id=municipality_id, action=_CHANGED, object_type="conversation",
-        object_id=None, change=action, value=value, previous=kept,
+        object_id=None, change=action, value=value, previous=kept, **details,
     )  # fmt: skip
     session.flush()
     assert event.id is not None
-    return BulkChange(id=event.id, action=action, changed=len(previous))
+    return BulkChange(id=event.id, action=action, changed=len(previous), into=details.get("into"))
 
 
 def assign_many(
@@ -207,28 +240,153 @@ def label_many(
     )
 
 
+def merge_plan(session: Session, *, municipality_id: int, conversation_ids: Collection[int]) -> MergePlan:
+    """Checks that the conversations can become one and names the one that stays (the oldest).
+
+    Only one person's conversations merge: joining two people's messages in one case would show each
+    the other's words on the status page. When they are one person, the contacts are merged first
+    (hub.contacts.merge), which brings their conversations to one contact. A conversation already merged away,
+    or one that a domain above ties to a record of its own (register_merge_hold), is refused, by reference.
+    """
+    ids = _scoped_ids(session, municipality_id, conversation_ids)
+    if len(ids) < 2:
+        raise InvalidInput(N_("Zum Zusammenführen mindestens zwei Unterhaltungen auswählen."))
+    conversations = session.exec(
+        select(Conversation)
+        .where(col(Conversation.id).in_(ids))
+        .order_by(col(Conversation.created_at), col(Conversation.id))
+    ).all()
+    if len({c.contact_id for c in conversations}) > 1:
+        raise InvalidInput(
+            N_(
+                "Nur Unterhaltungen derselben Person lassen sich zusammenführen. Ist es dieselbe Person, bitte zuerst "
+                "die Kontakte zusammenführen."
+            )
+        )
+    gone = [c for c in conversations if c.merged_into_id is not None]
+    if gone:
+        raise InvalidInput(
+            N_("{references} ist schon in ein anderes Anliegen zusammengeführt; bitte jenes auswählen."),
+            references=", ".join(c.reference for c in gone),
+        )
+    for held, reason in _HOLDS:
+        kept_back = set(held(session, ids))
+        if kept_back:
+            raise InvalidInput(reason, references=", ".join(c.reference for c in conversations if c.id in kept_back))
+    kept, *others = conversations
+    assert kept.id is not None
+    return MergePlan(
+        kept_id=kept.id, kept_reference=kept.reference, merged_ids=tuple(c.id or 0 for c in others),
+        merged_references=tuple(c.reference for c in others),
+    )  # fmt: skip
+
+
+def merge_many(
+    session: Session, *, municipality_id: int, actor_id: int, conversation_ids: Collection[int]
+) -> BulkChange:
+    """Makes the conversations one: the oldest stays and takes the others' messages, notes (and with them their
+    attachments) and labels; the others are resolved, each with a note naming the one that stays, and point to it
+    (`merged_into_id`): the citizen's next message on their thread, and their status link, go on there.
+
+    Messages keep their own time, so the kept conversation shows them all in order. The audit record names
+    the messages that moved. This is not undone: a reply sent from the joined case cannot be taken back,
+    and the kept case's labels and times are now those of all of them, so the page and the API ask for a
+    confirmation instead.
+    """
+    plan = merge_plan(session, municipality_id=municipality_id, conversation_ids=conversation_ids)
+    merged = list(plan.merged_ids)
+    everyone = [plan.kept_id, *merged]
+    previous = _previous(session, merged, "status", "resolved_at", "snoozed_until")
+    moved = list(session.exec(select(col(Message.id)).where(col(Message.conversation_id).in_(merged))).all())
+    session.execute(
+        update(Message).where(col(Message.conversation_id).in_(merged)).values(conversation_id=plan.kept_id),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    having = set(
+        session.exec(
+            select(col(ConversationLabel.label_id)).where(ConversationLabel.conversation_id == plan.kept_id)
+        ).all()
+    )
+    joining = (
+        set(
+            session.exec(
+                select(col(ConversationLabel.label_id)).where(col(ConversationLabel.conversation_id).in_(merged))
+            ).all()
+        )
+        - having
+    )
+    if joining:
+        session.execute(
+            insert(ConversationLabel), [{"conversation_id": plan.kept_id, "label_id": i} for i in sorted(joining)]
+        )
+    conversations = session.exec(select(Conversation).where(col(Conversation.id).in_(everyone))).all()
+    kept = next(c for c in conversations if c.id == plan.kept_id)
+    now = utcnow()
+    kept.last_activity_at = max(c.last_activity_at for c in conversations)
+    kept.last_inbound_at = max((c.last_inbound_at for c in conversations if c.last_inbound_at), default=None)
+    kept.first_response_at = min((c.first_response_at for c in conversations if c.first_response_at), default=None)
+    if kept.status == "resolved" and any(c.status != "resolved" for c in conversations):
+        # Open work that joins a finished case opens it again rather than disappearing into it.
+        kept.status, kept.resolved_at = "open", None
+    kept.changed_at = now
+    note = gettext_for("de").gettext
+    for conversation in conversations:
+        if conversation.id == plan.kept_id:
+            continue
+        conversation.status, conversation.resolved_at, conversation.snoozed_until = "resolved", now, None
+        conversation.changed_at, conversation.merged_into_id = now, plan.kept_id
+        session.add(_note(conversation, actor_id, note(_MERGED_INTO_NOTE).format(reference=plan.kept_reference)))
+    session.add(_note(kept, actor_id, note(_GATHERED_NOTE).format(references=", ".join(plan.merged_references))))
+    session.add_all(conversations)
+    session.flush()
+    return _record(
+        session, municipality_id=municipality_id, actor_id=actor_id, action="merge", value=plan.kept_id,
+        previous=previous, into=plan.kept_reference, messages=moved,
+    )  # fmt: skip
+
+
+def _note(conversation: Conversation, author_id: int, text: str) -> Message:
+    return Message(
+        municipality_id=conversation.municipality_id, conversation_id=conversation.id,
+        channel_account_id=conversation.channel_account_id, direction="note", body=text, author_id=author_id,
+    )  # fmt: skip
+
+
+def chosen_ids(
+    session: Session, *, municipality_id: int, conversation_ids: Collection[int] | None,
+    matching: dict[str, Any] | None,
+) -> Collection[int]:  # fmt: skip
+    """The given conversations, or every one `matching` filters match; exactly one of the two."""
+    if (conversation_ids is None) == (matching is None):
+        raise InvalidInput(N_("Entweder Unterhaltungen auswählen oder alle Treffer eines Filters, nicht beides."))
+    if matching is not None:
+        return matching_ids(session, municipality_id=municipality_id, **matching)
+    assert conversation_ids is not None
+    return conversation_ids
+
+
 def apply(
     session: Session, *, municipality_id: int, actor_id: int, action: str, value: int | str | None,
     conversation_ids: Collection[int] | None = None, matching: dict[str, Any] | None = None,
+    confirmed: bool = False,
 ) -> BulkChange:  # fmt: skip
     """One of the actions by name, as the API and the list's form send it, on the given conversations or on
     every one `matching` filters match (the keywords of hub.inbox.service.conversation_query, without the town).
 
     For "snooze" the value is the day (2026-12-10), optionally with the time (2026-12-10T09:30), in the town's time.
+    "merge" takes no value and runs only `confirmed`, since it cannot be undone.
     """
-    if (conversation_ids is None) == (matching is None):
-        raise InvalidInput(N_("Entweder Unterhaltungen auswählen oder alle Treffer eines Filters, nicht beides."))
-    if matching is not None:
-        conversation_ids = matching_ids(session, municipality_id=municipality_id, **matching)
-    assert conversation_ids is not None
-    common: dict[str, Any] = {
-        "municipality_id": municipality_id, "actor_id": actor_id, "conversation_ids": conversation_ids
-    }  # fmt: skip
+    chosen = chosen_ids(session, municipality_id=municipality_id, conversation_ids=conversation_ids, matching=matching)
+    common: dict[str, Any] = {"municipality_id": municipality_id, "actor_id": actor_id, "conversation_ids": chosen}
     if action == "status":
         return set_status_many(session, status=str(value or ""), **common)
     if action == "snooze":
         day, _, at = str(value or "").partition("T")
         return snooze_many(session, when=ReturnDay.from_text(day, at), **common)
+    if action == "merge":
+        if not confirmed:
+            raise InvalidInput(N_("Zusammenführen lässt sich nicht rückgängig machen; bitte ausdrücklich bestätigen."))
+        return merge_many(session, **common)
     if action not in ACTIONS:
         raise InvalidInput(N_("Unbekannte Aktion {action!r}."), action=action)
     if value is not None and not (isinstance(value, int) or value.isdigit()):
@@ -268,7 +426,7 @@ def get_change(session: Session, *, municipality_id: int, change_id: int) -> Bul
     assert event.id is not None
     return BulkChange(
         id=event.id, action=event.details["change"], changed=len(event.details["previous"]),
-        undone=_undone(session, event),
+        undone=_undone(session, event), into=event.details.get("into"),
     )  # fmt: skip
 
 
@@ -278,6 +436,8 @@ def undo(session: Session, *, municipality_id: int, actor_id: int, change_id: in
     assert event.id is not None
     if event.actor_id != actor_id:
         raise Conflict(N_("Nur wer die Änderung gemacht hat, kann sie zurücknehmen."))
+    if event.details["change"] == "merge":
+        raise Conflict(N_("Ein Zusammenführen lässt sich nicht zurücknehmen."))
     if _undone(session, event):
         raise Conflict(N_("Diese Änderung ist schon zurückgenommen."))
     if utcnow() - event.created_at > UNDO_WINDOW:
@@ -313,6 +473,13 @@ def undo(session: Session, *, municipality_id: int, actor_id: int, change_id: in
 
 def summary(change: BulkChange, language: str) -> str:
     """ "12 Unterhaltungen geändert." in the reader's language."""
+    if change.action == "merge":
+        text = (
+            N_("{count} Unterhaltung in {into} zusammengeführt.")
+            if change.changed == 1
+            else N_("{count} Unterhaltungen in {into} zusammengeführt.")
+        )
+        return gettext_for(language).gettext(text).format(count=change.changed, into=change.into)
     if change.undone:
         text = (
             N_("{count} Unterhaltung zurückgesetzt.")

@@ -1,5 +1,5 @@
 """The demo town's inbox: a clerk's saved view, a caller the clerks know by name, a case set aside for later,
-and the clerk's browser notifications on."""
+a citizen who wrote twice about one thing (to merge), and the clerk's browser notifications on."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from hub.tenancy import service as tenancy
 # The citizen whose SMS about a dark street lamp the demo sends (hub/demo.py): SMS tells no names.
 DEMO_NAMED_CALLER = "+4915112345678"
 DEMO_SNOOZED_EMAIL = "petra.schneider@example.org"
+DEMO_TWICE_EMAIL = "jonas.weber@example.org"
 
 
 def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str) -> None:
@@ -30,6 +31,7 @@ def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str)
     save_settings(session, user_id=clerk.id or 0, browser=True, sound=False)
     seed_known_caller(session, municipality_id, clerk_id=clerk.id)
     seed_snoozed_case(session, municipality_id, clerk_id=clerk.id or 0)
+    seed_written_twice(session, municipality_id)
 
 
 def seed_known_caller(session: Session, municipality_id: int, *, clerk_id: int | None) -> None:
@@ -99,3 +101,31 @@ def seed_snoozed_case(session: Session, municipality_id: int, *, clerk_id: int) 
         session, municipality_id=municipality_id, conversation_id=conversation.id or 0, actor_id=clerk_id,
         day=today + timedelta(days=7),
     )  # fmt: skip
+
+
+def seed_written_twice(session: Session, municipality_id: int) -> None:
+    """A citizen who sent a second mail with a new subject about the same hedge: two open cases to merge in the list."""
+    account = next(
+        a for a in tenancy.list_channel_accounts(session, municipality_id=municipality_id) if a.kind == "email"
+    )
+    assert account.id is not None
+    contact = resolve_contact(
+        session, municipality_id=municipality_id, kind="email", address=DEMO_TWICE_EMAIL, display_name="Jonas Weber"
+    )
+    assert contact.id is not None
+    mails = [
+        ("Hecke am Schulweg", "Die Hecke am Schulweg ragt so weit auf den Gehweg, dass Kinder auf die Straße müssen.",
+         timedelta(hours=5)),
+        ("Nachtrag: Hecke Schulweg", "Nachtrag: Es geht um die Hecke vor Hausnummer 12.", timedelta(hours=3)),
+    ]  # fmt: skip
+    for subject, body, ago in mails:
+        conversation = open_conversation(session, account=account, contact_id=contact.id, subject=subject)
+        written = utcnow() - ago
+        session.add(
+            Message(
+                municipality_id=municipality_id, conversation_id=conversation.id, channel_account_id=account.id,
+                direction="inbound", body=body, subject=subject, created_at=written,
+            )
+        )  # fmt: skip
+        conversation.created_at, conversation.last_inbound_at, conversation.last_activity_at = written, written, written
+    session.flush()

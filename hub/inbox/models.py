@@ -81,6 +81,10 @@ class Conversation(SQLModel, table=True):
         default=None, sa_type=UtcDateTime,
         description="When status, assignee, team or Wiedervorlage last changed: what open lists follow live.",
     )  # fmt: skip
+    merged_into_id: int | None = Field(
+        default=None, foreign_key="conversation.id",
+        description="The case this one was merged into (hub/inbox/bulk.py): where its thread and status link continue.",
+    )  # fmt: skip
 
 
 class Message(SQLModel, table=True):

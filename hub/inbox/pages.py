@@ -260,6 +260,7 @@ def inbox(
 def _inbox_page(
     request: Request, staff: Staff, session: Session, filters: Filters, *, page: int = 1,
     change: bulk.BulkChange | None = None, error: DomainError | None = None, status_code: int = 200,
+    merge_plan: bulk.MergePlan | None = None,
 ) -> HTMLResponse:  # fmt: skip
     page = max(page, 1)
     found, rows = _list(session, staff, filters, page=page)
@@ -281,6 +282,7 @@ def _inbox_page(
         changes_at=live.position(utcnow()),
         change=change,
         change_text=bulk.summary(change, language_of(request)) if change else None,
+        merge_plan=merge_plan,
         views=_views(request, session, staff),
         error=error.text(language_of(request)) if error else None,
         alert_settings=alerts.settings_of(session, user_id=staff.user_id),
@@ -301,18 +303,28 @@ def post_bulk(
     day: Annotated[str, Form()] = "",
     at: Annotated[str, Form()] = "",
     filter: Annotated[str, Form()] = "",
+    confirm: Annotated[str, Form()] = "",
     staff: Staff = Depends(require("inbox.write")),
     session: Session = Depends(get_session),
 ) -> Response:
-    """The list's bulk form: the ticked rows, or with `scope=all` every match of the list's filters (`filter`)."""
+    """The list's bulk form: the ticked rows, or with `scope=all` every match of the list's filters (`filter`).
+
+    A merge cannot be undone, so it first shows which conversation stays and runs on `confirm=yes`."""
     filters = Filters.from_params(dict(parse_qsl(filter)))
     values = {"assign": staff.user_id if assignee == "me" else _int(assignee), "team": _int(team),
               "label": _int(label), "status": status, "snooze": f"{day}T{at}" if at else day}  # fmt: skip
+    ticked = None if scope == "all" else ids
+    matching = _matching(session, staff, filters) if scope == "all" else None
     try:
+        if action == "merge" and confirm != "yes":
+            picked = bulk.chosen_ids(
+                session, municipality_id=staff.municipality_id, conversation_ids=ticked, matching=matching
+            )
+            plan = bulk.merge_plan(session, municipality_id=staff.municipality_id, conversation_ids=picked)
+            return _inbox_page(request, staff, session, filters, merge_plan=plan)
         change = bulk.apply(
             session, municipality_id=staff.municipality_id, actor_id=staff.user_id, action=action,
-            value=values.get(action), conversation_ids=None if scope == "all" else ids,
-            matching=_matching(session, staff, filters) if scope == "all" else None,
+            value=values.get(action), conversation_ids=ticked, matching=matching, confirmed=confirm == "yes",
         )  # fmt: skip
     except (InvalidInput, Conflict, NotFound) as error:
         session.rollback()

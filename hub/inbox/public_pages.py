@@ -15,7 +15,7 @@ from hub.db import get_session
 from hub.errors import DomainError
 from hub.i18n import N_, language_of, translate
 from hub.inbox import status_lookup
-from hub.inbox.public_status import citizen_view
+from hub.inbox.public_status import citizen_view, status_path
 from hub.ratelimit import shared_limiter
 from hub.settings import get_settings
 from hub.tenancy.service import get_municipality
@@ -47,12 +47,16 @@ STATUS_TEXTS = {
 @router.get("/anfrage/{reference}/{token}", response_class=HTMLResponse)
 def status_page(reference: str, token: str, request: Request, session: Session = Depends(get_session)) -> HTMLResponse:
     view = citizen_view(session, reference=reference, token=token)
-    state, explanation = STATUS_TEXTS.get(view.conversation.status, STATUS_TEXTS["open"])
+    # A merged-away request tells the state of the one it goes on in.
+    shown = view.continued_in or view.conversation
+    state, explanation = STATUS_TEXTS.get(shown.status, STATUS_TEXTS["open"])
     response = render(
         request, "citizen/status.html", title=translate(request, "Ihre Anfrage"),
         municipality=view.municipality.name,
         slug=view.municipality.slug, conversation=view.conversation, messages=view.messages,
         state=translate(request, state), explanation=translate(request, explanation), sections=view.sections,
+        continued_in=view.continued_in,
+        continued_link=status_path(view.continued_in) if view.continued_in else None,
     )  # fmt: skip
     # The page shows what a citizen wrote: no copy in shared caches or the browser's history cache.
     response.headers["Cache-Control"] = "no-store"

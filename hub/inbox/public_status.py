@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from hub.errors import NotFound
 from hub.i18n import N_
 from hub.inbox.models import Conversation, Message
+from hub.inbox.service import continued_case
 from hub.settings import Settings
 from hub.tenancy.models import Municipality
 
@@ -24,8 +25,12 @@ from hub.tenancy.models import Municipality
 _NO_TOKEN = "-" * 22
 
 
+def status_path(conversation: Conversation) -> str:
+    return f"/anfrage/{conversation.reference}/{conversation.public_token}"
+
+
 def status_url(settings: Settings, conversation: Conversation) -> str:
-    return f"{settings.public_url.rstrip('/')}/anfrage/{conversation.reference}/{conversation.public_token}"
+    return settings.public_url.rstrip("/") + status_path(conversation)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class CitizenView:
     messages: list[Message]
     # What domains above the inbox add to the page (a problem report's place and photo), in order.
     sections: list[StatusSection] = field(default_factory=list)
+    # The case this one was merged into, which goes on in its stead: the same citizen's, so its status may show.
+    continued_in: Conversation | None = None
 
 
 @dataclass(frozen=True)
@@ -82,4 +89,8 @@ def citizen_view(session: Session, *, reference: str, token: str) -> CitizenView
         .order_by(col(Message.created_at), col(Message.id))
     ).all()
     sections = [section for source in _SECTIONS if (section := source(session, conversation)) is not None]
-    return CitizenView(municipality=municipality, conversation=conversation, messages=list(messages), sections=sections)
+    kept = continued_case(session, conversation)
+    return CitizenView(
+        municipality=municipality, conversation=conversation, messages=list(messages), sections=sections,
+        continued_in=kept if kept.id != conversation.id else None,
+    )  # fmt: skip

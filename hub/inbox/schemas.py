@@ -148,18 +148,26 @@ class ConversationFilter(BaseModel):
 
 
 class BulkIn(BaseModel):
-    action: Literal["assign", "team", "label", "status", "snooze"]
+    action: Literal["assign", "team", "label", "status", "snooze", "merge"]
     value: int | str | None = Field(
+        None,
         description="assign: a staff user's id; team: a team's id; label: a label's id; status: open, pending or "
         "resolved; snooze: the day it comes back (2026-12-10, or 2026-12-10T09:30; town time, 08:00 without one). "
-        "null clears the assignee or the team."
+        "null clears the assignee or the team; merge takes none.",
     )
     ids: list[int] | None = Field(None, max_length=5000, description="The conversations, or else `matching`.")
     matching: ConversationFilter | None = Field(None, description="Every conversation these filters match.")
+    confirm: bool = Field(
+        False,
+        description="merge only: must be true. The oldest conversation stays and takes the others' messages; "
+        "a merge cannot be undone.",
+    )
 
 
 class BulkOut(BaseModel):
     change_id: int = Field(description="Undo with POST /conversations/bulk/{change_id}/undo for a minute.")
     action: str
-    changed: int = Field(description="How many conversations had another value before.")
+    changed: int = Field(description="How many conversations had another value before (merge: how many joined).")
+    undoable: bool = Field(description="False for a merge, which cannot be undone.")
+    merged_into: str | None = Field(description="merge: the reference of the conversation that stays.")
     message: str

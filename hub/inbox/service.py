@@ -32,6 +32,9 @@ from hub.settings import Settings
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 
+# How many merges in a row a message follows to the case that stays (see continued_case).
+MERGE_HOPS = 5
+
 STATUSES = ("open", "pending", "resolved")
 
 
@@ -63,10 +66,11 @@ def next_reference(session: Session, *, municipality: Municipality) -> str:
 def answered_conversation(
     session: Session, *, account: ChannelAccount, contact: Contact, email_parents: tuple[str, ...]
 ) -> Conversation | None:
-    """The contact's own conversation holding a mail that `email_parents` (In-Reply-To, References) names."""
+    """The contact's own conversation holding a mail that `email_parents` (In-Reply-To, References) names,
+    or the one it was merged into."""
     if not email_parents:
         return None
-    return session.exec(
+    answered = session.exec(
         select(Conversation)
         .join(Message, col(Message.conversation_id) == Conversation.id)
         .where(
@@ -76,6 +80,21 @@ def answered_conversation(
         )
         .order_by(col(Conversation.last_activity_at).desc())
     ).first()
+    return continued_case(session, answered) if answered is not None else None
+
+
+def continued_case(session: Session, conversation: Conversation) -> Conversation:
+    """The case `conversation` continues in: itself, or the one it was merged into, followed to the end.
+
+    The kept case of a merge may itself be merged later, so this follows up to `MERGE_HOPS` steps;
+    the limit only guards against a loop that a hand-edited row could make.
+    """
+    for _ in range(MERGE_HOPS):
+        kept = session.get(Conversation, conversation.merged_into_id) if conversation.merged_into_id else None
+        if kept is None:
+            break
+        conversation = kept
+    return conversation
 
 
 def thread_conversation(
@@ -108,7 +127,7 @@ def thread_conversation(
             )
         ).first()
         if recent is not None:
-            return reopen_if_resolved(recent, settings, force=True), False
+            return reopen_if_resolved(continued_case(session, recent), settings, force=True), False
 
     return open_conversation(
         session, account=account, contact_id=contact.id, thread_key=thread_key, subject=subject
@@ -126,14 +145,21 @@ def current_conversation(
     """The case an inbound message continues without opening or reopening one by age.
 
     The conversation a mail answers (it may be resolved: an answer reopens it), else the
-    contact's open one on this account and thread.
+    contact's open one on this account and thread. Where the thread's last case was merged into
+    another, the thread goes on in that one while it is open, whichever channel it came by.
     """
     parent = answered_conversation(session, account=account, contact=contact, email_parents=email_parents)
     if parent is not None:
         return parent
-    return session.exec(
-        _same_thread(account=account, contact=contact, thread_key=thread_key).where(Conversation.status != "resolved")
-    ).first()
+    thread = _same_thread(account=account, contact=contact, thread_key=thread_key)
+    open_here = session.exec(thread.where(Conversation.status != "resolved")).first()
+    if open_here is not None:
+        return continued_case(session, open_here)
+    latest = session.exec(thread).first()
+    if latest is None or latest.merged_into_id is None:
+        return None
+    kept = continued_case(session, latest)
+    return kept if kept.status != "resolved" else None
 
 
 def _same_thread(*, account: ChannelAccount, contact: Contact, thread_key: str | None) -> SelectOfScalar[Conversation]:

@@ -124,6 +124,23 @@ def report_of(session: Session, *, conversation_id: int) -> ProblemReport | None
     return session.exec(select(ProblemReport).where(ProblemReport.conversation_id == conversation_id)).first()
 
 
+def conversations_with_reports(session: Session, conversation_ids: Collection[int]) -> list[int]:
+    """Which of the conversations carry a report: the inbox does not merge those, reports merge as reports
+    (merge_reports), which keeps each reporter's own case and status page."""
+    return list(
+        session.exec(
+            select(ProblemReport.conversation_id).where(col(ProblemReport.conversation_id).in_(conversation_ids))
+        ).all()
+    )
+
+
+# Why the inbox's bulk merge leaves a report's conversation alone (hub.inbox.bulk.register_merge_hold).
+KEPT_BY_REPORT = N_(
+    "{references} gehört zu einer Mängelmeldung und wird nicht im Posteingang zusammengeführt; doppelte Meldungen "
+    "bitte in der Meldung selbst zusammenführen."
+)
+
+
 def get_report(session: Session, *, municipality_id: int, report_id: int) -> ProblemReport:
     report = session.get(ProblemReport, report_id)
     if report is None or report.municipality_id != municipality_id:

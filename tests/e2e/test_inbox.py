@@ -17,7 +17,7 @@ from tests.e2e.test_consultations import PHONE_WIDTH, check_page
 from tests.running_hub import DEADLINE, Hub, wait_for
 
 # How many open cases the demo has once its citizens have written in.
-DEMO_CASES = 11
+DEMO_CASES = 13
 
 pytestmark = pytest.mark.parametrize("hub", ["embedded"], indirect=True)
 
@@ -30,8 +30,8 @@ def test_staff_see_a_new_sms_live_answer_it_and_the_citizen_receives_it(
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     rows = page.locator("#conversation-rows tr")
     # Every open case is listed: the demo's (five citizens on four channels, two problem reports by
-    # SMS, a place shared on WhatsApp, two bookings' concerns, a WhatsApp message from yesterday) and
-    # any a test before this one opened.
+    # SMS, a place shared on WhatsApp, two bookings' concerns, a WhatsApp message from yesterday, one
+    # citizen's two mails about a hedge) and any a test before this one opened.
     open_cases = wait_for(
         lambda: len(found := hub.conversations(status="open")) >= DEMO_CASES and found, what="the demo's cases"
     )
