@@ -19,13 +19,14 @@ from hub.i18n import language_of, translate
 from hub.inbox.models import Conversation
 from hub.problems import listing, service, web_form
 from hub.problems.maps import map_settings, pin
-from hub.settings import Settings, get_settings
+from hub.settings import get_settings
 from hub.subscribers import signed_links, verification
 from hub.subscribers.catalogue import list_districts
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
 from hub.web.security import client_address, verify_csrf
+from hub.webcases import intake
 
 router = APIRouter(prefix="/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
@@ -45,7 +46,7 @@ def _form(
         request, "citizen/problem_form.html", status_code=error.status_code if error else 200,
         title=translate(request, "Mangel melden"), municipality=municipality.name, slug=municipality.slug,
         categories=service.list_categories(session, municipality_id=municipality.id), values=values,
-        error=error.text(language_of(request)) if error else None, max_photos=web_form.MAX_PHOTOS,
+        error=error.text(language_of(request)) if error else None, max_photos=intake.MAX_PHOTOS,
         map=map_settings(session, get_settings(), municipality),
     )  # fmt: skip
 
@@ -57,18 +58,9 @@ def report_form(
     return _form(request, session, municipality, values={"way": "none"})
 
 
-async def _uploads(files: list[UploadFile], settings: Settings) -> list[web_form.Upload]:
-    # One byte more than allowed is enough to refuse a file as too large without reading all of it.
-    return [
-        web_form.Upload(filename=file.filename or "", content_type=file.content_type or "",
-                        data=await file.read(settings.max_photo_bytes + 1))
-        for file in files
-    ]  # fmt: skip
-
-
 def _after_filing(
     request: Request, session: Session, municipality: Municipality, conversation: Conversation,
-    follow: web_form.Follow, *, supported: str | None = None,
+    follow: intake.Follow, *, supported: str | None = None,
 ) -> Response:  # fmt: skip
     """Commits the case, then sends the proof the citizen chose, and shows the reference with what comes next."""
     session.commit()
@@ -77,17 +69,10 @@ def _after_filing(
                              "w": follow.way, "s": supported, "l": language}  # fmt: skip
     refusal = None
     try:
-        if follow.way == "phone":
-            started = web_form.ask_for_code(
-                session, municipality=municipality, conversation_id=conversation.id or 0, phone=follow.phone,
-                language=language, client_ip=client_address(request),
-            )  # fmt: skip
-            state["p"] = started.phone
-        elif follow.way == "email":
-            state["e"] = web_form.mail_link(
-                session, settings=settings, municipality=municipality, conversation=conversation,
-                email=follow.email, language=language, client_ip=client_address(request),
-            )  # fmt: skip
+        state |= intake.send_proof(
+            session, proof=web_form.PROOF, settings=settings, municipality=municipality, conversation=conversation,
+            follow=follow, language=language, client_ip=client_address(request),
+        )  # fmt: skip
     except DomainError as error:
         # The report stands; only the way to hear of it could not be set up now.
         session.rollback()
@@ -119,12 +104,12 @@ async def send_report(
               "way": way, "phone": phone, "email": email}  # fmt: skip
     settings, language = get_settings(), language_of(request)
     try:
-        follow = web_form.check_follow(municipality, web_form.Follow(way=way, phone=phone, email=email), language)
+        follow = intake.check_follow(municipality, intake.Follow(way=way, phone=phone, email=email), language)
         service.category_by_key(session, municipality_id=municipality.id or 0, word=category)
         place = web_form.find_place(
             session, settings=settings, municipality=municipality, lat=lat, lon=lon, address=address
         )
-        checked = web_form.check_photos(settings, await _uploads(photos, settings))
+        checked = intake.check_photos(settings, await intake.read_uploads(photos, settings))
         conversation = web_form.file_report(
             session, settings=settings, municipality=municipality, category_key=category, description=description,
             place=place, photos=checked, language=language,
@@ -153,8 +138,8 @@ async def support_report(
     values = {"way": way, "phone": phone, "email": email}
     settings, language = get_settings(), language_of(request)
     try:
-        follow = web_form.check_follow(municipality, web_form.Follow(way=way, phone=phone, email=email), language)
-        checked = web_form.check_photos(settings, await _uploads(photos, settings))
+        follow = intake.check_follow(municipality, intake.Follow(way=way, phone=phone, email=email), language)
+        checked = intake.check_photos(settings, await intake.read_uploads(photos, settings))
         conversation, target = web_form.support(
             session, settings=settings, municipality=municipality, report_id=report_id, language=language,
             photos=checked,
@@ -219,9 +204,9 @@ def check_code(
     if state is None or "p" not in state:
         return _restart(municipality)
     try:
-        web_form.check_code(
-            session, municipality=municipality, phone=state["p"], code=code, language=state["l"],
-            client_ip=client_address(request), user_agent=request.headers.get("user-agent"),
+        intake.check_code(
+            session, proof=web_form.PROOF, municipality=municipality, phone=state["p"], code=code,
+            language=state["l"], client_ip=client_address(request), user_agent=request.headers.get("user-agent"),
         )  # fmt: skip
     except DomainError as error:
         session.rollback()
@@ -240,8 +225,8 @@ def send_code_again(
     if state is None or "p" not in state:
         return _restart(municipality)
     try:
-        web_form.ask_for_code(session, municipality=municipality, conversation_id=int(state["c"]), phone=state["p"],
-                              language=state["l"], client_ip=client_address(request))  # fmt: skip
+        intake.ask_for_code(session, proof=web_form.PROOF, municipality=municipality, conversation_id=int(state["c"]),
+                            phone=state["p"], language=state["l"], client_ip=client_address(request))  # fmt: skip
     except DomainError as error:
         session.rollback()
         return _filed(request, municipality, state, error=error)
@@ -254,7 +239,7 @@ def confirm_page(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality)
 ) -> HTMLResponse:
     """Opening the link shows a button; only the button proves the address (mail scanners open links too)."""
-    payload = web_form.read_mail_link(municipality=municipality, token=token)
+    payload = intake.read_mail_link(proof=web_form.PROOF, municipality=municipality, token=token)
     return render(
         request, "citizen/problem_confirm.html", title=translate(request, "E-Mail-Adresse bestätigen"),
         municipality=municipality.name, reference=payload["r"], email=payload["e"],
@@ -266,7 +251,7 @@ def confirm(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
-    reference = web_form.confirm_mail_link(session, municipality=municipality, token=token)
+    reference = intake.confirm_mail_link(session, proof=web_form.PROOF, municipality=municipality, token=token)
     return render(
         request, "citizen/notice.html", title=translate(request, "E-Mail-Adresse bestätigt"),
         municipality=municipality.name,
