@@ -1,8 +1,7 @@
 """The citizens' Mängelmelder pages (/{slug}/meldung, /{slug}/meldungen): the form with its map, "ist das schon
 gemeldet?" with "ich auch", being told of progress, and the public list and map of reports.
 
-Between the form and its last step (the code, the mail) the case's reference, status link and
-the way chosen travel in a short-lived signed cookie, as on the sign-up pages.
+The steps after the form (the reference, the code, the mailed link) are every web form's (hub.webcases.steps).
 """
 
 from __future__ import annotations
@@ -10,27 +9,32 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import DomainError
-from hub.i18n import language_of, translate
-from hub.inbox.models import Conversation
+from hub.i18n import N_, language_of, translate
 from hub.problems import listing, service, web_form
 from hub.problems.maps import map_settings, pin
 from hub.settings import get_settings
-from hub.subscribers import signed_links, verification
+from hub.subscribers import signed_links
 from hub.subscribers.catalogue import list_districts
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
-from hub.web.security import client_address, verify_csrf
+from hub.web.security import verify_csrf
 from hub.webcases import intake
+from hub.webcases.steps import Steps
 
 router = APIRouter(prefix="/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
-REPORT_FORM = signed_links.FormState(cookie="rathaus_meldung", purpose="web-problem-report", seconds=60 * 60)
+STEPS = Steps(
+    form_state=signed_links.FormState(cookie="rathaus_meldung", purpose="web-problem-report", seconds=60 * 60),
+    proof=web_form.PROOF, path="/meldung", filed_template="citizen/problem_filed.html",
+    filed_title=N_("Vielen Dank für Ihre Meldung"), confirm_template="citizen/problem_confirm.html",
+    confirmed_text=N_("Danke! Wir informieren Sie per E-Mail, wie es mit Ihrer Meldung %(reference)s weitergeht."),
+)  # fmt: skip
 
 
 def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
@@ -56,32 +60,6 @@ def report_form(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> HTMLResponse:
     return _form(request, session, municipality, values={"way": "none"})
-
-
-def _after_filing(
-    request: Request, session: Session, municipality: Municipality, conversation: Conversation,
-    follow: intake.Follow, *, supported: str | None = None,
-) -> Response:  # fmt: skip
-    """Commits the case, then sends the proof the citizen chose, and shows the reference with what comes next."""
-    session.commit()
-    settings, language = get_settings(), language_of(request)
-    state: dict[str, Any] = {"c": conversation.id, "r": conversation.reference, "t": conversation.public_token,
-                             "w": follow.way, "s": supported, "l": language}  # fmt: skip
-    refusal = None
-    try:
-        state |= intake.send_proof(
-            session, proof=web_form.PROOF, settings=settings, municipality=municipality, conversation=conversation,
-            follow=follow, language=language, client_ip=client_address(request),
-        )  # fmt: skip
-    except DomainError as error:
-        # The report stands; only the way to hear of it could not be set up now.
-        session.rollback()
-        refusal, state["w"] = error.text(language), "none"
-    response = RedirectResponse(f"/{municipality.slug}/meldung/danke", status_code=303)
-    if refusal:
-        state["x"] = refusal
-    REPORT_FORM.remember(request, response, municipality_id=municipality.id, **state)
-    return response
 
 
 @router.post("/meldung", response_class=HTMLResponse)
@@ -117,7 +95,7 @@ async def send_report(
     except DomainError as error:
         session.rollback()
         return _form(request, session, municipality, values=values, error=error)
-    return _after_filing(request, session, municipality, conversation, follow)
+    return STEPS.after_filing(request, session, municipality, conversation, follow)
 
 
 @router.post("/meldung/ich-auch/{report_id:int}", response_class=HTMLResponse)
@@ -147,7 +125,7 @@ async def support_report(
     except DomainError as error:
         session.rollback()
         return _form(request, session, municipality, values=values, error=error)
-    return _after_filing(request, session, municipality, conversation, follow, supported=target)
+    return STEPS.after_filing(request, session, municipality, conversation, follow, s=target)
 
 
 @router.get("/meldung/in-der-naehe")
@@ -164,33 +142,9 @@ def nearby_reports(
     )
 
 
-def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | None:
-    """The filed case's state from the cookie, without the town it is signed for."""
-    state = REPORT_FORM.recall(request, municipality_id=municipality.id)
-    return {key: value for key, value in state.items() if key != "m"} if state is not None else None
-
-
-def _restart(municipality: Municipality) -> RedirectResponse:
-    return RedirectResponse(f"/{municipality.slug}/meldung", status_code=303)
-
-
-def _filed(
-    request: Request, municipality: Municipality, state: dict[str, Any], *, error: DomainError | None = None,
-    notice: str | None = None,
-) -> HTMLResponse:  # fmt: skip
-    return render(
-        request, "citizen/problem_filed.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Vielen Dank für Ihre Meldung"), municipality=municipality.name,
-        slug=municipality.slug, state=state, status_link=f"/anfrage/{state['r']}/{state['t']}",
-        minutes=int(verification.VALID_FOR.total_seconds() // 60),
-        error=error.text(language_of(request)) if error else state.get("x"), notice=notice,
-    )  # fmt: skip
-
-
 @router.get("/meldung/danke", response_class=HTMLResponse)
 def filed(request: Request, municipality: Municipality = Depends(_municipality)) -> Response:
-    state = _recall(request, municipality)
-    return _filed(request, municipality, state) if state is not None else _restart(municipality)
+    return STEPS.filed(request, municipality)
 
 
 @router.post("/meldung/code", response_class=HTMLResponse)
@@ -200,50 +154,21 @@ def check_code(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    state = _recall(request, municipality)
-    if state is None or "p" not in state:
-        return _restart(municipality)
-    try:
-        intake.check_code(
-            session, proof=web_form.PROOF, municipality=municipality, phone=state["p"], code=code,
-            language=state["l"], client_ip=client_address(request), user_agent=request.headers.get("user-agent"),
-        )  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _filed(request, municipality, state, error=error)
-    state = {**state, "w": "followed"}
-    response = _filed(request, municipality, state)
-    REPORT_FORM.remember(request, response, municipality_id=municipality.id, **state)
-    return response
+    return STEPS.check_code(request, session, municipality, code)
 
 
 @router.post("/meldung/code/neu", response_class=HTMLResponse)
 def send_code_again(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> Response:
-    state = _recall(request, municipality)
-    if state is None or "p" not in state:
-        return _restart(municipality)
-    try:
-        intake.ask_for_code(session, proof=web_form.PROOF, municipality=municipality, conversation_id=int(state["c"]),
-                            phone=state["p"], language=state["l"], client_ip=client_address(request))  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _filed(request, municipality, state, error=error)
-    again = translate(request, "Wir haben Ihnen einen neuen Code geschickt. Der alte gilt nicht mehr.")
-    return _filed(request, municipality, state, notice=again)
+    return STEPS.send_code_again(request, session, municipality)
 
 
 @router.get("/meldung/bestaetigen", response_class=HTMLResponse)
 def confirm_page(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality)
 ) -> HTMLResponse:
-    """Opening the link shows a button; only the button proves the address (mail scanners open links too)."""
-    payload = intake.read_mail_link(proof=web_form.PROOF, municipality=municipality, token=token)
-    return render(
-        request, "citizen/problem_confirm.html", title=translate(request, "E-Mail-Adresse bestätigen"),
-        municipality=municipality.name, reference=payload["r"], email=payload["e"],
-    )  # fmt: skip
+    return STEPS.confirm_page(request, municipality, token)
 
 
 @router.post("/meldung/bestaetigen", response_class=HTMLResponse)
@@ -251,13 +176,7 @@ def confirm(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
-    reference = intake.confirm_mail_link(session, proof=web_form.PROOF, municipality=municipality, token=token)
-    return render(
-        request, "citizen/notice.html", title=translate(request, "E-Mail-Adresse bestätigt"),
-        municipality=municipality.name,
-        text=translate(request, "Danke! Wir informieren Sie per E-Mail, wie es mit Ihrer Meldung %(reference)s "
-                                "weitergeht.") % {"reference": reference},
-    )  # fmt: skip
+    return STEPS.confirm(request, session, municipality, token)
 
 
 @router.get("/meldungen", response_class=HTMLResponse)

@@ -1,31 +1,33 @@
-"""The citizens' page to write to the town (/{slug}/schreiben): the form, the reference, proving the way back.
-
-Between the form and its last step (the code, the mail) the case's reference, status link and
-the way chosen travel in a short-lived signed cookie, as on the Mängelmelder's pages.
-"""
+"""The citizens' page to write to the town (/{slug}/schreiben): the form, then the reference and the way back."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import DomainError
-from hub.i18n import language_of, translate
+from hub.i18n import N_, language_of, translate
 from hub.settings import get_settings
-from hub.subscribers import signed_links, verification
+from hub.subscribers import signed_links
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
-from hub.web.security import client_address, verify_csrf
+from hub.web.security import verify_csrf
 from hub.webcases import intake, letters
+from hub.webcases.steps import Steps
 
 router = APIRouter(prefix="/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
-LETTER_FORM = signed_links.FormState(cookie="rathaus_schreiben", purpose="web-letter", seconds=60 * 60)
+STEPS = Steps(
+    form_state=signed_links.FormState(cookie="rathaus_schreiben", purpose="web-letter", seconds=60 * 60),
+    proof=letters.PROOF, path="/schreiben", filed_template="citizen/letter_filed.html",
+    filed_title=N_("Vielen Dank für Ihre Nachricht"), confirm_template="citizen/letter_confirm.html",
+    confirmed_text=N_("Danke! Wir antworten Ihnen per E-Mail auf Ihre Nachricht %(reference)s."),
+)  # fmt: skip
 
 
 def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
@@ -70,53 +72,15 @@ async def send_letter(
         conversation = letters.file_letter(
             session, municipality=municipality, name=name, concern=concern, photos=checked, language=language
         )
-        session.commit()
     except DomainError as error:
         session.rollback()
         return _form(request, municipality, values=values, error=error)
-    state: dict[str, Any] = {"c": conversation.id, "r": conversation.reference, "t": conversation.public_token,
-                             "w": follow.way, "l": language}  # fmt: skip
-    try:
-        state |= intake.send_proof(
-            session, proof=letters.PROOF, settings=settings, municipality=municipality, conversation=conversation,
-            follow=follow, language=language, client_ip=client_address(request),
-        )  # fmt: skip
-    except DomainError as error:
-        # The case stands; only the way back could not be set up now.
-        session.rollback()
-        state["x"], state["w"] = error.text(language), "none"
-    response = RedirectResponse(f"/{municipality.slug}/schreiben/danke", status_code=303)
-    LETTER_FORM.remember(request, response, municipality_id=municipality.id, **state)
-    return response
-
-
-def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | None:
-    """The filed case's state from the cookie, without the town it is signed for."""
-    state = LETTER_FORM.recall(request, municipality_id=municipality.id)
-    return {key: value for key, value in state.items() if key != "m"} if state is not None else None
-
-
-def _restart(municipality: Municipality) -> RedirectResponse:
-    return RedirectResponse(f"/{municipality.slug}/schreiben", status_code=303)
-
-
-def _filed(
-    request: Request, municipality: Municipality, state: dict[str, Any], *, error: DomainError | None = None,
-    notice: str | None = None,
-) -> HTMLResponse:  # fmt: skip
-    return render(
-        request, "citizen/letter_filed.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Vielen Dank für Ihre Nachricht"), municipality=municipality.name,
-        slug=municipality.slug, state=state, status_link=f"/anfrage/{state['r']}/{state['t']}",
-        minutes=int(verification.VALID_FOR.total_seconds() // 60),
-        error=error.text(language_of(request)) if error else state.get("x"), notice=notice,
-    )  # fmt: skip
+    return STEPS.after_filing(request, session, municipality, conversation, follow)
 
 
 @router.get("/schreiben/danke", response_class=HTMLResponse)
 def filed(request: Request, municipality: Municipality = Depends(_municipality)) -> Response:
-    state = _recall(request, municipality)
-    return _filed(request, municipality, state) if state is not None else _restart(municipality)
+    return STEPS.filed(request, municipality)
 
 
 @router.post("/schreiben/code", response_class=HTMLResponse)
@@ -126,50 +90,21 @@ def check_code(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    state = _recall(request, municipality)
-    if state is None or "p" not in state:
-        return _restart(municipality)
-    try:
-        intake.check_code(
-            session, proof=letters.PROOF, municipality=municipality, phone=state["p"], code=code,
-            language=state["l"], client_ip=client_address(request), user_agent=request.headers.get("user-agent"),
-        )  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _filed(request, municipality, state, error=error)
-    state = {**state, "w": "followed"}
-    response = _filed(request, municipality, state)
-    LETTER_FORM.remember(request, response, municipality_id=municipality.id, **state)
-    return response
+    return STEPS.check_code(request, session, municipality, code)
 
 
 @router.post("/schreiben/code/neu", response_class=HTMLResponse)
 def send_code_again(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> Response:
-    state = _recall(request, municipality)
-    if state is None or "p" not in state:
-        return _restart(municipality)
-    try:
-        intake.ask_for_code(session, proof=letters.PROOF, municipality=municipality, conversation_id=int(state["c"]),
-                            phone=state["p"], language=state["l"], client_ip=client_address(request))  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _filed(request, municipality, state, error=error)
-    again = translate(request, "Wir haben Ihnen einen neuen Code geschickt. Der alte gilt nicht mehr.")
-    return _filed(request, municipality, state, notice=again)
+    return STEPS.send_code_again(request, session, municipality)
 
 
 @router.get("/schreiben/bestaetigen", response_class=HTMLResponse)
 def confirm_page(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality)
 ) -> HTMLResponse:
-    """Opening the link shows a button; only the button proves the address (mail scanners open links too)."""
-    payload = intake.read_mail_link(proof=letters.PROOF, municipality=municipality, token=token)
-    return render(
-        request, "citizen/letter_confirm.html", title=translate(request, "E-Mail-Adresse bestätigen"),
-        municipality=municipality.name, reference=payload["r"], email=payload["e"],
-    )  # fmt: skip
+    return STEPS.confirm_page(request, municipality, token)
 
 
 @router.post("/schreiben/bestaetigen", response_class=HTMLResponse)
@@ -177,10 +112,4 @@ def confirm(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
-    reference = intake.confirm_mail_link(session, proof=letters.PROOF, municipality=municipality, token=token)
-    return render(
-        request, "citizen/notice.html", title=translate(request, "E-Mail-Adresse bestätigt"),
-        municipality=municipality.name,
-        text=translate(request, "Danke! Wir antworten Ihnen per E-Mail auf Ihre Nachricht %(reference)s.")
-        % {"reference": reference},
-    )  # fmt: skip
+    return STEPS.confirm(request, session, municipality, token)
