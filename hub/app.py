@@ -42,6 +42,7 @@ from hub.web.auth import SignInRequired
 from hub.web.citizen_pages import town_for_error_page
 from hub.web.rendering import render
 from hub.web.security import PageSecurity
+from hub.webcases import routes as webcases
 from workers.app import celery_app
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *broadcasts.ROUTERS,
     *consultations.ROUTERS,
     *problems.ROUTERS,
+    *webcases.ROUTERS,
     *open311.ROUTERS,
     *official_warnings.ROUTERS,
     *reports.ROUTERS,

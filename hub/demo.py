@@ -33,6 +33,7 @@ from hub.tenancy import service as tenancy
 from hub.tenancy.mail_signing import generate_dkim_key
 from hub.tenancy.models import ChannelAccount, Municipality
 from hub.tenancy.signin import set_password
+from hub.webcases.demo import seed_letter_demo
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoAccounts:
         seed_feedback_demo(session, municipality)
         seed_problem_demo(session, municipality.id, team_id=teams["Bauamt"].id)
         seed_web_reports(session, settings, municipality)
+        seed_letter_demo(session, municipality)
         seed_open311_demo(session, settings, municipality)
         seed_invitation_demo(
             session, municipality,

@@ -1,8 +1,7 @@
 """The citizens' Mängelmelder pages (/{slug}/meldung, /{slug}/meldungen): the form with its map, "ist das schon
 gemeldet?" with "ich auch", being told of progress, and the public list and map of reports.
 
-Between the form and its last step (the code, the mail) the case's reference, status link and
-the way chosen travel in a short-lived signed cookie, as on the sign-up pages.
+The steps after the form (the reference, the code, the mailed link) are every web form's (hub.webcases.steps).
 """
 
 from __future__ import annotations
@@ -10,26 +9,32 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from hub.db import get_session
 from hub.errors import DomainError
-from hub.i18n import language_of, translate
-from hub.inbox.models import Conversation
+from hub.i18n import N_, language_of, translate
 from hub.problems import listing, service, web_form
 from hub.problems.maps import map_settings, pin
-from hub.settings import Settings, get_settings
-from hub.subscribers import signed_links, verification
+from hub.settings import get_settings
+from hub.subscribers import signed_links
 from hub.subscribers.catalogue import list_districts
 from hub.tenancy.models import Municipality
 from hub.tenancy.service import get_municipality
 from hub.web.rendering import render
-from hub.web.security import client_address, verify_csrf
+from hub.web.security import verify_csrf
+from hub.webcases import intake
+from hub.webcases.steps import Steps
 
 router = APIRouter(prefix="/{slug}", tags=["public"], include_in_schema=False, dependencies=[Depends(verify_csrf)])
 
-REPORT_FORM = signed_links.FormState(cookie="rathaus_meldung", purpose="web-problem-report", seconds=60 * 60)
+STEPS = Steps(
+    form_state=signed_links.FormState(cookie="rathaus_meldung", purpose="web-problem-report", seconds=60 * 60),
+    proof=web_form.PROOF, path="/meldung", filed_template="citizen/problem_filed.html",
+    filed_title=N_("Vielen Dank für Ihre Meldung"), confirm_template="citizen/problem_confirm.html",
+    confirmed_text=N_("Danke! Wir informieren Sie per E-Mail, wie es mit Ihrer Meldung %(reference)s weitergeht."),
+)  # fmt: skip
 
 
 def _municipality(slug: str, session: Session = Depends(get_session)) -> Municipality:
@@ -45,7 +50,7 @@ def _form(
         request, "citizen/problem_form.html", status_code=error.status_code if error else 200,
         title=translate(request, "Mangel melden"), municipality=municipality.name, slug=municipality.slug,
         categories=service.list_categories(session, municipality_id=municipality.id), values=values,
-        error=error.text(language_of(request)) if error else None, max_photos=web_form.MAX_PHOTOS,
+        error=error.text(language_of(request)) if error else None, max_photos=intake.MAX_PHOTOS,
         map=map_settings(session, get_settings(), municipality),
     )  # fmt: skip
 
@@ -55,48 +60,6 @@ def report_form(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> HTMLResponse:
     return _form(request, session, municipality, values={"way": "none"})
-
-
-async def _uploads(files: list[UploadFile], settings: Settings) -> list[web_form.Upload]:
-    # One byte more than allowed is enough to refuse a file as too large without reading all of it.
-    return [
-        web_form.Upload(filename=file.filename or "", content_type=file.content_type or "",
-                        data=await file.read(settings.max_photo_bytes + 1))
-        for file in files
-    ]  # fmt: skip
-
-
-def _after_filing(
-    request: Request, session: Session, municipality: Municipality, conversation: Conversation,
-    follow: web_form.Follow, *, supported: str | None = None,
-) -> Response:  # fmt: skip
-    """Commits the case, then sends the proof the citizen chose, and shows the reference with what comes next."""
-    session.commit()
-    settings, language = get_settings(), language_of(request)
-    state: dict[str, Any] = {"c": conversation.id, "r": conversation.reference, "t": conversation.public_token,
-                             "w": follow.way, "s": supported, "l": language}  # fmt: skip
-    refusal = None
-    try:
-        if follow.way == "phone":
-            started = web_form.ask_for_code(
-                session, municipality=municipality, conversation_id=conversation.id or 0, phone=follow.phone,
-                language=language, client_ip=client_address(request),
-            )  # fmt: skip
-            state["p"] = started.phone
-        elif follow.way == "email":
-            state["e"] = web_form.mail_link(
-                session, settings=settings, municipality=municipality, conversation=conversation,
-                email=follow.email, language=language, client_ip=client_address(request),
-            )  # fmt: skip
-    except DomainError as error:
-        # The report stands; only the way to hear of it could not be set up now.
-        session.rollback()
-        refusal, state["w"] = error.text(language), "none"
-    response = RedirectResponse(f"/{municipality.slug}/meldung/danke", status_code=303)
-    if refusal:
-        state["x"] = refusal
-    REPORT_FORM.remember(request, response, municipality_id=municipality.id, **state)
-    return response
 
 
 @router.post("/meldung", response_class=HTMLResponse)
@@ -119,12 +82,12 @@ async def send_report(
               "way": way, "phone": phone, "email": email}  # fmt: skip
     settings, language = get_settings(), language_of(request)
     try:
-        follow = web_form.check_follow(municipality, web_form.Follow(way=way, phone=phone, email=email), language)
+        follow = intake.check_follow(municipality, intake.Follow(way=way, phone=phone, email=email), language)
         service.category_by_key(session, municipality_id=municipality.id or 0, word=category)
         place = web_form.find_place(
             session, settings=settings, municipality=municipality, lat=lat, lon=lon, address=address
         )
-        checked = web_form.check_photos(settings, await _uploads(photos, settings))
+        checked = intake.check_photos(settings, await intake.read_uploads(photos, settings))
         conversation = web_form.file_report(
             session, settings=settings, municipality=municipality, category_key=category, description=description,
             place=place, photos=checked, language=language,
@@ -132,7 +95,7 @@ async def send_report(
     except DomainError as error:
         session.rollback()
         return _form(request, session, municipality, values=values, error=error)
-    return _after_filing(request, session, municipality, conversation, follow)
+    return STEPS.after_filing(request, session, municipality, conversation, follow)
 
 
 @router.post("/meldung/ich-auch/{report_id:int}", response_class=HTMLResponse)
@@ -153,8 +116,8 @@ async def support_report(
     values = {"way": way, "phone": phone, "email": email}
     settings, language = get_settings(), language_of(request)
     try:
-        follow = web_form.check_follow(municipality, web_form.Follow(way=way, phone=phone, email=email), language)
-        checked = web_form.check_photos(settings, await _uploads(photos, settings))
+        follow = intake.check_follow(municipality, intake.Follow(way=way, phone=phone, email=email), language)
+        checked = intake.check_photos(settings, await intake.read_uploads(photos, settings))
         conversation, target = web_form.support(
             session, settings=settings, municipality=municipality, report_id=report_id, language=language,
             photos=checked,
@@ -162,7 +125,7 @@ async def support_report(
     except DomainError as error:
         session.rollback()
         return _form(request, session, municipality, values=values, error=error)
-    return _after_filing(request, session, municipality, conversation, follow, supported=target)
+    return STEPS.after_filing(request, session, municipality, conversation, follow, s=target)
 
 
 @router.get("/meldung/in-der-naehe")
@@ -179,33 +142,9 @@ def nearby_reports(
     )
 
 
-def _recall(request: Request, municipality: Municipality) -> dict[str, Any] | None:
-    """The filed case's state from the cookie, without the town it is signed for."""
-    state = REPORT_FORM.recall(request, municipality_id=municipality.id)
-    return {key: value for key, value in state.items() if key != "m"} if state is not None else None
-
-
-def _restart(municipality: Municipality) -> RedirectResponse:
-    return RedirectResponse(f"/{municipality.slug}/meldung", status_code=303)
-
-
-def _filed(
-    request: Request, municipality: Municipality, state: dict[str, Any], *, error: DomainError | None = None,
-    notice: str | None = None,
-) -> HTMLResponse:  # fmt: skip
-    return render(
-        request, "citizen/problem_filed.html", status_code=error.status_code if error else 200,
-        title=translate(request, "Vielen Dank für Ihre Meldung"), municipality=municipality.name,
-        slug=municipality.slug, state=state, status_link=f"/anfrage/{state['r']}/{state['t']}",
-        minutes=int(verification.VALID_FOR.total_seconds() // 60),
-        error=error.text(language_of(request)) if error else state.get("x"), notice=notice,
-    )  # fmt: skip
-
-
 @router.get("/meldung/danke", response_class=HTMLResponse)
 def filed(request: Request, municipality: Municipality = Depends(_municipality)) -> Response:
-    state = _recall(request, municipality)
-    return _filed(request, municipality, state) if state is not None else _restart(municipality)
+    return STEPS.filed(request, municipality)
 
 
 @router.post("/meldung/code", response_class=HTMLResponse)
@@ -215,50 +154,21 @@ def check_code(
     municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> Response:
-    state = _recall(request, municipality)
-    if state is None or "p" not in state:
-        return _restart(municipality)
-    try:
-        web_form.check_code(
-            session, municipality=municipality, phone=state["p"], code=code, language=state["l"],
-            client_ip=client_address(request), user_agent=request.headers.get("user-agent"),
-        )  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _filed(request, municipality, state, error=error)
-    state = {**state, "w": "followed"}
-    response = _filed(request, municipality, state)
-    REPORT_FORM.remember(request, response, municipality_id=municipality.id, **state)
-    return response
+    return STEPS.check_code(request, session, municipality, code)
 
 
 @router.post("/meldung/code/neu", response_class=HTMLResponse)
 def send_code_again(
     request: Request, municipality: Municipality = Depends(_municipality), session: Session = Depends(get_session)
 ) -> Response:
-    state = _recall(request, municipality)
-    if state is None or "p" not in state:
-        return _restart(municipality)
-    try:
-        web_form.ask_for_code(session, municipality=municipality, conversation_id=int(state["c"]), phone=state["p"],
-                              language=state["l"], client_ip=client_address(request))  # fmt: skip
-    except DomainError as error:
-        session.rollback()
-        return _filed(request, municipality, state, error=error)
-    again = translate(request, "Wir haben Ihnen einen neuen Code geschickt. Der alte gilt nicht mehr.")
-    return _filed(request, municipality, state, notice=again)
+    return STEPS.send_code_again(request, session, municipality)
 
 
 @router.get("/meldung/bestaetigen", response_class=HTMLResponse)
 def confirm_page(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality)
 ) -> HTMLResponse:
-    """Opening the link shows a button; only the button proves the address (mail scanners open links too)."""
-    payload = web_form.read_mail_link(municipality=municipality, token=token)
-    return render(
-        request, "citizen/problem_confirm.html", title=translate(request, "E-Mail-Adresse bestätigen"),
-        municipality=municipality.name, reference=payload["r"], email=payload["e"],
-    )  # fmt: skip
+    return STEPS.confirm_page(request, municipality, token)
 
 
 @router.post("/meldung/bestaetigen", response_class=HTMLResponse)
@@ -266,13 +176,7 @@ def confirm(
     request: Request, token: str = "", municipality: Municipality = Depends(_municipality),
     session: Session = Depends(get_session),
 ) -> HTMLResponse:  # fmt: skip
-    reference = web_form.confirm_mail_link(session, municipality=municipality, token=token)
-    return render(
-        request, "citizen/notice.html", title=translate(request, "E-Mail-Adresse bestätigt"),
-        municipality=municipality.name,
-        text=translate(request, "Danke! Wir informieren Sie per E-Mail, wie es mit Ihrer Meldung %(reference)s "
-                                "weitergeht.") % {"reference": reference},
-    )  # fmt: skip
+    return STEPS.confirm(request, session, municipality, token)
 
 
 @router.get("/meldungen", response_class=HTMLResponse)

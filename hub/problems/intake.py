@@ -29,11 +29,11 @@ from hub.inbox.pipeline import acknowledge
 from hub.inbox.service import queue_outbound
 from hub.problems import service
 from hub.problems.models import ProblemCategory, ProblemReport
-from hub.problems.photos import CheckedPhoto
 from hub.problems.places import district_at, geocode
 from hub.templating import render_message
 from hub.tenancy.models import Municipality
 from hub.tenancy.preferences import preference
+from hub.webcases.photos import CheckedPhoto
 
 PAYLOAD_PREFIX = "problem:"
 # "Hauptstraße 12", "Am Markt 1", "Lange Str. 3a": up to four capitalised words, then a house number.

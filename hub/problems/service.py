@@ -21,13 +21,13 @@ from hub.inbox.models import Attachment, Conversation
 from hub.inbox.service import get_conversation, queue_outbound, update_conversation
 from hub.inbox.tools import add_label
 from hub.problems.models import ProblemCategory, ProblemPhoto, ProblemReport
-from hub.problems.photos import CheckedPhoto, check_photo, too_large
 from hub.problems.places import address_at, district_at, metres_between
 from hub.settings import Settings
 from hub.subscribers.catalogue import _clean_key
 from hub.templating import render_message
 from hub.tenancy.models import ChannelAccount, Municipality, StaffUser, Team
 from hub.tenancy.preferences import preference
+from hub.webcases.photos import CheckedPhoto, check_photo, too_large
 from workers.app import enqueue_send
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,8 @@
 """Problem reports from the citizens' web form: checked whole, then filed as a case; nearby reports and "ich auch".
 
-A web report is a conversation like any other: its reference, its status link, its team. Until
-the citizen proves a phone (code by SMS) or an email address (signed link), its contact is one
-with no address, whom nobody can write to; the proof moves the case to the proven contact and
-the channel that reaches them, and from then on they hear of progress. "Ich auch" on a nearby
+A web report is a web case (hub.webcases.intake): until its reporter proves a phone or an email
+address nobody can write to them; the proof moves the case to the proven contact, and from then
+on they hear of progress. "Ich auch" on a nearby
 report files a report merged into it at once: it counts as one more reporter and, once proven,
 its reporter is told of progress like every reporter of the report.
 """
@@ -17,29 +16,21 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from hub.contacts.models import Contact, ContactIdentity
-from hub.contacts.service import resolve_contact
 from hub.db import utcnow
-from hub.errors import ChannelUnavailable, Conflict, InvalidInput, NotFound
+from hub.errors import Conflict, InvalidInput, NotFound
 from hub.i18n import N_, gettext_for
-from hub.inbox.models import Attachment, Conversation, Message
-from hub.inbox.service import open_conversation, update_conversation
+from hub.inbox.models import Conversation, Message
+from hub.inbox.service import update_conversation
 from hub.problems import service
 from hub.problems.models import ProblemCategory, ProblemReport
-from hub.problems.photos import CheckedPhoto, check_photo
 from hub.problems.places import check_coordinates, district_at, geocode
 from hub.settings import Settings
-from hub.subscribers import email_opt_in, verification
-from hub.subscribers.models import PhoneVerification
-from hub.tenancy.models import ChannelAccount, Municipality
-from hub.tenancy.service import channel_reaching
+from hub.tenancy.models import Municipality
+from hub.webcases import intake
+from hub.webcases.photos import CheckedPhoto
 
-MAX_PHOTOS = 3
 MAX_DESCRIPTION = 5000
 NEARBY_SHOWN = 5
-FOLLOW_PURPOSE = "problem-report-follow"
-FOLLOW_EMAIL_PURPOSE = "problem-report-follow-email"
-FOLLOW_WAYS = ("none", "phone", "email")
 # The inbound message of an "ich auch", in German like every case text staff read.
 SUPPORT_TEXT = N_("Ich auch: Ich habe denselben Mangel bemerkt (Meldung {reference}).")
 # The internal note that points the report's case to an "ich auch"'s photos.
@@ -47,39 +38,10 @@ SUPPORT_PHOTOS_TEXT = N_("Fotos aus einem „Ich auch“ im Vorgang {reference},
 
 
 @dataclass(frozen=True)
-class Upload:
-    """A file as the browser sent it."""
-
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(frozen=True)
 class Place:
     lat: float
     lon: float
     address: str | None
-
-
-@dataclass(frozen=True)
-class Follow:
-    """How the citizen wants to hear of progress: "none", or a phone or email address to prove."""
-
-    way: str = "none"
-    phone: str = ""
-    email: str = ""
-
-
-def check_follow(municipality: Municipality, follow: Follow, language: str) -> Follow:
-    """The way checked before anything is stored, so that a mistyped number leaves no report behind."""
-    if follow.way not in FOLLOW_WAYS:
-        raise InvalidInput(N_("Bitte wählen Sie, ob und wie wir Sie informieren sollen."))
-    if follow.way == "phone":
-        return Follow(way="phone", phone=verification.normalise_phone(municipality, follow.phone, language))
-    if follow.way == "email":
-        return Follow(way="email", email=email_opt_in.check_address(follow.email, language))
-    return Follow()
 
 
 def find_place(
@@ -102,48 +64,6 @@ def find_place(
     return Place(lat=point[0], lon=point[1], address=typed)
 
 
-def check_photos(settings: Settings, uploads: Sequence[Upload]) -> list[tuple[Upload, CheckedPhoto]]:
-    """Every photo checked before any is kept (the photo checks' own refusals)."""
-    chosen = [upload for upload in uploads if upload.data or upload.filename]
-    if len(chosen) > MAX_PHOTOS:
-        raise InvalidInput(N_("Bitte senden Sie höchstens {count} Fotos."), count=MAX_PHOTOS)
-    return [(upload, check_photo(upload.data, settings=settings)) for upload in chosen]
-
-
-def _web_account(session: Session, municipality_id: int) -> ChannelAccount:
-    """The account a web report's case belongs to until its reporter proves an address: the town's mail, else SMS."""
-    for identity in ("email", "phone"):
-        account = channel_reaching(session, municipality_id=municipality_id, identity=identity)
-        if account is not None:
-            return account
-    raise ChannelUnavailable(N_("Meldungen über dieses Formular nimmt die Gemeinde derzeit nicht an."))
-
-
-def _open_case(
-    session: Session, *, municipality: Municipality, text: str, language: str, subject: str
-) -> tuple[Conversation, Message]:
-    """A new case of a reporter without an address yet, with their words as its first inbound message."""
-    assert municipality.id is not None
-    account = _web_account(session, municipality.id)
-    assert account.id is not None
-    contact = Contact(municipality_id=municipality.id, language=language)
-    session.add(contact)
-    session.flush()
-    assert contact.id is not None
-    conversation = open_conversation(session, account=account, contact_id=contact.id, subject=subject)
-    assert conversation.id is not None
-    now = utcnow()
-    message = Message(
-        municipality_id=municipality.id, conversation_id=conversation.id, channel_account_id=account.id,
-        direction="inbound", body=text, created_at=now,
-    )  # fmt: skip
-    session.add(message)
-    # The response clock runs from the report, as it would from a message.
-    conversation.last_inbound_at = conversation.last_activity_at = now
-    session.flush()
-    return conversation, message
-
-
 def file_report(
     session: Session,
     *,
@@ -152,7 +72,7 @@ def file_report(
     category_key: str,
     description: str,
     place: Place,
-    photos: Sequence[tuple[Upload, CheckedPhoto]],
+    photos: Sequence[tuple[intake.Upload, CheckedPhoto]],
     language: str,
 ) -> Conversation:
     """Files a checked report as a case with its category, place and photos; the caller commits (all or nothing)."""
@@ -163,7 +83,7 @@ def file_report(
         raise InvalidInput(N_("Bitte beschreiben Sie kurz, was nicht in Ordnung ist."))
     if len(text) > MAX_DESCRIPTION:
         raise InvalidInput(N_("Die Beschreibung ist zu lang: höchstens {count} Zeichen."), count=MAX_DESCRIPTION)
-    conversation, message = _open_case(
+    conversation, message = intake.open_case(
         session, municipality=municipality, text=text, language=language, subject=category.name_de
     )
     report = service.open_report(session, conversation=conversation)
@@ -177,15 +97,12 @@ def file_report(
 
 
 def _keep_photos(
-    session: Session, *, message: Message, report: ProblemReport, photos: Sequence[tuple[Upload, CheckedPhoto]]
+    session: Session, *, message: Message, report: ProblemReport, photos: Sequence[tuple[intake.Upload, CheckedPhoto]]
 ) -> None:
     """Checked photos as attachments of `message`, each a photo of `report` (its reporter's, unreleased)."""
     assert message.id is not None
     for upload, checked in photos:
-        attachment = Attachment(
-            municipality_id=message.municipality_id, message_id=message.id, filename=(upload.filename or "foto")[:200],
-            content_type=checked.content_type, size=len(checked.data), data=checked.data,
-        )  # fmt: skip
+        attachment = intake.keep_photo(message, upload, checked)
         session.add(attachment)
         session.flush()
         service.add_photo(session, report=report, attachment=attachment, checked=checked)
@@ -251,7 +168,7 @@ def supportable(session: Session, *, municipality_id: int, report_id: int) -> tu
 
 def support(
     session: Session, *, settings: Settings, municipality: Municipality, report_id: int, language: str,
-    photos: Sequence[tuple[Upload, CheckedPhoto]] = (),
+    photos: Sequence[tuple[intake.Upload, CheckedPhoto]] = (),
 ) -> tuple[Conversation, str]:  # fmt: skip
     """Files an "ich auch": a case of its own, merged into the report at once; the caller commits.
 
@@ -264,7 +181,7 @@ def support(
     target, target_conversation = supportable(session, municipality_id=municipality.id, report_id=report_id)
     category = session.get(ProblemCategory, target.category_id) if target.category_id else None
     text = gettext_for("de").gettext(SUPPORT_TEXT).format(reference=target_conversation.reference)
-    conversation, message = _open_case(
+    conversation, message = intake.open_case(
         session, municipality=municipality, text=text, language=language,
         subject=category.name_de if category is not None else target_conversation.reference,
     )  # fmt: skip
@@ -288,94 +205,9 @@ def support(
     return conversation, target_conversation.reference
 
 
-# --- being told of progress -------------------------------------------------------------------------
-
-
-def follow_as(session: Session, *, municipality_id: int, conversation_id: int, kind: str, address: str,
-              language: str) -> Contact:  # fmt: skip
-    """Moves a web report's case to the contact proven at `address` and the channel reaching it.
-
-    Only a case still waiting for its reporter's address moves; its placeholder contact goes.
-    Following a second time changes nothing.
-    """
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or conversation.municipality_id != municipality_id:
-        raise NotFound(N_("Diese Meldung gibt es nicht."))
-    contact = resolve_contact(session, municipality_id=municipality_id, kind=kind, address=address, language=language)
-    account = channel_reaching(session, municipality_id=municipality_id, identity=kind)
-    placeholder = session.get(Contact, conversation.contact_id)
-    has_address = session.exec(
-        select(ContactIdentity.id).where(ContactIdentity.contact_id == conversation.contact_id)
-    ).first()
-    if account is None or account.id is None or placeholder is None or has_address is not None:
-        return contact
-    conversation.contact_id, conversation.channel_account_id = contact.id or 0, account.id
-    session.add(conversation)
-    session.flush()
-    session.delete(placeholder)
-    session.flush()
-    return contact
-
-
-def ask_for_code(session: Session, *, municipality: Municipality, conversation_id: int, phone: str, language: str,
-                 client_ip: str | None) -> verification.Started:  # fmt: skip
-    """Sends the code by SMS; the case rides in the verification and follows the number once the code is right."""
-    return verification.start_verification(
-        session, municipality=municipality, phone=phone, language=language, client_ip=client_ip,
-        purpose=FOLLOW_PURPOSE, details={"conversation_id": conversation_id},
-    )  # fmt: skip
-
-
-def _phone_proven(
-    session: Session, municipality: Municipality, proof: PhoneVerification, evidence: dict[str, Any]
-) -> verification.Verified:
-    assert municipality.id is not None
-    contact = follow_as(
-        session, municipality_id=municipality.id, conversation_id=int(proof.request["conversation_id"]), kind="phone",
-        address=proof.phone, language=str(proof.request.get("language", "de")),
-    )  # fmt: skip
-    assert contact.id is not None
-    return verification.Verified(contact_id=contact.id, change=None)
-
-
-verification.register_purpose(
-    verification.Purpose(name=FOLLOW_PURPOSE, code_template="problem_code.txt.j2", apply=_phone_proven)
-)
-
-
-def check_code(session: Session, *, municipality: Municipality, phone: str, code: str, language: str,
-               client_ip: str | None, user_agent: str | None) -> None:  # fmt: skip
-    """Checks the code (its tries and limits are the verification's); right, the case follows the number. Commits."""
-    verification.verify_code(
-        session, municipality=municipality, phone=phone, code=code, client_ip=client_ip, user_agent=user_agent,
-        language=language, purpose=FOLLOW_PURPOSE,
-    )  # fmt: skip
-    session.commit()
-
-
-def mail_link(session: Session, *, settings: Settings, municipality: Municipality, conversation: Conversation,
-              email: str, language: str, client_ip: str | None) -> str:  # fmt: skip
-    """Mails the link that proves the address; following it, the case follows the address."""
-    return email_opt_in.mail_signed_link(
-        session, settings=settings, municipality=municipality, email=email, language=language, client_ip=client_ip,
-        purpose=FOLLOW_EMAIL_PURPOSE, payload={"c": conversation.id, "r": conversation.reference},
-        path=f"/{municipality.slug}/meldung/bestaetigen", template="problem_confirm.txt.j2",
-        context={"reference": conversation.reference},
-    )  # fmt: skip
-
-
-def read_mail_link(*, municipality: Municipality, token: str) -> dict[str, Any]:
-    """The case, address and language a follow mail's link carries, if it is genuine and for this town."""
-    return email_opt_in.check_email_confirmation(municipality=municipality, token=token, purpose=FOLLOW_EMAIL_PURPOSE)
-
-
-def confirm_mail_link(session: Session, *, municipality: Municipality, token: str) -> str:
-    """Follows the mailed link: the case follows the address. Returns the case's reference. Commits."""
-    assert municipality.id is not None
-    payload = read_mail_link(municipality=municipality, token=token)
-    follow_as(
-        session, municipality_id=municipality.id, conversation_id=int(payload["c"]), kind="email",
-        address=str(payload["e"]), language=str(payload.get("l", "de")),
-    )  # fmt: skip
-    session.commit()
-    return str(payload["r"])
+# How a reporter proves the way to hear of progress: the code and the mail speak of their report.
+PROOF = intake.Proof(
+    phone_purpose="problem-report-follow", email_purpose="problem-report-follow-email",
+    code_template="problem_code.txt.j2", mail_template="problem_confirm.txt.j2", confirm_path="/meldung/bestaetigen",
+)  # fmt: skip
+PROOF.register()

@@ -1,6 +1,6 @@
 """Citizens on a phone-sized screen: sign up with the SMS code, follow the acknowledgement's status link, confirm an
-email sign-up, answer a survey and unsubscribe; and a clerk refused a page their role may not use. Every page is
-checked with axe-core.
+email sign-up, answer a survey and unsubscribe, write to the town on its form at 375 px; and a clerk refused a page
+their role may not use. Every page is checked with axe-core.
 """
 
 from __future__ import annotations
@@ -174,7 +174,9 @@ def test_a_viewer_is_shown_the_refusal_page(signed_in: Callable[..., Page]) -> N
     assert_accessible(page, "forbidden")
 
 
-def test_accessibility_statement_and_leichte_sprache_from_the_footer_at_375_px(browser: Browser, hub: Hub) -> None:
+def test_accessibility_statement_and_leichte_sprache_from_the_footer_and_the_letter_form_at_375_px(
+    browser: Browser, hub: Hub
+) -> None:
     context = browser.new_context(locale="de-DE", viewport={"width": 375, "height": 812}, bypass_csp=True)
     page = context.new_page()
     page.goto(f"{hub.url}/abo/musterstadt")
@@ -187,4 +189,22 @@ def test_accessibility_statement_and_leichte_sprache_from_the_footer_at_375_px(b
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
         assert_accessible(page, name)
+
+    # The town's ways to reach it lead to the form for those who use no messenger.
+    page.goto(f"{hub.url}/musterstadt/start")
+    page.get_by_role("link", name="Über unser Formular schreiben").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Schreiben Sie uns")
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    assert_accessible(page, "citizen-write")
+    page.get_by_role("button", name="Nachricht absenden").click()
+    expect(page.get_by_role("alert")).to_contain_text("Bitte schreiben Sie, worum es geht")
+    assert_accessible(page, "citizen-write-error")
+    page.get_by_label("Ihr Name (freiwillig)").fill("Erika Muster")
+    page.get_by_label("Ihr Anliegen").fill("Wann hat die Bücherei im Sommer geöffnet?")
+    page.get_by_role("button", name="Nachricht absenden").click()
+    expect(page).to_have_url(re.compile(r"/musterstadt/schreiben/danke$"))
+    expect(page.locator("strong.big")).to_have_text(re.compile(r"\S+-\d{4}-\d+"))
+    expect(page.locator("#no-answer")).to_contain_text("Keine Antwort kann Sie erreichen")
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    assert_accessible(page, "citizen-write-filed")
     context.close()

@@ -32,11 +32,11 @@ from hub.inbox import overview, sla
 from hub.inbox.models import Attachment, Conversation, Message
 from hub.problems import service
 from hub.problems.models import ProblemPhoto, ProblemReport
-from hub.problems.photos import check_photo
 from hub.problems.places import district_at, geocode, set_district_shape
 from hub.settings import Settings
 from hub.subscribers.models import District
 from hub.tenancy.models import ChannelAccount, Municipality, Team
+from hub.webcases.photos import check_photo
 from tests.unit.db import Town, make_problem_town, receive
 from tests.unit.web import api_client, staff_user
 

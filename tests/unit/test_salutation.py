@@ -58,6 +58,9 @@ GREETING_TEMPLATES = {
     "problem_confirm.txt.j2": {
         "municipality": "Gemeinde Testdorf", "reference": "M-2026-00001", "link": "https://x/m", "days": 7,
     },
+    "letter_confirm.txt.j2": {
+        "municipality": "Gemeinde Testdorf", "reference": "M-2026-00001", "link": "https://x/s", "days": 7,
+    },
     "feedback_request.txt.j2": {
         "booking": True, "title": "Bürgermeistersprechstunde", "when": "01.12.2026", "reference": "A-2026-00007",
         "link": "https://x/r", "short": False, "digits": True,

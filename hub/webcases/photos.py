@@ -1,4 +1,4 @@
-"""Checks a report's photo before anything of it is kept: type, size, decompression bombs; reads and removes EXIF.
+"""Checks a web form's photo before anything of it is kept: type, size, decompression bombs; reads and removes EXIF.
 
 The checked result holds the copy to store (pixels only: EXIF, GPS and comments gone, turned
 upright by its orientation tag first) and a smaller copy for pages. The place the camera wrote
