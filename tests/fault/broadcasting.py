@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -85,19 +86,32 @@ def completed(hub: Hub, broadcast_id: int, timeout: float = DEADLINE) -> dict[st
     )  # fmt: skip
 
 
-def received(hub: Hub, marker: str, kind: str = "twilio") -> list[dict[str, Any]]:
-    return [item for item in hub.outbox(kind=kind) if marker in item["text"]]
+def received(hub: Hub, marker: str, recipients: Collection[str], kind: str = "twilio") -> list[dict[str, Any]]:
+    """The messages with `marker` the provider has for `recipients`, the subscribers the test made.
+
+    Others may have it too: whoever another test subscribed to every topic hears of each.
+    """
+    wanted = set(recipients)
+    return [item for item in hub.outbox(kind=kind) if marker in item["text"] and item["to"] in wanted]
 
 
 def wait_until_out(
-    hub: Hub, broadcast_id: int, marker: str, count: int, *, kind: str = "twilio", timeout: float = DEADLINE
+    hub: Hub,
+    broadcast_id: int,
+    marker: str,
+    count: int,
+    recipients: Collection[str],
+    *,
+    kind: str = "twilio",
+    timeout: float = DEADLINE,
 ) -> None:
     """Until `count` of the broadcast's messages have reached the provider; a timeout shows how many
     had, with the broadcast's status and totals as the hub reports them."""
 
     def progress() -> dict[str, Any]:
         seen = report(hub, broadcast_id)
-        return {"arrived": len(received(hub, marker, kind)), "status": seen["status"], "totals": seen["totals"]}
+        arrived = len(received(hub, marker, recipients, kind))
+        return {"arrived": arrived, "status": seen["status"], "totals": seen["totals"]}
 
     wait_for(progress, until=lambda seen: seen["arrived"] >= count, timeout=timeout, interval=0.5,
              what=f"{count} messages of broadcast {broadcast_id} at the provider")  # fmt: skip
