@@ -26,7 +26,7 @@ DEMO_TWICE_EMAIL = "jonas.weber@example.org"
 
 def seed_inbox_demo(session: Session, municipality_id: int, *, clerk_email: str) -> None:
     clerk = tenancy.get_user_by_email(session, municipality_id=municipality_id, email=clerk_email)
-    save_view(session, owner=clerk, name="Offene SMS", query="status=open&channel=twilio", for_team=False)
+    save_view(session, owner=clerk, name="Offene SMS", query=f"status=open&channel={sms_kinds()[0]}", for_team=False)
     # The browser still asks its own permission on the settings page; the sound stays the clerk's choice.
     save_settings(session, user_id=clerk.id or 0, browser=True, sound=False)
     seed_known_caller(session, municipality_id, clerk_id=clerk.id)

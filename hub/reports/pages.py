@@ -58,7 +58,7 @@ def _period(staff: Staff, start: str | None, end: str | None) -> service.Period:
 
 
 def channel_name(request: Request, kind: str) -> str:
-    """A channel kind ("twilio") as staff call it ("SMS"), in the visitor's language."""
+    """A channel kind as staff call it ("SMS"), in the visitor's language."""
     return translate(request, CHANNEL_LABELS.get(kind, kind))
 
 
